@@ -1,0 +1,77 @@
+//! Store configuration.
+
+use crate::types::Millis;
+
+/// How hard a commit is pushed to disk before writes are acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous = NORMAL` in WAL mode: a committed batch is in the WAL file (the OS page
+    /// cache) before any of its writes is acknowledged, so it survives the node process being
+    /// killed (`kill -9`, panic, OOM). An operating-system crash or power loss may lose the last
+    /// batches since the previous checkpoint; the swarm's other replicas and reconciliation cover
+    /// that. The default: no fsync on the write path.
+    #[default]
+    ProcessCrash,
+    /// `synchronous = FULL`: the WAL is fsynced at every commit (one fsync per batch thanks to
+    /// group commit), so acknowledged writes also survive power loss, at the cost of one fsync of
+    /// latency per batch.
+    PowerLoss,
+}
+
+/// Per-account limits on what one account may keep on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Maximum messages per account (all namespaces together).
+    pub max_messages: u64,
+    /// Maximum message data bytes per account (all namespaces together).
+    pub max_bytes: u64,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Quota {
+            max_messages: 100_000,
+            max_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Tunables of a [`crate::Store`]. `Default` gives the production values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Commit durability.
+    pub durability: Durability,
+    /// Per-account quota, checked on client stores.
+    pub quota: Quota,
+    /// Largest accepted message body (76 800 bytes by the spec).
+    pub max_message_bytes: usize,
+    /// Capacity of the bounded write queue; a write submitted while it is full fails at once with
+    /// [`crate::StoreError::QueueFull`].
+    pub write_queue_capacity: usize,
+    /// Most writes applied in one transaction.
+    pub max_batch: usize,
+    /// Read connections in the pool.
+    pub readers: usize,
+    /// Cap on the database size in bytes (3.5 GiB in the reference); `None` = unlimited.
+    pub max_db_bytes: Option<u64>,
+    /// `expire` caps every requested expiry at `now + max_expire_ahead_ms` (30 days).
+    pub max_expire_ahead_ms: Millis,
+    /// Most expired messages removed by one `sweep_expired` call (keeps the writer responsive).
+    pub sweep_limit: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            durability: Durability::default(),
+            quota: Quota::default(),
+            max_message_bytes: 76_800,
+            write_queue_capacity: 65_536,
+            max_batch: 4096,
+            readers: 4,
+            max_db_bytes: Some(3584 * 1024 * 1024),
+            max_expire_ahead_ms: 30 * 24 * 3600 * 1000,
+            sweep_limit: 20_000,
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! # umbra-store — the storage node's durable message store
+//!
+//! A library the storage node's RPC layer (`umbra-node`) calls to keep each account's encrypted
+//! messages for their TTL: store, retrieve with `last_hash` paging, delete, expire, subaccount
+//! revocations, a periodic expiry sweep, per-account quotas, and the anti-entropy primitives
+//! (digests, tombstones, convergent "apply remote" operations) that swarm reconciliation uses.
+//!
+//! ```text
+//!   umbra-node (async)                       umbra-store
+//!   ──────────────────                       ─────────────────────────────────────────────
+//!   store/delete/expire/apply_* ──► bounded queue ──► writer thread (owns the write connection)
+//!        ▲                                             │ drain ≤ max_batch commands
+//!        │ Reply<T> (wait() or .await)                 │ BEGIN; one SAVEPOINT per command; COMMIT
+//!        └──────────────────────────────────────────── │ then complete every command's Reply
+//!   retrieve/get_expiries/digests ──► read pool (N connections, WAL snapshots)
+//! ```
+//!
+//! ## What it must never do
+//!
+//! - Open a socket, read a clock (every time is a `now_ms` argument) or use randomness.
+//! - Depend on an async runtime: writes return a [`Reply`] that can be waited on or awaited.
+//! - Acknowledge a write before the transaction holding it has committed.
+//! - Return an expired message (`expiry_ms <= now_ms`), whether or not it has been swept yet.
+//! - Panic, or log account ids (it does not log at all; `Owner`'s `Debug` is redacted).
+//!
+//! ## Durability and group commit
+//!
+//! SQLite runs in WAL mode. One writer thread owns the only write connection; it takes the first
+//! queued command, drains up to [`StoreConfig::max_batch`] more without waiting, applies them in
+//! one transaction (each inside its own savepoint, so one failing command does not undo the
+//! others), commits, and only then completes each command's [`Reply`]. Under load batches grow by
+//! themselves, so the per-commit cost is shared. With the default [`Durability::ProcessCrash`]
+//! (`synchronous = NORMAL`) a commit has reached the WAL file before any reply, which survives a
+//! `kill -9` of the node; [`Durability::PowerLoss`] (`synchronous = FULL`) adds one fsync per
+//! batch. If a commit fails, every command of that batch gets [`StoreError::Commit`] and nothing
+//! of it was applied.
+//!
+//! ## Replication model (anti-entropy)
+//!
+//! Every hash has a replicated state that merges by a join, so any two nodes that have seen the
+//! same operations, in any order, hold the same state:
+//!
+//! - A message carries `timestamp_ms` (merged by min: identical in practice, as the data is) and
+//!   an expiry register `(expiry_version, expiry_ms)` merged by last-writer-wins (the larger pair
+//!   wins). A client store sets `expiry_version = timestamp_ms`; every local expiry change
+//!   (`expire`, `expire_all`, a duplicate store that raises the expiry) sets it to
+//!   `max(now_ms, previous + 1)`.
+//! - A tombstone `(deleted_ms, keep_until_ms)` beats any copy of its message whose
+//!   `timestamp_ms <= deleted_ms`; a message stored again with a later timestamp beats it.
+//!   Deletions set `deleted_ms = max(now_ms, timestamp_ms)`. Tombstones merge by max of both
+//!   fields and are kept until `keep_until_ms` (at least the deleted message's expiry, raised when
+//!   a beaten copy with a later expiry shows up), so a delete is not resurrected.
+//! - Public outboxes keep the live message with the largest `(timestamp_ms, hash)`; the others
+//!   become tombstones (`deleted_ms` = their own timestamp), the same rule for client stores and
+//!   replicas.
+//!
+//! Digest of a bucket (one account's namespace) at `now_ms`: the XOR over its live messages of
+//! `BLAKE2b-256("umbra-store digest v1" ‖ "M" ‖ hash ‖ expiry_ms as i64 BE)` and over its live
+//! tombstones of `BLAKE2b-256("umbra-store digest v1" ‖ "T" ‖ hash)`. It covers what a client can
+//! observe (which messages exist, with which expiry), not the version clocks, so the ms-level drift
+//! of versions between members after a fanned-out write does not cause endless reconciliation. XOR
+//! is order-independent and can be streamed; hashes are unique in a bucket so nothing cancels.
+//!
+//! Reconciling one bucket with a peer whose digest differs: fetch its [`BucketEntries`]; for each
+//! remote message that is missing here (and not beaten by a local tombstone) pull it
+//! ([`Store::get_replicas`] on the peer) and [`Store::apply_remote_message`]; for each whose
+//! `(expiry_version, expiry_ms)` differs, [`Store::apply_remote_expiry`]; apply every remote
+//! tombstone with [`Store::apply_remote_tombstone`]. All three are idempotent and commutative.
+//!
+//! Known limits: a `last_hash` of a message that was swept after expiring is unknown (retrieve
+//! restarts from the beginning, as the reference does); deleted ones are remembered by their
+//! tombstone. An expiry shortened into the past on one member can be undone by reconciliation
+//! from a member that missed the shortening if the row was already swept on the first.
+
+mod config;
+mod digest;
+mod error;
+mod reader;
+mod reply;
+mod schema;
+mod types;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use config::{Durability, Quota, StoreConfig};
+pub use error::{QuotaLimit, Result, StoreError};
+pub use reply::Reply;
+pub use types::{
+    ApplyOutcome, BucketDigest, BucketEntries, ByNamespace, ExpireMode, ExpireOutcome,
+    ExpireRequest, ExpiryTarget, ExpiryUpdate, ExportCursor, ExportPage, HASH_LEN,
+    MAX_REVOCATIONS_PER_ACCOUNT, MAX_TOKENS_PER_REQUEST, MessageVersion, Millis, Namespace,
+    NamespaceSel, NewMessage, Owner, OwnerLengthError, RETRIEVE_MAX_SIZE,
+    RETRIEVE_MESSAGE_OVERHEAD, ReplicaMessage, RetrieveLimits, Retrieved, SizeAccounting, Stats,
+    StoreOutcome, StoredMessage, SubaccountToken, SweepOutcome, Tombstone, UpdatedExpiry,
+    is_public_inbox, is_public_outbox,
+};
+
+use writer::{Cmd, Writer};
+
+/// A handle to an open message store. Cheap to clone; all clones share the writer thread and the
+/// read pool. The writer stops (after finishing queued writes) when the last handle is dropped.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Writer,
+    readers: reader::ReadPool,
+    config: StoreConfig,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, migrates its schema, and starts the
+    /// writer thread.
+    pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Store> {
+        let path = path.as_ref();
+        let writer = Writer::start(path, &config)?;
+        let readers = reader::ReadPool::new(path, &config);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                writer,
+                readers,
+                config,
+            }),
+        })
+    }
+
+    /// The configuration this store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Writes (group-committed; the Reply resolves after the batch is durable)
+    // -----------------------------------------------------------------------------------------
+
+    /// Stores a client message (`store`, `storage-rpc.md` §5.1).
+    ///
+    /// Idempotent: an existing hash yields [`StoreOutcome::Already`] with the expiry raised to the
+    /// requested one if later (timestamp and data unchanged). In a public outbox the newest
+    /// message (by timestamp) is kept and the others are deleted. Checks the per-account
+    /// [`Quota`] (error names the limit) and the message size; the hash format is checked, the
+    /// hash value is trusted.
+    pub fn store(&self, msg: NewMessage, now_ms: Millis) -> Reply<StoreOutcome> {
+        self.inner
+            .writer
+            .submit("store", |reply| Cmd::Store { msg, now_ms, reply })
+    }
+
+    /// Deletes the account's messages with these hashes (`delete`, §5.3). Returns the hashes that
+    /// were deleted, sorted. Unknown, foreign or expired hashes are skipped.
+    pub fn delete(&self, owner: Owner, hashes: Vec<String>, now_ms: Millis) -> Reply<Vec<String>> {
+        self.inner.writer.submit("delete", |reply| Cmd::Delete {
+            owner,
+            hashes,
+            now_ms,
+            reply,
+        })
+    }
+
+    /// Deletes all of the account's messages in one or all namespaces (`delete_all`, §5.4).
+    pub fn delete_all(&self, owner: Owner, ns: NamespaceSel, now_ms: Millis) -> Reply<ByNamespace> {
+        self.inner
+            .writer
+            .submit("delete_all", |reply| Cmd::DeleteAll {
+                owner,
+                ns,
+                before_ms: None,
+                now_ms,
+                reply,
+            })
+    }
+
+    /// Deletes the account's messages with `timestamp_ms <= before_ms` (`delete_before`, §5.5).
+    pub fn delete_before(
+        &self,
+        owner: Owner,
+        ns: NamespaceSel,
+        before_ms: Millis,
+        now_ms: Millis,
+    ) -> Reply<ByNamespace> {
+        self.inner
+            .writer
+            .submit("delete_before", |reply| Cmd::DeleteAll {
+                owner,
+                ns,
+                before_ms: Some(before_ms),
+                now_ms,
+                reply,
+            })
+    }
+
+    /// Changes expiries (`expire`, §5.6): plain sets either way, `Shorten` only lowers, `Extend`
+    /// only raises; every target is capped at `now + max_expire_ahead_ms`. In `Set` mode every
+    /// found message is reported updated (as the reference does); with `Shorten`/`Extend` the
+    /// found-but-unchanged ones are in `unchanged`. With one expiry a repeated hash counts once.
+    pub fn expire(&self, req: ExpireRequest, now_ms: Millis) -> Reply<ExpireOutcome> {
+        self.inner
+            .writer
+            .submit("expire", |reply| Cmd::Expire { req, now_ms, reply })
+    }
+
+    /// Shortens every expiry later than `expiry_ms` to `expiry_ms` (`expire_all`, §5.7). Returns
+    /// the updated hashes.
+    pub fn expire_all(
+        &self,
+        owner: Owner,
+        ns: NamespaceSel,
+        expiry_ms: Millis,
+        now_ms: Millis,
+    ) -> Reply<ByNamespace> {
+        self.inner
+            .writer
+            .submit("expire_all", |reply| Cmd::ExpireAll {
+                owner,
+                ns,
+                expiry_ms,
+                now_ms,
+                reply,
+            })
+    }
+
+    /// Revokes subaccount tokens (`revoke_subaccount`, §5.9). Re-revoking refreshes a token's
+    /// recency; only the [`MAX_REVOCATIONS_PER_ACCOUNT`] most recent are kept.
+    pub fn revoke_subaccounts(
+        &self,
+        owner: Owner,
+        tokens: Vec<SubaccountToken>,
+        now_ms: Millis,
+    ) -> Reply<()> {
+        self.inner
+            .writer
+            .submit("revoke_subaccount", |reply| Cmd::Revoke {
+                owner,
+                tokens,
+                now_ms,
+                reply,
+            })
+    }
+
+    /// Removes revocations (`unrevoke_subaccount`, §5.9). Returns how many entries were removed
+    /// (the reply's `count`).
+    pub fn unrevoke_subaccounts(&self, owner: Owner, tokens: Vec<SubaccountToken>) -> Reply<u64> {
+        self.inner
+            .writer
+            .submit("unrevoke_subaccount", |reply| Cmd::Unrevoke {
+                owner,
+                tokens,
+                reply,
+            })
+    }
+
+    /// Removes expired messages (at most [`StoreConfig::sweep_limit`] per call) and tombstones
+    /// past their keep time. The node calls it periodically (the reference: every 10 s), again at
+    /// once while `more` is set.
+    pub fn sweep_expired(&self, now_ms: Millis) -> Reply<SweepOutcome> {
+        self.inner
+            .writer
+            .submit("sweep_expired", |reply| Cmd::Sweep { now_ms, reply })
+    }
+
+    /// Applies a message received from a peer (handover or reconciliation pull). Idempotent and
+    /// order-independent (see the crate docs); not subject to the quota. The caller must have
+    /// checked the hash against owner, namespace and data.
+    pub fn apply_remote_message(&self, msg: ReplicaMessage, now_ms: Millis) -> Reply<ApplyOutcome> {
+        self.inner
+            .writer
+            .submit("apply_remote_message", |reply| Cmd::ApplyMessage {
+                msg,
+                now_ms,
+                reply,
+            })
+    }
+
+    /// Applies a tombstone received from a peer. Idempotent and order-independent.
+    pub fn apply_remote_tombstone(&self, t: Tombstone, now_ms: Millis) -> Reply<ApplyOutcome> {
+        self.inner
+            .writer
+            .submit("apply_remote_tombstone", |reply| Cmd::ApplyTombstone {
+                t,
+                now_ms,
+                reply,
+            })
+    }
+
+    /// Applies an expiry register received from a peer (the larger `(expiry_version, expiry_ms)`
+    /// wins). Idempotent and order-independent.
+    pub fn apply_remote_expiry(&self, e: ExpiryUpdate, now_ms: Millis) -> Reply<ApplyOutcome> {
+        self.inner
+            .writer
+            .submit("apply_remote_expiry", |reply| Cmd::ApplyExpiry {
+                e,
+                now_ms,
+                reply,
+            })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Reads (read pool; see every write whose Reply has resolved)
+    // -----------------------------------------------------------------------------------------
+
+    /// One page of the account's live messages in a namespace, in this node's insertion order,
+    /// after `last_hash` (`retrieve`, §5.2). An unknown `last_hash` starts from the beginning; the
+    /// hash of a message deleted since is still a valid position.
+    pub fn retrieve(
+        &self,
+        owner: &Owner,
+        namespace: Namespace,
+        last_hash: Option<&str>,
+        limits: RetrieveLimits,
+        now_ms: Millis,
+    ) -> Result<Retrieved> {
+        self.inner.readers.with("retrieve", |c| {
+            reader::retrieve(c, owner, namespace, last_hash, limits, now_ms)
+        })
+    }
+
+    /// Current expiries of the account's live messages among `hashes` (`get_expiries`, §5.8).
+    pub fn get_expiries(
+        &self,
+        owner: &Owner,
+        hashes: &[String],
+        now_ms: Millis,
+    ) -> Result<std::collections::BTreeMap<String, Millis>> {
+        self.inner.readers.with("get_expiries", |c| {
+            reader::get_expiries(c, owner, hashes, now_ms)
+        })
+    }
+
+    /// The account's revoked subaccount tokens, most recently revoked first
+    /// (`revoked_subaccounts`, §5.10).
+    pub fn revoked_subaccounts(&self, owner: &Owner) -> Result<Vec<SubaccountToken>> {
+        self.inner
+            .readers
+            .with("revoked_subaccounts", |c| reader::revoked(c, owner))
+    }
+
+    /// Whether `token` is revoked for the account.
+    pub fn is_subaccount_revoked(&self, owner: &Owner, token: &SubaccountToken) -> Result<bool> {
+        self.inner.readers.with("is_subaccount_revoked", |c| {
+            reader::is_revoked(c, owner, token)
+        })
+    }
+
+    /// Full replicated state of the live messages among `hashes` (serving a peer's pull).
+    pub fn get_replicas(&self, hashes: &[String], now_ms: Millis) -> Result<Vec<ReplicaMessage>> {
+        self.inner
+            .readers
+            .with("get_replicas", |c| reader::get_replicas(c, hashes, now_ms))
+    }
+
+    /// Digests of every non-empty bucket (optionally only the account `owner`'s), ordered by
+    /// owner then namespace. Scans the table: call it at reconciliation pace, not per request.
+    pub fn bucket_digests(
+        &self,
+        owner: Option<&Owner>,
+        now_ms: Millis,
+    ) -> Result<Vec<BucketDigest>> {
+        self.inner.readers.with("bucket_digests", |c| {
+            digest::bucket_digests(c, owner, now_ms)
+        })
+    }
+
+    /// The live messages' versions and live tombstones of one bucket, sorted by hash.
+    pub fn bucket_entries(
+        &self,
+        owner: &Owner,
+        namespace: Namespace,
+        now_ms: Millis,
+    ) -> Result<BucketEntries> {
+        self.inner.readers.with("bucket_entries", |c| {
+            digest::bucket_entries(c, owner, namespace, now_ms)
+        })
+    }
+
+    /// Distinct accounts holding live messages, sorted.
+    pub fn owners(&self, now_ms: Millis) -> Result<Vec<Owner>> {
+        self.inner
+            .readers
+            .with("owners", |c| reader::owners(c, now_ms))
+    }
+
+    /// Pages through all live messages in local row order and returns those whose owner
+    /// satisfies `filter` (e.g. "maps to another swarm now", for handover). Scans at most
+    /// `scan_limit` rows per call; continue from `next` until it is `None`.
+    pub fn export_messages(
+        &self,
+        filter: &dyn Fn(&Owner) -> bool,
+        after: ExportCursor,
+        scan_limit: usize,
+        now_ms: Millis,
+    ) -> Result<ExportPage> {
+        self.inner.readers.with("export_messages", |c| {
+            reader::export_messages(c, filter, after, scan_limit, now_ms)
+        })
+    }
+
+    /// Counters for metrics. `messages` and `bytes` are kept in memory by the writer (no query);
+    /// `tombstones` and `db_bytes` are read from the database.
+    pub fn stats(&self) -> Result<Stats> {
+        let (messages, bytes) = self.inner.writer.totals();
+        let (tombstones, db_bytes) = self.inner.readers.with("stats", reader::db_stats)?;
+        Ok(Stats {
+            messages,
+            bytes,
+            tombstones,
+            db_bytes,
+        })
+    }
+}

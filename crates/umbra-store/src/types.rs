@@ -1,0 +1,579 @@
+//! Values passed into and returned by the store.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Result, StoreError};
+
+/// Milliseconds since the Unix epoch. Every time in this crate is one of these, passed in by the
+/// caller (the store never reads a clock).
+pub type Millis = i64;
+
+/// A storage namespace (`storage-rpc.md` §4): −32768 … 32767.
+pub type Namespace = i16;
+
+/// Length of a storage message hash: 43 characters of unpadded base64 (BLAKE2b-256).
+pub const HASH_LEN: usize = 43;
+
+/// The account that owns messages: the 33-byte public key **including** its network prefix byte
+/// (`05…` Session ID, `03…` group, …). `03X` and `05X` are different accounts.
+///
+/// `Debug` prints only the prefix and two key bytes: an account id is metadata.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Owner([u8; 33]);
+
+impl Owner {
+    /// Wraps the 33 bytes of an account id.
+    pub const fn new(bytes: [u8; 33]) -> Self {
+        Owner(bytes)
+    }
+
+    /// The 33 bytes, prefix first.
+    pub const fn as_bytes(&self) -> &[u8; 33] {
+        &self.0
+    }
+
+    /// The network prefix byte (`0x05`, `0x03`, …).
+    pub const fn prefix(&self) -> u8 {
+        self.0[0]
+    }
+}
+
+impl TryFrom<&[u8]> for Owner {
+    type Error = OwnerLengthError;
+
+    fn try_from(value: &[u8]) -> std::result::Result<Self, Self::Error> {
+        let arr: [u8; 33] = value
+            .try_into()
+            .map_err(|_| OwnerLengthError { len: value.len() })?;
+        Ok(Owner(arr))
+    }
+}
+
+impl std::fmt::Debug for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Owner({:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2]
+        )
+    }
+}
+
+/// An account id that was not 33 bytes long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("account id must be 33 bytes (prefix + key), got {len}")]
+pub struct OwnerLengthError {
+    /// Length of the rejected value.
+    pub len: usize,
+}
+
+/// One namespace or all of them (`delete_all`, `delete_before` and `expire_all` accept `"all"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NamespaceSel {
+    /// Only this namespace.
+    One(Namespace),
+    /// Every namespace of the account.
+    All,
+}
+
+/// `true` for the public outbox namespaces `−(20n + 1)` (−1, −21, −41, …): a store there keeps
+/// only one message (`storage-rpc.md` §4).
+pub const fn is_public_outbox(ns: Namespace) -> bool {
+    let ns = ns as i32;
+    ns < 0 && (-ns - 1) % 20 == 0
+}
+
+/// `true` for public-inbox namespaces (`ns % 10 == 0`), where anyone may store.
+pub const fn is_public_inbox(ns: Namespace) -> bool {
+    (ns as i32) % 10 == 0
+}
+
+/// Checks that `hash` looks like a storage message hash (43 chars of the base64 alphabet).
+pub(crate) fn check_hash(op: &'static str, hash: &str) -> Result<()> {
+    let ok = hash.len() == HASH_LEN
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidHash {
+            op,
+            len: hash.len(),
+        })
+    }
+}
+
+/// A message a client asked to store. The caller has already validated the request (signature,
+/// TTL range, clock window) and computed `hash` from owner, namespace and data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Recipient account.
+    pub owner: Owner,
+    /// Namespace.
+    pub namespace: Namespace,
+    /// The 43-character storage hash (`identity-and-crypto.md` §6).
+    pub hash: String,
+    /// The message body (decoded bytes).
+    pub data: Vec<u8>,
+    /// The client's message timestamp.
+    pub timestamp_ms: Millis,
+    /// Absolute expiry.
+    pub expiry_ms: Millis,
+}
+
+/// What happened to a `store`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// A new message was stored.
+    Stored {
+        /// Its expiry.
+        expiry_ms: Millis,
+    },
+    /// The hash was already stored: the data and timestamp are unchanged and the expiry was raised
+    /// to the requested one if that is later. Reply with `already: true`.
+    Already {
+        /// The stored expiry after the call.
+        expiry_ms: Millis,
+    },
+    /// The message was deleted earlier (a tombstone with a deletion time at or after the
+    /// message's timestamp exists) and stays deleted. Reply as for `Already`, with the requested
+    /// expiry.
+    Deleted,
+    /// Public outbox only: a newer message (later timestamp) is already kept in that namespace, so
+    /// this one was not kept. Reply as for `Already`, with the requested expiry.
+    Obsolete,
+}
+
+impl StoreOutcome {
+    /// Whether the RPC reply should carry `already: true`.
+    pub fn already(&self) -> bool {
+        !matches!(self, StoreOutcome::Stored { .. })
+    }
+}
+
+/// A message as returned by `retrieve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Storage hash.
+    pub hash: String,
+    /// Namespace.
+    pub namespace: Namespace,
+    /// Message body.
+    pub data: Vec<u8>,
+    /// Client timestamp.
+    pub timestamp_ms: Millis,
+    /// Current expiry (the RPC field is called `expiration`).
+    pub expiry_ms: Millis,
+}
+
+/// How `retrieve` counts the size of a message against `max_size` (`storage-rpc.md` §5.2):
+/// `100 + len(hash) + len(data)` with the data counted as base64 for JSON requests and raw for
+/// bencoded ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SizeAccounting {
+    /// Data counted as `len·4/3` (JSON requests).
+    #[default]
+    Base64,
+    /// Data counted as its raw length (bencoded requests).
+    Raw,
+}
+
+/// The per-message overhead in retrieve size accounting.
+pub const RETRIEVE_MESSAGE_OVERHEAD: usize = 100;
+/// The largest `max_size` a retrieve may ask for (7 800 000 bytes).
+pub const RETRIEVE_MAX_SIZE: usize = 7_800_000;
+
+/// Limits of one `retrieve` page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetrieveLimits {
+    /// At most this many messages (`None` = no count limit; `Some(0)` acts as 1).
+    pub max_count: Option<usize>,
+    /// At most this many bytes by [`SizeAccounting`] (`None` = no size limit). The first message
+    /// is always returned, even if it alone exceeds the limit.
+    pub max_size: Option<usize>,
+    /// How data bytes are counted.
+    pub size_accounting: SizeAccounting,
+}
+
+impl RetrieveLimits {
+    /// Builds limits from the raw request values by the rules of `storage-rpc.md` §5.2: `0` means
+    /// unset; neither set means `max_size = −5`; a negative `max_size = −k` means
+    /// `7 800 000 / k` bytes; positive sizes are capped at 7 800 000; `max_count < 1` acts as 1.
+    pub fn from_request(max_count: i64, max_size: i64, size_accounting: SizeAccounting) -> Self {
+        let max_count_opt = match max_count {
+            0 => None,
+            n if n < 1 => Some(1),
+            n => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        };
+        let raw_size = if max_count == 0 && max_size == 0 {
+            -5
+        } else {
+            max_size
+        };
+        let max_size_opt = match raw_size {
+            0 => None,
+            n if n < 0 => {
+                let k = n.unsigned_abs();
+                let k = usize::try_from(k).unwrap_or(usize::MAX);
+                Some(RETRIEVE_MAX_SIZE / k)
+            }
+            n => Some(
+                usize::try_from(n)
+                    .unwrap_or(usize::MAX)
+                    .min(RETRIEVE_MAX_SIZE),
+            ),
+        };
+        RetrieveLimits {
+            max_count: max_count_opt,
+            max_size: max_size_opt,
+            size_accounting,
+        }
+    }
+
+    /// The size of one message by these limits' accounting.
+    pub fn message_size(&self, hash_len: usize, data_len: usize) -> usize {
+        let data = match self.size_accounting {
+            SizeAccounting::Base64 => data_len.saturating_mul(4) / 3,
+            SizeAccounting::Raw => data_len,
+        };
+        RETRIEVE_MESSAGE_OVERHEAD
+            .saturating_add(hash_len)
+            .saturating_add(data)
+    }
+}
+
+/// One page of `retrieve`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Retrieved {
+    /// Messages in this node's insertion order.
+    pub messages: Vec<StoredMessage>,
+    /// `true` when a limit cut the page short (more messages follow).
+    pub more: bool,
+}
+
+/// Hashes affected by a bulk operation, grouped by namespace; each list is sorted.
+///
+/// For a single-namespace request the RPC reply is the one list; for `"all"` it is the dict
+/// `{"<ns>": [...]}`; node signatures use [`ByNamespace::all_sorted`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ByNamespace(pub BTreeMap<Namespace, Vec<String>>);
+
+impl ByNamespace {
+    /// Every hash across namespaces, sorted.
+    pub fn all_sorted(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.0.values().flatten().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// The sorted list of one namespace (empty when none).
+    pub fn namespace(&self, ns: Namespace) -> &[String] {
+        self.0.get(&ns).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Total number of hashes.
+    pub fn len(&self) -> usize {
+        self.0.values().map(Vec::len).sum()
+    }
+
+    /// `true` when no hash was affected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// How `expire` may move an expiry (`storage-rpc.md` §5.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExpireMode {
+    /// Set the expiry either way.
+    #[default]
+    Set,
+    /// Only lower expiries (`shorten: true`).
+    Shorten,
+    /// Only raise expiries (`extend: true`).
+    Extend,
+}
+
+/// The requested expiry of an `expire`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpiryTarget {
+    /// One expiry for every hash.
+    Single(Millis),
+    /// `expiries[i]` for `hashes[i]` (multi-expiry mode); lengths must match.
+    PerMessage(Vec<Millis>),
+}
+
+/// An `expire` request (already authenticated and time-checked by the caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpireRequest {
+    /// Account.
+    pub owner: Owner,
+    /// Hashes, in request order (any namespace).
+    pub hashes: Vec<String>,
+    /// New expiry or expiries; each is capped at `now + max_expire_ahead_ms`.
+    pub expiry: ExpiryTarget,
+    /// Set, shorten-only or extend-only.
+    pub mode: ExpireMode,
+}
+
+/// One updated message of an `expire`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatedExpiry {
+    /// Hash.
+    pub hash: String,
+    /// The expiry now applied.
+    pub expiry_ms: Millis,
+}
+
+/// Result of `expire`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExpireOutcome {
+    /// Updated messages sorted by hash, each with its applied expiry (in multi-expiry mode this is
+    /// the reply's `expiry` array aligned with `updated`). In `Set` mode every found message counts
+    /// as updated, as in the reference server.
+    pub updated: Vec<UpdatedExpiry>,
+    /// Found but unchanged messages (only possible with `Shorten`/`Extend`): hash → current expiry.
+    /// Emit it in the reply only when `shorten` or `extend` was given explicitly.
+    pub unchanged: BTreeMap<String, Millis>,
+    /// In single-expiry mode, the applied expiry after capping (present even if nothing changed).
+    pub applied_expiry_ms: Option<Millis>,
+}
+
+/// A 36-byte subaccount token (`storage-rpc.md` §9).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubaccountToken(pub [u8; 36]);
+
+impl std::fmt::Debug for SubaccountToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SubaccountToken(flags {:02x}, …)", self.0[1])
+    }
+}
+
+/// The most recent revocations kept per account (older ones are dropped automatically).
+pub const MAX_REVOCATIONS_PER_ACCOUNT: usize = 50;
+/// The most tokens one revoke/unrevoke request may carry.
+pub const MAX_TOKENS_PER_REQUEST: usize = 50;
+
+/// Result of `sweep_expired`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SweepOutcome {
+    /// Expired messages removed.
+    pub messages: u64,
+    /// Tombstones past their keep-until time removed.
+    pub tombstones: u64,
+    /// `true` when the per-call limit was reached and more expired rows remain (call again).
+    pub more: bool,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Messages held (including expired ones not yet swept).
+    pub messages: u64,
+    /// Data bytes held (message bodies only).
+    pub bytes: u64,
+    /// Tombstones held.
+    pub tombstones: u64,
+    /// Size of the database file in bytes (pages in use and free).
+    pub db_bytes: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replication / anti-entropy
+// ---------------------------------------------------------------------------------------------
+
+/// A message with the full replicated state that peers exchange (handover, reconciliation pulls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaMessage {
+    /// Account.
+    pub owner: Owner,
+    /// Namespace.
+    pub namespace: Namespace,
+    /// Storage hash. The **receiving node must verify** it equals the hash of owner, namespace and
+    /// data before applying: the store trusts it.
+    pub hash: String,
+    /// Body.
+    pub data: Vec<u8>,
+    /// Client timestamp.
+    pub timestamp_ms: Millis,
+    /// Expiry.
+    pub expiry_ms: Millis,
+    /// Version of the expiry (last-writer-wins clock, see the crate docs).
+    pub expiry_version: Millis,
+}
+
+/// A deletion record, kept until `keep_until_ms` so that reconciliation never resurrects a
+/// deleted message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    /// Account.
+    pub owner: Owner,
+    /// Namespace of the deleted message.
+    pub namespace: Namespace,
+    /// Hash of the deleted message.
+    pub hash: String,
+    /// When it was deleted. It beats any copy of the message whose `timestamp_ms` is ≤ this.
+    pub deleted_ms: Millis,
+    /// Keep the tombstone until then (at least the deleted message's expiry).
+    pub keep_until_ms: Millis,
+}
+
+/// A replicated expiry change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiryUpdate {
+    /// Account.
+    pub owner: Owner,
+    /// Hash.
+    pub hash: String,
+    /// New expiry.
+    pub expiry_ms: Millis,
+    /// Its version: the pair `(expiry_version, expiry_ms)` that is larger wins.
+    pub expiry_version: Millis,
+}
+
+/// What applying a replicated item did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// Local state changed (inserted, merged or deleted).
+    Changed,
+    /// Local state already included it; nothing changed.
+    Unchanged,
+    /// A tombstone here beats the incoming message; it was not stored.
+    Tombstoned,
+    /// Public outbox: a newer message is kept; the incoming one was recorded as deleted.
+    Obsolete,
+    /// The item had already expired (or, for a tombstone, was past its keep time with nothing to
+    /// delete); ignored.
+    Expired,
+    /// Expiry update for a message not held here; pull the message instead.
+    NotFound,
+}
+
+/// The digest of one bucket (one account's namespace) at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketDigest {
+    /// Account.
+    pub owner: Owner,
+    /// Namespace.
+    pub namespace: Namespace,
+    /// XOR of `BLAKE2b-256("umbra-store digest v1" ‖ kind ‖ hash ‖ expiry)` over live items (see
+    /// crate docs).
+    pub digest: [u8; 32],
+    /// Live messages counted.
+    pub messages: u64,
+    /// Live tombstones counted.
+    pub tombstones: u64,
+}
+
+/// Version metadata of one message in a bucket listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageVersion {
+    /// Hash.
+    pub hash: String,
+    /// Client timestamp.
+    pub timestamp_ms: Millis,
+    /// Expiry.
+    pub expiry_ms: Millis,
+    /// Expiry version.
+    pub expiry_version: Millis,
+}
+
+/// Everything a peer needs to reconcile one bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BucketEntries {
+    /// Live messages, sorted by hash.
+    pub messages: Vec<MessageVersion>,
+    /// Live tombstones, sorted by hash.
+    pub tombstones: Vec<Tombstone>,
+}
+
+/// Cursor of [`crate::Store::export_messages`]: the local row id to continue after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord)]
+pub struct ExportCursor(pub i64);
+
+/// One page of [`crate::Store::export_messages`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExportPage {
+    /// Matching messages.
+    pub messages: Vec<ReplicaMessage>,
+    /// Where to continue; `None` when the whole table has been scanned.
+    pub next: Option<ExportCursor>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbox_and_inbox_rules() {
+        for ns in [-1, -21, -41, -32761] {
+            assert!(is_public_outbox(ns), "{ns}");
+        }
+        for ns in [0, 1, -2, -11, -20, -22, 19, 21, -10] {
+            assert!(!is_public_outbox(ns), "{ns}");
+        }
+        for ns in [0, 10, -30, -10, 32760] {
+            assert!(is_public_inbox(ns), "{ns}");
+        }
+        for ns in [1, -1, 11, 5] {
+            assert!(!is_public_inbox(ns), "{ns}");
+        }
+    }
+
+    #[test]
+    fn hash_check() {
+        assert!(check_hash("t", &"A".repeat(43)).is_ok());
+        assert!(
+            check_hash(
+                "t",
+                &"a+/9"
+                    .repeat(10)
+                    .chars()
+                    .chain("abc".chars())
+                    .collect::<String>()
+            )
+            .is_ok()
+        );
+        assert!(check_hash("t", &"A".repeat(42)).is_err());
+        assert!(check_hash("t", &"A".repeat(44)).is_err());
+        assert!(check_hash("t", &format!("{}=", "A".repeat(42))).is_err());
+    }
+
+    #[test]
+    fn retrieve_limits_from_request() {
+        let l = RetrieveLimits::from_request(0, 0, SizeAccounting::Base64);
+        assert_eq!(l.max_count, None);
+        assert_eq!(l.max_size, Some(7_800_000 / 5));
+        let l = RetrieveLimits::from_request(10, 0, SizeAccounting::Base64);
+        assert_eq!((l.max_count, l.max_size), (Some(10), None));
+        let l = RetrieveLimits::from_request(-3, 0, SizeAccounting::Base64);
+        assert_eq!(l.max_count, Some(1));
+        let l = RetrieveLimits::from_request(0, -2, SizeAccounting::Base64);
+        assert_eq!(l.max_size, Some(3_900_000));
+        let l = RetrieveLimits::from_request(0, 99_000_000, SizeAccounting::Base64);
+        assert_eq!(l.max_size, Some(7_800_000));
+        assert_eq!(l.message_size(43, 300), 100 + 43 + 400);
+        let l = RetrieveLimits::from_request(0, 1000, SizeAccounting::Raw);
+        assert_eq!(l.message_size(43, 300), 100 + 43 + 300);
+    }
+
+    #[test]
+    fn owner_debug_is_redacted() {
+        let o = Owner::new([0x05; 33]);
+        assert_eq!(format!("{o:?}"), "Owner(050505…)");
+        assert!(Owner::try_from(&[1u8; 32][..]).is_err());
+        assert_eq!(Owner::try_from(&[5u8; 33][..]).unwrap(), o);
+    }
+
+    #[test]
+    fn by_namespace_helpers() {
+        let mut m = BTreeMap::new();
+        m.insert(1, vec!["b".to_string(), "d".to_string()]);
+        m.insert(-3, vec!["a".to_string(), "c".to_string()]);
+        let b = ByNamespace(m);
+        assert_eq!(b.all_sorted(), ["a", "b", "c", "d"]);
+        assert_eq!(b.len(), 4);
+        assert!(b.namespace(7).is_empty());
+    }
+}
