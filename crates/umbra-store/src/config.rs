@@ -58,6 +58,15 @@ pub struct StoreConfig {
     pub max_expire_ahead_ms: Millis,
     /// Most expired messages removed by one `sweep_expired` call (keeps the writer responsive).
     pub sweep_limit: usize,
+    /// Expired messages are physically removed by `sweep_expired` only this long after their
+    /// expiry (15 minutes). They are never returned meanwhile; keeping the row lets a client whose
+    /// `last_hash` just expired continue paging from the right place instead of from the
+    /// beginning. They count against the quota until removed.
+    pub expired_grace_ms: Millis,
+    /// How long a tombstone is kept after the deletion (31 days: longer than any expiry a copy
+    /// of the deleted message can have had, since every TTL and `expire` is capped at 30 days).
+    /// All nodes of a swarm should use the same value.
+    pub tombstone_retention_ms: Millis,
 }
 
 impl Default for StoreConfig {
@@ -72,6 +81,8 @@ impl Default for StoreConfig {
             max_db_bytes: Some(3584 * 1024 * 1024),
             max_expire_ahead_ms: 30 * 24 * 3600 * 1000,
             sweep_limit: 20_000,
+            expired_grace_ms: 15 * 60 * 1000,
+            tombstone_retention_ms: 31 * 24 * 3600 * 1000,
         }
     }
 }

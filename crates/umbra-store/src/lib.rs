@@ -40,19 +40,22 @@
 //! Every hash has a replicated state that merges by a join, so any two nodes that have seen the
 //! same operations, in any order, hold the same state:
 //!
-//! - A message carries `timestamp_ms` (merged by min: identical in practice, as the data is) and
-//!   an expiry register `(expiry_version, expiry_ms)` merged by last-writer-wins (the larger pair
-//!   wins). A client store sets `expiry_version = timestamp_ms`; every local expiry change
-//!   (`expire`, `expire_all`, a duplicate store that raises the expiry) sets it to
-//!   `max(now_ms, previous + 1)`.
+//! - A message's data is fixed by its hash; the rest of its state is a last-writer-wins register
+//!   ordered by `(timestamp_ms, expiry_version, expiry_ms)`: the larger triple wins. A client
+//!   store sets `expiry_version = timestamp_ms`; every local expiry change (`expire`,
+//!   `expire_all`, a duplicate store that raises the expiry) keeps the timestamp and sets
+//!   `expiry_version = max(now_ms, previous + 1)`. A copy with a later timestamp is a later
+//!   incarnation of the same bytes and wins over the earlier one's expiry changes.
 //! - A tombstone `(deleted_ms, keep_until_ms)` beats any copy of its message whose
 //!   `timestamp_ms <= deleted_ms`; a message stored again with a later timestamp beats it.
 //!   Deletions set `deleted_ms = max(now_ms, timestamp_ms)`. Tombstones merge by max of both
-//!   fields and are kept until `keep_until_ms` (at least the deleted message's expiry, raised when
-//!   a beaten copy with a later expiry shows up), so a delete is not resurrected.
+//!   fields and are kept until `deleted_ms + tombstone_retention_ms` (31 days: longer than any
+//!   copy of the message can live, as every TTL and `expire` is capped at 30 days), so a delete is
+//!   not resurrected. The keep time is a function of `deleted_ms` alone, never of which copies of
+//!   the message a node happened to see, so it converges too.
 //! - Public outboxes keep the live message with the largest `(timestamp_ms, hash)`; the others
 //!   become tombstones (`deleted_ms` = their own timestamp), the same rule for client stores and
-//!   replicas.
+//!   replicas (the newer reference server also keeps the newest by timestamp).
 //!
 //! Digest of a bucket (one account's namespace) at `now_ms`: the XOR over its live messages of
 //! `BLAKE2b-256("umbra-store digest v1" ‖ "M" ‖ hash ‖ expiry_ms as i64 BE)` and over its live
@@ -64,13 +67,19 @@
 //! Reconciling one bucket with a peer whose digest differs: fetch its [`BucketEntries`]; for each
 //! remote message that is missing here (and not beaten by a local tombstone) pull it
 //! ([`Store::get_replicas`] on the peer) and [`Store::apply_remote_message`]; for each whose
-//! `(expiry_version, expiry_ms)` differs, [`Store::apply_remote_expiry`]; apply every remote
+//! `(timestamp_ms, expiry_version, expiry_ms)` differs, [`Store::apply_remote_expiry`]; apply every remote
 //! tombstone with [`Store::apply_remote_tombstone`]. All three are idempotent and commutative.
 //!
-//! Known limits: a `last_hash` of a message that was swept after expiring is unknown (retrieve
-//! restarts from the beginning, as the reference does); deleted ones are remembered by their
-//! tombstone. An expiry shortened into the past on one member can be undone by reconciliation
-//! from a member that missed the shortening if the row was already swept on the first.
+//! Known limits: a `last_hash` is found while its message is live, expired but within
+//! [`StoreConfig::expired_grace_ms`], or deleted (its tombstone remembers the position); after
+//! that, retrieve restarts from the beginning as the reference does (clients de-duplicate by
+//! hash). A message re-stored after expiring or being deleted gets a new position. An expiry
+//! shortened into the past on one member can be undone by reconciliation from a member that
+//! missed the shortening once the row was swept on the first.
+//!
+//! Public outbox replacement creates tombstones that depend on which messages were live when a
+//! replica arrived; replicas still converge because those tombstones are reconciled like any
+//! other (checked by the `replicas_converge` property test).
 
 mod config;
 mod digest;
@@ -261,8 +270,8 @@ impl Store {
             })
     }
 
-    /// Removes expired messages (at most [`StoreConfig::sweep_limit`] per call) and tombstones
-    /// past their keep time. The node calls it periodically (the reference: every 10 s), again at
+    /// Removes messages expired for longer than [`StoreConfig::expired_grace_ms`] (at most
+    /// [`StoreConfig::sweep_limit`] per call) and tombstones past their keep time. The node calls it periodically (the reference: every 10 s), again at
     /// once while `more` is set.
     pub fn sweep_expired(&self, now_ms: Millis) -> Reply<SweepOutcome> {
         self.inner
@@ -294,8 +303,8 @@ impl Store {
             })
     }
 
-    /// Applies an expiry register received from a peer (the larger `(expiry_version, expiry_ms)`
-    /// wins). Idempotent and order-independent.
+    /// Applies a message state received from a peer (the larger
+    /// `(timestamp_ms, expiry_version, expiry_ms)` wins). Idempotent and order-independent.
     pub fn apply_remote_expiry(&self, e: ExpiryUpdate, now_ms: Millis) -> Reply<ApplyOutcome> {
         self.inner
             .writer

@@ -415,20 +415,23 @@ pub struct Tombstone {
     pub hash: String,
     /// When it was deleted. It beats any copy of the message whose `timestamp_ms` is ≤ this.
     pub deleted_ms: Millis,
-    /// Keep the tombstone until then (at least the deleted message's expiry).
+    /// Kept until then: `deleted_ms + tombstone_retention_ms` (recomputed by the receiver).
     pub keep_until_ms: Millis,
 }
 
-/// A replicated expiry change.
+/// A replicated change of a message's state (its timestamp/expiry register) without the data:
+/// what a peer sends when both hold the message but [`MessageVersion`]s differ.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiryUpdate {
     /// Account.
     pub owner: Owner,
     /// Hash.
     pub hash: String,
+    /// The message timestamp of that state.
+    pub timestamp_ms: Millis,
     /// New expiry.
     pub expiry_ms: Millis,
-    /// Its version: the pair `(expiry_version, expiry_ms)` that is larger wins.
+    /// Its version: the triple `(timestamp_ms, expiry_version, expiry_ms)` that is larger wins.
     pub expiry_version: Millis,
 }
 

@@ -227,6 +227,12 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Keep time of a tombstone: `deleted_ms + tombstone_retention_ms`. A function of the
+    /// deletion time only, so that it converges like `deleted_ms` does.
+    fn keep_until(&self, deleted_ms: Millis) -> Millis {
+        deleted_ms.saturating_add(self.config.tombstone_retention_ms)
+    }
+
     fn db(&self, op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + use<> {
         let max = self.config.max_db_bytes;
         move |e| StoreError::db(op, max, e)
@@ -278,7 +284,16 @@ impl State {
     }
 
     fn run_batch(&mut self, batch: Vec<Cmd>) {
-        let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
+        let mut cmds = batch.into_iter().peekable();
+        while cmds.peek().is_some() {
+            self.run_transaction(&mut cmds);
+        }
+    }
+
+    /// Applies commands from `cmds` in one transaction until they run out or SQLite rolls the
+    /// transaction back by itself (it does so on `SQLITE_FULL`, I/O errors and a few others);
+    /// then commits and completes the replies.
+    fn run_transaction(&mut self, cmds: &mut impl Iterator<Item = Cmd>) {
         let State {
             conn,
             config,
@@ -289,28 +304,47 @@ impl State {
             Ok(tx) => tx,
             Err(e) => {
                 let reason = e.to_string();
-                for cmd in batch {
+                for cmd in cmds {
                     fail(cmd, &reason);
                 }
                 return;
             }
         };
-        for cmd in batch {
-            finishes.push(apply(&mut tx, config, usage, totals, cmd));
+        let mut finishes: Vec<Finish> = Vec::new();
+        let mut rolled_back = false;
+        for cmd in cmds.by_ref() {
+            let (f, ok) = apply(&mut tx, config, usage, totals, cmd);
+            if tx.is_autocommit() {
+                // This command's error made SQLite roll back the whole batch: it gets its own
+                // error, the earlier ones a commit error; the rest go into a new transaction.
+                if ok {
+                    f(Some(ROLLED_BACK));
+                } else {
+                    f(None);
+                }
+                rolled_back = true;
+                break;
+            }
+            finishes.push(f);
         }
-        match tx.commit() {
+        let result = if rolled_back {
+            drop(tx);
+            Err(ROLLED_BACK.to_string())
+        } else {
+            tx.commit().map_err(|e| e.to_string())
+        };
+        match result {
             Ok(()) => {
                 for f in finishes {
                     f(None);
                 }
             }
-            Err(e) => {
+            Err(reason) => {
                 // Nothing of the batch was applied: the counters must come back from disk.
                 if let Ok(u) = load_usage(conn) {
                     *usage = u;
                 }
                 self.publish_totals();
-                let reason = e.to_string();
                 for f in finishes {
                     f(Some(&reason));
                 }
@@ -318,6 +352,9 @@ impl State {
         }
     }
 }
+
+const ROLLED_BACK: &str =
+    "SQLite rolled back the batch transaction after an error in another write";
 
 /// Completes a command that never ran (the batch transaction could not start).
 fn fail(cmd: Cmd, reason: &str) {
@@ -348,7 +385,7 @@ fn apply(
     usage: &mut HashMap<Owner, Usage>,
     totals: &Totals,
     cmd: Cmd,
-) -> Finish {
+) -> (Finish, bool) {
     fn run<T: Send + 'static>(
         tx: &mut Transaction<'_>,
         config: &StoreConfig,
@@ -357,7 +394,7 @@ fn apply(
         op: &'static str,
         reply: ReplySender<T>,
         f: impl FnOnce(&Connection, &Ctx<'_>, &mut Deltas) -> Result<T>,
-    ) -> Finish {
+    ) -> (Finish, bool) {
         let mut deltas = Deltas::default();
         let ctx = Ctx {
             config,
@@ -370,10 +407,11 @@ fn apply(
             sp.commit().map_err(&db)?;
             Ok(v)
         })();
-        if r.is_ok() {
+        let ok = r.is_ok();
+        if ok {
             apply_deltas(usage, totals, deltas);
         }
-        finish(op, reply, r)
+        (finish(op, reply, r), ok)
     }
     let (c, u, t) = (config, usage, totals);
     match cmd {
@@ -605,28 +643,24 @@ struct TombRow {
     owner: Owner,
     namespace: Namespace,
     deleted_ms: Millis,
-    keep_until_ms: Millis,
 }
 
 fn find_tombstone(c: &Connection, hash: &str) -> rusqlite::Result<Option<TombRow>> {
-    let mut st = c.prepare_cached(
-        "SELECT owner, namespace, deleted_ms, keep_until_ms FROM tombstones WHERE hash = ?1",
-    )?;
+    let mut st =
+        c.prepare_cached("SELECT owner, namespace, deleted_ms FROM tombstones WHERE hash = ?1")?;
     st.query_row([hash], |r| {
         Ok((
             r.get::<_, Vec<u8>>(0)?,
             r.get::<_, Namespace>(1)?,
             r.get::<_, i64>(2)?,
-            r.get::<_, i64>(3)?,
         ))
     })
     .optional()?
-    .map(|(o, namespace, deleted_ms, keep_until_ms)| {
+    .map(|(o, namespace, deleted_ms)| {
         Ok(TombRow {
             owner: owner_from(o)?,
             namespace,
             deleted_ms,
-            keep_until_ms,
         })
     })
     .transpose()
@@ -635,7 +669,7 @@ fn find_tombstone(c: &Connection, hash: &str) -> rusqlite::Result<Option<TombRow
 enum TombCheck {
     /// No tombstone, or it was beaten (and removed).
     Clear,
-    /// The tombstone beats the message (its keep time was raised to the message's expiry).
+    /// The tombstone beats the message.
     Wins,
 }
 
@@ -647,7 +681,6 @@ fn check_tombstone(
     ns: Namespace,
     hash: &str,
     timestamp_ms: Millis,
-    expiry_ms: Millis,
 ) -> Result<TombCheck, OpError> {
     let Some(t) = find_tombstone(c, hash)? else {
         return Ok(TombCheck::Clear);
@@ -656,10 +689,6 @@ fn check_tombstone(
         return Err(OpError::Store(StoreError::HashConflict { op }));
     }
     if t.deleted_ms >= timestamp_ms {
-        if expiry_ms > t.keep_until_ms {
-            c.prepare_cached("UPDATE tombstones SET keep_until_ms = ?2 WHERE hash = ?1")?
-                .execute(params![hash, expiry_ms])?;
-        }
         Ok(TombCheck::Wins)
     } else {
         c.prepare_cached("DELETE FROM tombstones WHERE hash = ?1")?
@@ -683,8 +712,8 @@ fn check_outbox(
     ns: Namespace,
     hash: &str,
     timestamp_ms: Millis,
-    expiry_ms: Millis,
     now_ms: Millis,
+    retention_ms: Millis,
 ) -> rusqlite::Result<OutboxCheck> {
     let rows: Vec<(i64, String, i64, i64, i64)> = {
         let mut st = c.prepare_cached(
@@ -701,7 +730,8 @@ fn check_outbox(
         .iter()
         .any(|(_, h, ts, exp, _)| *exp > now_ms && (*ts, h.as_str()) > incoming);
     if loses {
-        upsert_tombstone(c, owner, ns, hash, timestamp_ms, expiry_ms, None)?;
+        let keep = timestamp_ms.saturating_add(retention_ms);
+        upsert_tombstone(c, owner, ns, hash, timestamp_ms, keep, None)?;
         return Ok(OutboxCheck::Loses);
     }
     for (id, h, ts, exp, len) in rows {
@@ -709,7 +739,15 @@ fn check_outbox(
             .execute([id])?;
         d.add(*owner, -1, -len);
         if exp > now_ms {
-            upsert_tombstone(c, owner, ns, &h, ts, exp, Some(id))?;
+            upsert_tombstone(
+                c,
+                owner,
+                ns,
+                &h,
+                ts,
+                ts.saturating_add(retention_ms),
+                Some(id),
+            )?;
         }
     }
     Ok(OutboxCheck::Wins)
@@ -815,7 +853,6 @@ fn op_store(
             msg.namespace,
             &msg.hash,
             msg.timestamp_ms,
-            msg.expiry_ms,
         )? {
             return Ok(StoreOutcome::Deleted);
         }
@@ -827,8 +864,8 @@ fn op_store(
                 msg.namespace,
                 &msg.hash,
                 msg.timestamp_ms,
-                msg.expiry_ms,
                 now_ms,
+                cx.config.tombstone_retention_ms,
             )?
         {
             return Ok(StoreOutcome::Obsolete);
@@ -898,7 +935,7 @@ fn op_delete(
                 row.namespace,
                 h,
                 now_ms.max(row.timestamp_ms),
-                row.expiry_ms,
+                cx.keep_until(now_ms.max(row.timestamp_ms)),
                 Some(row.id),
             )?;
             deleted.push(h.clone());
@@ -921,32 +958,25 @@ fn op_delete_all(
     now_ms: Millis,
 ) -> Result<ByNamespace> {
     let r = (|| -> rusqlite::Result<ByNamespace> {
-        let rows: Vec<(i64, Namespace, String, i64, i64, i64)> = {
+        let rows: Vec<(i64, Namespace, String, i64, i64)> = {
             let mut st = c.prepare_cached(
                 "DELETE FROM messages
                  WHERE owner = ?1 AND (?2 IS NULL OR namespace = ?2) AND expiry_ms > ?3
                    AND (?4 IS NULL OR timestamp_ms <= ?4)
-                 RETURNING id, namespace, hash, timestamp_ms, expiry_ms, length(data)",
+                 RETURNING id, namespace, hash, timestamp_ms, length(data)",
             )?;
             st.query_map(
                 params![&owner.as_bytes()[..], ns_param(ns), now_ms, before_ms],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                },
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )?
             .collect::<rusqlite::Result<_>>()?
         };
         let mut out: BTreeMap<Namespace, Vec<String>> = BTreeMap::new();
-        for (id, n, hash, ts, exp, len) in rows {
+        for (id, n, hash, ts, len) in rows {
             d.add(*owner, -1, -len);
-            upsert_tombstone(c, owner, n, &hash, now_ms.max(ts), exp, Some(id))?;
+            let deleted_ms = now_ms.max(ts);
+            let keep = cx.keep_until(deleted_ms);
+            upsert_tombstone(c, owner, n, &hash, deleted_ms, keep, Some(id))?;
             out.entry(n).or_default().push(hash);
         }
         for v in out.values_mut() {
@@ -1126,7 +1156,8 @@ fn op_sweep(c: &Connection, cx: &Ctx<'_>, d: &mut Deltas, now_ms: Millis) -> Res
                    (SELECT id FROM messages WHERE expiry_ms <= ?1 LIMIT ?2)
                  RETURNING owner, length(data)",
             )?;
-            st.query_map(params![now_ms, len_i64(limit)], |r| {
+            let cutoff = now_ms.saturating_sub(cx.config.expired_grace_ms);
+            st.query_map(params![cutoff, len_i64(limit)], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?
             .collect::<rusqlite::Result<_>>()?
@@ -1168,31 +1199,30 @@ fn op_apply_message(
             if row.owner != m.owner || row.namespace != m.namespace {
                 return Err(StoreError::HashConflict { op: OP }.into());
             }
-            let ts = row.timestamp_ms.min(m.timestamp_ms);
-            let (ver, exp) =
-                (row.expiry_version, row.expiry_ms).max((m.expiry_version, m.expiry_ms));
-            if ts == row.timestamp_ms && ver == row.expiry_version && exp == row.expiry_ms {
+            // The message state is a last-writer-wins register ordered by
+            // (timestamp, expiry_version, expiry); the data is fixed by the hash.
+            let incoming = (m.timestamp_ms, m.expiry_version, m.expiry_ms);
+            if incoming <= (row.timestamp_ms, row.expiry_version, row.expiry_ms) {
                 return Ok(ApplyOutcome::Unchanged);
             }
             c.prepare_cached(
-                "UPDATE messages SET timestamp_ms = ?2, expiry_ms = ?3, expiry_version = ?4
+                "UPDATE messages SET timestamp_ms = ?2, expiry_version = ?3, expiry_ms = ?4
                  WHERE id = ?1",
             )?
-            .execute(params![row.id, ts, exp, ver])?;
+            .execute(params![
+                row.id,
+                m.timestamp_ms,
+                m.expiry_version,
+                m.expiry_ms
+            ])?;
             return Ok(ApplyOutcome::Changed);
         }
         if m.expiry_ms <= now_ms {
             return Ok(ApplyOutcome::Expired);
         }
-        if let TombCheck::Wins = check_tombstone(
-            c,
-            OP,
-            &m.owner,
-            m.namespace,
-            &m.hash,
-            m.timestamp_ms,
-            m.expiry_ms,
-        )? {
+        if let TombCheck::Wins =
+            check_tombstone(c, OP, &m.owner, m.namespace, &m.hash, m.timestamp_ms)?
+        {
             return Ok(ApplyOutcome::Tombstoned);
         }
         if is_public_outbox(m.namespace)
@@ -1203,8 +1233,8 @@ fn op_apply_message(
                 m.namespace,
                 &m.hash,
                 m.timestamp_ms,
-                m.expiry_ms,
                 now_ms,
+                cx.config.tombstone_retention_ms,
             )?
         {
             return Ok(ApplyOutcome::Obsolete);
@@ -1234,6 +1264,8 @@ fn op_apply_tombstone(
 ) -> Result<ApplyOutcome> {
     const OP: &str = "apply_remote_tombstone";
     check_hash(OP, &t.hash)?;
+    // The keep time is recomputed from the deletion time, whatever the peer sent.
+    let keep = cx.keep_until(t.deleted_ms);
     let r = (|| -> Result<ApplyOutcome, OpError> {
         if let Some(row) = find_live(c, d, &t.hash, now_ms)? {
             if row.owner != t.owner || row.namespace != t.namespace {
@@ -1250,7 +1282,7 @@ fn op_apply_tombstone(
                 t.namespace,
                 &t.hash,
                 t.deleted_ms,
-                t.keep_until_ms.max(row.expiry_ms),
+                keep,
                 Some(row.id),
             )?;
             return Ok(ApplyOutcome::Changed);
@@ -1259,18 +1291,11 @@ fn op_apply_tombstone(
             if existing.owner != t.owner || existing.namespace != t.namespace {
                 return Err(StoreError::HashConflict { op: OP }.into());
             }
-        } else if t.keep_until_ms <= now_ms {
+        } else if keep <= now_ms {
             return Ok(ApplyOutcome::Expired);
         }
-        let changed = upsert_tombstone(
-            c,
-            &t.owner,
-            t.namespace,
-            &t.hash,
-            t.deleted_ms,
-            t.keep_until_ms,
-            None,
-        )?;
+        let changed =
+            upsert_tombstone(c, &t.owner, t.namespace, &t.hash, t.deleted_ms, keep, None)?;
         Ok(if changed {
             ApplyOutcome::Changed
         } else {
@@ -1295,11 +1320,20 @@ fn op_apply_expiry(
         if row.owner != e.owner {
             return Err(StoreError::HashConflict { op: OP }.into());
         }
-        if (e.expiry_version, e.expiry_ms) <= (row.expiry_version, row.expiry_ms) {
+        let incoming = (e.timestamp_ms, e.expiry_version, e.expiry_ms);
+        if incoming <= (row.timestamp_ms, row.expiry_version, row.expiry_ms) {
             return Ok(ApplyOutcome::Unchanged);
         }
-        c.prepare_cached("UPDATE messages SET expiry_ms = ?2, expiry_version = ?3 WHERE id = ?1")?
-            .execute(params![row.id, e.expiry_ms, e.expiry_version])?;
+        c.prepare_cached(
+            "UPDATE messages SET timestamp_ms = ?2, expiry_version = ?3, expiry_ms = ?4
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            row.id,
+            e.timestamp_ms,
+            e.expiry_version,
+            e.expiry_ms
+        ])?;
         Ok(ApplyOutcome::Changed)
     })();
     lift(cx, OP, r)
