@@ -1,0 +1,640 @@
+//! Starting the daemons and waiting for them: the registry (which binds port 0 and announces
+//! its address and key in a start-up file), then the storage nodes (on ports picked here,
+//! started again on new ports when another program took one first), until every node answers
+//! HTTPS and sits in a swarm of the registry's list.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::Value;
+use tokio::task::JoinSet;
+
+use super::binaries::{self, NODE, REGISTRY};
+use super::layout::{Layout, write_atomically};
+use super::ports::{PortPicker, is_free};
+use super::probe::{Http, Listing};
+use super::process::{ProcRef, spawn_daemon, stop_all};
+use super::state::{DevnetState, NodeRecord, RegistryRecord};
+
+/// Heartbeat interval the registry announces to devnet nodes.
+pub(crate) const HEARTBEAT_INTERVAL_MS: u64 = 2_000;
+/// Silence after which the registry takes a devnet node out of its swarm.
+pub(crate) const INACTIVE_AFTER_MS: u64 = 7_000;
+/// Seconds a node gets at SIGTERM to finish in-flight requests (shorter than our grace).
+const NODE_SHUTDOWN_GRACE_SECS: u64 = 3;
+/// How many times a node is started on new ports when its ports were taken.
+const MAX_PORT_ATTEMPTS: u32 = 5;
+/// How often the launcher looks again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Starts and watches the daemons of one devnet.
+#[derive(Debug)]
+pub(crate) struct Launcher {
+    layout: Layout,
+    http: Http,
+    node_bin: PathBuf,
+    registry_bin: PathBuf,
+}
+
+impl Launcher {
+    /// Finds both daemon binaries (failing with what to build) and prepares a probe client.
+    pub(crate) fn new(layout: Layout) -> anyhow::Result<Launcher> {
+        let registry_bin = binaries::locate(REGISTRY)?;
+        let node_bin = binaries::locate(NODE)?;
+        Ok(Launcher {
+            layout,
+            http: Http::new()?,
+            node_bin,
+            registry_bin,
+        })
+    }
+
+    /// Starts the registry (on its previous port if free, else any) and waits for its
+    /// start-up file. Records it in `state` (saved) as soon as it is spawned.
+    pub(crate) async fn start_registry(
+        &self,
+        state: &mut DevnetState,
+        deadline: Instant,
+    ) -> anyhow::Result<Child> {
+        let dir = self.layout.registry_dir();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let ready = self.layout.registry_ready_file();
+        let log = self.layout.registry_log();
+        let mut port = if state.registry.port != 0 && is_free(state.registry.port) {
+            state.registry.port
+        } else {
+            0
+        };
+        loop {
+            match std::fs::remove_file(&ready) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("removing {}", ready.display())),
+            }
+            let args: Vec<OsString> = vec![
+                "--listen".into(),
+                format!("127.0.0.1:{port}").into(),
+                "--dir".into(),
+                dir.clone().into(),
+                "--ready-file".into(),
+                ready.clone().into(),
+                "--heartbeat-interval-ms".into(),
+                HEARTBEAT_INTERVAL_MS.to_string().into(),
+                "--inactive-after-ms".into(),
+                INACTIVE_AFTER_MS.to_string().into(),
+                "--log".into(),
+                "info".into(),
+            ];
+            let mut child = spawn_daemon(&self.registry_bin, &args, &log)?;
+            state.registry.process = Some(ProcRef::of(child.id()));
+            state.save(&self.layout)?;
+            loop {
+                if let Some((addr, pubkey)) = read_registry_ready(&ready)? {
+                    state.registry.port = addr.port();
+                    state.registry.pubkey = pubkey;
+                    state.save(&self.layout)?;
+                    return Ok(child);
+                }
+                if let Some(status) = child.try_wait().context("watching the registry")? {
+                    state.registry.process = None;
+                    let tail = log_tail(&log);
+                    if port != 0 && looks_like_port_taken(&tail) {
+                        // Our old port went to someone else in the meantime: take any.
+                        port = 0;
+                        break;
+                    }
+                    bail!(
+                        "the registry exited while starting ({status}): {} (log: {})",
+                        tail_or_nothing(&tail),
+                        log.display()
+                    );
+                }
+                if Instant::now() >= deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    state.registry.process = None;
+                    bail!(
+                        "the registry did not start in time (log: {})",
+                        log.display()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    }
+
+    /// Starts the nodes `which` (indexes into `state.nodes`) and waits until each answers
+    /// HTTPS and its keys are known. Nodes whose port was taken meanwhile are started again
+    /// on new ports. Every spawn is recorded in `state` (saved) at once.
+    pub(crate) async fn start_nodes(
+        &self,
+        state: &mut DevnetState,
+        which: &[usize],
+        deadline: Instant,
+    ) -> anyhow::Result<Vec<(String, Child)>> {
+        let others: Vec<u16> = state
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !which.contains(i))
+            .flat_map(|(_, n)| [n.https_port, n.metrics_port])
+            .chain([state.registry.port])
+            .collect();
+        let mut picker = PortPicker::avoiding(others);
+        let mut pending: Vec<Pending> = Vec::with_capacity(which.len());
+        for &idx in which {
+            let rec = state
+                .nodes
+                .get_mut(idx)
+                .context("internal: node index out of range")?;
+            rec.https_port = picker.reuse_or_pick(rec.https_port)?;
+            rec.metrics_port = picker.reuse_or_pick(rec.metrics_port)?;
+            let child = self.spawn_node(rec, &state.registry)?;
+            pending.push(Pending {
+                idx,
+                child,
+                attempts: 1,
+            });
+        }
+        state.save(&self.layout)?;
+
+        let mut started = Vec::with_capacity(which.len());
+        loop {
+            // Nodes that exited: start again on new ports if a port was taken, else fail.
+            let mut respawned = false;
+            for p in &mut pending {
+                let Some(status) = p.child.try_wait().context("watching a node")? else {
+                    continue;
+                };
+                let rec = state
+                    .nodes
+                    .get_mut(p.idx)
+                    .context("internal: node index out of range")?;
+                rec.process = None;
+                let log = self.layout.node_log(&rec.name);
+                let tail = log_tail(&log);
+                if looks_like_port_taken(&tail) && p.attempts < MAX_PORT_ATTEMPTS {
+                    rec.https_port = picker.pick()?;
+                    rec.metrics_port = picker.pick()?;
+                    p.child = self.spawn_node(rec, &state.registry)?;
+                    p.attempts += 1;
+                    respawned = true;
+                    continue;
+                }
+                if looks_like_port_taken(&tail) {
+                    bail!(
+                        "{} found its ports taken {MAX_PORT_ATTEMPTS} times in a row: free some ports on 127.0.0.1 and try again (log: {})",
+                        rec.name,
+                        log.display()
+                    );
+                }
+                bail!(
+                    "{} exited while starting ({status}): {} (log: {})",
+                    rec.name,
+                    tail_or_nothing(&tail),
+                    log.display()
+                );
+            }
+            if respawned {
+                state.save(&self.layout)?;
+            }
+
+            // Probe the others together.
+            let mut probes = JoinSet::new();
+            for (slot, p) in pending.iter().enumerate() {
+                let port = state.nodes.get(p.idx).map_or(0, |n| n.https_port);
+                let http = self.http.clone();
+                probes.spawn(async move { (slot, http.node_answers(port).await) });
+            }
+            let mut answered = Vec::new();
+            while let Some(r) = probes.join_next().await {
+                if let Ok((slot, true)) = r {
+                    answered.push(slot);
+                }
+            }
+            answered.sort_unstable();
+            for slot in answered.into_iter().rev() {
+                let p = pending.swap_remove(slot);
+                let rec = state
+                    .nodes
+                    .get_mut(p.idx)
+                    .context("internal: node index out of range")?;
+                if let Some((ed, x)) = read_node_pub(&self.layout.node_data_dir(&rec.name)) {
+                    rec.pubkey_ed25519 = ed;
+                    rec.pubkey_x25519 = x;
+                }
+                started.push((rec.name.clone(), p.child));
+            }
+            if pending.is_empty() {
+                state.save(&self.layout)?;
+                return Ok(started);
+            }
+            if Instant::now() >= deadline {
+                let names = pending
+                    .iter()
+                    .filter_map(|p| state.nodes.get(p.idx).map(|n| n.name.clone()))
+                    .collect::<Vec<_>>();
+                bail!(
+                    "{} node(s) did not answer on their HTTPS port in time ({}): see the logs in {}",
+                    names.len(),
+                    names.join(", "),
+                    self.layout.logs_dir().display()
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until each node of `which` is an active swarm member in the registry's list
+    /// (filling in keys a node did not leave in its data directory from the list, by port).
+    /// Fails early if one of them stops running.
+    pub(crate) async fn wait_registered(
+        &self,
+        state: &mut DevnetState,
+        which: &[usize],
+        deadline: Instant,
+    ) -> anyhow::Result<Listing> {
+        let seed_url = state.registry.seed_url();
+        loop {
+            for &i in which {
+                if let Some(n) = state.nodes.get(i)
+                    && !n.process.is_some_and(|p| p.is_running())
+                {
+                    let log = self.layout.node_log(&n.name);
+                    bail!(
+                        "{} stopped while waiting for it to register: {} (log: {})",
+                        n.name,
+                        tail_or_nothing(&log_tail(&log)),
+                        log.display()
+                    );
+                }
+            }
+            let problem = match self.http.registry_list(&seed_url).await {
+                Ok(listing) => {
+                    fill_keys_from_listing(state, which, &listing);
+                    let missing = not_in_swarm(state, which, &listing);
+                    if missing.is_empty() {
+                        state.save(&self.layout)?;
+                        return Ok(listing);
+                    }
+                    format!(
+                        "{} of {} node(s) not in a swarm of the registry's list ({})",
+                        missing.len(),
+                        which.len(),
+                        summarize(&missing)
+                    )
+                }
+                Err(e) => format!("{e:#}"),
+            };
+            if Instant::now() >= deadline {
+                bail!(
+                    "the network did not become healthy in time: {problem}; see the logs in {}",
+                    self.layout.logs_dir().display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Writes the node's configuration and starts it; records the process in `rec`.
+    fn spawn_node(&self, rec: &mut NodeRecord, registry: &RegistryRecord) -> anyhow::Result<Child> {
+        let config = self.layout.node_config(&rec.name);
+        write_node_config(&self.layout, rec, registry)?;
+        let args: Vec<OsString> = vec!["--config".into(), config.into()];
+        let child = spawn_daemon(&self.node_bin, &args, &self.layout.node_log(&rec.name))?;
+        rec.process = Some(ProcRef::of(child.id()));
+        Ok(child)
+    }
+}
+
+/// A node spawned but not yet answering.
+#[derive(Debug)]
+struct Pending {
+    idx: usize,
+    child: Child,
+    attempts: u32,
+}
+
+/// Stops the given nodes (by index) and forgets their processes in `state`.
+pub(crate) async fn stop_nodes(
+    state: &mut DevnetState,
+    which: &[usize],
+    grace: Duration,
+) -> Vec<ProcRef> {
+    let procs: Vec<ProcRef> = which
+        .iter()
+        .filter_map(|&i| state.nodes.get(i).and_then(|n| n.process))
+        .collect();
+    let left = stop_all(&procs, grace).await;
+    for &i in which {
+        if let Some(n) = state.nodes.get_mut(i)
+            && n.process.is_some_and(|p| !left.contains(&p))
+        {
+            n.process = None;
+        }
+    }
+    left
+}
+
+/// The node's configuration file (rewritten at every start, so ports and the registry
+/// address follow the devnet).
+fn node_config_text(
+    layout: &Layout,
+    rec: &NodeRecord,
+    registry: &RegistryRecord,
+) -> anyhow::Result<String> {
+    let mut t = toml::Table::new();
+    let data_dir = layout.node_data_dir(&rec.name);
+    let data_dir = data_dir
+        .to_str()
+        .context("the devnet directory's path is not valid UTF-8: use another --dir")?;
+    t.insert("data_dir".into(), data_dir.into());
+    t.insert(
+        "listen".into(),
+        format!("127.0.0.1:{}", rec.https_port).into(),
+    );
+    t.insert(
+        "metrics_listen".into(),
+        format!("127.0.0.1:{}", rec.metrics_port).into(),
+    );
+    t.insert("public_ip".into(), "127.0.0.1".into());
+    t.insert("registry_url".into(), registry.url().into());
+    t.insert("registry_pubkey".into(), registry.pubkey.clone().into());
+    t.insert("log_level".into(), "info".into());
+    // Every client and every peer of a devnet node comes from 127.0.0.1: a per-IP rate
+    // limit would throttle the whole network as one client.
+    let mut rate = toml::Table::new();
+    rate.insert("enabled".into(), false.into());
+    t.insert("rate_limit".into(), rate.into());
+    let mut limits = toml::Table::new();
+    limits.insert(
+        "shutdown_grace_secs".into(),
+        i64::try_from(NODE_SHUTDOWN_GRACE_SECS).unwrap_or(3).into(),
+    );
+    t.insert("limits".into(), limits.into());
+    let body = toml::to_string(&t).context("encoding the node configuration")?;
+    Ok(format!(
+        "# Written by `umbra devnet` at every start of this node; edits are overwritten.\n{body}"
+    ))
+}
+
+fn write_node_config(
+    layout: &Layout,
+    rec: &NodeRecord,
+    registry: &RegistryRecord,
+) -> anyhow::Result<()> {
+    let dir = layout.node_dir(&rec.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let text = node_config_text(layout, rec, registry)?;
+    write_atomically(&layout.node_config(&rec.name), text.as_bytes())
+}
+
+/// Reads the registry's start-up file: `{"listen": "127.0.0.1:PORT", "registry_pubkey": hex}`.
+/// `Ok(None)` while it is not there yet.
+fn read_registry_ready(path: &Path) -> anyhow::Result<Option<(SocketAddr, String)>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let v: Value = serde_json::from_str(text.trim())
+        .with_context(|| format!("{} is not the JSON the registry writes", path.display()))?;
+    let addr = v
+        .get("listen")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<SocketAddr>().ok())
+        .with_context(|| format!("{} has no listen address", path.display()))?;
+    let key = v
+        .get("registry_pubkey")
+        .and_then(Value::as_str)
+        .filter(|k| k.len() == 64 && k.chars().all(|c| c.is_ascii_hexdigit()))
+        .with_context(|| format!("{} has no registry_pubkey", path.display()))?;
+    Ok(Some((addr, key.to_ascii_lowercase())))
+}
+
+/// Reads `node.pub` (`ed25519 HEX` and `x25519 HEX` lines) from a node's data directory.
+fn read_node_pub(data_dir: &Path) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(data_dir.join("node.pub")).ok()?;
+    parse_node_pub(&text)
+}
+
+fn parse_node_pub(text: &str) -> Option<(String, String)> {
+    let mut ed = None;
+    let mut x = None;
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(kind), Some(hex)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            continue;
+        }
+        match kind {
+            "ed25519" => ed = Some(hex.to_ascii_lowercase()),
+            "x25519" => x = Some(hex.to_ascii_lowercase()),
+            _ => {}
+        }
+    }
+    Some((ed?, x?))
+}
+
+fn fill_keys_from_listing(state: &mut DevnetState, which: &[usize], listing: &Listing) {
+    for &i in which {
+        if let Some(rec) = state.nodes.get_mut(i)
+            && rec.pubkey_ed25519.is_empty()
+            && let Some(l) = listing
+                .nodes
+                .iter()
+                .find(|l| l.storage_port == rec.https_port)
+        {
+            rec.pubkey_ed25519 = l.pubkey_ed25519.clone();
+            rec.pubkey_x25519 = l.pubkey_x25519.clone();
+        }
+    }
+}
+
+fn not_in_swarm(state: &DevnetState, which: &[usize], listing: &Listing) -> Vec<String> {
+    which
+        .iter()
+        .filter_map(|&i| state.nodes.get(i))
+        .filter(|n| n.pubkey_ed25519.is_empty() || listing.swarm_of(&n.pubkey_ed25519).is_none())
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+fn summarize(names: &[String]) -> String {
+    const SHOWN: usize = 4;
+    if names.len() <= SHOWN {
+        names.join(", ")
+    } else {
+        format!("{}, …", names[..SHOWN].join(", "))
+    }
+}
+
+/// Whether a daemon's last words say a port was taken.
+fn looks_like_port_taken(tail: &str) -> bool {
+    let t = tail.to_ascii_lowercase();
+    t.contains("address already in use") || t.contains("already in use") || t.contains("addrinuse")
+}
+
+/// The last non-empty line of a log (read from its last 8 KiB), without colour codes.
+pub(crate) fn log_tail(path: &Path) -> String {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(8192)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    text.lines()
+        .rev()
+        .map(strip_ansi)
+        .map(|l| l.trim().to_owned())
+        .find(|l| !l.is_empty() && !l.starts_with("--- umbra devnet:"))
+        .unwrap_or_default()
+}
+
+fn tail_or_nothing(tail: &str) -> &str {
+    if tail.is_empty() {
+        "it printed nothing"
+    } else {
+        tail
+    }
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // Skip "ESC [ … final byte".
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devnet::probe::Listed;
+
+    #[test]
+    fn node_pub_is_read() {
+        let ed = "ab".repeat(32);
+        let x = "CD".repeat(32);
+        let (a, b) = parse_node_pub(&format!("ed25519 {ed}\nx25519 {x}\n")).unwrap();
+        assert_eq!(a, ed);
+        assert_eq!(b, x.to_ascii_lowercase());
+        assert!(parse_node_pub(&format!("ed25519 {ed}\n")).is_none());
+        assert!(parse_node_pub("ed25519 abc\nx25519 def\n").is_none());
+    }
+
+    #[test]
+    fn node_config_points_at_the_registry_and_the_picked_ports() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path()).unwrap();
+        let rec = NodeRecord {
+            name: "node-01".into(),
+            process: None,
+            https_port: 4100,
+            metrics_port: 4101,
+            pubkey_ed25519: String::new(),
+            pubkey_x25519: String::new(),
+        };
+        let reg = RegistryRecord {
+            process: None,
+            port: 4000,
+            pubkey: "ef".repeat(32),
+        };
+        let text = node_config_text(&layout, &rec, &reg).unwrap();
+        let t: toml::Table = text.parse().unwrap();
+        assert_eq!(t["listen"].as_str(), Some("127.0.0.1:4100"));
+        assert_eq!(t["metrics_listen"].as_str(), Some("127.0.0.1:4101"));
+        assert_eq!(t["registry_url"].as_str(), Some("http://127.0.0.1:4000"));
+        assert_eq!(
+            t["registry_pubkey"].as_str(),
+            Some("ef".repeat(32).as_str())
+        );
+        assert_eq!(
+            Path::new(t["data_dir"].as_str().unwrap()),
+            layout.node_data_dir("node-01")
+        );
+        assert_eq!(t["rate_limit"]["enabled"].as_bool(), Some(false));
+    }
+
+    #[test]
+    fn registry_ready_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ready.json");
+        assert!(read_registry_ready(&p).unwrap().is_none());
+        let key = "12".repeat(32);
+        std::fs::write(
+            &p,
+            format!(r#"{{"pid":1,"listen":"127.0.0.1:4567","url":"x","seed_url":"y","registry_pubkey":"{key}"}}"#),
+        )
+        .unwrap();
+        let (addr, k) = read_registry_ready(&p).unwrap().unwrap();
+        assert_eq!(addr.port(), 4567);
+        assert_eq!(k, key);
+        std::fs::write(&p, "{}").unwrap();
+        assert!(read_registry_ready(&p).is_err());
+    }
+
+    #[test]
+    fn last_log_line_without_colours() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.log");
+        assert_eq!(log_tail(&p), "");
+        std::fs::write(
+            &p,
+            "--- umbra devnet: starting x\nfirst\n\u{1b}[31mERROR\u{1b}[0m binding the client listener: Address already in use (os error 98)\n\n",
+        )
+        .unwrap();
+        let tail = log_tail(&p);
+        assert!(tail.starts_with("ERROR binding"), "{tail}");
+        assert!(looks_like_port_taken(&tail));
+        assert!(!looks_like_port_taken("permission denied"));
+    }
+
+    #[test]
+    fn keys_come_from_the_list_when_the_node_left_none() {
+        let mut state = DevnetState::empty();
+        state.nodes.push(NodeRecord {
+            name: "node-01".into(),
+            process: None,
+            https_port: 4100,
+            metrics_port: 4101,
+            pubkey_ed25519: String::new(),
+            pubkey_x25519: String::new(),
+        });
+        let listing = Listing {
+            epoch: 3,
+            nodes: vec![Listed {
+                pubkey_ed25519: "aa".into(),
+                pubkey_x25519: "bb".into(),
+                storage_port: 4100,
+                swarm_id: Some(9),
+            }],
+        };
+        assert_eq!(
+            not_in_swarm(&state, &[0], &listing),
+            vec!["node-01".to_owned()]
+        );
+        fill_keys_from_listing(&mut state, &[0], &listing);
+        assert_eq!(state.nodes[0].pubkey_ed25519, "aa");
+        assert!(not_in_swarm(&state, &[0], &listing).is_empty());
+    }
+}

@@ -1,0 +1,219 @@
+//! `umbra devnet status`: the registry and every node, with the registry's swarms and a health
+//! verdict per node (running, answering HTTPS, and an active swarm member).
+
+use anyhow::Context as _;
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use super::StatusArgs;
+use super::layout::{Layout, shown_path};
+use super::probe::{Http, Listing, swarm_hex};
+use super::state::DevnetState;
+
+/// The whole report (`--json` prints it as is).
+#[derive(Debug, Serialize)]
+struct Report {
+    dir: String,
+    network_file: String,
+    logs: String,
+    /// pid of a foreground `umbra devnet up` watching the network.
+    supervisor_pid: Option<u32>,
+    registry: RegistryReport,
+    swarms: Vec<SwarmReport>,
+    nodes: Vec<NodeReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct RegistryReport {
+    pid: Option<u32>,
+    running: bool,
+    /// Whether it answered the seed JSON-RPC just now.
+    healthy: bool,
+    url: String,
+    seed_url: String,
+    pubkey: String,
+    epoch: Option<u64>,
+    log: String,
+}
+
+#[derive(Debug, Serialize)]
+struct SwarmReport {
+    swarm_id: u64,
+    swarm: String,
+    nodes: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct NodeReport {
+    name: String,
+    pubkey_ed25519: String,
+    pubkey_x25519: String,
+    swarm_id: Option<u64>,
+    swarm: Option<String>,
+    https_port: u16,
+    metrics_port: u16,
+    pid: Option<u32>,
+    running: bool,
+    answering: bool,
+    registered: bool,
+    healthy: bool,
+    log: String,
+}
+
+impl NodeReport {
+    fn verdict(&self) -> &'static str {
+        match (self.running, self.answering, self.registered) {
+            (false, ..) => "stopped",
+            (true, false, _) => "not answering",
+            (true, true, false) => "not in a swarm",
+            (true, true, true) => "healthy",
+        }
+    }
+}
+
+/// Runs `umbra devnet status`.
+pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<()> {
+    let layout = Layout::new(&args.dir.dir)?;
+    let state = DevnetState::load_existing(&layout)?;
+    let http = Http::new()?;
+    let report = build(&layout, &state, &http).await;
+    if args.json {
+        let text = serde_json::to_string_pretty(&report).context("encoding the status")?;
+        println!("{text}");
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+async fn build(layout: &Layout, state: &DevnetState, http: &Http) -> Report {
+    let reg_proc = state.registry.process.filter(|p| p.is_running());
+    let listing: Option<Listing> = match reg_proc {
+        Some(_) => http.registry_list(&state.registry.seed_url()).await.ok(),
+        None => None,
+    };
+
+    let mut probes = JoinSet::new();
+    for (i, n) in state.nodes.iter().enumerate() {
+        if n.process.is_some_and(|p| p.is_running()) {
+            let http = http.clone();
+            let port = n.https_port;
+            probes.spawn(async move { (i, http.node_answers(port).await) });
+        }
+    }
+    let mut answering = vec![false; state.nodes.len()];
+    while let Some(r) = probes.join_next().await {
+        if let Ok((i, ok)) = r
+            && let Some(slot) = answering.get_mut(i)
+        {
+            *slot = ok;
+        }
+    }
+
+    let nodes = state
+        .nodes
+        .iter()
+        .zip(answering)
+        .map(|(n, answering)| {
+            let pid = n.process.filter(|p| p.is_running()).map(|p| p.pid);
+            let swarm_id = listing.as_ref().and_then(|l| l.swarm_of(&n.pubkey_ed25519));
+            let running = pid.is_some();
+            let registered = swarm_id.is_some();
+            NodeReport {
+                name: n.name.clone(),
+                pubkey_ed25519: n.pubkey_ed25519.clone(),
+                pubkey_x25519: n.pubkey_x25519.clone(),
+                swarm_id,
+                swarm: swarm_id.map(swarm_hex),
+                https_port: n.https_port,
+                metrics_port: n.metrics_port,
+                pid,
+                running,
+                answering: running && answering,
+                registered,
+                healthy: running && answering && registered,
+                log: shown_path(&layout.node_log(&n.name)),
+            }
+        })
+        .collect();
+    let swarms = listing
+        .as_ref()
+        .map(|l| {
+            l.swarms()
+                .into_iter()
+                .map(|(id, count)| SwarmReport {
+                    swarm_id: id,
+                    swarm: swarm_hex(id),
+                    nodes: count,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Report {
+        dir: shown_path(layout.root()),
+        network_file: shown_path(&layout.network_file()),
+        logs: shown_path(&layout.logs_dir()),
+        supervisor_pid: state.supervisor.filter(|p| p.is_running()).map(|p| p.pid),
+        registry: RegistryReport {
+            pid: reg_proc.map(|p| p.pid),
+            running: reg_proc.is_some(),
+            healthy: listing.is_some(),
+            url: state.registry.url(),
+            seed_url: state.registry.seed_url(),
+            pubkey: state.registry.pubkey.clone(),
+            epoch: listing.as_ref().map(|l| l.epoch),
+            log: shown_path(&layout.registry_log()),
+        },
+        swarms,
+        nodes,
+    }
+}
+
+fn print_table(r: &Report) {
+    let healthy = r.nodes.iter().filter(|n| n.healthy).count();
+    let epoch = r
+        .registry
+        .epoch
+        .map_or_else(|| "unknown".to_owned(), |e| e.to_string());
+    println!(
+        "devnet in {}: {healthy}/{} node(s) healthy, {} swarm(s), node list epoch {epoch}",
+        r.dir,
+        r.nodes.len(),
+        r.swarms.len()
+    );
+    let reg_state = match (r.registry.running, r.registry.healthy) {
+        (false, _) => "stopped",
+        (true, false) => "not answering",
+        (true, true) => "healthy",
+    };
+    println!(
+        "registry  pid {:<7}  {}  key {}  {reg_state}",
+        r.registry
+            .pid
+            .map_or_else(|| "-".to_owned(), |p| p.to_string()),
+        r.registry.seed_url,
+        r.registry.pubkey
+    );
+    for s in &r.swarms {
+        println!("swarm {:>16}  {} node(s)", s.swarm, s.nodes);
+    }
+    println!(
+        "{:<8} {:<64} {:>16} {:>5} {:>7}  HEALTH",
+        "NODE", "ED25519 PUBLIC KEY", "SWARM", "HTTPS", "PID"
+    );
+    for n in &r.nodes {
+        println!(
+            "{:<8} {:<64} {:>16} {:>5} {:>7}  {}",
+            n.name,
+            if n.pubkey_ed25519.is_empty() {
+                "?"
+            } else {
+                &n.pubkey_ed25519
+            },
+            n.swarm.as_deref().unwrap_or("-"),
+            n.https_port,
+            n.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+            n.verdict()
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! `umbra devnet up`: starts the registry and the nodes, waits until every node answers and
+//! sits in a swarm, writes `network.json`, prints a summary, then either returns (`--detach`)
+//! or watches the network in the foreground until Ctrl-C and stops it.
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use super::down::stop_network;
+use super::launch::Launcher;
+use super::layout::{Layout, shown_path};
+use super::lock::DirLock;
+use super::probe::{Listing, swarm_hex};
+use super::process::ProcRef;
+use super::state::{DevnetState, NetworkFile, NodeRecord};
+use super::{DEFAULT_NODES, UpArgs};
+
+/// Seconds between SIGTERM and SIGKILL when `up` stops the network.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs `umbra devnet up`.
+pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let layout = Layout::new(&args.dir.dir)?;
+    // Binaries first: a missing one must not leave a half-made directory behind.
+    let launcher = Launcher::new(layout.clone())?;
+    let mut signals = Signals::new()?;
+    let lock = DirLock::acquire(&layout)?;
+    let mut state = prepare_state(&layout, args.nodes.map(usize::from))?;
+    state.supervisor = (!args.detach).then(ProcRef::me);
+    std::fs::create_dir_all(layout.logs_dir())
+        .with_context(|| format!("creating {}", layout.logs_dir().display()))?;
+    state.save(&layout)?;
+
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let mut children: Vec<(String, Child)> = Vec::new();
+    let outcome = tokio::select! {
+        r = start_network(&launcher, &mut state, &mut children, deadline) => r,
+        () = signals.recv() => Err(anyhow!("interrupted while starting")),
+    };
+    let listing = match outcome {
+        Ok(l) => l,
+        Err(e) => {
+            let cleanup = stop_network(&layout, &mut state, STOP_GRACE).await;
+            reap(&mut children);
+            let what = match cleanup {
+                Ok(_) => "stopped everything it had started".to_owned(),
+                Err(c) => format!("and stopping failed too: {c:#}"),
+            };
+            bail!("{e:#} ({what}; logs in {})", shown_path(&layout.logs_dir()));
+        }
+    };
+    NetworkFile::build(&state, Some(&listing)).save(&layout)?;
+    state.save(&layout)?;
+    drop(lock);
+    print_summary(&layout, &state, &listing);
+
+    let flag = layout.dir_flag();
+    if args.detach {
+        println!(
+            "Running in the background: `umbra devnet status{flag}` to look, `umbra devnet down{flag}` to stop."
+        );
+        return Ok(());
+    }
+    println!("Press Ctrl-C to stop the network (or run `umbra devnet down{flag}` elsewhere).");
+    supervise(&layout, &mut children, &mut signals).await;
+    println!("stopping the devnet…");
+    let _lock = DirLock::acquire_patiently(&layout, Duration::from_secs(30)).await?;
+    let mut state = DevnetState::load_existing(&layout)?;
+    let stopped = stop_network(&layout, &mut state, STOP_GRACE).await;
+    reap(&mut children);
+    let stopped = stopped?;
+    println!(
+        "stopped {} node(s){}",
+        stopped.nodes,
+        if stopped.registry {
+            " and the registry"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// The state to start from: the existing devnet of this directory (if nothing of it runs),
+/// or a new one of `nodes` nodes.
+fn prepare_state(layout: &Layout, nodes: Option<usize>) -> anyhow::Result<DevnetState> {
+    let flag = layout.dir_flag();
+    let Some(state) = DevnetState::load(layout)? else {
+        let mut state = DevnetState::empty();
+        for _ in 0..nodes.unwrap_or(DEFAULT_NODES) {
+            let name = state.next_node_name();
+            state.nodes.push(NodeRecord {
+                name,
+                process: None,
+                https_port: 0,
+                metrics_port: 0,
+                pubkey_ed25519: String::new(),
+                pubkey_x25519: String::new(),
+            });
+        }
+        return Ok(state);
+    };
+    let running = state
+        .nodes
+        .iter()
+        .filter(|n| n.process.is_some_and(|p| p.is_running()))
+        .count();
+    let registry = state.registry.process.is_some_and(|p| p.is_running());
+    let watched = state.supervisor.is_some_and(|p| p.is_running());
+    if running > 0 || registry || watched {
+        bail!(
+            "a devnet is already running in {} ({running} node(s){}): see `umbra devnet status{flag}`, or stop it with `umbra devnet down{flag}`",
+            layout.shown(),
+            if registry { " and the registry" } else { "" }
+        );
+    }
+    if let Some(n) = nodes
+        && n != state.nodes.len()
+    {
+        bail!(
+            "{} holds a devnet of {} node(s), not {n}: start it again without --nodes (then `umbra devnet add-node{flag}`), or remove {} for a new network",
+            layout.shown(),
+            state.nodes.len(),
+            layout.shown()
+        );
+    }
+    Ok(state)
+}
+
+async fn start_network(
+    launcher: &Launcher,
+    state: &mut DevnetState,
+    children: &mut Vec<(String, Child)>,
+    deadline: Instant,
+) -> anyhow::Result<Listing> {
+    let registry = launcher.start_registry(state, deadline).await?;
+    children.push(("registry".to_owned(), registry));
+    let all: Vec<usize> = (0..state.nodes.len()).collect();
+    children.extend(launcher.start_nodes(state, &all, deadline).await?);
+    launcher.wait_registered(state, &all, deadline).await
+}
+
+fn print_summary(layout: &Layout, state: &DevnetState, listing: &Listing) {
+    let swarms = listing.swarms();
+    println!(
+        "Umbra devnet is up: {} node(s) in {} swarm(s), node list epoch {}",
+        state.nodes.len(),
+        swarms.len(),
+        listing.epoch
+    );
+    println!("  seed URL      {}", state.registry.seed_url());
+    println!("  registry key  {}", state.registry.pubkey);
+    println!(
+        "  network file  {}  (for clients: --network PATH or UMBRA_NETWORK)",
+        shown_path(&layout.network_file())
+    );
+    println!("  logs          {}/", shown_path(&layout.logs_dir()));
+    for (id, count) in &swarms {
+        println!("  swarm {:>16}  {count} node(s)", swarm_hex(*id));
+    }
+}
+
+/// Waits for a stop signal, reporting daemons that exit meanwhile.
+async fn supervise(layout: &Layout, children: &mut Vec<(String, Child)>, signals: &mut Signals) {
+    loop {
+        tokio::select! {
+            () = signals.recv() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        children.retain_mut(|(name, child)| match child.try_wait() {
+            Ok(None) => true,
+            Ok(Some(status)) => {
+                let log = if name == "registry" {
+                    layout.registry_log()
+                } else {
+                    layout.node_log(name)
+                };
+                println!("{name} exited ({status}); log: {}", shown_path(&log));
+                false
+            }
+            Err(_) => false,
+        });
+    }
+}
+
+/// Collects the exit status of children that have exited (so none stays a zombie).
+fn reap(children: &mut Vec<(String, Child)>) {
+    children.retain_mut(|(_, c)| matches!(c.try_wait(), Ok(None)));
+}
+
+/// SIGINT (Ctrl-C), SIGTERM (`umbra devnet down` from elsewhere) and SIGHUP (terminal closed).
+struct Signals {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        let install = |k: SignalKind| signal(k).context("installing a signal handler");
+        Ok(Signals {
+            int: install(SignalKind::interrupt())?,
+            term: install(SignalKind::terminate())?,
+            hup: install(SignalKind::hangup())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+            _ = self.hup.recv() => {}
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! # umbra — the Umbra command line
+//!
+//! The front end people type. Today it runs `umbra devnet …`: a whole local Umbra network (a
+//! registry and storage nodes as separate OS processes on 127.0.0.1). The client commands
+//! (accounts, messages) join it later as further modules beside [`devnet`].
+//!
+//! ```text
+//!  main.rs   parse the command line, dispatch, print errors as one line (JSON with --json)
+//!     └── devnet/   up · status · down · add-node · stop-node · start-node
+//!                   runs the `umbra-registry` and `umbra-node` binaries as child processes
+//!                   and talks to them only through their public HTTP interfaces
+//! ```
+//!
+//! ## What it must never do
+//!
+//! - Hold protocol logic: the daemons and the client library own the protocols; this crate
+//!   launches, watches and reports.
+//! - Leave a process behind: every daemon it starts is recorded (pid and start time) in the
+//!   devnet directory so that `umbra devnet down` can stop it, even after this CLI is gone.
+//! - Print or log a secret key; keys shown are public keys of the user's own local network.
+
+mod devnet;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Umbra: a metadata-private messenger.
+#[derive(Debug, Parser)]
+#[command(name = "umbra", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a whole local network (a registry and storage nodes) on this machine.
+    #[command(subcommand)]
+    Devnet(devnet::DevnetCommand),
+}
+
+impl Command {
+    /// Whether the user asked for machine-readable output (errors then print as JSON too).
+    fn wants_json(&self) -> bool {
+        match self {
+            Command::Devnet(cmd) => cmd.wants_json(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.command.wants_json();
+    let result = match cli.command {
+        Command::Devnet(cmd) => devnet::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` joins the context chain with ": " on one line; keep it to one line even
+            // if some error message carries a newline.
+            let line = format!("{e:#}").replace('\n', " ");
+            if json {
+                println!("{}", serde_json::json!({ "error": line }));
+            } else {
+                eprintln!("umbra: {line}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
