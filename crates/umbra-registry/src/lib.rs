@@ -1,0 +1,93 @@
+//! # umbra-registry
+//!
+//! The registry (seed node) of an Umbra network: it admits storage nodes, groups them into
+//! swarms with Session's formation rules ([`umbra_swarm::formation`]), and publishes the node
+//! list, numbered by an epoch and signed with its Ed25519 key. It also answers Session's seed
+//! JSON-RPC (`POST /json_rpc`, `shared/spec/storage-rpc.md` §13), so Session software pointed
+//! at it finds our nodes.
+//!
+//! ```text
+//!  storage node ── POST /v1/register, /v1/heartbeat, /v1/leave (signed) ──▶ ┌──────────────┐
+//!                                                                           │   Registry   │ SQLite
+//!  node, client ◀── GET /v1/nodelist (SignedNodeList) ─────────────────────│ swarms, epoch│
+//!  Session apps ◀── POST /json_rpc get_n_service_nodes ────────────────────└──────────────┘
+//!        │
+//!        └─ list::ListVerifier: pinned key(s), signatures, never an older epoch
+//! ```
+//!
+//! ## Two halves
+//!
+//! - **Pure** (always built; use `umbra-registry = { workspace = true }` with
+//!   `default-features = false` from nodes and clients): [`list`] (the signed node list, its
+//!   canonical encoding and [`list::ListVerifier`]), [`api`] (request/answer types, what is
+//!   signed, how requests are built and checked) and [`oxend`] (the seed JSON-RPC as a pure
+//!   function). No I/O, no clock, no async.
+//! - **Service** (feature `server`, on by default): [`store`] (SQLite), [`registry`] (the
+//!   state machine, time passed in), [`server`] (axum routes, clock, inactivity sweep). The
+//!   `umbra-registry` binary (feature `cli`) runs it.
+//!
+//! ## HTTP API (plain HTTP; JSON bodies; at most 16 KiB per request)
+//!
+//! Keys are lowercase hex; times are unix milliseconds; every error answer is
+//! `{"error": "<one line>", "code": "<stable code>"}` with the status below.
+//!
+//! | method & path | body | answer |
+//! | --- | --- | --- |
+//! | `GET /v1/info` | – | [`api::RegistryInfo`]: `registry_pubkey`, `registry_pubkey_x25519`, `epoch`, `list_format_version`, `heartbeat_interval_ms`, `inactive_after_ms`, `max_clock_skew_ms` |
+//! | `GET /v1/nodelist` | – | [`list::SignedNodeList`]: `{"list": {"version", "epoch", "issued_at_ms", "nodes": [...]}, "signatures": [{"signer", "signature"}]}` |
+//! | `POST /v1/register` | [`api::RegisterRequest`] | [`api::NodeStatus`] |
+//! | `POST /v1/heartbeat` | [`api::HeartbeatRequest`] | [`api::NodeStatus`] |
+//! | `POST /v1/leave` | [`api::LeaveRequest`] | [`api::NodeStatus`] |
+//! | `POST /json_rpc` | oxend JSON-RPC | `{"jsonrpc", "id", "result": {"service_node_states", "height", ...}}` |
+//!
+//! Register body (build it with [`api::RegisterRequest::new`]):
+//!
+//! ```json
+//! {"pubkey_ed25519": "<64 hex>", "pubkey_x25519": "<64 hex>",
+//!  "public_ip": "127.0.0.1", "storage_port": 22021, "storage_lmq_port": 22022,
+//!  "version": [2, 8, 0], "timestamp_ms": 1764130000000,
+//!  "x25519_proof": "<64 hex>", "signature": "<128 hex>"}
+//! ```
+//!
+//! Heartbeat and leave bodies (build them with [`api::HeartbeatRequest::new`],
+//! [`api::LeaveRequest::new`]): `{"pubkey_ed25519", "timestamp_ms", "signature"}`.
+//! The signed bytes are given in [`api`]. Answer to all three:
+//! `{"epoch", "swarm_id", "swarm" (hex), "active", "heartbeat_interval_ms"}`.
+//!
+//! Statuses: `400` malformed body, bad announcement (`0.0.0.0`, zero port) or unusable X25519
+//! key; `401` bad signature or X25519 proof; `404` heartbeat/leave from an unknown node
+//! (register again); `406` timestamp off by more than `max_clock_skew_ms`; `409` timestamp
+//! not newer than the last accepted one from that node; `413` body too large; `500` registry
+//! failure.
+//!
+//! A node's life: `GET /v1/info` (or the pinned key from `network.json`), `POST /v1/register`,
+//! then `POST /v1/heartbeat` every `heartbeat_interval_ms`; whenever an answer's `epoch` is
+//! newer than the list it holds, `GET /v1/nodelist` and feed it to a
+//! [`list::ListVerifier`]. A node silent for `inactive_after_ms` is marked inactive and leaves
+//! its swarm; its next heartbeat (or registration) brings it back. Register again after
+//! changing address or ports. `POST /v1/leave` on clean shutdown.
+//!
+//! ## What this crate must never do
+//!
+//! - The pure half never opens a socket or file, reads a clock, or uses global randomness.
+//! - Never accept an unsigned, stale, replayed or unproven registration; never publish a list
+//!   without bumping the epoch; never serve a list older than one already published.
+//! - Never log a node key or IP in clear at info level (they go through
+//!   [`umbra_crypto::Redacted`]); never log or print the registry's secret key.
+//! - Never read an unbounded body or list: requests are capped at
+//!   [`api::MAX_REQUEST_BYTES`], lists at [`list::MAX_LIST_NODES`] nodes and
+//!   [`list::MAX_LIST_SIGNATURES`] signatures.
+
+pub mod api;
+mod error;
+mod hexser;
+pub mod list;
+pub mod oxend;
+#[cfg(feature = "server")]
+pub mod registry;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "server")]
+pub mod store;
+
+pub use error::RegistryError;

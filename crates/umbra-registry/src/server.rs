@@ -1,0 +1,236 @@
+//! The HTTP shell around [`Registry`]: axum routes, a clock, and the inactivity sweep.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use umbra_crypto::OsRandom;
+
+use crate::RegistryError;
+use crate::api::{ErrorBody, HeartbeatRequest, LeaveRequest, MAX_REQUEST_BYTES, RegisterRequest};
+use crate::oxend;
+use crate::registry::Registry;
+
+/// Where the registry reads the time. Tests use [`ManualClock`].
+pub trait Clock: Send + Sync + 'static {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// A clock moved by hand (tests).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    /// A clock showing `now_ms`.
+    #[must_use]
+    pub fn new(now_ms: u64) -> Self {
+        Self(AtomicU64::new(now_ms))
+    }
+    /// Sets the time.
+    pub fn set(&self, now_ms: u64) {
+        self.0.store(now_ms, Ordering::SeqCst);
+    }
+    /// Moves the time forward.
+    pub fn advance(&self, ms: u64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Shared state of the HTTP handlers.
+pub struct AppState {
+    registry: Mutex<Registry>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Wraps a registry and a clock for serving.
+    pub fn new(registry: Registry, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(Self {
+            registry: Mutex::new(registry),
+            clock,
+        })
+    }
+
+    /// Runs `f` on the registry with the current time.
+    ///
+    /// # Errors
+    /// Whatever `f` returns; a poisoned lock is reported as [`RegistryError::Corrupt`].
+    pub fn with_registry<T>(
+        &self,
+        f: impl FnOnce(&mut Registry, u64) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let mut guard = self.lock()?;
+        let now = self.clock.now_ms();
+        f(&mut guard, now)
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Registry>, RegistryError> {
+        self.registry
+            .lock()
+            .map_err(|_| RegistryError::Corrupt("registry lock poisoned".into()))
+    }
+}
+
+fn status_of(e: &RegistryError) -> StatusCode {
+    match e {
+        RegistryError::StaleTimestamp { .. } => StatusCode::NOT_ACCEPTABLE,
+        RegistryError::ReplayedTimestamp { .. } => StatusCode::CONFLICT,
+        RegistryError::BadSignature { .. } | RegistryError::X25519ProofMismatch => {
+            StatusCode::UNAUTHORIZED
+        }
+        RegistryError::BadX25519Key
+        | RegistryError::BadAnnouncement(_)
+        | RegistryError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        RegistryError::NotRegistered => StatusCode::NOT_FOUND,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn error_response(e: &RegistryError) -> Response {
+    let status = status_of(e);
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(error = %e, "registry request failed");
+    } else {
+        tracing::debug!(error = %e, "request refused");
+    }
+    json_response(status, &ErrorBody::from(e))
+}
+
+fn reply<T: Serialize>(r: Result<T, RegistryError>) -> Response {
+    match r {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, RegistryError> {
+    serde_json::from_slice(body).map_err(|e| RegistryError::BadRequest(e.to_string()))
+}
+
+async fn info(State(s): State<Arc<AppState>>) -> Response {
+    reply(s.with_registry(|r, _| Ok(r.info())))
+}
+
+async fn nodelist(State(s): State<Arc<AppState>>) -> Response {
+    reply(s.with_registry(|r, _| Ok(r.current().clone())))
+}
+
+async fn register(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
+    reply(
+        parse::<RegisterRequest>(&body)
+            .and_then(|req| s.with_registry(|r, now| r.register(&req, now))),
+    )
+}
+
+async fn heartbeat(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
+    reply(
+        parse::<HeartbeatRequest>(&body)
+            .and_then(|req| s.with_registry(|r, now| r.heartbeat(&req, now))),
+    )
+}
+
+async fn leave(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
+    reply(parse::<LeaveRequest>(&body).and_then(|req| s.with_registry(|r, now| r.leave(&req, now))))
+}
+
+async fn json_rpc(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
+    let Ok(req) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return json_response(StatusCode::OK, &oxend::parse_error());
+    };
+    let list = match s.with_registry(|r, _| Ok(r.current().list.clone())) {
+        Ok(l) => l,
+        Err(e) => return error_response(&e),
+    };
+    json_response(StatusCode::OK, &oxend::answer(&req, &list, &mut OsRandom))
+}
+
+/// The registry's routes (see the crate docs for the API).
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/info", get(info))
+        .route("/v1/nodelist", get(nodelist))
+        .route("/v1/register", post(register))
+        .route("/v1/heartbeat", post(heartbeat))
+        .route("/v1/leave", post(leave))
+        .route("/json_rpc", post(json_rpc))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .with_state(state)
+}
+
+/// Marks silent nodes inactive every `period`, forever.
+pub async fn expiry_loop(state: Arc<AppState>, period: Duration) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.with_registry(|r, now| r.expire(now)) {
+            tracing::error!(error = %e, "inactivity sweep failed");
+        }
+    }
+}
+
+/// Serves the registry on `listener` until `shutdown` completes, sweeping inactive nodes in
+/// the background.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let period = state
+        .with_registry(|r, _| Ok(r.config().heartbeat_interval_ms))
+        .unwrap_or(1000)
+        .clamp(100, 5000);
+    let sweeper = tokio::spawn(expiry_loop(
+        Arc::clone(&state),
+        Duration::from_millis(period),
+    ));
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sweeper.abort();
+    result
+}
