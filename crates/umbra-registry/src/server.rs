@@ -210,8 +210,35 @@ pub async fn expiry_loop(state: Arc<AppState>, period: Duration) {
     }
 }
 
+/// Most connections served at once; further ones are closed at once.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Time a client has to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a request may take from headers to answer (including reading the body).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stop waits for open connections before dropping them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+async fn with_timeout(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => json_response(
+            StatusCode::REQUEST_TIMEOUT,
+            &ErrorBody {
+                error: format!(
+                    "request not completed within {} s",
+                    REQUEST_TIMEOUT.as_secs()
+                ),
+                code: "timeout".to_owned(),
+            },
+        ),
+    }
+}
+
 /// Serves the registry on `listener` until `shutdown` completes, sweeping inactive nodes in
-/// the background.
+/// the background. Connections are bounded ([`MAX_CONNECTIONS`]), headers must arrive within
+/// [`HEADER_READ_TIMEOUT`] and requests complete within [`REQUEST_TIMEOUT`]; on shutdown open
+/// connections get [`SHUTDOWN_GRACE`] to finish.
 ///
 /// # Errors
 /// I/O errors of the listener.
@@ -220,6 +247,10 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
     let period = state
         .with_registry(|r, _| Ok(r.config().heartbeat_interval_ms))
         .unwrap_or(1000)
@@ -228,9 +259,53 @@ pub async fn serve(
         Arc::clone(&state),
         Duration::from_millis(period),
     ));
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = router(state).layer(axum::middleware::from_fn(with_timeout));
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _peer)) => stream,
+                    Err(e) => {
+                        // E.g. out of file descriptors: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                    tracing::warn!(limit = MAX_CONNECTIONS, "connection limit reached; closing a new connection");
+                    continue;
+                };
+                let service = TowerToHyperService::new(app.clone());
+                let conn = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                    drop(permit);
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
     sweeper.abort();
-    result
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace period; dropping them");
+    }
+    Ok(())
 }

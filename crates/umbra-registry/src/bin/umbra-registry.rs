@@ -154,25 +154,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("{line}");
     tracing::info!("registry listening");
     let state = AppState::new(registry, clock);
-    // Graceful shutdown on SIGINT/SIGTERM, forced after a grace period if a client hangs on.
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let stop_tx = Arc::clone(&stop);
-    let signal = async move {
-        shutdown_signal().await;
-        stop_tx.notify_waiters();
-    };
-    let stop_rx = stop.notified();
-    tokio::pin!(stop_rx);
-    stop_rx.as_mut().enable();
-    let server = serve(listener, state, signal);
-    tokio::pin!(server);
-    tokio::select! {
-        r = &mut server => r?,
-        () = async {
-            stop_rx.await;
-            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-        } => tracing::warn!("connections still open 5 s after the stop signal; stopping anyway"),
-    }
+    // Graceful shutdown on SIGINT/SIGTERM (`serve` bounds the wait for open connections).
+    serve(listener, state, shutdown_signal()).await?;
     tracing::info!("registry stopped");
     Ok(())
 }
