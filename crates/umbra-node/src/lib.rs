@@ -1,0 +1,72 @@
+//! # umbra-node — the storage node daemon's core
+//!
+//! A storage node keeps each account's encrypted messages for their TTL and serves them back
+//! only to their owner, speaking Session's storage RPC (`shared/spec/storage-rpc.md`) over HTTPS.
+//! This crate is the async shell around the pure pieces: it loads the node's identity and
+//! configuration, terminates TLS, parses and authenticates requests, and calls
+//! [`umbra_store`] (SQLite) to keep the messages.
+//!
+//! ```text
+//!  client ──HTTPS──► http::client server ── rate limit, body limit, IPv4, 404/410 ──┐
+//!                                                                                   ▼
+//!  (later) /onion_req/v2 ─────────────────────────────────────────► rpc::handle_rpc(state, now_ms, body)
+//!                                                                      │ parse (exact 400 texts)
+//!                                                                      │ 421 wrong swarm (SwarmView)
+//!                                                                      │ time windows, signatures, subaccounts
+//!                                                                      ▼
+//!                                                  umbra_store::Store (group commit, durable)
+//!                                                                      │ recursive methods:
+//!                                                                      ▼
+//!                                             Replicator (single-node now; swarm fan-out next)
+//!  operator ──HTTP──► /metrics (Prometheus text)     sweep task: expired messages every 10 s
+//! ```
+//!
+//! Module map: [`config`] (TOML + flags), [`identity`] (node keys, TLS certificate),
+//! [`swarm`] (who is in which swarm), [`rpc`] (the request handler, transport-free),
+//! [`replicate`] (the seam for swarm replication), [`oxend`] (the registry proxy behind
+//! `oxend_request`), [`ratelimit`], [`metrics`], [`http`] (HTTPS and operator listeners),
+//! [`node`] (start/stop of a whole node), and `testing` (behind the `test-support` feature:
+//! an in-process node on port 0 with a temporary data dir, for this and other crates' tests).
+//!
+//! ## What it must never do
+//!
+//! - Acknowledge a store before [`umbra_store`] reports it durable.
+//! - Panic or stall on any request bytes: every parser is bounded and returns the spec's 4xx.
+//! - Log a Session ID, an IP address or a key in clear at info level or above (they go through
+//!   [`umbra_crypto::Redacted`]); log a secret at any level.
+//! - Keep secret key material in memory that is not zeroized on drop.
+
+pub mod config;
+mod error;
+pub mod http;
+pub mod identity;
+pub mod metrics;
+pub mod node;
+pub mod oxend;
+pub mod ratelimit;
+pub mod replicate;
+pub mod rpc;
+pub mod swarm;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use config::Config;
+pub use error::NodeError;
+pub use node::{NodeBuilder, NodeState, RunningNode};
+pub use rpc::{RpcBody, RpcResponse, handle_forwarded, handle_method, handle_rpc};
+pub use swarm::{NodeInfo, SwarmHandle, SwarmView};
+
+/// The storage-server version this node reports (`info`, `ifelse` `v_*` conditions).
+pub const STORAGE_SERVER_VERSION: [u16; 3] = [2, 8, 0];
+
+/// The hard fork this node reports in `hf` (`[major, minor]`).
+pub const HARDFORK: [u16; 2] = [19, 3];
+
+/// Milliseconds since the Unix epoch by the system clock (the only place this crate reads it;
+/// everything below the HTTP layer takes `now_ms` as an argument).
+pub fn system_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,309 @@
+//! Starting and stopping a whole node: identity, TLS, store, listeners and background tasks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use umbra_crypto::Identity;
+use umbra_store::Store;
+
+use crate::config::Config;
+use crate::http::{self, HttpApp};
+use crate::identity::{load_or_create_identity, load_or_create_tls, server_tls_config};
+use crate::metrics::Metrics;
+use crate::oxend::{NoOxend, Oxend, RegistryOxend};
+use crate::replicate::{Replicator, SingleNode};
+use crate::swarm::{NodeInfo, SwarmHandle, SwarmView};
+use crate::{NodeError, system_now_ms};
+
+/// File name of the message database inside the data directory.
+pub const DB_FILE: &str = "messages.sqlite";
+
+/// Everything a request handler needs. Shared (`Arc`) by all connections and tasks.
+pub struct NodeState {
+    /// The node's identity (signs swarm results).
+    pub identity: Arc<Identity>,
+    /// The message store.
+    pub store: Store,
+    /// Who is in which swarm.
+    pub swarm: SwarmHandle,
+    /// Forwards recursive requests to the swarm.
+    pub replicator: Arc<dyn Replicator>,
+    /// Answers `oxend_request`.
+    pub oxend: Arc<dyn Oxend>,
+    /// Counters for the operator port.
+    pub metrics: Arc<Metrics>,
+    height: AtomicU64,
+}
+
+impl std::fmt::Debug for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeState")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeState {
+    /// A state with a single-node replicator and no registry.
+    pub fn new(identity: Identity, store: Store, swarm: SwarmHandle) -> NodeState {
+        NodeState {
+            identity: Arc::new(identity),
+            store,
+            swarm,
+            replicator: Arc::new(SingleNode),
+            oxend: Arc::new(NoOxend),
+            metrics: Arc::new(Metrics::new()),
+            height: AtomicU64::new(0),
+        }
+    }
+
+    /// Replaces the replicator.
+    pub fn with_replicator(mut self, r: Arc<dyn Replicator>) -> NodeState {
+        self.replicator = r;
+        self
+    }
+
+    /// Replaces the oxend/registry proxy.
+    pub fn with_oxend(mut self, o: Arc<dyn Oxend>) -> NodeState {
+        self.oxend = o;
+        self
+    }
+
+    /// The network height reported by `ifelse` (from the registry; 0 until known).
+    pub fn block_height(&self) -> u64 {
+        self.height.load(Ordering::Relaxed)
+    }
+
+    /// Updates the network height.
+    pub fn set_block_height(&self, h: u64) {
+        self.height.store(h, Ordering::Relaxed);
+    }
+}
+
+/// Configures and starts a node.
+pub struct NodeBuilder {
+    config: Config,
+    swarm: Option<SwarmView>,
+    replicator: Option<Arc<dyn Replicator>>,
+    oxend: Option<Arc<dyn Oxend>>,
+}
+
+impl std::fmt::Debug for NodeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeBuilder {
+    /// A node with this configuration.
+    pub fn new(config: Config) -> NodeBuilder {
+        NodeBuilder {
+            config,
+            swarm: None,
+            replicator: None,
+            oxend: None,
+        }
+    }
+
+    /// Uses this swarm view instead of the static single-node one from the config.
+    pub fn swarm(mut self, view: SwarmView) -> NodeBuilder {
+        self.swarm = Some(view);
+        self
+    }
+
+    /// Uses this replicator instead of [`SingleNode`].
+    pub fn replicator(mut self, r: Arc<dyn Replicator>) -> NodeBuilder {
+        self.replicator = Some(r);
+        self
+    }
+
+    /// Uses this oxend proxy instead of the configured registry.
+    pub fn oxend(mut self, o: Arc<dyn Oxend>) -> NodeBuilder {
+        self.oxend = Some(o);
+        self
+    }
+
+    /// Loads (or creates) the identity and certificate, opens the store, binds the listeners
+    /// and starts serving.
+    pub async fn start(self) -> Result<RunningNode, NodeError> {
+        let cfg = self.config;
+        cfg.validate()?;
+        let identity = load_or_create_identity(&cfg.data_dir)?;
+        let tls = server_tls_config(load_or_create_tls(&cfg.data_dir)?)?;
+        let db_path = cfg.data_dir.join(DB_FILE);
+        let store_cfg = cfg.store_config();
+        let store = tokio::task::spawn_blocking(move || Store::open(db_path, store_cfg))
+            .await
+            .map_err(|e| NodeError::InvalidConfig(format!("opening the store panicked: {e}")))??;
+
+        let client = TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|source| NodeError::Bind {
+                what: "client",
+                addr: cfg.listen,
+                source,
+            })?;
+        let client_addr = client.local_addr().map_err(|source| NodeError::Bind {
+            what: "client",
+            addr: cfg.listen,
+            source,
+        })?;
+        let metrics_listener = TcpListener::bind(cfg.metrics_listen)
+            .await
+            .map_err(|source| NodeError::Bind {
+                what: "metrics",
+                addr: cfg.metrics_listen,
+                source,
+            })?;
+        let metrics_addr = metrics_listener
+            .local_addr()
+            .map_err(|source| NodeError::Bind {
+                what: "metrics",
+                addr: cfg.metrics_listen,
+                source,
+            })?;
+
+        let port = cfg.public_port.unwrap_or(client_addr.port());
+        let me = NodeInfo {
+            pubkey_ed25519: identity.ed25519_public(),
+            pubkey_x25519: identity.x25519_public(),
+            ip: cfg.public_ip,
+            https_port: port,
+            omq_port: port,
+        };
+        let view = self
+            .swarm
+            .unwrap_or_else(|| SwarmView::single(me, cfg.swarm.id));
+        let oxend: Arc<dyn Oxend> = match (self.oxend, &cfg.registry_url) {
+            (Some(o), _) => o,
+            (None, Some(url)) => Arc::new(RegistryOxend::new(url)?),
+            (None, None) => Arc::new(NoOxend),
+        };
+        let replicator = self.replicator.unwrap_or_else(|| Arc::new(SingleNode));
+        let state = Arc::new(
+            NodeState::new(identity, store, SwarmHandle::new(view))
+                .with_replicator(replicator)
+                .with_oxend(oxend),
+        );
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let app = Arc::new(HttpApp::new(state.clone(), &cfg));
+        let grace = Duration::from_secs(cfg.limits.shutdown_grace_secs);
+        let tasks = vec![
+            tokio::spawn(http::serve_client(
+                client,
+                tokio_rustls::TlsAcceptor::from(tls),
+                app,
+                stop_rx.clone(),
+                grace,
+            )),
+            tokio::spawn(http::serve_metrics(
+                metrics_listener,
+                state.clone(),
+                stop_rx.clone(),
+            )),
+            tokio::spawn(sweep_loop(
+                state.clone(),
+                Duration::from_secs(cfg.limits.sweep_interval_secs),
+                stop_rx,
+            )),
+        ];
+        tracing::info!(
+            client = %client_addr,
+            metrics = %metrics_addr,
+            ed25519 = %hex::encode(state.identity.ed25519_public()),
+            "umbra-node listening"
+        );
+        Ok(RunningNode {
+            client_addr,
+            metrics_addr,
+            state,
+            stop: stop_tx,
+            tasks,
+        })
+    }
+}
+
+/// A started node. Dropping it without [`RunningNode::shutdown`] stops accepting at once
+/// but does not wait for in-flight requests.
+#[derive(Debug)]
+pub struct RunningNode {
+    client_addr: SocketAddr,
+    metrics_addr: SocketAddr,
+    state: Arc<NodeState>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// The bound client HTTPS address.
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    /// The bound operator (metrics) address.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
+    }
+
+    /// The shared state (store, swarm view, metrics, …).
+    pub fn state(&self) -> &Arc<NodeState> {
+        &self.state
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (up to the configured
+    /// grace period), stops the background tasks and waits for all of them.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for t in std::mem::take(&mut self.tasks) {
+            let _ = t.await;
+        }
+        tracing::info!("umbra-node stopped");
+    }
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Removes expired messages every `every`, repeating at once while the store says more remain.
+async fn sweep_loop(state: Arc<NodeState>, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        loop {
+            match state.store.sweep_expired(system_now_ms()).await {
+                Ok(out) => {
+                    state.metrics.swept(out.messages);
+                    if out.messages > 0 {
+                        tracing::debug!(
+                            messages = out.messages,
+                            tombstones = out.tombstones,
+                            "expiry sweep"
+                        );
+                    }
+                    if !out.more || *stop.borrow() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("expiry sweep failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
