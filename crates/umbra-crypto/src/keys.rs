@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use x25519_dalek::{PublicKey as XPublic, StaticSecret};
-use zeroize::Zeroizing;
+use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use crate::{CryptoError, Random};
 
@@ -140,6 +140,20 @@ impl Identity {
     }
 }
 
+/// Every field holding secret material wipes itself when dropped: the seed is `Zeroizing`,
+/// `SigningKey` and `StaticSecret` zeroize on drop (their crates' `zeroize` features are on).
+/// The field types are checked at compile time below.
+impl ZeroizeOnDrop for Identity {}
+
+/// Compile-time proof that the secret-bearing field types of [`Identity`] and
+/// [`X25519KeyPair`] zeroize on drop.
+const _: () = {
+    const fn wipes_on_drop<T: ZeroizeOnDrop>() {}
+    wipes_on_drop::<Zeroizing<[u8; 32]>>();
+    wipes_on_drop::<SigningKey>();
+    wipes_on_drop::<StaticSecret>();
+};
+
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")
@@ -149,10 +163,12 @@ impl fmt::Debug for Identity {
 }
 
 /// Converts an Ed25519 public key to its X25519 (Montgomery) form, as libsodium's
-/// `crypto_sign_ed25519_pk_to_curve25519`: invalid and small-order points are refused.
+/// `crypto_sign_ed25519_pk_to_curve25519`: points not on the curve, small-order points and
+/// points outside the prime-order subgroup (with a torsion component, which no honestly made
+/// key has) are refused. Like libsodium, a non-canonical `y` encoding is reduced, not refused.
 pub fn ed25519_pk_to_x25519(ed25519_public: &[u8; 32]) -> Result<[u8; 32], CryptoError> {
     let vk = VerifyingKey::from_bytes(ed25519_public).map_err(|_| CryptoError::BadEd25519Key)?;
-    if vk.is_weak() {
+    if vk.is_weak() || !vk.to_edwards().is_torsion_free() {
         return Err(CryptoError::BadEd25519Key);
     }
     Ok(vk.to_montgomery().to_bytes())
@@ -198,6 +214,9 @@ impl X25519KeyPair {
         Ok(Zeroizing::new(shared.to_bytes()))
     }
 }
+
+/// The secret is a `StaticSecret`, which zeroizes on drop.
+impl ZeroizeOnDrop for X25519KeyPair {}
 
 impl fmt::Debug for X25519KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -12,19 +12,24 @@ pub fn to_phrase(entropy: &[u8; 16]) -> Result<Zeroizing<String>, CryptoError> {
 }
 
 /// The 16 entropy bytes of a 12-word phrase. Words are matched case-insensitively and extra
-/// whitespace is ignored; unknown words and bad checksums are refused with a clear reason.
+/// whitespace is ignored; a wrong word count, unknown words and bad checksums are refused with
+/// a one-line reason that gives word positions, never the words themselves (error messages
+/// may end up in logs; the phrase is the account's secret).
 pub fn from_phrase(phrase: &str) -> Result<Zeroizing<[u8; 16]>, CryptoError> {
-    let normalised = Zeroizing::new(
-        phrase
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
-    let count = normalised.split(' ').filter(|w| !w.is_empty()).count();
+    let words: Zeroizing<Vec<String>> =
+        Zeroizing::new(phrase.split_whitespace().map(str::to_lowercase).collect());
+    let count = words.len();
+    let normalised = Zeroizing::new(words.join(" "));
     if count != 12 {
+        // Session's own phrases have 13 words (a different word list): say so, since that is
+        // what a Session user is most likely to paste.
+        let hint = if count == 13 {
+            " (13-word Session recovery phrases are not supported)"
+        } else {
+            ""
+        };
         return Err(CryptoError::Mnemonic(format!(
-            "expected 12 words, got {count}"
+            "expected 12 words, got {count}{hint}"
         )));
     }
     let m = bip39::Mnemonic::parse_in_normalized(bip39::Language::English, &normalised).map_err(
@@ -39,6 +44,7 @@ pub fn from_phrase(phrase: &str) -> Result<Zeroizing<[u8; 16]>, CryptoError> {
         },
     )?;
     let (bytes, len) = m.to_entropy_array();
+    let bytes = Zeroizing::new(bytes);
     if len != 16 {
         return Err(CryptoError::Mnemonic(format!(
             "expected 16 bytes of entropy, got {len}"

@@ -91,7 +91,7 @@ fn seal_signed(
     eph: &X25519KeyPair,
 ) -> Result<Vec<u8>, CryptoError> {
     let a = sender.ed25519_public();
-    let mut to_sign = Vec::with_capacity(message.len() + 64);
+    let mut to_sign = Zeroizing::new(Vec::with_capacity(message.len() + 64));
     to_sign.extend_from_slice(message);
     to_sign.extend_from_slice(&a);
     to_sign.extend_from_slice(recipient_x);
@@ -173,7 +173,7 @@ pub fn decrypt(recipient: &Identity, ciphertext: &[u8]) -> Result<Opened, Crypto
     let mut sig = [0u8; 64];
     sig.copy_from_slice(&inner[n - 64..]);
     let y = recipient.x25519_public();
-    let mut signed = Vec::with_capacity(m.len() + 64);
+    let mut signed = Zeroizing::new(Vec::with_capacity(m.len() + 64));
     signed.extend_from_slice(m);
     signed.extend_from_slice(&a);
     signed.extend_from_slice(&y);
