@@ -3,8 +3,8 @@
 //!
 //! Methods `get_service_nodes`, `get_n_service_nodes` and `get_all_service_nodes` are the same
 //! call. Params: `active_only` (bool), `fields` (list of names with `"all"` and `-name`, or
-//! the deprecated dict `{"name": true}`), `limit` (random subset; negative = all, shuffled),
-//! `service_node_pubkeys` (hex list), `poll_block_hash` (answer `unchanged: true` without the
+//! the deprecated dict `{"name": true}`), `limit` (random subset; negative = all, shuffled;
+//! 0 = no limit), `service_node_pubkeys` (hex list), `poll_block_hash` (answer `unchanged: true` without the
 //! list when it equals the current `block_hash`). The `height` is the list epoch and the
 //! `block_hash` is the epoch as 64 hex digits.
 
@@ -206,7 +206,13 @@ pub fn answer(req: &Value, list: &NodeList, rng: &mut dyn Random) -> Value {
                 .is_none_or(|w| w.contains(&hex::encode(n.pubkey_ed25519)))
         })
         .collect();
-    if let Some(limit) = params.get("limit").and_then(Value::as_i64) {
+    // oxend: 0 (the default) = everything in list order, > 0 = a random subset of that
+    // size, < 0 = everything shuffled.
+    if let Some(limit) = params
+        .get("limit")
+        .and_then(Value::as_i64)
+        .filter(|&l| l != 0)
+    {
         shuffle(&mut nodes, rng);
         if let Ok(limit) = usize::try_from(limit) {
             nodes.truncate(limit);

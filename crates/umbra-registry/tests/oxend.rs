@@ -1,0 +1,125 @@
+//! The pure seed JSON-RPC: arbitrary requests never panic and always answer JSON-RPC.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::Ipv4Addr;
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use umbra_crypto::SeededRandom;
+use umbra_registry::list::{NodeEntry, NodeList};
+use umbra_registry::oxend;
+
+fn list() -> NodeList {
+    NodeList::new(
+        9,
+        1_764_130_000_000,
+        (0..20u8)
+            .map(|i| NodeEntry {
+                pubkey_ed25519: [i; 32],
+                pubkey_x25519: [i.wrapping_add(100); 32],
+                public_ip: Ipv4Addr::new(127, 0, 0, 1),
+                storage_port: 1000 + u16::from(i),
+                storage_lmq_port: 2000 + u16::from(i),
+                swarm_id: u64::from(i % 3) << 40,
+                active: i % 7 != 0,
+                version: [2, 8, 0],
+            })
+            .collect(),
+    )
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        prop_oneof![
+            Just("all".to_owned()),
+            Just("-swarm".to_owned()),
+            Just("swarm_id".to_owned()),
+            Just("public_ip".to_owned()),
+            ".{0,12}"
+        ]
+        .prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("fields".to_owned()),
+                    Just("active_only".to_owned()),
+                    Just("limit".to_owned()),
+                    Just("service_node_pubkeys".to_owned()),
+                    Just("poll_block_hash".to_owned()),
+                    Just("public_ip".to_owned()),
+                    ".{0,8}"
+                ],
+                inner,
+                0..5
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn any_params_get_a_json_rpc_answer(params in json_value(), method in prop_oneof![
+        Just("get_n_service_nodes".to_owned()), Just("get_service_nodes".to_owned()), ".{0,10}"
+    ]) {
+        let req = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+        let v = oxend::answer(&req, &list(), &mut SeededRandom::new(1));
+        prop_assert_eq!(&v["jsonrpc"], "2.0");
+        prop_assert_eq!(&v["id"], 7);
+        prop_assert!(v.get("result").is_some() != v.get("error").is_some());
+        if let Some(states) = v["result"].get("service_node_states") {
+            prop_assert!(states.as_array().unwrap().len() <= 20);
+        }
+    }
+}
+
+#[test]
+fn active_only_and_limit() {
+    let l = list();
+    let mut rng = SeededRandom::new(3);
+    let v = oxend::answer(
+        &json!({"method": "get_n_service_nodes", "params": {"active_only": true}}),
+        &l,
+        &mut rng,
+    );
+    assert_eq!(
+        v["result"]["service_node_states"].as_array().unwrap().len(),
+        17
+    );
+    let v = oxend::answer(
+        &json!({"method": "get_n_service_nodes", "params": {"limit": -1}}),
+        &l,
+        &mut rng,
+    );
+    assert_eq!(
+        v["result"]["service_node_states"].as_array().unwrap().len(),
+        20
+    );
+    let v = oxend::answer(
+        &json!({"method": "get_n_service_nodes", "params": {"limit": 0}}),
+        &l,
+        &mut rng,
+    );
+    assert_eq!(
+        v["result"]["service_node_states"].as_array().unwrap().len(),
+        0
+    );
+    // Inactive nodes are listed with swarm UINT64_MAX and active false.
+    let v = oxend::answer(
+        &json!({"method": "get_service_nodes", "params": {"fields": ["swarm_id", "swarm", "active"]}}),
+        &l,
+        &mut rng,
+    );
+    let first = &v["result"]["service_node_states"][0];
+    assert_eq!(first["swarm_id"], json!(u64::MAX));
+    assert_eq!(first["swarm"], "ffffffffffffffff");
+    assert_eq!(first["active"], false);
+    assert_eq!(v["result"]["block_hash"], oxend::block_hash(9));
+}
