@@ -1,0 +1,109 @@
+//! The crate's error type.
+
+/// Everything that can go wrong in membership and replication. Each variant says what was being
+/// done.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplicaError {
+    /// Building an HTTP client failed.
+    #[error("building the {what} HTTP client: {reason}")]
+    HttpClient {
+        /// Which client.
+        what: &'static str,
+        /// What reqwest said.
+        reason: String,
+    },
+    /// A peer could not be reached (connection refused, reset, TLS failure, …).
+    #[error("calling peer endpoint {endpoint}: peer unreachable: {reason}")]
+    PeerUnreachable {
+        /// The peer endpoint.
+        endpoint: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A peer did not answer in time.
+    #[error("calling peer endpoint {endpoint}: timed out")]
+    PeerTimeout {
+        /// The peer endpoint.
+        endpoint: &'static str,
+    },
+    /// A peer answered with a non-success status.
+    #[error("calling peer endpoint {endpoint}: peer answered {status}: {reason}")]
+    PeerStatus {
+        /// The peer endpoint.
+        endpoint: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// The answer body (truncated).
+        reason: String,
+    },
+    /// A peer's answer was malformed, too large, unsigned or signed by someone else.
+    #[error("calling peer endpoint {endpoint}: bad peer response: {reason}")]
+    BadPeerResponse {
+        /// The peer endpoint.
+        endpoint: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A peer request's authentication failed (the receiver's side).
+    #[error("authenticating a peer request: {reason}")]
+    PeerAuth {
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A request to the registry failed at the transport level.
+    #[error("registry {what}: {reason}")]
+    Registry {
+        /// The registry call (`nodelist`, `register`, `heartbeat`, `leave`).
+        what: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The registry answered with an error status.
+    #[error("registry {what}: registry answered {status}: {message}")]
+    RegistryStatus {
+        /// The registry call.
+        what: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// The registry's error text (truncated).
+        message: String,
+    },
+    /// The registry's node list was refused (bad signature, older epoch, malformed, …).
+    #[error("verifying the registry's node list: {0}")]
+    ListRefused(#[source] umbra_registry::RegistryError),
+    /// Building a signed registry request failed.
+    #[error("building the registry {what} request: {source}")]
+    RegistryRequest {
+        /// The registry call.
+        what: &'static str,
+        /// What the registry crate said.
+        #[source]
+        source: umbra_registry::RegistryError,
+    },
+    /// A message store operation failed.
+    #[error("message store during {what}: {source}")]
+    Store {
+        /// What replication step was running.
+        what: &'static str,
+        /// What the store said.
+        #[source]
+        source: umbra_store::StoreError,
+    },
+    /// A blocking store read could not be run.
+    #[error("running a blocking store read during {what}: {reason}")]
+    Blocking {
+        /// What replication step was running.
+        what: &'static str,
+        /// What tokio said.
+        reason: String,
+    },
+    /// A wire value was malformed.
+    #[error("decoding {what}: {reason}")]
+    Wire {
+        /// Which value.
+        what: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+}
