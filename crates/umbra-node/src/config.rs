@@ -200,9 +200,21 @@ pub struct StaticSwarmConfig {
 impl Config {
     /// Parses a TOML document. Unknown keys are an error naming the key.
     pub fn from_toml_str(text: &str, origin: &Path) -> Result<Config, NodeError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| NodeError::ParseConfig {
-            path: origin.to_path_buf(),
-            message: e.to_string().trim().to_string(),
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            // One line: the parser's message plus where it is.
+            let at = e
+                .span()
+                .map(|sp| {
+                    let before = &text[..sp.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+                    format!(" (line {line}, column {col})")
+                })
+                .unwrap_or_default();
+            NodeError::ParseConfig {
+                path: origin.to_path_buf(),
+                message: format!("{}{at}", e.message().trim()),
+            }
         })?;
         Ok(cfg)
     }
@@ -352,6 +364,7 @@ mod tests {
         let s = e.to_string();
         assert!(s.contains("data_dirr"), "{s}");
         assert!(s.contains("n.toml"), "{s}");
+        assert!(s.contains("(line 1, column 1)") && !s.contains('\n'), "{s}");
         let e = Config::from_toml_str("[quota]\nmax_mesages = 3\n", Path::new("n.toml"))
             .unwrap_err()
             .to_string();
