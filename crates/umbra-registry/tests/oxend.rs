@@ -109,7 +109,17 @@ fn active_only_and_limit() {
     );
     assert_eq!(
         v["result"]["service_node_states"].as_array().unwrap().len(),
-        0
+        20,
+        "limit 0 means no limit"
+    );
+    let v = oxend::answer(
+        &json!({"method": "get_n_service_nodes", "params": {"limit": 4}}),
+        &l,
+        &mut rng,
+    );
+    assert_eq!(
+        v["result"]["service_node_states"].as_array().unwrap().len(),
+        4
     );
     // Inactive nodes are listed with swarm UINT64_MAX and active false.
     let v = oxend::answer(
