@@ -216,6 +216,9 @@ pub struct HandoverReport {
 
 type BucketId = (Owner, Namespace);
 
+/// `(computed at, view epoch, listing)`.
+type CachedDigests = (Millis, u64, Arc<Vec<WireDigest>>);
+
 struct Inner {
     identity: Arc<Identity>,
     store: Store,
@@ -231,8 +234,15 @@ struct Inner {
     cursors: Mutex<HashMap<[u8; 32], BucketKey>>,
     /// Foreign buckets already handed over at a given view epoch, with their digest then.
     handed: Mutex<(u64, HashMap<BucketId, [u8; 32]>)>,
+    /// The own-swarm digest listing served to peers: `(computed at, view epoch, listing)`.
+    /// A first page (no cursor) always recomputes it; later pages of a pass reuse it for up to
+    /// [`DIGEST_CACHE_MS`], so that paging does not rescan the table for every page.
+    digest_cache: Mutex<Option<CachedDigests>>,
     rounds: tokio::sync::Mutex<()>,
 }
+
+/// How long a served digest listing is reused (a stale page only delays a pull by one round).
+const DIGEST_CACHE_MS: Millis = 2_000;
 
 /// The swarm replication engine of one storage node. Cheap to clone.
 #[derive(Clone)]
@@ -317,6 +327,7 @@ impl Replica {
                 replay: Mutex::new(replay),
                 cursors: Mutex::new(HashMap::new()),
                 handed: Mutex::new((0, HashMap::new())),
+                digest_cache: Mutex::new(None),
                 rounds: tokio::sync::Mutex::new(()),
             }),
         })
@@ -1115,30 +1126,44 @@ impl Replica {
         }))
     }
 
-    async fn serve_digests(&self, body: &[u8]) -> Result<Served, Served> {
-        let req: DigestsRequest = parse(body)?;
-        let limit = req.limit.clamp(1, MAX_DIGESTS_PER_PAGE);
+    async fn own_digests(&self, continuing: bool) -> Result<Arc<Vec<WireDigest>>, Served> {
         let view = self.inner.view.get();
         let now = self.now();
+        if continuing
+            && let Some((at, epoch, list)) = lock(&self.inner.digest_cache).as_ref()
+            && *epoch == view.epoch()
+            && (0..DIGEST_CACHE_MS).contains(&now.saturating_sub(*at))
+        {
+            return Ok(list.clone());
+        }
         let all = self
             .read("serving digests", move |s| s.bucket_digests(None, now))
             .await
             .map_err(|e| store_failed(&e))?;
-        let mut buckets = Vec::with_capacity(limit);
-        let mut more = false;
-        for d in all.iter().filter(|d| view.is_ours(&d.owner)) {
-            let w = WireDigest::from_store(d);
-            if let Some(after) = &req.after
-                && (w.owner.as_str(), w.namespace) <= (after.owner.as_str(), after.namespace)
-            {
-                continue;
-            }
-            if buckets.len() == limit {
-                more = true;
-                break;
-            }
-            buckets.push(w);
-        }
+        let list: Arc<Vec<WireDigest>> = Arc::new(
+            all.iter()
+                .filter(|d| view.is_ours(&d.owner))
+                .map(WireDigest::from_store)
+                .collect(),
+        );
+        *lock(&self.inner.digest_cache) = Some((now, view.epoch(), list.clone()));
+        Ok(list)
+    }
+
+    async fn serve_digests(&self, body: &[u8]) -> Result<Served, Served> {
+        let req: DigestsRequest = parse(body)?;
+        let limit = req.limit.clamp(1, MAX_DIGESTS_PER_PAGE);
+        let all = self.own_digests(req.after.is_some()).await?;
+        // The listing is sorted by (owner, namespace); hex keeps the byte order.
+        let start = match &req.after {
+            Some(after) => all.partition_point(|w| {
+                (w.owner.as_str(), w.namespace) <= (after.owner.as_str(), after.namespace)
+            }),
+            None => 0,
+        };
+        let rest = all.get(start..).unwrap_or(&[]);
+        let buckets: Vec<WireDigest> = rest.iter().take(limit).cloned().collect();
+        let more = rest.len() > limit;
         Ok(Served::json(&DigestsResponse { buckets, more }))
     }
 

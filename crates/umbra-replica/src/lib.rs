@@ -52,6 +52,23 @@
 //! replay cache). Endpoints: `forward`, `digests`, `entries`, `replicas` (own swarm only) and
 //! `handover` (any listed node). Wire types are in [`wire`].
 //!
+//! ## Wiring it into a node
+//!
+//! 1. `let view = ViewHandle::new(MembershipView::empty(our_ed25519));`
+//! 2. `RegistryClient::new(registry_url, TrustPolicy::single(registry_key), registry_key,
+//!    our_ed25519, view.clone(), timeout)`; spawn [`registry_client::run_membership`] with the
+//!    node's identity and [`umbra_registry::api::Announcement`] (IP, ports, version).
+//! 3. `Replica::new(ReplicaConfig::default(), identity, store.clone(), view.clone(), clock)`;
+//!    [`Replica::set_forward_handler`] with an adapter calling the node's `handle_forwarded`
+//!    (hold the node state by `Weak` to avoid a reference cycle).
+//! 4. Merge [`Replica::router`] into the router of the listener peers reach (the client HTTPS
+//!    listener by default: [`client::PeerPort::Storage`]).
+//! 5. On each recursive write, after (or while) applying it locally:
+//!    `member_results_json(&replica.replicate(method, &params).await)` is the other members'
+//!    part of the reply's `swarm` object.
+//! 6. Spawn [`Replica::run`] with the node's stop signal; feed every view change to the node's
+//!    own swarm view (`view.subscribe()`); print [`Replica::render_metrics`] on `/metrics`.
+//!
 //! ## What it must never do
 //!
 //! - Know the client RPC: forwarded requests are opaque `{method, params}` handed to the node's

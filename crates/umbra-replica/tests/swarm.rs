@@ -446,3 +446,42 @@ async fn a_forward_to_a_down_member_is_reported_failed() {
     ));
     assert_eq!(n0.replica.metrics().forwards_failed, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_per_round_is_bounded_and_continues_where_it_stopped() {
+    let mut net = Net::start_with(2, |c| {
+        c.buckets_per_peer_round = 4;
+        c.max_pulls_per_peer_round = 64;
+    })
+    .await;
+    net.assign(&[Some(SWARM_A); 2]);
+    net.nodes[1].set_up(false);
+    let now = net.now();
+    let mut expected = 0;
+    for i in 0..10u64 {
+        let o = owner_at(SWARM_A + i, i);
+        net.nodes[0]
+            .write(
+                "store",
+                store_params(&o, 0, format!("m{i}").as_bytes(), now),
+                now,
+            )
+            .await;
+        expected += 1;
+    }
+    net.nodes[1].set_up(true);
+    let mut rounds = 0;
+    let mut pulled = 0;
+    while net.nodes[1].digests(now) != net.nodes[0].digests(now) {
+        let r = net.nodes[1].replica.reconcile_round().await;
+        assert!(r.buckets_compared <= 4, "bounded: {r:?}");
+        pulled += r.messages_pulled;
+        rounds += 1;
+        assert!(rounds <= 10, "later rounds continue from the cursor");
+    }
+    assert_eq!(pulled, expected);
+    assert!(
+        rounds >= 3,
+        "ten buckets at four per round need several rounds"
+    );
+}

@@ -258,6 +258,11 @@ pub struct Net {
 impl Net {
     /// `n` nodes with empty views; call [`Net::assign`] to form swarms.
     pub async fn start(n: usize) -> Net {
+        Net::start_with(n, |_| {}).await
+    }
+
+    /// As [`Net::start`], with the replica configuration adjusted by `tune`.
+    pub async fn start_with(n: usize, tune: impl Fn(&mut ReplicaConfig)) -> Net {
         let clock = Arc::new(ManualClock::new(NOW));
         let mut nodes = Vec::new();
         for i in 0..n {
@@ -267,7 +272,7 @@ impl Net {
             let store =
                 Store::open(dir.path().join("messages.sqlite"), StoreConfig::default()).unwrap();
             let view = ViewHandle::new(MembershipView::empty(key));
-            let config = ReplicaConfig {
+            let mut config = ReplicaConfig {
                 addressing: PeerAddressing {
                     scheme: PeerScheme::Http,
                     port: PeerPort::Storage,
@@ -276,6 +281,7 @@ impl Net {
                 digest_page: 3,
                 ..ReplicaConfig::default()
             };
+            tune(&mut config);
             let c: Arc<dyn Clock> = clock.clone();
             let replica =
                 Replica::new(config, identity.clone(), store.clone(), view.clone(), c).unwrap();
