@@ -21,25 +21,30 @@ pub(crate) struct Stopped {
     pub(crate) registry: bool,
 }
 
+impl Stopped {
+    /// "stopped N node(s) and the registry", or `None` when nothing was running.
+    pub(crate) fn describe(&self) -> Option<String> {
+        if self.nodes == 0 && !self.registry {
+            return None;
+        }
+        let registry = if self.registry {
+            " and the registry"
+        } else {
+            ""
+        };
+        Some(format!("stopped {} node(s){registry}", self.nodes))
+    }
+}
+
 /// Runs `umbra devnet down`.
 pub(crate) async fn run(args: DownArgs) -> anyhow::Result<()> {
     let layout = Layout::new(&args.dir.dir)?;
     let _lock = DirLock::acquire_patiently(&layout, Duration::from_secs(10)).await?;
     let mut state = DevnetState::load_existing(&layout)?;
     let stopped = stop_network(&layout, &mut state, Duration::from_secs(args.grace)).await?;
-    if stopped.nodes == 0 && !stopped.registry {
-        println!("nothing was running in {}", layout.shown());
-    } else {
-        println!(
-            "stopped {} node(s){} in {}",
-            stopped.nodes,
-            if stopped.registry {
-                " and the registry"
-            } else {
-                ""
-            },
-            layout.shown()
-        );
+    match stopped.describe() {
+        Some(what) => println!("{what} in {}", layout.shown()),
+        None => println!("nothing was running in {}", layout.shown()),
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::binaries::{self, NODE, REGISTRY};
-use super::layout::{Layout, write_atomically};
+use super::layout::{Layout, shown_path, write_atomically};
 use super::ports::{PortPicker, is_free};
 use super::probe::{Http, Listing};
 use super::process::{ProcRef, spawn_daemon, stop_all};
@@ -110,7 +110,7 @@ impl Launcher {
                     bail!(
                         "the registry exited while starting ({status}): {} (log: {})",
                         tail_or_nothing(&tail),
-                        log.display()
+                        shown_path(&log)
                     );
                 }
                 if Instant::now() >= deadline {
@@ -119,7 +119,7 @@ impl Launcher {
                     state.registry.process = None;
                     bail!(
                         "the registry did not start in time (log: {})",
-                        log.display()
+                        shown_path(&log)
                     );
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
@@ -189,14 +189,14 @@ impl Launcher {
                     bail!(
                         "{} found its ports taken {MAX_PORT_ATTEMPTS} times in a row: free some ports on 127.0.0.1 and try again (log: {})",
                         rec.name,
-                        log.display()
+                        shown_path(&log)
                     );
                 }
                 bail!(
                     "{} exited while starting ({status}): {} (log: {})",
                     rec.name,
                     tail_or_nothing(&tail),
-                    log.display()
+                    shown_path(&log)
                 );
             }
             if respawned {
@@ -242,7 +242,7 @@ impl Launcher {
                     "{} node(s) did not answer on their HTTPS port in time ({}): see the logs in {}",
                     names.len(),
                     names.join(", "),
-                    self.layout.logs_dir().display()
+                    shown_path(&self.layout.logs_dir())
                 );
             }
             tokio::time::sleep(POLL).await;
@@ -269,7 +269,7 @@ impl Launcher {
                         "{} stopped while waiting for it to register: {} (log: {})",
                         n.name,
                         tail_or_nothing(&log_tail(&log)),
-                        log.display()
+                        shown_path(&log)
                     );
                 }
             }
@@ -293,7 +293,7 @@ impl Launcher {
             if Instant::now() >= deadline {
                 bail!(
                     "the network did not become healthy in time: {problem}; see the logs in {}",
-                    self.layout.logs_dir().display()
+                    shown_path(&self.layout.logs_dir())
                 );
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -457,11 +457,18 @@ fn fill_keys_from_listing(state: &mut DevnetState, which: &[usize], listing: &Li
     }
 }
 
+/// The nodes of `which` that the list does not (yet) show in a swarm.
 fn not_in_swarm(state: &DevnetState, which: &[usize], listing: &Listing) -> Vec<String> {
     which
         .iter()
         .filter_map(|&i| state.nodes.get(i))
-        .filter(|n| n.pubkey_ed25519.is_empty() || listing.swarm_of(&n.pubkey_ed25519).is_none())
+        .filter(|n| {
+            // A node counts once the list shows it in a swarm at the port it has now (after a
+            // restart the registry may still hold the entry from its previous run).
+            !listing
+                .find(&n.pubkey_ed25519)
+                .is_some_and(|l| l.swarm_id.is_some() && l.storage_port == n.https_port)
+        })
         .map(|n| n.name.clone())
         .collect()
 }

@@ -98,6 +98,9 @@ pub(crate) struct UpArgs {
     /// Seconds to wait for every node to be registered and answering.
     #[arg(long, default_value_t = 60)]
     pub(crate) timeout: u64,
+    /// Print how long each start-up phase took (on stderr).
+    #[arg(long, short)]
+    pub(crate) verbose: bool,
 }
 
 /// Arguments of `umbra devnet status`.

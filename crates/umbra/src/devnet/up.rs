@@ -35,8 +35,9 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let mut children: Vec<(String, Child)> = Vec::new();
+    let phases = Phases::new(args.verbose);
     let outcome = tokio::select! {
-        r = start_network(&launcher, &mut state, &mut children, deadline) => r,
+        r = start_network(&launcher, &mut state, &mut children, deadline, &phases) => r,
         () = signals.recv() => Err(anyhow!("interrupted while starting")),
     };
     let listing = match outcome {
@@ -48,7 +49,7 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
                 Ok(_) => "stopped everything it had started".to_owned(),
                 Err(c) => format!("and stopping failed too: {c:#}"),
             };
-            bail!("{e:#} ({what}; logs in {})", shown_path(&layout.logs_dir()));
+            bail!("{e:#} ({what})");
         }
     };
     NetworkFile::build(&state, Some(&listing)).save(&layout)?;
@@ -70,16 +71,10 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut state = DevnetState::load_existing(&layout)?;
     let stopped = stop_network(&layout, &mut state, STOP_GRACE).await;
     reap(&mut children);
-    let stopped = stopped?;
-    println!(
-        "stopped {} node(s){}",
-        stopped.nodes,
-        if stopped.registry {
-            " and the registry"
-        } else {
-            ""
-        }
-    );
+    match stopped?.describe() {
+        Some(what) => println!("{what}"),
+        None => println!("the devnet was stopped from elsewhere"),
+    }
     Ok(())
 }
 
@@ -134,12 +129,36 @@ async fn start_network(
     state: &mut DevnetState,
     children: &mut Vec<(String, Child)>,
     deadline: Instant,
+    phases: &Phases,
 ) -> anyhow::Result<Listing> {
     let registry = launcher.start_registry(state, deadline).await?;
     children.push(("registry".to_owned(), registry));
+    phases.done("registry ready");
     let all: Vec<usize> = (0..state.nodes.len()).collect();
     children.extend(launcher.start_nodes(state, &all, deadline).await?);
-    launcher.wait_registered(state, &all, deadline).await
+    phases.done(&format!("{} node(s) answering HTTPS", all.len()));
+    let listing = launcher.wait_registered(state, &all, deadline).await?;
+    phases.done(&format!("{} node(s) in swarms", all.len()));
+    Ok(listing)
+}
+
+/// Start-up timings for `--verbose`.
+struct Phases {
+    start: Option<Instant>,
+}
+
+impl Phases {
+    fn new(verbose: bool) -> Phases {
+        Phases {
+            start: verbose.then(Instant::now),
+        }
+    }
+
+    fn done(&self, what: &str) {
+        if let Some(t) = self.start {
+            eprintln!("[{:>7.3} s] {what}", t.elapsed().as_secs_f64());
+        }
+    }
 }
 
 fn print_summary(layout: &Layout, state: &DevnetState, listing: &Listing) {
