@@ -1,0 +1,655 @@
+//! The path manager: guards, paths, strikes and rotation, as a state machine (sans-IO: the
+//! caller passes the node list, the time and the randomness, and does the network tests).
+//!
+//! ```text
+//!   verified list ──► usable nodes ──► guards (kept for days, persisted) ──┐
+//!        (active, not failed)                                              ▼
+//!   candidate path = guard + (hops-1) random nodes (distinct, other /24s) ─► tested by the caller
+//!        │ install (test passed)          reject (test failed: strike its nodes, drop a new guard)
+//!        ▼
+//!   live paths ── chosen at random per request ── rotated after `rotation_ms`
+//!        │ report(failure) ─► path strikes ≥ threshold: retire the path, strike its nodes
+//!        └────────────────► node strikes ≥ threshold: node failed until the next list,
+//!                           every path through it retired, a guard replaced
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+use umbra_crypto::{Random, Redacted};
+use umbra_registry::list::{NodeEntry, NodeList};
+
+use crate::ClientError;
+
+/// An Ed25519 node key.
+pub type NodeKey = [u8; 32];
+
+/// How paths are built, kept and replaced. Defaults follow Session (`onion-requests.md` §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathConfig {
+    /// Nodes per path, guard included (3).
+    pub hops: usize,
+    /// Guards kept, and paths kept (one path per guard) (2).
+    pub guards: usize,
+    /// How long a guard is kept before it is replaced (10 days).
+    pub guard_lifetime_ms: u64,
+    /// How long a path is used before it is replaced (10 minutes).
+    pub rotation_ms: u64,
+    /// Failures after which a path is retired (3).
+    pub path_strike_threshold: u32,
+    /// Failures after which a node is left out until the next node list (3).
+    pub node_strike_threshold: u32,
+    /// No two nodes of a path (and no two guards) in the same IPv4 /24. Turn off for a devnet
+    /// whose nodes all listen on 127.0.0.1.
+    pub subnet_diversity: bool,
+}
+
+impl Default for PathConfig {
+    fn default() -> Self {
+        Self {
+            hops: 3,
+            guards: 2,
+            guard_lifetime_ms: 10 * 24 * 3600 * 1000,
+            rotation_ms: 10 * 60 * 1000,
+            path_strike_threshold: 3,
+            node_strike_threshold: 3,
+            subnet_diversity: true,
+        }
+    }
+}
+
+/// A guard (entry) node and since when it is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guard {
+    /// The node's Ed25519 key.
+    #[serde(with = "hex_key")]
+    pub node: NodeKey,
+    /// When it became a guard (unix ms).
+    pub since_ms: u64,
+    /// Whether a path through it has passed its test (an unconfirmed guard whose first path
+    /// fails its test is dropped at once).
+    pub confirmed: bool,
+}
+
+mod hex_key {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(k: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(k))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let mut k = [0u8; 32];
+        hex::decode_to_slice(s.as_bytes(), &mut k).map_err(serde::de::Error::custom)?;
+        Ok(k)
+    }
+}
+
+/// An onion path: its nodes, guard first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    /// Identifies the path within this manager.
+    pub id: u64,
+    /// The nodes, guard first.
+    pub nodes: Vec<NodeEntry>,
+    /// When it was built (unix ms).
+    pub built_at_ms: u64,
+    /// Failures counted against it.
+    pub strikes: u32,
+}
+
+impl Path {
+    /// The guard (first node).
+    pub fn guard(&self) -> Option<&NodeEntry> {
+        self.nodes.first()
+    }
+
+    /// Whether `node` is on this path.
+    pub fn contains(&self, node: &NodeKey) -> bool {
+        self.nodes.iter().any(|n| &n.pubkey_ed25519 == node)
+    }
+}
+
+/// What went wrong with a request on a path, as far as the client can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The guard could not be reached (connection refused, TLS failure, timeout).
+    GuardUnreachable,
+    /// An answer that no hop vouches for (plain text, or garbage): any relay could have made
+    /// it up, so only the path as a whole is blamed, never a node it names.
+    Unauthenticated,
+    /// A hop sealed an error under its own layer key (`position` 0 is the guard; a position
+    /// equal to the path length is the storage destination).
+    Hop {
+        /// Position of the hop that reported.
+        position: usize,
+        /// Its status.
+        status: u16,
+        /// Its body text.
+        body: String,
+    },
+}
+
+/// What an authenticated hop error says about whom, by position on the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blame {
+    /// The hop failed itself (not ready, busy, …).
+    Own(usize),
+    /// The hop accuses a neighbour: its next hop ("next node not found / unreachable / timed
+    /// out / invalid response") or its predecessor ("invalid ciphertext": the layer it was
+    /// handed was bad). Either the neighbour failed or the accuser lies.
+    Link {
+        /// Who reported.
+        accuser: usize,
+        /// Whom it accuses.
+        accused: usize,
+    },
+}
+
+fn blame(position: usize, status: u16, body: &str) -> Blame {
+    let about_next = body.starts_with("Next node not found")
+        || body.starts_with("Next node is currently unreachable")
+        || body.starts_with("Request time out")
+        || body.starts_with("Invalid response from snode")
+        || status == 504;
+    if about_next {
+        Blame::Link {
+            accuser: position,
+            accused: position + 1,
+        }
+    } else if body.starts_with("Invalid ciphertext")
+        && let Some(prev) = position.checked_sub(1)
+    {
+        Blame::Link {
+            accuser: position,
+            accused: prev,
+        }
+    } else {
+        Blame::Own(position)
+    }
+}
+
+/// Accusers remembered (bounded; cleared at each new list).
+const MAX_ACCUSERS: usize = 256;
+
+/// What [`PathManager::report`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportOutcome {
+    /// Paths retired (this one at its threshold, or others through a failed node).
+    pub retired_paths: Vec<u64>,
+    /// Nodes that reached their strike threshold.
+    pub failed_nodes: Vec<NodeKey>,
+    /// Whether the guard set changed (persist it).
+    pub guards_changed: bool,
+}
+
+/// Guards, paths and strikes.
+#[derive(Debug)]
+pub struct PathManager {
+    config: PathConfig,
+    guards: Vec<Guard>,
+    paths: Vec<Path>,
+    node_strikes: HashMap<NodeKey, u32>,
+    failed: HashSet<NodeKey>,
+    /// Whom each hop has accused since the last list: a hop that accuses a second, different
+    /// node starts paying a strike per accusation.
+    accusations: HashMap<NodeKey, NodeKey>,
+    next_id: u64,
+}
+
+/// The IPv4 /24 of an address.
+pub fn subnet24(ip: Ipv4Addr) -> [u8; 3] {
+    let o = ip.octets();
+    [o[0], o[1], o[2]]
+}
+
+/// A uniform index below `n` (`n > 0`), by rejection sampling.
+pub(crate) fn random_below(rng: &mut dyn Random, n: usize) -> usize {
+    let n64 = n as u64;
+    if n64 <= 1 {
+        return 0;
+    }
+    let zone = u64::MAX - (u64::MAX % n64);
+    loop {
+        let mut b = [0u8; 8];
+        rng.fill(&mut b);
+        let v = u64::from_le_bytes(b);
+        if v < zone {
+            return usize::try_from(v % n64).unwrap_or(0);
+        }
+    }
+}
+
+/// Fisher–Yates shuffle with the caller's randomness.
+pub(crate) fn shuffle<T>(items: &mut [T], rng: &mut dyn Random) {
+    for i in (1..items.len()).rev() {
+        let j = random_below(rng, i + 1);
+        items.swap(i, j);
+    }
+}
+
+impl PathManager {
+    /// A manager with no guards and no paths.
+    pub fn new(config: PathConfig) -> Self {
+        Self {
+            config,
+            guards: Vec::new(),
+            paths: Vec::new(),
+            node_strikes: HashMap::new(),
+            failed: HashSet::new(),
+            accusations: HashMap::new(),
+            next_id: 1,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PathConfig {
+        &self.config
+    }
+
+    /// The current guards.
+    pub fn guards(&self) -> &[Guard] {
+        &self.guards
+    }
+
+    /// Restores guards persisted by an earlier run (at most [`PathConfig::guards`]; they are
+    /// checked against the list and their lifetime at the next [`Self::refresh_guards`]).
+    pub fn restore_guards(&mut self, mut guards: Vec<Guard>) {
+        guards.truncate(self.config.guards);
+        self.guards = guards;
+    }
+
+    /// The live paths.
+    pub fn paths(&self) -> &[Path] {
+        &self.paths
+    }
+
+    /// Strikes counted against `node`.
+    pub fn node_strikes(&self, node: &NodeKey) -> u32 {
+        self.node_strikes.get(node).copied().unwrap_or(0)
+    }
+
+    /// Whether `node` reached its strike threshold (left out until the next list).
+    pub fn is_failed(&self, node: &NodeKey) -> bool {
+        self.failed.contains(node)
+    }
+
+    /// A newer node list arrived: failed nodes get another chance (as libsession does at a
+    /// pool refresh), and paths and guards whose nodes left the list or became inactive go.
+    /// Returns whether the guard set changed.
+    pub fn on_new_list(&mut self, list: &NodeList) -> bool {
+        self.failed.clear();
+        self.node_strikes.clear();
+        self.accusations.clear();
+        let active = |k: &NodeKey| list.node(k).is_some_and(|n| n.active);
+        // A path survives only if each node is still active at the same address and keys.
+        self.paths.retain(|p| {
+            p.nodes.iter().all(|n| {
+                list.node(&n.pubkey_ed25519)
+                    .is_some_and(|l| l.active && l == n)
+            })
+        });
+        let before = self.guards.len();
+        self.guards.retain(|g| active(&g.node));
+        before != self.guards.len()
+    }
+
+    /// Drops paths older than [`PathConfig::rotation_ms`]; returns their ids.
+    pub fn rotate(&mut self, now_ms: u64) -> Vec<u64> {
+        let rotation = self.config.rotation_ms;
+        let (old, keep): (Vec<Path>, Vec<Path>) = std::mem::take(&mut self.paths)
+            .into_iter()
+            .partition(|p| now_ms >= p.built_at_ms.saturating_add(rotation));
+        self.paths = keep;
+        old.into_iter().map(|p| p.id).collect()
+    }
+
+    /// Whether fewer than [`PathConfig::guards`] paths are live.
+    pub fn needs_path(&self) -> bool {
+        self.paths.len() < self.config.guards
+    }
+
+    fn usable<'a>(&self, list: &'a NodeList) -> Vec<&'a NodeEntry> {
+        list.nodes
+            .iter()
+            .filter(|n| n.active && !self.failed.contains(&n.pubkey_ed25519))
+            .collect()
+    }
+
+    /// Keeps the guards that are still active, not failed and within their lifetime, and
+    /// fills up to [`PathConfig::guards`] with random usable nodes (in distinct /24s when
+    /// diversity is on). Returns whether the guard set changed.
+    pub fn refresh_guards(&mut self, list: &NodeList, now_ms: u64, rng: &mut dyn Random) -> bool {
+        let lifetime = self.config.guard_lifetime_ms;
+        let before = self.guards.clone();
+        let usable = self.usable(list);
+        self.guards.retain(|g| {
+            now_ms < g.since_ms.saturating_add(lifetime)
+                && usable.iter().any(|n| n.pubkey_ed25519 == g.node)
+        });
+        let dropped: HashSet<NodeKey> = before
+            .iter()
+            .filter(|g| !self.guards.contains(g))
+            .map(|g| g.node)
+            .collect();
+        // Paths through a guard that is no longer one are retired with it.
+        self.paths.retain(|p| {
+            p.guard()
+                .is_some_and(|g| !dropped.contains(&g.pubkey_ed25519))
+        });
+        if self.guards.len() < self.config.guards {
+            let mut subnets: HashSet<[u8; 3]> = self
+                .guards
+                .iter()
+                .filter_map(|g| list.node(&g.node))
+                .map(|n| subnet24(n.public_ip))
+                .collect();
+            let mut candidates: Vec<&NodeEntry> = usable
+                .into_iter()
+                .filter(|n| !self.guards.iter().any(|g| g.node == n.pubkey_ed25519))
+                .collect();
+            shuffle(&mut candidates, rng);
+            for n in candidates {
+                if self.guards.len() >= self.config.guards {
+                    break;
+                }
+                let s = subnet24(n.public_ip);
+                if self.config.subnet_diversity && subnets.contains(&s) {
+                    continue;
+                }
+                subnets.insert(s);
+                tracing::debug!(guard = %Redacted::new(hex::encode(n.pubkey_ed25519)), "new guard");
+                self.guards.push(Guard {
+                    node: n.pubkey_ed25519,
+                    since_ms: now_ms,
+                    confirmed: false,
+                });
+            }
+        }
+        before != self.guards
+    }
+
+    /// A candidate path for a guard that has none yet: the guard, then `hops - 1` distinct
+    /// usable nodes that are not guards (and, with diversity, share no /24 with any node
+    /// already chosen). Not live until [`Self::install`]ed after a successful test.
+    ///
+    /// # Errors
+    /// [`ClientError::NotEnoughNodes`] if no guard is free or too few nodes qualify.
+    pub fn candidate(
+        &mut self,
+        list: &NodeList,
+        now_ms: u64,
+        rng: &mut dyn Random,
+    ) -> Result<Path, ClientError> {
+        let hops = self.config.hops.max(1);
+        let busy: HashSet<NodeKey> = self
+            .paths
+            .iter()
+            .filter_map(|p| p.guard().map(|g| g.pubkey_ed25519))
+            .collect();
+        let free: Vec<&NodeEntry> = self
+            .guards
+            .iter()
+            .filter(|g| !busy.contains(&g.node))
+            .filter_map(|g| list.node(&g.node))
+            .filter(|n| n.active && !self.failed.contains(&n.pubkey_ed25519))
+            .collect();
+        if free.is_empty() {
+            return Err(ClientError::NotEnoughNodes {
+                what: "choosing a guard for a new path",
+                have: 0,
+                need: 1,
+            });
+        }
+        let guard = free[random_below(rng, free.len())];
+        let mut nodes = vec![guard.clone()];
+        let mut subnets: HashSet<[u8; 3]> = HashSet::from([subnet24(guard.public_ip)]);
+        let mut candidates: Vec<&NodeEntry> = self
+            .usable(list)
+            .into_iter()
+            .filter(|n| !self.guards.iter().any(|g| g.node == n.pubkey_ed25519))
+            .collect();
+        shuffle(&mut candidates, rng);
+        for n in candidates {
+            if nodes.len() >= hops {
+                break;
+            }
+            let s = subnet24(n.public_ip);
+            if self.config.subnet_diversity && subnets.contains(&s) {
+                continue;
+            }
+            subnets.insert(s);
+            nodes.push(n.clone());
+        }
+        if nodes.len() < hops {
+            return Err(ClientError::NotEnoughNodes {
+                what: "building an onion path",
+                have: nodes.len(),
+                need: hops,
+            });
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        Ok(Path {
+            id,
+            nodes,
+            built_at_ms: now_ms,
+            strikes: 0,
+        })
+    }
+
+    /// Makes a tested candidate live and confirms its guard. Returns `false` (and drops it)
+    /// if its guard meanwhile got a path or stopped being a guard.
+    pub fn install(&mut self, path: Path) -> bool {
+        let Some(guard) = path.guard().map(|g| g.pubkey_ed25519) else {
+            return false;
+        };
+        if self
+            .paths
+            .iter()
+            .any(|p| p.guard().is_some_and(|g| g.pubkey_ed25519 == guard))
+            || path
+                .nodes
+                .iter()
+                .any(|n| self.failed.contains(&n.pubkey_ed25519))
+        {
+            return false;
+        }
+        let Some(g) = self.guards.iter_mut().find(|g| g.node == guard) else {
+            return false;
+        };
+        g.confirmed = true;
+        self.paths.push(path);
+        true
+    }
+
+    /// A candidate failed its test: every node on it gets a strike, and an unconfirmed guard
+    /// is dropped at once (so that the next candidate tries another). Returns whether the
+    /// guard set changed.
+    pub fn reject(&mut self, path: &Path) -> bool {
+        let mut out = ReportOutcome::default();
+        for n in &path.nodes {
+            self.strike(&n.pubkey_ed25519, &mut out);
+        }
+        if let Some(g) = path.guard() {
+            let before = self.guards.len();
+            self.guards
+                .retain(|x| x.node != g.pubkey_ed25519 || x.confirmed);
+            out.guards_changed |= before != self.guards.len();
+        }
+        out.guards_changed
+    }
+
+    /// A live path at random, other than those in `exclude` and those containing `avoid`
+    /// (a storage destination should not also be a relay of its own request).
+    pub fn choose(
+        &self,
+        exclude: &[u64],
+        avoid: Option<&NodeKey>,
+        rng: &mut dyn Random,
+    ) -> Option<Path> {
+        let ok: Vec<&Path> = self
+            .paths
+            .iter()
+            .filter(|p| !exclude.contains(&p.id))
+            .filter(|p| avoid.is_none_or(|a| !p.contains(a)))
+            .collect();
+        if ok.is_empty() {
+            return None;
+        }
+        Some(ok[random_below(rng, ok.len())].clone())
+    }
+
+    /// Counts a failure of a request on path `path_id` (with `destination`, the storage node
+    /// the request was for, if any) and replaces what reached its threshold:
+    ///
+    /// - guard unreachable: a strike on the path and on the guard;
+    /// - unauthenticated answer: a strike on the path only;
+    /// - an error sealed by hop `i` about itself ("not ready"): a strike on the path and on it;
+    /// - an error sealed by hop `i` accusing a neighbour (the next hop for "next node not
+    ///   found/unreachable/timed out", the previous one for "invalid ciphertext"): a strike on
+    ///   the path and on the accused, and on the accuser too once it has accused more than one
+    ///   node since the last list (so a dead relay costs its honest neighbour nothing, while a
+    ///   relay that lies to push us off honest nodes soon strikes itself out);
+    /// - an error sealed by the destination: a strike on the destination only (the path
+    ///   delivered the request).
+    pub fn report(
+        &mut self,
+        path_id: u64,
+        destination: Option<&NodeKey>,
+        failure: &Failure,
+    ) -> ReportOutcome {
+        let mut out = ReportOutcome::default();
+        let Some(idx) = self.paths.iter().position(|p| p.id == path_id) else {
+            // Already retired: still count what the failure says about nodes.
+            if let (Failure::Hop { position, .. }, Some(d)) = (failure, destination)
+                && *position >= self.config.hops
+            {
+                self.strike(d, &mut out);
+            }
+            return out;
+        };
+        let path_nodes: Vec<NodeKey> = self.paths[idx]
+            .nodes
+            .iter()
+            .map(|n| n.pubkey_ed25519)
+            .collect();
+        let node_at = |i: usize| -> Option<NodeKey> {
+            path_nodes.get(i).copied().or_else(|| {
+                (i == path_nodes.len())
+                    .then_some(destination.copied())
+                    .flatten()
+            })
+        };
+        let (blame_path, nodes): (bool, Vec<NodeKey>) = match failure {
+            Failure::GuardUnreachable => (true, node_at(0).into_iter().collect()),
+            Failure::Unauthenticated => (true, Vec::new()),
+            Failure::Hop { position, .. } if *position >= path_nodes.len() => {
+                (false, node_at(*position).into_iter().collect())
+            }
+            Failure::Hop {
+                position,
+                status,
+                body,
+            } => match blame(*position, *status, body) {
+                Blame::Own(i) => (true, node_at(i).into_iter().collect()),
+                Blame::Link { accuser, accused } => {
+                    let mut nodes: Vec<NodeKey> = node_at(accused).into_iter().collect();
+                    if let Some(a) = node_at(accuser)
+                        && let Some(b) = node_at(accused)
+                        && self.accused_another(a, b)
+                    {
+                        nodes.push(a);
+                    }
+                    (true, nodes)
+                }
+            },
+        };
+        for n in &nodes {
+            self.strike(n, &mut out);
+        }
+        if blame_path && let Some(p) = self.paths.iter_mut().find(|p| p.id == path_id) {
+            p.strikes += 1;
+            if p.strikes >= self.config.path_strike_threshold {
+                let id = p.id;
+                tracing::debug!(path = id, "path reached its strike threshold; retiring it");
+                self.paths.retain(|p| p.id != id);
+                out.retired_paths.push(id);
+                for n in &path_nodes {
+                    self.strike(n, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// Records that `accuser` accused `accused`; true if it had accused someone else before
+    /// (an honest hop next to one dead node keeps accusing the same node; a lying hop that
+    /// steers us away from honest nodes has to accuse many).
+    fn accused_another(&mut self, accuser: NodeKey, accused: NodeKey) -> bool {
+        if self.accusations.len() >= MAX_ACCUSERS && !self.accusations.contains_key(&accuser) {
+            self.accusations.clear();
+        }
+        match self.accusations.insert(accuser, accused) {
+            Some(prev) => prev != accused,
+            None => false,
+        }
+    }
+
+    /// One strike on `node`; at the threshold it is failed, its paths are retired and, if it is
+    /// a guard, it stops being one.
+    fn strike(&mut self, node: &NodeKey, out: &mut ReportOutcome) {
+        if self.failed.contains(node) {
+            return;
+        }
+        let count = self.node_strikes.entry(*node).or_insert(0);
+        *count += 1;
+        if *count < self.config.node_strike_threshold {
+            return;
+        }
+        tracing::debug!(node = %Redacted::new(hex::encode(node)), "node reached its strike threshold");
+        self.failed.insert(*node);
+        out.failed_nodes.push(*node);
+        let retired: Vec<u64> = self
+            .paths
+            .iter()
+            .filter(|p| p.contains(node))
+            .map(|p| p.id)
+            .collect();
+        self.paths.retain(|p| !p.contains(node));
+        out.retired_paths.extend(retired);
+        let before = self.guards.len();
+        self.guards.retain(|g| &g.node != node);
+        out.guards_changed |= before != self.guards.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blame_rules() {
+        let link = |accuser, accused| Blame::Link { accuser, accused };
+        assert_eq!(blame(1, 502, "Next node not found: ab"), link(1, 2));
+        assert_eq!(blame(2, 504, "Request time out"), link(2, 3));
+        assert_eq!(blame(1, 400, "Invalid ciphertext"), link(1, 0));
+        assert_eq!(blame(0, 400, "Invalid ciphertext"), Blame::Own(0));
+        assert_eq!(blame(1, 503, "Snode not ready: ab"), Blame::Own(1));
+    }
+
+    #[test]
+    fn random_below_stays_in_range_and_covers_it() {
+        let mut rng = umbra_crypto::SeededRandom::new(1);
+        let mut seen = [false; 5];
+        for _ in 0..200 {
+            let i = random_below(&mut rng, 5);
+            assert!(i < 5);
+            seen[i] = true;
+        }
+        assert!(seen.iter().all(|s| *s));
+        assert_eq!(random_below(&mut rng, 1), 0);
+    }
+}

@@ -1,0 +1,112 @@
+//! Guard persistence: a small JSON file in a directory the caller gives, written atomically.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ClientError;
+use crate::paths::Guard;
+
+/// The file name inside the caller's directory.
+pub const GUARD_FILE: &str = "onion-guards.json";
+
+/// The largest guard file read (64 KiB).
+const MAX_GUARD_FILE_BYTES: u64 = 64 * 1024;
+
+/// The format version written.
+pub const GUARD_FILE_VERSION: u32 = 1;
+
+/// What survives a restart: the guards and the newest node list epoch seen (so that an older
+/// list is refused after a restart too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersistedState {
+    /// [`GUARD_FILE_VERSION`].
+    pub version: u32,
+    /// Newest node list epoch accepted.
+    pub list_epoch: Option<u64>,
+    /// The guards.
+    pub guards: Vec<Guard>,
+}
+
+/// Reads and writes [`GUARD_FILE`] in one directory.
+#[derive(Debug, Clone)]
+pub struct GuardStore {
+    path: PathBuf,
+}
+
+impl GuardStore {
+    /// A store for `dir/`[`GUARD_FILE`] (the directory must exist).
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            path: dir.join(GUARD_FILE),
+        }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the file; `Ok(None)` if there is none yet.
+    ///
+    /// # Errors
+    /// [`ClientError::LoadingGuards`] if it cannot be read, is too large, is malformed or of
+    /// an unknown version.
+    pub fn load(&self) -> Result<Option<PersistedState>, ClientError> {
+        let err = |reason: String| ClientError::LoadingGuards {
+            path: self.path.clone(),
+            reason,
+        };
+        let file = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(err(e.to_string())),
+        };
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_GUARD_FILE_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(|e| err(e.to_string()))?;
+        if bytes.len() as u64 > MAX_GUARD_FILE_BYTES {
+            return Err(err("larger than 64 KiB".into()));
+        }
+        let state: PersistedState =
+            serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
+        if state.version != GUARD_FILE_VERSION {
+            return Err(err(format!("unknown version {}", state.version)));
+        }
+        Ok(Some(state))
+    }
+
+    /// Writes the file atomically: a temporary file in the same directory, flushed to disk,
+    /// then renamed over the old one (owner-only permissions on Unix).
+    ///
+    /// # Errors
+    /// [`ClientError::SavingGuards`].
+    pub fn save(&self, state: &PersistedState) -> Result<(), ClientError> {
+        let err = |source: std::io::Error| ClientError::SavingGuards {
+            path: self.path.clone(),
+            source,
+        };
+        let text = serde_json::to_vec_pretty(state).map_err(|e| err(std::io::Error::other(e)))?;
+        let tmp = self.path.with_extension("json.tmp");
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp).map_err(err)?;
+        f.write_all(&text).map_err(err)?;
+        f.sync_all().map_err(err)?;
+        drop(f);
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        if let Some(dir) = self.path.parent()
+            && let Ok(d) = std::fs::File::open(dir)
+        {
+            // Makes the rename durable where the platform allows syncing a directory.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}

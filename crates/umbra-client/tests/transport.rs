@@ -1,0 +1,601 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The transport end to end over the in-memory network: every fake node peels its layer with
+//! umbra-onion, so each request runs the whole 3-hop flow as function calls.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use umbra_client::paths::subnet24;
+use umbra_client::testing::{Behaviour, FakeNetwork, Role, account, distinct_subnets, loopback};
+use umbra_client::{
+    ClientError, Destination, ManualClock, OnionTransport, PATH_TEST_REQUEST, PathConfig, Request,
+    Response, Server, TransportConfig, V4Request,
+};
+use umbra_registry::list::{NodeList, SignedNodeList};
+
+const T0: u64 = 1_764_000_000_000;
+
+fn config() -> TransportConfig {
+    TransportConfig::default()
+}
+
+fn devnet_config() -> TransportConfig {
+    TransportConfig {
+        paths: PathConfig {
+            subnet_diversity: false,
+            ..PathConfig::default()
+        },
+        ..TransportConfig::default()
+    }
+}
+
+fn setup(
+    nodes: usize,
+    swarms: usize,
+    cfg: TransportConfig,
+) -> (Arc<FakeNetwork>, Arc<ManualClock>, OnionTransport) {
+    let net = FakeNetwork::new(7, &distinct_subnets(nodes), swarms);
+    let clock = Arc::new(ManualClock::new(T0));
+    let t = net.transport(cfg, clock.clone(), 11).unwrap();
+    (net, clock, t)
+}
+
+fn rpc(method: &str, account: &[u8; 33]) -> Request {
+    Request::Storage(
+        serde_json::json!({"method": method, "params": {"pubkey": hex::encode(account)}})
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+fn storage_ok(r: Response) -> serde_json::Value {
+    match r {
+        Response::Storage(s) => {
+            assert_eq!(s.status, 200, "{s:?}");
+            s.json().unwrap()
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn paths_have_distinct_nodes_distinct_subnets_and_one_guard_each() {
+    let (net, _clock, t) = setup(20, 2, config());
+    t.ensure_ready().await.unwrap();
+    let paths = t.paths();
+    let guards: HashSet<_> = t.guards().iter().map(|g| g.node).collect();
+    assert_eq!(paths.len(), 2);
+    assert_eq!(guards.len(), 2);
+    let mut path_guards = HashSet::new();
+    for p in &paths {
+        assert_eq!(p.nodes.len(), 3);
+        let keys: HashSet<_> = p.nodes.iter().map(|n| n.pubkey_ed25519).collect();
+        assert_eq!(keys.len(), 3, "nodes of a path are distinct");
+        let subnets: HashSet<_> = p.nodes.iter().map(|n| subnet24(n.public_ip)).collect();
+        assert_eq!(subnets.len(), 3, "one node per /24");
+        assert!(guards.contains(&p.nodes[0].pubkey_ed25519));
+        assert!(
+            p.nodes[1..]
+                .iter()
+                .all(|n| !guards.contains(&n.pubkey_ed25519)),
+            "guards are never middle or exit hops"
+        );
+        path_guards.insert(p.nodes[0].pubkey_ed25519);
+    }
+    assert_eq!(path_guards, guards, "one path per guard");
+    // Each path was tested once, with a request that names no account.
+    let traces = net.traces();
+    assert_eq!(traces.len(), 2);
+    for tr in &traces {
+        assert_eq!(tr.destination_body.as_deref(), Some(PATH_TEST_REQUEST));
+    }
+}
+
+#[tokio::test]
+async fn subnet_diversity_is_enforced_and_can_be_turned_off_for_a_devnet() {
+    // 12 nodes in only two /24s: no 3-hop path without sharing a subnet.
+    let ips: Vec<_> = (0..12)
+        .map(|i| std::net::Ipv4Addr::new(10, 0, (i % 2) as u8, i as u8 + 1))
+        .collect();
+    let net = FakeNetwork::new(3, &ips, 1);
+    let clock = Arc::new(ManualClock::new(T0));
+    let t = net.transport(config(), clock.clone(), 1).unwrap();
+    match t.ensure_ready().await {
+        Err(ClientError::NotEnoughNodes {
+            have: 2, need: 3, ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    // Three /24s, four nodes each: every path spans all three.
+    let ips: Vec<_> = (0..12)
+        .map(|i| std::net::Ipv4Addr::new(10, 0, (i % 3) as u8, i as u8 + 1))
+        .collect();
+    let net = FakeNetwork::new(3, &ips, 1);
+    let t = net.transport(config(), clock.clone(), 2).unwrap();
+    t.ensure_ready().await.unwrap();
+    for p in t.paths() {
+        let s: HashSet<_> = p.nodes.iter().map(|n| subnet24(n.public_ip)).collect();
+        assert_eq!(s.len(), 3);
+    }
+    // A devnet on 127.0.0.1: impossible with diversity, fine without.
+    let net = FakeNetwork::new(4, &loopback(14), 2);
+    let t = net.transport(config(), clock.clone(), 3).unwrap();
+    assert!(matches!(
+        t.ensure_ready().await,
+        Err(ClientError::NotEnoughNodes { .. })
+    ));
+    let t = net.transport(devnet_config(), clock, 3).unwrap();
+    t.ensure_ready().await.unwrap();
+    assert_eq!(t.paths().len(), 2);
+    let acc = account(9);
+    storage_ok(
+        t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+            .await
+            .unwrap(),
+    );
+}
+
+#[tokio::test]
+async fn every_request_goes_through_a_path_and_only_the_destination_sees_it() {
+    let (net, _clock, t) = setup(20, 2, config());
+    t.ensure_ready().await.unwrap();
+    net.clear_traces();
+    let guards: HashSet<_> = t.guards().iter().map(|g| g.node).collect();
+    let acc = account(0x42);
+    let marker = hex::encode(acc);
+    let swarm: HashSet<_> = t.swarm_of(&acc).iter().map(|n| n.pubkey_ed25519).collect();
+    assert!(!swarm.is_empty());
+    for _ in 0..10 {
+        let body = storage_ok(
+            t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+                .await
+                .unwrap(),
+        );
+        let node = body["node"].as_str().unwrap();
+        assert!(
+            swarm.iter().any(|k| hex::encode(k) == node),
+            "answered by the owner swarm"
+        );
+    }
+    let direct = t.swarm_of(&acc)[0].pubkey_ed25519;
+    storage_ok(
+        t.send(Destination::Node(direct), rpc("store", &acc))
+            .await
+            .unwrap(),
+    );
+    let host_key = net.add_server("files.example");
+    let server = Server::https("files.example", host_key);
+    match t
+        .send(
+            Destination::Server(server),
+            Request::Server(V4Request::get("/room/x")),
+        )
+        .await
+        .unwrap()
+    {
+        Response::Server(r) => assert_eq!(r.code, 200),
+        other => panic!("{other:?}"),
+    }
+
+    let traces = net.traces();
+    assert_eq!(
+        traces.len(),
+        12,
+        "one onion request per send, no direct request"
+    );
+    for tr in &traces {
+        assert!(
+            guards.contains(&tr.edge),
+            "the client only ever connects to a guard"
+        );
+        assert_eq!(
+            tr.hops[0],
+            (tr.edge, Role::Relay),
+            "the guard relays, never serves"
+        );
+        let relays = tr.hops.iter().filter(|(_, r)| *r == Role::Relay).count();
+        assert!(
+            relays >= 2,
+            "at least guard and middle relay: {:?}",
+            tr.hops
+        );
+        // What the guard received never contains the account in clear.
+        assert!(!contains(&tr.posted, marker.as_bytes()));
+        match tr.hops.last().unwrap().1 {
+            Role::Destination => {
+                assert_eq!(tr.hops.len(), 4, "3 path nodes, then the destination");
+                assert!(contains(
+                    tr.destination_body.as_ref().unwrap(),
+                    marker.as_bytes()
+                ));
+                let dest = tr.hops[3].0;
+                assert!(!tr.hops[..3].iter().any(|(k, _)| *k == dest));
+            }
+            Role::Exit => {
+                assert_eq!(tr.hops.len(), 3);
+                assert!(tr.server_plaintext.is_some());
+            }
+            Role::Relay => panic!("a request ended at a relay: {:?}", tr.hops),
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The one HTTP call site: no module but `link.rs` may use reqwest.
+#[test]
+fn reqwest_is_used_only_in_the_link_module() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![dir];
+    let mut seen = 0;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            seen += 1;
+            let name = p.file_name().unwrap().to_str().unwrap();
+            if name == "link.rs" {
+                assert_eq!(text.matches(".send()").count(), 1, "exactly one HTTP call");
+            } else {
+                assert!(!text.contains("reqwest"), "{name} uses reqwest");
+                assert!(!text.contains("TcpStream"), "{name} opens sockets");
+            }
+        }
+    }
+    assert!(seen >= 8);
+}
+
+#[tokio::test]
+async fn a_failing_middle_hop_is_blamed_and_the_request_retried_on_another_path() {
+    let (net, clock, t) = setup(20, 2, config());
+    t.ensure_ready().await.unwrap();
+    let paths = t.paths();
+    let bad_path = paths[0].clone();
+    let good_path = paths[1].clone();
+    let bad = bad_path.nodes[1].pubkey_ed25519;
+    assert!(!good_path.contains(&bad));
+    net.set_behaviour(&bad, Behaviour::NotReady);
+    net.clear_traces();
+    let acc = account(1);
+    // Any request may land on the bad path first; it must still succeed.
+    for _ in 0..8 {
+        storage_ok(
+            t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+                .await
+                .unwrap(),
+        );
+    }
+    let traces = net.traces();
+    let failed: Vec<_> = traces
+        .iter()
+        .filter(|tr| tr.edge == bad_path.nodes[0].pubkey_ed25519 && tr.destination_body.is_none())
+        .collect();
+    assert!(!failed.is_empty(), "the bad path was tried (seeded)");
+    assert!(
+        t.node_strikes(&bad) >= 1,
+        "the hop that sealed the error is struck"
+    );
+    assert_eq!(
+        t.node_strikes(&bad_path.nodes[0].pubkey_ed25519),
+        0,
+        "not the guard"
+    );
+    assert!(clock.slept_ms() > 0, "retries back off");
+    // Sooner or later the bad path is retired and rebuilt without the bad node.
+    for _ in 0..20 {
+        let _ = t
+            .send(Destination::Swarm(acc), rpc("retrieve", &acc))
+            .await
+            .unwrap();
+    }
+    assert!(t.is_failed(&bad));
+    assert!(t.paths().iter().all(|p| !p.contains(&bad)));
+    assert_eq!(t.paths().len(), 2);
+}
+
+#[tokio::test]
+async fn a_dead_relay_costs_its_honest_guard_nothing() {
+    let (net, _clock, t) = setup(20, 2, config());
+    t.ensure_ready().await.unwrap();
+    let guards_before: Vec<_> = t.guards().iter().map(|g| g.node).collect();
+    let path = t.paths()[0].clone();
+    let dead = path.nodes[1].pubkey_ed25519;
+    net.set_behaviour(&dead, Behaviour::Down);
+    let acc = account(2);
+    for _ in 0..20 {
+        storage_ok(
+            t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(t.is_failed(&dead));
+    assert!(!t.is_failed(&path.nodes[0].pubkey_ed25519));
+    let guards_after: Vec<_> = t.guards().iter().map(|g| g.node).collect();
+    assert_eq!(guards_before, guards_after, "guards survive a dead relay");
+    assert!(t.paths().iter().all(|p| !p.contains(&dead)));
+}
+
+#[tokio::test]
+async fn a_forged_error_blames_the_path_not_the_node_it_names() {
+    let (net, _clock, t) = setup(20, 2, config());
+    t.ensure_ready().await.unwrap();
+    let path = t.paths()[0].clone();
+    let forger = path.nodes[1].pubkey_ed25519;
+    let named = path.nodes[2].pubkey_ed25519;
+    net.set_behaviour(&forger, Behaviour::Forger);
+    let acc = account(3);
+    for _ in 0..20 {
+        storage_ok(
+            t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+                .await
+                .unwrap(),
+        );
+    }
+    // The forging path was retired by path strikes; the honest node it named got at most the
+    // one strike every node of a retired path gets, and stays usable.
+    assert!(t.paths().iter().all(|p| p.id != path.id));
+    assert!(t.node_strikes(&named) <= 1, "{}", t.node_strikes(&named));
+    assert!(!t.is_failed(&named));
+}
+
+#[tokio::test]
+async fn an_unreachable_guard_is_struck_and_replaced() {
+    let (net, _clock, t) = setup(20, 2, config());
+    t.ensure_ready().await.unwrap();
+    let guard = t.paths()[0].nodes[0].pubkey_ed25519;
+    net.set_behaviour(&guard, Behaviour::Down);
+    let acc = account(4);
+    for _ in 0..20 {
+        storage_ok(
+            t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(t.is_failed(&guard));
+    let guards: Vec<_> = t.guards().iter().map(|g| g.node).collect();
+    assert!(!guards.contains(&guard));
+    assert_eq!(t.paths().len(), 2);
+}
+
+#[tokio::test]
+async fn paths_rotate_on_schedule_and_guards_stay_until_they_expire() {
+    let (_net, clock, t) = setup(20, 2, config());
+    t.ensure_ready().await.unwrap();
+    let guards: Vec<_> = t.guards();
+    let ids: HashSet<_> = t.paths().iter().map(|p| p.id).collect();
+    clock.advance(9 * 60 * 1000);
+    t.ensure_ready().await.unwrap();
+    let same: HashSet<_> = t.paths().iter().map(|p| p.id).collect();
+    assert_eq!(ids, same, "not yet");
+    clock.advance(60 * 1000);
+    t.ensure_ready().await.unwrap();
+    let new: HashSet<_> = t.paths().iter().map(|p| p.id).collect();
+    assert!(new.is_disjoint(&ids), "rotated after 10 minutes");
+    assert_eq!(t.guards(), guards, "same guards across rotations");
+    // A guard lives 10 days.
+    clock.advance(10 * 24 * 3600 * 1000);
+    t.ensure_ready().await.unwrap();
+    let fresh = t.guards();
+    assert_eq!(fresh.len(), 2);
+    assert!(
+        fresh.iter().all(|g| g.since_ms > T0),
+        "expired guards replaced"
+    );
+}
+
+#[tokio::test]
+async fn guards_and_the_list_epoch_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TransportConfig {
+        state_dir: Some(dir.path().to_path_buf()),
+        ..config()
+    };
+    let net = FakeNetwork::new(5, &distinct_subnets(20), 2);
+    let clock = Arc::new(ManualClock::new(T0));
+    net.publish(); // epoch 2
+    let t = net.transport(cfg.clone(), clock.clone(), 1).unwrap();
+    t.ensure_ready().await.unwrap();
+    let guards = t.guards();
+    assert!(guards.iter().all(|g| g.confirmed));
+    drop(t);
+    assert!(dir.path().join(umbra_client::store::GUARD_FILE).exists());
+    assert!(!dir.path().join("onion-guards.json.tmp").exists());
+
+    // A different seed would choose other guards; the saved ones are used.
+    let t = net.transport(cfg.clone(), clock.clone(), 999).unwrap();
+    assert_eq!(t.guards(), guards);
+    t.ensure_ready().await.unwrap();
+    assert_eq!(t.guards(), guards);
+    let edges: HashSet<_> = t
+        .paths()
+        .iter()
+        .map(|p| p.nodes[0].pubkey_ed25519)
+        .collect();
+    let expected: HashSet<_> = guards.iter().map(|g| g.node).collect();
+    assert_eq!(edges, expected);
+    drop(t);
+
+    // After a restart, the registry cannot roll the client back to epoch 1.
+    let old = SignedNodeList::sign(
+        NodeList {
+            epoch: 1,
+            ..net.truth()
+        },
+        net.registry_identity(),
+    );
+    net.serve_list(old);
+    let t = net.transport(cfg, clock, 5).unwrap();
+    assert!(matches!(
+        t.refresh_list().await,
+        Err(ClientError::VerifyingNodeList(_))
+    ));
+}
+
+#[tokio::test]
+async fn node_list_is_verified_refreshed_and_kept_when_the_registry_is_down() {
+    let (net, clock, t) = setup(20, 2, config());
+    t.ensure_ready().await.unwrap();
+    assert_eq!(t.list_epoch(), Some(1));
+    let acc = account(5);
+
+    // Registry down: the last good list stays, sending works.
+    net.set_registry_up(false);
+    clock.advance(31 * 60 * 1000);
+    storage_ok(
+        t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(t.list_epoch(), Some(1));
+
+    // A list signed by another key is refused.
+    net.set_registry_up(true);
+    let other = umbra_crypto::Identity::generate(&mut umbra_crypto::SeededRandom::new(99));
+    net.serve_list(SignedNodeList::sign(
+        NodeList {
+            epoch: 50,
+            ..net.truth()
+        },
+        &other,
+    ));
+    assert!(matches!(
+        t.refresh_list().await,
+        Err(ClientError::VerifyingNodeList(_))
+    ));
+    assert_eq!(t.list_epoch(), Some(1));
+
+    // A newer signed list is taken on schedule.
+    net.publish();
+    clock.advance(31 * 60 * 1000);
+    storage_ok(
+        t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(t.list_epoch(), Some(2));
+
+    // No registry at all and no list: a clear error.
+    let net2 = FakeNetwork::new(8, &distinct_subnets(10), 1);
+    net2.set_registry_up(false);
+    let t2 = net2.transport(config(), clock, 1).unwrap();
+    assert!(matches!(
+        t2.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+            .await,
+        Err(ClientError::FetchingNodeList(_))
+    ));
+}
+
+#[tokio::test]
+async fn wrong_swarm_421_is_followed_to_the_right_swarm() {
+    let (net, _clock, t) = setup(20, 2, config());
+    t.ensure_ready().await.unwrap();
+    let acc = account(6);
+    let stale: HashSet<_> = t.swarm_of(&acc).iter().map(|n| n.pubkey_ed25519).collect();
+    // The network swaps the two swarms' members but the client's list is stale.
+    let truth = net.truth();
+    let ids: Vec<u64> = {
+        let mut v: Vec<u64> = truth.nodes.iter().map(|n| n.swarm_id).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    for n in &truth.nodes {
+        let other = if n.swarm_id == ids[0] { ids[1] } else { ids[0] };
+        net.move_node(&n.pubkey_ed25519, other);
+    }
+    let right: HashSet<_> = net
+        .truth()
+        .swarm_for_account(&acc)
+        .unwrap()
+        .unwrap()
+        .1
+        .iter()
+        .map(|n| n.pubkey_ed25519)
+        .collect();
+    assert!(right.is_disjoint(&stale));
+    let fetches = net.list_fetches();
+    let body = storage_ok(
+        t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+            .await
+            .unwrap(),
+    );
+    let node = body["node"].as_str().unwrap();
+    assert!(right.iter().any(|k| hex::encode(k) == node));
+    // The correction is remembered until the next list.
+    let now: HashSet<_> = t.swarm_of(&acc).iter().map(|n| n.pubkey_ed25519).collect();
+    assert_eq!(now, right);
+    // The 421 made the client ask the registry again (which had nothing newer yet).
+    assert_eq!(net.list_fetches(), fetches + 1);
+    assert_eq!(t.list_epoch(), Some(1));
+    // Once the registry publishes the change, the computed swarm agrees with the correction.
+    net.publish();
+    assert!(t.refresh_list().await.unwrap());
+    assert_eq!(t.list_epoch(), Some(2));
+    let now: HashSet<_> = t.swarm_of(&acc).iter().map(|n| n.pubkey_ed25519).collect();
+    assert_eq!(now, right);
+}
+
+#[tokio::test]
+async fn a_failing_destination_is_replaced_by_another_swarm_member() {
+    let (net, _clock, t) = setup(20, 2, config());
+    t.ensure_ready().await.unwrap();
+    let acc = account(7);
+    let swarm = t.swarm_of(&acc);
+    let on_paths: HashSet<_> = t
+        .paths()
+        .iter()
+        .flat_map(|p| p.nodes.iter().map(|n| n.pubkey_ed25519).collect::<Vec<_>>())
+        .collect();
+    let bad = swarm
+        .iter()
+        .find(|n| !on_paths.contains(&n.pubkey_ed25519))
+        .unwrap()
+        .pubkey_ed25519;
+    net.set_behaviour(&bad, Behaviour::NotReady);
+    for _ in 0..10 {
+        let body = storage_ok(
+            t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+                .await
+                .unwrap(),
+        );
+        assert_ne!(body["node"].as_str().unwrap(), hex::encode(bad));
+    }
+    // Asked for by name, the failing node's sealed error is reported as the destination's.
+    match t.send(Destination::Node(bad), rpc("retrieve", &acc)).await {
+        Err(ClientError::DestinationFailed { status: 503, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn send_futures_are_send_and_mismatches_are_refused() {
+    let (_net, _clock, t) = setup(20, 2, config());
+    let acc = account(8);
+    let t2 = t.clone();
+    let h = tokio::spawn(async move {
+        t2.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+            .await
+    });
+    storage_ok(h.await.unwrap().unwrap());
+    assert!(matches!(
+        t.send(
+            Destination::Swarm(acc),
+            Request::Server(V4Request::get("/x"))
+        )
+        .await,
+        Err(ClientError::RequestMismatch(_))
+    ));
+    assert!(matches!(
+        t.send(Destination::Node([9; 32]), rpc("retrieve", &acc))
+            .await,
+        Err(ClientError::UnknownDestination)
+    ));
+}
