@@ -6,7 +6,9 @@
 //! flight → `503 Server busy, try again later`; `Content-Length` unparsable → 400
 //! `invalid Content-Length`, larger than the limit → `413 Request body too large` (before any of
 //! the body is read); a body that grows past the limit while streaming → 413 as well; a body
-//! that does not arrive in time → 408. Then [`crate::handle_rpc`].
+//! that does not arrive in time → 408. Then [`crate::handle_rpc`]. `POST /onion_req/v2`: the same
+//! in-flight limit, then [`crate::onion::handle_onion`] (registered nodes' addresses are not rate
+//! limited on this route: relays carry many clients).
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -70,12 +72,17 @@ impl HttpApp {
                 "long polling is no longer supported, client upgrade required",
             );
         }
-        if !self.limiter.allow(ip, Instant::now()) {
+        // Relays carry many clients' onion requests: registered nodes are not limited per IP
+        // on the onion route.
+        let relay = req.uri().path() == crate::onion::ONION_PATH
+            && self.state.onion.is_node_ip(&self.state.swarm, ip);
+        if !relay && !self.limiter.allow(ip, Instant::now()) {
             self.state.metrics.rejected("rate_limited");
             return text(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n");
         }
         match (req.method(), req.uri().path()) {
             (&Method::POST, "/storage_rpc/v1") => self.storage_rpc(req).await,
+            (&Method::POST, crate::onion::ONION_PATH) => self.onion_req(peer, req).await,
             (&Method::GET, "/get_stats/v1") => with_type(
                 StatusCode::OK,
                 "application/json",
@@ -87,6 +94,17 @@ impl HttpApp {
                 text(StatusCode::NOT_FOUND, &body)
             }
         }
+    }
+
+    async fn onion_req(&self, peer: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let Ok(_permit) = self.inflight.clone().try_acquire_owned() else {
+            self.state.onion.count(crate::onion::Outcome::Busy);
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Server busy, try again later",
+            );
+        };
+        crate::onion::serve(&self.state, &self.limits, peer, req).await
     }
 
     async fn storage_rpc(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -291,6 +309,7 @@ pub async fn render_metrics(state: &NodeState) -> String {
     if let Ok(Ok(stats)) = tokio::task::spawn_blocking(move || store.stats()).await {
         crate::metrics::render_store_stats(&stats, &mut out);
     }
+    state.onion.render_metrics(&mut out);
     state.replicator.render_metrics(&mut out);
     out
 }

@@ -9,7 +9,7 @@
 //! ```text
 //!  client ──HTTPS──► http::client server ── rate limit, body limit, IPv4, 404/410 ──┐
 //!                                                                                   ▼
-//!  (later) /onion_req/v2 ─────────────────────────────────────────► rpc::handle_rpc(state, now_ms, body)
+//!  /onion_req/v2 ── onion::handle_onion (peel; relay/exit) ─────────► rpc::handle_rpc(state, now_ms, body)
 //!                                                                      │ parse (exact 400 texts)
 //!                                                                      │ 421 wrong swarm (SwarmView)
 //!                                                                      │ time windows, signatures, subaccounts
@@ -23,7 +23,8 @@
 //!
 //! Module map: [`config`] (TOML + flags), [`identity`] (node keys, TLS certificate),
 //! [`swarm`] (who is in which swarm), [`rpc`] (the request handler, transport-free),
-//! [`replicate`] (the seam for swarm replication), [`oxend`] (the registry proxy behind
+//! [`replicate`] (the seam for swarm replication), [`onion`] (`/onion_req/v2`: relay,
+//! destination and exit of onion requests), [`oxend`] (the registry proxy behind
 //! `oxend_request`), [`ratelimit`], [`metrics`], [`http`] (HTTPS and operator listeners),
 //! [`node`] (start/stop of a whole node), and `testing` (behind the `test-support` feature:
 //! an in-process node on port 0 with a temporary data dir, for this and other crates' tests).
@@ -42,6 +43,7 @@ pub mod http;
 pub mod identity;
 pub mod metrics;
 pub mod node;
+pub mod onion;
 pub mod oxend;
 pub mod ratelimit;
 pub mod replicate;

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::http::{self, HttpApp};
 use crate::identity::{load_or_create_identity, load_or_create_tls, server_tls_config};
 use crate::metrics::Metrics;
+use crate::onion::{ExitPolicy, OnionService};
 use crate::oxend::{NoOxend, Oxend, RegistryOxend};
 use crate::replicate::{Replicator, SingleNode};
 use crate::swarm::{NodeInfo, SwarmHandle, SwarmView};
@@ -37,6 +38,8 @@ pub struct NodeState {
     pub oxend: Arc<dyn Oxend>,
     /// Counters for the operator port.
     pub metrics: Arc<Metrics>,
+    /// Onion requests (`/onion_req/v2`): keys, pooled node-to-node client, counters.
+    pub onion: Arc<OnionService>,
     height: AtomicU64,
 }
 
@@ -51,7 +54,9 @@ impl std::fmt::Debug for NodeState {
 impl NodeState {
     /// A state with a single-node replicator and no registry.
     pub fn new(identity: Identity, store: Store, swarm: SwarmHandle) -> NodeState {
+        let onion = Arc::new(OnionService::new(&identity, ExitPolicy::PublicOnly));
         NodeState {
+            onion,
             identity: Arc::new(identity),
             store,
             swarm,
@@ -65,6 +70,12 @@ impl NodeState {
     /// Replaces the replicator.
     pub fn with_replicator(mut self, r: Arc<dyn Replicator>) -> NodeState {
         self.replicator = r;
+        self
+    }
+
+    /// Sets which external servers this node reaches as an onion exit.
+    pub fn with_exit_policy(mut self, policy: ExitPolicy) -> NodeState {
+        self.onion = Arc::new(OnionService::new(&self.identity, policy));
         self
     }
 
@@ -190,7 +201,8 @@ impl NodeBuilder {
         let state = Arc::new(
             NodeState::new(identity, store, SwarmHandle::new(view))
                 .with_replicator(replicator)
-                .with_oxend(oxend),
+                .with_oxend(oxend)
+                .with_exit_policy(ExitPolicy::for_node_ip(cfg.public_ip)),
         );
 
         let (stop_tx, stop_rx) = watch::channel(false);
