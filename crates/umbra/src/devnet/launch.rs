@@ -538,6 +538,76 @@ mod tests {
     use super::*;
     use crate::devnet::probe::Listed;
 
+    /// A launcher whose "node" is a shell script printing `says` and exiting 1.
+    fn failing_launcher(dir: &Path, says: &str) -> (Launcher, DevnetState) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let script = dir.join("fake-node");
+        std::fs::write(&script, format!("#!/bin/sh\necho '{says}' >&2\nexit 1\n")).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let layout = Layout::new(&dir.join("net")).unwrap();
+        let launcher = Launcher {
+            layout,
+            http: Http::new().unwrap(),
+            node_bin: script.clone(),
+            registry_bin: script,
+        };
+        let mut state = DevnetState::empty();
+        state.registry.port = 1;
+        state.registry.pubkey = "ab".repeat(32);
+        state.nodes.push(NodeRecord {
+            name: "node-01".into(),
+            process: None,
+            https_port: 0,
+            metrics_port: 0,
+            pubkey_ed25519: String::new(),
+            pubkey_x25519: String::new(),
+        });
+        (launcher, state)
+    }
+
+    #[tokio::test]
+    async fn a_node_whose_port_was_taken_is_started_again_on_new_ports() {
+        let dir = tempfile::tempdir().unwrap();
+        let (launcher, mut state) = failing_launcher(
+            dir.path(),
+            "umbra-node: binding the client listener on 127.0.0.1:9: Address already in use (os error 98)",
+        );
+        let e = launcher
+            .start_nodes(&mut state, &[0], Instant::now() + Duration::from_secs(60))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("found its ports taken 5 times"), "{e}");
+        assert!(e.contains("free some ports"), "{e}");
+        let log = std::fs::read_to_string(launcher.layout.node_log("node-01")).unwrap();
+        assert_eq!(
+            log.matches("--- umbra devnet: starting").count(),
+            5,
+            "{log}"
+        );
+        assert!(state.nodes[0].process.is_none());
+        assert_ne!(state.nodes[0].https_port, 0);
+    }
+
+    #[tokio::test]
+    async fn a_node_failing_otherwise_is_reported_with_its_last_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let (launcher, mut state) = failing_launcher(dir.path(), "invalid configuration: boom");
+        let e = launcher
+            .start_nodes(&mut state, &[0], Instant::now() + Duration::from_secs(60))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("node-01 exited while starting"), "{e}");
+        assert!(e.contains("invalid configuration: boom"), "{e}");
+        let log = std::fs::read_to_string(launcher.layout.node_log("node-01")).unwrap();
+        assert_eq!(
+            log.matches("--- umbra devnet: starting").count(),
+            1,
+            "{log}"
+        );
+    }
+
     #[test]
     fn node_pub_is_read() {
         let ed = "ab".repeat(32);
