@@ -79,6 +79,7 @@ pub mod clock;
 pub mod directory;
 mod error;
 pub mod link;
+pub mod messenger;
 pub mod paths;
 pub mod store;
 #[cfg(feature = "test-support")]

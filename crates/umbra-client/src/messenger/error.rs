@@ -1,0 +1,130 @@
+//! The messaging core's error type.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Something the messaging core could not do. Each variant says what was being done.
+///
+/// Messages never contain a secret (keys, passphrases, recovery phrases) nor a message's text.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum MessengerError {
+    /// A file or directory of the profile could not be read, written or created.
+    #[error("{what} {path}: {source}")]
+    ProfileIo {
+        /// What was being done ("creating the profile directory", …).
+        what: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `create`/`restore` was asked for a directory that already holds a profile.
+    #[error("creating a profile: {0} already holds a profile")]
+    ProfileExists(PathBuf),
+    /// `open` was asked for a directory without a profile.
+    #[error("opening the profile: no profile in {0} (create one with `umbra id new`)")]
+    NoProfile(PathBuf),
+    /// The profile's files are malformed.
+    #[error("opening the profile: {0}")]
+    ProfileCorrupt(String),
+    /// The profile was written by a newer version of Umbra.
+    #[error(
+        "opening the profile: it was written by a newer version of Umbra ({what} {found}, this version knows up to {known}); upgrade Umbra"
+    )]
+    ProfileTooNew {
+        /// Which version number ("profile format", "database schema").
+        what: &'static str,
+        /// The version found.
+        found: i64,
+        /// The newest version this build understands.
+        known: i64,
+    },
+    /// The database could not be decrypted: the passphrase is wrong or missing, or the key file
+    /// does not belong to this database.
+    #[error("opening the profile: it is locked ({0})")]
+    ProfileLocked(&'static str),
+    /// A database operation failed.
+    #[error("{what}: database error: {source}")]
+    Database {
+        /// What was being done.
+        what: &'static str,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite_cipher::Error,
+    },
+    /// Deriving the database key from the passphrase failed.
+    #[error("deriving the database key from the passphrase: {0}")]
+    Kdf(String),
+    /// The recovery phrase or seed is invalid.
+    #[error("restoring the identity: {0}")]
+    Identity(#[source] umbra_crypto::CryptoError),
+    /// A Session ID given by the user is malformed.
+    #[error("invalid Session ID: {0}")]
+    InvalidSessionId(String),
+    /// A name matches no contact and is not a Session ID.
+    #[error("unknown contact: {0:?} is neither a Session ID nor a contact's name")]
+    UnknownContact(String),
+    /// A name matches several contacts.
+    #[error("ambiguous contact: {0:?} names several contacts; use the Session ID")]
+    AmbiguousContact(String),
+    /// The message text is over Session's limit.
+    #[error("sending a message: the text has {got} characters, the limit is {max}")]
+    MessageTooLong {
+        /// Characters given.
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The message is empty.
+    #[error("sending a message: the text is empty")]
+    EmptyMessage,
+    /// The contact is blocked; unblock it first.
+    #[error("{0}: the contact is blocked (unblock it first)")]
+    Blocked(&'static str),
+    /// No such message in the conversation.
+    #[error("{0}: no such message")]
+    NoSuchMessage(&'static str),
+    /// Only one's own messages can be unsent.
+    #[error("unsending a message: only your own messages can be deleted for everyone")]
+    NotOwnMessage,
+    /// The disappearing-messages timer is out of range.
+    #[error("setting disappearing messages: the timer must be between {min} and {max} seconds")]
+    InvalidTimer {
+        /// Smallest timer, seconds.
+        min: u32,
+        /// Largest timer, seconds.
+        max: u32,
+    },
+    /// Encoding an outgoing message failed.
+    #[error("encoding a message: {0}")]
+    Encoding(#[source] umbra_wire::WireError),
+    /// A swarm request failed.
+    #[error("{what}: {source}")]
+    Swarm {
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: super::swarm::SwarmError,
+    },
+}
+
+impl MessengerError {
+    pub(crate) fn db(what: &'static str) -> impl FnOnce(rusqlite_cipher::Error) -> Self {
+        move |source| Self::Database { what, source }
+    }
+
+    pub(crate) fn io<'a>(
+        what: &'static str,
+        path: &'a std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> Self + 'a {
+        move |source| Self::ProfileIo {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

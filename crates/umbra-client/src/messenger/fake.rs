@@ -1,0 +1,307 @@
+//! In-memory swarms for tests (feature `test-support`): one mailbox per account, with the
+//! storage semantics the messenger relies on (hash = `message_hash`, a store of identical
+//! bytes is `already`, expiry against the shared [`Clock`], retrieve after `last_hash`), plus
+//! fault injection: a swarm that is down, a store whose acknowledgement is lost, and a store
+//! that never returns (before or after it wrote), to test interrupted sends.
+//!
+//! Test-only code: it may panic on a poisoned lock, nothing else.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use umbra_crypto::hash::message_hash;
+use umbra_crypto::{Identity, SessionId};
+
+use super::swarm::{NodeId, RetrievedPage, StoreAck, StoredMessage, SwarmApi, SwarmError};
+use crate::clock::{BoxFuture, Clock};
+
+/// The one node of every fake swarm.
+pub const FAKE_NODE: &str = "fake-node";
+
+/// How the next store behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreFault {
+    /// Normal.
+    #[default]
+    None,
+    /// Fails as unreachable without writing.
+    FailBeforeWrite,
+    /// Writes, then fails as unreachable (the acknowledgement is lost).
+    FailAfterWrite,
+    /// Never returns, without writing (the client is killed while waiting).
+    HangBeforeWrite,
+    /// Writes, then never returns.
+    HangAfterWrite,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    hash: String,
+    data: Vec<u8>,
+    timestamp_ms: u64,
+    expiry_ms: u64,
+}
+
+#[derive(Default)]
+struct State {
+    // owner (hex) -> namespace -> entries in insertion order
+    boxes: BTreeMap<String, BTreeMap<i32, Vec<Entry>>>,
+    down: bool,
+    faults: Vec<StoreFault>,
+    stores: u64,
+}
+
+/// In-memory swarms keyed by owner. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct FakeSwarms {
+    state: Arc<Mutex<State>>,
+    clock: Arc<dyn Clock>,
+    entered: Arc<tokio::sync::Notify>,
+}
+
+impl std::fmt::Debug for FakeSwarms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeSwarms").finish_non_exhaustive()
+    }
+}
+
+impl FakeSwarms {
+    /// Empty swarms whose expiries follow `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(State::default())),
+            clock,
+            entered: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    #[allow(clippy::expect_used)]
+    fn st(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("fake swarm lock poisoned")
+    }
+
+    /// Makes every request fail as unreachable (`true`) or work again.
+    pub fn set_down(&self, down: bool) {
+        self.st().down = down;
+    }
+
+    /// Queues a fault for the next store (faults are used in order, one per store).
+    pub fn push_store_fault(&self, fault: StoreFault) {
+        self.st().faults.push(fault);
+    }
+
+    /// Waits until a store with a `Hang*` fault has been entered (and written, for
+    /// [`StoreFault::HangAfterWrite`]).
+    pub async fn hung(&self) {
+        self.entered.notified().await;
+    }
+
+    /// Store requests received so far (including failed and repeated ones).
+    pub fn store_count(&self) -> u64 {
+        self.st().stores
+    }
+
+    /// Hashes currently stored (not expired) for `owner` in `namespace`, in order.
+    pub fn hashes(&self, owner: &SessionId, namespace: i32) -> Vec<String> {
+        let now = self.clock.now_ms();
+        self.st()
+            .boxes
+            .get(&owner.to_hex())
+            .and_then(|b| b.get(&namespace))
+            .map(|v| {
+                v.iter()
+                    .filter(|e| e.expiry_ms > now)
+                    .map(|e| e.hash.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn write(&self, owner: &SessionId, namespace: i32, data: &[u8], ts: u64, ttl: u64) -> StoreAck {
+        let hash = message_hash(owner.as_bytes(), namespace, data);
+        let expiry = ts.saturating_add(ttl);
+        let mut st = self.st();
+        let mailbox = st
+            .boxes
+            .entry(owner.to_hex())
+            .or_default()
+            .entry(namespace)
+            .or_default();
+        if let Some(e) = mailbox.iter_mut().find(|e| e.hash == hash) {
+            e.expiry_ms = e.expiry_ms.max(expiry);
+            return StoreAck {
+                hash,
+                already: true,
+            };
+        }
+        mailbox.push(Entry {
+            hash: hash.clone(),
+            data: data.to_vec(),
+            timestamp_ms: ts,
+            expiry_ms: expiry,
+        });
+        StoreAck {
+            hash,
+            already: false,
+        }
+    }
+
+    fn check_up(&self) -> Result<(), SwarmError> {
+        if self.st().down {
+            return Err(SwarmError::Unreachable("fake swarm is down".into()));
+        }
+        Ok(())
+    }
+}
+
+impl SwarmApi for FakeSwarms {
+    fn nodes<'a>(
+        &'a self,
+        _owner: &'a SessionId,
+    ) -> BoxFuture<'a, Result<Vec<NodeId>, SwarmError>> {
+        Box::pin(async move {
+            self.check_up()?;
+            Ok(vec![FAKE_NODE.to_string()])
+        })
+    }
+
+    fn store<'a>(
+        &'a self,
+        owner: &'a SessionId,
+        namespace: i32,
+        data: &'a [u8],
+        timestamp_ms: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<'a, Result<StoreAck, SwarmError>> {
+        Box::pin(async move {
+            let fault = {
+                let mut st = self.st();
+                st.stores += 1;
+                if st.faults.is_empty() {
+                    StoreFault::None
+                } else {
+                    st.faults.remove(0)
+                }
+            };
+            self.check_up()?;
+            let now = self.clock.now_ms();
+            if !(10_000..=14 * 86_400_000).contains(&ttl_ms) {
+                return Err(SwarmError::Status {
+                    status: 403,
+                    body: "Provided expiry/TTL is not valid.".into(),
+                });
+            }
+            if timestamp_ms > now + 10_000 || timestamp_ms.saturating_add(ttl_ms) + 10_000 < now {
+                return Err(SwarmError::Status {
+                    status: 406,
+                    body: "Timestamp error: check your clock".into(),
+                });
+            }
+            match fault {
+                StoreFault::None => Ok(self.write(owner, namespace, data, timestamp_ms, ttl_ms)),
+                StoreFault::FailBeforeWrite => {
+                    Err(SwarmError::Unreachable("injected failure".into()))
+                }
+                StoreFault::FailAfterWrite => {
+                    self.write(owner, namespace, data, timestamp_ms, ttl_ms);
+                    Err(SwarmError::Unreachable(
+                        "injected lost acknowledgement".into(),
+                    ))
+                }
+                StoreFault::HangBeforeWrite => {
+                    self.entered.notify_one();
+                    std::future::pending().await
+                }
+                StoreFault::HangAfterWrite => {
+                    self.write(owner, namespace, data, timestamp_ms, ttl_ms);
+                    self.entered.notify_one();
+                    std::future::pending().await
+                }
+            }
+        })
+    }
+
+    fn retrieve<'a>(
+        &'a self,
+        identity: &'a Identity,
+        namespace: i32,
+        _node: &'a str,
+        last_hash: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
+        Box::pin(async move {
+            self.check_up()?;
+            let now = self.clock.now_ms();
+            let st = self.st();
+            let Some(entries) = st
+                .boxes
+                .get(&identity.session_id().to_hex())
+                .and_then(|b| b.get(&namespace))
+            else {
+                return Ok(RetrievedPage::default());
+            };
+            // An unknown last_hash returns from the beginning, as real nodes do.
+            let start = last_hash
+                .and_then(|h| entries.iter().position(|e| e.hash == h))
+                .map_or(0, |i| i + 1);
+            Ok(RetrievedPage {
+                messages: entries[start..]
+                    .iter()
+                    .filter(|e| e.expiry_ms > now)
+                    .map(|e| StoredMessage {
+                        hash: e.hash.clone(),
+                        data: e.data.clone(),
+                        timestamp_ms: e.timestamp_ms,
+                        expiry_ms: e.expiry_ms,
+                    })
+                    .collect(),
+                more: false,
+            })
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        identity: &'a Identity,
+        hashes: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<String>, SwarmError>> {
+        Box::pin(async move {
+            self.check_up()?;
+            let mut st = self.st();
+            let mut deleted = Vec::new();
+            if let Some(b) = st.boxes.get_mut(&identity.session_id().to_hex()) {
+                for entries in b.values_mut() {
+                    entries.retain(|e| {
+                        let hit = hashes.contains(&e.hash);
+                        if hit {
+                            deleted.push(e.hash.clone());
+                        }
+                        !hit
+                    });
+                }
+            }
+            deleted.sort();
+            Ok(deleted)
+        })
+    }
+
+    fn expire<'a>(
+        &'a self,
+        identity: &'a Identity,
+        hashes: &'a [String],
+        expiry_ms: u64,
+        shorten: bool,
+    ) -> BoxFuture<'a, Result<(), SwarmError>> {
+        Box::pin(async move {
+            self.check_up()?;
+            let mut st = self.st();
+            if let Some(b) = st.boxes.get_mut(&identity.session_id().to_hex()) {
+                for e in b.values_mut().flatten() {
+                    if hashes.contains(&e.hash) && (!shorten || expiry_ms < e.expiry_ms) {
+                        e.expiry_ms = expiry_ms;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}

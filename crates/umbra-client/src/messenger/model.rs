@@ -1,0 +1,239 @@
+//! What the messenger shows its callers: messages, contacts, conversations, settings and the
+//! events a poll produces. Plain data, no behaviour.
+
+use umbra_crypto::SessionId;
+
+/// Where an outgoing message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageStatus {
+    /// An incoming message.
+    Received,
+    /// Outgoing, in the outbox: not yet acknowledged by the recipient's swarm.
+    Queued,
+    /// Outgoing, acknowledged by the recipient's swarm.
+    Sent,
+    /// Outgoing, refused by the swarm for good (e.g. too large); not retried.
+    Failed,
+}
+
+impl MessageStatus {
+    pub(crate) fn to_i64(self) -> i64 {
+        match self {
+            Self::Received => 0,
+            Self::Queued => 1,
+            Self::Sent => 2,
+            Self::Failed => 3,
+        }
+    }
+
+    pub(crate) fn from_i64(v: i64) -> Self {
+        match v {
+            1 => Self::Queued,
+            2 => Self::Sent,
+            3 => Self::Failed,
+            _ => Self::Received,
+        }
+    }
+}
+
+/// Disappearing-messages mode of a conversation or message (`messages.md` §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Disappearing {
+    /// Messages stay.
+    #[default]
+    Off,
+    /// Deleted `seconds` after they were sent.
+    AfterSend {
+        /// The timer.
+        seconds: u32,
+    },
+    /// Deleted `seconds` after they were read.
+    AfterRead {
+        /// The timer.
+        seconds: u32,
+    },
+}
+
+impl Disappearing {
+    /// `(Content.expirationType, Content.expirationTimer)` values.
+    pub(crate) fn wire(self) -> (i32, u32) {
+        use umbra_wire::content::ExpirationType as T;
+        match self {
+            Self::Off => (T::Unknown as i32, 0),
+            Self::AfterSend { seconds } => (T::DeleteAfterSend as i32, seconds),
+            Self::AfterRead { seconds } => (T::DeleteAfterRead as i32, seconds),
+        }
+    }
+
+    /// From the wire values; unknown types or a zero timer mean off.
+    pub(crate) fn from_wire(kind: Option<i32>, timer: Option<u32>) -> Self {
+        use umbra_wire::content::ExpirationType as T;
+        let seconds = timer.unwrap_or(0);
+        if seconds == 0 {
+            return Self::Off;
+        }
+        match kind {
+            Some(k) if k == T::DeleteAfterSend as i32 => Self::AfterSend { seconds },
+            Some(k) if k == T::DeleteAfterRead as i32 => Self::AfterRead { seconds },
+            _ => Self::Off,
+        }
+    }
+}
+
+/// A visible message in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The other party of the conversation.
+    pub conversation: SessionId,
+    /// Who wrote it (ourselves for outgoing messages).
+    pub author: SessionId,
+    /// The author's sent time, ms; with `author` it identifies the message.
+    pub sent_ms: u64,
+    /// The text.
+    pub body: String,
+    /// Written by us (on this or another device).
+    pub outgoing: bool,
+    /// Delivery state.
+    pub status: MessageStatus,
+    /// When this device stored it, ms.
+    pub received_ms: u64,
+    /// When we read it (incoming), ms.
+    pub read_ms: Option<u64>,
+    /// The recipient sent a read receipt for it (outgoing).
+    pub read_by_peer: bool,
+    /// Its disappearing mode.
+    pub disappearing: Disappearing,
+    /// When it will be deleted locally, ms (known once its timer has started).
+    pub expires_at_ms: Option<u64>,
+    /// Storage hash of the copy in our own swarm (received copy, or our sync copy).
+    pub hash: Option<String>,
+}
+
+/// A contact (any account we have exchanged messages with, or added by hand).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// Their Session ID.
+    pub session_id: SessionId,
+    /// Our local name for them.
+    pub nickname: Option<String>,
+    /// The display name from their profile.
+    pub display_name: Option<String>,
+    /// We accepted them (or wrote to them).
+    pub approved: bool,
+    /// They accepted us (a message request response, or a message from them after ours).
+    pub approved_me: bool,
+    /// Blocked: their messages are dropped.
+    pub blocked: bool,
+    /// Disappearing-messages setting of the conversation.
+    pub disappearing: Disappearing,
+}
+
+impl Contact {
+    /// The name to show: the nickname, else the display name, else the Session ID.
+    pub fn name(&self) -> String {
+        self.nickname
+            .clone()
+            .or_else(|| self.display_name.clone())
+            .unwrap_or_else(|| self.session_id.to_hex())
+    }
+}
+
+/// A conversation summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// The other party.
+    pub contact: Contact,
+    /// Incoming messages not yet read.
+    pub unread: u64,
+    /// The newest message.
+    pub last: Option<Message>,
+}
+
+/// User settings (`messages.md` §5.3: receipts and typing are opt-in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Settings {
+    /// Send read receipts when reading messages.
+    pub read_receipts: bool,
+    /// Send typing indicators.
+    pub typing_indicators: bool,
+}
+
+/// Something a poll brought in, already saved to the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A new message (incoming, or one of ours sent from another device).
+    Message {
+        /// The message.
+        message: Message,
+        /// The conversation is a message request (an unknown sender).
+        request: bool,
+    },
+    /// A message was deleted for everyone by its author.
+    Unsent {
+        /// The conversation.
+        conversation: SessionId,
+        /// The author.
+        author: SessionId,
+        /// Its sent time.
+        sent_ms: u64,
+    },
+    /// The other party read our messages.
+    Read {
+        /// Who read.
+        by: SessionId,
+        /// Sent times of the messages read.
+        sent_ms: Vec<u64>,
+    },
+    /// Typing started or stopped.
+    Typing {
+        /// Who.
+        from: SessionId,
+        /// Started (`true`) or stopped.
+        started: bool,
+    },
+    /// Our message request was accepted.
+    RequestAccepted {
+        /// By whom.
+        by: SessionId,
+    },
+    /// The disappearing-messages setting of a conversation changed.
+    DisappearingChanged {
+        /// The conversation.
+        conversation: SessionId,
+        /// The new setting.
+        setting: Disappearing,
+    },
+}
+
+/// One entry of the outbox (what is still to be acknowledged by a swarm).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Row id.
+    pub id: i64,
+    /// What it is ("message", "sync copy", "control", "delete", "expire").
+    pub kind: &'static str,
+    /// The swarm it goes to.
+    pub owner: SessionId,
+    /// The visible message it delivers, by (conversation, sent time).
+    pub message: Option<(SessionId, u64)>,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Next attempt, ms.
+    pub next_attempt_ms: u64,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
+/// What [`super::Messenger::flush_outbox`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlushReport {
+    /// Entries acknowledged and removed.
+    pub done: usize,
+    /// Entries that failed this time and wait for their next attempt.
+    pub retrying: usize,
+    /// Entries refused for good and removed.
+    pub failed: usize,
+    /// Entries left in the outbox.
+    pub pending: usize,
+}

@@ -1,0 +1,479 @@
+//! [`OnionSwarm`]: the [`SwarmApi`] of the messenger over [`OnionTransport`] — storage RPC JSON
+//! (`shared/spec/storage-rpc.md` §5.1–§5.6) signed as §3.2 says, sent through onion paths.
+//!
+//! Never: send a request other than through the transport, or put a secret in a request
+//! (only the Ed25519 public key and signatures leave the client).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use umbra_crypto::{Identity, SessionId};
+
+use super::swarm::{
+    NodeId, RetrievedPage, StoreAck, StoredMessage, SwarmApi, SwarmError, delete_signed_bytes,
+    expire_signed_bytes, retrieve_signed_bytes,
+};
+use crate::clock::{BoxFuture, Clock};
+use crate::{Destination, OnionTransport, Request, Response};
+
+/// The messenger's swarm access through onion paths.
+#[derive(Clone)]
+pub struct OnionSwarm {
+    transport: OnionTransport,
+    clock: Arc<dyn Clock>,
+    /// Network time minus local time, ms, learnt from the nodes' `t` (signatures must be
+    /// within ±60 s of the node's clock).
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl std::fmt::Debug for OnionSwarm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnionSwarm").finish_non_exhaustive()
+    }
+}
+
+/// The JSON of a storage RPC.
+fn rpc(method: &str, params: Value) -> Vec<u8> {
+    json!({ "method": method, "params": params })
+        .to_string()
+        .into_bytes()
+}
+
+/// The authentication parameters of a request by `identity` over `signed` bytes.
+fn auth(identity: &Identity, signed: &[u8]) -> (String, String, String) {
+    (
+        identity.session_id().to_hex(),
+        hex::encode(identity.ed25519_public()),
+        STANDARD.encode(identity.sign(signed)),
+    )
+}
+
+/// `retrieve` request JSON (§5.2).
+pub fn retrieve_request(
+    identity: &Identity,
+    namespace: i32,
+    last_hash: Option<&str>,
+    timestamp_ms: u64,
+) -> Vec<u8> {
+    let (pubkey, ed, sig) = auth(identity, &retrieve_signed_bytes(namespace, timestamp_ms));
+    let mut p = json!({
+        "pubkey": pubkey,
+        "pubkey_ed25519": ed,
+        "timestamp": timestamp_ms,
+        "signature": sig,
+    });
+    if namespace != 0 {
+        p["namespace"] = json!(namespace);
+    }
+    if let Some(h) = last_hash {
+        p["last_hash"] = json!(h);
+    }
+    rpc("retrieve", p)
+}
+
+/// `store` request JSON (§5.1) for a public-inbox namespace (no signature).
+pub fn store_request(
+    owner: &SessionId,
+    namespace: i32,
+    data: &[u8],
+    timestamp_ms: u64,
+    ttl_ms: u64,
+) -> Vec<u8> {
+    let mut p = json!({
+        "pubkey": owner.to_hex(),
+        "timestamp": timestamp_ms,
+        "ttl": ttl_ms,
+        "data": STANDARD.encode(data),
+    });
+    if namespace != 0 {
+        p["namespace"] = json!(namespace);
+    }
+    rpc("store", p)
+}
+
+/// `delete` request JSON (§5.3).
+pub fn delete_request(identity: &Identity, hashes: &[String]) -> Vec<u8> {
+    let (pubkey, ed, sig) = auth(identity, &delete_signed_bytes(hashes));
+    rpc(
+        "delete",
+        json!({ "pubkey": pubkey, "pubkey_ed25519": ed, "messages": hashes, "signature": sig }),
+    )
+}
+
+/// `expire` request JSON (§5.6).
+pub fn expire_request(
+    identity: &Identity,
+    hashes: &[String],
+    expiry_ms: u64,
+    shorten: bool,
+) -> Vec<u8> {
+    let (pubkey, ed, sig) = auth(identity, &expire_signed_bytes(shorten, expiry_ms, hashes));
+    let mut p = json!({
+        "pubkey": pubkey,
+        "pubkey_ed25519": ed,
+        "messages": hashes,
+        "expiry": expiry_ms,
+        "signature": sig,
+    });
+    if shorten {
+        p["shorten"] = json!(true);
+    }
+    rpc("expire", p)
+}
+
+/// Reads a retrieve answer.
+pub fn parse_retrieve(body: &Value) -> Result<RetrievedPage, SwarmError> {
+    let bad = |w: &str| SwarmError::Malformed(format!("retrieve answer: {w}"));
+    let list = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no messages list"))?;
+    let mut messages = Vec::with_capacity(list.len());
+    for m in list {
+        let hash = m
+            .get("hash")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("a message has no hash"))?;
+        let data = m
+            .get("data")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("a message has no data"))?;
+        let data = STANDARD
+            .decode(data)
+            .map_err(|_| bad("a message's data is not base64"))?;
+        messages.push(StoredMessage {
+            hash: hash.to_string(),
+            data,
+            timestamp_ms: m.get("timestamp").and_then(Value::as_u64).unwrap_or(0),
+            expiry_ms: m
+                .get("expiration")
+                .or_else(|| m.get("expiry"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        });
+    }
+    Ok(RetrievedPage {
+        messages,
+        more: body.get("more").and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
+/// Reads a store answer: the hash, and whether any node reports it already stored. Fails
+/// when every node of the swarm reports a failure.
+pub fn parse_store(body: &Value) -> Result<StoreAck, SwarmError> {
+    let swarm = body.get("swarm").and_then(Value::as_object);
+    let mut hash = body.get("hash").and_then(Value::as_str).map(str::to_string);
+    let mut already = false;
+    if let Some(nodes) = swarm {
+        let ok: Vec<&Value> = nodes
+            .values()
+            .filter(|n| !n.get("failed").and_then(Value::as_bool).unwrap_or(false))
+            .collect();
+        if ok.is_empty() && !nodes.is_empty() {
+            return Err(SwarmError::Unreachable(
+                "every node of the swarm failed to store".into(),
+            ));
+        }
+        for n in ok {
+            already |= n.get("already").and_then(Value::as_bool).unwrap_or(false);
+            if hash.is_none() {
+                hash = n.get("hash").and_then(Value::as_str).map(str::to_string);
+            }
+        }
+    }
+    Ok(StoreAck {
+        hash: hash.ok_or_else(|| SwarmError::Malformed("store answer has no hash".into()))?,
+        already,
+    })
+}
+
+/// Reads the hashes deleted by any node from a delete answer.
+pub fn parse_delete(body: &Value) -> Vec<String> {
+    let mut out: Vec<String> = body
+        .get("swarm")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(|n| n.get("deleted").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|h| h.as_str().map(str::to_string))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+impl OnionSwarm {
+    /// Swarm access through `transport`, signing with times from `clock` (corrected by the
+    /// nodes' clocks as answers come in).
+    pub fn new(transport: OnionTransport, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            transport,
+            clock,
+            offset_ms: Arc::new(AtomicI64::new(0)),
+        }
+    }
+
+    fn network_now(&self) -> u64 {
+        let local = i64::try_from(self.clock.now_ms()).unwrap_or(i64::MAX);
+        u64::try_from(local.saturating_add(self.offset_ms.load(Ordering::Relaxed))).unwrap_or(0)
+    }
+
+    async fn call(&self, destination: Destination, body: Vec<u8>) -> Result<Value, SwarmError> {
+        let sent_at = self.clock.now_ms();
+        let reply = self
+            .transport
+            .send(destination, Request::Storage(body))
+            .await
+            .map_err(|e| SwarmError::Unreachable(e.to_string()))?;
+        let Response::Storage(reply) = reply else {
+            return Err(SwarmError::Malformed("not a storage answer".into()));
+        };
+        if reply.status != 200 {
+            let body = match &reply.body {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            return Err(SwarmError::Status {
+                status: reply.status,
+                body,
+            });
+        }
+        let json = reply
+            .json()
+            .ok_or_else(|| SwarmError::Malformed("the answer is not JSON".into()))?;
+        if let Some(t) = json.get("t").and_then(Value::as_u64) {
+            let local = i64::try_from(sent_at).unwrap_or(i64::MAX);
+            let node = i64::try_from(t).unwrap_or(i64::MAX);
+            self.offset_ms
+                .store(node.saturating_sub(local), Ordering::Relaxed);
+        }
+        Ok(json)
+    }
+
+    fn node_key(node: &str) -> Result<[u8; 32], SwarmError> {
+        let bytes = hex::decode(node).map_err(|_| SwarmError::Malformed("node id".into()))?;
+        bytes
+            .try_into()
+            .map_err(|_| SwarmError::Malformed("node id".into()))
+    }
+}
+
+impl SwarmApi for OnionSwarm {
+    fn nodes<'a>(&'a self, owner: &'a SessionId) -> BoxFuture<'a, Result<Vec<NodeId>, SwarmError>> {
+        Box::pin(async move {
+            self.transport
+                .ensure_ready()
+                .await
+                .map_err(|e| SwarmError::Unreachable(e.to_string()))?;
+            Ok(self
+                .transport
+                .swarm_of(owner.as_bytes())
+                .iter()
+                .map(|n| hex::encode(n.pubkey_ed25519))
+                .collect())
+        })
+    }
+
+    fn store<'a>(
+        &'a self,
+        owner: &'a SessionId,
+        namespace: i32,
+        data: &'a [u8],
+        timestamp_ms: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<'a, Result<StoreAck, SwarmError>> {
+        Box::pin(async move {
+            let body = store_request(owner, namespace, data, timestamp_ms, ttl_ms);
+            let json = self
+                .call(Destination::Swarm(*owner.as_bytes()), body)
+                .await?;
+            parse_store(&json)
+        })
+    }
+
+    fn retrieve<'a>(
+        &'a self,
+        identity: &'a Identity,
+        namespace: i32,
+        node: &'a str,
+        last_hash: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
+        Box::pin(async move {
+            let key = Self::node_key(node)?;
+            let body = retrieve_request(identity, namespace, last_hash, self.network_now());
+            let json = self.call(Destination::Node(key), body).await?;
+            parse_retrieve(&json)
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        identity: &'a Identity,
+        hashes: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<String>, SwarmError>> {
+        Box::pin(async move {
+            let owner = *identity.session_id().as_bytes();
+            let json = self
+                .call(Destination::Swarm(owner), delete_request(identity, hashes))
+                .await?;
+            Ok(parse_delete(&json))
+        })
+    }
+
+    fn expire<'a>(
+        &'a self,
+        identity: &'a Identity,
+        hashes: &'a [String],
+        expiry_ms: u64,
+        shorten: bool,
+    ) -> BoxFuture<'a, Result<(), SwarmError>> {
+        Box::pin(async move {
+            let owner = *identity.session_id().as_bytes();
+            self.call(
+                Destination::Swarm(owner),
+                expire_request(identity, hashes, expiry_ms, shorten),
+            )
+            .await
+            .map(drop)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use umbra_crypto::SeededRandom;
+
+    fn sig_ok(identity: &Identity, req: &[u8], signed: &[u8]) -> Value {
+        let v: Value = serde_json::from_slice(req).unwrap();
+        let p = &v["params"];
+        assert_eq!(p["pubkey"], identity.session_id().to_hex());
+        assert_eq!(p["pubkey_ed25519"], hex::encode(identity.ed25519_public()));
+        let sig = STANDARD.decode(p["signature"].as_str().unwrap()).unwrap();
+        umbra_crypto::sign::verify_slices(&identity.ed25519_public(), signed, &sig).unwrap();
+        v
+    }
+
+    #[test]
+    fn requests_carry_the_exact_signatures() {
+        let id = Identity::generate(&mut SeededRandom::new(1));
+        let r = retrieve_request(&id, 0, Some("h"), 1_700_000_000_000);
+        let v = sig_ok(&id, &r, b"retrieve1700000000000");
+        assert_eq!(v["method"], "retrieve");
+        assert_eq!(v["params"]["last_hash"], "h");
+        assert!(v["params"].get("namespace").is_none());
+
+        let hashes = vec!["a".to_string(), "b".to_string()];
+        let v = sig_ok(&id, &delete_request(&id, &hashes), b"deleteab");
+        assert_eq!(v["params"]["messages"], json!(["a", "b"]));
+
+        let v = sig_ok(
+            &id,
+            &expire_request(&id, &hashes, 1_700_000_000_000, true),
+            b"expireshorten1700000000000ab",
+        );
+        assert_eq!(v["params"]["shorten"], true);
+        assert_eq!(v["params"]["expiry"], 1_700_000_000_000u64);
+
+        let s: Value =
+            serde_json::from_slice(&store_request(&id.session_id(), 0, b"xyz", 5, DEFAULT_TTL))
+                .unwrap();
+        assert_eq!(s["params"]["data"], STANDARD.encode(b"xyz"));
+        assert!(s["params"].get("signature").is_none());
+    }
+
+    const DEFAULT_TTL: u64 = super::super::DEFAULT_TTL_MS;
+
+    /// Through the transport's in-memory onion network: the swarm is computed locally, and
+    /// the destination node reads exactly the signed JSON built above.
+    #[cfg(feature = "test-support")]
+    #[tokio::test]
+    async fn requests_reach_a_swarm_member_through_onion_paths() {
+        use crate::ManualClock;
+        use crate::testing::{FakeNetwork, distinct_subnets};
+
+        const T0: u64 = 1_764_000_000_000;
+        let net = FakeNetwork::new(7, &distinct_subnets(12), 2);
+        let clock = Arc::new(ManualClock::new(T0));
+        let transport = net
+            .transport(crate::TransportConfig::default(), clock.clone(), 11)
+            .unwrap();
+        let swarm = OnionSwarm::new(transport.clone(), clock.clone());
+        let id = Identity::generate(&mut SeededRandom::new(3));
+        let me = id.session_id();
+
+        let nodes = swarm.nodes(&me).await.unwrap();
+        let members: Vec<String> = transport
+            .swarm_of(me.as_bytes())
+            .iter()
+            .map(|n| hex::encode(n.pubkey_ed25519))
+            .collect();
+        assert!(!nodes.is_empty());
+        assert_eq!(nodes, members);
+
+        net.clear_traces();
+        // The fake node echoes the method instead of a retrieve answer: the adapter says so.
+        let err = swarm.retrieve(&id, 0, &nodes[0], None).await.unwrap_err();
+        assert!(matches!(err, SwarmError::Malformed(_)), "{err:?}");
+        let trace = net
+            .traces()
+            .into_iter()
+            .find(|t| t.destination_body.is_some())
+            .unwrap();
+        let (dest, _) = trace.hops.last().unwrap().clone();
+        assert_eq!(hex::encode(dest), nodes[0], "sent to the node asked for");
+        let body = trace.destination_body.unwrap();
+        let ts = serde_json::from_slice::<Value>(&body).unwrap()["params"]["timestamp"]
+            .as_u64()
+            .unwrap();
+        assert!(
+            (T0..=clock.now_ms()).contains(&ts),
+            "signed with the clock's time"
+        );
+        sig_ok(&id, &body, format!("retrieve{ts}").as_bytes());
+
+        net.clear_traces();
+        let err = swarm
+            .store(&me, 0, b"abc", T0, DEFAULT_TTL)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SwarmError::Malformed(_)), "{err:?}");
+        let body = net
+            .traces()
+            .into_iter()
+            .find_map(|t| t.destination_body)
+            .unwrap();
+        assert_eq!(body, store_request(&me, 0, b"abc", T0, DEFAULT_TTL));
+    }
+
+    #[test]
+    fn answers_are_read_as_the_spec_shows_them() {
+        let page = parse_retrieve(&json!({"messages": [{"data": STANDARD.encode(b"hi"),
+            "expiration": 9, "hash": "H", "timestamp": 7}], "more": true, "t": 1}))
+        .unwrap();
+        assert_eq!(page.messages[0].data, b"hi");
+        assert_eq!(page.messages[0].expiry_ms, 9);
+        assert!(page.more);
+        let ack = parse_store(&json!({"swarm": {"n1": {"hash": "H", "already": true},
+            "n2": {"failed": true, "timeout": true}}, "hash": "H"}))
+        .unwrap();
+        assert_eq!(
+            ack,
+            StoreAck {
+                hash: "H".into(),
+                already: true
+            }
+        );
+        assert!(parse_store(&json!({"swarm": {"n2": {"failed": true}}})).is_err());
+        assert_eq!(
+            parse_delete(
+                &json!({"swarm": {"a": {"deleted": ["x", "y"]}, "b": {"deleted": ["x"]}}})
+            ),
+            vec!["x".to_string(), "y".to_string()]
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! The network side of the messaging core, as a small trait: what the messenger asks of the
+//! swarms (`shared/spec/storage-rpc.md` §5.1–§5.6), and the exact bytes it signs (§3.2).
+//!
+//! Implementations: [`super::onion::OnionSwarm`] (the real one, through onion paths) and
+//! `FakeSwarms` (in memory, feature `test-support`).
+
+use thiserror::Error;
+use umbra_crypto::{Identity, SessionId};
+
+use crate::clock::BoxFuture;
+
+/// Why a swarm request failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SwarmError {
+    /// The swarm could not be reached, or did not answer: worth retrying later.
+    #[error("swarm unreachable: {0}")]
+    Unreachable(String),
+    /// A node answered an error status.
+    #[error("the node answered HTTP {status}: {body}")]
+    Status {
+        /// The storage RPC status.
+        status: u16,
+        /// Its body (plain-text reason).
+        body: String,
+    },
+    /// A node answered 200 with a body that is not what the method returns.
+    #[error("malformed answer: {0}")]
+    Malformed(String),
+}
+
+impl SwarmError {
+    /// Whether retrying the same request later can succeed (network failures, clock errors,
+    /// overloaded or misdirected nodes); `false` for refusals such as an invalid TTL or an
+    /// oversized message, which would fail forever.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unreachable(_) | Self::Malformed(_) => true,
+            Self::Status { status, .. } => !matches!(status, 400 | 403 | 413),
+        }
+    }
+}
+
+/// A node's acknowledgement of a `store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreAck {
+    /// The message hash the swarm stored the data under.
+    pub hash: String,
+    /// The data was already stored (a retry of an acknowledged store).
+    pub already: bool,
+}
+
+/// One stored message as `retrieve` returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Its storage hash (43 characters of unpadded base64).
+    pub hash: String,
+    /// The stored bytes (base64-decoded).
+    pub data: Vec<u8>,
+    /// The `timestamp` given at `store`, ms.
+    pub timestamp_ms: u64,
+    /// When the swarm forgets it, ms.
+    pub expiry_ms: u64,
+}
+
+/// One page of `retrieve`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RetrievedPage {
+    /// Messages stored after `last_hash`, in the node's order.
+    pub messages: Vec<StoredMessage>,
+    /// The node cut the answer at a limit: ask again from the last hash.
+    pub more: bool,
+}
+
+/// A node of a swarm, by an opaque identifier (the real adapter uses the node's Ed25519 key in
+/// hex); `retrieve` positions (`last_hash`) are kept per node.
+pub type NodeId = String;
+
+/// What the messenger needs from the network. Every method is one storage RPC (or its
+/// in-memory equivalent); retries and backoff are the messenger's job.
+pub trait SwarmApi: Send + Sync {
+    /// The nodes of the swarm that owns `owner`, in a stable order (computed locally from the
+    /// verified node list; never a `get_swarm` request).
+    fn nodes<'a>(&'a self, owner: &'a SessionId) -> BoxFuture<'a, Result<Vec<NodeId>, SwarmError>>;
+
+    /// `store` (§5.1) of `data` in `owner`'s swarm, in a public-inbox `namespace`
+    /// (`namespace % 10 == 0`; no signature), with `timestamp_ms` and `ttl_ms`.
+    fn store<'a>(
+        &'a self,
+        owner: &'a SessionId,
+        namespace: i32,
+        data: &'a [u8],
+        timestamp_ms: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<'a, Result<StoreAck, SwarmError>>;
+
+    /// Authenticated `retrieve` (§5.2) from `identity`'s own swarm, at `node`, of the messages
+    /// after `last_hash`.
+    fn retrieve<'a>(
+        &'a self,
+        identity: &'a Identity,
+        namespace: i32,
+        node: &'a str,
+        last_hash: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>>;
+
+    /// Authenticated `delete` (§5.3) of `hashes` from `identity`'s own swarm; returns the
+    /// hashes some node deleted.
+    fn delete<'a>(
+        &'a self,
+        identity: &'a Identity,
+        hashes: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<String>, SwarmError>>;
+
+    /// Authenticated `expire` (§5.6) of `hashes` in `identity`'s own swarm to `expiry_ms`;
+    /// with `shorten`, only expiries later than `expiry_ms` change.
+    fn expire<'a>(
+        &'a self,
+        identity: &'a Identity,
+        hashes: &'a [String],
+        expiry_ms: u64,
+        shorten: bool,
+    ) -> BoxFuture<'a, Result<(), SwarmError>>;
+}
+
+/// The namespace part of a signed message: empty for namespace 0, else its decimal value
+/// (`storage-rpc.md` §3.2).
+pub fn namespace_part(namespace: i32) -> String {
+    if namespace == 0 {
+        String::new()
+    } else {
+        namespace.to_string()
+    }
+}
+
+/// The exact bytes a `retrieve` signs: `"retrieve" || ns || timestamp`.
+pub fn retrieve_signed_bytes(namespace: i32, timestamp_ms: u64) -> Vec<u8> {
+    format!("retrieve{}{timestamp_ms}", namespace_part(namespace)).into_bytes()
+}
+
+/// The exact bytes a `delete` signs: `"delete" || hash_0 || … || hash_n` (request order).
+pub fn delete_signed_bytes(hashes: &[String]) -> Vec<u8> {
+    let mut out = b"delete".to_vec();
+    for h in hashes {
+        out.extend_from_slice(h.as_bytes());
+    }
+    out
+}
+
+/// The exact bytes an `expire` signs: `"expire" || mode || expiry || hash_0 || … || hash_n`,
+/// `mode` being `""` or `"shorten"` here.
+pub fn expire_signed_bytes(shorten: bool, expiry_ms: u64, hashes: &[String]) -> Vec<u8> {
+    let mode = if shorten { "shorten" } else { "" };
+    let mut out = format!("expire{mode}{expiry_ms}").into_bytes();
+    for h in hashes {
+        out.extend_from_slice(h.as_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_bytes_match_the_spec_examples() {
+        assert_eq!(
+            retrieve_signed_bytes(0, 1_700_000_000_000),
+            b"retrieve1700000000000".to_vec()
+        );
+        assert_eq!(
+            retrieve_signed_bytes(-11, 1_700_000_000_000),
+            b"retrieve-111700000000000".to_vec()
+        );
+        assert_eq!(
+            delete_signed_bytes(&["aa".into(), "bb".into()]),
+            b"deleteaabb".to_vec()
+        );
+        assert_eq!(
+            expire_signed_bytes(true, 1_700_000_000_000, &["h1".into()]),
+            b"expireshorten1700000000000h1".to_vec()
+        );
+        assert_eq!(
+            expire_signed_bytes(false, 5_000_000_000_000, &[]),
+            b"expire5000000000000".to_vec()
+        );
+    }
+
+    #[test]
+    fn only_refusals_are_permanent() {
+        assert!(SwarmError::Unreachable("x".into()).is_transient());
+        assert!(
+            SwarmError::Status {
+                status: 406,
+                body: String::new()
+            }
+            .is_transient()
+        );
+        assert!(
+            !SwarmError::Status {
+                status: 403,
+                body: String::new()
+            }
+            .is_transient()
+        );
+    }
+}

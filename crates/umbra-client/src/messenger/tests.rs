@@ -1,0 +1,698 @@
+//! Messenger tests on in-memory swarms and a hand-moved clock: nothing here sleeps or
+//! depends on the machine's speed.
+
+use std::sync::Arc;
+
+use umbra_crypto::{Identity, SeededRandom, SessionId};
+use umbra_wire::{Content, UnsendRequest, encode_one_to_one};
+
+use super::fake::{FakeSwarms, StoreFault};
+use super::*;
+use crate::clock::ManualClock;
+
+const T0: u64 = 1_700_000_000_000;
+const FAST_KDF: KdfParams = KdfParams {
+    m_kib: 64,
+    t: 1,
+    p: 1,
+};
+
+struct Net {
+    clock: Arc<ManualClock>,
+    swarms: FakeSwarms,
+    root: tempfile::TempDir,
+}
+
+impl Net {
+    fn new() -> Self {
+        let clock = Arc::new(ManualClock::new(T0));
+        Self {
+            swarms: FakeSwarms::new(clock.clone()),
+            clock,
+            root: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn dir(&self, name: &str) -> std::path::PathBuf {
+        self.root.path().join(name)
+    }
+
+    fn messenger(&self, profile: Profile, seed: u64) -> Messenger {
+        Messenger::new(
+            profile,
+            Arc::new(self.swarms.clone()),
+            self.clock.clone(),
+            Box::new(SeededRandom::new(seed + 1000)),
+        )
+    }
+
+    /// A new user with a profile in `<root>/<name>`; returns it and its recovery phrase.
+    fn user(&self, name: &str, seed: u64) -> (Messenger, String) {
+        let (p, phrase) = Profile::create(
+            &self.dir(name),
+            None,
+            FAST_KDF,
+            &mut SeededRandom::new(seed),
+        )
+        .unwrap();
+        let m = self.messenger(p, seed);
+        m.set_display_name(name).unwrap();
+        (m, phrase.to_string())
+    }
+
+    fn reopen(&self, name: &str, seed: u64) -> Messenger {
+        self.messenger(Profile::open(&self.dir(name), None).unwrap(), seed)
+    }
+}
+
+fn texts(h: &[Message]) -> Vec<(bool, &str)> {
+    h.iter().map(|m| (m.outgoing, m.body.as_str())).collect()
+}
+
+fn new_messages(events: &[Event]) -> Vec<(&str, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { message, request } => Some((message.body.as_str(), *request)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn two_users_exchange_messages() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (a, b) = (alice.session_id(), bob.session_id());
+
+    let sent = alice.send_text(&b, "hi bob").await.unwrap();
+    assert_eq!(sent.status, MessageStatus::Sent);
+    assert!(alice.outbox().unwrap().is_empty());
+
+    let ev = bob.receive().await.unwrap();
+    assert_eq!(
+        new_messages(&ev),
+        vec![("hi bob", true)],
+        "a stranger's first message is a request"
+    );
+    // The profile travelled with the message.
+    assert_eq!(
+        bob.contact(&a).unwrap().unwrap().display_name.as_deref(),
+        Some("alice")
+    );
+    bob.accept_request(&a).await.unwrap();
+    bob.send_text(&a, "hi alice").await.unwrap();
+
+    let ev = alice.receive().await.unwrap();
+    assert!(ev.contains(&Event::RequestAccepted { by: b }));
+    assert_eq!(new_messages(&ev), vec![("hi alice", false)]);
+    assert!(alice.contact(&b).unwrap().unwrap().approved_me);
+
+    // A second poll brings nothing new (last_hash and hash dedup).
+    assert!(bob.receive().await.unwrap().is_empty());
+    assert!(new_messages(&alice.receive().await.unwrap()).is_empty());
+
+    assert_eq!(
+        texts(&alice.history(&b).unwrap()),
+        vec![(true, "hi bob"), (false, "hi alice")]
+    );
+    assert_eq!(
+        texts(&bob.history(&a).unwrap()),
+        vec![(false, "hi bob"), (true, "hi alice")]
+    );
+    let chats = alice.conversations().unwrap();
+    assert_eq!(chats.len(), 1);
+    assert_eq!(chats[0].unread, 1);
+    assert_eq!(alice.mark_read(&b).await.unwrap(), 1);
+    assert_eq!(alice.conversations().unwrap()[0].unread, 0);
+}
+
+#[tokio::test]
+async fn a_strangers_first_message_lands_in_requests_until_accepted() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (carol, _) = net.user("carol", 3);
+    let (dave, _) = net.user("dave", 4);
+    let (eve, _) = net.user("eve", 5);
+    let a = alice.session_id();
+
+    carol.send_text(&a, "hello from carol").await.unwrap();
+    dave.send_text(&a, "hello from dave").await.unwrap();
+    eve.send_text(&a, "spam").await.unwrap();
+    let ev = alice.receive().await.unwrap();
+    assert_eq!(new_messages(&ev).iter().filter(|(_, r)| *r).count(), 3);
+    let requests: Vec<SessionId> = alice
+        .requests()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.contact.session_id)
+        .collect();
+    assert_eq!(requests.len(), 3);
+    assert!(alice.conversations().unwrap().is_empty());
+
+    // Accept carol: the chat moves, and carol learns it.
+    alice.accept_request(&carol.session_id()).await.unwrap();
+    assert_eq!(alice.conversations().unwrap().len(), 1);
+    assert!(
+        carol
+            .receive()
+            .await
+            .unwrap()
+            .contains(&Event::RequestAccepted { by: a })
+    );
+    assert!(carol.contact(&a).unwrap().unwrap().approved_me);
+
+    // Decline dave: the request is gone; a new message is a new request.
+    alice.decline_request(&dave.session_id()).unwrap();
+    assert_eq!(alice.requests().unwrap().len(), 1);
+    dave.send_text(&a, "please?").await.unwrap();
+    let ev = alice.receive().await.unwrap();
+    assert_eq!(new_messages(&ev), vec![("please?", true)]);
+
+    // Block eve: the request is deleted and her next messages are dropped.
+    alice.block(&eve.session_id()).unwrap();
+    eve.send_text(&a, "more spam").await.unwrap();
+    assert!(new_messages(&alice.receive().await.unwrap()).is_empty());
+    assert!(alice.history(&eve.session_id()).unwrap().is_empty());
+    assert!(matches!(
+        alice.send_text(&eve.session_id(), "x").await,
+        Err(MessengerError::Blocked(_))
+    ));
+    let requests = alice.requests().unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].contact.session_id, dave.session_id());
+}
+
+#[tokio::test]
+async fn unsend_removes_the_message_on_the_other_side_and_in_our_swarm() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (a, b) = (alice.session_id(), bob.session_id());
+
+    let keep = alice.send_text(&b, "keep me").await.unwrap();
+    net.clock.advance(1);
+    let oops = alice.send_text(&b, "oops").await.unwrap();
+    bob.receive().await.unwrap();
+    assert_eq!(bob.history(&a).unwrap().len(), 2);
+    let sync_hash = oops.hash.clone().unwrap();
+    assert!(net.swarms.hashes(&a, 0).contains(&sync_hash));
+    let bob_copy = bob.history(&a).unwrap()[1].hash.clone().unwrap();
+
+    alice.unsend(&b, oops.sent_ms).await.unwrap();
+    assert_eq!(texts(&alice.history(&b).unwrap()), vec![(true, "keep me")]);
+    assert!(
+        !net.swarms.hashes(&a, 0).contains(&sync_hash),
+        "our sync copy is deleted"
+    );
+
+    let ev = bob.receive().await.unwrap();
+    assert!(ev.contains(&Event::Unsent {
+        conversation: a,
+        author: a,
+        sent_ms: oops.sent_ms
+    }));
+    assert_eq!(texts(&bob.history(&a).unwrap()), vec![(false, "keep me")]);
+    // Bob's next poll deletes his swarm's copy too.
+    bob.receive().await.unwrap();
+    assert!(!net.swarms.hashes(&b, 0).contains(&bob_copy));
+
+    // An unsend request for alice's message sent by someone else is ignored.
+    let mallory = Identity::generate(&mut SeededRandom::new(66));
+    let forged = Content {
+        unsend_request: Some(UnsendRequest {
+            timestamp: keep.sent_ms,
+            author: a.to_hex(),
+        }),
+        ..Content::default()
+    };
+    let data =
+        encode_one_to_one(&mallory, &b, &forged, T0 + 5, &mut SeededRandom::new(67)).unwrap();
+    net.swarms
+        .store(&b, 0, &data, T0 + 5, DEFAULT_TTL_MS)
+        .await
+        .unwrap();
+    bob.receive().await.unwrap();
+    assert_eq!(texts(&bob.history(&a).unwrap()), vec![(false, "keep me")]);
+
+    // Only our own messages can be unsent.
+    let theirs = bob.send_text(&a, "mine").await.unwrap();
+    alice.receive().await.unwrap();
+    assert!(matches!(
+        alice.unsend(&b, theirs.sent_ms).await,
+        Err(MessengerError::NotOwnMessage)
+    ));
+}
+
+#[tokio::test]
+async fn disappearing_after_send_vanishes_on_both_sides_and_in_the_swarm() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (a, b) = (alice.session_id(), bob.session_id());
+    alice.send_text(&b, "before").await.unwrap();
+    bob.receive().await.unwrap();
+    bob.accept_request(&a).await.unwrap();
+
+    let mode = Disappearing::AfterSend { seconds: 60 };
+    alice.set_disappearing(&b, mode).await.unwrap();
+    let ev = bob.receive().await.unwrap();
+    assert!(ev.contains(&Event::DisappearingChanged {
+        conversation: a,
+        setting: mode
+    }));
+    assert_eq!(bob.contact(&a).unwrap().unwrap().disappearing, mode);
+
+    net.clock.advance(1_000);
+    let m = alice.send_text(&b, "vanishing").await.unwrap();
+    assert_eq!(m.expires_at_ms, Some(m.sent_ms + 60_000));
+    bob.receive().await.unwrap();
+    let got = bob.history(&a).unwrap();
+    assert_eq!(got.last().unwrap().body, "vanishing");
+    assert_eq!(got.last().unwrap().expires_at_ms, Some(m.sent_ms + 60_000));
+    let stored_in_bob = got.last().unwrap().hash.clone().unwrap();
+
+    net.clock.advance(59_000);
+    assert_eq!(alice.history(&b).unwrap().len(), 2, "not yet");
+    net.clock.advance(1_001);
+    assert_eq!(texts(&alice.history(&b).unwrap()), vec![(true, "before")]);
+    assert_eq!(texts(&bob.history(&a).unwrap()), vec![(false, "before")]);
+    assert_eq!(alice.purge_expired().unwrap(), 1);
+    assert_eq!(bob.purge_expired().unwrap(), 1);
+    // The swarms forgot it too (stored with the timer as TTL).
+    assert!(!net.swarms.hashes(&b, 0).contains(&stored_in_bob));
+    assert!(!net.swarms.hashes(&a, 0).contains(&m.hash.unwrap()));
+}
+
+#[tokio::test]
+async fn disappearing_after_read_starts_when_read() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (a, b) = (alice.session_id(), bob.session_id());
+    alice
+        .set_disappearing(&b, Disappearing::AfterRead { seconds: 30 })
+        .await
+        .unwrap();
+    let m = alice.send_text(&b, "read me").await.unwrap();
+    bob.receive().await.unwrap();
+    let hash = bob.history(&a).unwrap()[0].hash.clone().unwrap();
+
+    net.clock.advance(3_600_000);
+    assert_eq!(bob.history(&a).unwrap().len(), 1, "unread: still there");
+    assert!(
+        alice.history(&b).unwrap().is_empty(),
+        "the sender's copy counts from sending"
+    );
+    assert!(!net.swarms.hashes(&a, 0).contains(&m.hash.unwrap()));
+    assert!(
+        net.swarms.hashes(&b, 0).contains(&hash),
+        "14-day TTL for the recipient's copy"
+    );
+
+    assert_eq!(bob.mark_read(&a).await.unwrap(), 1);
+    net.clock.advance(29_000);
+    assert_eq!(bob.history(&a).unwrap().len(), 1);
+    net.clock.advance(1_001);
+    assert!(bob.history(&a).unwrap().is_empty());
+    assert!(
+        !net.swarms.hashes(&b, 0).contains(&hash),
+        "the stored copy was shortened to read time + timer"
+    );
+}
+
+#[tokio::test]
+async fn a_second_device_restored_from_the_phrase_sees_history_and_new_messages() {
+    let net = Net::new();
+    let (alice, phrase) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (a, b) = (alice.session_id(), bob.session_id());
+    alice.send_text(&b, "one").await.unwrap();
+    bob.receive().await.unwrap();
+    bob.accept_request(&a).await.unwrap();
+    net.clock.advance(10);
+    bob.send_text(&a, "two").await.unwrap();
+    alice.receive().await.unwrap();
+
+    let p2 = Profile::restore(
+        &net.dir("alice2"),
+        &phrase,
+        None,
+        FAST_KDF,
+        &mut SeededRandom::new(9),
+    )
+    .unwrap();
+    let alice2 = net.messenger(p2, 9);
+    assert_eq!(alice2.session_id(), a);
+    alice2.receive().await.unwrap();
+    assert_eq!(
+        texts(&alice2.history(&b).unwrap()),
+        vec![(true, "one"), (false, "two")]
+    );
+    assert!(
+        alice2.requests().unwrap().is_empty(),
+        "our own messages approve the chat"
+    );
+    assert_eq!(alice2.conversations().unwrap().len(), 1);
+
+    // From now on both devices receive everything.
+    net.clock.advance(10);
+    bob.send_text(&a, "three").await.unwrap();
+    net.clock.advance(10);
+    alice2.send_text(&b, "four").await.unwrap();
+    let ev1 = alice.receive().await.unwrap();
+    alice2.receive().await.unwrap();
+    bob.receive().await.unwrap();
+    assert!(new_messages(&ev1).contains(&("four", false)));
+    let want = vec![
+        (true, "one"),
+        (false, "two"),
+        (false, "three"),
+        (true, "four"),
+    ];
+    assert_eq!(texts(&alice.history(&b).unwrap()), want);
+    assert_eq!(texts(&alice2.history(&b).unwrap()), want);
+    assert_eq!(
+        texts(&bob.history(&a).unwrap()),
+        vec![
+            (false, "one"),
+            (true, "two"),
+            (true, "three"),
+            (false, "four")
+        ]
+    );
+}
+
+/// Bob's copies of messages in his swarm, and what his history shows, after he polls.
+async fn delivered(net: &Net, bob: &Messenger, from: &SessionId) -> (usize, Vec<String>) {
+    bob.receive().await.unwrap();
+    let bodies = bob
+        .history(from)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    (net.swarms.hashes(&bob.session_id(), 0).len(), bodies)
+}
+
+#[tokio::test]
+async fn a_send_while_the_swarm_is_down_is_queued_and_survives_a_restart() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let b = bob.session_id();
+    net.swarms.set_down(true);
+    let m = alice.send_text(&b, "later").await.unwrap();
+    assert_eq!(m.status, MessageStatus::Queued);
+    let outbox = alice.outbox().unwrap();
+    assert_eq!(outbox.len(), 2, "the message and its sync copy");
+    assert_eq!(outbox[0].attempts, 1);
+    assert!(outbox[0].next_attempt_ms > T0, "backed off");
+    drop(alice); // the client dies
+
+    net.swarms.set_down(false);
+    let alice = net.reopen("alice", 1);
+    // Not due yet: nothing is sent before the backoff.
+    let r = alice.flush_outbox().await.unwrap();
+    assert_eq!((r.done, r.pending), (0, 2));
+    net.clock.advance(BACKOFF_MIN_MS);
+    let r = alice.flush_outbox().await.unwrap();
+    assert_eq!((r.done, r.pending), (2, 0));
+    assert_eq!(alice.history(&b).unwrap()[0].status, MessageStatus::Sent);
+    assert_eq!(
+        delivered(&net, &bob, &alice.session_id()).await,
+        (1, vec!["later".into()])
+    );
+}
+
+#[tokio::test]
+async fn a_lost_acknowledgement_is_retried_with_the_same_bytes_and_delivered_once() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let b = bob.session_id();
+    net.swarms.push_store_fault(StoreFault::FailAfterWrite);
+    let m = alice.send_text(&b, "once").await.unwrap();
+    assert_eq!(m.status, MessageStatus::Queued);
+    net.clock.advance(BACKOFF_MIN_MS);
+    alice.flush_outbox().await.unwrap();
+    assert_eq!(alice.history(&b).unwrap()[0].status, MessageStatus::Sent);
+    assert_eq!(
+        delivered(&net, &bob, &alice.session_id()).await,
+        (1, vec!["once".into()])
+    );
+}
+
+async fn interrupted(fault: StoreFault) {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let b = bob.session_id();
+    net.swarms.push_store_fault(fault);
+    tokio::select! {
+        biased;
+        _ = alice.send_text(&b, "interrupted") => panic!("the store was meant to hang"),
+        () = net.swarms.hung() => {}
+    }
+    // The send future is dropped mid-call: the client is killed here.
+    drop(alice);
+    let alice = net.reopen("alice", 1);
+    assert_eq!(
+        alice.outbox().unwrap().len(),
+        2,
+        "still queued after the crash"
+    );
+    alice.flush_outbox().await.unwrap();
+    assert!(alice.outbox().unwrap().is_empty());
+    assert_eq!(
+        delivered(&net, &bob, &alice.session_id()).await,
+        (1, vec!["interrupted".into()])
+    );
+    // Later polls and flushes change nothing.
+    alice.flush_outbox().await.unwrap();
+    assert_eq!(
+        delivered(&net, &bob, &alice.session_id()).await,
+        (1, vec!["interrupted".into()])
+    );
+}
+
+#[tokio::test]
+async fn a_send_killed_before_the_network_call_completes_is_neither_lost_nor_doubled() {
+    interrupted(StoreFault::HangBeforeWrite).await;
+}
+
+#[tokio::test]
+async fn a_send_killed_after_the_swarm_stored_it_is_neither_lost_nor_doubled() {
+    interrupted(StoreFault::HangAfterWrite).await;
+}
+
+#[tokio::test]
+async fn the_database_file_does_not_contain_plaintext() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let secret = "the-eagle-lands-at-midnight-7391";
+    alice.send_text(&bob.session_id(), secret).await.unwrap();
+    bob.receive().await.unwrap();
+    drop(alice);
+    drop(bob);
+    for name in ["alice", "bob"] {
+        let mut found_db = false;
+        for entry in std::fs::read_dir(net.dir(name)).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "plaintext found in {path:?}"
+            );
+            if path.file_name().unwrap() == "umbra.db" {
+                found_db = true;
+                assert!(!bytes.starts_with(b"SQLite format 3"), "not encrypted");
+                assert!(!bytes.windows(6).any(|w| w == b"seed\0\0" || w == b"CREATE"));
+            }
+        }
+        assert!(found_db);
+    }
+}
+
+#[test]
+fn profile_files_are_private_and_errors_are_clear() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("p");
+    let mut rng = SeededRandom::new(1);
+    let (p, phrase) = Profile::create(&dir, None, FAST_KDF, &mut rng).unwrap();
+    let id = p.identity().session_id();
+    assert_eq!(p.recovery_phrase().unwrap().as_str(), phrase.as_str());
+    drop(p);
+    let mode = |f: &str| std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(""), 0o700);
+    assert_eq!(mode("db.key"), 0o600);
+    assert_eq!(mode("profile.json"), 0o600);
+    assert!(matches!(
+        Profile::create(&dir, None, FAST_KDF, &mut rng),
+        Err(MessengerError::ProfileExists(_))
+    ));
+    assert!(matches!(
+        Profile::open(&root.path().join("none"), None),
+        Err(MessengerError::NoProfile(_))
+    ));
+
+    // Set a passphrase: the key file goes, the right passphrase opens, others are refused.
+    let mut p = Profile::open(&dir, None).unwrap();
+    p.set_passphrase(Some("correct horse"), FAST_KDF, &mut rng)
+        .unwrap();
+    drop(p);
+    assert!(!dir.join("db.key").exists());
+    assert!(Profile::needs_passphrase(&dir).unwrap());
+    assert!(matches!(
+        Profile::open(&dir, None),
+        Err(MessengerError::ProfileLocked(_))
+    ));
+    let err = Profile::open(&dir, Some("wrong")).unwrap_err();
+    assert!(matches!(err, MessengerError::ProfileLocked(_)));
+    assert!(err.to_string().contains("locked"));
+    let p = Profile::open(&dir, Some("correct horse")).unwrap();
+    assert_eq!(p.identity().session_id(), id);
+
+    // A schema from the future.
+    let (_, _, conn) = p.into_parts();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = Profile::open(&dir, Some("correct horse")).unwrap_err();
+    assert!(matches!(
+        err,
+        MessengerError::ProfileTooNew { found: 99, .. }
+    ));
+    assert!(err.to_string().contains("newer version"));
+
+    // A profile format from the future.
+    let dir2 = root.path().join("q");
+    drop(Profile::create(&dir2, None, FAST_KDF, &mut rng).unwrap());
+    std::fs::write(
+        dir2.join("profile.json"),
+        br#"{"format": 7, "key": "file"}"#,
+    )
+    .unwrap();
+    assert!(matches!(
+        Profile::open(&dir2, None),
+        Err(MessengerError::ProfileTooNew { found: 7, .. })
+    ));
+    // A bad phrase.
+    assert!(matches!(
+        Profile::restore(
+            &root.path().join("r"),
+            "not a phrase",
+            None,
+            FAST_KDF,
+            &mut rng
+        ),
+        Err(MessengerError::Identity(_))
+    ));
+}
+
+#[tokio::test]
+async fn read_receipts_and_typing_are_opt_in() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (a, b) = (alice.session_id(), bob.session_id());
+    let m = alice.send_text(&b, "ping").await.unwrap();
+    bob.receive().await.unwrap();
+    bob.accept_request(&a).await.unwrap();
+
+    // Off by default: reading sends nothing, typing is not sent.
+    assert!(!bob.send_typing(&a, true).await.unwrap());
+    bob.mark_read(&a).await.unwrap();
+    assert!(
+        !alice
+            .receive()
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, Event::Read { .. } | Event::Typing { .. }))
+    );
+
+    bob.set_settings(Settings {
+        read_receipts: true,
+        typing_indicators: true,
+    })
+    .unwrap();
+    let before = net.swarms.hashes(&a, 0).len();
+    assert!(bob.send_typing(&a, true).await.unwrap());
+    assert_eq!(net.swarms.hashes(&a, 0).len(), before + 1);
+    assert!(alice.receive().await.unwrap().contains(&Event::Typing {
+        from: b,
+        started: true
+    }));
+    // Typing indicators live 20 s in the swarm.
+    net.clock.advance(TYPING_TTL_MS + 1);
+    assert_eq!(net.swarms.hashes(&a, 0).len(), before);
+
+    net.clock.advance(1);
+    let m2 = alice.send_text(&b, "pong").await.unwrap();
+    bob.receive().await.unwrap();
+    bob.mark_read(&a).await.unwrap();
+    let ev = alice.receive().await.unwrap();
+    assert!(ev.contains(&Event::Read {
+        by: b,
+        sent_ms: vec![m2.sent_ms]
+    }));
+    let h = alice.history(&b).unwrap();
+    assert!(
+        !h.iter()
+            .find(|x| x.sent_ms == m.sent_ms)
+            .unwrap()
+            .read_by_peer
+    );
+    assert!(
+        h.iter()
+            .find(|x| x.sent_ms == m2.sent_ms)
+            .unwrap()
+            .read_by_peer
+    );
+}
+
+#[tokio::test]
+async fn contacts_nicknames_and_bad_input() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let b = bob.session_id();
+    alice.add_contact(&b, Some("Bobby")).unwrap();
+    assert_eq!(alice.resolve("Bobby").unwrap(), b);
+    assert_eq!(alice.resolve(&b.to_hex()).unwrap(), b);
+    alice.rename_contact(&b, Some("Robert")).unwrap();
+    assert_eq!(alice.contacts().unwrap()[0].name(), "Robert");
+    assert!(matches!(
+        alice.resolve("Bobby"),
+        Err(MessengerError::UnknownContact(_))
+    ));
+    assert!(matches!(
+        alice.resolve(&format!("06{}", &b.to_hex()[2..])),
+        Err(MessengerError::InvalidSessionId(_))
+    ));
+
+    let long = "x".repeat(MAX_BODY_CHARS + 1);
+    assert!(matches!(
+        alice.send_text(&b, &long).await,
+        Err(MessengerError::MessageTooLong {
+            got: 2001,
+            max: 2000
+        })
+    ));
+    assert!(matches!(
+        alice.send_text(&b, "  ").await,
+        Err(MessengerError::EmptyMessage)
+    ));
+    assert!(alice.outbox().unwrap().is_empty());
+    assert!(alice.history(&b).unwrap().is_empty());
+    assert!(matches!(
+        alice
+            .set_disappearing(&b, Disappearing::AfterSend { seconds: 1 })
+            .await,
+        Err(MessengerError::InvalidTimer { .. })
+    ));
+    assert_eq!(net.swarms.store_count(), 0, "bad input reaches no swarm");
+}
