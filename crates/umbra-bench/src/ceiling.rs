@@ -1,0 +1,91 @@
+//! The machine's own ceiling, measured in the same run as the load: how many Ed25519
+//! signatures one core verifies per second (`umbra_crypto::sign::verify`, the function the
+//! node calls for every signed request), and what the whole per-store crypto of the node costs
+//! on one core (`pubkey_ed25519` → X25519 conversion, verification, and the node's own
+//! signature over the message hash that goes into the reply).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use umbra_crypto::Identity;
+use umbra_crypto::keys::ed25519_pk_to_x25519;
+use umbra_crypto::sign::verify;
+
+/// Distinct (key, message, signature) triples cycled through by the loops.
+const SAMPLES: usize = 256;
+
+/// One-core crypto rates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ceiling {
+    /// Ed25519 verifications per second on one core.
+    pub(crate) verify_per_sec: f64,
+    /// Per-store crypto (key conversion + verification + node signature) per second on one core.
+    pub(crate) store_crypto_per_sec: f64,
+}
+
+struct Sample {
+    key: [u8; 32],
+    msg: Vec<u8>,
+    sig: [u8; 64],
+}
+
+fn samples() -> Vec<Sample> {
+    (0..SAMPLES)
+        .map(|i| {
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            seed[8..16].copy_from_slice(b"ceiling!");
+            let id = Identity::from_seed(&seed);
+            let msg = format!("store3{}", 1_700_000_000_000u64 + i as u64).into_bytes();
+            let sig = id.sign(&msg);
+            Sample {
+                key: id.ed25519_public(),
+                msg,
+                sig,
+            }
+        })
+        .collect()
+}
+
+/// Runs `op` over the samples for about `secs` seconds on this thread; returns ops/s.
+fn rate(secs: f64, samples: &[Sample], mut op: impl FnMut(&Sample) -> bool) -> anyhow::Result<f64> {
+    let budget = Duration::from_secs_f64(secs.max(0.01));
+    let start = Instant::now();
+    let mut done: u64 = 0;
+    loop {
+        for s in samples {
+            if !op(s) {
+                bail!("a known-good signature failed to verify");
+            }
+        }
+        done += samples.len() as u64;
+        let elapsed = start.elapsed();
+        if elapsed >= budget {
+            return Ok(done as f64 / elapsed.as_secs_f64());
+        }
+    }
+}
+
+/// Measures both rates on one thread (blocking; call from `spawn_blocking`). Each loop runs
+/// for `secs` seconds.
+pub(crate) fn measure(secs: f64) -> anyhow::Result<Ceiling> {
+    let samples = samples();
+    let node = Identity::from_seed(&[7u8; 32]);
+    let verify_per_sec = rate(secs, &samples, |s| {
+        verify(black_box(&s.key), black_box(&s.msg), black_box(&s.sig)).is_ok()
+    })
+    .context("verification loop")?;
+    let store_crypto_per_sec = rate(secs, &samples, |s| {
+        let converted = ed25519_pk_to_x25519(black_box(&s.key)).is_ok();
+        let ok = verify(black_box(&s.key), black_box(&s.msg), black_box(&s.sig)).is_ok();
+        let reply_sig = node.sign(black_box(&s.sig[..43]));
+        black_box(reply_sig);
+        converted && ok
+    })
+    .context("per-store crypto loop")?;
+    Ok(Ceiling {
+        verify_per_sec,
+        store_crypto_per_sec,
+    })
+}

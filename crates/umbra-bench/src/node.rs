@@ -1,0 +1,205 @@
+//! The node under test, in its own process.
+//!
+//! Child side ([`run_child`]): `umbra-bench node --data-dir D` starts a storage node through
+//! `umbra_node::NodeBuilder` on a multi-thread tokio runtime (as the `umbra-node` binary does),
+//! prints `READY <client addr> <metrics addr>` on stdout, and shuts down gracefully when its
+//! stdin closes (the benchmark exits or drops it) or on SIGTERM/SIGINT.
+//!
+//! Parent side ([`NodeProcess`]): spawns that child on a temporary data directory and reads its
+//! CPU time and memory from `/proc/<pid>`.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use clap::Args;
+use umbra_node::config::DurabilityConfig;
+use umbra_node::{Config, NodeBuilder};
+
+use crate::sys;
+
+/// Arguments of the hidden `node` subcommand.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct NodeArgs {
+    /// Data directory (created if missing).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// `process-crash` or `power-loss`.
+    #[arg(long, default_value = "process-crash")]
+    durability: String,
+    /// Log filter for the node (stderr).
+    #[arg(long, default_value = "warn")]
+    log_level: String,
+}
+
+/// The node configuration the benchmark uses: the shipped defaults (quota, in-flight limit,
+/// body limit, sweep interval, durability) except loopback listeners on port 0 and **no
+/// per-IP rate limit** — every benchmark client comes from 127.0.0.1, and the default bucket
+/// (300 requests/s per IP) would turn the benchmark into a test of the rate limiter.
+fn bench_config(args: &NodeArgs) -> anyhow::Result<Config> {
+    let durability: DurabilityConfig =
+        serde_json::from_value(serde_json::Value::String(args.durability.clone()))
+            .with_context(|| format!("unknown durability {:?}", args.durability))?;
+    let mut cfg = Config {
+        data_dir: args.data_dir.clone(),
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        metrics_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        public_ip: Ipv4Addr::LOCALHOST,
+        log_level: args.log_level.clone(),
+        ..Config::default()
+    };
+    cfg.rate_limit.enabled = false;
+    cfg.store.durability = durability;
+    Ok(cfg)
+}
+
+/// Runs the node in this process until stdin closes or a signal arrives.
+pub(crate) fn run_child(args: NodeArgs) -> anyhow::Result<()> {
+    let cfg = bench_config(&args)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cfg.log_level))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the node's async runtime")?;
+    rt.block_on(async move {
+        let node = NodeBuilder::new(cfg).start().await?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "READY {} {}", node.client_addr(), node.metrics_addr())?;
+            out.flush()?;
+        }
+        let stdin_closed = tokio::task::spawn_blocking(|| {
+            let mut sink = [0u8; 64];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+        });
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            _ = stdin_closed => {}
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        node.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+/// A node running as a child process.
+#[derive(Debug)]
+pub(crate) struct NodeProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pid: String,
+    client_addr: SocketAddr,
+    data_dir: tempfile::TempDir,
+}
+
+impl NodeProcess {
+    /// Starts `<this binary> node` on a fresh temporary data directory and waits until it
+    /// listens.
+    pub(crate) fn spawn(durability: &str) -> anyhow::Result<NodeProcess> {
+        let data_dir = tempfile::Builder::new()
+            .prefix("umbra-bench-node-")
+            .tempdir()
+            .context("creating the node's temporary data directory")?;
+        let exe = std::env::current_exe().context("locating this executable")?;
+        let mut child = Command::new(exe)
+            .arg("node")
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .arg("--durability")
+            .arg(durability)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting the node process")?;
+        let stdin = child.stdin.take();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("the node's stdout is not captured"))?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("reading the node's READY line")?;
+        let mut parts = line.split_whitespace();
+        let client_addr = match (parts.next(), parts.next()) {
+            (Some("READY"), Some(addr)) => addr
+                .parse()
+                .with_context(|| format!("bad node address {addr:?}"))?,
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("the node did not start (said {:?})", line.trim());
+            }
+        };
+        let pid = child.id().to_string();
+        Ok(NodeProcess {
+            child,
+            stdin,
+            pid,
+            client_addr,
+            data_dir,
+        })
+    }
+
+    /// The HTTPS address.
+    pub(crate) fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    /// The node's data directory.
+    pub(crate) fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// CPU seconds the node has used so far.
+    pub(crate) fn cpu_seconds(&self) -> Option<f64> {
+        sys::cpu_seconds(&self.pid)
+    }
+
+    /// The node's current and peak RSS.
+    pub(crate) fn memory(&self) -> Option<sys::Memory> {
+        sys::memory(&self.pid)
+    }
+
+    /// Closes the node's stdin (graceful shutdown) and waits up to 30 s for it to exit, then
+    /// kills it.
+    pub(crate) fn stop(mut self) -> anyhow::Result<()> {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().context("waiting for the node")? {
+                if !status.success() {
+                    bail!("the node exited with {status}");
+                }
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                bail!("the node did not stop within 30 s; killed it");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        // Reached only when `stop` was not called (an error path): do not leave the node
+        // running.
+        if self.stdin.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! The benchmark run: start the node, measure the ceiling, run the timed phases, check the
+//! stored data, and print the report.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+use crate::BenchArgs;
+use crate::ceiling::{self, Ceiling};
+use crate::client::{self, PhaseResult, Target};
+use crate::node::NodeProcess;
+use crate::sys::{self, Machine};
+use crate::workload::{Round, Workload};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// CPU seconds used by the load generator and by the node over some timed rounds.
+#[derive(Debug, Default, Clone, Copy)]
+struct Cpu {
+    client: f64,
+    node: f64,
+}
+
+/// A timed phase over one or more rounds.
+#[derive(Debug, Default)]
+struct Phase {
+    result: PhaseResult,
+    cpu: Cpu,
+    expected_messages: u64,
+}
+
+impl Phase {
+    fn add(&mut self, r: PhaseResult, cpu: Cpu, expected: Option<u64>) {
+        let total = &mut self.result;
+        total.ok += r.ok;
+        for (k, v) in r.errors {
+            *total.errors.entry(k).or_default() += v;
+        }
+        if total.first_error.is_none() {
+            total.first_error = r.first_error;
+        }
+        total.latencies_us.extend(r.latencies_us);
+        total.latencies_us.sort_unstable();
+        total.wall += r.wall;
+        total.messages_returned += r.messages_returned;
+        total.reply_bytes += r.reply_bytes;
+        self.cpu.client += cpu.client;
+        self.cpu.node += cpu.node;
+        self.expected_messages += expected.unwrap_or(0);
+    }
+
+    fn json(&self) -> Value {
+        let r = &self.result;
+        let wall = r.wall.as_secs_f64().max(1e-9);
+        json!({
+            "ok": r.ok,
+            "failed": r.failed(),
+            "errors": r.errors,
+            "per_sec": r.per_sec(),
+            "p50_ms": r.quantile_ms(0.50),
+            "p99_ms": r.quantile_ms(0.99),
+            "max_ms": r.quantile_ms(1.0),
+            "wall_s": wall,
+            "node_cpu_cores": self.cpu.node / wall,
+            "client_cpu_cores": self.cpu.client / wall,
+            "messages_returned": r.messages_returned,
+            "messages_expected": self.expected_messages,
+        })
+    }
+
+    fn print(&self, name: &str) {
+        let r = &self.result;
+        let wall = r.wall.as_secs_f64().max(1e-9);
+        println!(
+            "{name}: {} ok, {} failed in {:.2} s → {:.0} /s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            r.ok,
+            r.failed(),
+            wall,
+            r.per_sec(),
+            r.quantile_ms(0.50),
+            r.quantile_ms(0.99),
+            r.quantile_ms(1.0),
+        );
+        println!(
+            "{name}: CPU during the phase: node {:.2} cores, load generator {:.2} cores",
+            self.cpu.node / wall,
+            self.cpu.client / wall,
+        );
+        if self.expected_messages > 0 || r.messages_returned > 0 {
+            println!(
+                "{name}: messages in replies {} (expected {}), {:.0} reply bytes per request",
+                r.messages_returned,
+                self.expected_messages,
+                r.reply_bytes as f64 / (r.ok.max(1)) as f64,
+            );
+        }
+        if !r.errors.is_empty() {
+            println!("{name}: failures by kind {:?}", r.errors);
+        }
+        if let Some(e) = &r.first_error {
+            println!("{name}: first failure: {}", e.trim());
+        }
+    }
+}
+
+/// Sends one round and measures both processes' CPU time around it.
+async fn timed_round(
+    node: &NodeProcess,
+    target: &Target,
+    round: Round,
+    phase: &mut Phase,
+) -> anyhow::Result<()> {
+    let bodies = Arc::new(round.bodies);
+    let client_before = sys::cpu_seconds("self");
+    let node_before = node.cpu_seconds();
+    let r = client::run_phase(target, bodies).await?;
+    let cpu = Cpu {
+        client: diff(client_before, sys::cpu_seconds("self")),
+        node: diff(node_before, node.cpu_seconds()),
+    };
+    phase.add(r, cpu, round.expected_messages);
+    Ok(())
+}
+
+fn diff(before: Option<f64>, after: Option<f64>) -> f64 {
+    match (before, after) {
+        (Some(b), Some(a)) => a - b,
+        _ => 0.0,
+    }
+}
+
+fn now_ms() -> i64 {
+    umbra_node::system_now_ms()
+}
+
+/// Retrieves everything of a sample of (account, namespace) pairs and compares the hashes with
+/// what was stored. Returns (pairs checked, messages found, messages missing).
+async fn check_stored(wl: &Workload, target: &Target) -> anyhow::Result<(usize, u64, u64)> {
+    let checks = wl.checks(20, now_ms());
+    let bodies: Vec<_> = checks.iter().map(|c| c.body.clone()).collect();
+    let replies = client::post_each(target, &bodies).await?;
+    let (mut found, mut missing) = (0u64, 0u64);
+    for (check, (status, body)) in checks.iter().zip(replies) {
+        if status != 200 {
+            bail!(
+                "check retrieve failed: {status} {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        let v: Value = serde_json::from_slice(&body).context("check reply is not JSON")?;
+        let got: BTreeSet<&str> = v["messages"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|m| m["hash"].as_str()).collect())
+            .unwrap_or_default();
+        for h in &check.expected {
+            if got.contains(h.as_str()) {
+                found += 1;
+            } else {
+                missing += 1;
+            }
+        }
+    }
+    Ok((checks.len(), found, missing))
+}
+
+async fn measure_ceiling(secs: f64) -> anyhow::Result<Ceiling> {
+    tokio::task::spawn_blocking(move || ceiling::measure(secs))
+        .await
+        .context("the ceiling thread failed")?
+}
+
+/// Runs the whole benchmark; prints the report and returns its JSON summary.
+pub(crate) async fn run_bench(args: &BenchArgs) -> anyhow::Result<Value> {
+    let machine = Machine::read();
+    println!("umbra-bench {}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "machine: {} CPUs ({}), {:.1} GiB RAM, load average {} at start",
+        machine.cpus,
+        machine.cpu_model,
+        machine.mem_total as f64 / (MIB * 1024.0),
+        machine.loadavg,
+    );
+    if cfg!(debug_assertions) {
+        println!("WARNING: debug build of the load generator and node; use --release for figures");
+    }
+
+    let node = NodeProcess::spawn(&args.durability)?;
+    let target = Target {
+        addr: node.client_addr(),
+        http1: args.http1,
+        connections: args.connections,
+        inflight: args.inflight,
+    };
+    let conns = if args.http1 {
+        format!("{} HTTP/1.1 keep-alive connections", args.inflight)
+    } else {
+        format!("{} HTTP/2 connections", args.connections)
+    };
+    println!(
+        "node: separate process on {} (durability {}, rate limit off); client: {} requests in flight over {conns}, {} runtime thread(s)",
+        node.client_addr(),
+        args.durability,
+        args.inflight,
+        args.client_threads,
+    );
+
+    let t = Instant::now();
+    let mut wl = tokio::task::block_in_place(|| {
+        Workload::new(
+            args.accounts,
+            args.data_bytes,
+            args.inbox_percent,
+            args.retrieve_tail,
+        )
+    })?;
+    println!(
+        "prepared {} accounts in {:.2} s",
+        args.accounts,
+        t.elapsed().as_secs_f64()
+    );
+
+    let summary = if let Some(total) = args.rss_messages {
+        rss_mode(args, &node, &target, &mut wl, total).await?
+    } else {
+        throughput_mode(args, &node, &target, &mut wl, &machine).await?
+    };
+    node.stop()?;
+    Ok(summary)
+}
+
+async fn throughput_mode(
+    args: &BenchArgs,
+    node: &NodeProcess,
+    target: &Target,
+    wl: &mut Workload,
+    machine: &Machine,
+) -> anyhow::Result<Value> {
+    let ceiling_before = measure_ceiling(args.ceiling_secs).await?;
+    println!(
+        "ceiling (one core, node idle): {:.0} Ed25519 verifications/s; {:.0} per-store crypto ops/s (key conversion + verify + node signature)",
+        ceiling_before.verify_per_sec, ceiling_before.store_crypto_per_sec,
+    );
+
+    let mut stores = Phase::default();
+    let mut left = args.stores;
+    while left > 0 {
+        let n = left.min(args.round);
+        let t = Instant::now();
+        let round = tokio::task::block_in_place(|| wl.store_round(n, now_ms()))?;
+        println!(
+            "signed {n} store requests in {:.2} s (untimed)",
+            t.elapsed().as_secs_f64()
+        );
+        timed_round(node, target, round, &mut stores).await?;
+        left -= n;
+    }
+    stores.print("store");
+
+    let mut retrieves = Phase::default();
+    let mut left = args.retrieves;
+    while left > 0 {
+        let n = left.min(args.round);
+        let t = Instant::now();
+        let round = tokio::task::block_in_place(|| wl.retrieve_round(n, now_ms()))?;
+        println!(
+            "signed {n} retrieve requests in {:.2} s (untimed)",
+            t.elapsed().as_secs_f64()
+        );
+        timed_round(node, target, round, &mut retrieves).await?;
+        left -= n;
+    }
+    retrieves.print("retrieve");
+
+    let (pairs, found, missing) = check_stored(wl, target).await?;
+    println!(
+        "check: {pairs} (account, namespace) pairs retrieved in full: {found} messages present, {missing} missing"
+    );
+
+    let ceiling_after = measure_ceiling(args.ceiling_secs).await?;
+    println!(
+        "ceiling again after the load: {:.0} verifications/s; {:.0} per-store crypto ops/s",
+        ceiling_after.verify_per_sec, ceiling_after.store_crypto_per_sec,
+    );
+    let mem = node.memory().unwrap_or_default();
+    let db = sys::dir_size(node.data_dir());
+    let ratio = stores.result.per_sec() / ceiling_before.verify_per_sec.max(1.0);
+    let ratio_crypto = stores.result.per_sec() / ceiling_before.store_crypto_per_sec.max(1.0);
+    println!(
+        "node memory: peak RSS (VmHWM) {:.1} MiB, RSS now {:.1} MiB; data dir {:.1} MiB",
+        mem.hwm as f64 / MIB,
+        mem.rss as f64 / MIB,
+        db as f64 / MIB,
+    );
+    println!(
+        "store throughput / ceiling: {ratio:.3} of one core's Ed25519 verifications/s ({ratio_crypto:.3} of one core's per-store crypto)"
+    );
+    println!("load average at the end: {}", sys::loadavg());
+
+    Ok(json!({
+        "mode": "throughput",
+        "machine": {
+            "cpus": machine.cpus,
+            "cpu_model": machine.cpu_model,
+            "loadavg_start": machine.loadavg,
+            "loadavg_end": sys::loadavg(),
+        },
+        "accounts": args.accounts,
+        "inflight": args.inflight,
+        "connections": if args.http1 { args.inflight } else { args.connections },
+        "http": if args.http1 { "1.1" } else { "2" },
+        "store": stores.json(),
+        "retrieve": retrieves.json(),
+        "check": {"pairs": pairs, "found": found, "missing": missing},
+        "ceiling": {
+            "verify_per_sec": ceiling_before.verify_per_sec,
+            "store_crypto_per_sec": ceiling_before.store_crypto_per_sec,
+            "verify_per_sec_after": ceiling_after.verify_per_sec,
+        },
+        "store_over_ceiling": ratio,
+        "node_peak_rss_bytes": mem.hwm,
+        "node_rss_bytes": mem.rss,
+        "data_dir_bytes": db,
+    }))
+}
+
+async fn rss_mode(
+    args: &BenchArgs,
+    node: &NodeProcess,
+    target: &Target,
+    wl: &mut Workload,
+    total: usize,
+) -> anyhow::Result<Value> {
+    println!(
+        "RSS mode: loading {total} messages in rounds of {} (signing between rounds); this takes minutes for 1 000 000",
+        args.round
+    );
+    let mut stores = Phase::default();
+    let started = Instant::now();
+    while (wl.generated() as usize) < total {
+        let n = (total - wl.generated() as usize).min(args.round);
+        let round = tokio::task::block_in_place(|| wl.store_round(n, now_ms()))?;
+        timed_round(node, target, round, &mut stores).await?;
+        let mem = node.memory().unwrap_or_default();
+        println!(
+            "  {} / {total} stored ({} failed), {:.0} stores/s while sending, node RSS {:.1} MiB (peak {:.1}), {:.0} s elapsed",
+            stores.result.ok,
+            stores.result.failed(),
+            stores.result.per_sec(),
+            mem.rss as f64 / MIB,
+            mem.hwm as f64 / MIB,
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    stores.print("bulk store");
+    // Let the group-commit writer and any pending sweep settle before reading memory.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (pairs, found, missing) = check_stored(wl, target).await?;
+    println!(
+        "check: {pairs} (account, namespace) pairs retrieved in full: {found} messages present, {missing} missing"
+    );
+    let mem = node.memory().unwrap_or_default();
+    let db = sys::dir_size(node.data_dir());
+    println!(
+        "node memory with {} messages stored: RSS {:.1} MiB, peak RSS (VmHWM) {:.1} MiB; data dir {:.1} MiB",
+        stores.result.ok,
+        mem.rss as f64 / MIB,
+        mem.hwm as f64 / MIB,
+        db as f64 / MIB,
+    );
+    println!("load average at the end: {}", sys::loadavg());
+    Ok(json!({
+        "mode": "rss",
+        "messages": stores.result.ok,
+        "store": stores.json(),
+        "check": {"pairs": pairs, "found": found, "missing": missing},
+        "node_rss_bytes": mem.rss,
+        "node_peak_rss_bytes": mem.hwm,
+        "data_dir_bytes": db,
+        "total_s": started.elapsed().as_secs_f64(),
+    }))
+}
