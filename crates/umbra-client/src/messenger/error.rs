@@ -81,6 +81,12 @@ pub enum MessengerError {
     /// The message is empty.
     #[error("sending a message: the text is empty")]
     EmptyMessage,
+    /// The outbox is full (the network has been unreachable for a long time).
+    #[error("sending a message: the outbox is full ({limit} entries waiting for the network)")]
+    OutboxFull {
+        /// The limit.
+        limit: i64,
+    },
     /// The contact is blocked; unblock it first.
     #[error("{0}: the contact is blocked (unblock it first)")]
     Blocked(&'static str),

@@ -93,6 +93,9 @@ pub const BACKOFF_MAX_MS: u64 = 5 * 60_000;
 const MAX_PAGES_PER_POLL: usize = 64;
 /// How long a processed hash is remembered after the swarm's expiry of it.
 const SEEN_GRACE_MS: u64 = 3_600_000;
+/// The most entries the outbox holds; sending more fails with
+/// [`MessengerError::OutboxFull`] until the swarm can be reached again.
+pub const MAX_OUTBOX: i64 = 10_000;
 /// Outbox entries attempted per flush at most.
 const FLUSH_BATCH: i64 = 256;
 
@@ -603,6 +606,12 @@ impl Messenger {
             let tx = conn
                 .transaction()
                 .map_err(MessengerError::db("saving an outgoing message"))?;
+            let queued: i64 = tx
+                .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+                .map_err(MessengerError::db("saving an outgoing message"))?;
+            if queued >= MAX_OUTBOX {
+                return Err(MessengerError::OutboxFull { limit: MAX_OUTBOX });
+            }
             db::ensure_contact(&tx, to)
                 .map_err(MessengerError::db("saving an outgoing message"))?;
             let contact = db::contact(&tx, to)
@@ -736,8 +745,11 @@ impl Messenger {
             let result: Result<(), SwarmError> = match p.op {
                 OP_STORE => {
                     if p.timestamp_ms.saturating_add(p.ttl_ms) <= now {
-                        // The message would already have expired in the swarm: nothing to send.
-                        Ok(())
+                        // It would already have expired in the swarm: give up on it.
+                        Err(SwarmError::Status {
+                            status: 410,
+                            body: "expired before it could be delivered".into(),
+                        })
                     } else {
                         match db::sid(&p.owner) {
                             Ok(owner) => self

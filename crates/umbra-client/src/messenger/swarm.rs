@@ -31,12 +31,12 @@ pub enum SwarmError {
 
 impl SwarmError {
     /// Whether retrying the same request later can succeed (network failures, clock errors,
-    /// overloaded or misdirected nodes); `false` for refusals such as an invalid TTL or an
-    /// oversized message, which would fail forever.
+    /// overloaded or misdirected nodes); `false` for refusals such as an invalid TTL, an
+    /// oversized message or a gone one (410), which would fail forever.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Unreachable(_) | Self::Malformed(_) => true,
-            Self::Status { status, .. } => !matches!(status, 400 | 403 | 413),
+            Self::Status { status, .. } => !matches!(status, 400 | 403 | 410 | 413),
         }
     }
 }

@@ -408,7 +408,23 @@ async fn a_send_while_the_swarm_is_down_is_queued_and_survives_a_restart() {
     let outbox = alice.outbox().unwrap();
     assert_eq!(outbox.len(), 2, "the message and its sync copy");
     assert_eq!(outbox[0].attempts, 1);
-    assert!(outbox[0].next_attempt_ms > T0, "backed off");
+    assert_eq!(outbox[0].next_attempt_ms, T0 + BACKOFF_MIN_MS, "backed off");
+    assert!(
+        outbox[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("unreachable")
+    );
+    // A second failure doubles the wait.
+    net.clock.advance(BACKOFF_MIN_MS);
+    assert_eq!(alice.flush_outbox().await.unwrap().retrying, 2);
+    let outbox = alice.outbox().unwrap();
+    assert_eq!(outbox[0].attempts, 2);
+    assert_eq!(
+        outbox[0].next_attempt_ms,
+        net.clock.now_ms() + 2 * BACKOFF_MIN_MS
+    );
     drop(alice); // the client dies
 
     net.swarms.set_down(false);
@@ -416,7 +432,7 @@ async fn a_send_while_the_swarm_is_down_is_queued_and_survives_a_restart() {
     // Not due yet: nothing is sent before the backoff.
     let r = alice.flush_outbox().await.unwrap();
     assert_eq!((r.done, r.pending), (0, 2));
-    net.clock.advance(BACKOFF_MIN_MS);
+    net.clock.advance(2 * BACKOFF_MIN_MS);
     let r = alice.flush_outbox().await.unwrap();
     assert_eq!((r.done, r.pending), (2, 0));
     assert_eq!(alice.history(&b).unwrap()[0].status, MessageStatus::Sent);
@@ -695,4 +711,24 @@ async fn contacts_nicknames_and_bad_input() {
         Err(MessengerError::InvalidTimer { .. })
     ));
     assert_eq!(net.swarms.store_count(), 0, "bad input reaches no swarm");
+}
+
+#[tokio::test]
+async fn a_message_that_expires_before_delivery_is_marked_failed() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let b = bob.session_id();
+    net.swarms.set_down(true);
+    alice.send_text(&b, "too late").await.unwrap();
+    net.swarms.set_down(false);
+    net.clock.advance(DEFAULT_TTL_MS);
+    let r = alice.flush_outbox().await.unwrap();
+    assert_eq!((r.failed, r.pending), (2, 0));
+    assert_eq!(alice.history(&b).unwrap()[0].status, MessageStatus::Failed);
+    assert_eq!(
+        net.swarms.store_count(),
+        2,
+        "only the first, failed attempts"
+    );
 }
