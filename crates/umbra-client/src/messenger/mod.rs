@@ -1079,8 +1079,10 @@ impl Messenger {
         let what = "declining a message request";
         let mut conn = self.db();
         let tx = conn.transaction().map_err(MessengerError::db(what))?;
+        // Only an unaccepted conversation is a request: an accepted chat keeps its history.
         tx.execute(
-            "DELETE FROM messages WHERE conversation = ?1",
+            "DELETE FROM messages WHERE conversation = ?1 AND EXISTS
+                 (SELECT 1 FROM contacts WHERE session_id = ?1 AND approved = 0)",
             params![from.to_hex()],
         )
         .and_then(|_| {

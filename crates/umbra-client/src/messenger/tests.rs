@@ -163,6 +163,10 @@ async fn a_strangers_first_message_lands_in_requests_until_accepted() {
     );
     assert!(carol.contact(&a).unwrap().unwrap().approved_me);
 
+    // Declining an accepted chat changes nothing.
+    alice.decline_request(&carol.session_id()).unwrap();
+    assert_eq!(alice.history(&carol.session_id()).unwrap().len(), 1);
+
     // Decline dave: the request is gone; a new message is a new request.
     alice.decline_request(&dave.session_id()).unwrap();
     assert_eq!(alice.requests().unwrap().len(), 1);
