@@ -266,3 +266,116 @@ impl NodeDirectory {
         n
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use umbra_crypto::{Identity, SeededRandom};
+
+    #[test]
+    fn network_file_parsing() {
+        let key = "ab".repeat(32);
+        let ok = format!(
+            r#"{{"format":1,"seed_url":"http://x/json_rpc","registry_url":"http://127.0.0.1:9/","registry_pubkey":"{key}","nodes":[]}}"#
+        );
+        let n = NetworkConfig::from_json(ok.as_bytes()).unwrap();
+        assert_eq!(n.registry_url, "http://127.0.0.1:9");
+        assert_eq!(n.registry_pubkey, [0xab; 32]);
+        for bad in [
+            "not json".to_owned(),
+            r#"{"registry_pubkey":"00"}"#.to_owned(),
+            format!(r#"{{"registry_url":"ftp://x","registry_pubkey":"{key}"}}"#),
+            r#"{"registry_url":"http://x","registry_pubkey":"zz"}"#.to_owned(),
+            " ".repeat(MAX_NETWORK_FILE_BYTES + 1),
+        ] {
+            assert!(matches!(
+                NetworkConfig::from_json(bad.as_bytes()),
+                Err(ClientError::NetworkFile(_))
+            ));
+        }
+    }
+
+    fn signed(reg: &Identity, epoch: u64) -> SignedNodeList {
+        SignedNodeList::sign(NodeList::new(epoch, 0, Vec::new()), reg)
+    }
+
+    #[test]
+    fn refresh_schedule_and_epochs() {
+        let reg = Identity::generate(&mut SeededRandom::new(1));
+        let mut d = NodeDirectory::new(TrustPolicy::single(reg.ed25519_public()), 1000);
+        assert!(d.refresh_due(0));
+        d.note_fetch_failed(0);
+        assert!(
+            !d.refresh_due(FETCH_RETRY_MS - 1),
+            "failed fetches are not hammered"
+        );
+        assert!(d.refresh_due(FETCH_RETRY_MS));
+        assert!(d.accept(signed(&reg, 5), 20_000).unwrap());
+        assert!(!d.refresh_due(20_999));
+        assert!(d.refresh_due(21_000));
+        d.mark_stale();
+        assert!(d.refresh_due(20_001));
+        assert!(
+            !d.accept(signed(&reg, 5), 20_001).unwrap(),
+            "same list again"
+        );
+        assert!(d.accept(signed(&reg, 4), 20_002).is_err(), "older epoch");
+        assert_eq!(d.seen_epoch(), Some(5));
+        let body = serde_json::to_vec(&signed(&reg, 6)).unwrap();
+        assert!(d.accept_json(&body, 20_003).unwrap());
+        assert!(d.accept_json(b"{", 20_004).is_err());
+        // A restarted client that saw epoch 6 refuses epoch 5.
+        let mut d = NodeDirectory::with_seen_epoch(TrustPolicy::single(reg.ed25519_public()), 6, 1);
+        assert!(d.accept(signed(&reg, 5), 0).is_err());
+        assert!(d.list().is_none());
+    }
+
+    #[test]
+    fn swarm_hints_are_bounded_and_only_name_known_nodes() {
+        let reg = Identity::generate(&mut SeededRandom::new(2));
+        let mut rng = SeededRandom::new(3);
+        let nodes: Vec<NodeEntry> = (0..4u64)
+            .map(|i| {
+                let id = Identity::generate(&mut rng);
+                NodeEntry {
+                    pubkey_ed25519: id.ed25519_public(),
+                    pubkey_x25519: id.x25519_public(),
+                    public_ip: std::net::Ipv4Addr::new(10, 0, i as u8, 1),
+                    storage_port: 1,
+                    storage_lmq_port: 1,
+                    swarm_id: if i < 2 { 10 } else { u64::MAX / 2 },
+                    active: true,
+                    version: [2, 8, 0],
+                }
+            })
+            .collect();
+        let mut d = NodeDirectory::new(TrustPolicy::single(reg.ed25519_public()), 1000);
+        d.accept(
+            SignedNodeList::sign(NodeList::new(1, 0, nodes.clone()), &reg),
+            0,
+        )
+        .unwrap();
+        let acc = [5u8; 33];
+        let before = d.swarm_of(&acc);
+        assert!(!before.is_empty());
+        let other: Vec<&NodeEntry> = nodes.iter().filter(|n| !before.contains(n)).collect();
+        let body = serde_json::json!({"snodes": [
+            {"pubkey_ed25519": hex::encode(other[0].pubkey_ed25519)},
+            {"pubkey_ed25519": hex::encode([7u8; 32])},
+            {"pubkey_ed25519": "nothex"},
+        ]});
+        assert_eq!(
+            d.note_wrong_swarm(&acc, &body),
+            1,
+            "unknown nodes are ignored"
+        );
+        assert_eq!(d.swarm_of(&acc), vec![other[0].clone()]);
+        for i in 0..(MAX_SWARM_HINTS + 10) {
+            let mut a = [5u8; 33];
+            a[1..9].copy_from_slice(&(i as u64).to_le_bytes());
+            d.note_wrong_swarm(&a, &body);
+        }
+        assert!(d.hints.len() <= MAX_SWARM_HINTS);
+        assert_eq!(d.hints.len(), d.hint_order.len());
+    }
+}

@@ -5,7 +5,7 @@
 //! is always the guard's `/onion_req/v2`. Tests swap in an in-memory network implementing the
 //! same traits.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use umbra_onion::MAX_REPLY_LEN;
@@ -61,6 +61,8 @@ pub struct HttpConfig {
     pub connect_timeout: Duration,
     /// Idle connections kept per guard (2).
     pub max_idle_per_host: usize,
+    /// Local address to connect from (`None`: the system's choice).
+    pub local_address: Option<IpAddr>,
 }
 
 impl Default for HttpConfig {
@@ -69,6 +71,7 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(40),
             connect_timeout: Duration::from_secs(10),
             max_idle_per_host: 2,
+            local_address: None,
         }
     }
 }
@@ -105,6 +108,7 @@ impl HttpLink {
             .tls_danger_accept_invalid_certs(true)
             .tls_danger_accept_invalid_hostnames(true)
             .no_proxy()
+            .local_address(config.local_address)
             // What Session desktop sends, so that our requests do not stand out.
             .user_agent("WhatsApp")
             .build()

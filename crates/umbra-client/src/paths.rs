@@ -465,18 +465,26 @@ impl PathManager {
         true
     }
 
-    /// A candidate failed its test: every node on it gets a strike, and an unconfirmed guard
-    /// is dropped at once (so that the next candidate tries another). Returns whether the
-    /// guard set changed.
-    pub fn reject(&mut self, path: &Path) -> bool {
+    /// A candidate failed its test (`target` is the node it was tested against). The nodes the
+    /// failure implicates get a strike as in [`Self::report`] — every node of the candidate if
+    /// nothing authenticated the failure — and an unconfirmed guard that may be at fault is
+    /// dropped at once, so that the next candidate tries another. Returns whether the guard
+    /// set changed.
+    pub fn reject(&mut self, path: &Path, target: Option<&NodeKey>, failure: &Failure) -> bool {
         let mut out = ReportOutcome::default();
-        for n in &path.nodes {
-            self.strike(&n.pubkey_ed25519, &mut out);
+        let nodes: Vec<NodeKey> = path.nodes.iter().map(|n| n.pubkey_ed25519).collect();
+        let implicated = match failure {
+            Failure::Unauthenticated => nodes.clone(),
+            _ => self.implicated(&nodes, target, failure).1,
+        };
+        for n in &implicated {
+            self.strike(n, &mut out);
         }
-        if let Some(g) = path.guard() {
+        if let Some(g) = path.guard().map(|g| g.pubkey_ed25519)
+            && implicated.contains(&g)
+        {
             let before = self.guards.len();
-            self.guards
-                .retain(|x| x.node != g.pubkey_ed25519 || x.confirmed);
+            self.guards.retain(|x| x.node != g || x.confirmed);
             out.guards_changed |= before != self.guards.len();
         }
         out.guards_changed
@@ -536,6 +544,33 @@ impl PathManager {
             .iter()
             .map(|n| n.pubkey_ed25519)
             .collect();
+        let (blame_path, nodes) = self.implicated(&path_nodes, destination, failure);
+        for n in &nodes {
+            self.strike(n, &mut out);
+        }
+        if blame_path && let Some(p) = self.paths.iter_mut().find(|p| p.id == path_id) {
+            p.strikes += 1;
+            if p.strikes >= self.config.path_strike_threshold {
+                let id = p.id;
+                tracing::debug!(path = id, "path reached its strike threshold; retiring it");
+                self.paths.retain(|p| p.id != id);
+                out.retired_paths.push(id);
+                for n in &path_nodes {
+                    self.strike(n, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `failure` blames the path itself, and which nodes it implicates (see
+    /// [`Self::report`]).
+    fn implicated(
+        &mut self,
+        path_nodes: &[NodeKey],
+        destination: Option<&NodeKey>,
+        failure: &Failure,
+    ) -> (bool, Vec<NodeKey>) {
         let node_at = |i: usize| -> Option<NodeKey> {
             path_nodes.get(i).copied().or_else(|| {
                 (i == path_nodes.len())
@@ -543,7 +578,7 @@ impl PathManager {
                     .flatten()
             })
         };
-        let (blame_path, nodes): (bool, Vec<NodeKey>) = match failure {
+        match failure {
             Failure::GuardUnreachable => (true, node_at(0).into_iter().collect()),
             Failure::Unauthenticated => (true, Vec::new()),
             Failure::Hop { position, .. } if *position >= path_nodes.len() => {
@@ -566,23 +601,7 @@ impl PathManager {
                     (true, nodes)
                 }
             },
-        };
-        for n in &nodes {
-            self.strike(n, &mut out);
         }
-        if blame_path && let Some(p) = self.paths.iter_mut().find(|p| p.id == path_id) {
-            p.strikes += 1;
-            if p.strikes >= self.config.path_strike_threshold {
-                let id = p.id;
-                tracing::debug!(path = id, "path reached its strike threshold; retiring it");
-                self.paths.retain(|p| p.id != id);
-                out.retired_paths.push(id);
-                for n in &path_nodes {
-                    self.strike(n, &mut out);
-                }
-            }
-        }
-        out
     }
 
     /// Records that `accuser` accused `accused`; true if it had accused someone else before

@@ -110,3 +110,51 @@ impl GuardStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_missing_corrupt_and_future_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GuardStore::new(dir.path());
+        assert_eq!(store.load().unwrap(), None);
+        let state = PersistedState {
+            version: GUARD_FILE_VERSION,
+            list_epoch: Some(9),
+            guards: vec![Guard {
+                node: [3; 32],
+                since_ms: 42,
+                confirmed: true,
+            }],
+        };
+        store.save(&state).unwrap();
+        assert_eq!(store.load().unwrap(), Some(state.clone()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(store.path())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "owner-only");
+        }
+        std::fs::write(store.path(), b"{not json").unwrap();
+        assert!(matches!(
+            store.load(),
+            Err(ClientError::LoadingGuards { .. })
+        ));
+        let future = serde_json::json!({"version": 2, "list_epoch": null, "guards": []});
+        std::fs::write(store.path(), future.to_string()).unwrap();
+        assert!(matches!(
+            store.load(),
+            Err(ClientError::LoadingGuards { .. })
+        ));
+        std::fs::write(store.path(), vec![b' '; 70 * 1024]).unwrap();
+        assert!(matches!(
+            store.load(),
+            Err(ClientError::LoadingGuards { .. })
+        ));
+    }
+}

@@ -58,6 +58,8 @@ pub struct Trace {
     pub destination_body: Option<Vec<u8>>,
     /// The server request plaintext the server read (if it reached one).
     pub server_plaintext: Option<Vec<u8>>,
+    /// A down node a relay failed to forward to.
+    pub unreachable: Option<NodeKey>,
 }
 
 struct FakeNode {
@@ -311,7 +313,10 @@ impl FakeNetwork {
                 }
                 match st.nodes.get(&next).map(|n| n.behaviour) {
                     None => fwd.fail(&OnionError::NextNodeNotFound(next), rng),
-                    Some(Behaviour::Down) => fwd.fail(&OnionError::NextNodeUnreachable(next), rng),
+                    Some(Behaviour::Down) => {
+                        trace.unreachable = Some(next);
+                        fwd.fail(&OnionError::NextNodeUnreachable(next), rng)
+                    }
                     Some(_) => Self::handle(st, &next, &fwd.to_frame(), trace),
                 }
             }

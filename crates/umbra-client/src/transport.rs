@@ -405,16 +405,23 @@ impl OnionTransport {
                     }
                 }
             };
-            let ok = self.test_path(&candidate).await;
+            let tested = self.test_path(&candidate).await;
             let mut st = self.state();
-            if ok {
-                if st.paths.install(candidate) {
-                    self.persist(&st);
+            match tested {
+                Ok(()) => {
+                    if st.paths.install(candidate) {
+                        self.persist(&st);
+                    }
                 }
-            } else {
-                tracing::debug!(path = candidate.id, "candidate path failed its test");
-                if st.paths.reject(&candidate) {
-                    self.persist(&st);
+                Err((target, failure)) => {
+                    tracing::debug!(
+                        path = candidate.id,
+                        ?failure,
+                        "candidate path failed its test"
+                    );
+                    if st.paths.reject(&candidate, target.as_ref(), &failure) {
+                        self.persist(&st);
+                    }
                 }
             }
         }
@@ -427,8 +434,10 @@ impl OnionTransport {
     /// Tests a candidate path with an `info` request (no account, no identity) to a random
     /// node off the path. Passes only on an authenticated `200` from that node; if the target
     /// itself proves to be the one failing (its sealed error), another target is tried once.
-    async fn test_path(&self, path: &Path) -> bool {
+    /// On failure, returns the last target and what went wrong.
+    async fn test_path(&self, path: &Path) -> Result<(), (Option<NodeKey>, Failure)> {
         let mut bad_targets: Vec<NodeKey> = Vec::new();
+        let mut last = (None, Failure::Unauthenticated);
         for _ in 0..2 {
             let target = {
                 let mut rng = self.rng();
@@ -447,7 +456,7 @@ impl OnionTransport {
                 }
             };
             let Some(target) = target else {
-                return false;
+                return Err(last);
             };
             let built = {
                 let mut rng = self.rng();
@@ -461,19 +470,33 @@ impl OnionTransport {
                 )
             };
             let Ok(req) = built else {
-                return false;
+                return Err(last);
             };
+            let key = Some(target.pubkey_ed25519);
             match self.exchange(path, req.body, &req.reply).await {
                 Outcome::Opened(Ok(Reply::Storage(StorageReply { status: 200, .. }))) => {
-                    return true;
+                    return Ok(());
                 }
-                Outcome::Opened(Ok(Reply::HopError(f))) if f.hop >= path.nodes.len() => {
+                Outcome::Opened(Ok(Reply::HopError(f))) => {
+                    let at_target = f.hop >= path.nodes.len();
+                    last = (
+                        key,
+                        Failure::Hop {
+                            position: f.hop,
+                            status: f.status,
+                            body: f.body,
+                        },
+                    );
+                    if !at_target {
+                        return Err(last);
+                    }
                     bad_targets.push(target.pubkey_ed25519);
                 }
-                _ => return false,
+                Outcome::Link(_) => return Err((key, Failure::GuardUnreachable)),
+                _ => return Err((key, Failure::Unauthenticated)),
             }
         }
-        false
+        Err(last)
     }
 
     fn builder(&self) -> RequestBuilder {
@@ -573,15 +596,17 @@ impl OnionTransport {
                             .ok_or(ClientError::UnknownDestination)?,
                     ),
                     Destination::Swarm(account) => {
-                        let members: Vec<NodeEntry> = st
-                            .dir
-                            .swarm_of(account)
-                            .into_iter()
-                            .filter(|n| !st.paths.is_failed(&n.pubkey_ed25519))
-                            .collect();
-                        if members.is_empty() {
+                        let all = st.dir.swarm_of(account);
+                        if all.is_empty() {
                             return Err(ClientError::EmptySwarm);
                         }
+                        // Members that struck out are tried only when no other is left.
+                        let usable: Vec<NodeEntry> = all
+                            .iter()
+                            .filter(|n| !st.paths.is_failed(&n.pubkey_ed25519))
+                            .cloned()
+                            .collect();
+                        let members = if usable.is_empty() { all } else { usable };
                         let fresh: Vec<&NodeEntry> = members
                             .iter()
                             .filter(|n| !tried_nodes.contains(&n.pubkey_ed25519))

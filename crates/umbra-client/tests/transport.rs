@@ -599,3 +599,33 @@ async fn send_futures_are_send_and_mismatches_are_refused() {
         Err(ClientError::UnknownDestination)
     ));
 }
+
+#[tokio::test]
+async fn a_dead_node_fails_candidate_tests_without_costing_honest_nodes() {
+    let net = FakeNetwork::new(21, &distinct_subnets(12), 2);
+    let keys = net.node_keys();
+    let dead = keys[5];
+    net.set_behaviour(&dead, Behaviour::Down);
+    let clock = Arc::new(ManualClock::new(T0));
+    let t = net.transport(config(), clock, 4).unwrap();
+    for _ in 0..5 {
+        t.ensure_ready().await.unwrap();
+        let acc = account(10);
+        storage_ok(
+            t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+                .await
+                .unwrap(),
+        );
+    }
+    let hit = net
+        .traces()
+        .iter()
+        .filter(|tr| tr.unreachable == Some(dead))
+        .count();
+    assert!(hit >= 1, "the dead node was tried (seeded)");
+    assert_eq!(t.paths().len(), 2);
+    assert!(t.paths().iter().all(|p| !p.contains(&dead)));
+    for k in keys.iter().filter(|k| **k != dead) {
+        assert_eq!(t.node_strikes(k), 0, "an honest node was struck");
+    }
+}
