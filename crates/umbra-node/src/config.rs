@@ -33,8 +33,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Client HTTPS listener (`/storage_rpc/v1`; later also `/onion_req/v2`). Port 0 picks one.
     pub listen: SocketAddr,
-    /// Node-to-node listener. `None` (the default): node-to-node traffic uses the client HTTPS
-    /// listener. Reserved for the replication channel; not bound by this version.
+    /// A separate HTTPS listener for the node-to-node channel (`/umbra/peer/v1/*`), announced to
+    /// the registry as `storage_lmq_port`. `None` (the default): peers use the client HTTPS
+    /// listener, which serves the peer channel too.
     pub peer_listen: Option<SocketAddr>,
     /// Operator listener (plain HTTP: `GET /metrics`, `GET /healthz`). Keep it private.
     pub metrics_listen: SocketAddr,
@@ -43,7 +44,9 @@ pub struct Config {
     /// The HTTPS port advertised to clients; `None` = the port actually bound by `listen`.
     pub public_port: Option<u16>,
     /// The registry (seed) base URL, e.g. `http://10.0.0.1:22000`; `oxend_request` is proxied
-    /// to `<registry_url>/json_rpc`. `None`: `oxend_request` answers 503.
+    /// to `<registry_url>/json_rpc`. `None`: `oxend_request` answers 503. With
+    /// `registry_pubkey` too, the node registers, heartbeats, follows the signed node list and
+    /// replicates with its swarm (see [`ReplicationConfig`]).
     pub registry_url: Option<String>,
     /// The registry's Ed25519 public key (64 hex digits), used to verify its signed node list.
     pub registry_pubkey: Option<String>,
@@ -59,8 +62,10 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Message store tuning.
     pub store: StoreTuning,
-    /// The static swarm view used until the registry integration feeds a live one.
+    /// The static swarm view used when no registry is configured.
     pub swarm: StaticSwarmConfig,
+    /// Swarm replication timing (used when the registry is configured).
+    pub replication: ReplicationConfig,
 }
 
 impl Default for Config {
@@ -81,6 +86,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             store: StoreTuning::default(),
             swarm: StaticSwarmConfig::default(),
+            replication: ReplicationConfig::default(),
         }
     }
 }
@@ -188,13 +194,46 @@ impl Default for StoreTuning {
     }
 }
 
-/// The swarm this node believes it is in until the registry integration provides the real view:
-/// a swarm containing only this node.
+/// The swarm this node is in when no registry is configured: a swarm containing only this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StaticSwarmConfig {
     /// The swarm id (every account maps to it while it is the only swarm).
     pub id: u64,
+}
+
+/// Swarm replication timing. Only used when `registry_url` and `registry_pubkey` are set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationConfig {
+    /// Seconds between anti-entropy rounds with the swarm peers (one also runs right after
+    /// start and after every change of the registry's list).
+    pub round_interval_secs: u64,
+    /// Milliseconds the entry node waits for each member's result of a forwarded write (the
+    /// reference: 5000); a late member is reported as `{"failed": true, "timeout": true}`.
+    pub forward_timeout_ms: u64,
+    /// Seconds a reconciliation or handover call to a peer may take.
+    pub request_timeout_secs: u64,
+    /// Seconds between fetches of the registry's node list, even when no heartbeat answer
+    /// announced a newer epoch.
+    pub registry_refresh_secs: u64,
+    /// Seconds a call to the registry (register, heartbeat, node list, leave) may take.
+    pub registry_timeout_secs: u64,
+    /// Most peer requests (`/umbra/peer/v1/*`) served at once; beyond it: 503.
+    pub max_peer_inflight: usize,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        ReplicationConfig {
+            round_interval_secs: 30,
+            forward_timeout_ms: 5_000,
+            request_timeout_secs: 20,
+            registry_refresh_secs: 30,
+            registry_timeout_secs: 10,
+            max_peer_inflight: 256,
+        }
+    }
 }
 
 impl Config {
@@ -266,6 +305,26 @@ impl Config {
         if self.quota.max_messages == 0 || self.quota.max_bytes == 0 {
             return bad("quota.max_messages and quota.max_bytes must be at least 1".into());
         }
+        if self.registry_url.is_some()
+            && self.registry_pubkey.is_some()
+            && self.public_ip.is_unspecified()
+        {
+            return bad(
+                "public_ip must be set when registry_url and registry_pubkey are: it is the \
+                 address announced to the registry"
+                    .into(),
+            );
+        }
+        let r = &self.replication;
+        if r.round_interval_secs == 0
+            || r.forward_timeout_ms == 0
+            || r.request_timeout_secs == 0
+            || r.registry_refresh_secs == 0
+            || r.registry_timeout_secs == 0
+            || r.max_peer_inflight == 0
+        {
+            return bad("every [replication] value must be at least 1".into());
+        }
         if self.swarm.id == umbra_swarm::UNASSIGNED_SWARM_ID {
             return bad("swarm.id must not be 18446744073709551615 (the 'no swarm' id)".into());
         }
@@ -276,6 +335,12 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The registry URL and key when both are configured: the node then follows the registry
+    /// and replicates with its swarm.
+    pub fn registry(&self) -> Option<(&str, [u8; 32])> {
+        Some((self.registry_url.as_deref()?, self.registry_pubkey_bytes()?))
     }
 
     /// The registry public key, if configured and well-formed.

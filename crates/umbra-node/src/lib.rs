@@ -17,13 +17,19 @@
 //!                                                  umbra_store::Store (group commit, durable)
 //!                                                                      │ recursive methods:
 //!                                                                      ▼
-//!                                             Replicator (single-node now; swarm fan-out next)
+//!                                             Replicator: SingleNode, or membership::ReplicaReplicator
+//!                                                     │ umbra_replica::Replica::replicate
+//!  peers ──HTTPS /umbra/peer/v1/*──► peer::PeerService ─► Replica router ─► handle_forwarded
+//!  registry ◄── register/heartbeat/nodelist ── membership task ─► SwarmView, block height
+//!  anti-entropy + handover rounds (Replica::run)
 //!  operator ──HTTP──► /metrics (Prometheus text)     sweep task: expired messages every 10 s
 //! ```
 //!
 //! Module map: [`config`] (TOML + flags), [`identity`] (node keys, TLS certificate),
 //! [`swarm`] (who is in which swarm), [`rpc`] (the request handler, transport-free),
-//! [`replicate`] (the seam for swarm replication), [`onion`] (`/onion_req/v2`: relay,
+//! [`replicate`] (the seam for swarm replication), [`membership`] (registry list, registration,
+//! heartbeats and the `umbra-replica` engine wired in), [`peer`] (the node-to-node channel's
+//! listeners), [`onion`] (`/onion_req/v2`: relay,
 //! destination and exit of onion requests), [`oxend`] (the registry proxy behind
 //! `oxend_request`), [`ratelimit`], [`metrics`], [`http`] (HTTPS and operator listeners),
 //! [`node`] (start/stop of a whole node), and `testing` (behind the `test-support` feature:
@@ -41,10 +47,12 @@ pub mod config;
 mod error;
 pub mod http;
 pub mod identity;
+pub mod membership;
 pub mod metrics;
 pub mod node;
 pub mod onion;
 pub mod oxend;
+pub mod peer;
 pub mod ratelimit;
 pub mod replicate;
 pub mod rpc;

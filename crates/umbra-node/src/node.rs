@@ -9,14 +9,17 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use umbra_crypto::Identity;
+use umbra_replica::Replica;
 use umbra_store::Store;
 
 use crate::config::Config;
 use crate::http::{self, HttpApp};
 use crate::identity::{load_or_create_identity, load_or_create_tls, server_tls_config};
+use crate::membership::Replication;
 use crate::metrics::Metrics;
 use crate::onion::{ExitPolicy, OnionService};
 use crate::oxend::{NoOxend, Oxend, RegistryOxend};
+use crate::peer::PeerService;
 use crate::replicate::{Replicator, SingleNode};
 use crate::swarm::{NodeInfo, SwarmHandle, SwarmView};
 use crate::{NodeError, system_now_ms};
@@ -182,6 +185,38 @@ impl NodeBuilder {
             })?;
 
         let port = cfg.public_port.unwrap_or(client_addr.port());
+        let peer_listener = match cfg.peer_listen {
+            Some(addr) => {
+                let bind_err = |source| NodeError::Bind {
+                    what: "peer",
+                    addr,
+                    source,
+                };
+                let l = TcpListener::bind(addr).await.map_err(bind_err)?;
+                let bound = l.local_addr().map_err(bind_err)?;
+                Some((l, bound))
+            }
+            None => None,
+        };
+        let peer_port = peer_listener.as_ref().map_or(port, |(_, a)| a.port());
+        let replication = match (cfg.registry(), &self.replicator) {
+            (Some((url, key)), None) => Some(Replication::new(
+                &cfg,
+                url,
+                key,
+                &identity,
+                store.clone(),
+                port,
+                peer_port,
+            )?),
+            _ => None,
+        };
+        if replication.is_none() && cfg.registry_url.is_some() {
+            tracing::warn!(
+                "registry_url without registry_pubkey: oxend_request is proxied, but the node \
+                 does not register or replicate"
+            );
+        }
         let me = NodeInfo {
             pubkey_ed25519: identity.ed25519_public(),
             pubkey_x25519: identity.x25519_public(),
@@ -189,15 +224,23 @@ impl NodeBuilder {
             https_port: port,
             omq_port: port,
         };
-        let view = self
-            .swarm
-            .unwrap_or_else(|| SwarmView::single(me, cfg.swarm.id));
+        let view = self.swarm.unwrap_or_else(|| {
+            if replication.is_some() {
+                // Not ready (503) until the registry's list arrives.
+                SwarmView::new(me.pubkey_ed25519, Default::default())
+            } else {
+                SwarmView::single(me, cfg.swarm.id)
+            }
+        });
         let oxend: Arc<dyn Oxend> = match (self.oxend, &cfg.registry_url) {
             (Some(o), _) => o,
             (None, Some(url)) => Arc::new(RegistryOxend::new(url)?),
             (None, None) => Arc::new(NoOxend),
         };
-        let replicator = self.replicator.unwrap_or_else(|| Arc::new(SingleNode));
+        let replicator = self
+            .replicator
+            .or_else(|| replication.as_ref().map(Replication::replicator))
+            .unwrap_or_else(|| Arc::new(SingleNode));
         let state = Arc::new(
             NodeState::new(identity, store, SwarmHandle::new(view))
                 .with_replicator(replicator)
@@ -206,9 +249,26 @@ impl NodeBuilder {
         );
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        let app = Arc::new(HttpApp::new(state.clone(), &cfg));
+        let mut app = HttpApp::new(state.clone(), &cfg);
         let grace = Duration::from_secs(cfg.limits.shutdown_grace_secs);
-        let tasks = vec![
+        let mut tasks = Vec::new();
+        let replica = replication.as_ref().map(|r| r.replica().clone());
+        if let Some(r) = replication {
+            let peer = Arc::new(PeerService::new(state.clone(), r.replica().router(), &cfg));
+            app = app.with_peer(peer.clone());
+            if let Some((l, _)) = peer_listener {
+                tasks.push(tokio::spawn(crate::peer::serve_peer_listener(
+                    l,
+                    tokio_rustls::TlsAcceptor::from(tls.clone()),
+                    peer,
+                    stop_rx.clone(),
+                    grace,
+                )));
+            }
+            tasks.extend(r.start(&state, &cfg.data_dir, &stop_rx));
+        }
+        let app = Arc::new(app);
+        tasks.extend([
             tokio::spawn(http::serve_client(
                 client,
                 tokio_rustls::TlsAcceptor::from(tls),
@@ -226,7 +286,7 @@ impl NodeBuilder {
                 Duration::from_secs(cfg.limits.sweep_interval_secs),
                 stop_rx,
             )),
-        ];
+        ]);
         tracing::info!(
             client = %client_addr,
             metrics = %metrics_addr,
@@ -236,6 +296,7 @@ impl NodeBuilder {
         Ok(RunningNode {
             client_addr,
             metrics_addr,
+            replica,
             state,
             stop: stop_tx,
             tasks,
@@ -249,6 +310,7 @@ impl NodeBuilder {
 pub struct RunningNode {
     client_addr: SocketAddr,
     metrics_addr: SocketAddr,
+    replica: Option<Replica>,
     state: Arc<NodeState>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -263,6 +325,12 @@ impl RunningNode {
     /// The bound operator (metrics) address.
     pub fn metrics_addr(&self) -> SocketAddr {
         self.metrics_addr
+    }
+
+    /// The replication engine, when the node follows a registry (its membership view, metrics
+    /// and rounds).
+    pub fn replica(&self) -> Option<&Replica> {
+        self.replica.as_ref()
     }
 
     /// The shared state (store, swarm view, metrics, …).

@@ -8,6 +8,9 @@
 //! let (status, body) = rpc(&client, &node.rpc_url(), "info", json!({})).await?;
 //! let node = node.restart().await?;   // same data dir, same identity
 //! ```
+//!
+//! Several nodes with a real registry, replicating with each other: [`TestNetwork`] and
+//! [`TestRegistry`] (module `network`, re-exported here).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -24,6 +27,9 @@ use crate::config::Config;
 use crate::node::{NodeBuilder, RunningNode};
 use crate::rpc::b64;
 use crate::{NodeError, system_now_ms};
+
+mod network;
+pub use network::{HANG_GUARD, TestNetwork, TestRegistry, eventually};
 
 /// A configuration for tests: loopback listeners on port 0, everything under `data_dir`.
 pub fn test_config(data_dir: &Path) -> Config {

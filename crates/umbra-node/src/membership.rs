@@ -1,0 +1,332 @@
+//! Following the registry and replicating with the swarm: the wiring of `umbra-replica` into
+//! the node (its crate docs, "Wiring it into a node").
+//!
+//! When the configuration names a registry (`registry_url` and `registry_pubkey`):
+//!
+//! - a [`RegistryClient`] verifies the registry's signed node list against the pinned key and
+//!   publishes it to a [`ViewHandle`]; the membership task ([`run_membership`]) registers the
+//!   node (IP, HTTPS port, peer port, version), heartbeats at the interval the registry asks
+//!   for, fetches every newer list, and leaves the registry at shutdown;
+//! - the view follower turns every accepted list into the node's [`SwarmView`] (its swarm, its
+//!   members, every swarm — what `get_swarm` and 421 replies show), sets the block height
+//!   reported by `ifelse` to the list's epoch, and persists that epoch in the data directory
+//!   ([`EPOCH_FILE`]) so that after a restart no older list is accepted;
+//! - a [`Replica`] fans recursive writes out to the other members ([`ReplicaReplicator`]),
+//!   serves the peer endpoints (mounted by [`crate::peer`]), and runs anti-entropy and handover
+//!   rounds ([`Replica::run`]) until the node stops.
+//!
+//! Peers are reached over HTTPS at their announced `storage_lmq_port`, which is this node's
+//! `peer_listen` port when one is configured and its client HTTPS port otherwise (the client
+//! listener serves the peer endpoints too).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use umbra_crypto::Identity;
+use umbra_registry::api::Announcement;
+use umbra_registry::list::TrustPolicy;
+use umbra_replica::client::{PeerAddressing, PeerPort, PeerScheme};
+use umbra_replica::registry_client::{MembershipConfig, RegistryClient, run_membership};
+use umbra_replica::{
+    Clock, ForwardFuture, ForwardHandler, ForwardReply, MembershipView, Replica, ReplicaConfig,
+    SystemClock, ViewHandle, member_results_json,
+};
+use umbra_store::Store;
+
+use crate::config::Config;
+use crate::node::NodeState;
+use crate::replicate::{MemberResults, RecursiveRequest, ReplicateFuture, Replicator};
+use crate::rpc::RpcBody;
+use crate::swarm::{NodeInfo, SwarmView};
+use crate::{NodeError, STORAGE_SERVER_VERSION};
+
+/// File in the data directory holding the newest registry list epoch this node accepted, as
+/// `<registry ed25519 hex> <epoch>`.
+pub const EPOCH_FILE: &str = "registry_epoch";
+
+/// The [`Replicator`] of a node in a registry-formed swarm: forwards recursive writes with
+/// [`Replica::replicate`] and reports the replica's metrics.
+#[derive(Debug, Clone)]
+pub struct ReplicaReplicator {
+    replica: Replica,
+}
+
+impl ReplicaReplicator {
+    /// Wraps a replica.
+    pub fn new(replica: Replica) -> ReplicaReplicator {
+        ReplicaReplicator { replica }
+    }
+}
+
+impl Replicator for ReplicaReplicator {
+    fn replicate(&self, req: RecursiveRequest) -> ReplicateFuture<'_> {
+        Box::pin(async move {
+            let results = self.replica.replicate(req.method, &req.params).await;
+            let merged: MemberResults = member_results_json(&results);
+            merged
+        })
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let view = self.replica.view().get();
+        let members = view.our_swarm().map_or(0, |s| view.members(s).len());
+        let _ = writeln!(
+            out,
+            "# HELP umbra_node_registry_epoch Epoch of the newest registry node list accepted.\n\
+             # TYPE umbra_node_registry_epoch gauge\numbra_node_registry_epoch {}",
+            view.epoch()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP umbra_node_swarm_members Active members of this node's swarm (0: in none).\n\
+             # TYPE umbra_node_swarm_members gauge\numbra_node_swarm_members {members}"
+        );
+        self.replica.render_metrics(out);
+    }
+}
+
+/// Applies forwarded writes through the node's RPC layer (`handle_forwarded`). Holds the node
+/// state weakly: the state owns the replica that owns this handler.
+struct Forwarder(Weak<NodeState>);
+
+impl ForwardHandler for Forwarder {
+    fn handle_forwarded(&self, method: String, params: Value, now_ms: i64) -> ForwardFuture<'_> {
+        Box::pin(async move {
+            let Some(state) = self.0.upgrade() else {
+                return ForwardReply {
+                    status: 503,
+                    body: Value::String("node stopping".into()),
+                };
+            };
+            let r = crate::handle_forwarded(&state, now_ms, &method, &params).await;
+            ForwardReply {
+                status: r.status,
+                body: match r.body {
+                    RpcBody::Json(v) => v,
+                    RpcBody::Text(s) => Value::String(s),
+                },
+            }
+        })
+    }
+}
+
+/// The registry-following and replication part of a node, between start and stop.
+#[derive(Debug)]
+pub struct Replication {
+    client: Arc<RegistryClient>,
+    replica: Replica,
+    identity: Arc<Identity>,
+    announcement: Announcement,
+    registry_key: [u8; 32],
+    membership: MembershipConfig,
+}
+
+/// The peer port to announce and the addressing of peers, from the configuration.
+pub(crate) fn addressing() -> PeerAddressing {
+    PeerAddressing {
+        scheme: PeerScheme::Https,
+        port: PeerPort::Lmq,
+    }
+}
+
+impl Replication {
+    /// Prepares the client of the registry at `url` (key `registry_key`) and the replica of
+    /// `identity` over `store`. `https_port` and `peer_port` are the ports announced to the
+    /// registry (`storage_port`, `storage_lmq_port`).
+    pub fn new(
+        cfg: &Config,
+        url: &str,
+        registry_key: [u8; 32],
+        identity: &Identity,
+        store: Store,
+        https_port: u16,
+        peer_port: u16,
+    ) -> Result<Replication, NodeError> {
+        let identity = Arc::new(Identity::from_seed(identity.seed()));
+        let our_key = identity.ed25519_public();
+        let view = ViewHandle::new(MembershipView::empty(our_key));
+        let r = &cfg.replication;
+        let client = RegistryClient::new(
+            url,
+            TrustPolicy::single(registry_key),
+            registry_key,
+            our_key,
+            view.clone(),
+            Duration::from_secs(r.registry_timeout_secs),
+        )
+        .map_err(|e| NodeError::HttpClient(e.to_string()))?;
+        let client = match read_epoch(&cfg.data_dir, &registry_key) {
+            Some(epoch) => client.with_seen_epoch(epoch),
+            None => client,
+        };
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let replica = Replica::new(
+            ReplicaConfig {
+                addressing: addressing(),
+                forward_timeout: Duration::from_millis(r.forward_timeout_ms),
+                request_timeout: Duration::from_secs(r.request_timeout_secs),
+                round_interval: Duration::from_secs(r.round_interval_secs),
+                ..ReplicaConfig::default()
+            },
+            identity.clone(),
+            store,
+            view,
+            clock,
+        )
+        .map_err(|e| NodeError::HttpClient(e.to_string()))?;
+        Ok(Replication {
+            client: Arc::new(client),
+            replica,
+            identity,
+            announcement: Announcement {
+                public_ip: cfg.public_ip,
+                storage_port: https_port,
+                storage_lmq_port: peer_port,
+                version: STORAGE_SERVER_VERSION,
+            },
+            registry_key,
+            membership: MembershipConfig {
+                refresh_interval: Duration::from_secs(r.registry_refresh_secs),
+                ..MembershipConfig::default()
+            },
+        })
+    }
+
+    /// The replica (peer router, metrics, rounds).
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// The replicator to give the node state.
+    pub fn replicator(&self) -> Arc<dyn Replicator> {
+        Arc::new(ReplicaReplicator::new(self.replica.clone()))
+    }
+
+    /// Connects the replica to the started node state and spawns the membership task, the
+    /// view follower and the anti-entropy/handover rounds; all of them end when `stop` turns
+    /// `true` (the membership task after leaving the registry).
+    pub fn start(
+        self,
+        state: &Arc<NodeState>,
+        data_dir: &Path,
+        stop: &watch::Receiver<bool>,
+    ) -> Vec<JoinHandle<()>> {
+        self.replica
+            .set_forward_handler(Arc::new(Forwarder(Arc::downgrade(state))));
+        vec![
+            tokio::spawn(follow_view(
+                state.clone(),
+                self.replica.view().clone(),
+                data_dir.join(EPOCH_FILE),
+                self.registry_key,
+                stop.clone(),
+            )),
+            tokio::spawn(run_membership(
+                self.client,
+                self.identity,
+                self.announcement,
+                Arc::new(SystemClock),
+                self.membership,
+                stop.clone(),
+            )),
+            tokio::spawn(self.replica.run(stop.clone())),
+        ]
+    }
+}
+
+/// The node's swarm view for a membership view.
+pub fn swarm_view(view: &MembershipView) -> SwarmView {
+    let swarms = view
+        .swarms()
+        .iter()
+        .map(|(id, members)| {
+            let infos = members
+                .iter()
+                .map(|m| NodeInfo {
+                    pubkey_ed25519: m.pubkey_ed25519,
+                    pubkey_x25519: m.pubkey_x25519,
+                    ip: m.ip,
+                    https_port: m.storage_port,
+                    omq_port: m.lmq_port,
+                })
+                .collect();
+            (*id, infos)
+        })
+        .collect();
+    SwarmView::new(*view.our_key(), swarms)
+}
+
+/// Feeds every accepted list to the node's swarm view and block height, and persists its epoch.
+async fn follow_view(
+    state: Arc<NodeState>,
+    view: ViewHandle,
+    epoch_file: PathBuf,
+    registry_key: [u8; 32],
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut changes = view.subscribe();
+    let mut persisted = 0u64;
+    loop {
+        let current = changes.borrow_and_update().clone();
+        if current.epoch() > 0 {
+            state.swarm.set(swarm_view(&current));
+            state.set_block_height(current.epoch());
+            if current.epoch() > persisted {
+                match write_epoch(&epoch_file, &registry_key, current.epoch()).await {
+                    Ok(()) => persisted = current.epoch(),
+                    Err(e) => tracing::warn!("persisting the registry list epoch: {e}"),
+                }
+            }
+            tracing::debug!(
+                epoch = current.epoch(),
+                in_swarm = current.our_swarm().is_some(),
+                swarms = current.swarms().len(),
+                "swarm view updated"
+            );
+        }
+        tokio::select! {
+            r = changes.changed() => if r.is_err() { break },
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+}
+
+/// The epoch persisted for this registry key, if any.
+fn read_epoch(data_dir: &Path, registry_key: &[u8; 32]) -> Option<u64> {
+    let text = std::fs::read_to_string(data_dir.join(EPOCH_FILE)).ok()?;
+    let mut parts = text.split_whitespace();
+    let key = parts.next()?;
+    let epoch = parts.next()?.parse().ok()?;
+    (key == hex::encode(registry_key)).then_some(epoch)
+}
+
+/// Writes the epoch file atomically (temporary file, then rename).
+async fn write_epoch(path: &Path, registry_key: &[u8; 32], epoch: u64) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    tokio::fs::write(&tmp, format!("{} {epoch}\n", hex::encode(registry_key))).await?;
+    tokio::fs::rename(&tmp, path).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn epoch_file_round_trip_and_key_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = [7u8; 32];
+        assert_eq!(read_epoch(dir.path(), &key), None);
+        write_epoch(&dir.path().join(EPOCH_FILE), &key, 42)
+            .await
+            .unwrap();
+        assert_eq!(read_epoch(dir.path(), &key), Some(42));
+        assert_eq!(read_epoch(dir.path(), &[8u8; 32]), None, "other registry");
+        std::fs::write(dir.path().join(EPOCH_FILE), "garbage").unwrap();
+        assert_eq!(read_epoch(dir.path(), &key), None);
+    }
+}
