@@ -29,6 +29,8 @@ pub enum Behaviour {
     Down,
     /// Peels its layer, then answers a sealed `503 Snode not ready` (as a hop or destination).
     NotReady,
+    /// As a destination, answers its storage RPCs with `500 request failed` (relays normally).
+    Failing,
     /// A rogue relay: instead of forwarding, answers a plain-text (unauthenticated)
     /// `502 Next node not found: <the next node>` in an honest node's name.
     Forger,
@@ -309,7 +311,7 @@ impl FakeNetwork {
                     Behaviour::Forger => {
                         return OnionError::NextNodeNotFound(next).plain_response();
                     }
-                    Behaviour::Honest | Behaviour::Down => {}
+                    Behaviour::Honest | Behaviour::Down | Behaviour::Failing => {}
                 }
                 match st.nodes.get(&next).map(|n| n.behaviour) {
                     None => fwd.fail(&OnionError::NextNodeNotFound(next), rng),
@@ -323,8 +325,12 @@ impl FakeNetwork {
             Ok(Peeled::Destination(dest)) => {
                 trace.hops.push((*node, Role::Destination));
                 trace.destination_body = Some(dest.body().to_vec());
-                if behaviour == Behaviour::NotReady {
-                    return dest.fail(&OnionError::DestinationNotReady, rng);
+                match behaviour {
+                    Behaviour::NotReady => return dest.fail(&OnionError::DestinationNotReady, rng),
+                    Behaviour::Failing => {
+                        return dest.reply(500, ReplyBody::Text("request failed".into()), rng);
+                    }
+                    _ => {}
                 }
                 let (status, body) = storage_rpc(&st.truth, node, dest.body());
                 dest.reply(status, body, &mut st.rng)

@@ -540,14 +540,27 @@ impl OnionTransport {
         }
     }
 
+    /// Runs [`Self::ensure_ready`] every `period`, forever (spawn it as a task in a long-lived
+    /// client, so that list refreshes, rotations and path tests happen off the send path).
+    /// Failures are logged and retried at the next period.
+    pub async fn maintain_forever(&self, period: Duration) {
+        loop {
+            if let Err(e) = self.ensure_ready().await {
+                tracing::warn!(error = %e, "onion transport maintenance failed");
+            }
+            self.inner.clock.sleep(period).await;
+        }
+    }
+
     /// Sends `request` to `destination` through an onion path and returns the destination's
     /// answer.
     ///
     /// Up to [`TransportConfig::attempts`] attempts, with backoff, each on another path where
     /// one is live. Failures are counted against the hop that provably failed, or else the
     /// path (see [`PathManager::report`]). For a [`Destination::Swarm`], a failing destination
-    /// node is replaced by another member, and a `421` makes the client learn the right swarm
-    /// and retry there.
+    /// node (a sealed error, or a 5xx of its own) is replaced by another member, and a `421`
+    /// makes the client learn the right swarm and retry there. Other storage statuses (401,
+    /// 406, …) are the caller's to handle.
     ///
     /// # Errors
     /// [`ClientError::RequestMismatch`], [`ClientError::UnknownDestination`],
@@ -575,6 +588,8 @@ impl OnionTransport {
         let mut tried_paths: Vec<u64> = Vec::new();
         let mut tried_nodes: Vec<NodeKey> = Vec::new();
         let mut last = String::from("no attempt made");
+        // A swarm member's own server error (5xx), kept in case no other member does better.
+        let mut last_server_error: Option<StorageReply> = None;
         for attempt in 0..attempts {
             if attempt > 0 {
                 let delay = self.backoff(attempt);
@@ -684,6 +699,24 @@ impl OnionTransport {
                         }
                         return Ok(Response::Storage(r));
                     }
+                    Reply::Storage(r)
+                        if r.status >= 500 && matches!(destination, Destination::Swarm(_)) =>
+                    {
+                        // The member itself failed (as Session clients do: strike it, try
+                        // another member); the path delivered.
+                        last = format!("destination answered {}", r.status);
+                        if let Some(k) = dest_key {
+                            tried_nodes.push(k);
+                        }
+                        tried_paths.retain(|id| *id != path.id);
+                        let failure = Failure::Hop {
+                            position: path.nodes.len(),
+                            status: r.status,
+                            body: String::new(),
+                        };
+                        last_server_error = Some(r);
+                        failure
+                    }
                     Reply::Storage(r) => return Ok(Response::Storage(r)),
                     Reply::Server(r) => return Ok(Response::Server(r)),
                     Reply::ServerUnencrypted { status, body, .. } => {
@@ -754,6 +787,9 @@ impl OnionTransport {
             drop(st);
             tracing::debug!(attempt, path = path.id, "onion request failed; retrying");
         }
-        Err(ClientError::AllAttemptsFailed { attempts, last })
+        match last_server_error {
+            Some(r) => Ok(Response::Storage(r)),
+            None => Err(ClientError::AllAttemptsFailed { attempts, last }),
+        }
     }
 }

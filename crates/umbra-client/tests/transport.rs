@@ -629,3 +629,37 @@ async fn a_dead_node_fails_candidate_tests_without_costing_honest_nodes() {
         assert_eq!(t.node_strikes(k), 0, "an honest node was struck");
     }
 }
+
+#[tokio::test]
+async fn a_member_answering_5xx_is_struck_and_another_member_tried() {
+    let (net, _clock, t) = setup(20, 2, config());
+    t.ensure_ready().await.unwrap();
+    let acc = account(11);
+    let swarm = t.swarm_of(&acc);
+    let bad = swarm[1].pubkey_ed25519;
+    net.set_behaviour(&bad, Behaviour::Failing);
+    for _ in 0..20 {
+        let body = storage_ok(
+            t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+                .await
+                .unwrap(),
+        );
+        assert_ne!(body["node"].as_str().unwrap(), hex::encode(bad));
+    }
+    assert!(
+        t.node_strikes(&bad) >= 1,
+        "the failing member was tried (seeded) and struck"
+    );
+    // When every member fails, the caller gets a member's own answer.
+    for n in &swarm {
+        net.set_behaviour(&n.pubkey_ed25519, Behaviour::Failing);
+    }
+    match t
+        .send(Destination::Swarm(acc), rpc("retrieve", &acc))
+        .await
+        .unwrap()
+    {
+        Response::Storage(r) => assert_eq!(r.status, 500),
+        other => panic!("{other:?}"),
+    }
+}
