@@ -216,7 +216,10 @@ async fn store_and_retrieve_through_real_nodes_and_survive_a_dead_relay() {
                 );
                 assert_eq!(ev.outcome, Outcome::Forwarded);
                 assert!(!ev.saw_plaintext_rpc);
-                assert!(ev.http2, "the client multiplexes on pooled HTTP/2 connections");
+                assert!(
+                    ev.http2,
+                    "the client multiplexes on pooled HTTP/2 connections"
+                );
             }
             if ev.outcome == Outcome::Destination {
                 destinations += 1;
