@@ -663,3 +663,23 @@ async fn a_member_answering_5xx_is_struck_and_another_member_tried() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_share_the_paths() {
+    let (net, _clock, t) = setup(20, 2, config());
+    let mut tasks = Vec::new();
+    for i in 0..24u8 {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            let acc = account(100 + i);
+            t.send(Destination::Swarm(acc), rpc("retrieve", &acc)).await
+        }));
+    }
+    for task in tasks {
+        storage_ok(task.await.unwrap().unwrap());
+    }
+    assert_eq!(t.paths().len(), 2);
+    assert_eq!(t.guards().len(), 2);
+    let guards: HashSet<_> = t.guards().iter().map(|g| g.node).collect();
+    assert!(net.traces().iter().all(|tr| guards.contains(&tr.edge)));
+}
