@@ -53,8 +53,12 @@
 //!   path (and strike each of its nodes), 3 strikes put a node aside until the next list. A
 //!   failed request is retried on another path with exponential backoff.
 //! - **Destinations**: a storage node by key, "any node of the swarm that owns this account"
-//!   (a failing or misdirected node is replaced by another member; a `421` teaches the client
-//!   the right swarm), or an external server through the path's exit.
+//!   (a member that fails — a sealed error or a 5xx of its own — is struck and replaced by
+//!   another; a `421` teaches the client the right swarm and refreshes the list), or an
+//!   external server through the path's exit (a server the exit cannot reach is not the
+//!   path's fault).
+//! - **Maintenance** happens when a send needs it (list due, path missing or due for
+//!   rotation) or in the background with [`OnionTransport::maintain_forever`].
 //! - **Time and randomness** come in through [`Clock`] and [`umbra_crypto::Random`]; tests
 //!   use [`ManualClock`] and a seeded generator, and an in-memory network
 //!   (`testing::FakeNetwork`, feature `test-support`) whose nodes peel with umbra-onion.
