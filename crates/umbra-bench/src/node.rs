@@ -166,6 +166,11 @@ impl NodeProcess {
         sys::cpu_seconds(&self.pid)
     }
 
+    /// CPU seconds used so far by the node's threads, by thread name.
+    pub(crate) fn threads_cpu_seconds(&self) -> std::collections::BTreeMap<String, f64> {
+        sys::threads_cpu_seconds(&self.pid)
+    }
+
     /// The node's current and peak RSS.
     pub(crate) fn memory(&self) -> Option<sys::Memory> {
         sys::memory(&self.pid)

@@ -1,7 +1,7 @@
 //! The benchmark run: start the node, measure the ceiling, run the timed phases, check the
 //! stored data, and print the report.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,10 +18,12 @@ use crate::workload::{Round, Workload};
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// CPU seconds used by the load generator and by the node over some timed rounds.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Cpu {
     client: f64,
     node: f64,
+    /// The node's CPU seconds by thread name.
+    node_threads: BTreeMap<String, f64>,
 }
 
 /// A timed phase over one or more rounds.
@@ -49,6 +51,9 @@ impl Phase {
         total.reply_bytes += r.reply_bytes;
         self.cpu.client += cpu.client;
         self.cpu.node += cpu.node;
+        for (k, v) in cpu.node_threads {
+            *self.cpu.node_threads.entry(k).or_default() += v;
+        }
         self.expected_messages += expected.unwrap_or(0);
     }
 
@@ -66,9 +71,28 @@ impl Phase {
             "wall_s": wall,
             "node_cpu_cores": self.cpu.node / wall,
             "client_cpu_cores": self.cpu.client / wall,
+            "node_cpu_us_per_request": self.node_us_per_request(),
+            "node_thread_cores": self.thread_cores(),
             "messages_returned": r.messages_returned,
             "messages_expected": self.expected_messages,
         })
+    }
+
+    /// The node's threads' CPU use during the phase, in cores, by thread name (only those
+    /// that used at least 1 % of a core).
+    fn thread_cores(&self) -> BTreeMap<String, f64> {
+        let wall = self.result.wall.as_secs_f64().max(1e-9);
+        self.cpu
+            .node_threads
+            .iter()
+            .map(|(k, v)| (k.clone(), v / wall))
+            .filter(|(_, c)| *c >= 0.01)
+            .collect()
+    }
+
+    /// Node CPU time per successful request (µs).
+    fn node_us_per_request(&self) -> f64 {
+        self.cpu.node * 1e6 / (self.result.ok.max(1)) as f64
     }
 
     fn print(&self, name: &str) {
@@ -85,9 +109,19 @@ impl Phase {
             r.quantile_ms(1.0),
         );
         println!(
-            "{name}: CPU during the phase: node {:.2} cores, load generator {:.2} cores",
+            "{name}: CPU during the phase: node {:.2} cores ({:.0} µs per request), load generator {:.2} cores",
             self.cpu.node / wall,
+            self.node_us_per_request(),
             self.cpu.client / wall,
+        );
+        let threads: Vec<String> = self
+            .thread_cores()
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.2}"))
+            .collect();
+        println!(
+            "{name}: node CPU by thread name (cores): {}",
+            threads.join(", ")
         );
         if self.expected_messages > 0 || r.messages_returned > 0 {
             println!(
@@ -116,10 +150,16 @@ async fn timed_round(
     let bodies = Arc::new(round.bodies);
     let client_before = sys::cpu_seconds("self");
     let node_before = node.cpu_seconds();
+    let threads_before = node.threads_cpu_seconds();
     let r = client::run_phase(target, bodies).await?;
+    let mut node_threads = node.threads_cpu_seconds();
+    for (name, cpu) in node_threads.iter_mut() {
+        *cpu -= threads_before.get(name).copied().unwrap_or(0.0);
+    }
     let cpu = Cpu {
         client: diff(client_before, sys::cpu_seconds("self")),
         node: diff(node_before, node.cpu_seconds()),
+        node_threads,
     };
     phase.add(r, cpu, round.expected_messages);
     Ok(())
@@ -164,6 +204,19 @@ async fn check_stored(wl: &Workload, target: &Target) -> anyhow::Result<(usize, 
         }
     }
     Ok((checks.len(), found, missing))
+}
+
+fn print_ceiling(what: &str, c: &Ceiling) {
+    println!(
+        "{what}: {:.0} Ed25519 verifications/s ({:.0} per CPU second); per-store crypto (key conversion + verify + node signature) {:.0}/s ({:.0} per CPU second); CPU µs: verify {:.1}, key conversion {:.1}, node signature {:.1}",
+        c.verify_per_sec,
+        c.verify_per_cpu_sec,
+        c.store_crypto_per_sec,
+        c.store_crypto_per_cpu_sec,
+        1e6 / c.verify_per_cpu_sec.max(1.0),
+        c.convert_us,
+        c.sign_us,
+    );
 }
 
 async fn measure_ceiling(secs: f64) -> anyhow::Result<Ceiling> {
@@ -239,10 +292,7 @@ async fn throughput_mode(
     machine: &Machine,
 ) -> anyhow::Result<Value> {
     let ceiling_before = measure_ceiling(args.ceiling_secs).await?;
-    println!(
-        "ceiling (one core, node idle): {:.0} Ed25519 verifications/s; {:.0} per-store crypto ops/s (key conversion + verify + node signature)",
-        ceiling_before.verify_per_sec, ceiling_before.store_crypto_per_sec,
-    );
+    print_ceiling("ceiling (one thread, node idle)", &ceiling_before);
 
     let mut stores = Phase::default();
     let mut left = args.stores;
@@ -280,10 +330,7 @@ async fn throughput_mode(
     );
 
     let ceiling_after = measure_ceiling(args.ceiling_secs).await?;
-    println!(
-        "ceiling again after the load: {:.0} verifications/s; {:.0} per-store crypto ops/s",
-        ceiling_after.verify_per_sec, ceiling_after.store_crypto_per_sec,
-    );
+    print_ceiling("ceiling again after the load", &ceiling_after);
     let mem = node.memory().unwrap_or_default();
     let db = sys::dir_size(node.data_dir());
     let ratio = stores.result.per_sec() / ceiling_before.verify_per_sec.max(1.0);
@@ -295,7 +342,14 @@ async fn throughput_mode(
         db as f64 / MIB,
     );
     println!(
-        "store throughput / ceiling: {ratio:.3} of one core's Ed25519 verifications/s ({ratio_crypto:.3} of one core's per-store crypto)"
+        "store throughput / ceiling: {ratio:.3} of one core's Ed25519 verifications/s ({ratio_crypto:.3} of one core's per-store crypto), same run"
+    );
+    let verify_us = 1e6 / ceiling_before.verify_per_cpu_sec.max(1.0);
+    let crypto_us = 1e6 / ceiling_before.store_crypto_per_cpu_sec.max(1.0);
+    println!(
+        "per store the node spent {:.0} µs CPU; one verification costs {verify_us:.0} µs CPU and the whole per-store crypto {crypto_us:.0} µs ({:.0} % of it)",
+        stores.node_us_per_request(),
+        100.0 * crypto_us / stores.node_us_per_request().max(1.0),
     );
     println!("load average at the end: {}", sys::loadavg());
 
@@ -316,7 +370,11 @@ async fn throughput_mode(
         "check": {"pairs": pairs, "found": found, "missing": missing},
         "ceiling": {
             "verify_per_sec": ceiling_before.verify_per_sec,
+            "verify_per_cpu_sec": ceiling_before.verify_per_cpu_sec,
             "store_crypto_per_sec": ceiling_before.store_crypto_per_sec,
+            "store_crypto_per_cpu_sec": ceiling_before.store_crypto_per_cpu_sec,
+            "convert_cpu_us": ceiling_before.convert_us,
+            "sign_cpu_us": ceiling_before.sign_us,
             "verify_per_sec_after": ceiling_after.verify_per_sec,
         },
         "store_over_ceiling": ratio,

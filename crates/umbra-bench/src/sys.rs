@@ -2,6 +2,7 @@
 //! of the machine. Linux only; a missing file gives `None`, never an error, so that the load
 //! figures are still printed elsewhere.
 
+use std::collections::BTreeMap;
 use std::fs;
 
 /// Clock ticks per second of the `utime`/`stime` fields in `/proc/<pid>/stat`. This is
@@ -19,6 +20,35 @@ pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / USER_HZ)
+}
+
+/// CPU seconds used so far by the threads of process `pid`, summed by thread name (the
+/// kernel's `comm`, at most 15 bytes, e.g. `tokio-runtime-w`, `umbra-store-wri`).
+pub(crate) fn threads_cpu_seconds(pid: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.filter_map(Result::ok) {
+        let tid = task.file_name().to_string_lossy().into_owned();
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
+            continue;
+        };
+        let name = stat
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'))
+            .map(|(name, _)| name.to_string())
+            .unwrap_or_default();
+        if let Some(cpu) = cpu_seconds(&format!("{pid}/task/{tid}")) {
+            *out.entry(name).or_default() += cpu;
+        }
+    }
+    out
+}
+
+/// User + system CPU seconds used so far by the calling thread.
+pub(crate) fn thread_cpu_seconds() -> Option<f64> {
+    cpu_seconds("thread-self")
 }
 
 /// Memory of process `pid` from `/proc/<pid>/status`, in bytes.
@@ -125,6 +155,8 @@ mod tests {
     #[test]
     fn reads_own_process() {
         assert!(cpu_seconds("self").is_some());
+        assert!(thread_cpu_seconds().is_some());
+        assert!(!threads_cpu_seconds("self").is_empty());
         let m = memory("self").unwrap_or_default();
         assert!(m.rss > 0 && m.hwm >= m.rss);
     }
