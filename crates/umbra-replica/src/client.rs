@@ -6,6 +6,7 @@
 //! ([`crate::auth::ResponseAuth`]), checked against the key the membership view lists for it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -75,6 +76,10 @@ pub struct PeerClient {
     identity: Arc<Identity>,
     clock: Arc<dyn Clock>,
     addressing: PeerAddressing,
+    /// The last request timestamp used: each request gets a later one, so that two identical
+    /// requests sent within one millisecond are not signed alike (the receiver would refuse
+    /// the second as a replay).
+    last_ts: Arc<AtomicI64>,
 }
 
 impl std::fmt::Debug for PeerClient {
@@ -137,7 +142,20 @@ impl PeerClient {
             identity,
             clock,
             addressing,
+            last_ts: Arc::new(AtomicI64::new(i64::MIN)),
         })
+    }
+
+    /// The clock's time, or one millisecond after the previous request's if that is not later.
+    fn next_timestamp(&self) -> i64 {
+        let now = self.clock.now_ms();
+        let prev = self
+            .last_ts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| {
+                Some(now.max(p.saturating_add(1)))
+            })
+            .unwrap_or_else(|p| p);
+        now.max(prev.saturating_add(1))
     }
 
     /// The addressing in use.
@@ -162,7 +180,7 @@ impl PeerClient {
         let auth = RequestAuth::sign(
             &self.identity,
             &peer.pubkey_ed25519,
-            self.clock.now_ms(),
+            self.next_timestamp(),
             "POST",
             endpoint.path(),
             &body,

@@ -340,7 +340,6 @@ fn commands_on_a_directory_without_devnet_say_how_to_start_one() {
 }
 
 #[test]
-#[ignore = "umbra-node does not register with the registry yet (registry client via umbra-replica pending)"]
 fn a_devnet_of_14_nodes_forms_two_swarms_reacts_to_a_stopped_node_and_tears_down() {
     let net = DevnetDir::new();
     let summary = umbra_ok(&[

@@ -77,13 +77,26 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<()> {
     let state = DevnetState::load_existing(&layout)?;
     let http = Http::new()?;
     let report = build(&layout, &state, &http).await;
-    if args.json {
-        let text = serde_json::to_string_pretty(&report).context("encoding the status")?;
-        println!("{text}");
+    let text = if args.json {
+        let mut t = serde_json::to_string_pretty(&report).context("encoding the status")?;
+        t.push('\n');
+        t
     } else {
-        print_table(&report);
+        table(&report)
+    };
+    write_stdout(&text)
+}
+
+/// Writes to stdout; a reader that went away (`umbra devnet status | head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("writing the status")
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 async fn build(layout: &Layout, state: &DevnetState, http: &Http) -> Report {
@@ -169,13 +182,16 @@ async fn build(layout: &Layout, state: &DevnetState, http: &Http) -> Report {
     }
 }
 
-fn print_table(r: &Report) {
+fn table(r: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::new();
     let healthy = r.nodes.iter().filter(|n| n.healthy).count();
     let epoch = r
         .registry
         .epoch
         .map_or_else(|| "unknown".to_owned(), |e| e.to_string());
-    println!(
+    let _ = writeln!(
+        t,
         "devnet in {}: {healthy}/{} node(s) healthy, {} swarm(s), node list epoch {epoch}",
         r.dir,
         r.nodes.len(),
@@ -186,7 +202,8 @@ fn print_table(r: &Report) {
         (true, false) => "not answering",
         (true, true) => "healthy",
     };
-    println!(
+    let _ = writeln!(
+        t,
         "registry  pid {:<7}  {}  key {}  {reg_state}",
         r.registry
             .pid
@@ -195,14 +212,16 @@ fn print_table(r: &Report) {
         r.registry.pubkey
     );
     for s in &r.swarms {
-        println!("swarm {:>16}  {} node(s)", s.swarm, s.nodes);
+        let _ = writeln!(t, "swarm {:>16}  {} node(s)", s.swarm, s.nodes);
     }
-    println!(
+    let _ = writeln!(
+        t,
         "{:<8} {:<64} {:>16} {:>5} {:>7}  HEALTH",
         "NODE", "ED25519 PUBLIC KEY", "SWARM", "HTTPS", "PID"
     );
     for n in &r.nodes {
-        println!(
+        let _ = writeln!(
+            t,
             "{:<8} {:<64} {:>16} {:>5} {:>7}  {}",
             n.name,
             if n.pubkey_ed25519.is_empty() {
@@ -216,4 +235,5 @@ fn print_table(r: &Report) {
             n.verdict()
         );
     }
+    t
 }
