@@ -148,8 +148,16 @@ async fn a_member_back_on_its_data_dir_catches_up_and_a_delete_is_not_resurrecte
     let doomed = store_everywhere(&net, 0, &acct, b"to be deleted", 3).await;
     let kept = store_everywhere(&net, 1, &acct, b"kept", 3).await;
 
-    // Node 2 goes away (it leaves the registry); the swarm goes on with two members.
+    // Node 2 goes away (a graceful stop leaves the registry); the swarm goes on with two.
     net.stop_node(2).await.unwrap();
+    let gone = net.key(2);
+    let list = net.registry().list().unwrap();
+    let entry = list.list.nodes.iter().find(|e| e.pubkey_ed25519 == gone);
+    assert_eq!(
+        entry.map(|e| e.active),
+        Some(false),
+        "node 2 left the registry"
+    );
     net.wait_until_settled().await.unwrap();
     let mut missed = BTreeSet::new();
     for n in 0..5 {
@@ -320,5 +328,50 @@ async fn a_swarm_split_moves_every_message_to_its_new_swarm() {
         })
         .sum();
     assert!(handed > 0, "messages were handed over between the swarms");
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_separate_peer_listener_carries_replication_outside_the_client_rate_limit() {
+    let mut net = TestNetwork::start(0).await.unwrap();
+    for _ in 0..2 {
+        net.add_node_with(|c| {
+            c.peer_listen = Some("127.0.0.1:0".parse().unwrap());
+            // A client gets one request per second; swarm peers are not limited at all.
+            c.rate_limit.burst = 1;
+            c.rate_limit.per_second = 1;
+        })
+        .await
+        .unwrap();
+    }
+    net.wait_until_settled().await.unwrap();
+    // The registry lists a peer port other than the HTTPS port.
+    let list = net.registry().list().unwrap();
+    for e in &list.list.nodes {
+        assert_ne!(e.storage_port, e.storage_lmq_port, "{e:?}");
+    }
+    let acct = TestAccount::new(77);
+    let h = store_everywhere(&net, 0, &acct, b"over the peer port", 2).await;
+    let stored = local_hashes(&net, 1, &acct);
+    assert_eq!(stored, BTreeSet::from([h]));
+    // Many rounds of peer requests from the same address as the client, back to back (two
+    // identical requests may fall within one millisecond: they must not look like replays):
+    // none is refused.
+    let replica = net
+        .node(1)
+        .unwrap()
+        .node()
+        .unwrap()
+        .replica()
+        .unwrap()
+        .clone();
+    for _ in 0..8 {
+        let report = replica.reconcile_round().await;
+        assert_eq!(
+            (report.peers_reachable, report.errors),
+            (1, 0),
+            "{report:?}"
+        );
+    }
     net.shutdown().await;
 }

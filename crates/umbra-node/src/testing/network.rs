@@ -201,8 +201,22 @@ impl TestNetwork {
 
     /// Starts one more node (fresh data directory); returns its index.
     pub async fn add_node(&mut self) -> anyhow::Result<usize> {
+        self.add_node_with(|_| {}).await
+    }
+
+    /// Starts one more node after `tweak` adjusted its configuration (already pointed at the
+    /// registry); returns its index. ([`TestNetwork::start_node`] starts a stopped node again
+    /// with the registry settings only.)
+    pub async fn add_node_with(
+        &mut self,
+        tweak: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<usize> {
         let registry = &self.registry;
-        let node = TestNode::start_with(|c| registry.configure(c)).await?;
+        let node = TestNode::start_with(|c| {
+            registry.configure(c);
+            tweak(c);
+        })
+        .await?;
         let key = node
             .node()
             .map(|n| n.state().identity.ed25519_public())
