@@ -644,3 +644,65 @@ async fn malformed_oversized_and_looping_frames_are_refused_early() {
     assert_eq!(s.onion.outcome_count(Outcome::InvalidCiphertext), 1);
     assert_eq!(s.onion.outcome_count(Outcome::HopLimit), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_that_learn_each_other_from_the_registry_relay_onions() {
+    use umbra_node::testing::TestNetwork;
+    let net = TestNetwork::start(5).await.unwrap();
+    net.wait_until_settled().await.unwrap();
+    let client = client();
+    let mut rng = SeededRandom::new(8);
+    let hop = |i: usize| {
+        let id = &net.node(i).unwrap().node().unwrap().state().identity;
+        Hop {
+            ed25519: id.ed25519_public(),
+            x25519: id.x25519_public(),
+        }
+    };
+    let url = |i: usize| format!("{}/onion_req/v2", net.node(i).unwrap().base_url());
+    let acct = TestAccount::new(21);
+    let owners = net.owners_of(&acct).unwrap();
+    let dest = owners[0];
+    let others: Vec<usize> = (0..5).filter(|i| *i != dest).collect();
+
+    // Store at one owner through three relays (the view came from the signed list) …
+    let store = rpc(
+        "store",
+        acct.store_params(0, now_ms(), 3_600_000, b"via registry"),
+    );
+    let path: Vec<Hop> = others[..3].iter().map(|&i| hop(i)).collect();
+    let req = RequestBuilder::umbra()
+        .build(
+            &path,
+            Destination::Node {
+                node: hop(dest),
+                request: &store,
+            },
+            &mut rng,
+        )
+        .unwrap();
+    let (status, body) = post(&client, &url(others[0]), req.body).await;
+    let (status, body) = storage(req.reply.open(status, &body).unwrap());
+    assert_eq!(status, 200, "{body}");
+
+    // … and read it back from every owner through another path (replication did the rest).
+    for &owner in &owners {
+        let relays: Vec<usize> = (0..5).filter(|i| *i != owner).take(3).collect();
+        let path: Vec<Hop> = relays.iter().rev().map(|&i| hop(i)).collect();
+        let retrieve = rpc("retrieve", acct.retrieve_params(0, now_ms()));
+        let req = RequestBuilder::umbra()
+            .build(
+                &path,
+                Destination::Node {
+                    node: hop(owner),
+                    request: &retrieve,
+                },
+                &mut rng,
+            )
+            .unwrap();
+        let (status, body) = post(&client, &url(relays[2]), req.body).await;
+        let (status, body) = storage(req.reply.open(status, &body).unwrap());
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["messages"].as_array().unwrap().len(), 1, "{body}");
+    }
+}
