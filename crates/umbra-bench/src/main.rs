@@ -95,6 +95,10 @@ pub(crate) struct BenchArgs {
     /// Requests signed ahead per round (pre-signed bodies are valid for about 90 s).
     #[arg(long, default_value_t = 200_000)]
     pub(crate) round: usize,
+    /// Swarm size: 1 = one node (a static swarm of itself); more (e.g. 5) = a registry and that
+    /// many nodes in one process, replicating every store; the load goes to the first node.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) swarm: usize,
     /// Node durability: `process-crash` (default, as shipped) or `power-loss`.
     #[arg(long, default_value = "process-crash")]
     pub(crate) durability: String,
@@ -117,6 +121,7 @@ impl BenchArgs {
             self.round = self.round.min(500);
         }
         self.accounts = self.accounts.max(1);
+        self.swarm = self.swarm.max(1);
         self.inflight = self.inflight.max(1);
         self.connections = self.connections.clamp(1, self.inflight);
         self.client_threads = self.client_threads.max(1);

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
-use umbra_node::config::DurabilityConfig;
+use umbra_node::config::{DurabilityConfig, ReplicationConfig};
+use umbra_node::testing::{TestNode, TestRegistry, eventually};
 use umbra_node::{Config, NodeBuilder};
 
 use crate::sys;
@@ -33,6 +34,10 @@ pub(crate) struct NodeArgs {
     /// Log filter for the node (stderr).
     #[arg(long, default_value = "warn")]
     log_level: String,
+    /// Nodes: 1 = one node with a static swarm of itself; more = an in-process registry and
+    /// that many nodes registered with it, replicating with their swarm.
+    #[arg(long, default_value_t = 1)]
+    swarm: usize,
 }
 
 /// The node configuration the benchmark uses: the shipped defaults (quota, in-flight limit,
@@ -67,6 +72,9 @@ pub(crate) fn run_child(args: NodeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the node's async runtime")?;
+    if args.swarm > 1 {
+        return rt.block_on(run_swarm(args, cfg));
+    }
     rt.block_on(async move {
         let node = NodeBuilder::new(cfg).start().await?;
         {
@@ -74,21 +82,94 @@ pub(crate) fn run_child(args: NodeArgs) -> anyhow::Result<()> {
             writeln!(out, "READY {} {}", node.client_addr(), node.metrics_addr())?;
             out.flush()?;
         }
-        let stdin_closed = tokio::task::spawn_blocking(|| {
-            let mut sink = [0u8; 64];
-            let mut stdin = std::io::stdin();
-            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-        });
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        tokio::select! {
-            _ = stdin_closed => {}
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        wait_for_stop().await?;
         node.shutdown().await;
         anyhow::Ok(())
     })
+}
+
+/// Resolves when stdin closes or SIGTERM/SIGINT arrives.
+async fn wait_for_stop() -> anyhow::Result<()> {
+    let stdin_closed = tokio::task::spawn_blocking(|| {
+        let mut sink = [0u8; 64];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = stdin_closed => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+/// A swarm in this process: the registry service (`umbra_node::testing::TestRegistry`) and
+/// `args.swarm` nodes registered with it, each with the benchmark's configuration (rate limit
+/// off, shipped replication intervals except a 2 s registry refresh so that the swarm forms
+/// quickly). Prints `READY <node 0> <node 0 metrics> <node 1> … <node n-1>` once every node
+/// follows the registry's newest list and sits in one swarm.
+async fn run_swarm(args: NodeArgs, base: Config) -> anyhow::Result<()> {
+    let registry = TestRegistry::start().await?;
+    let mut nodes = Vec::with_capacity(args.swarm);
+    for _ in 0..args.swarm {
+        let dir = tempfile::tempdir_in(&args.data_dir).context("node data directory")?;
+        let node = TestNode::start_in(dir, |c| {
+            let data_dir = c.data_dir.clone();
+            *c = Config {
+                data_dir,
+                ..base.clone()
+            };
+            registry.configure(c);
+            c.replication.round_interval_secs = ReplicationConfig::default().round_interval_secs;
+        })
+        .await?;
+        nodes.push(node);
+    }
+    eventually(
+        "all nodes in one swarm of the registry's newest list",
+        Duration::from_secs(120),
+        || async {
+            let list = registry.list()?;
+            let mut swarms = Vec::with_capacity(nodes.len());
+            for n in &nodes {
+                let Some(replica) = n.node().and_then(|r| r.replica()) else {
+                    return Ok(false);
+                };
+                let view = replica.view().get();
+                if view.epoch() != list.list.epoch {
+                    return Ok(false);
+                }
+                swarms.push(view.our_swarm());
+            }
+            Ok(swarms.iter().all(|s| s.is_some() && *s == swarms[0]))
+        },
+    )
+    .await?;
+    let addrs: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| n.node())
+        .map(|n| n.client_addr().to_string())
+        .collect();
+    let metrics = nodes
+        .first()
+        .and_then(|n| n.node())
+        .map(|n| n.metrics_addr().to_string())
+        .unwrap_or_default();
+    {
+        let mut out = std::io::stdout().lock();
+        let first = addrs.first().cloned().unwrap_or_default();
+        let rest = addrs.get(1..).unwrap_or_default().join(" ");
+        writeln!(out, "READY {first} {metrics} {rest}")?;
+        out.flush()?;
+    }
+    wait_for_stop().await?;
+    for n in nodes {
+        let _ = n.stop().await;
+    }
+    registry.stop().await;
+    Ok(())
 }
 
 /// A node running as a child process.
@@ -98,13 +179,15 @@ pub(crate) struct NodeProcess {
     stdin: Option<ChildStdin>,
     pid: String,
     client_addr: SocketAddr,
+    /// The other swarm members' HTTPS addresses (swarm mode).
+    peers: Vec<SocketAddr>,
     data_dir: tempfile::TempDir,
 }
 
 impl NodeProcess {
     /// Starts `<this binary> node` on a fresh temporary data directory and waits until it
     /// listens.
-    pub(crate) fn spawn(durability: &str) -> anyhow::Result<NodeProcess> {
+    pub(crate) fn spawn(durability: &str, swarm: usize) -> anyhow::Result<NodeProcess> {
         let data_dir = tempfile::Builder::new()
             .prefix("umbra-bench-node-")
             .tempdir()
@@ -116,6 +199,8 @@ impl NodeProcess {
             .arg(data_dir.path())
             .arg("--durability")
             .arg(durability)
+            .arg("--swarm")
+            .arg(swarm.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -131,7 +216,7 @@ impl NodeProcess {
             .read_line(&mut line)
             .context("reading the node's READY line")?;
         let mut parts = line.split_whitespace();
-        let client_addr = match (parts.next(), parts.next()) {
+        let client_addr: SocketAddr = match (parts.next(), parts.next()) {
             (Some("READY"), Some(addr)) => addr
                 .parse()
                 .with_context(|| format!("bad node address {addr:?}"))?,
@@ -141,12 +226,17 @@ impl NodeProcess {
                 bail!("the node did not start (said {:?})", line.trim());
             }
         };
+        let _metrics = parts.next();
+        let peers = parts
+            .map(|p| p.parse().with_context(|| format!("bad peer address {p:?}")))
+            .collect::<anyhow::Result<Vec<SocketAddr>>>()?;
         let pid = child.id().to_string();
         Ok(NodeProcess {
             child,
             stdin,
             pid,
             client_addr,
+            peers,
             data_dir,
         })
     }
@@ -154,6 +244,11 @@ impl NodeProcess {
     /// The HTTPS address.
     pub(crate) fn client_addr(&self) -> SocketAddr {
         self.client_addr
+    }
+
+    /// The other swarm members' HTTPS addresses (empty for a single node).
+    pub(crate) fn peers(&self) -> &[SocketAddr] {
+        &self.peers
     }
 
     /// The node's data directory.

@@ -178,7 +178,11 @@ fn now_ms() -> i64 {
 
 /// Retrieves everything of a sample of (account, namespace) pairs and compares the hashes with
 /// what was stored. Returns (pairs checked, messages found, messages missing).
-async fn check_stored(wl: &Workload, target: &Target) -> anyhow::Result<(usize, u64, u64)> {
+async fn check_stored(
+    wl: &Workload,
+    target: &Target,
+    who: &str,
+) -> anyhow::Result<(usize, u64, u64)> {
     let checks = wl.checks(20, now_ms());
     let bodies: Vec<_> = checks.iter().map(|c| c.body.clone()).collect();
     let replies = client::post_each(target, &bodies).await?;
@@ -203,7 +207,31 @@ async fn check_stored(wl: &Workload, target: &Target) -> anyhow::Result<(usize, 
             }
         }
     }
+    println!(
+        "check on {who}: {} (account, namespace) pairs retrieved in full: {found} messages present, {missing} missing",
+        checks.len()
+    );
     Ok((checks.len(), found, missing))
+}
+
+/// Checks the entry node and, in swarm mode, the last member as well (replication).
+async fn check_all(
+    wl: &Workload,
+    node: &NodeProcess,
+    target: &Target,
+) -> anyhow::Result<(usize, u64, u64)> {
+    let (mut pairs, mut found, mut missing) = check_stored(wl, target, "the entry node").await?;
+    if let Some(peer) = node.peers().last() {
+        let t = Target {
+            addr: *peer,
+            ..target.clone()
+        };
+        let (p, f, m) = check_stored(wl, &t, "the last swarm member").await?;
+        pairs += p;
+        found += f;
+        missing += m;
+    }
+    Ok((pairs, found, missing))
 }
 
 fn print_ceiling(what: &str, c: &Ceiling) {
@@ -240,7 +268,16 @@ pub(crate) async fn run_bench(args: &BenchArgs) -> anyhow::Result<Value> {
         println!("WARNING: debug build of the load generator and node; use --release for figures");
     }
 
-    let node = NodeProcess::spawn(&args.durability)?;
+    let t = Instant::now();
+    let node = NodeProcess::spawn(&args.durability, args.swarm)?;
+    if args.swarm > 1 {
+        println!(
+            "swarm of {}: registry and {} nodes in one separate process, all in one swarm after {:.1} s; requests go to the first node, which replicates to the others",
+            args.swarm,
+            args.swarm,
+            t.elapsed().as_secs_f64()
+        );
+    }
     let target = Target {
         addr: node.client_addr(),
         http1: args.http1,
@@ -324,10 +361,7 @@ async fn throughput_mode(
     }
     retrieves.print("retrieve");
 
-    let (pairs, found, missing) = check_stored(wl, target).await?;
-    println!(
-        "check: {pairs} (account, namespace) pairs retrieved in full: {found} messages present, {missing} missing"
-    );
+    let (pairs, found, missing) = check_all(wl, node, target).await?;
 
     let ceiling_after = measure_ceiling(args.ceiling_secs).await?;
     print_ceiling("ceiling again after the load", &ceiling_after);
@@ -335,8 +369,13 @@ async fn throughput_mode(
     let db = sys::dir_size(node.data_dir());
     let ratio = stores.result.per_sec() / ceiling_before.verify_per_sec.max(1.0);
     let ratio_crypto = stores.result.per_sec() / ceiling_before.store_crypto_per_sec.max(1.0);
+    let whose = if args.swarm > 1 {
+        "node process (all swarm members and the registry)"
+    } else {
+        "node"
+    };
     println!(
-        "node memory: peak RSS (VmHWM) {:.1} MiB, RSS now {:.1} MiB; data dir {:.1} MiB",
+        "{whose} memory: peak RSS (VmHWM) {:.1} MiB, RSS now {:.1} MiB; data dir {:.1} MiB",
         mem.hwm as f64 / MIB,
         mem.rss as f64 / MIB,
         db as f64 / MIB,
@@ -362,6 +401,7 @@ async fn throughput_mode(
             "loadavg_end": sys::loadavg(),
         },
         "accounts": args.accounts,
+        "swarm": args.swarm,
         "inflight": args.inflight,
         "connections": if args.http1 { args.inflight } else { args.connections },
         "http": if args.http1 { "1.1" } else { "2" },
@@ -415,10 +455,7 @@ async fn rss_mode(
     stores.print("bulk store");
     // Let the group-commit writer and any pending sweep settle before reading memory.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (pairs, found, missing) = check_stored(wl, target).await?;
-    println!(
-        "check: {pairs} (account, namespace) pairs retrieved in full: {found} messages present, {missing} missing"
-    );
+    let (pairs, found, missing) = check_all(wl, node, target).await?;
     let mem = node.memory().unwrap_or_default();
     let db = sys::dir_size(node.data_dir());
     println!(

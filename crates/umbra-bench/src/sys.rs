@@ -135,17 +135,18 @@ pub(crate) fn loadavg() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Total size of the files in `dir` (not recursive), in bytes.
+/// Total size of the files under `dir` (recursive), in bytes.
 pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
-    fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
+    let Ok(rd) = fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
         })
-        .unwrap_or(0)
+        .sum()
 }
 
 #[cfg(test)]
