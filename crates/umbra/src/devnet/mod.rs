@@ -15,6 +15,12 @@
 //!  DIR/logs/                 registry.log, node-NN.log
 //! ```
 //!
+//! `network.json` holds `seed_url`, `registry_url`, `registry_pubkey`, `epoch` and `nodes`
+//! (`pubkey_ed25519`, `pubkey_x25519`, `public_ip`, `https_port`, `swarm_id`): a snapshot for
+//! bootstrapping; clients should trust only the registry's signed list.
+//!
+//! Unix only (process groups and signals); pid checks use `/proc` where there is one.
+//!
 //! Module map, one job each: [`layout`] (paths), [`state`] (the two JSON files),
 //! [`lock`] (one changing command at a time), [`binaries`] (finding the daemons),
 //! [`ports`] (free ports), [`process`] (spawn, liveness, stop), [`probe`] (HTTP checks and
