@@ -45,6 +45,8 @@
 //! directly, names after resolution), so a client cannot use it to reach the node's own
 //! network; a node advertising a loopback or private address (a devnet) allows them.
 //!
+//! A node without a node list yet answers every layer `503 Snode not ready: <its hex>`.
+//!
 //! ## Bounds
 //!
 //! Frames above [`umbra_onion::MAX_FRAME_LEN`] (or the configured body limit, whichever is
@@ -149,6 +151,8 @@ pub enum Outcome {
     ServerTimeout,
     /// Refused before peeling: too many requests in flight.
     Busy,
+    /// Refused before peeling: the node has no node list yet.
+    NotReady,
 }
 
 impl Outcome {
@@ -170,6 +174,7 @@ impl Outcome {
             Outcome::ServerUnreachable => "server_unreachable",
             Outcome::ServerTimeout => "server_timeout",
             Outcome::Busy => "busy",
+            Outcome::NotReady => "not_ready",
         }
     }
 
@@ -428,6 +433,12 @@ pub async fn handle_onion(state: &NodeState, peer: SocketAddr, frame: Bytes) -> 
 
 async fn handle_layer(state: &NodeState, peer: SocketAddr, http2: bool, frame: Bytes) -> Response {
     let svc = &state.onion;
+    if !state.swarm.get().has_swarms() {
+        // No node list yet (e.g. the registry has not answered): nothing to relay to, and a
+        // destination could not tell whether an account is its own.
+        svc.count(Outcome::NotReady);
+        return OnionError::HopNotReady(state.identity.ed25519_public()).plain_response();
+    }
     let peeled = if frame.len() <= INLINE_PEEL_MAX {
         peel(&svc.key, &frame)
     } else {
@@ -879,6 +890,7 @@ mod tests {
             Outcome::ServerUnreachable,
             Outcome::ServerTimeout,
             Outcome::Busy,
+            Outcome::NotReady,
         ];
         let labels: HashSet<&str> = all.iter().map(|o| o.as_str()).collect();
         assert_eq!(labels.len(), all.len());

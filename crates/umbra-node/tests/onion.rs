@@ -639,7 +639,23 @@ async fn malformed_oversized_and_looping_frames_are_refused_early() {
     let (status, body) = post(&client, &net.url(0), req.body).await;
     assert_eq!(storage(req.reply.open(status, &body).unwrap()).0, 200);
 
+    // A node without a node list is not ready.
     let s = net.state(0);
+    let view = s.swarm.get();
+    s.swarm.set(SwarmView::default());
+    let req = build(&mut rng);
+    let (status, body) = post(&client, &net.url(0), req.body).await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        format!(
+            "Snode not ready: {}",
+            hex::encode(net.infos[0].pubkey_ed25519)
+        )
+    );
+    s.swarm.set((*view).clone());
+    assert_eq!(s.onion.outcome_count(Outcome::NotReady), 1);
+
     assert_eq!(s.onion.outcome_count(Outcome::Malformed), 2);
     assert_eq!(s.onion.outcome_count(Outcome::InvalidCiphertext), 1);
     assert_eq!(s.onion.outcome_count(Outcome::HopLimit), 1);
