@@ -37,9 +37,21 @@ pub(crate) async fn add(args: DirArg) -> anyhow::Result<()> {
         pubkey_x25519: String::new(),
     });
     let idx = state.nodes.len() - 1;
-    let listing = bring_up(&launcher, &layout, &mut state, idx, ADD_TIMEOUT).await?;
-    report_started("added", &state.nodes[idx], &listing);
-    Ok(())
+    match bring_up(&launcher, &layout, &mut state, idx, ADD_TIMEOUT).await {
+        Ok(listing) => {
+            report_started("added", &state.nodes[idx], &listing);
+            Ok(())
+        }
+        Err(e) => {
+            // Forget the node that never came up (its directory stays for the next try, which
+            // takes the same name); keep it only if it could not even be stopped.
+            if state.nodes.get(idx).is_some_and(|n| n.process.is_none()) {
+                state.nodes.remove(idx);
+                state.save(&layout)?;
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Runs `umbra devnet stop-node KEY`.
