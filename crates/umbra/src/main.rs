@@ -19,6 +19,7 @@
 //!   devnet directory so that `umbra devnet down` can stop it, even after this CLI is gone.
 //! - Print or log a secret key; keys shown are public keys of the user's own local network.
 
+mod client;
 mod devnet;
 
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ enum Command {
     /// Run a whole local network (a registry and storage nodes) on this machine.
     #[command(subcommand)]
     Devnet(devnet::DevnetCommand),
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 impl Command {
@@ -45,6 +48,7 @@ impl Command {
     fn wants_json(&self) -> bool {
         match self {
             Command::Devnet(cmd) => cmd.wants_json(),
+            Command::Client(cmd) => cmd.wants_json(),
         }
     }
 }
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
     let json = cli.command.wants_json();
     let result = match cli.command {
         Command::Devnet(cmd) => devnet::run(cmd),
+        Command::Client(cmd) => client::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,318 @@
+//! The client commands of `umbra`: identity, messages, contacts, settings, an interactive chat
+//! and a demo on a devnet.
+//!
+//! A front end only: every protocol decision (encryption, outbox, receipts, requests, timers)
+//! is umbra-client's [`Messenger`](umbra_client::messenger::Messenger); this module parses the
+//! command line, opens the profile, connects to the network named by `--network`, calls the
+//! messenger and prints what it returns — for people, or as JSON with `--json`.
+//!
+//! ```text
+//!  mod.rs       the clap definitions and the dispatcher
+//!  context.rs   profile directory, passphrase, network file → an offline or online Messenger
+//!  render.rs    message / contact / conversation objects (JSON) and their one-line forms
+//!  commands.rs  one function per command
+//!  chat.rs      `umbra chat`: a line-based interactive conversation
+//!  demo.rs      `umbra demo`: a devnet, two identities, messages through onion paths
+//! ```
+//!
+//! Never: print or log a recovery phrase except as the answer to `umbra id new`; log a
+//! Session ID at info level; change anything when the input is refused (checks come first).
+
+mod chat;
+mod commands;
+mod context;
+mod demo;
+mod render;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+
+/// Options every client command takes.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Globals {
+    /// The profile directory (identity and encrypted database) [default: the user's data
+    /// directory, …/umbra/default]. A profile with a passphrase is opened with the one in
+    /// UMBRA_PASSPHRASE.
+    #[arg(long, env = "UMBRA_PROFILE", value_name = "DIR", global = true)]
+    pub(crate) profile: Option<PathBuf>,
+    /// The network file (`umbra devnet up` writes DIR/network.json).
+    #[arg(long, env = "UMBRA_NETWORK", value_name = "PATH", global = true)]
+    pub(crate) network: Option<PathBuf>,
+    /// Print JSON (an object or a list) on standard output; errors as {"error": "..."}.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+/// The client subcommands of `umbra`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientCommand {
+    /// Your identity: create one, restore it from its recovery phrase, show it.
+    Id(IdArgs),
+    /// Send a text message to a Session ID or a contact.
+    Send(SendArgs),
+    /// Fetch new messages and print them.
+    Receive(ReceiveArgs),
+    /// Conversations, newest first, with unread counts.
+    Chats(Plain),
+    /// Message requests: first messages from senders you have not accepted.
+    Requests(Plain),
+    /// The messages of one conversation (marks them read).
+    History(WhoArgs),
+    /// Messages and control messages still waiting for a swarm to acknowledge them.
+    Outbox(Plain),
+    /// Accept a message request (the sender is told).
+    Accept(WhoArgs),
+    /// Decline a message request (its messages are deleted).
+    Decline(WhoArgs),
+    /// Block an account: its messages are dropped from now on.
+    Block(WhoArgs),
+    /// Unblock an account.
+    Unblock(WhoArgs),
+    /// Contacts: add, rename, list.
+    Contact(ContactArgs),
+    /// Delete one of your messages for everyone, by its hash or timestamp.
+    Unsend(UnsendArgs),
+    /// Read receipts, typing indicators (yours) and disappearing messages (per conversation).
+    Settings(SettingsArgs),
+    /// An interactive conversation in the terminal.
+    Chat(WhoArgs),
+    /// Start (or reuse) a devnet, create two identities and exchange messages through onion
+    /// paths, showing what each side saw and the delivery latency.
+    Demo(DemoArgs),
+}
+
+/// A command with no argument of its own.
+#[derive(Debug, Args)]
+pub(crate) struct Plain {
+    #[command(flatten)]
+    pub(crate) g: Globals,
+}
+
+/// `umbra id …`.
+#[derive(Debug, Args)]
+pub(crate) struct IdArgs {
+    #[command(subcommand)]
+    pub(crate) cmd: IdCommand,
+    #[command(flatten)]
+    pub(crate) g: Globals,
+}
+
+/// The `umbra id` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum IdCommand {
+    /// Create a new identity in the profile directory; prints the Session ID and the recovery
+    /// phrase. With UMBRA_PASSPHRASE set, the profile is encrypted under that passphrase.
+    New {
+        /// Your display name (sent with your messages).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Restore an identity from its 12-word recovery phrase, read from standard input (a
+    /// second device of the same account).
+    Restore {
+        /// Your display name (sent with your messages).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Show the identity of the profile.
+    Show,
+}
+
+/// `umbra send`.
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// A Session ID (66 hex digits) or a contact's name.
+    pub(crate) to: String,
+    /// The message.
+    pub(crate) text: String,
+    #[command(flatten)]
+    pub(crate) g: Globals,
+}
+
+/// `umbra receive`.
+#[derive(Debug, Args)]
+pub(crate) struct ReceiveArgs {
+    /// Keep polling up to this many seconds until at least one message arrives.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) wait: Option<u64>,
+    #[command(flatten)]
+    pub(crate) g: Globals,
+}
+
+/// A command about one account.
+#[derive(Debug, Args)]
+pub(crate) struct WhoArgs {
+    /// A Session ID or a contact's name.
+    pub(crate) who: String,
+    #[command(flatten)]
+    pub(crate) g: Globals,
+}
+
+/// `umbra contact …`.
+#[derive(Debug, Args)]
+pub(crate) struct ContactArgs {
+    #[command(subcommand)]
+    pub(crate) cmd: ContactCommand,
+    #[command(flatten)]
+    pub(crate) g: Globals,
+}
+
+/// The `umbra contact` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ContactCommand {
+    /// Add a contact by Session ID, with an optional local name.
+    Add {
+        /// The Session ID.
+        session_id: String,
+        /// Your name for them.
+        name: Option<String>,
+    },
+    /// Give a contact a local name (or remove it with --clear).
+    Rename {
+        /// A Session ID or the contact's current name.
+        who: String,
+        /// The new name.
+        #[arg(required_unless_present = "clear")]
+        name: Option<String>,
+        /// Remove the local name.
+        #[arg(long, conflicts_with = "name")]
+        clear: bool,
+    },
+    /// List your contacts.
+    List,
+}
+
+/// `umbra unsend`.
+#[derive(Debug, Args)]
+pub(crate) struct UnsendArgs {
+    /// The message's hash, or its timestamp (ms), as `history` shows them.
+    pub(crate) message: String,
+    #[command(flatten)]
+    pub(crate) g: Globals,
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OnOff {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+impl OnOff {
+    fn is_on(self) -> bool {
+        self == OnOff::On
+    }
+}
+
+/// `umbra settings`.
+#[derive(Debug, Args)]
+pub(crate) struct SettingsArgs {
+    /// Send read receipts when you read messages.
+    #[arg(long, value_name = "on|off")]
+    pub(crate) read_receipts: Option<OnOff>,
+    /// Send typing indicators.
+    #[arg(long, value_name = "on|off")]
+    pub(crate) typing: Option<OnOff>,
+    /// Disappearing messages of the conversation with CONTACT: off, after-send:DURATION or
+    /// after-read:DURATION (DURATION like 30s, 5m, 12h, 1d, 2w; 10 s to 14 days).
+    #[arg(long, value_name = "MODE", requires = "contact")]
+    pub(crate) disappearing: Option<String>,
+    /// The conversation whose settings to show or change.
+    pub(crate) contact: Option<String>,
+    #[command(flatten)]
+    pub(crate) g: Globals,
+}
+
+/// `umbra demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// The devnet directory to use (started with `umbra devnet up --detach` if nothing runs
+    /// there).
+    #[arg(long, default_value = ".umbra-devnet", env = "UMBRA_DEVNET_DIR")]
+    pub(crate) dir: PathBuf,
+    /// Messages each side sends.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) messages: u32,
+    /// Seconds to wait for each message to arrive.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) timeout: u64,
+    #[command(flatten)]
+    pub(crate) g: Globals,
+}
+
+impl ClientCommand {
+    fn globals(&self) -> &Globals {
+        match self {
+            ClientCommand::Id(a) => &a.g,
+            ClientCommand::Send(a) => &a.g,
+            ClientCommand::Receive(a) => &a.g,
+            ClientCommand::Chats(a) | ClientCommand::Requests(a) | ClientCommand::Outbox(a) => &a.g,
+            ClientCommand::History(a)
+            | ClientCommand::Accept(a)
+            | ClientCommand::Decline(a)
+            | ClientCommand::Block(a)
+            | ClientCommand::Unblock(a)
+            | ClientCommand::Chat(a) => &a.g,
+            ClientCommand::Contact(a) => &a.g,
+            ClientCommand::Unsend(a) => &a.g,
+            ClientCommand::Settings(a) => &a.g,
+            ClientCommand::Demo(a) => &a.g,
+        }
+    }
+
+    /// Whether the output (and so any error) should be JSON.
+    pub(crate) fn wants_json(&self) -> bool {
+        self.globals().json
+    }
+}
+
+/// Runs one client command to completion.
+pub(crate) fn run(cmd: ClientCommand) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(async move {
+        match cmd {
+            ClientCommand::Id(a) => commands::id(a.cmd, &a.g),
+            ClientCommand::Send(a) => commands::send(&a).await,
+            ClientCommand::Receive(a) => commands::receive(&a).await,
+            ClientCommand::Chats(a) => commands::chats(&a.g),
+            ClientCommand::Requests(a) => commands::requests(&a.g),
+            ClientCommand::History(a) => commands::history(&a).await,
+            ClientCommand::Outbox(a) => commands::outbox(&a.g),
+            ClientCommand::Accept(a) => commands::accept(&a).await,
+            ClientCommand::Decline(a) => commands::decline(&a),
+            ClientCommand::Block(a) => commands::block(&a, true),
+            ClientCommand::Unblock(a) => commands::block(&a, false),
+            ClientCommand::Contact(a) => commands::contact(a.cmd, &a.g),
+            ClientCommand::Unsend(a) => commands::unsend(&a).await,
+            ClientCommand::Settings(a) => commands::settings(&a).await,
+            ClientCommand::Chat(a) => chat::run(&a).await,
+            ClientCommand::Demo(a) => demo::run(&a).await,
+        }
+    });
+    result.map_err(one_line)
+}
+
+/// The error as one message: the chain joined with ": ", leaving out a cause whose text the
+/// message before it already shows (the messenger's errors include their source).
+fn one_line(e: anyhow::Error) -> anyhow::Error {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    anyhow::anyhow!(line.replace('\n', " "))
+}
