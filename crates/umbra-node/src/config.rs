@@ -7,6 +7,7 @@
 //! metrics_listen = "127.0.0.1:22029" # operator: plain HTTP /metrics
 //! public_ip = "203.0.113.7"
 //! registry_url = "http://registry.example:22000"
+//! registry_pubkey = "<64 hex digits>"
 //! log_level = "info"
 //!
 //! [quota]
@@ -16,6 +17,9 @@
 //! [rate_limit]
 //! burst = 600
 //! per_second = 300
+//!
+//! [replication]            # with registry_url + registry_pubkey
+//! round_interval_secs = 30
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -488,5 +492,25 @@ mod tests {
             ..Config::default()
         };
         assert!(!c.reveal_metadata());
+        let with_registry = Config {
+            registry_url: Some("http://127.0.0.1:1".into()),
+            registry_pubkey: Some("ab".repeat(32)),
+            ..Config::default()
+        };
+        let e = with_registry.validate().unwrap_err().to_string();
+        assert!(e.contains("public_ip"), "{e}");
+        let mut c = Config {
+            public_ip: Ipv4Addr::LOCALHOST,
+            ..with_registry
+        };
+        c.validate().unwrap();
+        assert_eq!(c.registry(), Some(("http://127.0.0.1:1", [0xab; 32])));
+        c.replication.forward_timeout_ms = 0;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("[replication]"), "{e}");
+        let e = Config::from_toml_str("[replication]\nround_secs = 1\n", Path::new("n.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("round_secs"), "{e}");
     }
 }
