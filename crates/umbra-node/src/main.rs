@@ -19,6 +19,10 @@ struct Cli {
     /// Client HTTPS listen address, e.g. 0.0.0.0:22021.
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
+    /// Separate peer-channel HTTPS listen address, e.g. 0.0.0.0:22020 (default: the client
+    /// listener serves peers too).
+    #[arg(long)]
+    peer_listen: Option<std::net::SocketAddr>,
     /// Operator (metrics) listen address, e.g. 127.0.0.1:22029.
     #[arg(long)]
     metrics_listen: Option<std::net::SocketAddr>,
@@ -62,6 +66,9 @@ impl Cli {
         }
         if let Some(v) = self.listen {
             cfg.listen = v;
+        }
+        if let Some(v) = self.peer_listen {
+            cfg.peer_listen = Some(v);
         }
         if let Some(v) = self.metrics_listen {
             cfg.metrics_listen = v;
