@@ -89,11 +89,12 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 3.0)]
     pub(crate) ceiling_secs: f64,
     /// RSS mode: bulk-load this many messages (in rounds of `--round`, signed between rounds,
-    /// untimed) and report the node's RSS and database size. Takes minutes for 1 000 000.
+    /// untimed), then run `--retrieves` retrieves, and report the node's RSS and database size.
+    /// Takes minutes for 1 000 000.
     #[arg(long)]
     pub(crate) rss_messages: Option<usize>,
     /// Requests signed ahead per round (pre-signed bodies are valid for about 90 s).
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 100_000)]
     pub(crate) round: usize,
     /// Swarm size: 1 = one node (a static swarm of itself); more (e.g. 5) = a registry and that
     /// many nodes in one process, replicating every store; the load goes to the first node.

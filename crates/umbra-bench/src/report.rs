@@ -453,13 +453,30 @@ async fn rss_mode(
         );
     }
     stores.print("bulk store");
+    let loaded = node.memory().unwrap_or_default();
+    println!(
+        "after the bulk load: node RSS {:.1} MiB, peak {:.1} MiB",
+        loaded.rss as f64 / MIB,
+        loaded.hwm as f64 / MIB
+    );
+    // Reads use their own SQLite connections and page caches: exercise them too before
+    // reading the memory figures.
+    let mut retrieves = Phase::default();
+    let mut left = args.retrieves;
+    while left > 0 {
+        let n = left.min(args.round);
+        let round = tokio::task::block_in_place(|| wl.retrieve_round(n, now_ms()))?;
+        timed_round(node, target, round, &mut retrieves).await?;
+        left -= n;
+    }
+    retrieves.print("retrieve");
     // Let the group-commit writer and any pending sweep settle before reading memory.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (pairs, found, missing) = check_all(wl, node, target).await?;
     let mem = node.memory().unwrap_or_default();
     let db = sys::dir_size(node.data_dir());
     println!(
-        "node memory with {} messages stored: RSS {:.1} MiB, peak RSS (VmHWM) {:.1} MiB; data dir {:.1} MiB",
+        "node memory with {} messages stored, after the retrieves: RSS {:.1} MiB, peak RSS (VmHWM) {:.1} MiB; data dir {:.1} MiB",
         stores.result.ok,
         mem.rss as f64 / MIB,
         mem.hwm as f64 / MIB,
@@ -470,6 +487,8 @@ async fn rss_mode(
         "mode": "rss",
         "messages": stores.result.ok,
         "store": stores.json(),
+        "retrieve": retrieves.json(),
+        "node_rss_after_load_bytes": loaded.rss,
         "check": {"pairs": pairs, "found": found, "missing": missing},
         "node_rss_bytes": mem.rss,
         "node_peak_rss_bytes": mem.hwm,
