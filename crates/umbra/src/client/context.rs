@@ -146,10 +146,12 @@ pub(crate) fn online_with(
     path: &Path,
     network: &NetworkConfig,
 ) -> anyhow::Result<Online> {
-    let config = TransportConfig {
+    let mut config = TransportConfig {
         state_dir: Some(profile.dir().join("network")),
         ..TransportConfig::default()
     };
+    // A devnet runs every node on 127.0.0.1: one /24, so paths cannot be spread over subnets.
+    config.paths.subnet_diversity = !is_devnet(path);
     let transport =
         OnionTransport::new(network, config).context("setting up the onion transport")?;
     let swarm = OnionSwarm::new(transport.clone(), Arc::new(SystemClock));
@@ -158,6 +160,15 @@ pub(crate) fn online_with(
         transport,
         network: path.to_path_buf(),
     })
+}
+
+/// Whether the network file describes a devnet (`"network": "devnet"`, as `umbra devnet`
+/// writes it).
+fn is_devnet(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["network"] == "devnet")
 }
 
 /// What the first contact with the network showed.

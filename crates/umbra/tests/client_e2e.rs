@@ -1,0 +1,300 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The client commands end to end on a real devnet (a registry and storage nodes as
+//! processes, every message through onion paths): two users exchange messages, the first one
+//! lands in requests, unsend removes a message on the other side, a second device restored
+//! from the phrase sees the history, `umbra chat` sends typed lines, `umbra demo` reuses the
+//! devnet.
+//!
+//! The daemons are other packages' binaries: they are built first with
+//! `cargo build -p umbra-node -p umbra-registry` into this test binary's target directory
+//! (a no-op when up to date). Every command runs under a generous hang guard; waiting for a
+//! message is done by the CLI's own `receive --wait`, so nothing depends on machine speed.
+//! A guard object runs `umbra devnet down` when the test ends, even by a failure.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Hang guard of one command.
+const GUARD: Duration = Duration::from_secs(240);
+/// Hang guard of building the daemons.
+const BUILD_GUARD: Duration = Duration::from_secs(1800);
+/// What `receive --wait` may wait for one message (seconds).
+const WAIT: &str = "60";
+
+fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_umbra"))
+}
+
+fn finish(mut child: Child, guard: Duration, what: &str) -> Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > guard {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{what} hung for {guard:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Builds umbra-node and umbra-registry next to the `umbra` binary under test.
+fn build_daemons() {
+    let bin_dir = exe().parent().unwrap().to_path_buf();
+    let profile = bin_dir.file_name().unwrap().to_str().unwrap().to_owned();
+    let target = bin_dir.parent().unwrap().to_path_buf();
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "build",
+            "-p",
+            "umbra-node",
+            "-p",
+            "umbra-registry",
+            "--target-dir",
+        ])
+        .arg(&target);
+    if profile == "release" {
+        cmd.arg("--release");
+    } else if profile != "debug" {
+        cmd.args(["--profile", &profile]);
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = finish(child, BUILD_GUARD, "building the daemons");
+    assert!(
+        out.status.success(),
+        "building the daemons failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `umbra ARGS` with `stdin`, the environment cleared of `UMBRA_*` but for `env`.
+fn umbra(args: &[&str], env: &[(&str, &Path)], stdin: &str) -> Output {
+    let mut cmd = Command::new(exe());
+    cmd.args(args)
+        .env_remove("UMBRA_PROFILE")
+        .env_remove("UMBRA_NETWORK")
+        .env_remove("UMBRA_PASSPHRASE")
+        .env_remove("UMBRA_DEVNET_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    finish(child, GUARD, &format!("umbra {}", args.join(" ")))
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn json(out: &Output, what: &str) -> Value {
+    let s = ok(out, what);
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {s}"))
+}
+
+/// Stops the devnet when dropped.
+struct Devnet {
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = umbra(
+            &["devnet", "down", "--dir", self.dir.path().to_str().unwrap()],
+            &[],
+            "",
+        );
+    }
+}
+
+/// One user: a profile directory and the network file.
+struct User {
+    profile: PathBuf,
+    network: PathBuf,
+}
+
+impl User {
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        umbra(
+            args,
+            &[
+                ("UMBRA_PROFILE", &self.profile),
+                ("UMBRA_NETWORK", &self.network),
+            ],
+            stdin,
+        )
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        json(&self.run(&all, ""), &args.join(" "))
+    }
+
+    /// `receive --wait` until a message with `text` arrives; returns it.
+    fn receive_text(&self, text: &str) -> Value {
+        for _ in 0..5 {
+            let got = self.json(&["receive", "--wait", WAIT]);
+            if let Some(m) = got.as_array().unwrap().iter().find(|m| m["text"] == text) {
+                return m.clone();
+            }
+        }
+        panic!("{text:?} never arrived");
+    }
+}
+
+#[test]
+fn two_users_chat_through_a_devnet() {
+    build_daemons();
+    let devnet = Devnet {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let dir = devnet.dir.path().to_str().unwrap().to_owned();
+    ok(
+        &umbra(
+            &["devnet", "up", "--detach", "--nodes", "7", "--dir", &dir],
+            &[],
+            "",
+        ),
+        "devnet up",
+    );
+    let network = devnet.dir.path().join("network.json");
+    let homes = tempfile::tempdir().unwrap();
+    let user = |name: &str| User {
+        profile: homes.path().join(name),
+        network: network.clone(),
+    };
+    let (alice, bob) = (user("alice"), user("bob"));
+    let a = alice.json(&["id", "new", "--name", "alice"]);
+    let phrase = a["recovery_phrase"].as_str().unwrap().to_owned();
+    let a_id = a["session_id"].as_str().unwrap().to_owned();
+    let b_id = bob.json(&["id", "new", "--name", "bob"])["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // alice's first message is a request on bob's side.
+    let sent = alice.json(&["send", &b_id, "hello bob"]);
+    assert_eq!(sent["status"], "sent");
+    let got = bob.receive_text("hello bob");
+    assert_eq!(got["from"], a_id.as_str());
+    assert_eq!(got["request"], true);
+    assert_eq!(got["timestamp"], sent["timestamp"]);
+    assert!(got["hash"].as_str().is_some());
+    let requests = bob.json(&["requests"]);
+    assert_eq!(requests[0]["text"], "hello bob");
+    assert_eq!(bob.json(&["chats"]), serde_json::json!([]));
+
+    // bob accepts, names her, answers.
+    ok(&bob.run(&["accept", &a_id], ""), "accept");
+    ok(
+        &bob.run(&["contact", "rename", &a_id, "alice"], ""),
+        "rename",
+    );
+    assert_eq!(bob.json(&["requests"]), serde_json::json!([]));
+    let chats = bob.json(&["chats"]);
+    assert_eq!(chats[0]["name"], "alice");
+    assert_eq!(chats[0]["unread"], 1);
+    let reply = bob.json(&["send", "alice", "hi alice"]);
+    assert_eq!(reply["status"], "sent");
+    let got = alice.receive_text("hi alice");
+    assert_eq!(got["from"], b_id.as_str());
+    assert_eq!(got["request"], false);
+    let history = bob.json(&["history", "alice"]);
+    let texts: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["hello bob", "hi alice"]);
+    assert_eq!(bob.json(&["chats"])[0]["unread"], 0, "history marks read");
+
+    // Unsend: alice deletes a message, and it goes from bob's side too.
+    let oops = alice.json(&["send", &b_id, "oops"]);
+    bob.receive_text("oops");
+    let ts = oops["timestamp"].as_u64().unwrap().to_string();
+    ok(&alice.run(&["unsend", &ts], ""), "unsend");
+    let start = Instant::now();
+    loop {
+        ok(&bob.run(&["receive"], ""), "receive");
+        let h = bob.json(&["history", "alice"]);
+        if h.as_array().unwrap().iter().all(|m| m["text"] != "oops") {
+            break;
+        }
+        assert!(start.elapsed() < GUARD, "the unsend never reached bob");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // `umbra chat`: a typed line is sent.
+    let chat = alice.run(&["chat", &b_id], "typed in chat\n/quit\n");
+    ok(&chat, "chat");
+    bob.receive_text("typed in chat");
+
+    // A second device of alice's sees both directions of the conversation.
+    let alice2 = user("alice2");
+    let r = alice2.run(&["id", "restore", "--json"], &phrase);
+    assert_eq!(json(&r, "restore")["session_id"], a_id.as_str());
+    let start = Instant::now();
+    loop {
+        ok(&alice2.run(&["receive"], ""), "receive");
+        let h = alice2.json(&["history", &b_id]);
+        let texts: Vec<String> = h
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect();
+        if ["hello bob", "hi alice", "typed in chat"]
+            .iter()
+            .all(|t| texts.iter().any(|x| x == t))
+        {
+            assert!(!texts.iter().any(|x| x == "oops"), "unsent stays deleted");
+            break;
+        }
+        assert!(start.elapsed() < GUARD, "second device history: {texts:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The demo reuses the running devnet.
+    let demo = json(
+        &umbra(
+            &["demo", "--json", "--messages", "1", "--dir", &dir],
+            &[],
+            "",
+        ),
+        "demo",
+    );
+    assert_eq!(demo["devnet_reused"], true);
+    assert_eq!(demo["deliveries"].as_array().unwrap().len(), 2);
+    assert_eq!(demo["bob"]["saw"].as_array().unwrap().len(), 2);
+}
