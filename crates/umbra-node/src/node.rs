@@ -288,9 +288,9 @@ impl NodeBuilder {
             )),
         ]);
         tracing::info!(
-            client = %client_addr,
-            metrics = %metrics_addr,
-            ed25519 = %hex::encode(state.identity.ed25519_public()),
+            client = %umbra_crypto::Redacted::new(client_addr),
+            metrics = %umbra_crypto::Redacted::new(metrics_addr),
+            ed25519 = %umbra_crypto::Redacted::new(hex::encode(state.identity.ed25519_public())),
             "umbra-node listening"
         );
         Ok(RunningNode {
