@@ -458,3 +458,95 @@ fn a_devnet_of_14_nodes_forms_two_swarms_reacts_to_a_stopped_node_and_tears_down
     let again = umbra_ok(&["devnet", "down", "--dir", net.arg()]);
     assert!(again.contains("nothing was running"), "{again}");
 }
+
+#[test]
+fn a_foreground_devnet_stops_everything_on_ctrl_c() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::io::BufRead as _;
+
+    let net = DevnetDir::new();
+    let (node, registry) = daemons();
+    let mut child = Command::new(umbra_bin())
+        .args([
+            "devnet",
+            "up",
+            "--nodes",
+            "5",
+            "--timeout",
+            "120",
+            "--dir",
+            net.arg(),
+        ])
+        .env("UMBRA_NODE_BIN", node)
+        .env("UMBRA_REGISTRY_BIN", registry)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read its output on a thread until it says the network is up (or it ends).
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with("Press Ctrl-C") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let up = rx.recv_timeout(COMMAND_GUARD).is_ok();
+    if !up {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "hang guard: the foreground devnet did not come up: {}",
+            reader.join().unwrap()
+        );
+    }
+    let status = net.status();
+    assert_eq!(
+        status["supervisor_pid"].as_u64(),
+        Some(u64::from(child.id()))
+    );
+    assert!(
+        status["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["healthy"] == true),
+        "{status:#}"
+    );
+
+    // Ctrl-C in a terminal is SIGINT to the foreground process group, which holds only the CLI
+    // (the daemons run in their own groups); the CLI must stop them all.
+    kill(
+        Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = Instant::now() + COMMAND_GUARD;
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("hang guard: the foreground devnet did not stop after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = reader.join().unwrap();
+    assert!(exit.success(), "{exit}: {out}");
+    assert!(out.contains("stopped 5 node(s) and the registry"), "{out}");
+    let left = processes_mentioning(net.arg());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    let status = net.status();
+    assert!(status["supervisor_pid"].is_null());
+    assert_eq!(status["registry"]["running"], false);
+}
