@@ -67,6 +67,13 @@ impl HttpApp {
     }
 
     async fn handle(&self, peer: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        // Who asked for what (the address only when the operator reveals metadata).
+        tracing::debug!(
+            peer = %umbra_crypto::Redacted::new(peer),
+            method = %req.method(),
+            path = req.uri().path(),
+            "request"
+        );
         let ip: Ipv4Addr = match peer {
             SocketAddr::V4(a) => *a.ip(),
             SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {

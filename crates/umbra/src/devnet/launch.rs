@@ -340,6 +340,9 @@ pub(crate) async fn stop_nodes(
     left
 }
 
+/// Environment variable of `umbra devnet up`: the nodes' log filter, with metadata revealed.
+const NODE_LOG_ENV: &str = "UMBRA_DEVNET_NODE_LOG";
+
 /// The node's configuration file (rewritten at every start, so ports and the registry
 /// address follow the devnet).
 fn node_config_text(
@@ -364,7 +367,17 @@ fn node_config_text(
     t.insert("public_ip".into(), "127.0.0.1".into());
     t.insert("registry_url".into(), registry.url().into());
     t.insert("registry_pubkey".into(), registry.pubkey.clone().into());
-    t.insert("log_level".into(), "info".into());
+    // `UMBRA_DEVNET_NODE_LOG` (a log filter, e.g. `info,umbra_node=debug`) makes the nodes log
+    // more, with metadata (peer addresses) in clear: for tests that check what each node saw.
+    match std::env::var(NODE_LOG_ENV) {
+        Ok(level) if !level.trim().is_empty() => {
+            t.insert("log_level".into(), level.trim().into());
+            t.insert("log_reveal_metadata".into(), true.into());
+        }
+        _ => {
+            t.insert("log_level".into(), "info".into());
+        }
+    }
     // Every client and every peer of a devnet node comes from 127.0.0.1: a per-IP rate
     // limit would throttle the whole network as one client.
     let mut rate = toml::Table::new();

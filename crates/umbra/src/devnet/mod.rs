@@ -19,6 +19,10 @@
 //! (`pubkey_ed25519`, `pubkey_x25519`, `public_ip`, `https_port`, `swarm_id`): a snapshot for
 //! bootstrapping; clients should trust only the registry's signed list.
 //!
+//! `UMBRA_DEVNET_NODE_LOG=FILTER` (e.g. `info,umbra_node=debug`) in `umbra devnet up`'s
+//! environment sets the nodes' `log_level` and `log_reveal_metadata = true`: the node logs then
+//! show peer addresses, for tests that check what each node saw.
+//!
 //! Unix only (process groups and signals); pid checks use `/proc` where there is one.
 //!
 //! Module map, one job each: [`layout`] (paths), [`state`] (the two JSON files),

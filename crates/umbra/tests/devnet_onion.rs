@@ -1,0 +1,304 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Storage requests on a real devnet go through onion paths, checked from the nodes' own logs.
+//!
+//! A 7-node devnet is started with `UMBRA_DEVNET_NODE_LOG=info,umbra_node=debug`, which makes
+//! every node log each HTTP request (`request peer=.. method=.. path=..`) and each onion
+//! request (`onion request peer=.. outcome=..`) with peer addresses in clear. The client library
+//! (umbra-client's onion transport and swarm adapter) connects from 127.0.0.2, so that the
+//! client's connections are told apart from the nodes' (127.0.0.1). It stores a message and
+//! retrieves it. Then, from the logs:
+//!
+//! 1. the nodes that got any request from 127.0.0.2 got only onion requests, relayed them
+//!    (`outcome=forwarded`; a refusal such as `next_node_not_found` while a node list catches
+//!    up is allowed, the client retries) and never ran one as destination: entry nodes only;
+//! 2. every destination (`outcome=destination`, the node that ran the storage RPC) got its
+//!    request from 127.0.0.1, a relay, never from the client's address;
+//! 3. no node got a plain `/storage_rpc/v1` request from the client.
+//!
+//! The daemons are built first (as in client_e2e.rs); every step has a generous hang guard and
+//! nothing depends on timing. A guard object runs `umbra devnet down` at the end.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use umbra_client::messenger::{OnionSwarm, SwarmApi};
+use umbra_client::{HttpConfig, NetworkConfig, OnionTransport, SystemClock, TransportConfig};
+use umbra_crypto::{Identity, OsRandom};
+
+/// Hang guard of one command or one client step.
+const GUARD: Duration = Duration::from_secs(240);
+/// Hang guard of building the daemons.
+const BUILD_GUARD: Duration = Duration::from_secs(1800);
+/// The client's own address.
+const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+/// The nodes' address (relays connect from it).
+const NODE_IP: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_umbra"))
+}
+
+fn finish(mut child: Child, guard: Duration, what: &str) -> Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > guard {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{what} hung for {guard:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Builds umbra-node and umbra-registry next to the `umbra` binary under test.
+fn build_daemons() {
+    let bin_dir = exe().parent().unwrap().to_path_buf();
+    let profile = bin_dir.file_name().unwrap().to_str().unwrap().to_owned();
+    let target = bin_dir.parent().unwrap().to_path_buf();
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "build",
+            "-p",
+            "umbra-node",
+            "-p",
+            "umbra-registry",
+            "--target-dir",
+        ])
+        .arg(&target);
+    if profile == "release" {
+        cmd.arg("--release");
+    } else if profile != "debug" {
+        cmd.args(["--profile", &profile]);
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = finish(child, BUILD_GUARD, "building the daemons");
+    assert!(
+        out.status.success(),
+        "building the daemons failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `umbra devnet ARGS`, the nodes logging at debug level with metadata revealed.
+fn devnet(args: &[&str]) -> Output {
+    let child = Command::new(exe())
+        .arg("devnet")
+        .args(args)
+        .env_remove("UMBRA_DEVNET_DIR")
+        .env("UMBRA_DEVNET_NODE_LOG", "info,umbra_node=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    finish(child, GUARD, &format!("umbra devnet {}", args.join(" ")))
+}
+
+/// Stops the devnet when dropped.
+struct Devnet {
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = devnet(&["down", "--dir", self.dir.path().to_str().unwrap()]);
+    }
+}
+
+/// One logged line of interest.
+#[derive(Debug)]
+enum Seen {
+    /// `request`: any HTTP request on the client listener.
+    Http { peer: Ipv4Addr, path: String },
+    /// `onion request`: what the node did with an onion request.
+    Onion { peer: Ipv4Addr, outcome: String },
+}
+
+/// The value of `key=` in a log line (without quotes).
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let pat = format!(" {key}=");
+    let at = line.find(&pat)? + pat.len();
+    let rest = &line[at..];
+    let end = rest.find(' ').unwrap_or(rest.len());
+    Some(rest[..end].trim_matches('"'))
+}
+
+fn peer_ip(line: &str) -> Ipv4Addr {
+    let p = field(line, "peer").unwrap_or_else(|| panic!("no peer in {line:?}"));
+    match p.parse::<SocketAddr>() {
+        Ok(SocketAddr::V4(a)) => *a.ip(),
+        _ => panic!("peer is not an IPv4 address in clear: {line:?}"),
+    }
+}
+
+fn parse_log(text: &str) -> Vec<Seen> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.contains(" onion request peer=") {
+            out.push(Seen::Onion {
+                peer: peer_ip(line),
+                outcome: field(line, "outcome").unwrap().to_owned(),
+            });
+        } else if line.contains(": request peer=") {
+            out.push(Seen::Http {
+                peer: peer_ip(line),
+                path: field(line, "path").unwrap().to_owned(),
+            });
+        }
+    }
+    out
+}
+
+/// Every node's log, by file name.
+fn node_logs(dir: &Path) -> Vec<(String, Vec<Seen>)> {
+    let mut logs = Vec::new();
+    for entry in std::fs::read_dir(dir.join("logs")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.starts_with("node-") {
+            logs.push((name, parse_log(&std::fs::read_to_string(&path).unwrap())));
+        }
+    }
+    logs.sort_by(|a, b| a.0.cmp(&b.0));
+    logs
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// The client from `CLIENT_IP`: store one message in a fresh account's swarm and retrieve it
+/// from one of its nodes.
+async fn store_and_retrieve(network: &Path) {
+    let network = NetworkConfig::load(network).unwrap();
+    let mut config = TransportConfig {
+        http: HttpConfig {
+            local_address: Some(IpAddr::V4(CLIENT_IP)),
+            ..HttpConfig::default()
+        },
+        ..TransportConfig::default()
+    };
+    // Every devnet node is on 127.0.0.1.
+    config.paths.subnet_diversity = false;
+    let transport = OnionTransport::new(&network, config).unwrap();
+    tokio::time::timeout(GUARD, transport.ensure_ready())
+        .await
+        .expect("building paths hung")
+        .unwrap();
+    let swarm = OnionSwarm::new(transport, Arc::new(SystemClock));
+    let me = Identity::generate(&mut OsRandom);
+    let owner = me.session_id();
+    let data = b"through onion paths only".to_vec();
+    let ack = tokio::time::timeout(GUARD, swarm.store(&owner, 0, &data, now_ms(), 3_600_000))
+        .await
+        .expect("store hung")
+        .unwrap();
+    let nodes = swarm.nodes(&owner).await.unwrap();
+    assert!(!nodes.is_empty());
+    let page = tokio::time::timeout(GUARD, swarm.retrieve(&me, 0, &nodes[0], None))
+        .await
+        .expect("retrieve hung")
+        .unwrap();
+    assert!(
+        page.messages.iter().any(|m| m.hash == ack.hash),
+        "the stored message was not retrieved: {page:?}"
+    );
+}
+
+#[test]
+fn storage_requests_reach_destinations_only_through_relays() {
+    // The client's address must be bindable (any 127/8 address is, on Linux).
+    std::net::TcpListener::bind((CLIENT_IP, 0)).expect("127.0.0.2 cannot be bound here");
+    build_daemons();
+    let net = Devnet {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let dir = net.dir.path().to_str().unwrap().to_owned();
+    let up = devnet(&["up", "--detach", "--nodes", "7", "--dir", &dir]);
+    assert!(
+        up.status.success(),
+        "devnet up failed: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(store_and_retrieve(&net.dir.path().join("network.json")));
+
+    let logs = node_logs(net.dir.path());
+    assert_eq!(logs.len(), 7, "one log per node");
+    let mut entries = Vec::new();
+    let mut destinations = 0;
+    for (name, seen) in &logs {
+        let mut from_client = false;
+        for s in seen {
+            match s {
+                Seen::Http { peer, path } if *peer == CLIENT_IP => {
+                    from_client = true;
+                    // (3) Nothing but onion requests from the client; no plain storage RPC.
+                    assert_ne!(path, "/storage_rpc/v1", "{name}: plain storage RPC");
+                    assert_eq!(path, "/onion_req/v2", "{name}: the client asked for {path}");
+                }
+                Seen::Onion { peer, outcome } if *peer == CLIENT_IP => {
+                    // (1) A node the client reached never ran a storage RPC for it: it
+                    // relayed (or, e.g. while its node list was catching up, refused).
+                    assert_ne!(
+                        outcome, "destination",
+                        "{name}: an onion request from the client ran as destination"
+                    );
+                }
+                Seen::Onion { peer, outcome } if outcome == "destination" => {
+                    // (2) The storage RPC ran only on requests a relay brought.
+                    assert_eq!(*peer, NODE_IP, "{name}: destination request from {peer}");
+                    destinations += 1;
+                }
+                Seen::Http { peer, .. } | Seen::Onion { peer, .. } => {
+                    assert_eq!(*peer, NODE_IP, "{name}: request from {peer}");
+                }
+            }
+        }
+        if from_client {
+            entries.push(name.clone());
+        }
+    }
+    assert!(!entries.is_empty(), "no node saw the client at all");
+    assert!(
+        entries.len() < logs.len(),
+        "every node saw the client's connection: {entries:?}"
+    );
+    // At least the store and the retrieve ran on a destination.
+    assert!(destinations >= 2, "{destinations} destination requests");
+    // Some entry node relayed the client's requests (a candidate guard may only have refused
+    // while its node list caught up; the client then used another).
+    assert!(
+        logs.iter().flat_map(|(_, seen)| seen).any(|s| matches!(
+            s,
+            Seen::Onion { peer, outcome } if *peer == CLIENT_IP && outcome == "forwarded"
+        )),
+        "no entry node relayed a request of the client"
+    );
+}
