@@ -18,11 +18,14 @@
 //! The daemons are built first (as in client_e2e.rs); every step has a generous hang guard and
 //! nothing depends on timing. A guard object runs `umbra devnet down` at the end.
 
+mod common;
+
+use common::{build_daemons, exe, finish};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use umbra_client::messenger::{OnionSwarm, SwarmApi};
 use umbra_client::{HttpConfig, NetworkConfig, OnionTransport, SystemClock, TransportConfig};
@@ -30,69 +33,10 @@ use umbra_crypto::{Identity, OsRandom};
 
 /// Hang guard of one command or one client step.
 const GUARD: Duration = Duration::from_secs(240);
-/// Hang guard of building the daemons.
-const BUILD_GUARD: Duration = Duration::from_secs(1800);
 /// The client's own address.
 const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// The nodes' address (relays connect from it).
 const NODE_IP: Ipv4Addr = Ipv4Addr::LOCALHOST;
-
-fn exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_umbra"))
-}
-
-fn finish(mut child: Child, guard: Duration, what: &str) -> Output {
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > guard {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{what} hung for {guard:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Builds umbra-node and umbra-registry next to the `umbra` binary under test.
-fn build_daemons() {
-    let bin_dir = exe().parent().unwrap().to_path_buf();
-    let profile = bin_dir.file_name().unwrap().to_str().unwrap().to_owned();
-    let target = bin_dir.parent().unwrap().to_path_buf();
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "build",
-            "-p",
-            "umbra-node",
-            "-p",
-            "umbra-registry",
-            "--target-dir",
-        ])
-        .arg(&target);
-    if profile == "release" {
-        cmd.arg("--release");
-    } else if profile != "debug" {
-        cmd.args(["--profile", &profile]);
-    }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = finish(child, BUILD_GUARD, "building the daemons");
-    assert!(
-        out.status.success(),
-        "building the daemons failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Runs `umbra devnet ARGS`, the nodes logging at debug level with metadata revealed.
 fn devnet(args: &[&str]) -> Output {
