@@ -89,6 +89,8 @@ pub const MAX_TIMER_S: u32 = 14 * 24 * 3_600;
 pub const BACKOFF_MIN_MS: u64 = 1_000;
 /// Largest retry delay.
 pub const BACKOFF_MAX_MS: u64 = 5 * 60_000;
+/// Pause between two polls while [`Messenger::receive_wait`] waits.
+pub const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// Pages fetched per poll at most (each page is bounded by the node).
 const MAX_PAGES_PER_POLL: usize = 64;
 /// How long a processed hash is remembered after the swarm's expiry of it.
@@ -1248,6 +1250,26 @@ impl Messenger {
         }
         self.purge_expired()?;
         Ok(events)
+    }
+
+    /// Receives until something happens or `max_wait` has passed: polls the swarm (see
+    /// [`Messenger::receive`]) and returns as soon as a poll brings at least one event, or the
+    /// (possibly empty) events of the last poll at the deadline. At least one poll is made.
+    /// This is the one waiting loop every front end uses, so how the client waits for new
+    /// messages is decided here.
+    pub async fn receive_wait(
+        &self,
+        max_wait: std::time::Duration,
+    ) -> Result<Vec<Event>, MessengerError> {
+        let deadline = tokio::time::Instant::now() + max_wait;
+        loop {
+            let events = self.receive().await?;
+            let now = tokio::time::Instant::now();
+            if !events.is_empty() || now >= deadline {
+                return Ok(events);
+            }
+            tokio::time::sleep(POLL_EVERY.min(deadline - now)).await;
+        }
     }
 
     fn cursor(&self, node: &str) -> Result<Option<String>, MessengerError> {

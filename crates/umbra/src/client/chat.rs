@@ -18,8 +18,8 @@ use super::WhoArgs;
 use super::context::{self, Reach, resolve};
 use super::render::{self, message_json, print_json};
 
-/// Pause between two polls of the swarm.
-const POLL_EVERY: Duration = Duration::from_millis(300);
+/// The longest single wait for news (a poll returns earlier when anything arrives).
+const WAIT: Duration = Duration::from_secs(10);
 /// Pause after a failed poll.
 const RETRY_AFTER: Duration = Duration::from_secs(3);
 /// Messages of the history shown when the chat opens.
@@ -96,7 +96,7 @@ fn say(json: bool, line: &str) {
 async fn poll(m: Arc<Messenger>, with: SessionId, json: bool) {
     let mut failing = false;
     loop {
-        match m.receive().await {
+        match m.receive_wait(WAIT).await {
             Ok(events) => {
                 if failing {
                     say(json, "connected again");
@@ -112,7 +112,6 @@ async fn poll(m: Arc<Messenger>, with: SessionId, json: bool) {
                 {
                     say(json, &format!("marking read failed: {e}"));
                 }
-                tokio::time::sleep(POLL_EVERY).await;
             }
             Err(e) => {
                 if !failing {

@@ -15,9 +15,6 @@ use super::{
     ContactCommand, Globals, IdCommand, ReceiveArgs, SendArgs, SettingsArgs, UnsendArgs, WhoArgs,
 };
 
-/// How often `receive --wait` polls the swarm.
-const POLL_EVERY: Duration = Duration::from_millis(250);
-
 // ----- identity ---------------------------------------------------------------------------------
 
 /// `umbra id new | restore | show`.
@@ -205,13 +202,13 @@ pub(crate) async fn receive(a: &ReceiveArgs) -> anyhow::Result<()> {
         .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
     let mut polled = Polled::default();
     loop {
-        let events = m.receive().await?;
+        let left = deadline.map_or(Duration::ZERO, |d| {
+            d.saturating_duration_since(tokio::time::Instant::now())
+        });
+        let events = m.receive_wait(left).await?;
         sort_events(m, events, &mut polled);
-        match deadline {
-            Some(d) if polled.messages.is_empty() && tokio::time::Instant::now() < d => {
-                tokio::time::sleep(POLL_EVERY).await;
-            }
-            _ => break,
+        if !polled.messages.is_empty() || left.is_zero() {
+            break;
         }
     }
     if a.g.json {

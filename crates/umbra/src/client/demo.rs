@@ -24,9 +24,6 @@ use super::DemoArgs;
 use super::context::{self, Online};
 use super::render::{self, message_json, print_json};
 
-/// Pause between two polls while waiting for a message.
-const POLL_EVERY: Duration = Duration::from_millis(20);
-
 /// Runs the demo.
 pub(crate) async fn run(a: &DemoArgs) -> anyhow::Result<()> {
     let json = a.g.json;
@@ -169,7 +166,8 @@ async fn deliver(
         );
     }
     loop {
-        for e in to.receive().await? {
+        let left = timeout.saturating_sub(t0.elapsed());
+        for e in to.receive_wait(left).await? {
             if let Event::Message { message, request } = e
                 && message.author == from.session_id()
                 && message.sent_ms == sent.sent_ms
@@ -184,7 +182,6 @@ async fn deliver(
                 timeout.as_secs()
             ));
         }
-        tokio::time::sleep(POLL_EVERY).await;
     }
 }
 
