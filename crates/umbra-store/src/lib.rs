@@ -81,6 +81,7 @@
 //! replica arrived; replicas still converge because those tombstones are reconciled like any
 //! other (checked by the `replicas_converge` property test).
 
+mod arrival;
 mod config;
 mod digest;
 mod error;
@@ -93,6 +94,7 @@ mod writer;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use arrival::{Arrival, SHARDS as ARRIVAL_SHARDS};
 pub use config::{Durability, Quota, StoreConfig};
 pub use error::{QuotaLimit, Result, StoreError};
 pub use reply::Reply;
@@ -117,6 +119,7 @@ pub struct Store {
 
 struct Inner {
     writer: Writer,
+    hub: Arc<arrival::Hub>,
     readers: reader::ReadPool,
     config: StoreConfig,
 }
@@ -134,15 +137,25 @@ impl Store {
     /// writer thread.
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Store> {
         let path = path.as_ref();
-        let writer = Writer::start(path, &config)?;
+        let hub = Arc::new(arrival::Hub::new());
+        let writer = Writer::start(path, &config, hub.clone())?;
         let readers = reader::ReadPool::new(path, &config);
         Ok(Store {
             inner: Arc::new(Inner {
                 writer,
+                hub,
                 readers,
                 config,
             }),
         })
+    }
+
+    /// A future that resolves once a message for `owner` (or another account sharing its
+    /// shard) has been committed after this call — stored by a client or applied from a peer.
+    /// Take it *before* reading the store, await it only if the read found nothing, then read
+    /// again (see [`Arrival`]). The base of the node's long-poll retrieve.
+    pub fn arrival(&self, owner: &Owner) -> Arrival {
+        Arrival::new(&self.inner.hub, owner)
     }
 
     /// The configuration this store was opened with.

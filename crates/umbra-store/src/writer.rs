@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use crate::arrival::Hub;
 use crate::config::StoreConfig;
 use crate::error::{QuotaLimit, Result, StoreError};
 use crate::reply::{self, Reply, ReplySender};
@@ -102,7 +103,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Opens the write connection, migrates, loads per-account usage and starts the thread.
-    pub(crate) fn start(path: &Path, config: &StoreConfig) -> Result<Writer> {
+    pub(crate) fn start(path: &Path, config: &StoreConfig, hub: Arc<Hub>) -> Result<Writer> {
         let conn = schema::open_writer(path, config)?;
         let usage = load_usage(&conn).map_err(|e| StoreError::db("open", None, e))?;
         let totals = Arc::new(Totals::default());
@@ -111,6 +112,7 @@ impl Writer {
             config: config.clone(),
             usage,
             totals: totals.clone(),
+            hub,
         };
         state.publish_totals();
         let capacity = config.write_queue_capacity.max(1);
@@ -256,6 +258,7 @@ struct State {
     config: StoreConfig,
     usage: HashMap<Owner, Usage>,
     totals: Arc<Totals>,
+    hub: Arc<Hub>,
 }
 
 impl State {
@@ -299,6 +302,7 @@ impl State {
             config,
             usage,
             totals,
+            hub,
         } = self;
         let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
@@ -311,9 +315,10 @@ impl State {
             }
         };
         let mut finishes: Vec<Finish> = Vec::new();
+        let mut arrived: Vec<Owner> = Vec::new();
         let mut rolled_back = false;
         for cmd in cmds.by_ref() {
-            let (f, ok) = apply(&mut tx, config, usage, totals, cmd);
+            let (f, ok) = apply(&mut tx, config, usage, totals, &mut arrived, cmd);
             if tx.is_autocommit() {
                 // This command's error made SQLite roll back the whole batch: it gets its own
                 // error, the earlier ones a commit error; the rest go into a new transaction.
@@ -335,6 +340,13 @@ impl State {
         };
         match result {
             Ok(()) => {
+                // Only now can a waiter find the new messages; it is woken before the writes
+                // are acknowledged, so an acknowledged store has always woken its waiters.
+                arrived.sort_unstable();
+                arrived.dedup();
+                for owner in &arrived {
+                    hub.notify(owner);
+                }
                 for f in finishes {
                     f(None);
                 }
@@ -384,13 +396,16 @@ fn apply(
     config: &StoreConfig,
     usage: &mut HashMap<Owner, Usage>,
     totals: &Totals,
+    arrived: &mut Vec<Owner>,
     cmd: Cmd,
 ) -> (Finish, bool) {
+    #[allow(clippy::too_many_arguments)]
     fn run<T: Send + 'static>(
         tx: &mut Transaction<'_>,
         config: &StoreConfig,
         usage: &mut HashMap<Owner, Usage>,
         totals: &Totals,
+        arrived: &mut Vec<Owner>,
         op: &'static str,
         reply: ReplySender<T>,
         f: impl FnOnce(&Connection, &Ctx<'_>, &mut Deltas) -> Result<T>,
@@ -409,13 +424,14 @@ fn apply(
         })();
         let ok = r.is_ok();
         if ok {
+            arrived.extend(deltas.0.iter().filter(|d| d.1 > 0).map(|d| d.0));
             apply_deltas(usage, totals, deltas);
         }
         (finish(op, reply, r), ok)
     }
-    let (c, u, t) = (config, usage, totals);
+    let (c, u, t, a) = (config, usage, totals, arrived);
     match cmd {
-        Cmd::Store { msg, now_ms, reply } => run(tx, c, u, t, "store", reply, |cn, cx, d| {
+        Cmd::Store { msg, now_ms, reply } => run(tx, c, u, t, a, "store", reply, |cn, cx, d| {
             op_store(cn, cx, d, msg, now_ms)
         }),
         Cmd::Delete {
@@ -423,7 +439,7 @@ fn apply(
             hashes,
             now_ms,
             reply,
-        } => run(tx, c, u, t, "delete", reply, |cn, cx, d| {
+        } => run(tx, c, u, t, a, "delete", reply, |cn, cx, d| {
             op_delete(cn, cx, d, &owner, &hashes, now_ms)
         }),
         Cmd::DeleteAll {
@@ -438,11 +454,11 @@ fn apply(
             } else {
                 "delete_all"
             };
-            run(tx, c, u, t, op, reply, |cn, cx, d| {
+            run(tx, c, u, t, a, op, reply, |cn, cx, d| {
                 op_delete_all(cn, cx, d, op, &owner, ns, before_ms, now_ms)
             })
         }
-        Cmd::Expire { req, now_ms, reply } => run(tx, c, u, t, "expire", reply, |cn, cx, _| {
+        Cmd::Expire { req, now_ms, reply } => run(tx, c, u, t, a, "expire", reply, |cn, cx, _| {
             op_expire(cn, cx, &req, now_ms)
         }),
         Cmd::ExpireAll {
@@ -451,7 +467,7 @@ fn apply(
             expiry_ms,
             now_ms,
             reply,
-        } => run(tx, c, u, t, "expire_all", reply, |cn, cx, _| {
+        } => run(tx, c, u, t, a, "expire_all", reply, |cn, cx, _| {
             op_expire_all(cn, cx, &owner, ns, expiry_ms, now_ms)
         }),
         Cmd::Revoke {
@@ -459,33 +475,45 @@ fn apply(
             tokens,
             now_ms,
             reply,
-        } => run(tx, c, u, t, "revoke_subaccount", reply, |cn, cx, _| {
+        } => run(tx, c, u, t, a, "revoke_subaccount", reply, |cn, cx, _| {
             op_revoke(cn, cx, &owner, &tokens, now_ms)
         }),
         Cmd::Unrevoke {
             owner,
             tokens,
             reply,
-        } => run(tx, c, u, t, "unrevoke_subaccount", reply, |cn, cx, _| {
+        } => run(tx, c, u, t, a, "unrevoke_subaccount", reply, |cn, cx, _| {
             op_unrevoke(cn, cx, &owner, &tokens)
         }),
-        Cmd::Sweep { now_ms, reply } => run(tx, c, u, t, "sweep_expired", reply, |cn, cx, d| {
+        Cmd::Sweep { now_ms, reply } => run(tx, c, u, t, a, "sweep_expired", reply, |cn, cx, d| {
             op_sweep(cn, cx, d, now_ms)
         }),
-        Cmd::ApplyMessage { msg, now_ms, reply } => {
-            run(tx, c, u, t, "apply_remote_message", reply, |cn, cx, d| {
-                op_apply_message(cn, cx, d, msg, now_ms)
-            })
-        }
+        Cmd::ApplyMessage { msg, now_ms, reply } => run(
+            tx,
+            c,
+            u,
+            t,
+            a,
+            "apply_remote_message",
+            reply,
+            |cn, cx, d| op_apply_message(cn, cx, d, msg, now_ms),
+        ),
         Cmd::ApplyTombstone {
             t: tomb,
             now_ms,
             reply,
-        } => run(tx, c, u, t, "apply_remote_tombstone", reply, |cn, cx, d| {
-            op_apply_tombstone(cn, cx, d, tomb, now_ms)
-        }),
+        } => run(
+            tx,
+            c,
+            u,
+            t,
+            a,
+            "apply_remote_tombstone",
+            reply,
+            |cn, cx, d| op_apply_tombstone(cn, cx, d, tomb, now_ms),
+        ),
         Cmd::ApplyExpiry { e, now_ms, reply } => {
-            run(tx, c, u, t, "apply_remote_expiry", reply, |cn, cx, d| {
+            run(tx, c, u, t, a, "apply_remote_expiry", reply, |cn, cx, d| {
                 op_apply_expiry(cn, cx, d, e, now_ms)
             })
         }
