@@ -47,6 +47,7 @@ pub mod config;
 mod error;
 pub mod http;
 pub mod identity;
+pub mod longpoll;
 pub mod membership;
 pub mod metrics;
 pub mod node;

@@ -43,6 +43,8 @@ pub struct NodeState {
     pub metrics: Arc<Metrics>,
     /// Onion requests (`/onion_req/v2`): keys, pooled node-to-node client, counters.
     pub onion: Arc<OnionService>,
+    /// Long-poll retrieves: the waiter limit and the shutdown signal.
+    pub long_poll: crate::longpoll::LongPoll,
     height: AtomicU64,
 }
 
@@ -66,6 +68,7 @@ impl NodeState {
             replicator: Arc::new(SingleNode),
             oxend: Arc::new(NoOxend),
             metrics: Arc::new(Metrics::new()),
+            long_poll: crate::longpoll::LongPoll::default(),
             height: AtomicU64::new(0),
         }
     }
@@ -342,6 +345,7 @@ impl RunningNode {
     /// grace period), stops the background tasks and waits for all of them.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
+        self.state.long_poll.stop();
         for t in std::mem::take(&mut self.tasks) {
             let _ = t.await;
         }
@@ -352,6 +356,7 @@ impl RunningNode {
 impl Drop for RunningNode {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        self.state.long_poll.stop();
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use umbra_crypto::hash::message_hash;
@@ -373,6 +373,8 @@ pub(crate) struct RetrieveReq {
     last_hash: Option<String>,
     max_count: i64,
     max_size: i64,
+    /// `umbra_wait_ms`, capped (`crate::longpoll`); 0: answer at once.
+    wait_ms: u64,
 }
 
 pub(crate) fn parse_retrieve(p: Params<'_>) -> PResult<RetrieveReq> {
@@ -389,6 +391,7 @@ pub(crate) fn parse_retrieve(p: Params<'_>) -> PResult<RetrieveReq> {
     let subacc = p.string("subaccount")?;
     let subacc_sig = p.string("subaccount_sig")?;
     let ts = p.timestamp("timestamp")?;
+    let wait_ms = p.uint("umbra_wait_ms")?.unwrap_or(0);
 
     let pk = choose_pubkey(pubkey, pubkey_alt)?;
     let needs_auth = pk_ed.is_some()
@@ -429,6 +432,7 @@ pub(crate) fn parse_retrieve(p: Params<'_>) -> PResult<RetrieveReq> {
         last_hash,
         max_count: max_count.unwrap_or(0),
         max_size: max_size.unwrap_or(0),
+        wait_ms: wait_ms.min(crate::longpoll::MAX_WAIT_MS),
     })
 }
 
@@ -438,7 +442,9 @@ fn obfuscate(owner: &[u8; 33]) -> String {
     format!("{}...{}", &h[..4], &h[h.len() - 3..])
 }
 
-pub(crate) async fn exec_retrieve(ctx: &Ctx<'_>, r: RetrieveReq) -> Exec {
+/// `retrieve`; with `may_wait` (a client's top-level request) an authenticated retrieve that
+/// asks for it long-polls (`crate::longpoll`).
+pub(crate) async fn exec_retrieve(ctx: &Ctx<'_>, r: RetrieveReq, may_wait: bool) -> Exec {
     check_swarm(ctx, &r.owner)?;
     match &r.auth {
         Some((auth, ts)) => {
@@ -473,22 +479,39 @@ pub(crate) async fn exec_retrieve(ctx: &Ctx<'_>, r: RetrieveReq) -> Exec {
             }
         }
     }
-    let store = ctx.state.store.clone();
+    let store = &ctx.state.store;
     let owner = Owner::new(r.owner);
     let limits = RetrieveLimits::from_request(r.max_count, r.max_size, SizeAccounting::Base64);
-    let (ns, last_hash, now) = (r.ns, r.last_hash, ctx.now);
-    let page = blocking(move || store.retrieve(&owner, ns, last_hash.as_deref(), limits, now))
-        .await
-        .map_err(|e| {
-            tracing::warn!("retrieve failed: {e}");
-            RpcResponse::text(
-                500,
-                format!(
-                    "Internal Server Error. Could not retrieve messages for {}",
-                    obfuscate(&r.owner)
-                ),
-            )
-        })?;
+    let fetch = |now: i64| {
+        let (store, ns, last_hash) = (store.clone(), r.ns, r.last_hash.clone());
+        async move {
+            blocking(move || store.retrieve(&owner, ns, last_hash.as_deref(), limits, now))
+                .await
+                .map_err(|e| {
+                    tracing::warn!("retrieve failed: {e}");
+                    RpcResponse::text(
+                        500,
+                        format!(
+                            "Internal Server Error. Could not retrieve messages for {}",
+                            obfuscate(&r.owner)
+                        ),
+                    )
+                })
+        }
+    };
+    let started = tokio::time::Instant::now();
+    let now = || ctx.now + i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    // Taken before the first look, so that a message committed in between is not missed.
+    let mut arrival = store.arrival(&owner);
+    let mut page = fetch(ctx.now).await?;
+    let wait = may_wait && r.wait_ms > 0 && r.auth.is_some() && page.messages.is_empty();
+    if let Some(_slot) = wait.then(|| ctx.state.long_poll.enter()).flatten() {
+        let deadline = started + Duration::from_millis(r.wait_ms);
+        while page.messages.is_empty() && ctx.state.long_poll.wait(arrival, deadline).await {
+            arrival = store.arrival(&owner);
+            page = fetch(now()).await?;
+        }
+    }
     let messages: Vec<Value> = page
         .messages
         .iter()
@@ -503,7 +526,7 @@ pub(crate) async fn exec_retrieve(ctx: &Ctx<'_>, r: RetrieveReq) -> Exec {
         .collect();
     Ok(RpcResponse::json(
         200,
-        ctx.stamp(json!({"messages": messages, "more": page.more})),
+        ctx.stamp_at(json!({"messages": messages, "more": page.more}), now()),
     ))
 }
 

@@ -145,9 +145,15 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Adds `t` and `hf` to a JSON object.
-    pub(crate) fn stamp(&self, mut v: Value) -> Value {
+    pub(crate) fn stamp(&self, v: Value) -> Value {
+        self.stamp_at(v, self.now)
+    }
+
+    /// Adds `t` (as `now`) and `hf` to a JSON object: for an answer given later than the
+    /// request's time (a long-poll).
+    pub(crate) fn stamp_at(&self, mut v: Value, now: i64) -> Value {
         if let Value::Object(m) = &mut v {
-            m.insert("t".into(), json!(self.now));
+            m.insert("t".into(), json!(now));
             m.insert("hf".into(), json!(crate::HARDFORK));
         }
         v
@@ -243,7 +249,7 @@ pub(crate) fn execute<'a>(ctx: &'a Ctx<'a>, req: Request) -> RespFuture<'a> {
     Box::pin(async move {
         let r = match req {
             Request::Store(r) => methods::exec_store(ctx, r).await,
-            Request::Retrieve(r) => methods::exec_retrieve(ctx, r).await,
+            Request::Retrieve(r) => methods::exec_retrieve(ctx, r, false).await,
             Request::Delete(r) => methods::exec_delete(ctx, r).await,
             Request::DeleteAll(r) => methods::exec_delete_all(ctx, r).await,
             Request::DeleteBefore(r) => methods::exec_delete_before(ctx, r).await,
@@ -330,7 +336,13 @@ async fn run(
         now: now_ms,
         origin,
     };
-    execute(&ctx, req).await
+    match req {
+        // Only a client's own top-level retrieve may wait (`crate::longpoll`).
+        Request::Retrieve(r) if origin == Origin::Client => methods::exec_retrieve(&ctx, r, true)
+            .await
+            .unwrap_or_else(|e| e),
+        req => execute(&ctx, req).await,
+    }
 }
 
 #[cfg(test)]

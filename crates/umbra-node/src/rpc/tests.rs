@@ -1616,3 +1616,112 @@ async fn quota_failure_names_the_limit() {
         "{own}"
     );
 }
+
+// ----- long-poll retrieve (`crate::longpoll`) -------------------------------------------------
+
+/// Waits (without a clock) until `n` retrieves are long-polling on `state`.
+async fn until_waiting(state: &NodeState, n: usize) {
+    while state.long_poll.waiting() != n {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+fn messages(r: &RpcResponse) -> Vec<Value> {
+    r.json_body().unwrap()["messages"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn a_long_poll_retrieve_answers_as_soon_as_a_message_arrives() {
+    let fx = fixture();
+    let a = acct();
+    let first = fx.put(&a, 0, NOW, DAY, b"old").await;
+    let mut p = a.retrieve_params(0, NOW);
+    p["last_hash"] = json!(first);
+    p["umbra_wait_ms"] = json!(20_000);
+    let state = fx.state.clone();
+    let store = a.store_params(0, NOW + 1, DAY, b"new");
+    let writer = tokio::spawn(async move {
+        until_waiting(&state, 1).await;
+        handle_method(&state, NOW, "store", &store).await
+    });
+    let r = fx.call("retrieve", p).await;
+    assert_eq!(writer.await.unwrap().status, 200);
+    assert_eq!(r.status, 200, "{r:?}");
+    let got = messages(&r);
+    assert_eq!(got.len(), 1, "woken by the store, not by the deadline");
+    assert_eq!(got[0]["data"], b64(b"new"));
+    assert_eq!(fx.state.long_poll.waiting(), 0, "the slot is given back");
+}
+
+#[tokio::test]
+async fn a_long_poll_with_nothing_new_answers_empty_at_its_deadline_stamped_then() {
+    let fx = fixture();
+    let a = acct();
+    let mut p = a.retrieve_params(0, NOW);
+    p["umbra_wait_ms"] = json!(300);
+    let t0 = std::time::Instant::now();
+    let r = fx.call("retrieve", p).await;
+    assert!(t0.elapsed() >= std::time::Duration::from_millis(300));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(messages(&r).is_empty());
+    assert_eq!(r.json_body().unwrap()["more"], false);
+    let t = r.json_body().unwrap()["t"].as_i64().unwrap();
+    assert!(t >= NOW + 300, "t is the time of the answer: {t}");
+    // A message already there is answered at once, whatever the wait asked for.
+    fx.put(&a, 0, NOW, DAY, b"here").await;
+    let mut p = a.retrieve_params(0, NOW);
+    p["umbra_wait_ms"] = json!(20_000);
+    assert_eq!(messages(&fx.call("retrieve", p).await).len(), 1);
+    // A wait that is not a number is a parse error like any other.
+    let mut p = a.retrieve_params(0, NOW);
+    p["umbra_wait_ms"] = json!("soon");
+    assert_eq!(fx.call("retrieve", p).await.status, 400);
+}
+
+#[tokio::test]
+async fn a_retrieve_inside_a_batch_never_waits() {
+    let fx = fixture();
+    let a = acct();
+    let mut p = a.retrieve_params(0, NOW);
+    p["umbra_wait_ms"] = json!(20_000);
+    let t0 = std::time::Instant::now();
+    let r = fx
+        .call(
+            "batch",
+            json!({"requests": [{"method": "retrieve", "params": p}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json_body().unwrap()["results"][0]["code"], 200);
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(15),
+        "answered without waiting"
+    );
+}
+
+#[tokio::test]
+async fn stopping_the_node_ends_every_wait_and_refuses_new_ones() {
+    let fx = fixture();
+    let a = acct();
+    let mut p = a.retrieve_params(0, NOW);
+    p["umbra_wait_ms"] = json!(20_000);
+    let state = fx.state.clone();
+    let params = p.clone();
+    let waiter = tokio::spawn(async move { handle_method(&state, NOW, "retrieve", &params).await });
+    until_waiting(&fx.state, 1).await;
+    let t0 = std::time::Instant::now();
+    fx.state.long_poll.stop();
+    let r = waiter.await.unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(messages(&r).is_empty());
+    let r = fx.call("retrieve", p).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(15),
+        "neither the waiting nor the new retrieve held on"
+    );
+    assert_eq!(fx.state.long_poll.waiting(), 0);
+}
