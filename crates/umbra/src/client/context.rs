@@ -4,6 +4,10 @@
 //! Commands that only read or change local state get an offline messenger (its swarm access
 //! refuses every request). Commands that talk to the network first load the network file, so
 //! that a missing or malformed one is refused before anything is touched.
+//!
+//! In debug builds only, an online messenger's swarm access goes through the `crash` test
+//! hook (`UMBRA_TEST_CRASH=before-store:N|after-store:N` aborts the process at that store;
+//! unset, it changes nothing). Release builds do not contain it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -154,9 +158,13 @@ pub(crate) fn online_with(
     config.paths.subnet_diversity = !is_devnet(path);
     let transport =
         OnionTransport::new(network, config).context("setting up the onion transport")?;
-    let swarm = OnionSwarm::new(transport.clone(), Arc::new(SystemClock));
+    let swarm: Arc<dyn SwarmApi> =
+        Arc::new(OnionSwarm::new(transport.clone(), Arc::new(SystemClock)));
+    // Debug builds only: `UMBRA_TEST_CRASH` aborts at a chosen store (see `crash`).
+    #[cfg(debug_assertions)]
+    let swarm = super::crash::wrap(swarm)?;
     Ok(Online {
-        messenger: Arc::new(messenger(profile, Arc::new(swarm))),
+        messenger: Arc::new(messenger(profile, swarm)),
         transport,
         network: path.to_path_buf(),
     })

@@ -9,6 +9,7 @@
 //! ```text
 //!  mod.rs       the clap definitions and the dispatcher
 //!  context.rs   profile directory, passphrase, network file → an offline or online Messenger
+//!  crash.rs     UMBRA_TEST_CRASH: a test hook of debug builds that aborts at a given store
 //!  render.rs    message / contact / conversation objects (JSON) and their one-line forms
 //!  commands.rs  one function per command
 //!  chat.rs      `umbra chat`: a line-based interactive conversation
@@ -21,6 +22,8 @@
 mod chat;
 mod commands;
 mod context;
+#[cfg(debug_assertions)]
+mod crash;
 mod demo;
 mod render;
 

@@ -24,6 +24,19 @@ use super::state::{DevnetState, NodeRecord, RegistryRecord};
 pub(crate) const HEARTBEAT_INTERVAL_MS: u64 = 2_000;
 /// Silence after which the registry takes a devnet node out of its swarm.
 pub(crate) const INACTIVE_AFTER_MS: u64 = 7_000;
+/// Environment variable of `umbra devnet up`: another silence, in ms, after which the registry
+/// takes a node out (fault tests make it long, so that a killed node stays listed).
+const INACTIVE_AFTER_ENV: &str = "UMBRA_DEVNET_INACTIVE_AFTER_MS";
+
+/// [`INACTIVE_AFTER_MS`], or the value of [`INACTIVE_AFTER_ENV`] when it is set.
+fn inactive_after_ms() -> anyhow::Result<u64> {
+    match std::env::var(INACTIVE_AFTER_ENV) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().ok().filter(|ms| *ms > 0).with_context(|| {
+            format!("{INACTIVE_AFTER_ENV} must be a number of milliseconds above 0 (got {v:?}); unset it for the default of {INACTIVE_AFTER_MS}")
+        }),
+        _ => Ok(INACTIVE_AFTER_MS),
+    }
+}
 /// Seconds a node gets at SIGTERM to finish in-flight requests (shorter than our grace).
 const NODE_SHUTDOWN_GRACE_SECS: u64 = 3;
 /// How many times a node is started on new ports when its ports were taken.
@@ -69,6 +82,7 @@ impl Launcher {
         } else {
             0
         };
+        let inactive_after = inactive_after_ms()?;
         loop {
             match std::fs::remove_file(&ready) {
                 Ok(()) => {}
@@ -85,7 +99,7 @@ impl Launcher {
                 "--heartbeat-interval-ms".into(),
                 HEARTBEAT_INTERVAL_MS.to_string().into(),
                 "--inactive-after-ms".into(),
-                INACTIVE_AFTER_MS.to_string().into(),
+                inactive_after.to_string().into(),
                 "--log".into(),
                 "info".into(),
             ];

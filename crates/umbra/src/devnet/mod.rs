@@ -22,6 +22,9 @@
 //! `UMBRA_DEVNET_NODE_LOG=FILTER` (e.g. `info,umbra_node=debug`) in `umbra devnet up`'s
 //! environment sets the nodes' `log_level` and `log_reveal_metadata = true`: the node logs then
 //! show peer addresses, for tests that check what each node saw.
+//! `UMBRA_DEVNET_INACTIVE_AFTER_MS=MS` sets how long the registry waits for a silent node
+//! before it takes it out of its swarm (default 7 000): fault tests make it long, so that a
+//! killed node (no goodbye) stays listed as it would in a real network for a while.
 //!
 //! Unix only (process groups and signals); pid checks use `/proc` where there is one.
 //!
