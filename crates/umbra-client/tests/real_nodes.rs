@@ -268,3 +268,92 @@ async fn store_and_retrieve_through_real_nodes_and_survive_a_dead_relay() {
         "its guard keeps its standing"
     );
 }
+
+/// A messenger on `net` whose profile lives in `dir`.
+fn messenger(
+    net: &Net,
+    dir: &std::path::Path,
+    seed: u64,
+) -> Arc<umbra_client::messenger::Messenger> {
+    use umbra_client::messenger::{KdfParams, Messenger, OnionSwarm, Profile};
+    let (profile, _phrase) = Profile::create(
+        dir,
+        None,
+        KdfParams::default(),
+        &mut SeededRandom::new(seed),
+    )
+    .unwrap();
+    let clock = Arc::new(SystemClock);
+    let swarm = OnionSwarm::new(transport(net), clock.clone());
+    Arc::new(Messenger::new(
+        profile,
+        Arc::new(swarm),
+        clock,
+        Box::new(SeededRandom::new(seed + 1)),
+    ))
+}
+
+/// The messenger's waiting loop long-polls through the onion path: the recipient's retrieve is
+/// held at its node (seen from the node), and the message sent meanwhile wakes it up (the
+/// node counts a wake-up, not a deadline) and is shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_recipient_is_woken_by_the_message_through_onion_paths() {
+    use umbra_client::messenger::{Event, MessageStatus};
+    // Six one-node swarms: whichever swarm owns an account, the node that holds its messages
+    // is the node the recipient waits at.
+    let net = start(&[
+        0x1000_0000_0000_0000,
+        0x3000_0000_0000_0000,
+        0x5000_0000_0000_0000,
+        0x9000_0000_0000_0000,
+        0xb000_0000_0000_0000,
+        0xd000_0000_0000_0000,
+    ])
+    .await;
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let alice = messenger(&net, dirs.0.path(), 100);
+    let bob = messenger(&net, dirs.1.path(), 200);
+    let waiting = || -> usize {
+        net.nodes
+            .iter()
+            .flatten()
+            .map(|n| n.node().unwrap().state().long_poll.waiting())
+            .sum()
+    };
+    let woken = || -> u64 {
+        net.nodes
+            .iter()
+            .flatten()
+            .map(|n| n.node().unwrap().state().long_poll.woken())
+            .sum()
+    };
+
+    let receiver = {
+        let bob = bob.clone();
+        tokio::spawn(async move { bob.receive_wait(std::time::Duration::from_secs(120)).await })
+    };
+    let guard = std::time::Instant::now();
+    while waiting() == 0 {
+        assert!(
+            guard.elapsed() < std::time::Duration::from_secs(120),
+            "the recipient's retrieve never waited at a node"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(woken(), 0);
+    let sent = alice
+        .send_text(&bob.session_id(), "are you there?")
+        .await
+        .unwrap();
+    assert_eq!(sent.status, MessageStatus::Sent);
+    let events = receiver.await.unwrap().unwrap();
+    let shown: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { message, request } => Some((message.body.clone(), *request)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shown, vec![("are you there?".to_string(), true)]);
+    assert!(woken() >= 1, "answered by a wake-up, not a deadline");
+}

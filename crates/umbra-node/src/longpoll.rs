@@ -13,6 +13,8 @@
 //! stays well inside the onion relays' hop timeouts (24 s and more, see
 //! [`crate::onion::hop_timeout`]).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tokio::sync::{Semaphore, SemaphorePermit, watch};
 use tokio::time::Instant;
 use umbra_store::Arrival;
@@ -27,6 +29,7 @@ pub const MAX_WAITERS: usize = 4_096;
 pub struct LongPoll {
     permits: Semaphore,
     stopping: watch::Sender<bool>,
+    woken: AtomicU64,
 }
 
 impl Default for LongPoll {
@@ -34,6 +37,7 @@ impl Default for LongPoll {
         LongPoll {
             permits: Semaphore::new(MAX_WAITERS),
             stopping: watch::Sender::new(false),
+            woken: AtomicU64::new(0),
         }
     }
 }
@@ -49,6 +53,11 @@ impl LongPoll {
         MAX_WAITERS - self.permits.available_permits()
     }
 
+    /// How many waits ended because something arrived (rather than at their deadline).
+    pub fn woken(&self) -> u64 {
+        self.woken.load(Ordering::Relaxed)
+    }
+
     /// A waiting slot, unless [`MAX_WAITERS`] are taken or the node is stopping.
     pub(crate) fn enter(&self) -> Option<SemaphorePermit<'_>> {
         if *self.stopping.borrow() {
@@ -62,7 +71,10 @@ impl LongPoll {
     pub(crate) async fn wait(&self, arrival: Arrival, deadline: Instant) -> bool {
         let mut stopping = self.stopping.subscribe();
         tokio::select! {
-            () = arrival => true,
+            () = arrival => {
+                self.woken.fetch_add(1, Ordering::Relaxed);
+                true
+            }
             () = tokio::time::sleep_until(deadline) => false,
             _ = stopping.wait_for(|s| *s) => false,
         }

@@ -49,6 +49,7 @@ struct State {
     down: bool,
     faults: Vec<StoreFault>,
     stores: u64,
+    retrieves: u64,
 }
 
 /// In-memory swarms keyed by owner. Cheap to clone (shared state).
@@ -99,6 +100,11 @@ impl FakeSwarms {
     /// Store requests received so far (including failed and repeated ones).
     pub fn store_count(&self) -> u64 {
         self.st().stores
+    }
+
+    /// Retrieve requests received so far.
+    pub fn retrieve_count(&self) -> u64 {
+        self.st().retrieves
     }
 
     /// Hashes currently stored (not expired) for `owner` in `namespace`, in order.
@@ -231,7 +237,8 @@ impl SwarmApi for FakeSwarms {
         Box::pin(async move {
             self.check_up()?;
             let now = self.clock.now_ms();
-            let st = self.st();
+            let mut st = self.st();
+            st.retrieves += 1;
             let Some(entries) = st
                 .boxes
                 .get(&identity.session_id().to_hex())

@@ -89,8 +89,12 @@ pub const MAX_TIMER_S: u32 = 14 * 24 * 3_600;
 pub const BACKOFF_MIN_MS: u64 = 1_000;
 /// Largest retry delay.
 pub const BACKOFF_MAX_MS: u64 = 5 * 60_000;
-/// Pause between two polls while [`Messenger::receive_wait`] waits.
+/// Pause between two polls while [`Messenger::receive_wait`] waits on a node that does not
+/// long-poll.
 pub const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// The longest wait one long-poll retrieve asks of a node (nodes cap it at 20 s; the onion
+/// relays' hop timeouts are 24 s and more).
+pub const LONG_POLL: std::time::Duration = std::time::Duration::from_secs(10);
 /// Pages fetched per poll at most (each page is bounded by the node).
 const MAX_PAGES_PER_POLL: usize = 64;
 /// How long a processed hash is remembered after the swarm's expiry of it.
@@ -1202,6 +1206,11 @@ impl Messenger {
     /// before returning the events. A node that fails is replaced by the next one at the next
     /// poll.
     pub async fn receive(&self) -> Result<Vec<Event>, MessengerError> {
+        self.receive_inner(std::time::Duration::ZERO).await
+    }
+
+    /// [`Messenger::receive`] whose first retrieve may wait at the node up to `wait`.
+    async fn receive_inner(&self, wait: std::time::Duration) -> Result<Vec<Event>, MessengerError> {
         self.purge_expired()?;
         if let Err(e) = self.flush_outbox().await {
             tracing::debug!(error = %e, "outbox delivery failed during a poll");
@@ -1225,11 +1234,12 @@ impl Messenger {
             nodes[idx % nodes.len()].clone()
         };
         let mut events = Vec::new();
+        let mut wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
         for _ in 0..MAX_PAGES_PER_POLL {
             let last = self.cursor(&node)?;
             let page = match self
                 .swarm
-                .retrieve(&self.identity, 0, &node, last.as_deref())
+                .retrieve_wait(&self.identity, 0, &node, last.as_deref(), wait_ms)
                 .await
             {
                 Ok(p) => p,
@@ -1241,6 +1251,7 @@ impl Messenger {
                     });
                 }
             };
+            wait_ms = 0;
             for stored in &page.messages {
                 events.extend(self.ingest(&node, stored)?);
             }
@@ -1252,23 +1263,32 @@ impl Messenger {
         Ok(events)
     }
 
-    /// Receives until something happens or `max_wait` has passed: polls the swarm (see
-    /// [`Messenger::receive`]) and returns as soon as a poll brings at least one event, or the
-    /// (possibly empty) events of the last poll at the deadline. At least one poll is made.
-    /// This is the one waiting loop every front end uses, so how the client waits for new
-    /// messages is decided here.
+    /// Receives until something happens or `max_wait` has passed, and returns the events (an
+    /// empty list at the deadline). At least one retrieve is made.
+    ///
+    /// Each retrieve long-polls: it asks the node to hold the answer until something new
+    /// arrives (up to [`LONG_POLL`]), so a message is shown one onion round trip after it
+    /// reaches the swarm instead of at the next poll. A node that answers at once with nothing
+    /// (a Session node, which ignores the request to wait) is polled every [`POLL_EVERY`]
+    /// instead. The outbox is delivered before each retrieve. This is the one waiting loop
+    /// every front end uses.
     pub async fn receive_wait(
         &self,
         max_wait: std::time::Duration,
     ) -> Result<Vec<Event>, MessengerError> {
         let deadline = tokio::time::Instant::now() + max_wait;
         loop {
-            let events = self.receive().await?;
+            let started = tokio::time::Instant::now();
+            let wait = deadline.saturating_duration_since(started).min(LONG_POLL);
+            let events = self.receive_inner(wait).await?;
             let now = tokio::time::Instant::now();
             if !events.is_empty() || now >= deadline {
                 return Ok(events);
             }
-            tokio::time::sleep(POLL_EVERY.min(deadline - now)).await;
+            if now - started < wait / 2 {
+                // Answered early with nothing for us: do not spin.
+                tokio::time::sleep(POLL_EVERY.min(deadline - now)).await;
+            }
         }
     }
 

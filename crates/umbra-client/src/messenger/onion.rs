@@ -58,6 +58,19 @@ pub fn retrieve_request(
     last_hash: Option<&str>,
     timestamp_ms: u64,
 ) -> Vec<u8> {
+    long_poll_request(identity, namespace, last_hash, timestamp_ms, 0)
+}
+
+/// `retrieve` request JSON (§5.2) asking an Umbra node to wait up to `wait_ms` for something
+/// new (`umbra_wait_ms`, outside the signed bytes; Session nodes ignore it). `wait_ms == 0`:
+/// a plain retrieve.
+pub fn long_poll_request(
+    identity: &Identity,
+    namespace: i32,
+    last_hash: Option<&str>,
+    timestamp_ms: u64,
+    wait_ms: u64,
+) -> Vec<u8> {
     let (pubkey, ed, sig) = auth(identity, &retrieve_signed_bytes(namespace, timestamp_ms));
     let mut p = json!({
         "pubkey": pubkey,
@@ -70,6 +83,9 @@ pub fn retrieve_request(
     }
     if let Some(h) = last_hash {
         p["last_hash"] = json!(h);
+    }
+    if wait_ms > 0 {
+        p["umbra_wait_ms"] = json!(wait_ms);
     }
     rpc("retrieve", p)
 }
@@ -223,7 +239,6 @@ impl OnionSwarm {
     }
 
     async fn call(&self, destination: Destination, body: Vec<u8>) -> Result<Value, SwarmError> {
-        let sent_at = self.clock.now_ms();
         let reply = self
             .transport
             .send(destination, Request::Storage(body))
@@ -246,7 +261,9 @@ impl OnionSwarm {
             .json()
             .ok_or_else(|| SwarmError::Malformed("the answer is not JSON".into()))?;
         if let Some(t) = json.get("t").and_then(Value::as_u64) {
-            let local = i64::try_from(sent_at).unwrap_or(i64::MAX);
+            // `t` is when the node answered (after a long-poll's wait, not when it was asked):
+            // compared with when the answer got here, off by the way back only.
+            let local = i64::try_from(self.clock.now_ms()).unwrap_or(i64::MAX);
             let node = i64::try_from(t).unwrap_or(i64::MAX);
             self.offset_ms
                 .store(node.saturating_sub(local), Ordering::Relaxed);
@@ -302,9 +319,21 @@ impl SwarmApi for OnionSwarm {
         node: &'a str,
         last_hash: Option<&'a str>,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
+        self.retrieve_wait(identity, namespace, node, last_hash, 0)
+    }
+
+    fn retrieve_wait<'a>(
+        &'a self,
+        identity: &'a Identity,
+        namespace: i32,
+        node: &'a str,
+        last_hash: Option<&'a str>,
+        wait_ms: u64,
+    ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         Box::pin(async move {
             let key = Self::node_key(node)?;
-            let body = retrieve_request(identity, namespace, last_hash, self.network_now());
+            let body =
+                long_poll_request(identity, namespace, last_hash, self.network_now(), wait_ms);
             let json = self.call(Destination::Node(key), body).await?;
             parse_retrieve(&json)
         })

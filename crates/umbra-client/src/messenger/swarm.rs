@@ -104,6 +104,21 @@ pub trait SwarmApi: Send + Sync {
         last_hash: Option<&'a str>,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>>;
 
+    /// [`SwarmApi::retrieve`] that may wait at the node up to `wait_ms` for something new
+    /// (Umbra's long-poll extension, `umbra_wait_ms`; a node without it answers at once).
+    /// The default does not wait: adapters without long-poll need nothing more.
+    fn retrieve_wait<'a>(
+        &'a self,
+        identity: &'a Identity,
+        namespace: i32,
+        node: &'a str,
+        last_hash: Option<&'a str>,
+        wait_ms: u64,
+    ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
+        let _ = wait_ms;
+        self.retrieve(identity, namespace, node, last_hash)
+    }
+
     /// Authenticated `delete` (§5.3) of `hashes` from `identity`'s own swarm; returns the
     /// hashes some node deleted.
     fn delete<'a>(

@@ -79,6 +79,30 @@ fn new_messages(events: &[Event]) -> Vec<(&str, bool)> {
         .collect()
 }
 
+/// Against a node that answers at once (as a Session node, which ignores the long-poll
+/// request, does), the waiting loop polls every `POLL_EVERY` rather than spinning, returns
+/// what arrives, and returns empty at its deadline.
+#[tokio::test]
+async fn waiting_on_a_node_without_long_poll_polls_at_a_steady_pace() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let wait = std::time::Duration::from_millis(800);
+    let t0 = std::time::Instant::now();
+    assert!(bob.receive_wait(wait).await.unwrap().is_empty());
+    assert!(t0.elapsed() >= wait, "waited until the deadline");
+    let polls = net.swarms.retrieve_count();
+    // 800 ms at one poll per 250 ms: 4 polls, fewer on a slow machine, never a spin.
+    assert!((1..=6).contains(&polls), "{polls} polls in {wait:?}");
+
+    alice.send_text(&bob.session_id(), "hello").await.unwrap();
+    let ev = bob
+        .receive_wait(std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(new_messages(&ev), vec![("hello", true)]);
+}
+
 #[tokio::test]
 async fn two_users_exchange_messages() {
     let net = Net::new();

@@ -1653,6 +1653,7 @@ async fn a_long_poll_retrieve_answers_as_soon_as_a_message_arrives() {
     let got = messages(&r);
     assert_eq!(got.len(), 1, "woken by the store, not by the deadline");
     assert_eq!(got[0]["data"], b64(b"new"));
+    assert_eq!(fx.state.long_poll.woken(), 1);
     assert_eq!(fx.state.long_poll.waiting(), 0, "the slot is given back");
 }
 
