@@ -357,3 +357,84 @@ async fn a_waiting_recipient_is_woken_by_the_message_through_onion_paths() {
     assert_eq!(shown, vec![("are you there?".to_string(), true)]);
     assert!(woken() >= 1, "answered by a wake-up, not a deadline");
 }
+
+/// Disappearing messages on real nodes: a message sent with a 10 s after-send timer is gone
+/// after 10 s from both users' histories and from the swarms (the nodes no longer return it
+/// to a retrieve from the start), while the message before the timer stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disappearing_message_vanishes_on_both_sides_and_in_the_swarms() {
+    use umbra_client::messenger::{Disappearing, Event, SwarmApi as _};
+    let net = start(&[
+        0x1000_0000_0000_0000,
+        0x3000_0000_0000_0000,
+        0x5000_0000_0000_0000,
+        0x9000_0000_0000_0000,
+        0xb000_0000_0000_0000,
+        0xd000_0000_0000_0000,
+    ])
+    .await;
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let alice = messenger(&net, dirs.0.path(), 300);
+    let bob = messenger(&net, dirs.1.path(), 400);
+    let (a, b) = (alice.session_id(), bob.session_id());
+    let wait = std::time::Duration::from_secs(60);
+
+    alice.send_text(&b, "stays").await.unwrap();
+    bob.receive_wait(wait).await.unwrap();
+    bob.accept_request(&a).await.unwrap();
+    let mode = Disappearing::AfterSend { seconds: 10 };
+    alice.set_disappearing(&b, mode).await.unwrap();
+    let vanishing = alice.send_text(&b, "vanishes").await.unwrap();
+    let mut got_timer = false;
+    while bob.history(&a).unwrap().len() < 2 {
+        for e in bob.receive_wait(wait).await.unwrap() {
+            got_timer |= e
+                == Event::DisappearingChanged {
+                    conversation: a,
+                    setting: mode,
+                };
+        }
+    }
+    assert!(got_timer, "the timer change reached the other side");
+    let hash_at_bob = bob.history(&a).unwrap()[1].hash.clone().unwrap();
+    assert_eq!(
+        bob.history(&a).unwrap()[1].expires_at_ms,
+        Some(vanishing.sent_ms + 10_000)
+    );
+
+    // Past the timer (by the wall clock the nodes and the messengers read).
+    let due = vanishing.sent_ms + 10_000 + 500;
+    while umbra_node::testing::now_ms() <= i64::try_from(due).unwrap() {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let bodies = |m: &umbra_client::messenger::Messenger, with| -> Vec<String> {
+        m.history(with)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect()
+    };
+    assert_eq!(bodies(&alice, &b), vec!["stays".to_string()]);
+    assert_eq!(bodies(&bob, &a), vec!["stays".to_string()]);
+
+    // Every node of the recipient's swarm returns the message that stays, not the other.
+    let stays_at_bob = bob.history(&a).unwrap()[0].hash.clone().unwrap();
+    let bob_identity = Identity::generate(&mut SeededRandom::new(400));
+    assert_eq!(
+        bob_identity.session_id(),
+        b,
+        "the profile's identity, from its seed"
+    );
+    let swarm = umbra_client::messenger::OnionSwarm::new(transport(&net), Arc::new(SystemClock));
+    let nodes = swarm.nodes(&b).await.unwrap();
+    assert!(!nodes.is_empty());
+    for node in &nodes {
+        let page = swarm.retrieve(&bob_identity, 0, node, None).await.unwrap();
+        let hashes: Vec<&str> = page.messages.iter().map(|m| m.hash.as_str()).collect();
+        assert!(hashes.contains(&stays_at_bob.as_str()), "{hashes:?}");
+        assert!(
+            !hashes.contains(&hash_at_bob.as_str()),
+            "expired in the swarm"
+        );
+    }
+}
