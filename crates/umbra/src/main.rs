@@ -30,6 +30,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "umbra", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    globals: client::Globals,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,19 +45,14 @@ enum Command {
     Client(client::ClientCommand),
 }
 
-impl Command {
-    /// Whether the user asked for machine-readable output (errors then print as JSON too).
-    fn wants_json(&self) -> bool {
-        match self {
-            Command::Devnet(cmd) => cmd.wants_json(),
-            Command::Client(cmd) => cmd.wants_json(),
-        }
-    }
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let json = cli.command.wants_json();
+    let mut cli = Cli::parse();
+    // `--json`, `--profile` and `--network` are accepted before or after the subcommand.
+    let json = cli.globals.json;
+    match &mut cli.command {
+        Command::Devnet(cmd) => cmd.set_json(json),
+        Command::Client(cmd) => *cmd.globals_mut() = cli.globals.clone(),
+    }
     let result = match cli.command {
         Command::Devnet(cmd) => devnet::run(cmd),
         Command::Client(cmd) => client::run(cmd),

@@ -171,6 +171,13 @@ fn id_restore_from_a_fixed_phrase_and_show() {
     let json = env.p(&["id", "show", "--json"]);
     insta::assert_snapshot!("id_show_json", json.golden(&[(&root, "[TMP]")]));
     assert_eq!(json.json()["session_id"], PHRASE_ID);
+    // The global options go before the subcommand as well as after it.
+    let before = env.p(&["--json", "id", "show"]);
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    assert_eq!(before.json(), json.json());
+    let err = env.p(&["--json", "history", "nobody"]);
+    assert_ne!(err.code, 0);
+    assert!(err.json()["error"].is_string(), "{}", err.stdout);
 }
 
 #[test]

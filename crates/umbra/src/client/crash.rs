@@ -105,6 +105,18 @@ impl SwarmApi for Crashing {
         self.inner.retrieve(identity, namespace, node, last_hash)
     }
 
+    fn retrieve_wait<'a>(
+        &'a self,
+        identity: &'a Identity,
+        namespace: i32,
+        node: &'a str,
+        last_hash: Option<&'a str>,
+        wait_ms: u64,
+    ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
+        self.inner
+            .retrieve_wait(identity, namespace, node, last_hash, wait_ms)
+    }
+
     fn delete<'a>(
         &'a self,
         identity: &'a Identity,

@@ -32,8 +32,10 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
-/// Options every client command takes.
-#[derive(Debug, Clone, Args)]
+/// Options every client command takes, before or after the subcommand (`umbra --json
+/// receive` or `umbra receive --json`). Parsed at the top of the command line and copied into
+/// the command (see [`ClientCommand::globals_mut`]).
+#[derive(Debug, Clone, Default, Args)]
 pub(crate) struct Globals {
     /// The profile directory (identity and encrypted database) [default: the user's data
     /// directory, …/umbra/default]. A profile with a passphrase is opened with the one in
@@ -89,7 +91,7 @@ pub(crate) enum ClientCommand {
 /// A command with no argument of its own.
 #[derive(Debug, Args)]
 pub(crate) struct Plain {
-    #[command(flatten)]
+    #[arg(skip)]
     pub(crate) g: Globals,
 }
 
@@ -98,7 +100,7 @@ pub(crate) struct Plain {
 pub(crate) struct IdArgs {
     #[command(subcommand)]
     pub(crate) cmd: IdCommand,
-    #[command(flatten)]
+    #[arg(skip)]
     pub(crate) g: Globals,
 }
 
@@ -130,7 +132,7 @@ pub(crate) struct SendArgs {
     pub(crate) to: String,
     /// The message.
     pub(crate) text: String,
-    #[command(flatten)]
+    #[arg(skip)]
     pub(crate) g: Globals,
 }
 
@@ -140,7 +142,7 @@ pub(crate) struct ReceiveArgs {
     /// Keep polling up to this many seconds until at least one message arrives.
     #[arg(long, value_name = "SECONDS")]
     pub(crate) wait: Option<u64>,
-    #[command(flatten)]
+    #[arg(skip)]
     pub(crate) g: Globals,
 }
 
@@ -149,7 +151,7 @@ pub(crate) struct ReceiveArgs {
 pub(crate) struct WhoArgs {
     /// A Session ID or a contact's name.
     pub(crate) who: String,
-    #[command(flatten)]
+    #[arg(skip)]
     pub(crate) g: Globals,
 }
 
@@ -158,7 +160,7 @@ pub(crate) struct WhoArgs {
 pub(crate) struct ContactArgs {
     #[command(subcommand)]
     pub(crate) cmd: ContactCommand,
-    #[command(flatten)]
+    #[arg(skip)]
     pub(crate) g: Globals,
 }
 
@@ -192,7 +194,7 @@ pub(crate) enum ContactCommand {
 pub(crate) struct UnsendArgs {
     /// The message's hash, or its timestamp (ms), as `history` shows them.
     pub(crate) message: String,
-    #[command(flatten)]
+    #[arg(skip)]
     pub(crate) g: Globals,
 }
 
@@ -226,7 +228,7 @@ pub(crate) struct SettingsArgs {
     pub(crate) disappearing: Option<String>,
     /// The conversation whose settings to show or change.
     pub(crate) contact: Option<String>,
-    #[command(flatten)]
+    #[arg(skip)]
     pub(crate) g: Globals,
 }
 
@@ -243,33 +245,31 @@ pub(crate) struct DemoArgs {
     /// Seconds to wait for each message to arrive.
     #[arg(long, default_value_t = 30)]
     pub(crate) timeout: u64,
-    #[command(flatten)]
+    #[arg(skip)]
     pub(crate) g: Globals,
 }
 
 impl ClientCommand {
-    fn globals(&self) -> &Globals {
+    /// The command's copy of the global options, to be filled from the top level.
+    pub(crate) fn globals_mut(&mut self) -> &mut Globals {
         match self {
-            ClientCommand::Id(a) => &a.g,
-            ClientCommand::Send(a) => &a.g,
-            ClientCommand::Receive(a) => &a.g,
-            ClientCommand::Chats(a) | ClientCommand::Requests(a) | ClientCommand::Outbox(a) => &a.g,
+            ClientCommand::Id(a) => &mut a.g,
+            ClientCommand::Send(a) => &mut a.g,
+            ClientCommand::Receive(a) => &mut a.g,
+            ClientCommand::Chats(a) | ClientCommand::Requests(a) | ClientCommand::Outbox(a) => {
+                &mut a.g
+            }
             ClientCommand::History(a)
             | ClientCommand::Accept(a)
             | ClientCommand::Decline(a)
             | ClientCommand::Block(a)
             | ClientCommand::Unblock(a)
-            | ClientCommand::Chat(a) => &a.g,
-            ClientCommand::Contact(a) => &a.g,
-            ClientCommand::Unsend(a) => &a.g,
-            ClientCommand::Settings(a) => &a.g,
-            ClientCommand::Demo(a) => &a.g,
+            | ClientCommand::Chat(a) => &mut a.g,
+            ClientCommand::Contact(a) => &mut a.g,
+            ClientCommand::Unsend(a) => &mut a.g,
+            ClientCommand::Settings(a) => &mut a.g,
+            ClientCommand::Demo(a) => &mut a.g,
         }
-    }
-
-    /// Whether the output (and so any error) should be JSON.
-    pub(crate) fn wants_json(&self) -> bool {
-        self.globals().json
     }
 }
 

@@ -82,9 +82,11 @@ pub(crate) enum DevnetCommand {
 }
 
 impl DevnetCommand {
-    /// Whether the output (and so any error) should be JSON.
-    pub(crate) fn wants_json(&self) -> bool {
-        matches!(self, DevnetCommand::Status(StatusArgs { json: true, .. }))
+    /// Applies the global `--json` (only `status` prints JSON).
+    pub(crate) fn set_json(&mut self, json: bool) {
+        if let DevnetCommand::Status(a) = self {
+            a.json = json;
+        }
     }
 }
 
@@ -121,8 +123,8 @@ pub(crate) struct UpArgs {
 pub(crate) struct StatusArgs {
     #[command(flatten)]
     pub(crate) dir: DirArg,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
+    /// One JSON object instead of a table (the global `--json`).
+    #[arg(skip)]
     pub(crate) json: bool,
 }
 
