@@ -204,6 +204,10 @@ fn two_users_chat_through_a_devnet() {
     ok(&chat, "chat");
     bob.receive_text("typed in chat");
 
+    // `umbra chat` in a terminal: bob (a script, JSON lines) sees alice typing, then her line.
+    ok(&alice.run(&["settings", "--typing", "on"], ""), "settings");
+    terminal_chat(&alice, &bob, &b_id, &a_id);
+
     // A second device of alice's sees both directions of the conversation.
     let alice2 = user("alice2");
     let r = alice2.run(&["id", "restore", "--json"], &phrase);
@@ -241,4 +245,125 @@ fn two_users_chat_through_a_devnet() {
     assert_eq!(demo["devnet_reused"], true);
     assert_eq!(demo["deliveries"].as_array().unwrap().len(), 2);
     assert_eq!(demo["bob"]["saw"].as_array().unwrap().len(), 2);
+}
+
+/// Runs `umbra chat` for `alice` in a pseudo-terminal (raw mode, key by key) while `bob` runs
+/// `umbra chat --json` on pipes: bob is told that alice is typing before her line arrives,
+/// and alice's terminal shows the line she sent; Ctrl-C leaves with success.
+fn terminal_chat(alice: &User, bob: &User, b_id: &str, a_id: &str) {
+    use std::io::Read as _;
+    use std::sync::{Arc, Mutex};
+
+    let mut watcher = Command::new(exe());
+    watcher
+        .args(["chat", a_id, "--json"])
+        .env("UMBRA_PROFILE", &bob.profile)
+        .env("UMBRA_NETWORK", &bob.network)
+        .env_remove("UMBRA_PASSPHRASE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut watcher = watcher.spawn().unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    {
+        let seen = seen.clone();
+        let mut out = watcher.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+    }
+    let wait_for = |what: &str, cond: &dyn Fn(&str) -> bool| {
+        let start = Instant::now();
+        while !cond(&seen.lock().unwrap()) {
+            assert!(
+                start.elapsed() < GUARD,
+                "bob never saw {what}: {}",
+                seen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut child = Command::new(exe())
+        .args(["chat", b_id])
+        .env("UMBRA_PROFILE", &alice.profile)
+        .env("UMBRA_NETWORK", &alice.network)
+        .env_remove("UMBRA_PASSPHRASE")
+        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(pty.slave.try_clone().unwrap()))
+        .spawn()
+        .unwrap();
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let screen = Arc::new(Mutex::new(String::new()));
+    {
+        let screen = screen.clone();
+        let mut master = master.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends with an error once the child has gone and the terminal is closed.
+            while let Ok(n) = master.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                screen
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+    }
+    let start = Instant::now();
+    while !screen.lock().unwrap().contains("> ") {
+        assert!(
+            start.elapsed() < GUARD,
+            "no prompt: {}",
+            screen.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for c in "typing".chars() {
+        master.write_all(c.to_string().as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_for("alice typing", &|s| {
+        s.lines().any(|l| {
+            serde_json::from_str::<Value>(l).is_ok_and(|v| v["typing"] == true && v["from"] == a_id)
+        })
+    });
+    master.write_all(b" in a terminal\r").unwrap();
+    wait_for("the line", &|s| {
+        s.contains("\"text\":\"typing in a terminal\"")
+    });
+    let start = Instant::now();
+    while !screen.lock().unwrap().contains("me: typing in a terminal") {
+        assert!(
+            start.elapsed() < GUARD,
+            "alice's screen: {}",
+            screen.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    master.write_all(&[0x03]).unwrap(); // Ctrl-C
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < GUARD, "Ctrl-C did not end the chat");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{}", screen.lock().unwrap());
+    watcher.stdin.take().unwrap().write_all(b"/quit\n").unwrap();
+    assert!(finish(watcher, GUARD, "bob's chat").status.success());
 }

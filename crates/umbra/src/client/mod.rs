@@ -25,6 +25,7 @@ mod context;
 #[cfg(debug_assertions)]
 mod crash;
 mod demo;
+mod editor;
 mod render;
 
 use std::path::PathBuf;
