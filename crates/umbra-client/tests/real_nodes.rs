@@ -269,6 +269,17 @@ async fn store_and_retrieve_through_real_nodes_and_survive_a_dead_relay() {
     );
 }
 
+/// Six one-node swarms: whichever swarm owns an account, the node that holds its messages is
+/// the node its owner retrieves from (no replication between test nodes is needed).
+const ONE_NODE_SWARMS: [u64; 6] = [
+    0x1000_0000_0000_0000,
+    0x3000_0000_0000_0000,
+    0x5000_0000_0000_0000,
+    0x9000_0000_0000_0000,
+    0xb000_0000_0000_0000,
+    0xd000_0000_0000_0000,
+];
+
 /// A messenger on `net` whose profile lives in `dir`.
 fn messenger(
     net: &Net,
@@ -299,17 +310,7 @@ fn messenger(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_recipient_is_woken_by_the_message_through_onion_paths() {
     use umbra_client::messenger::{Event, MessageStatus};
-    // Six one-node swarms: whichever swarm owns an account, the node that holds its messages
-    // is the node the recipient waits at.
-    let net = start(&[
-        0x1000_0000_0000_0000,
-        0x3000_0000_0000_0000,
-        0x5000_0000_0000_0000,
-        0x9000_0000_0000_0000,
-        0xb000_0000_0000_0000,
-        0xd000_0000_0000_0000,
-    ])
-    .await;
+    let net = start(&ONE_NODE_SWARMS).await;
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let alice = messenger(&net, dirs.0.path(), 100);
     let bob = messenger(&net, dirs.1.path(), 200);
@@ -364,15 +365,7 @@ async fn a_waiting_recipient_is_woken_by_the_message_through_onion_paths() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disappearing_message_vanishes_on_both_sides_and_in_the_swarms() {
     use umbra_client::messenger::{Disappearing, Event, SwarmApi as _};
-    let net = start(&[
-        0x1000_0000_0000_0000,
-        0x3000_0000_0000_0000,
-        0x5000_0000_0000_0000,
-        0x9000_0000_0000_0000,
-        0xb000_0000_0000_0000,
-        0xd000_0000_0000_0000,
-    ])
-    .await;
+    let net = start(&ONE_NODE_SWARMS).await;
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let alice = messenger(&net, dirs.0.path(), 300);
     let bob = messenger(&net, dirs.1.path(), 400);
