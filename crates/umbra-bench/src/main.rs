@@ -15,10 +15,16 @@
 //! another package's binary, so a separate `umbra-node` could be stale or missing; the `node`
 //! subcommand runs the same library code path (`NodeBuilder::start` on a multi-thread runtime).
 //!
+//! The `messenger` subcommand measures the client instead (issue 6): delivery latency,
+//! messages/s one client sends, and restoring a profile, through the production client
+//! library (`umbra-client`) against a running network such as `umbra devnet up`; see
+//! `messenger.rs`.
+//!
 //! See `BENCHMARKS.md` at the repository root for the figures and how to read them.
 
 mod ceiling;
 mod client;
+mod messenger;
 mod node;
 mod report;
 mod sys;
@@ -44,6 +50,9 @@ enum Command {
     /// Internal: run the storage node in this process (started by the benchmark itself).
     #[command(hide = true)]
     Node(node::NodeArgs),
+    /// Client figures on a running network (e.g. a devnet): delivery latency from `send` to
+    /// display, messages/s one client sends, time to restore a profile from its phrase.
+    Messenger(messenger::MessengerArgs),
 }
 
 /// What to measure and how hard to push.
@@ -141,8 +150,10 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Node(args)) = cli.command {
-        return node::run_child(args);
+    match cli.command {
+        Some(Command::Node(args)) => return node::run_child(args),
+        Some(Command::Messenger(args)) => return run_messenger(&args),
+        None => {}
     }
     let args = cli.bench.effective();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -151,6 +162,20 @@ fn run() -> anyhow::Result<()> {
         .build()
         .context("starting the load generator's async runtime")?;
     let summary = rt.block_on(report::run_bench(&args))?;
+    rt.shutdown_timeout(Duration::from_secs(1));
+    if args.json {
+        println!("RESULT {}", summary);
+    }
+    Ok(())
+}
+
+fn run_messenger(args: &messenger::MessengerArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.client_threads.max(1))
+        .enable_all()
+        .build()
+        .context("starting the clients' async runtime")?;
+    let summary = rt.block_on(messenger::run(args))?;
     rt.shutdown_timeout(Duration::from_secs(1));
     if args.json {
         println!("RESULT {}", summary);
