@@ -148,13 +148,18 @@ enum Blame {
     },
 }
 
-fn blame(position: usize, status: u16, body: &str) -> Blame {
-    let about_next = body.starts_with("Next node not found")
+/// Whether a hop's sealed error (`status`, `body`) says its next hop failed (not found,
+/// unreachable, timed out, answered garbage).
+pub(crate) fn accuses_next_hop(status: u16, body: &str) -> bool {
+    body.starts_with("Next node not found")
         || body.starts_with("Next node is currently unreachable")
         || body.starts_with("Request time out")
         || body.starts_with("Invalid response from snode")
-        || status == 504;
-    if about_next {
+        || status == 504
+}
+
+fn blame(position: usize, status: u16, body: &str) -> Blame {
+    if accuses_next_hop(status, body) {
         Blame::Link {
             accuser: position,
             accused: position + 1,
@@ -412,6 +417,9 @@ impl PathManager {
             .filter(|n| !self.guards.iter().any(|g| g.node == n.pubkey_ed25519))
             .collect();
         shuffle(&mut candidates, rng);
+        // Nodes with fewer strikes first (stable: random among equals), so that a node that
+        // just failed is not picked again while others are left; it stays usable.
+        candidates.sort_by_key(|n| self.node_strikes(&n.pubkey_ed25519));
         for n in candidates {
             if nodes.len() >= hops {
                 break;
@@ -590,6 +598,14 @@ impl PathManager {
                 body,
             } => match blame(*position, *status, body) {
                 Blame::Own(i) => (true, node_at(i).into_iter().collect()),
+                Blame::Link { accused, .. } if accused == path_nodes.len() => {
+                    // The last hop cannot reach the storage destination: the path delivered
+                    // and the client chose the destination, so only the destination is
+                    // struck (an exit relay meets every dead destination the client picks;
+                    // charging it, or the path, would strike honest relays out one after the
+                    // other when several nodes are down).
+                    (false, node_at(accused).into_iter().collect())
+                }
                 Blame::Link { accuser, accused } => {
                     let mut nodes: Vec<NodeKey> = node_at(accused).into_iter().collect();
                     if let Some(a) = node_at(accuser)
@@ -657,6 +673,33 @@ mod tests {
         assert_eq!(blame(1, 400, "Invalid ciphertext"), link(1, 0));
         assert_eq!(blame(0, 400, "Invalid ciphertext"), Blame::Own(0));
         assert_eq!(blame(1, 503, "Snode not ready: ab"), Blame::Own(1));
+    }
+
+    #[test]
+    fn an_exit_that_cannot_reach_the_destination_strikes_only_the_destination() {
+        let mut m = PathManager::new(PathConfig::default());
+        let path = [[1u8; 32], [2; 32], [3; 32]];
+        let hop = |position, body: &str| Failure::Hop {
+            position,
+            status: 502,
+            body: body.into(),
+        };
+        // The exit, about two different (dead) destinations: neither it nor the path pays.
+        for dest in [[8u8; 32], [9; 32]] {
+            let (blame_path, nodes) = m.implicated(
+                &path,
+                Some(&dest),
+                &hop(2, "Next node is currently unreachable"),
+            );
+            assert!(!blame_path);
+            assert_eq!(nodes, vec![dest]);
+        }
+        // A middle relay accusing a relay still blames the path and the accused.
+        let (blame_path, nodes) =
+            m.implicated(&path, Some(&[8; 32]), &hop(1, "Next node not found"));
+        assert!(blame_path);
+        assert_eq!(nodes, vec![[3u8; 32]]);
+        assert!(accuses_next_hop(504, "") && !accuses_next_hop(503, "Snode not ready"));
     }
 
     #[test]

@@ -16,7 +16,9 @@ use umbra_registry::list::{NodeEntry, TrustPolicy};
 use crate::clock::{Clock, SystemClock};
 use crate::directory::{NetworkConfig, NodeDirectory};
 use crate::link::{Edge, HttpConfig, HttpLink, LinkReply, OnionLink, RegistrySource};
-use crate::paths::{Failure, Guard, NodeKey, Path, PathConfig, PathManager, random_below};
+use crate::paths::{
+    Failure, Guard, NodeKey, Path, PathConfig, PathManager, accuses_next_hop, random_below,
+};
 use crate::store::{GUARD_FILE_VERSION, GuardStore, PersistedState};
 use crate::{ClientError, LinkError};
 
@@ -28,6 +30,10 @@ pub const PATH_TEST_REQUEST: &[u8] = br#"{"method":"info","params":{}}"#;
 /// After a maintenance round that left fewer paths than wanted (but at least one), building
 /// is not tried again for this long, so that sends on the live path are not delayed (30 s).
 pub const BUILD_RETRY_MS: u64 = 30_000;
+
+/// Targets a candidate path's test tries at most while the targets themselves are what fails
+/// (a dead target says nothing about the path).
+const PATH_TEST_TARGETS: usize = 4;
 
 /// Candidate paths tried per maintenance round while at least one path is live.
 const BUILD_ATTEMPTS_WITH_PATHS: usize = 2;
@@ -433,12 +439,13 @@ impl OnionTransport {
 
     /// Tests a candidate path with an `info` request (no account, no identity) to a random
     /// node off the path. Passes only on an authenticated `200` from that node; if the target
-    /// itself proves to be the one failing (its sealed error), another target is tried once.
+    /// itself proves to be the one failing (its sealed error, or the last hop cannot reach it),
+    /// another target is tried, up to [`PATH_TEST_TARGETS`] in all.
     /// On failure, returns the last target and what went wrong.
     async fn test_path(&self, path: &Path) -> Result<(), (Option<NodeKey>, Failure)> {
         let mut bad_targets: Vec<NodeKey> = Vec::new();
         let mut last = (None, Failure::Unauthenticated);
-        for _ in 0..2 {
+        for _ in 0..PATH_TEST_TARGETS {
             let target = {
                 let mut rng = self.rng();
                 let st = self.state();
@@ -478,7 +485,11 @@ impl OnionTransport {
                     return Ok(());
                 }
                 Outcome::Opened(Ok(Reply::HopError(f))) => {
-                    let at_target = f.hop >= path.nodes.len();
+                    // The target failed (its own sealed error, or the last hop cannot reach
+                    // it): the path may be fine, try another target.
+                    let n = path.nodes.len();
+                    let at_target =
+                        f.hop >= n || (f.hop + 1 == n && accuses_next_hop(f.status, &f.body));
                     last = (
                         key,
                         Failure::Hop {
@@ -590,11 +601,19 @@ impl OnionTransport {
         let mut last = String::from("no attempt made");
         // A swarm member's own server error (5xx), kept in case no other member does better.
         let mut last_server_error: Option<StorageReply> = None;
-        for attempt in 0..attempts {
-            if attempt > 0 {
-                let delay = self.backoff(attempt);
+        // A swarm member that is down (the path's last hop cannot reach it) is replaced by
+        // another member at once, without using up an attempt: at most once per member, so
+        // a swarm with a single live member is still reached.
+        let mut member_retries = 0;
+        let mut retry_now = false;
+        let mut attempt = 0;
+        while attempt < attempts + member_retries {
+            if attempt > 0 && !retry_now {
+                let delay = self.backoff(attempt.saturating_sub(member_retries).max(1));
                 self.inner.clock.sleep(delay).await;
             }
+            retry_now = false;
+            attempt += 1;
             if self.maintenance_due() {
                 self.ensure_ready().await?;
             }
@@ -736,6 +755,29 @@ impl OnionTransport {
                                 status: f.status,
                                 body: f.body,
                             });
+                        }
+                        let destination_down = f.hop + 1 == n
+                            && dest_key.is_some()
+                            && accuses_next_hop(f.status, &f.body);
+                        if destination_down
+                            && let (Destination::Swarm(account), Some(k)) = (&destination, dest_key)
+                        {
+                            // The path reached its last hop, which cannot reach this member:
+                            // try another member now (the report below strikes this one).
+                            tried_paths.retain(|id| *id != path.id);
+                            if !tried_nodes.contains(&k) {
+                                tried_nodes.push(k);
+                                let untried = self
+                                    .state()
+                                    .dir
+                                    .swarm_of(account)
+                                    .iter()
+                                    .any(|m| !tried_nodes.contains(&m.pubkey_ed25519));
+                                if untried {
+                                    member_retries += 1;
+                                    retry_now = true;
+                                }
+                            }
                         }
                         if f.hop >= n {
                             if let Some(k) = dest_key {
