@@ -1203,8 +1203,8 @@ impl Messenger {
 
     /// Polls our own swarm: delivers due outbox entries, retrieves what is new (from one node
     /// of the swarm, from its `last_hash` on), and applies each message in its own transaction
-    /// before returning the events. A node that fails is replaced by the next one at the next
-    /// poll.
+    /// before returning the events. A node that fails is replaced by the next one of the swarm
+    /// in the same poll (one live member is enough); the poll fails only when all failed.
     pub async fn receive(&self) -> Result<Vec<Event>, MessengerError> {
         self.receive_inner(std::time::Duration::ZERO).await
     }
@@ -1229,13 +1229,15 @@ impl Messenger {
                 source: SwarmError::Unreachable("the swarm has no node".into()),
             });
         }
-        let node = {
-            let idx = *lock(&self.poll_node);
-            nodes[idx % nodes.len()].clone()
-        };
+        // A node that fails is replaced by the next one of the swarm at once, so one live
+        // member is enough; the poll fails only when every member failed.
+        let first = *lock(&self.poll_node);
+        let mut node = nodes[first % nodes.len()].clone();
+        let mut failed_nodes = 0;
         let mut events = Vec::new();
         let mut wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-        for _ in 0..MAX_PAGES_PER_POLL {
+        let mut pages = 0;
+        while pages < MAX_PAGES_PER_POLL {
             let last = self.cursor(&node)?;
             let page = match self
                 .swarm
@@ -1244,13 +1246,28 @@ impl Messenger {
             {
                 Ok(p) => p,
                 Err(source) => {
-                    *lock(&self.poll_node) += 1;
-                    return Err(MessengerError::Swarm {
-                        what: "retrieving new messages",
-                        source,
-                    });
+                    let idx = {
+                        let mut i = lock(&self.poll_node);
+                        *i += 1;
+                        *i
+                    };
+                    failed_nodes += 1;
+                    if pages > 0 || failed_nodes >= nodes.len() {
+                        if pages > 0 {
+                            // What the earlier pages brought is saved: show it.
+                            break;
+                        }
+                        return Err(MessengerError::Swarm {
+                            what: "retrieving new messages",
+                            source,
+                        });
+                    }
+                    tracing::debug!(error = %source, "a swarm member failed; polling the next");
+                    node = nodes[idx % nodes.len()].clone();
+                    continue;
                 }
             };
+            pages += 1;
             wait_ms = 0;
             for stored in &page.messages {
                 events.extend(self.ingest(&node, stored)?);
