@@ -9,6 +9,14 @@
 //!    stored but not recorded. Each time the outbox holds what is left, the sender's next
 //!    `receive` delivers it, and in the end the recipient, the sender and a second device of
 //!    the sender restored from the phrase each have every text exactly once.
+//! 2. **A message sent while the recipient's whole swarm but one node is down is delivered.**
+//!    All but one member of the recipient's swarm are killed with SIGKILL (no goodbye); the
+//!    devnet's registry is started with a long `UMBRA_DEVNET_INACTIVE_AFTER_MS`, so the dead
+//!    nodes stay listed, as they would in a real network for a while (a graceful
+//!    `devnet stop-node` says goodbye and the registry re-forms the swarms at once, so clients
+//!    would never meet the dead nodes). The send must report `sent` (not queued) and the
+//!    recipient must receive the message exactly once. The dead nodes are relays too (6 of
+//!    14), so this also checks that paths are still built around them.
 //!
 //! Every command runs under a generous hang guard; waiting for a message is done by the CLI's
 //! own `receive --wait`, so nothing depends on machine speed. A guard object runs
@@ -81,6 +89,15 @@ struct Devnet {
 impl Devnet {
     fn arg(&self) -> &str {
         self.dir.path().to_str().unwrap()
+    }
+
+    fn status(&self) -> Value {
+        let out = umbra(
+            &["devnet", "status", "--json", "--dir", self.arg()],
+            &[],
+            "",
+        );
+        json(&out, "devnet status")
     }
 }
 
@@ -206,6 +223,7 @@ fn interrupted_sends_and_a_swarm_down_to_one_node() {
     } else {
         eprintln!("UMBRA_TEST_CRASH exists only in debug builds: interrupted sends not tested");
     }
+    swarm_down_to_one_node(&devnet, &alice, &bob, &a_id, &b_id);
 }
 
 /// Scenario 1: a send killed at each step is delivered exactly once by the next command.
@@ -288,4 +306,74 @@ fn interrupted_sends(
         );
         assert_eq!(count(&h, t), 1, "second device's history: {h:?}");
     }
+}
+
+/// The nodes of `status` by swarm id.
+fn swarms(status: &Value) -> BTreeMap<u64, Vec<Value>> {
+    let mut out: BTreeMap<u64, Vec<Value>> = BTreeMap::new();
+    for n in status["nodes"].as_array().unwrap() {
+        if let Some(id) = n["swarm_id"].as_u64() {
+            out.entry(id).or_default().push(n.clone());
+        }
+    }
+    out
+}
+
+/// Scenario 2: every member of the recipient's swarm but one is killed; a message sent then
+/// is delivered.
+fn swarm_down_to_one_node(devnet: &Devnet, alice: &User, bob: &User, a_id: &str, b_id: &str) {
+    let before = devnet.status();
+    let by_swarm = swarms(&before);
+    assert!(
+        by_swarm.len() >= 2,
+        "the devnet should have two swarms: {by_swarm:?}"
+    );
+    let ring = umbra_swarm::SwarmRing::new(by_swarm.keys().copied());
+    let bob_swarm = ring.swarm_for_account_hex(b_id).unwrap().unwrap();
+    let members = &by_swarm[&bob_swarm];
+    assert!(members.len() >= 5, "{members:?}");
+    let victims = &members[..members.len() - 1];
+
+    // Kill all members but one, as a crash does (no goodbye to the registry).
+    for v in victims {
+        let pid = i32::try_from(v["pid"].as_u64().unwrap()).unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    }
+    let start = Instant::now();
+    loop {
+        let s = devnet.status();
+        let down = s["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| {
+                victims
+                    .iter()
+                    .any(|v| v["pubkey_ed25519"] == n["pubkey_ed25519"])
+                    && n["running"] == false
+            })
+            .count();
+        if down == victims.len() {
+            // Still listed in their swarm: the clients will meet them.
+            assert_eq!(
+                swarms(&s).get(&bob_swarm).map(Vec::len),
+                Some(members.len())
+            );
+            break;
+        }
+        assert!(start.elapsed() < GUARD, "killed nodes still running: {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let text = "sent while bob's swarm is down to one node";
+    let sent = alice.json(&["send", b_id, text]);
+    assert_eq!(
+        sent["status"],
+        "sent",
+        "the send did not reach the one live member: {sent} (outbox: {:?})",
+        alice.list(&["outbox"])
+    );
+    let seen = bob.receive_all(&[text.to_owned()]);
+    assert_eq!(seen[text], 1);
+    assert_eq!(count(&bob.history(a_id), text), 1);
 }
