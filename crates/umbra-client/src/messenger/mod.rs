@@ -102,6 +102,9 @@ const SEEN_GRACE_MS: u64 = 3_600_000;
 /// The most entries the outbox holds; sending more fails with
 /// [`MessengerError::OutboxFull`] until the swarm can be reached again.
 pub const MAX_OUTBOX: i64 = 10_000;
+/// Retrieved messages saved per transaction at most (one disk flush each; the database lock
+/// is held that long).
+const INGEST_BATCH: usize = 256;
 /// Outbox entries attempted per flush at most.
 const FLUSH_BATCH: i64 = 256;
 
@@ -1202,8 +1205,8 @@ impl Messenger {
     // ----- receiving --------------------------------------------------------------------------
 
     /// Polls our own swarm: delivers due outbox entries, retrieves what is new (from one node
-    /// of the swarm, from its `last_hash` on), and applies each message in its own transaction
-    /// before returning the events. A node that fails is replaced by the next one of the swarm
+    /// of the swarm, from its `last_hash` on), and saves what it brought (up to 256
+    /// messages per transaction) before returning the events. A node that fails is replaced by the next one of the swarm
     /// in the same poll (one live member is enough); the poll fails only when all failed.
     pub async fn receive(&self) -> Result<Vec<Event>, MessengerError> {
         self.receive_inner(std::time::Duration::ZERO).await
@@ -1269,8 +1272,8 @@ impl Messenger {
             };
             pages += 1;
             wait_ms = 0;
-            for stored in &page.messages {
-                events.extend(self.ingest(&node, stored)?);
+            for chunk in page.messages.chunks(INGEST_BATCH) {
+                events.extend(self.ingest(&node, chunk)?);
             }
             if !page.more || page.messages.is_empty() {
                 break;
@@ -1320,46 +1323,51 @@ impl Messenger {
             .map_err(MessengerError::db("reading the retrieve position"))
     }
 
-    /// Applies one stored message: dedup, decrypt, verify, save, move the cursor — one
-    /// transaction.
-    fn ingest(&self, node: &str, stored: &StoredMessage) -> Result<Vec<Event>, MessengerError> {
+    /// Applies a retrieved page: for each message dedup, decrypt, verify, save; then move the
+    /// cursor past the page — one transaction for the whole page (one disk flush instead of one
+    /// per message: a restore of thousands of messages is bound by those flushes).
+    fn ingest(&self, node: &str, page: &[StoredMessage]) -> Result<Vec<Event>, MessengerError> {
+        let Some(last) = page.last() else {
+            return Ok(Vec::new());
+        };
         let what = "saving a received message";
         let now = self.now();
         let mut conn = self.db();
         let tx = conn.transaction().map_err(MessengerError::db(what))?;
-        let seen: bool = tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM seen WHERE hash = ?1)",
-                params![stored.hash],
-                |r| r.get(0),
-            )
-            .map_err(MessengerError::db(what))?;
-        let events = if seen {
-            Vec::new()
-        } else {
+        let mut events = Vec::new();
+        for stored in page {
+            let seen: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM seen WHERE hash = ?1)",
+                    params![stored.hash],
+                    |r| r.get(0),
+                )
+                .map_err(MessengerError::db(what))?;
+            if seen {
+                continue;
+            }
             tx.execute(
                 "INSERT INTO seen (hash, forget_after_ms) VALUES (?1, ?2)",
                 params![stored.hash, i(stored.expiry_ms.max(now) + SEEN_GRACE_MS)],
             )
             .map_err(MessengerError::db(what))?;
             match decode_one_to_one(&self.identity, &stored.data) {
-                Ok(decoded) => self.apply(
+                Ok(decoded) => events.extend(self.apply(
                     &tx,
                     decoded.sender,
                     decoded.sent_ms,
                     decoded.content,
                     stored,
-                )?,
+                )?),
                 Err(e) => {
                     tracing::debug!(error = %e, "dropping a stored message that does not open");
-                    Vec::new()
                 }
             }
-        };
+        }
         tx.execute(
             "INSERT INTO cursors (node, namespace, last_hash) VALUES (?1, 0, ?2)
              ON CONFLICT (node, namespace) DO UPDATE SET last_hash = excluded.last_hash",
-            params![node, stored.hash],
+            params![node, last.hash],
         )
         .map_err(MessengerError::db(what))?;
         tx.commit().map_err(MessengerError::db(what))?;
