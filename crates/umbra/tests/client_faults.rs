@@ -24,62 +24,18 @@
 
 mod common;
 
-use common::{build_daemons, exe, finish};
+use common::{GUARD, build_daemons, json, ok, umbra};
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Hang guard of one command.
-const GUARD: Duration = Duration::from_secs(240);
 /// What `receive --wait` may wait for one message (seconds).
 const WAIT: &str = "60";
 /// How long the registry keeps a silent node listed: longer than any run of this test.
 const INACTIVE_AFTER_MS: &str = "3600000";
-
-/// Runs `umbra ARGS` with `stdin`, the environment cleared of `UMBRA_*` but for `env`.
-fn umbra(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
-    let mut cmd = Command::new(exe());
-    cmd.args(args)
-        .env_remove("UMBRA_PROFILE")
-        .env_remove("UMBRA_NETWORK")
-        .env_remove("UMBRA_PASSPHRASE")
-        .env_remove("UMBRA_DEVNET_DIR")
-        .env_remove("UMBRA_TEST_CRASH")
-        .env_remove("UMBRA_DEVNET_INACTIVE_AFTER_MS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    finish(child, GUARD, &format!("umbra {}", args.join(" ")))
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn json(out: &Output, what: &str) -> Value {
-    let s = ok(out, what);
-    serde_json::from_str(&s).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {s}"))
-}
 
 /// A running devnet; stopped when dropped.
 struct Devnet {
