@@ -140,7 +140,8 @@ pub(crate) struct SendArgs {
 /// `umbra receive`.
 #[derive(Debug, Args)]
 pub(crate) struct ReceiveArgs {
-    /// Keep polling up to this many seconds until at least one message arrives.
+    /// Wait up to this many seconds for at least one message (a retrieve held open at a node
+    /// through the onion path: it returns as soon as something arrives).
     #[arg(long, value_name = "SECONDS")]
     pub(crate) wait: Option<u64>,
     #[arg(skip)]
