@@ -13,8 +13,10 @@
 //!                   SwarmApi::store (our own swarm: sync copy with syncTarget)
 //!                  │ acknowledged → row removed; failed → retried later with backoff
 //!
-//!  receive ──► SwarmApi::retrieve (own swarm, per-node last_hash) ──► dedup by hash
-//!              ──► decode_one_to_one (decrypt, verify sender) ──► apply in one DB transaction
+//!  receive ──► SwarmApi::retrieve (own swarm, per-node last_hash; receive_wait long-polls:
+//!              the node holds the retrieve until something arrives) ──► dedup by hash
+//!              ──► decode_one_to_one (decrypt, verify sender) ──► apply, up to 256 messages
+//!              per DB transaction, the cursor moving with them
 //!              (message / request / receipt / typing / unsend / request response / timer)
 //!              ──► events returned to the caller, only after the commit
 //! ```
