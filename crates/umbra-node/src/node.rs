@@ -45,6 +45,8 @@ pub struct NodeState {
     pub onion: Arc<OnionService>,
     /// Long-poll retrieves: the waiter limit and the shutdown signal.
     pub long_poll: crate::longpoll::LongPoll,
+    /// (05 account, `pubkey_ed25519`) pairs already seen to match (bounded).
+    pub(crate) key_matches: crate::rpc::KeyMatchCache,
     height: AtomicU64,
 }
 
@@ -69,6 +71,7 @@ impl NodeState {
             oxend: Arc::new(NoOxend),
             metrics: Arc::new(Metrics::new()),
             long_poll: crate::longpoll::LongPoll::default(),
+            key_matches: crate::rpc::KeyMatchCache::default(),
             height: AtomicU64::new(0),
         }
     }

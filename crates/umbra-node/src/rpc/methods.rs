@@ -113,12 +113,19 @@ async fn authenticate(
     req: Requirement,
     msg: &[u8],
 ) -> Result<bool, RpcResponse> {
-    verify_request(&ctx.state.store, owner, auth, req, msg)
-        .await
-        .map_err(|e| {
-            tracing::warn!("checking a subaccount revocation failed: {e}");
-            server_error()
-        })
+    verify_request(
+        &ctx.state.store,
+        &ctx.state.key_matches,
+        owner,
+        auth,
+        req,
+        msg,
+    )
+    .await
+    .map_err(|e| {
+        tracing::warn!("checking a subaccount revocation failed: {e}");
+        server_error()
+    })
 }
 
 /// The failure entry of this node in a swarm reply.

@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 
 use crate::node::NodeState;
 
+pub(crate) use auth::KeyMatchCache;
 #[cfg(feature = "test-support")]
 pub(crate) use params::b64;
 
