@@ -13,10 +13,9 @@
 
 mod common;
 
-use common::{GUARD, build_daemons, exe, finish, json, ok, umbra};
+use common::{GUARD, Pair, User, alice_and_bob, build_daemons, exe, finish, json, ok, umbra};
 use std::io::Write as _;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -39,30 +38,7 @@ impl Drop for Devnet {
     }
 }
 
-/// One user: a profile directory and the network file.
-struct User {
-    profile: PathBuf,
-    network: PathBuf,
-}
-
 impl User {
-    fn run(&self, args: &[&str], stdin: &str) -> Output {
-        umbra(
-            args,
-            &[
-                ("UMBRA_PROFILE", self.profile.to_str().unwrap()),
-                ("UMBRA_NETWORK", self.network.to_str().unwrap()),
-            ],
-            stdin,
-        )
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        json(&self.run(&all, ""), &args.join(" "))
-    }
-
     /// `receive --wait` until a message with `text` arrives; returns it.
     fn receive_text(&self, text: &str) -> Value {
         for _ in 0..5 {
@@ -92,18 +68,14 @@ fn two_users_chat_through_a_devnet() {
     );
     let network = devnet.dir.path().join("network.json");
     let homes = tempfile::tempdir().unwrap();
-    let user = |name: &str| User {
-        profile: homes.path().join(name),
-        network: network.clone(),
-    };
-    let (alice, bob) = (user("alice"), user("bob"));
-    let a = alice.json(&["id", "new", "--name", "alice"]);
-    let phrase = a["recovery_phrase"].as_str().unwrap().to_owned();
-    let a_id = a["session_id"].as_str().unwrap().to_owned();
-    let b_id = bob.json(&["id", "new", "--name", "bob"])["session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let user = |name: &str| common::user(homes.path(), &network, name);
+    let Pair {
+        alice,
+        bob,
+        a_id,
+        b_id,
+        phrase,
+    } = alice_and_bob(homes.path(), &network);
 
     // alice's first message is a request on bob's side.
     let sent = alice.json(&["send", &b_id, "hello bob"]);

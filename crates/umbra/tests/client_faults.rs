@@ -24,10 +24,8 @@
 
 mod common;
 
-use common::{GUARD, build_daemons, json, ok, umbra};
+use common::{GUARD, Pair, User, alice_and_bob, build_daemons, json, ok, umbra};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -63,32 +61,7 @@ impl Drop for Devnet {
     }
 }
 
-/// One user: a profile directory and the network file.
-struct User {
-    profile: PathBuf,
-    network: PathBuf,
-}
-
 impl User {
-    fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
-        let mut all = vec![
-            ("UMBRA_PROFILE", self.profile.to_str().unwrap()),
-            ("UMBRA_NETWORK", self.network.to_str().unwrap()),
-        ];
-        all.extend_from_slice(env);
-        umbra(args, &all, stdin)
-    }
-
-    fn run(&self, args: &[&str], stdin: &str) -> Output {
-        self.run_with(args, &[], stdin)
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        json(&self.run(&all, ""), &args.join(" "))
-    }
-
     fn list(&self, args: &[&str]) -> Vec<Value> {
         self.json(args).as_array().unwrap().clone()
     }
@@ -161,18 +134,14 @@ fn interrupted_sends_and_a_swarm_down_to_one_node() {
     );
     let network = devnet.dir.path().join("network.json");
     let homes = tempfile::tempdir().unwrap();
-    let user = |name: &str| User {
-        profile: homes.path().join(name),
-        network: network.clone(),
-    };
-    let (alice, bob) = (user("alice"), user("bob"));
-    let a = alice.json(&["id", "new", "--name", "alice"]);
-    let phrase = a["recovery_phrase"].as_str().unwrap().to_owned();
-    let a_id = a["session_id"].as_str().unwrap().to_owned();
-    let b_id = bob.json(&["id", "new", "--name", "bob"])["session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let user = |name: &str| common::user(homes.path(), &network, name);
+    let Pair {
+        alice,
+        bob,
+        a_id,
+        b_id,
+        phrase,
+    } = alice_and_bob(homes.path(), &network);
 
     if cfg!(debug_assertions) {
         interrupted_sends(&alice, &bob, &a_id, &b_id, &phrase, &user("alice2"));

@@ -2,7 +2,7 @@
 //! process under a hang guard, and building the daemons next to it.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -118,4 +118,76 @@ pub(crate) fn ok(out: &Output, what: &str) -> String {
 pub(crate) fn json(out: &Output, what: &str) -> Value {
     let s = ok(out, what);
     serde_json::from_str(&s).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {s}"))
+}
+
+/// One user of the client commands: a profile directory and the network file.
+#[allow(dead_code)]
+pub(crate) struct User {
+    pub(crate) profile: PathBuf,
+    pub(crate) network: PathBuf,
+}
+
+#[allow(dead_code)]
+impl User {
+    /// `umbra ARGS` as this user, with more environment variables.
+    pub(crate) fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+        let mut all = vec![
+            ("UMBRA_PROFILE", self.profile.to_str().unwrap()),
+            ("UMBRA_NETWORK", self.network.to_str().unwrap()),
+        ];
+        all.extend_from_slice(env);
+        umbra(args, &all, stdin)
+    }
+
+    /// `umbra ARGS` as this user.
+    pub(crate) fn run(&self, args: &[&str], stdin: &str) -> Output {
+        self.run_with(args, &[], stdin)
+    }
+
+    /// `umbra ARGS --json` as this user, which must succeed.
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        json(&self.run(&all, ""), &args.join(" "))
+    }
+}
+
+/// Two new identities, alice and bob, with profiles under `homes`.
+#[allow(dead_code)]
+pub(crate) struct Pair {
+    pub(crate) alice: User,
+    pub(crate) bob: User,
+    pub(crate) a_id: String,
+    pub(crate) b_id: String,
+    /// alice's recovery phrase.
+    pub(crate) phrase: String,
+}
+
+/// A user whose profile is `homes/name`.
+#[allow(dead_code)]
+pub(crate) fn user(homes: &Path, network: &Path, name: &str) -> User {
+    User {
+        profile: homes.join(name),
+        network: network.to_path_buf(),
+    }
+}
+
+/// Creates alice and bob (`umbra id new --name …`).
+#[allow(dead_code)]
+pub(crate) fn alice_and_bob(homes: &Path, network: &Path) -> Pair {
+    let (alice, bob) = (user(homes, network, "alice"), user(homes, network, "bob"));
+    let a = alice.json(&["id", "new", "--name", "alice"]);
+    let phrase = a["recovery_phrase"].as_str().unwrap().to_owned();
+    let a_id = a["session_id"].as_str().unwrap().to_owned();
+    let b_id = bob.json(&["id", "new", "--name", "bob"])["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Pair {
+        alice,
+        bob,
+        a_id,
+        b_id,
+        phrase,
+    }
 }
