@@ -143,7 +143,7 @@ impl BenchArgs {
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("umbra-bench: {e:#}");
+        eprintln!("umbra-bench: {}", umbra_report::Report(e.as_ref()));
         std::process::exit(1);
     }
 }

@@ -66,6 +66,7 @@ pub(crate) fn run_child(args: NodeArgs) -> anyhow::Result<()> {
     let cfg = bench_config(&args)?;
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cfg.log_level))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_writer(std::io::stderr)
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -36,13 +36,13 @@ pub enum ClientError {
     #[error("building the HTTP client: {0}")]
     HttpClient(String),
     /// Fetching the node list from the registry failed and no earlier list is known.
-    #[error("fetching the node list from the registry: {0}")]
+    #[error("fetching the node list from the registry")]
     FetchingNodeList(#[source] LinkError),
     /// No node list has been obtained yet (the registry could not be reached recently).
     #[error("no verified node list yet; the registry could not be reached")]
     NoNodeList,
     /// The registry answered something that is not a verifiable, newer node list.
-    #[error("verifying the registry's node list: {0}")]
+    #[error("verifying the registry's node list")]
     VerifyingNodeList(#[source] umbra_registry::RegistryError),
     /// The registry answered an HTTP error while fetching the node list.
     #[error("fetching the node list: the registry answered HTTP {status}")]
@@ -77,10 +77,10 @@ pub enum ClientError {
     #[error("sending an onion request: {0}")]
     RequestMismatch(&'static str),
     /// umbra-onion refused to build the request.
-    #[error("building the onion request: {0}")]
+    #[error("building the onion request")]
     BuildingRequest(#[from] umbra_onion::BuildError),
     /// The destination's authenticated reply was malformed.
-    #[error("opening the onion reply: {0}")]
+    #[error("opening the onion reply")]
     OpeningReply(#[from] umbra_onion::ReplyError),
     /// The destination itself failed (a sealed error from the destination node), and no other
     /// destination could be tried.
@@ -108,7 +108,7 @@ pub enum ClientError {
         reason: String,
     },
     /// Writing the guard file failed.
-    #[error("writing the guard file {path}: {source}")]
+    #[error("writing the guard file {path}")]
     SavingGuards {
         /// The file.
         path: PathBuf,

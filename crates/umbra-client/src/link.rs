@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
+use umbra_report::ErrorExt as _;
 
 use umbra_onion::MAX_REPLY_LEN;
 
@@ -112,7 +113,7 @@ impl HttpLink {
             // What Session desktop sends, so that our requests do not stand out.
             .user_agent("WhatsApp")
             .build()
-            .map_err(|e| ClientError::HttpClient(e.to_string()))?;
+            .map_err(|e| ClientError::HttpClient(e.report().to_string()))?;
         Ok(Self {
             client,
             registry_url: registry_url.trim_end_matches('/').to_owned(),
@@ -159,9 +160,9 @@ fn map_err(e: reqwest::Error) -> LinkError {
     if e.is_timeout() {
         LinkError::Timeout
     } else if e.is_connect() {
-        LinkError::Connect(e.to_string())
+        LinkError::Connect(e.report().to_string())
     } else {
-        LinkError::Other(e.to_string())
+        LinkError::Other(e.report().to_string())
     }
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use umbra_report::ErrorExt as _;
 
 use umbra_crypto::hop::EncType;
 use umbra_crypto::{OsRandom, Random, Redacted};
@@ -354,7 +355,7 @@ impl OnionTransport {
             if self.state().dir.list().is_none() {
                 return Err(e);
             }
-            tracing::warn!(error = %e, "node list refresh failed; keeping the last good list");
+            tracing::warn!(error = %e.report(), "node list refresh failed; keeping the last good list");
         }
         let have_paths = {
             let now = self.now();
@@ -403,7 +404,7 @@ impl OnionTransport {
                 match st.paths.candidate(list, now, &mut **rng) {
                     Ok(p) => p,
                     Err(e) => {
-                        tracing::debug!(error = %e, "cannot build a candidate path");
+                        tracing::debug!(error = %e.report(), "cannot build a candidate path");
                         if st.paths.paths().is_empty() {
                             return Err(e);
                         }
@@ -557,7 +558,7 @@ impl OnionTransport {
     pub async fn maintain_forever(&self, period: Duration) {
         loop {
             if let Err(e) = self.ensure_ready().await {
-                tracing::warn!(error = %e, "onion transport maintenance failed");
+                tracing::warn!(error = %e.report(), "onion transport maintenance failed");
             }
             self.inner.clock.sleep(period).await;
         }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum NodeError {
     /// The configuration file could not be read.
-    #[error("reading the config file {path}: {source}")]
+    #[error("reading the config file {path}")]
     ReadConfig {
         /// The file.
         path: PathBuf,
@@ -28,7 +28,7 @@ pub enum NodeError {
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
     /// The data directory could not be created or used.
-    #[error("preparing the data directory {path}: {source}")]
+    #[error("preparing the data directory {path}")]
     DataDir {
         /// The directory.
         path: PathBuf,
@@ -53,10 +53,10 @@ pub enum NodeError {
         reason: String,
     },
     /// The message store could not be opened.
-    #[error("opening the message store: {0}")]
+    #[error("opening the message store")]
     Store(#[from] umbra_store::StoreError),
     /// A listening socket could not be bound.
-    #[error("binding the {what} listener on {addr}: {source}")]
+    #[error("binding the {what} listener on {addr}")]
     Bind {
         /// Which listener (`client`, `metrics`).
         what: &'static str,

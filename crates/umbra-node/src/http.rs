@@ -17,6 +17,7 @@ use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use umbra_report::ErrorExt as _;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -242,7 +243,7 @@ pub(crate) async fn serve_client(
         let (tcp, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
-                tracing::debug!("accept failed: {e}");
+                tracing::debug!("accept failed: {}", e.report());
                 // Out of file descriptors and the like: back off briefly instead of spinning.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
@@ -268,7 +269,7 @@ pub(crate) async fn serve_client(
                 .header_read_timeout(header_timeout);
             let conn = builder.serve_connection(TokioIo::new(tls), svc);
             if let Err(e) = watcher.watch(conn).await {
-                tracing::trace!("connection ended: {e}");
+                tracing::trace!("connection ended: {}", umbra_report::Report(&*e));
             }
         });
     }

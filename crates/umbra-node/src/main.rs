@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser;
 use umbra_node::{Config, NodeBuilder};
+use umbra_report::Report;
 
 /// Umbra storage node: keeps accounts' encrypted messages and serves Session's storage RPC.
 #[derive(Debug, Parser)]
@@ -104,7 +105,7 @@ impl Cli {
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("umbra-node: {e:#}");
+        eprintln!("umbra-node: {}", Report(e.as_ref()));
         std::process::exit(1);
     }
 }
@@ -116,8 +117,10 @@ fn run() -> anyhow::Result<()> {
         println!("# configuration OK\n{text}");
         return Ok(());
     }
+    // Colour only on a terminal: a pipe, a file or a service manager gets plain text.
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cfg.log_level))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     umbra_crypto::redact::set_reveal(cfg.reveal_metadata());
     let rt = tokio::runtime::Builder::new_multi_thread()

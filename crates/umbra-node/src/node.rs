@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use umbra_report::ErrorExt as _;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -388,7 +389,7 @@ async fn sweep_loop(state: Arc<NodeState>, every: Duration, mut stop: watch::Rec
                     }
                 }
                 Err(e) => {
-                    tracing::warn!("expiry sweep failed: {e}");
+                    tracing::warn!("expiry sweep failed: {}", e.report());
                     break;
                 }
             }

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
+use umbra_report::ErrorExt as _;
 
 use serde_json::{Value, json};
 
@@ -60,7 +61,7 @@ impl RegistryOxend {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| NodeError::HttpClient(e.to_string()))?;
+            .map_err(|e| NodeError::HttpClient(e.report().to_string()))?;
         Ok(RegistryOxend {
             url: format!("{}/json_rpc", base_url.trim_end_matches('/')),
             client,

@@ -177,7 +177,7 @@ pub(crate) async fn serve_peer_listener(
                 .header_read_timeout(HANDSHAKE_TIMEOUT);
             let conn = builder.serve_connection(TokioIo::new(tls), svc);
             if let Err(e) = watcher.watch(conn).await {
-                tracing::trace!("peer connection ended: {e}");
+                tracing::trace!("peer connection ended: {}", umbra_report::Report(&*e));
             }
         });
     }

@@ -99,7 +99,7 @@ pub enum RegistryError {
         keys: usize,
     },
     /// A cryptographic operation failed while building a request.
-    #[error("cryptographic operation failed while {what}: {source}")]
+    #[error("cryptographic operation failed while {what}")]
     Crypto {
         /// What was being done.
         what: &'static str,
@@ -110,7 +110,7 @@ pub enum RegistryError {
 
     /// The registry database failed.
     #[cfg(feature = "server")]
-    #[error("registry database error while {what}: {source}")]
+    #[error("registry database error while {what}")]
     Storage {
         /// What was being done.
         what: &'static str,

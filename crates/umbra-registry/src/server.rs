@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use umbra_report::ErrorExt as _;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -130,9 +131,9 @@ fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
 fn error_response(e: &RegistryError) -> Response {
     let status = status_of(e);
     if status == StatusCode::INTERNAL_SERVER_ERROR {
-        tracing::error!(error = %e, "registry request failed");
+        tracing::error!(error = %e.report(), "registry request failed");
     } else {
-        tracing::debug!(error = %e, "request refused");
+        tracing::debug!(error = %e.report(), "request refused");
     }
     json_response(status, &ErrorBody::from(e))
 }
@@ -205,7 +206,7 @@ pub async fn expiry_loop(state: Arc<AppState>, period: Duration) {
     loop {
         tick.tick().await;
         if let Err(e) = state.with_registry(|r, now| r.expire(now)) {
-            tracing::error!(error = %e, "inactivity sweep failed");
+            tracing::error!(error = %e.report(), "inactivity sweep failed");
         }
     }
 }
@@ -275,7 +276,7 @@ pub async fn serve(
                     Ok((stream, _peer)) => stream,
                     Err(e) => {
                         // E.g. out of file descriptors: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
+                        tracing::warn!(error = %e.report(), "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -291,7 +292,7 @@ pub async fn serve(
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                        tracing::debug!(error = %umbra_report::Report(&*e), "connection ended with an error");
                     }
                     drop(permit);
                 });

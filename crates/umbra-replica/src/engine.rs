@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
+use umbra_report::ErrorExt as _;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -522,7 +523,7 @@ impl Replica {
         {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!("anti-entropy: {e}");
+                tracing::warn!("anti-entropy: {}", e.report());
                 report.errors += 1;
                 return report;
             }
@@ -538,7 +539,7 @@ impl Replica {
                 Err(e) => {
                     report.errors += 1;
                     add(&self.inner.metrics.peer_errors, 1);
-                    tracing::debug!(peer = %short(&peer.pubkey_ed25519), "anti-entropy with peer failed: {e}");
+                    tracing::debug!(peer = %short(&peer.pubkey_ed25519), "anti-entropy with peer failed: {}", e.report());
                 }
             }
         }
@@ -851,7 +852,7 @@ impl Replica {
         {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!("handover: {e}");
+                tracing::warn!("handover: {}", e.report());
                 return report;
             }
         };
@@ -911,7 +912,7 @@ impl Replica {
                 Err(e) => {
                     report.buckets_failed += 1;
                     add(&self.inner.metrics.handover_failed, 1);
-                    tracing::warn!("handover: {e}");
+                    tracing::warn!("handover: {}", e.report());
                 }
             }
         }
@@ -1271,7 +1272,7 @@ impl Replica {
                 Ok(ApplyOutcome::Changed) => resp.applied += 1,
                 Ok(_) => resp.unchanged += 1,
                 Err(e) => {
-                    tracing::warn!("handover: applying an item failed: {e}");
+                    tracing::warn!("handover: applying an item failed: {}", e.report());
                     return Err(Served::error(500, "applying the handover failed"));
                 }
             }
@@ -1285,7 +1286,7 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Served> {
 }
 
 fn store_failed(e: &ReplicaError) -> Served {
-    tracing::warn!("serving a peer: {e}");
+    tracing::warn!("serving a peer: {}", e.report());
     Served::error(500, "message store error")
 }
 

@@ -70,10 +70,10 @@ pub enum ReplicaError {
         message: String,
     },
     /// The registry's node list was refused (bad signature, older epoch, malformed, …).
-    #[error("verifying the registry's node list: {0}")]
+    #[error("verifying the registry's node list")]
     ListRefused(#[source] umbra_registry::RegistryError),
     /// Building a signed registry request failed.
-    #[error("building the registry {what} request: {source}")]
+    #[error("building the registry {what} request")]
     RegistryRequest {
         /// The registry call.
         what: &'static str,
@@ -82,7 +82,7 @@ pub enum ReplicaError {
         source: umbra_registry::RegistryError,
     },
     /// A message store operation failed.
-    #[error("message store during {what}: {source}")]
+    #[error("message store during {what}")]
     Store {
         /// What replication step was running.
         what: &'static str,

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use umbra_crypto::Identity;
 use umbra_registry::api::{
+use umbra_report::ErrorExt as _;
     Announcement, HeartbeatRequest, LeaveRequest, NodeStatus, RegisterRequest,
 };
 use umbra_registry::list::{ListVerifier, SignedNodeList, TrustPolicy};
@@ -290,7 +291,7 @@ impl RegistryClient {
         if self.seen_epoch().is_none_or(|e| status.epoch > e)
             && let Err(e) = self.refresh().await
         {
-            tracing::warn!("fetching the registry node list: {e}");
+            tracing::warn!("fetching the registry node list: {}", e.report());
         }
     }
 }
@@ -345,7 +346,7 @@ pub async fn run_membership(
                     Duration::ZERO
                 }
                 Err(e) => {
-                    tracing::warn!("registry heartbeat: {e}");
+                    tracing::warn!("registry heartbeat: {}", e.report());
                     heartbeat
                 }
             }
@@ -360,7 +361,7 @@ pub async fn run_membership(
                     heartbeat
                 }
                 Err(e) => {
-                    tracing::warn!("registry registration: {e}");
+                    tracing::warn!("registry registration: {}", e.report());
                     config.retry_interval
                 }
             }
@@ -370,7 +371,7 @@ pub async fn run_membership(
         if last_refresh.is_none_or(|t| now.saturating_sub(t) >= refresh_ms) {
             last_refresh = Some(now);
             if let Err(e) = client.refresh().await {
-                tracing::warn!("refreshing the registry node list: {e}");
+                tracing::warn!("refreshing the registry node list: {}", e.report());
             }
         }
         let wait = wait.min(config.refresh_interval);
@@ -380,6 +381,6 @@ pub async fn run_membership(
         }
     }
     if registered && let Err(e) = client.leave(&identity, clock.now_ms()).await {
-        tracing::warn!("leaving the registry: {e}");
+        tracing::warn!("leaving the registry: {}", e.report());
     }
 }

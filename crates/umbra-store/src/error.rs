@@ -28,7 +28,7 @@ impl std::fmt::Display for QuotaLimit {
 #[non_exhaustive]
 pub enum StoreError {
     /// The database file could not be opened or configured.
-    #[error("opening the message store at {path}: {source}")]
+    #[error("opening the message store at {path}")]
     Open {
         /// Path of the database file.
         path: PathBuf,
@@ -37,7 +37,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// A schema migration failed.
-    #[error("migrating the message store schema from version {from} to {to}: {source}")]
+    #[error("migrating the message store schema from version {from} to {to}")]
     Migrate {
         /// Version found on disk.
         from: i64,
@@ -58,10 +58,10 @@ pub enum StoreError {
         supported: i64,
     },
     /// The writer thread could not be started.
-    #[error("starting the message store writer thread: {0}")]
+    #[error("starting the message store writer thread")]
     Spawn(#[source] std::io::Error),
     /// SQLite reported an error while performing `op`.
-    #[error("{op}: database error: {source}")]
+    #[error("{op}: database error")]
     Database {
         /// The operation being performed.
         op: &'static str,

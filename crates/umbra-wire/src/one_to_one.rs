@@ -23,7 +23,7 @@ pub enum WireError {
         max: usize,
     },
     /// A protobuf layer did not decode.
-    #[error("malformed {layer}: {source}")]
+    #[error("malformed {layer}")]
     Decode {
         /// Which layer.
         layer: &'static str,
@@ -43,7 +43,7 @@ pub enum WireError {
         content: u64,
     },
     /// Decryption or signature verification failed.
-    #[error("cannot open the message: {0}")]
+    #[error("cannot open the message")]
     Crypto(#[from] CryptoError),
 }
 

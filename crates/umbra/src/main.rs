@@ -60,9 +60,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // `{:#}` joins the context chain with ": " on one line; keep it to one line even
-            // if some error message carries a newline.
-            let line = format!("{e:#}").replace('\n', " ");
+            let line = umbra_report::Report(e.as_ref()).to_string();
             if json {
                 println!("{}", serde_json::json!({ "error": line }));
             } else {

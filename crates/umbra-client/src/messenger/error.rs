@@ -11,7 +11,7 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum MessengerError {
     /// A file or directory of the profile could not be read, written or created.
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     ProfileIo {
         /// What was being done ("creating the profile directory", …).
         what: &'static str,
@@ -47,7 +47,7 @@ pub enum MessengerError {
     #[error("opening the profile: it is locked ({0})")]
     ProfileLocked(&'static str),
     /// A database operation failed.
-    #[error("{what}: database error: {source}")]
+    #[error("{what}: database error")]
     Database {
         /// What was being done.
         what: &'static str,
@@ -59,7 +59,7 @@ pub enum MessengerError {
     #[error("deriving the database key from the passphrase: {0}")]
     Kdf(String),
     /// The recovery phrase or seed is invalid.
-    #[error("restoring the identity: {0}")]
+    #[error("restoring the identity")]
     Identity(#[source] umbra_crypto::CryptoError),
     /// A Session ID given by the user is malformed.
     #[error("invalid Session ID: {0}")]
@@ -105,10 +105,10 @@ pub enum MessengerError {
         max: u32,
     },
     /// Encoding an outgoing message failed.
-    #[error("encoding a message: {0}")]
+    #[error("encoding a message")]
     Encoding(#[source] umbra_wire::WireError),
     /// A swarm request failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Swarm {
         /// What was being done.
         what: &'static str,

@@ -54,6 +54,7 @@ mod tests;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use umbra_report::ErrorExt as _;
 
 use rusqlite_cipher::{Connection, OptionalExtension as _, Transaction, params};
 use umbra_crypto::{Identity, Random, Redacted, SessionId};
@@ -867,14 +868,19 @@ impl Messenger {
                 tx.execute(
                     "UPDATE outbox SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4
                      WHERE id = ?1",
-                    params![p.id, attempts, i(now + backoff_ms(attempts)), e.to_string()],
+                    params![
+                        p.id,
+                        attempts,
+                        i(now + backoff_ms(attempts)),
+                        e.report().to_string()
+                    ],
                 )
                 .map_err(MessengerError::db(what))?;
-                tracing::debug!(error = %e, attempts, "outbox entry will be retried");
+                tracing::debug!(error = %e.report(), attempts, "outbox entry will be retried");
                 report.retrying += 1;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "the swarm refused an outbox entry for good");
+                tracing::warn!(error = %e.report(), "the swarm refused an outbox entry for good");
                 tx.execute("DELETE FROM outbox WHERE id = ?1", params![p.id])
                     .map_err(MessengerError::db(what))?;
                 if p.is_primary
@@ -1267,7 +1273,7 @@ impl Messenger {
                             source,
                         });
                     }
-                    tracing::debug!(error = %source, "a swarm member failed; polling the next");
+                    tracing::debug!(error = %source.report(), "a swarm member failed; polling the next");
                     node = nodes[idx % nodes.len()].clone();
                     continue;
                 }
@@ -1362,7 +1368,7 @@ impl Messenger {
                     stored,
                 )?),
                 Err(e) => {
-                    tracing::debug!(error = %e, "dropping a stored message that does not open");
+                    tracing::debug!(error = %e.report(), "dropping a stored message that does not open");
                 }
             }
         }

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use umbra_report::ErrorExt as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -243,7 +244,7 @@ impl OnionSwarm {
             .transport
             .send(destination, Request::Storage(body))
             .await
-            .map_err(|e| SwarmError::Unreachable(e.to_string()))?;
+            .map_err(|e| SwarmError::Unreachable(e.report().to_string()))?;
         let Response::Storage(reply) = reply else {
             return Err(SwarmError::Malformed("not a storage answer".into()));
         };
@@ -285,7 +286,7 @@ impl SwarmApi for OnionSwarm {
             self.transport
                 .ensure_ready()
                 .await
-                .map_err(|e| SwarmError::Unreachable(e.to_string()))?;
+                .map_err(|e| SwarmError::Unreachable(e.report().to_string()))?;
             Ok(self
                 .transport
                 .swarm_of(owner.as_bytes())

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
+use umbra_report::ErrorExt as _;
 
 use serde_json::{Map, Value, json};
 use umbra_crypto::hash::message_hash;
@@ -123,15 +124,15 @@ async fn authenticate(
     )
     .await
     .map_err(|e| {
-        tracing::warn!("checking a subaccount revocation failed: {e}");
+        tracing::warn!("checking a subaccount revocation failed: {}", e.report());
         server_error()
     })
 }
 
 /// The failure entry of this node in a swarm reply.
 fn failure_entry(e: &StoreError) -> Value {
-    tracing::warn!("write failed: {e}");
-    json!({"failed": true, "query_failure": true, "reason": e.to_string()})
+    tracing::warn!("write failed: {}", e.report());
+    json!({"failed": true, "query_failure": true, "reason": e.report().to_string()})
 }
 
 /// The node's Ed25519 signature over `msg`, base64.
@@ -1146,7 +1147,7 @@ pub(crate) async fn exec_get_expiries(ctx: &Ctx<'_>, r: GetExpiriesReq) -> Exec 
     let found: BTreeMap<String, i64> = blocking(move || store.get_expiries(&owner, &hashes, now))
         .await
         .map_err(|e| {
-            tracing::warn!("get_expiries failed: {e}");
+            tracing::warn!("get_expiries failed: {}", e.report());
             server_error()
         })?;
     Ok(RpcResponse::json(200, json!({"expiries": found})))
@@ -1315,7 +1316,7 @@ pub(crate) async fn exec_revoked_list(ctx: &Ctx<'_>, r: RevokedListReq) -> Exec 
     let list = blocking(move || store.revoked_subaccounts(&owner))
         .await
         .map_err(|e| {
-            tracing::warn!("revoked_subaccounts failed: {e}");
+            tracing::warn!("revoked_subaccounts failed: {}", e.report());
             server_error()
         })?;
     let tokens: Vec<String> = list.iter().map(|t| b64(&t.0)).collect();

@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use umbra_report::ErrorExt as _;
 
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::Value;
@@ -107,7 +108,7 @@ impl TestRegistry {
                 let _ = rx.await;
             };
             if let Err(e) = umbra_registry::server::serve(listener, serving, stopped).await {
-                tracing::warn!("test registry stopped: {e}");
+                tracing::warn!("test registry stopped: {}", e.report());
             }
         });
         Ok(TestRegistry {

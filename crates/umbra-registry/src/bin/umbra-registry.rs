@@ -14,6 +14,7 @@ use umbra_crypto::{Identity, OsRandom};
 use umbra_registry::registry::{Registry, RegistryConfig};
 use umbra_registry::server::{AppState, Clock as _, SystemClock, serve};
 use umbra_registry::store::Store;
+use umbra_report::{ErrorExt as _, Report};
 
 /// Umbra registry: admits storage nodes, forms swarms, publishes the signed node list.
 #[derive(Debug, Parser)]
@@ -180,12 +181,12 @@ fn main() {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("umbra-registry: cannot start the async runtime: {e}");
+            eprintln!("umbra-registry: starting the async runtime: {}", e.report());
             std::process::exit(1);
         }
     };
     if let Err(e) = runtime.block_on(run(args)) {
-        eprintln!("umbra-registry: {e:#}");
+        eprintln!("umbra-registry: {}", Report(e.as_ref()));
         std::process::exit(1);
     }
 }

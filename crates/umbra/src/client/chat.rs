@@ -16,6 +16,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use umbra_report::ErrorExt as _;
 
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
@@ -169,7 +170,7 @@ async fn send(m: &Messenger, with: &SessionId, out: &Out, text: &str) {
             out.line(&render::message_line(m, &msg));
         }
         Ok(_) => {}
-        Err(e) => out.say(&format!("not sent: {e}")),
+        Err(e) => out.say(&format!("not sent: {}", e.report())),
     }
 }
 
@@ -323,12 +324,12 @@ async fn poll(m: Arc<Messenger>, with: SessionId, out: Out) {
                     && m.contact(&with).ok().flatten().is_some_and(|c| c.approved)
                     && let Err(e) = m.mark_read(&with).await
                 {
-                    out.say(&format!("marking read failed: {e}"));
+                    out.say(&format!("marking read failed: {}", e.report()));
                 }
             }
             Err(e) => {
                 if !failing {
-                    out.say(&format!("receiving failed, retrying: {e}"));
+                    out.say(&format!("receiving failed, retrying: {}", e.report()));
                     failing = true;
                 }
                 tokio::time::sleep(RETRY_AFTER).await;

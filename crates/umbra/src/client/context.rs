@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use umbra_report::ErrorExt as _;
 
 use anyhow::{Context as _, anyhow, bail};
 use umbra_client::messenger::{
@@ -195,8 +196,9 @@ impl Online {
         match self.transport.ensure_ready().await {
             Ok(()) => Ok(Reach::Ready),
             Err(ClientError::VerifyingNodeList(why)) => Err(anyhow!(
-                "the registry's node list does not verify against registry_pubkey in {}: {why}",
-                self.network.display()
+                "the registry's node list does not verify against registry_pubkey in {}: {}",
+                self.network.display(),
+                why.report()
             )),
             Err(e @ (ClientError::NetworkFile(_) | ClientError::HttpClient(_))) => Err(e.into()),
             Err(e) => Ok(Reach::Unreachable(e.to_string())),

@@ -282,7 +282,7 @@ pub(crate) fn run(cmd: ClientCommand) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let result = runtime.block_on(async move {
+    runtime.block_on(async move {
         match cmd {
             ClientCommand::Id(a) => commands::id(a.cmd, &a.g),
             ClientCommand::Send(a) => commands::send(&a).await,
@@ -301,23 +301,5 @@ pub(crate) fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             ClientCommand::Chat(a) => chat::run(&a).await,
             ClientCommand::Demo(a) => demo::run(&a).await,
         }
-    });
-    result.map_err(one_line)
-}
-
-/// The error as one message: the chain joined with ": ", leaving out a cause whose text the
-/// message before it already shows (the messenger's errors include their source).
-fn one_line(e: anyhow::Error) -> anyhow::Error {
-    let mut line = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    anyhow::anyhow!(line.replace('\n', " "))
+    })
 }
