@@ -1,0 +1,155 @@
+//! `cargo xtask fuzz [TARGET] [--time S]`: the cargo-fuzz targets in `fuzz/` (one per parser of
+//! network bytes; `docs/fuzzing.md`), each run for a while; `smoke` is CI's few seconds of each.
+//!
+//! Stable Rust only: `cargo fuzz … --sanitizer none` needs no nightly flag (the default address
+//! sanitizer does; the crates forbid `unsafe`, so it would add little), and
+//! `--debug-assertions` turns integer overflow into a crash. New corpus entries go to
+//! `fuzz/corpus/<target>` (ignored by git); the committed seeds in `fuzz/seeds/<target>` are
+//! read too. A crash leaves its input in `fuzz/artifacts/<target>/` and fails the task.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+
+use crate::run::{cargo, ensure_cargo_tool, root, run as exec};
+
+/// Every target, with the parser it feeds.
+const TARGETS: &[(&str, &str)] = &[
+    (
+        "onion_frame",
+        "onion frame: u32 length, payload, control JSON",
+    ),
+    (
+        "onion_bencode",
+        "bencode and Session's node-to-node onion form (peel_bencoded)",
+    ),
+    (
+        "onion_peel",
+        "a node peeling one layer, raw and behind the AEAD (peel)",
+    ),
+    (
+        "onion_v4",
+        "v4 request/response payloads to and from external servers",
+    ),
+    (
+        "onion_reply",
+        "a client opening an onion reply (PendingReply::open)",
+    ),
+    (
+        "onion_umbra",
+        "Umbra's control layer: `umbra` options and sealed hop messages",
+    ),
+    (
+        "rpc_request",
+        "storage RPC body to typed request (umbra-node, no store)",
+    ),
+    (
+        "wire_envelope",
+        "Session's WebSocketMessage/Envelope/Content protobufs",
+    ),
+    (
+        "replica_wire",
+        "peer/replication JSON bodies and signed headers",
+    ),
+    (
+        "registry_list",
+        "the registry's signed node list: parse and verify",
+    ),
+];
+
+/// Seconds of each target in CI's smoke run.
+const SMOKE_SECS: u64 = 4;
+
+/// The build and run flags: stable-compatible, overflow checks on.
+const FLAGS: &[&str] = &["--sanitizer", "none", "--debug-assertions"];
+
+/// Options of `cargo xtask fuzz`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Which target (all when none): onion_frame, onion_bencode, onion_peel, onion_v4,
+    /// onion_reply, onion_umbra, rpc_request, wire_envelope, replica_wire, registry_list.
+    target: Option<String>,
+    /// Seconds to run each target.
+    #[arg(long, default_value_t = 60)]
+    time: u64,
+}
+
+pub(crate) fn run(a: &Args) -> anyhow::Result<()> {
+    let chosen: Vec<&str> = match &a.target {
+        None => TARGETS.iter().map(|(t, _)| *t).collect(),
+        Some(name) => match TARGETS.iter().find(|(t, _)| t == name) {
+            Some((t, _)) => vec![*t],
+            None => {
+                let names: Vec<String> = TARGETS
+                    .iter()
+                    .map(|(t, about)| format!("{t} ({about})"))
+                    .collect();
+                bail!(
+                    "no fuzz target named {name:?}; choose one of: {}",
+                    names.join(", ")
+                );
+            }
+        },
+    };
+    fuzz(&chosen, a.time.max(1))
+}
+
+/// Every target for a few seconds (CI): a crash, hang or overflow fails.
+pub(crate) fn smoke() -> anyhow::Result<()> {
+    let all: Vec<&str> = TARGETS.iter().map(|(t, _)| *t).collect();
+    fuzz(&all, SMOKE_SECS)
+}
+
+fn fuzz(targets: &[&str], secs: u64) -> anyhow::Result<()> {
+    ensure_cargo_tool("fuzz", "cargo-fuzz")?;
+    // One build of every target first, so each run below only runs.
+    let mut build = cargo(["fuzz", "build"]);
+    build.args(FLAGS);
+    exec(&mut build).context("building the fuzz targets")?;
+
+    let dir = root().join("fuzz");
+    let mut failed = Vec::new();
+    for target in targets {
+        let corpus = dir.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus)
+            .with_context(|| format!("creating {}", corpus.display()))?;
+        let mut cmd = cargo(["fuzz", "run"]);
+        cmd.args(FLAGS).arg(target).arg(&corpus);
+        let seeds = dir.join("seeds").join(target);
+        if seeds.is_dir() {
+            cmd.arg(&seeds);
+        }
+        cmd.args([
+            "--",
+            &format!("-max_total_time={secs}"),
+            // An input that takes seconds is a hang: report it as a crash.
+            "-timeout=10",
+            "-rss_limit_mb=2048",
+            "-print_final_stats=1",
+        ]);
+        let start = Instant::now();
+        let result = exec(&mut cmd);
+        let took = start.elapsed().as_secs();
+        match result {
+            Ok(()) => eprintln!("xtask fuzz: {target}: no crash in {took} s"),
+            Err(e) => {
+                eprintln!("xtask fuzz: {target}: FAILED after {took} s: {e}");
+                failed.push(*target);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        let artifacts: Vec<String> = failed
+            .iter()
+            .map(|t| Path::new("fuzz/artifacts").join(t).display().to_string())
+            .collect();
+        bail!(
+            "fuzz target(s) {} crashed; inputs in {} (replay one with `cargo fuzz run {} <target> <file>`)",
+            failed.join(", "),
+            artifacts.join(", "),
+            FLAGS.join(" ")
+        );
+    }
+    Ok(())
+}
