@@ -107,6 +107,15 @@ pub enum ClientError {
         /// What went wrong.
         reason: String,
     },
+    /// Creating the directory of the guard file failed.
+    #[error("creating the network state directory {path}")]
+    CreatingStateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Writing the guard file failed.
     #[error("writing the guard file {path}")]
     SavingGuards {

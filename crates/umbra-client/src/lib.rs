@@ -36,12 +36,19 @@
 //!   [`PathConfig::hops`] distinct active nodes; other hops are never guards and, with
 //!   [`PathConfig::subnet_diversity`] on, no two nodes of a path (and no two guards) share an
 //!   IPv4 /24. Guards are kept for [`PathConfig::guard_lifetime_ms`] and persisted (a small
-//!   JSON file, written atomically, in [`TransportConfig::state_dir`]). Paths are rotated
-//!   after [`PathConfig::rotation_ms`].
+//!   JSON file, written atomically, in [`TransportConfig::state_dir`], which is created 0700
+//!   if missing). A guard file that cannot be written is an error, never a warning: guards
+//!   that are not kept mean a new pair of nodes learns the user's address at every start. A
+//!   corrupt one is replaced and reported ([`OnionTransport::replaced_guard_file`]); churn is
+//!   counted ([`OnionTransport::guard_churn`]). Paths are rotated after
+//!   [`PathConfig::rotation_ms`].
 //! - **Path tests**: a candidate path is used only after an onion request through it reached
 //!   a random node and came back authenticated. The test is [`PATH_TEST_REQUEST`], an `info`
 //!   call that names no account: unlike Session desktop (which tests guards with a direct
 //!   `get_swarm` for the user's own Session ID), a test tells a node nothing about the user.
+//!   A failed test replaces its new guard only when the guard itself failed (unreachable, or
+//!   its own sealed error); a middle or exit node's failure strikes that node and the next
+//!   candidate goes through the same guard.
 //! - **Strikes**: errors are judged by who can prove them. An error sealed under a hop's layer
 //!   key (umbra-onion's hop-attributable errors) is that hop's word: about itself ("not
 //!   ready") it strikes that hop; about a neighbour ("next node unreachable", "invalid
@@ -94,10 +101,11 @@ pub use clock::{BoxFuture, Clock, ManualClock, SystemClock};
 pub use directory::{NetworkConfig, NodeDirectory};
 pub use error::{ClientError, LinkError};
 pub use link::{Edge, HttpConfig, HttpLink, LinkReply, OnionLink, RegistrySource};
-pub use paths::{Failure, Guard, NodeKey, Path, PathConfig, PathManager};
+pub use paths::{Failure, Guard, GuardChurn, NodeKey, Path, PathConfig, PathManager};
 pub use store::{GuardStore, PersistedState};
 pub use transport::{
     BUILD_RETRY_MS, Destination, OnionTransport, PATH_TEST_REQUEST, Request, Response,
     TransportConfig,
 };
 pub use umbra_onion::{Server, StorageReply, V4Request, V4Response};
+pub use umbra_registry::list::NodeEntry;

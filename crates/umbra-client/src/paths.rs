@@ -5,7 +5,8 @@
 //!   verified list ──► usable nodes ──► guards (kept for days, persisted) ──┐
 //!        (active, not failed)                                              ▼
 //!   candidate path = guard + (hops-1) random nodes (distinct, other /24s) ─► tested by the caller
-//!        │ install (test passed)          reject (test failed: strike its nodes, drop a new guard)
+//!        │ install (test passed)          reject (test failed: strike the failing node; a new
+//!        │                                guard goes only if the guard itself failed)
 //!        ▼
 //!   live paths ── chosen at random per request ── rotated after `rotation_ms`
 //!        │ report(failure) ─► path strikes ≥ threshold: retire the path, strike its nodes
@@ -158,6 +159,20 @@ pub(crate) fn accuses_next_hop(status: u16, body: &str) -> bool {
         || status == 504
 }
 
+/// Whether a path test's `failure` proves the guard itself failed: it could not be reached,
+/// or it sealed an error about itself (position 0, not accusing its next hop).
+fn guard_failed_itself(failure: &Failure) -> bool {
+    match failure {
+        Failure::GuardUnreachable => true,
+        Failure::Unauthenticated => false,
+        Failure::Hop {
+            position,
+            status,
+            body,
+        } => *position == 0 && blame(0, *status, body) == Blame::Own(0),
+    }
+}
+
 fn blame(position: usize, status: u16, body: &str) -> Blame {
     if accuses_next_hop(status, body) {
         Blame::Link {
@@ -190,11 +205,24 @@ pub struct ReportOutcome {
     pub guards_changed: bool,
 }
 
+/// How often the guard set changed since the manager was made: a client that keeps its
+/// guards chooses [`PathConfig::guards`] once and drops none while they stay healthy. Every
+/// guard dropped is a new node that will learn the user's IP address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct GuardChurn {
+    /// Guards chosen (new entry nodes).
+    pub chosen: u64,
+    /// Guards dropped: expired, gone from the list, struck out, or failed their first test.
+    pub dropped: u64,
+}
+
 /// Guards, paths and strikes.
 #[derive(Debug)]
 pub struct PathManager {
     config: PathConfig,
     guards: Vec<Guard>,
+    churn: GuardChurn,
     paths: Vec<Path>,
     node_strikes: HashMap<NodeKey, u32>,
     failed: HashSet<NodeKey>,
@@ -241,6 +269,7 @@ impl PathManager {
         Self {
             config,
             guards: Vec::new(),
+            churn: GuardChurn::default(),
             paths: Vec::new(),
             node_strikes: HashMap::new(),
             failed: HashSet::new(),
@@ -257,6 +286,20 @@ impl PathManager {
     /// The current guards.
     pub fn guards(&self) -> &[Guard] {
         &self.guards
+    }
+
+    /// Guards chosen and dropped so far (see [`GuardChurn`]).
+    pub fn guard_churn(&self) -> GuardChurn {
+        self.churn
+    }
+
+    /// Drops the guards for which `drop` is true; returns whether any was dropped.
+    fn drop_guards(&mut self, mut drop: impl FnMut(&Guard) -> bool) -> bool {
+        let before = self.guards.len();
+        self.guards.retain(|g| !drop(g));
+        let dropped = before - self.guards.len();
+        self.churn.dropped += dropped as u64;
+        dropped > 0
     }
 
     /// Restores guards persisted by an earlier run (at most [`PathConfig::guards`]; they are
@@ -296,9 +339,7 @@ impl PathManager {
                     .is_some_and(|l| l.active && l == n)
             })
         });
-        let before = self.guards.len();
-        self.guards.retain(|g| active(&g.node));
-        before != self.guards.len()
+        self.drop_guards(|g| !active(&g.node))
     }
 
     /// Drops paths older than [`PathConfig::rotation_ms`]; returns their ids.
@@ -330,9 +371,9 @@ impl PathManager {
         let lifetime = self.config.guard_lifetime_ms;
         let before = self.guards.clone();
         let usable = self.usable(list);
-        self.guards.retain(|g| {
-            now_ms < g.since_ms.saturating_add(lifetime)
-                && usable.iter().any(|n| n.pubkey_ed25519 == g.node)
+        self.drop_guards(|g| {
+            now_ms >= g.since_ms.saturating_add(lifetime)
+                || !usable.iter().any(|n| n.pubkey_ed25519 == g.node)
         });
         let dropped: HashSet<NodeKey> = before
             .iter()
@@ -366,6 +407,7 @@ impl PathManager {
                 }
                 subnets.insert(s);
                 tracing::debug!(guard = %Redacted::new(hex::encode(n.pubkey_ed25519)), "new guard");
+                self.churn.chosen += 1;
                 self.guards.push(Guard {
                     node: n.pubkey_ed25519,
                     since_ms: now_ms,
@@ -475,9 +517,15 @@ impl PathManager {
 
     /// A candidate failed its test (`target` is the node it was tested against). The nodes the
     /// failure implicates get a strike as in [`Self::report`] — every node of the candidate if
-    /// nothing authenticated the failure — and an unconfirmed guard that may be at fault is
-    /// dropped at once, so that the next candidate tries another. Returns whether the guard
-    /// set changed.
+    /// nothing authenticated the failure.
+    ///
+    /// The guard is replaced at once only when the guard itself failed: it could not be
+    /// reached, or it sealed an error about itself under its own layer key (and only while it
+    /// is unconfirmed: no path through it has passed a test yet). A middle or exit node's
+    /// failure strikes that node and keeps the guard, so the next candidate goes through the
+    /// same guard with other relays: every guard replaced is one more node that learns the
+    /// user's IP address. Otherwise a guard goes only at its strike threshold. Returns whether
+    /// the guard set changed.
     pub fn reject(&mut self, path: &Path, target: Option<&NodeKey>, failure: &Failure) -> bool {
         let mut out = ReportOutcome::default();
         let nodes: Vec<NodeKey> = path.nodes.iter().map(|n| n.pubkey_ed25519).collect();
@@ -489,11 +537,9 @@ impl PathManager {
             self.strike(n, &mut out);
         }
         if let Some(g) = path.guard().map(|g| g.pubkey_ed25519)
-            && implicated.contains(&g)
+            && guard_failed_itself(failure)
         {
-            let before = self.guards.len();
-            self.guards.retain(|x| x.node != g || x.confirmed);
-            out.guards_changed |= before != self.guards.len();
+            out.guards_changed |= self.drop_guards(|x| x.node == g && !x.confirmed);
         }
         out.guards_changed
     }
@@ -655,9 +701,7 @@ impl PathManager {
             .collect();
         self.paths.retain(|p| !p.contains(node));
         out.retired_paths.extend(retired);
-        let before = self.guards.len();
-        self.guards.retain(|g| &g.node != node);
-        out.guards_changed |= before != self.guards.len();
+        out.guards_changed |= self.drop_guards(|g| &g.node == node);
     }
 }
 
@@ -700,6 +744,61 @@ mod tests {
         assert!(blame_path);
         assert_eq!(nodes, vec![[3u8; 32]]);
         assert!(accuses_next_hop(504, "") && !accuses_next_hop(503, "Snode not ready"));
+    }
+
+    fn node(k: u8) -> NodeEntry {
+        NodeEntry {
+            pubkey_ed25519: [k; 32],
+            pubkey_x25519: [k; 32],
+            public_ip: Ipv4Addr::new(10, k, 0, 1),
+            storage_port: 443,
+            storage_lmq_port: 0,
+            swarm_id: 0,
+            active: true,
+            version: [2, 0, 0],
+        }
+    }
+
+    #[test]
+    fn a_failed_test_replaces_the_guard_only_when_the_guard_itself_failed() {
+        let hop = |position, status, body: &str| Failure::Hop {
+            position,
+            status,
+            body: body.into(),
+        };
+        let keeps = [
+            hop(1, 503, "Snode not ready"),
+            hop(0, 502, "Next node is currently unreachable"),
+            hop(1, 400, "Invalid ciphertext"),
+            hop(2, 504, "Request time out"),
+            Failure::Unauthenticated,
+        ];
+        let replaces = [Failure::GuardUnreachable, hop(0, 503, "Snode not ready")];
+        for (failure, dropped) in keeps
+            .iter()
+            .map(|f| (f, false))
+            .chain(replaces.iter().map(|f| (f, true)))
+        {
+            let mut m = PathManager::new(PathConfig::default());
+            m.restore_guards(vec![Guard {
+                node: [1; 32],
+                since_ms: 0,
+                confirmed: false,
+            }]);
+            let path = Path {
+                id: 1,
+                nodes: vec![node(1), node(2), node(3)],
+                built_at_ms: 0,
+                strikes: 0,
+            };
+            assert_eq!(
+                m.reject(&path, Some(&[9; 32]), failure),
+                dropped,
+                "{failure:?}"
+            );
+            assert_eq!(m.guards().is_empty(), dropped, "{failure:?}");
+            assert_eq!(m.guard_churn().dropped, u64::from(dropped), "{failure:?}");
+        }
     }
 
     #[test]

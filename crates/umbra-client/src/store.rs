@@ -36,11 +36,25 @@ pub struct GuardStore {
 }
 
 impl GuardStore {
-    /// A store for `dir/`[`GUARD_FILE`] (the directory must exist).
+    /// A store for `dir/`[`GUARD_FILE`] (the directory must exist; see [`Self::open`]).
     pub fn new(dir: &Path) -> Self {
         Self {
             path: dir.join(GUARD_FILE),
         }
+    }
+
+    /// A store for `dir/`[`GUARD_FILE`], creating `dir` (and its parents) if it is missing,
+    /// owner-only (0700) on Unix: a directory that does not exist would make every write of
+    /// the guards fail, and every run choose new guards.
+    ///
+    /// # Errors
+    /// [`ClientError::CreatingStateDir`].
+    pub fn open(dir: &Path) -> Result<Self, ClientError> {
+        create_private_dir(dir).map_err(|source| ClientError::CreatingStateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(Self::new(dir))
     }
 
     /// The file's path.
@@ -111,6 +125,19 @@ impl GuardStore {
     }
 }
 
+/// Creates `dir` and its missing parents; a directory this call creates is owner-only on
+/// Unix (an existing one keeps its permissions: it may be shared on purpose).
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +182,44 @@ mod tests {
         assert!(matches!(
             store.load(),
             Err(ClientError::LoadingGuards { .. })
+        ));
+    }
+
+    #[test]
+    fn open_creates_a_missing_directory_owner_only() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("profile").join("network");
+        assert!(matches!(
+            GuardStore::new(&dir).save(&PersistedState {
+                version: GUARD_FILE_VERSION,
+                list_epoch: None,
+                guards: Vec::new(),
+            }),
+            Err(ClientError::SavingGuards { .. })
+        ));
+        let store = GuardStore::open(&dir).unwrap();
+        assert!(dir.is_dir());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+        store
+            .save(&PersistedState {
+                version: GUARD_FILE_VERSION,
+                list_epoch: None,
+                guards: Vec::new(),
+            })
+            .unwrap();
+        // Opening again is fine.
+        GuardStore::open(&dir).unwrap();
+        // A file where the directory should be is an error.
+        let file = root.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(matches!(
+            GuardStore::open(&file.join("network")),
+            Err(ClientError::CreatingStateDir { .. })
         ));
     }
 }

@@ -18,7 +18,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::directory::{NetworkConfig, NodeDirectory};
 use crate::link::{Edge, HttpConfig, HttpLink, LinkReply, OnionLink, RegistrySource};
 use crate::paths::{
-    Failure, Guard, NodeKey, Path, PathConfig, PathManager, accuses_next_hop, random_below,
+    Failure, Guard, GuardChurn, NodeKey, Path, PathConfig, PathManager, accuses_next_hop,
+    random_below,
 };
 use crate::store::{GUARD_FILE_VERSION, GuardStore, PersistedState};
 use crate::{ClientError, LinkError};
@@ -56,7 +57,8 @@ pub struct TransportConfig {
     pub backoff_max: Duration,
     /// Cipher of the onion layers (`xchacha20`, as libsession).
     pub enc_type: EncType,
-    /// Directory where guards are persisted (`None`: kept in memory only).
+    /// Directory where guards are persisted, created (0700) if missing (`None`: kept in
+    /// memory only, and every run picks new guards: only for tests and throwaway clients).
     pub state_dir: Option<PathBuf>,
     /// HTTP settings of the real link.
     pub http: HttpConfig,
@@ -131,6 +133,8 @@ struct Inner {
     rng: Mutex<Box<dyn Random + Send>>,
     state: Mutex<State>,
     store: Option<GuardStore>,
+    /// Why the guard file found at start could not be used (it was replaced).
+    replaced_guard_file: Option<ClientError>,
     maintenance: tokio::sync::Mutex<()>,
     /// No path building before this time (unix ms) while a path is live.
     build_retry_at: AtomicU64,
@@ -187,10 +191,17 @@ impl OnionTransport {
     }
 
     /// A transport with the given links, clock and randomness (tests pass an in-memory
-    /// network and a manual clock). Loads persisted guards from `config.state_dir`.
+    /// network and a manual clock).
+    ///
+    /// Loads persisted guards from `config.state_dir`, creating the directory (0700) if it is
+    /// missing. When there is no guard file yet, or the one there cannot be read or is
+    /// corrupt, an empty one is written at once, so that a directory where the guards cannot
+    /// be kept fails here, before any node is contacted, rather than every run choosing new
+    /// guards. A guard file that was replaced is reported by [`Self::replaced_guard_file`]
+    /// (tell the user: new guards will be chosen).
     ///
     /// # Errors
-    /// [`ClientError::LoadingGuards`] if the guard file exists but cannot be read.
+    /// [`ClientError::CreatingStateDir`], [`ClientError::SavingGuards`].
     pub fn with_parts(
         policy: TrustPolicy,
         config: TransportConfig,
@@ -199,10 +210,31 @@ impl OnionTransport {
         clock: Arc<dyn Clock>,
         rng: Box<dyn Random + Send>,
     ) -> Result<Self, ClientError> {
-        let store = config.state_dir.as_deref().map(GuardStore::new);
-        let saved = match &store {
-            Some(s) => s.load()?,
+        let store = match config.state_dir.as_deref() {
+            Some(dir) => Some(GuardStore::open(dir)?),
             None => None,
+        };
+        let mut replaced_guard_file = None;
+        let saved = match &store {
+            None => None,
+            Some(s) => {
+                let loaded = match s.load() {
+                    Ok(loaded) => loaded,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the guard file cannot be used; replacing it");
+                        replaced_guard_file = Some(e);
+                        None
+                    }
+                };
+                if loaded.is_none() {
+                    s.save(&PersistedState {
+                        version: GUARD_FILE_VERSION,
+                        list_epoch: None,
+                        guards: Vec::new(),
+                    })?;
+                }
+                loaded
+            }
         };
         let mut paths = PathManager::new(config.paths.clone());
         let dir = match &saved {
@@ -224,6 +256,7 @@ impl OnionTransport {
                 rng: Mutex::new(rng),
                 state: Mutex::new(State { dir, paths }),
                 store,
+                replaced_guard_file,
                 maintenance: tokio::sync::Mutex::new(()),
                 build_retry_at: AtomicU64::new(0),
             }),
@@ -258,6 +291,28 @@ impl OnionTransport {
         self.state().paths.guards().to_vec()
     }
 
+    /// Guards chosen and dropped since this transport was made (a measure of how many nodes
+    /// learned the user's address; see [`GuardChurn`]).
+    pub fn guard_churn(&self) -> GuardChurn {
+        self.state().paths.guard_churn()
+    }
+
+    /// The [`ClientError::LoadingGuards`] of a guard file that existed at start but could not
+    /// be read or was corrupt: it was replaced, and new guards are chosen. `None` normally.
+    pub fn replaced_guard_file(&self) -> Option<&ClientError> {
+        self.inner.replaced_guard_file.as_ref()
+    }
+
+    /// The node entries of the current guards that are in the node list (for displays).
+    pub fn guard_nodes(&self) -> Vec<NodeEntry> {
+        let st = self.state();
+        st.paths
+            .guards()
+            .iter()
+            .filter_map(|g| st.dir.node(&g.node).cloned())
+            .collect()
+    }
+
     /// Strikes counted against a node.
     pub fn node_strikes(&self, node: &NodeKey) -> u32 {
         self.state().paths.node_strikes(node)
@@ -278,18 +333,22 @@ impl OnionTransport {
         self.state().dir.swarm_of(account)
     }
 
-    fn persist(&self, state: &State) {
+    /// Writes the guards and the list epoch to the guard file (if there is one).
+    ///
+    /// # Errors
+    /// [`ClientError::SavingGuards`]: guards that cannot be kept would be replaced by new ones
+    /// at the next start, handing the user's address to more nodes, so this is never only a
+    /// warning.
+    fn persist(&self, state: &State) -> Result<(), ClientError> {
         let Some(store) = &self.inner.store else {
-            return;
+            return Ok(());
         };
         let saved = PersistedState {
             version: GUARD_FILE_VERSION,
             list_epoch: state.dir.seen_epoch(),
             guards: state.paths.guards().to_vec(),
         };
-        if let Err(e) = store.save(&saved) {
-            tracing::warn!(error = %e, "could not persist the onion guards");
-        }
+        store.save(&saved)
     }
 
     /// Fetches the node list now (whatever the schedule) and applies it. `Ok(true)` if it was
@@ -297,7 +356,8 @@ impl OnionTransport {
     ///
     /// # Errors
     /// [`ClientError::FetchingNodeList`], [`ClientError::RegistryStatus`],
-    /// [`ClientError::VerifyingNodeList`] (e.g. an older epoch, a bad signature).
+    /// [`ClientError::VerifyingNodeList`] (e.g. an older epoch, a bad signature),
+    /// [`ClientError::SavingGuards`].
     pub async fn refresh_list(&self) -> Result<bool, ClientError> {
         let fetched = self.inner.registry.fetch_list().await;
         let now = self.now();
@@ -315,7 +375,7 @@ impl OnionTransport {
                         st.paths.on_new_list(list);
                     }
                     tracing::debug!(epoch = ?st.dir.seen_epoch(), "accepted a newer node list");
-                    self.persist(st);
+                    self.persist(st)?;
                 }
                 Ok(newer)
             }
@@ -346,13 +406,14 @@ impl OnionTransport {
     /// builds and tests paths until [`PathConfig::guards`] are live.
     ///
     /// # Errors
-    /// Only when the client cannot send at all: no node list was ever obtained, or no path
-    /// is live and none could be built.
+    /// When the client cannot send at all: no node list was ever obtained, or no path
+    /// is live and none could be built; and [`ClientError::SavingGuards`] when the guards
+    /// cannot be kept.
     pub async fn ensure_ready(&self) -> Result<(), ClientError> {
         let _one_at_a_time = self.inner.maintenance.lock().await;
         let due = self.state().dir.refresh_due(self.now());
         if due && let Err(e) = self.refresh_list().await {
-            if self.state().dir.list().is_none() {
+            if self.state().dir.list().is_none() || matches!(e, ClientError::SavingGuards { .. }) {
                 return Err(e);
             }
             tracing::warn!(error = %e.report(), "node list refresh failed; keeping the last good list");
@@ -399,7 +460,7 @@ impl OnionTransport {
                     break;
                 };
                 if st.paths.refresh_guards(list, now, &mut **rng) {
-                    self.persist(st);
+                    self.persist(st)?;
                 }
                 match st.paths.candidate(list, now, &mut **rng) {
                     Ok(p) => p,
@@ -417,7 +478,7 @@ impl OnionTransport {
             match tested {
                 Ok(()) => {
                     if st.paths.install(candidate) {
-                        self.persist(&st);
+                        self.persist(&st)?;
                     }
                 }
                 Err((target, failure)) => {
@@ -427,7 +488,7 @@ impl OnionTransport {
                         "candidate path failed its test"
                     );
                     if st.paths.reject(&candidate, target.as_ref(), &failure) {
-                        self.persist(&st);
+                        self.persist(&st)?;
                     }
                 }
             }
@@ -798,7 +859,7 @@ impl OnionTransport {
                                     },
                                 );
                                 if out.guards_changed {
-                                    self.persist(&st);
+                                    self.persist(&st)?;
                                 }
                                 return Err(ClientError::DestinationFailed {
                                     status: f.status,
@@ -825,7 +886,7 @@ impl OnionTransport {
             let mut st = self.state();
             let out = st.paths.report(path.id, dest_key.as_ref(), &failure);
             if out.guards_changed {
-                self.persist(&st);
+                self.persist(&st)?;
             }
             drop(st);
             tracing::debug!(attempt, path = path.id, "onion request failed; retrying");

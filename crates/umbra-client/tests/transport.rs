@@ -683,3 +683,191 @@ async fn concurrent_sends_share_the_paths() {
     let guards: HashSet<_> = t.guards().iter().map(|g| g.node).collect();
     assert!(net.traces().iter().all(|tr| guards.contains(&tr.edge)));
 }
+
+/// The guards a fresh transport with `seed` chooses on `net` (all nodes honest).
+async fn guards_of_seed(net: &Arc<FakeNetwork>, seed: u64) -> Vec<[u8; 32]> {
+    let clock = Arc::new(ManualClock::new(T0));
+    let t = net.transport(config(), clock, seed).unwrap();
+    t.ensure_ready().await.unwrap();
+    t.guards().iter().map(|g| g.node).collect()
+}
+
+/// Candidate paths whose middle or exit fails their test keep their (new, unconfirmed)
+/// guard: `bad` of the non-guard nodes fail with `behaviour`; over several seeds, some tests
+/// hit them, and no run drops a guard. Returns how many path tests failed at a bad relay.
+async fn relay_failures_keep_the_guards(behaviour: Behaviour, bad: usize) -> usize {
+    let mut failed_tests = 0;
+    for seed in 0..12 {
+        let net = FakeNetwork::new(40 + seed, &distinct_subnets(10), 2);
+        let guards = guards_of_seed(&net, seed).await;
+        let relays: Vec<_> = net
+            .node_keys()
+            .into_iter()
+            .filter(|k| !guards.contains(k))
+            .collect();
+        for k in &relays[..bad] {
+            net.set_behaviour(k, behaviour);
+        }
+        net.clear_traces();
+        // The same seed chooses the same guards first; now their first paths may fail.
+        let clock = Arc::new(ManualClock::new(T0));
+        let t = net.transport(config(), clock, seed).unwrap();
+        t.ensure_ready().await.unwrap();
+        let now: Vec<_> = t.guards().iter().map(|g| g.node).collect();
+        assert_eq!(
+            now, guards,
+            "seed {seed}: a relay's failure replaced a guard"
+        );
+        let churn = t.guard_churn();
+        assert_eq!((churn.chosen, churn.dropped), (2, 0), "seed {seed}");
+        assert!(t.guards().iter().all(|g| g.confirmed));
+        for k in &relays[..bad] {
+            assert!(t.paths().iter().all(|p| !p.contains(k)));
+        }
+        failed_tests += net
+            .traces()
+            .iter()
+            .filter(|tr| {
+                tr.destination_body.is_none()
+                    && tr
+                        .hops
+                        .iter()
+                        .skip(1)
+                        .any(|(k, _)| relays[..bad].contains(k))
+            })
+            .count();
+    }
+    failed_tests
+}
+
+#[tokio::test]
+async fn a_path_test_failing_at_a_middle_or_exit_hop_keeps_the_guard() {
+    // A relay's own sealed error ("not ready"): only that relay is struck.
+    let sealed = relay_failures_keep_the_guards(Behaviour::NotReady, 4).await;
+    assert!(sealed >= 3, "{sealed} failed path tests");
+    // A relay answering in plain text (nothing proves who failed): the guard, struck with
+    // the others, stays a guard below its strike threshold.
+    let forged = relay_failures_keep_the_guards(Behaviour::Forger, 2).await;
+    assert!(forged >= 3, "{forged} failed path tests");
+}
+
+#[tokio::test]
+async fn a_path_test_failing_at_the_guard_replaces_it() {
+    let net = FakeNetwork::new(60, &distinct_subnets(10), 2);
+    let guards = guards_of_seed(&net, 3).await;
+    net.set_behaviour(&guards[0], Behaviour::Down);
+    let clock = Arc::new(ManualClock::new(T0));
+    let t = net.transport(config(), clock, 3).unwrap();
+    t.ensure_ready().await.unwrap();
+    let now: Vec<_> = t.guards().iter().map(|g| g.node).collect();
+    assert!(!now.contains(&guards[0]) && now.contains(&guards[1]));
+    let churn = t.guard_churn();
+    assert!(churn.dropped >= 1, "{churn:?}");
+    assert_eq!(churn.chosen, 2 + churn.dropped, "{churn:?}");
+}
+
+#[tokio::test]
+async fn restarts_keep_the_guards_no_churn() {
+    let dir = tempfile::tempdir().unwrap();
+    // A state directory that does not exist yet (as a new profile's) is created, owner-only.
+    let state = dir.path().join("profile").join("network");
+    let cfg = TransportConfig {
+        state_dir: Some(state.clone()),
+        ..devnet_config()
+    };
+    let net = FakeNetwork::new(8, &loopback(12), 2);
+    let clock = Arc::new(ManualClock::new(T0));
+    let mut entry_nodes = HashSet::new();
+    let mut chosen = 0;
+    for run in 0..6 {
+        // Each run is a new process: a new transport and another seed.
+        let t = net
+            .transport(cfg.clone(), clock.clone(), 100 + run)
+            .unwrap();
+        assert!(t.replaced_guard_file().is_none());
+        net.clear_traces();
+        let acc = account(7);
+        storage_ok(
+            t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+                .await
+                .unwrap(),
+        );
+        entry_nodes.extend(net.traces().iter().map(|tr| tr.edge));
+        chosen += t.guard_churn().chosen;
+        assert_eq!(t.guard_churn().dropped, 0);
+        clock.advance(60_000);
+    }
+    assert_eq!(entry_nodes.len(), 2, "six runs entered through two nodes");
+    assert_eq!(chosen, 2, "guards were chosen once");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_guard_file_is_replaced_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(umbra_client::store::GUARD_FILE);
+    let cfg = TransportConfig {
+        state_dir: Some(dir.path().to_path_buf()),
+        ..config()
+    };
+    let net = FakeNetwork::new(9, &distinct_subnets(12), 2);
+    let clock = Arc::new(ManualClock::new(T0));
+    for bad in [
+        &b"{not json"[..],
+        &[0xff, 0xfe, 0x00][..],
+        br#"{"version":9}"#,
+    ] {
+        std::fs::write(&file, bad).unwrap();
+        let t = net.transport(cfg.clone(), clock.clone(), 1).unwrap();
+        match t.replaced_guard_file() {
+            Some(ClientError::LoadingGuards { path, reason }) => {
+                assert_eq!(path, &file);
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        // Replaced at once (no guards yet), then kept.
+        let saved = umbra_client::GuardStore::new(dir.path()).load().unwrap();
+        assert_eq!(saved.unwrap().guards, Vec::new());
+        t.ensure_ready().await.unwrap();
+        let saved = umbra_client::GuardStore::new(dir.path()).load().unwrap();
+        assert_eq!(saved.unwrap().guards, t.guards());
+    }
+    // A valid file is used silently.
+    let t = net.transport(cfg, clock, 2).unwrap();
+    assert!(t.replaced_guard_file().is_none());
+}
+
+#[tokio::test]
+async fn a_guard_file_that_cannot_be_written_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = FakeNetwork::new(9, &distinct_subnets(12), 2);
+    let clock = Arc::new(ManualClock::new(T0));
+    // The state directory cannot be created: a file is in the way.
+    let blocker = dir.path().join("network");
+    std::fs::write(&blocker, b"").unwrap();
+    let cfg = TransportConfig {
+        state_dir: Some(blocker.join("state")),
+        ..config()
+    };
+    assert!(matches!(
+        net.transport(cfg, clock.clone(), 1),
+        Err(ClientError::CreatingStateDir { .. })
+    ));
+    // The guard file cannot be read nor replaced: a directory is in its place.
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(state.join(umbra_client::store::GUARD_FILE).join("x")).unwrap();
+    let cfg = TransportConfig {
+        state_dir: Some(state),
+        ..config()
+    };
+    assert!(matches!(
+        net.transport(cfg, clock, 1),
+        Err(ClientError::SavingGuards { .. })
+    ));
+}

@@ -731,9 +731,9 @@ impl Messenger {
             sent_ms
         };
         tracing::debug!(to = %Redacted::new(to), sent_ms, "message queued");
-        if let Err(e) = self.flush_outbox().await {
-            tracing::warn!(error = %e, "delivering the outbox failed; the message stays queued");
-        }
+        // Delivery failures stay in the outbox (flush_outbox handles them per entry); an error
+        // here is the database that could not be written, which the user must see.
+        self.flush_outbox().await?;
         let conn = self.db();
         conn.query_row(
             &format!(
@@ -1223,9 +1223,8 @@ impl Messenger {
     /// [`Messenger::receive`] whose first retrieve may wait at the node up to `wait`.
     async fn receive_inner(&self, wait: std::time::Duration) -> Result<Vec<Event>, MessengerError> {
         self.purge_expired()?;
-        if let Err(e) = self.flush_outbox().await {
-            tracing::debug!(error = %e, "outbox delivery failed during a poll");
-        }
+        // Only a database that cannot be written fails here (see send_text).
+        self.flush_outbox().await?;
         let nodes = self
             .swarm
             .nodes(&self.me)

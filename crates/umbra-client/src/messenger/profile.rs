@@ -5,6 +5,8 @@
 //!    profile.json       format version and how the database key is obtained (no secret)
 //!    db.key             0600, 32 random bytes in hex — only when no passphrase is set
 //!    umbra.db           SQLCipher database (the seed, contacts, messages, outbox, cursors)
+//!    network/           0700, the onion transport's state (its guard file: the entry nodes
+//!                       kept across runs, see `TransportConfig::state_dir`)
 //! ```
 //!
 //! The database key is either the key file or Argon2id(passphrase, salt) with the parameters
@@ -34,6 +36,7 @@ pub const PROFILE_FORMAT: i64 = 1;
 const META_FILE: &str = "profile.json";
 const KEY_FILE: &str = "db.key";
 const DB_FILE: &str = "umbra.db";
+const NETWORK_DIR: &str = "network";
 
 /// Argon2id parameters for a passphrase-derived database key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +144,15 @@ impl Profile {
             .map_err(MessengerError::io("creating the profile directory", dir))?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .map_err(MessengerError::io("restricting the profile directory", dir))?;
+        let network = dir.join(NETWORK_DIR);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&network)
+            .map_err(MessengerError::io(
+                "creating the network state directory",
+                &network,
+            ))?;
         // Leftovers of a creation that did not finish (no profile.json) are discarded.
         for leftover in [KEY_FILE, DB_FILE] {
             let p = dir.join(leftover);
@@ -257,6 +269,13 @@ impl Profile {
     /// The profile's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where the onion transport keeps its state (the guards): `<dir>/network`, made 0700
+    /// with the profile (give it as `TransportConfig::state_dir`, which also creates it for
+    /// a profile made before it existed).
+    pub fn network_dir(&self) -> PathBuf {
+        self.dir.join(NETWORK_DIR)
     }
 
     /// The account identity.

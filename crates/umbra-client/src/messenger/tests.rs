@@ -545,6 +545,10 @@ async fn the_database_file_does_not_contain_plaintext() {
         let mut found_db = false;
         for entry in std::fs::read_dir(net.dir(name)).unwrap() {
             let path = entry.unwrap().path();
+            if path.is_dir() {
+                // `network/`: the transport's state (unused by the in-memory swarm).
+                continue;
+            }
             let bytes = std::fs::read(&path).unwrap();
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
