@@ -521,3 +521,65 @@ fn a_registry_key_that_does_not_verify_is_refused() {
     );
     assert_untouched(&env);
 }
+
+#[test]
+fn the_profile_keeps_its_guards_and_says_when_it_cannot() {
+    let env = Env::new();
+    let root = env.root();
+    env.restored();
+    // The transport's state directory is made with the profile, owner-only.
+    let state = env.path("p").join("network");
+    assert!(state.is_dir());
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+    let net = env.dead_network();
+    // A corrupt guard file is replaced, and the user is told.
+    let file = state.join("onion-guards.json");
+    std::fs::write(&file, "{not json").unwrap();
+    let r = env.p(&["paths", "--network", &net]);
+    assert_eq!(r.code, 1);
+    let first = r.stderr.lines().next().unwrap().replace(&root, "[TMP]");
+    assert_eq!(
+        first,
+        "umbra: warning: the guard file [TMP]/p/network/onion-guards.json could not be used (key must be a string at line 1 column 2); it was replaced, and new entry nodes will be chosen"
+    );
+    let saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(saved["guards"], serde_json::json!([]));
+    // Then it is used silently.
+    let r = env.p(&["paths", "--network", &net]);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("umbra: the network cannot be reached: "),
+        "{}",
+        r.stderr
+    );
+    // A state directory that cannot be made is an error that says what to do, before any
+    // message is queued.
+    std::fs::remove_dir_all(&state).unwrap();
+    std::fs::write(&state, "").unwrap();
+    let r = env.p(&["send", BOB, "hi", "--network", &net]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.replace(&root, "[TMP]").starts_with(
+            "umbra: cannot keep the onion guards, so every run would use new entry nodes (make [TMP]/p/network a directory you can write): creating the network state directory [TMP]/p/network"
+        ),
+        "{}",
+        r.stderr
+    );
+    let r = env.p(&["paths", "--json", "--network", &net]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot keep the onion guards"),
+        "{}",
+        r.stdout
+    );
+    assert_untouched(&env);
+}

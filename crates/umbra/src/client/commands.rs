@@ -378,6 +378,77 @@ pub(crate) fn outbox(g: &Globals) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `umbra paths`: the guards and the current onion paths, as Session's path screen shows
+/// them (you → entry node → service node → service node → destination).
+pub(crate) async fn paths(g: &Globals) -> anyhow::Result<()> {
+    let online = context::online(g)?;
+    online.connect_or_fail().await?;
+    let t = &online.transport;
+    let guards = t.guards();
+    let nodes = t.guard_nodes();
+    let address = |key: &[u8; 32]| {
+        nodes
+            .iter()
+            .find(|n| &n.pubkey_ed25519 == key)
+            .map(|n| format!("{}:{}", n.public_ip, n.storage_port))
+    };
+    let paths = t.paths();
+    let churn = t.guard_churn();
+    if g.json {
+        let guards: Vec<Value> = guards
+            .iter()
+            .map(|gd| {
+                json!({
+                    "node": render::key_hex(&gd.node),
+                    "address": address(&gd.node),
+                    "since": gd.since_ms,
+                    "confirmed": gd.confirmed,
+                })
+            })
+            .collect();
+        let paths: Vec<Value> = paths
+            .iter()
+            .map(|p| json!({ "nodes": p.nodes.iter().map(render::node_json).collect::<Vec<_>>() }))
+            .collect();
+        print_json(&json!({
+            "guards": guards,
+            "paths": paths,
+            "guards_chosen_now": churn.chosen,
+            "guards_dropped_now": churn.dropped,
+        }));
+        return Ok(());
+    }
+    println!("Entry nodes (guards; they see your IP address and are kept across runs):");
+    for gd in &guards {
+        println!(
+            "  {}  {}  since {}",
+            render::key_hex(&gd.node),
+            address(&gd.node).unwrap_or_else(|| "(not in the node list)".into()),
+            render::timestamp(gd.since_ms)
+        );
+    }
+    for (i, p) in paths.iter().enumerate() {
+        println!("Path {}:", i + 1);
+        println!("  you");
+        for (j, n) in p.nodes.iter().enumerate() {
+            let role = if j == 0 {
+                "entry node  "
+            } else {
+                "service node"
+            };
+            println!("  → {role}  {}", render::node_line(n));
+        }
+        println!("  → destination");
+    }
+    if churn.chosen > 0 {
+        println!(
+            "{} new entry node(s) were chosen in this run (none are while the kept ones work).",
+            churn.chosen
+        );
+    }
+    Ok(())
+}
+
 // ----- requests, blocking, contacts -------------------------------------------------------------
 
 fn done(g: &Globals, action: &str, who: &SessionId, line: String) {

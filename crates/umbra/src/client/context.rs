@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use umbra_report::ErrorExt as _;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{anyhow, bail};
 use umbra_client::messenger::{
     KdfParams, Messenger, MessengerError, NodeId, OnionSwarm, Profile, RetrievedPage, StoreAck,
     SwarmApi, SwarmError,
@@ -119,6 +119,8 @@ pub(crate) struct Online {
     pub(crate) messenger: Arc<Messenger>,
     pub(crate) transport: OnionTransport,
     pub(crate) network: PathBuf,
+    /// Where the transport keeps its guards.
+    pub(crate) state_dir: PathBuf,
 }
 
 /// Loads the network file of `g` (required).
@@ -145,20 +147,28 @@ pub(crate) fn online(g: &Globals) -> anyhow::Result<Online> {
     online_with(profile, &path, &network)
 }
 
-/// Connects an open profile to `network`; onion guards are kept in the profile directory.
+/// Connects an open profile to `network`; onion guards are kept in the profile directory
+/// (`<profile>/network/`, so that every run enters the network through the same two nodes).
+/// A guard file that could not be used is replaced, and the user told so on standard error.
 pub(crate) fn online_with(
     profile: Profile,
     path: &Path,
     network: &NetworkConfig,
 ) -> anyhow::Result<Online> {
     let mut config = TransportConfig {
-        state_dir: Some(profile.dir().join("network")),
+        state_dir: Some(profile.network_dir()),
         ..TransportConfig::default()
     };
     // A devnet runs every node on 127.0.0.1: one /24, so paths cannot be spread over subnets.
     config.paths.subnet_diversity = !is_devnet(path);
-    let transport =
-        OnionTransport::new(network, config).context("setting up the onion transport")?;
+    let dir = profile.network_dir();
+    let transport = OnionTransport::new(network, config).map_err(|e| guard_store_error(e, &dir))?;
+    if let Some(ClientError::LoadingGuards { path, reason }) = transport.replaced_guard_file() {
+        eprintln!(
+            "umbra: warning: the guard file {} could not be used ({reason}); it was replaced, and new entry nodes will be chosen",
+            path.display()
+        );
+    }
     let swarm: Arc<dyn SwarmApi> =
         Arc::new(OnionSwarm::new(transport.clone(), Arc::new(SystemClock)));
     // Debug builds only: `UMBRA_TEST_CRASH` aborts at a chosen store (see `crash`).
@@ -168,7 +178,21 @@ pub(crate) fn online_with(
         messenger: Arc::new(messenger(profile, swarm)),
         transport,
         network: path.to_path_buf(),
+        state_dir: dir,
     })
+}
+
+/// A transport error with what to do when it is about the guards' directory.
+pub(crate) fn guard_store_error(e: ClientError, dir: &Path) -> anyhow::Error {
+    match e {
+        ClientError::SavingGuards { .. } | ClientError::CreatingStateDir { .. } => {
+            anyhow::Error::new(e).context(format!(
+                "cannot keep the onion guards, so every run would use new entry nodes (make {} a directory you can write)",
+                dir.display()
+            ))
+        }
+        e => anyhow::Error::new(e).context("setting up the onion transport"),
+    }
 }
 
 /// Whether the network file describes a devnet (`"network": "devnet"`, as `umbra devnet`
@@ -200,8 +224,15 @@ impl Online {
                 self.network.display(),
                 why.report()
             )),
-            Err(e @ (ClientError::NetworkFile(_) | ClientError::HttpClient(_))) => Err(e.into()),
-            Err(e) => Ok(Reach::Unreachable(e.to_string())),
+            // Guards that cannot be kept would make every run hand the user's address to new
+            // entry nodes: never a mere "unreachable".
+            Err(
+                e @ (ClientError::NetworkFile(_)
+                | ClientError::HttpClient(_)
+                | ClientError::SavingGuards { .. }
+                | ClientError::CreatingStateDir { .. }),
+            ) => Err(guard_store_error(e, &self.state_dir)),
+            Err(e) => Ok(Reach::Unreachable(e.report().to_string())),
         }
     }
 

@@ -68,6 +68,9 @@ pub(crate) enum ClientCommand {
     History(WhoArgs),
     /// Messages and control messages still waiting for a swarm to acknowledge them.
     Outbox(Plain),
+    /// Your onion paths: the two entry nodes (guards) that see your IP address, kept across
+    /// runs, and the nodes of each current path (connects to build them).
+    Paths(Plain),
     /// Accept a message request (the sender is told).
     Accept(WhoArgs),
     /// Decline a message request (its messages are deleted).
@@ -258,9 +261,10 @@ impl ClientCommand {
             ClientCommand::Id(a) => &mut a.g,
             ClientCommand::Send(a) => &mut a.g,
             ClientCommand::Receive(a) => &mut a.g,
-            ClientCommand::Chats(a) | ClientCommand::Requests(a) | ClientCommand::Outbox(a) => {
-                &mut a.g
-            }
+            ClientCommand::Chats(a)
+            | ClientCommand::Requests(a)
+            | ClientCommand::Outbox(a)
+            | ClientCommand::Paths(a) => &mut a.g,
             ClientCommand::History(a)
             | ClientCommand::Accept(a)
             | ClientCommand::Decline(a)
@@ -291,6 +295,7 @@ pub(crate) fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             ClientCommand::Requests(a) => commands::requests(&a.g),
             ClientCommand::History(a) => commands::history(&a).await,
             ClientCommand::Outbox(a) => commands::outbox(&a.g),
+            ClientCommand::Paths(a) => commands::paths(&a.g).await,
             ClientCommand::Accept(a) => commands::accept(&a).await,
             ClientCommand::Decline(a) => commands::decline(&a),
             ClientCommand::Block(a) => commands::block(&a, true),

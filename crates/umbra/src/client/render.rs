@@ -2,6 +2,7 @@
 //! (the same shapes in every command), and one line of text each for people.
 
 use serde_json::{Value, json};
+use umbra_client::NodeEntry;
 use umbra_client::messenger::{
     Contact, Conversation, Disappearing, Message, MessageStatus, Messenger,
 };
@@ -136,6 +137,29 @@ pub(crate) fn name_of(m: &Messenger, id: &SessionId) -> String {
 pub(crate) fn short(id: &SessionId) -> String {
     let h = id.to_hex();
     format!("{}…{}", &h[..6], &h[h.len() - 4..])
+}
+
+/// A node key in hex.
+pub(crate) fn key_hex(k: &[u8; 32]) -> String {
+    k.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A node of an onion path: its Ed25519 key (hex) and its address.
+pub(crate) fn node_json(n: &NodeEntry) -> Value {
+    json!({
+        "node": key_hex(&n.pubkey_ed25519),
+        "address": format!("{}:{}", n.public_ip, n.storage_port),
+    })
+}
+
+/// A node of an onion path in one line: `<key hex>  <ip>:<port>`.
+pub(crate) fn node_line(n: &NodeEntry) -> String {
+    format!(
+        "{}  {}:{}",
+        key_hex(&n.pubkey_ed25519),
+        n.public_ip,
+        n.storage_port
+    )
 }
 
 /// One line for a message: `[2025-01-02 10:11:12] alice: hello`.
