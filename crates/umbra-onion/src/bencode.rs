@@ -32,7 +32,11 @@ fn value<'a>(input: &'a [u8], pos: &mut usize, depth: usize) -> Result<Value<'a>
             *pos += 1;
             let end = find(input, *pos, b'e')?;
             let digits = &input[*pos..end];
-            let canonical = !matches!(digits, [] | [b'-'] | [b'-', b'0', ..] | [b'0', _, ..]);
+            // Canonical only: an optional `-` then ASCII digits, no leading zero, no `-0`
+            // (Rust's `parse` alone would also take `+5`).
+            let unsigned = digits.strip_prefix(b"-").unwrap_or(digits);
+            let canonical = unsigned.iter().all(u8::is_ascii_digit)
+                && !matches!(digits, [] | [b'-'] | [b'-', b'0', ..] | [b'0', _, ..]);
             let n = std::str::from_utf8(digits)
                 .ok()
                 .filter(|_| canonical)
@@ -73,7 +77,12 @@ fn value<'a>(input: &'a [u8], pos: &mut usize, depth: usize) -> Result<Value<'a>
 fn bytes<'a>(input: &'a [u8], pos: &mut usize) -> Result<&'a [u8], &'static str> {
     let colon = find(input, *pos, b':')?;
     let digits = &input[*pos..colon];
-    if digits.is_empty() || digits.len() > 10 || (digits[0] == b'0' && digits.len() > 1) {
+    // ASCII digits only (Rust's `parse` alone would also take `+7`), no leading zero.
+    if digits.is_empty()
+        || digits.len() > 10
+        || !digits.iter().all(u8::is_ascii_digit)
+        || (digits[0] == b'0' && digits.len() > 1)
+    {
         return Err("invalid bencode string length");
     }
     let len: usize = std::str::from_utf8(digits)
@@ -147,5 +156,16 @@ mod tests {
         }
         let deep = [vec![b'l'; 20], vec![b'e'; 20]].concat();
         assert!(decode(&deep).is_err());
+    }
+
+    /// Found by the `onion_bencode` fuzz target: `+` signs were accepted (`str::parse` takes
+    /// them), so one value had two encodings.
+    #[test]
+    fn refuses_plus_signs() {
+        for bad in [&b"+3:abc"[..], b"i+5e", b"i-+5e", b"d+1:ai1ee", b"l+0:e"] {
+            assert!(decode(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(decode(b"i-5e"), Ok(Value::Int(-5)));
+        assert_eq!(decode(b"3:abc"), Ok(Value::Bytes(b"abc")));
     }
 }
