@@ -186,6 +186,9 @@ mod bencode;
 mod client;
 mod error;
 pub mod frame;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod node;
 pub mod padding;
 mod server;

@@ -10,6 +10,9 @@
 //! a whole `batch` fail with 400, as in the reference), then executed against the store.
 
 mod auth;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod methods;
 mod params;
 
