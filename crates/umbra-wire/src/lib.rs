@@ -12,8 +12,9 @@
 //! ```
 //!
 //! Field numbers and labels follow `shared/spec/messages.md` (Session's `SessionProtos`,
-//! proto2). Messages are declared with `prost`'s derive, so no code generator or `protoc` is
-//! needed at build time.
+//! proto2). The message types are generated from `proto/session/SessionProtos.proto` by the
+//! `umbra-proto` crate (pure Rust, no `protoc`) and re-exported here: [`protos`] and the crate
+//! root name the same types.
 //!
 //! ## What this crate must never do
 //! - No I/O, no clock, no global randomness: the send time and a [`umbra_crypto::Random`] come
