@@ -18,10 +18,10 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use umbra_crypto::Identity;
 use umbra_registry::api::{
-use umbra_report::ErrorExt as _;
     Announcement, HeartbeatRequest, LeaveRequest, NodeStatus, RegisterRequest,
 };
 use umbra_registry::list::{ListVerifier, SignedNodeList, TrustPolicy};
+use umbra_report::ErrorExt as _;
 
 use crate::view::{MembershipView, ViewHandle};
 use crate::{Clock, ReplicaError};
