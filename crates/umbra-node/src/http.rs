@@ -282,7 +282,9 @@ pub(crate) async fn serve_client(
     }
 }
 
-/// Serves `GET /metrics` (Prometheus text) and `GET /healthz` over plain HTTP until `stop`.
+/// Serves `GET /metrics` (Prometheus text), `GET /healthz` and `GET /status` (the node list the
+/// node serves and whether it knows its swarm, [`crate::swarm::SwarmHandle::status_json`]) over
+/// plain HTTP until `stop`.
 pub(crate) async fn serve_metrics(
     listener: TcpListener,
     state: Arc<NodeState>,
@@ -309,6 +311,11 @@ pub(crate) async fn serve_metrics(
                             Bytes::from(render_metrics(&state).await),
                         ),
                         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+                        (&Method::GET, "/status") => with_type(
+                            StatusCode::OK,
+                            "application/json",
+                            Bytes::from(state.swarm.status_json().to_string()),
+                        ),
                         (m, _) => {
                             let body = format!("{} {} Not Found", m, path_and_query(&req));
                             text(StatusCode::NOT_FOUND, &body)
@@ -336,5 +343,6 @@ pub async fn render_metrics(state: &NodeState) -> String {
     }
     state.onion.render_metrics(&mut out);
     state.replicator.render_metrics(&mut out);
+    state.swarm.render_metrics(&mut out);
     out
 }

@@ -222,6 +222,7 @@ impl Replication {
             tokio::spawn(follow_view(
                 state.clone(),
                 self.replica.view().clone(),
+                self.client.heard_epochs(),
                 data_dir.join(EPOCH_FILE),
                 self.registry_key,
                 stop.clone(),
@@ -239,32 +240,36 @@ impl Replication {
     }
 }
 
-/// The node's swarm view for a membership view.
+/// What the node knows of one listed node.
+fn node_info(m: &umbra_replica::Member) -> NodeInfo {
+    NodeInfo {
+        pubkey_ed25519: m.pubkey_ed25519,
+        pubkey_x25519: m.pubkey_x25519,
+        ip: m.ip,
+        https_port: m.storage_port,
+        omq_port: m.lmq_port,
+    }
+}
+
+/// The node's swarm view for a membership view: every swarm, every listed node (onion relays
+/// forward to any of them) and the list's epoch.
 pub fn swarm_view(view: &MembershipView) -> SwarmView {
     let swarms = view
         .swarms()
         .iter()
-        .map(|(id, members)| {
-            let infos = members
-                .iter()
-                .map(|m| NodeInfo {
-                    pubkey_ed25519: m.pubkey_ed25519,
-                    pubkey_x25519: m.pubkey_x25519,
-                    ip: m.ip,
-                    https_port: m.storage_port,
-                    omq_port: m.lmq_port,
-                })
-                .collect();
-            (*id, infos)
-        })
+        .map(|(id, members)| (*id, members.iter().map(node_info).collect()))
         .collect();
     SwarmView::new(*view.our_key(), swarms)
+        .with_epoch(view.epoch())
+        .with_unplaced(view.nodes().values().map(node_info))
 }
 
-/// Feeds every accepted list to the node's swarm view and block height, and persists its epoch.
+/// Feeds every accepted list to the node's swarm view and block height, and persists its
+/// epoch; marks the view stale as soon as the registry announces a newer list (`heard`).
 async fn follow_view(
     state: Arc<NodeState>,
     view: ViewHandle,
+    mut heard: watch::Receiver<u64>,
     epoch_file: PathBuf,
     registry_key: [u8; 32],
     mut stop: watch::Receiver<bool>,
@@ -289,8 +294,18 @@ async fn follow_view(
                 "swarm view updated"
             );
         }
+        let announced = *heard.borrow_and_update();
+        if state.swarm.note_epoch(announced) {
+            tracing::debug!(
+                serving = state.swarm.get().epoch(),
+                announced,
+                "a newer node list was announced: not responsible for any account until it \
+                 arrives"
+            );
+        }
         tokio::select! {
             r = changes.changed() => if r.is_err() { break },
+            r = heard.changed() => if r.is_err() { break },
             _ = stop.wait_for(|s| *s) => break,
         }
     }

@@ -268,7 +268,8 @@ pub struct OnionEvent {
     pub http2: bool,
 }
 
-/// Which nodes a relay may forward to: the current [`SwarmView`] indexed by Ed25519 key.
+/// Which nodes a relay may forward to: every node of the current [`SwarmView`]'s list (also
+/// those not placed in a swarm yet), indexed by Ed25519 key.
 #[derive(Debug, Default)]
 struct Directory {
     nodes: HashMap<[u8; 32], NodeInfo>,
@@ -278,11 +279,9 @@ struct Directory {
 impl Directory {
     fn of(view: &SwarmView) -> Directory {
         let mut d = Directory::default();
-        for members in view.swarms().values() {
-            for m in members {
-                d.ips.insert(m.ip);
-                d.nodes.insert(m.pubkey_ed25519, m.clone());
-            }
+        for m in view.all_nodes() {
+            d.ips.insert(m.ip);
+            d.nodes.insert(m.pubkey_ed25519, m.clone());
         }
         d
     }

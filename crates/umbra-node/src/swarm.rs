@@ -2,7 +2,15 @@
 //! swarm of the network (to answer `get_swarm` and 421 replies).
 //!
 //! The view is replaced as a whole ([`SwarmHandle::set`]) by whatever learns the network's
-//! membership: today the static configuration or a test; next, the registry integration.
+//! membership: the static configuration, a test, or the registry's signed node list
+//! (`crate::membership`).
+//!
+//! A view from the registry carries the list's epoch and every node of the list (also those
+//! not placed in a swarm yet: an onion relay may be asked to forward to any of them). When the
+//! node hears of a newer list than the one it serves ([`SwarmHandle::note_epoch`]: a registry
+//! heartbeat reply announced it), its view is *stale* until the newer list arrives: it then
+//! takes itself for responsible for no account, so account requests get
+//! `421` (`storage-rpc.md` §11) instead of storing data for a swarm it may no longer be in.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -51,6 +59,12 @@ pub struct SwarmView {
     our_swarm: Option<SwarmId>,
     swarms: BTreeMap<SwarmId, Vec<NodeInfo>>,
     ring: SwarmRing,
+    /// Epoch of the node list this view comes from (0: not from a registry list).
+    epoch: u64,
+    /// Listed nodes that are in no swarm (not placed yet, or inactive).
+    unplaced: Vec<NodeInfo>,
+    /// A newer list than this one is known to exist.
+    stale: bool,
 }
 
 impl SwarmView {
@@ -71,7 +85,55 @@ impl SwarmView {
             our_swarm,
             swarms,
             ring,
+            epoch: 0,
+            unplaced: Vec::new(),
+            stale: false,
         }
+    }
+
+    /// The same view, marked as coming from the node list of `epoch`.
+    #[must_use]
+    pub fn with_epoch(mut self, epoch: u64) -> SwarmView {
+        self.epoch = epoch;
+        self
+    }
+
+    /// The same view, also knowing these listed nodes that are in no swarm (onion relays may
+    /// forward to them). Nodes already in a swarm are skipped.
+    #[must_use]
+    pub fn with_unplaced(mut self, nodes: impl IntoIterator<Item = NodeInfo>) -> SwarmView {
+        let placed: std::collections::HashSet<[u8; 32]> = self
+            .swarms
+            .values()
+            .flatten()
+            .map(|m| m.pubkey_ed25519)
+            .collect();
+        self.unplaced = nodes
+            .into_iter()
+            .filter(|n| !placed.contains(&n.pubkey_ed25519))
+            .collect();
+        self
+    }
+
+    /// Epoch of the node list this view comes from (0 for a static or test view).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Whether a newer node list than this view's is known to exist: the node then answers
+    /// account requests with `421` (`storage-rpc.md` §11) until it has that list.
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+
+    /// Whether the node knows its swarm by its newest list: in a swarm, and not stale.
+    pub fn knows_its_swarm(&self) -> bool {
+        self.our_swarm.is_some() && !self.stale
+    }
+
+    /// Every node of the list: the members of every swarm, then the nodes in none.
+    pub fn all_nodes(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.swarms.values().flatten().chain(self.unplaced.iter())
     }
 
     /// A network of one swarm holding only this node.
@@ -105,8 +167,12 @@ impl SwarmView {
         self.ring.swarm_for_account(account).ok().flatten()
     }
 
-    /// Whether the account belongs to this node's swarm.
+    /// Whether the account belongs to this node's swarm. Never while the view is stale
+    /// ([`SwarmView::is_stale`]): the node may have left that swarm in the newer list.
     pub fn is_ours(&self, account: &[u8; 33]) -> bool {
+        if self.stale {
+            return false;
+        }
         match (self.our_swarm, self.swarm_for(account)) {
             (Some(ours), Some(theirs)) => ours == theirs,
             _ => false,
@@ -148,30 +214,110 @@ impl SwarmView {
 }
 
 /// A shared, replaceable [`SwarmView`]. Readers take a cheap snapshot ([`SwarmHandle::get`]).
+///
+/// The handle also remembers the newest list epoch heard of ([`SwarmHandle::note_epoch`]); a
+/// view older than that is handed out marked stale ([`SwarmView::is_stale`]).
 #[derive(Debug, Clone, Default)]
-pub struct SwarmHandle(Arc<RwLock<Arc<SwarmView>>>);
+pub struct SwarmHandle(Arc<RwLock<Current>>);
+
+#[derive(Debug, Default)]
+struct Current {
+    view: Arc<SwarmView>,
+    newest_heard: u64,
+}
 
 impl SwarmHandle {
     /// A handle holding `view`.
     pub fn new(view: SwarmView) -> SwarmHandle {
-        SwarmHandle(Arc::new(RwLock::new(Arc::new(view))))
+        SwarmHandle(Arc::new(RwLock::new(Current {
+            newest_heard: view.epoch,
+            view: Arc::new(view),
+        })))
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut Current) -> R) -> R {
+        match self.0.write() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
     }
 
     /// The current view.
     pub fn get(&self) -> Arc<SwarmView> {
         match self.0.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
+            Ok(g) => g.view.clone(),
+            Err(p) => p.into_inner().view.clone(),
         }
     }
 
-    /// Replaces the view (e.g. after the registry's node list changed).
-    pub fn set(&self, view: SwarmView) {
-        let view = Arc::new(view);
-        match self.0.write() {
-            Ok(mut g) => *g = view,
-            Err(p) => *p.into_inner() = view,
+    /// The newest node list epoch heard of (the served view's, or a newer one announced).
+    pub fn newest_heard(&self) -> u64 {
+        match self.0.read() {
+            Ok(g) => g.newest_heard,
+            Err(p) => p.into_inner().newest_heard,
         }
+    }
+
+    /// Replaces the view (e.g. after the registry's node list changed). It is stale if a newer
+    /// epoch was heard of already.
+    pub fn set(&self, mut view: SwarmView) {
+        self.write(|cur| {
+            cur.newest_heard = cur.newest_heard.max(view.epoch);
+            view.stale = view.epoch < cur.newest_heard;
+            cur.view = Arc::new(view);
+        });
+    }
+
+    /// Records that a node list of `epoch` exists (a registry answer announced it). If that
+    /// is newer than the view's, the view turns stale until [`SwarmHandle::set`] brings a
+    /// list at least that new. Returns whether the view is stale now.
+    pub fn note_epoch(&self, epoch: u64) -> bool {
+        self.write(|cur| {
+            cur.newest_heard = cur.newest_heard.max(epoch);
+            if cur.view.epoch < cur.newest_heard && !cur.view.stale {
+                let mut stale = SwarmView::clone(&cur.view);
+                stale.stale = true;
+                cur.view = Arc::new(stale);
+            }
+            cur.view.stale
+        })
+    }
+}
+
+impl SwarmHandle {
+    /// What the node serves, for readiness checks from outside (`GET /status` on the operator
+    /// port): the epoch of the list it serves, the newest epoch heard of, whether it knows its
+    /// swarm by that newest list, its swarm (lowercase hex, `null` when in none) and size.
+    pub fn status_json(&self) -> Value {
+        let view = self.get();
+        let swarm = view.our_swarm();
+        json!({
+            "list_epoch": view.epoch(),
+            "newest_epoch_heard": self.newest_heard(),
+            "stale": view.is_stale(),
+            "knows_its_swarm": view.knows_its_swarm(),
+            "swarm": swarm.map(|id| format!("{id:x}")),
+            "swarm_members": swarm.map_or(0, |id| view.members(id).len()),
+            "listed_nodes": view.all_nodes().count(),
+        })
+    }
+
+    /// Prometheus gauges of the same (appended to `out`).
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let view = self.get();
+        let _ = writeln!(
+            out,
+            "# HELP umbra_node_list_epoch_served Epoch of the node list the node serves.\n\
+             # TYPE umbra_node_list_epoch_served gauge\numbra_node_list_epoch_served {}\n\
+             # HELP umbra_node_list_epoch_heard Newest node list epoch the node heard of.\n\
+             # TYPE umbra_node_list_epoch_heard gauge\numbra_node_list_epoch_heard {}\n\
+             # HELP umbra_node_swarm_known 1 when the node knows its swarm by the newest list.\n\
+             # TYPE umbra_node_swarm_known gauge\numbra_node_swarm_known {}",
+            view.epoch(),
+            self.newest_heard(),
+            u8::from(view.knows_its_swarm()),
+        );
     }
 }
 
@@ -252,5 +398,41 @@ mod tests {
         assert_eq!(h.get().our_swarm(), Some(7));
         h.set(SwarmView::default());
         assert_eq!(h.get().our_swarm(), None);
+    }
+
+    #[test]
+    fn a_view_older_than_a_list_heard_of_is_stale_and_responsible_for_nothing() {
+        let mut swarms = BTreeMap::new();
+        swarms.insert(100u64, vec![node(1), node(2)]);
+        let acct = [0u8; 33];
+        let h = SwarmHandle::new(SwarmView::default());
+        h.set(SwarmView::new([1; 32], swarms.clone()).with_epoch(5));
+        assert!(h.get().is_ours(&acct));
+        assert!(h.get().knows_its_swarm());
+        assert!(!h.note_epoch(4), "an older epoch changes nothing");
+        assert!(!h.note_epoch(5));
+        assert!(h.get().is_ours(&acct));
+        assert!(h.note_epoch(6));
+        let v = h.get();
+        assert!(v.is_stale());
+        assert!(!v.is_ours(&acct), "stale: 421 for every account");
+        assert!(!v.knows_its_swarm());
+        assert_eq!(v.our_swarm(), Some(100), "still tells its last swarm");
+        assert_eq!(h.newest_heard(), 6);
+        // A list of the epoch heard of (or newer) makes it fresh again; an older one does not.
+        h.set(SwarmView::new([1; 32], swarms.clone()).with_epoch(5));
+        assert!(h.get().is_stale());
+        h.set(SwarmView::new([1; 32], swarms).with_epoch(6));
+        assert!(!h.get().is_stale());
+        assert!(h.get().is_ours(&acct));
+    }
+
+    #[test]
+    fn all_nodes_include_those_in_no_swarm() {
+        let mut swarms = BTreeMap::new();
+        swarms.insert(100u64, vec![node(1), node(2)]);
+        let v = SwarmView::new([1; 32], swarms).with_unplaced([node(2), node(3)]);
+        let keys: Vec<u8> = v.all_nodes().map(|n| n.pubkey_ed25519[0]).collect();
+        assert_eq!(keys, vec![1, 2, 3]);
     }
 }

@@ -10,6 +10,11 @@
 //! [`run_membership`] is the background task: register (retrying), heartbeat at the interval
 //! the registry asks for, re-register when the registry forgot the node, fetch the list whenever
 //! an answer announces a newer epoch and every `refresh_interval` anyway, and leave on stop.
+//!
+//! Every epoch a registry answer announces is also published on [`RegistryClient::heard_epochs`]
+//! as soon as it is heard, before the list itself is fetched: a node serving an older list knows
+//! it from then on (and answers as a node not responsible for any account until the list
+//! arrives, `storage-rpc.md` §11).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -41,6 +46,7 @@ pub struct RegistryClient {
     policy: TrustPolicy,
     verifier: Mutex<ListVerifier>,
     view: ViewHandle,
+    heard: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -93,6 +99,7 @@ impl RegistryClient {
             verifier: Mutex::new(ListVerifier::new(policy.clone())),
             policy,
             view,
+            heard: watch::Sender::new(0),
         })
     }
 
@@ -108,6 +115,24 @@ impl RegistryClient {
     /// The view handle lists are published to.
     pub fn view(&self) -> &ViewHandle {
         &self.view
+    }
+
+    /// The newest list epoch a registry answer announced (0 before the first), changing as
+    /// soon as an answer announces a newer one, before that list is fetched.
+    pub fn heard_epochs(&self) -> watch::Receiver<u64> {
+        self.heard.subscribe()
+    }
+
+    /// Records that the registry announced a list of `epoch`. Returns whether it is newer than
+    /// every epoch heard of before.
+    pub fn announced(&self, epoch: u64) -> bool {
+        self.heard.send_if_modified(|e| {
+            let newer = epoch > *e;
+            if newer {
+                *e = epoch;
+            }
+            newer
+        })
     }
 
     /// The newest epoch accepted (persist it to refuse older lists after a restart).
@@ -288,6 +313,7 @@ impl RegistryClient {
 
     /// Fetches the list if `status` announces a newer epoch than the one held.
     async fn follow(&self, status: &NodeStatus) {
+        self.announced(status.epoch);
         if self.seen_epoch().is_none_or(|e| status.epoch > e)
             && let Err(e) = self.refresh().await
         {

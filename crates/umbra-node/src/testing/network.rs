@@ -296,6 +296,14 @@ impl TestNetwork {
         Ok(replica.view().get().epoch())
     }
 
+    /// Whether node `i` answers requests by the list of `epoch` (its served swarm view, which
+    /// follows the replica's view a moment later) and knows its swarm by it.
+    pub fn node_serves(&self, i: usize, epoch: u64) -> anyhow::Result<bool> {
+        let n = self.node(i)?.node().context("node not running")?;
+        let view = n.state().swarm.get();
+        Ok(view.epoch() == epoch && view.knows_its_swarm())
+    }
+
     /// The swarm node `i` is in by the list it follows.
     pub fn node_swarm(&self, i: usize) -> anyhow::Result<Option<SwarmId>> {
         let n = self.node(i)?.node().context("node not running")?;
@@ -304,7 +312,7 @@ impl TestNetwork {
     }
 
     /// Waits until every running node is active in a swarm of the registry's list and follows
-    /// that very list (the registry's epoch).
+    /// that very list (the registry's epoch), in its replica and in the view it answers by.
     pub async fn wait_until_settled(&self) -> anyhow::Result<()> {
         eventually(
             "every running node in a swarm of the registry's newest list",
@@ -321,6 +329,7 @@ impl TestNetwork {
                     if !listed
                         || self.node_epoch(i)? != list.list.epoch
                         || self.node_swarm(i)?.is_none()
+                        || !self.node_serves(i, list.list.epoch)?
                     {
                         return Ok(false);
                     }
