@@ -1,7 +1,8 @@
 //! Starting the daemons and waiting for them: the registry (which binds port 0 and announces
 //! its address and key in a start-up file), then the storage nodes (on ports picked here,
 //! started again on new ports when another program took one first), until every node answers
-//! HTTPS and sits in a swarm of the registry's list.
+//! HTTPS, sits in a swarm of the registry's list, and serves that very list (its operator
+//! port's `GET /status`).
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -312,6 +313,79 @@ impl Launcher {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// Waits until every running node that the registry's current list places in a swarm
+    /// serves that list (or a newer one) and knows its swarm by it, as its operator port's
+    /// `GET /status` tells: until then a node may still answer by an older list (relay
+    /// refusals of nodes it does not know yet, writes for a swarm it has left). Returns the
+    /// registry's list, checked unchanged after every node caught up.
+    pub(crate) async fn wait_serving(
+        &self,
+        state: &DevnetState,
+        deadline: Instant,
+    ) -> anyhow::Result<Listing> {
+        let seed_url = state.registry.seed_url();
+        loop {
+            let problem = match self.http.registry_list(&seed_url).await {
+                Ok(listing) => {
+                    let lagging = self.lagging(state, &listing).await;
+                    if lagging.is_empty() {
+                        match self.http.registry_list(&seed_url).await {
+                            Ok(again) if again.epoch == listing.epoch => return Ok(listing),
+                            Ok(again) => format!(
+                                "the registry's node list moved from epoch {} to {} meanwhile",
+                                listing.epoch, again.epoch
+                            ),
+                            Err(e) => format!("{e:#}"),
+                        }
+                    } else {
+                        format!(
+                            "{} node(s) not serving the registry's node list (epoch {}) yet: {}",
+                            lagging.len(),
+                            listing.epoch,
+                            summarize(&lagging)
+                        )
+                    }
+                }
+                Err(e) => format!("{e:#}"),
+            };
+            if Instant::now() >= deadline {
+                bail!(
+                    "the nodes did not catch up with the registry in time: {problem}; see the logs in {}",
+                    shown_path(&self.layout.logs_dir())
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The running nodes of `listing`'s swarms that do not serve it yet, each with what is
+    /// missing (`node-03 serves epoch 5 of 7`).
+    async fn lagging(&self, state: &DevnetState, listing: &Listing) -> Vec<String> {
+        let mut probes = JoinSet::new();
+        for n in &state.nodes {
+            let swarm = listing.swarm_of(&n.pubkey_ed25519);
+            if swarm.is_none() || !n.process.is_some_and(|p| p.is_running()) {
+                continue;
+            }
+            let http = self.http.clone();
+            let (name, port) = (n.name.clone(), n.metrics_port);
+            probes.spawn(async move { (name, swarm, http.node_serving(port).await) });
+        }
+        let mut lagging = Vec::new();
+        while let Some(r) = probes.join_next().await {
+            let Ok((name, swarm, serving)) = r else {
+                continue;
+            };
+            match serving {
+                Some(s) if s.serves(listing, swarm) => {}
+                Some(s) => lagging.push(format!("{name} {}", s.lag(listing, swarm))),
+                None => lagging.push(format!("{name} does not answer on its operator port")),
+            }
+        }
+        lagging.sort();
+        lagging
     }
 
     /// Writes the node's configuration and starts it; records the process in `rec`.

@@ -115,7 +115,8 @@ pub(crate) async fn start(args: KeyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts node `idx` and waits until it is in a swarm; on failure stops it again. Saves the
+/// Starts node `idx` and waits until it is in a swarm and every node serves the list with it;
+/// on failure stops it again. Saves the
 /// state and `network.json` either way.
 async fn bring_up(
     launcher: &Launcher,
@@ -127,7 +128,11 @@ async fn bring_up(
     let deadline = Instant::now() + timeout;
     let outcome = match launcher.start_nodes(state, &[idx], deadline).await {
         // Dropping the child handles leaves the node running on its own.
-        Ok(_children) => launcher.wait_registered(state, &[idx], deadline).await,
+        Ok(_children) => match launcher.wait_registered(state, &[idx], deadline).await {
+            // The others take in the list with the new node too.
+            Ok(_) => launcher.wait_serving(state, deadline).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match outcome {

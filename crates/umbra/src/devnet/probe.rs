@@ -1,6 +1,7 @@
 //! Looking at the running network from outside, through the daemons' public interfaces only:
-//! a node "answers" when its HTTPS port serves `GET /get_stats/v1`; the registry's view comes
-//! from its Session-style seed JSON-RPC (`get_n_service_nodes`).
+//! a node "answers" when its HTTPS port serves `GET /get_stats/v1`, and tells which node list
+//! it serves on its operator port (`GET /status`); the registry's view comes from its
+//! Session-style seed JSON-RPC (`get_n_service_nodes`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,6 +11,8 @@ use serde_json::{Value, json};
 
 /// Largest registry answer read (a list of thousands of nodes fits easily).
 const MAX_REPLY_BYTES: usize = 8 * 1024 * 1024;
+/// Largest node status answer read.
+const MAX_STATUS_BYTES: usize = 64 * 1024;
 /// The "no swarm" id of the node list.
 const UNASSIGNED_SWARM_ID: u64 = u64::MAX;
 
@@ -43,6 +46,21 @@ impl Http {
             Ok(r) => r.status().is_success(),
             Err(_) => false,
         }
+    }
+
+    /// What the node with operator (metrics) port `metrics_port` serves: `None` when it does
+    /// not answer there (yet) or answers something else.
+    pub(crate) async fn node_serving(&self, metrics_port: u16) -> Option<Serving> {
+        let url = format!("http://127.0.0.1:{metrics_port}/status");
+        let resp = self.client.get(url).send().await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let bytes = resp.bytes().await.ok()?;
+        if bytes.len() > MAX_STATUS_BYTES {
+            return None;
+        }
+        parse_serving(&serde_json::from_slice(&bytes).ok()?)
     }
 
     /// The registry's current node list, from its seed JSON-RPC at `seed_url`.
@@ -128,6 +146,53 @@ impl Listing {
     }
 }
 
+/// Which node list a node serves (its operator port's `GET /status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Serving {
+    /// Epoch of the list it answers requests by.
+    pub(crate) list_epoch: u64,
+    /// Whether it knows its swarm by the newest list it heard of.
+    pub(crate) knows_its_swarm: bool,
+    /// Its swarm by that list.
+    pub(crate) swarm_id: Option<u64>,
+}
+
+impl Serving {
+    /// Whether the node answers by `listing` (or a newer list) and sits in the swarm that
+    /// `listing` gives it (`None`: the listing places it nowhere).
+    pub(crate) fn serves(&self, listing: &Listing, swarm: Option<u64>) -> bool {
+        self.list_epoch >= listing.epoch
+            && (swarm.is_none() || (self.knows_its_swarm && self.swarm_id == swarm))
+    }
+
+    /// What is missing for [`Serving::serves`], in a few words.
+    pub(crate) fn lag(&self, listing: &Listing, swarm: Option<u64>) -> String {
+        if self.list_epoch < listing.epoch {
+            format!("serves epoch {} of {}", self.list_epoch, listing.epoch)
+        } else if !self.knows_its_swarm {
+            "does not know its swarm yet".to_owned()
+        } else {
+            format!(
+                "is in swarm {} instead of {}",
+                self.swarm_id.map_or_else(|| "none".to_owned(), swarm_hex),
+                swarm.map_or_else(|| "none".to_owned(), swarm_hex)
+            )
+        }
+    }
+}
+
+/// Reads a node's `GET /status` answer.
+pub(crate) fn parse_serving(v: &Value) -> Option<Serving> {
+    Some(Serving {
+        list_epoch: v.get("list_epoch").and_then(Value::as_u64)?,
+        knows_its_swarm: v.get("knows_its_swarm").and_then(Value::as_bool)?,
+        swarm_id: match v.get("swarm") {
+            Some(Value::String(h)) => Some(u64::from_str_radix(h, 16).ok()?),
+            _ => None,
+        },
+    })
+}
+
 /// Reads a `get_n_service_nodes` reply.
 pub(crate) fn parse_listing(v: &Value) -> anyhow::Result<Listing> {
     if let Some(err) = v.get("error") {
@@ -209,6 +274,34 @@ mod tests {
 
     #[test]
     fn errors_are_reported() {
+    #[test]
+    fn node_status_is_read_and_compared_with_the_registry() {
+        let v = json!({"list_epoch": 7, "newest_epoch_heard": 7, "stale": false,
+            "knows_its_swarm": true, "swarm": "fffffffffffffffe", "swarm_members": 7});
+        let s = parse_serving(&v).unwrap();
+        assert_eq!(s.swarm_id, Some(u64::MAX - 1));
+        let at = |epoch| Listing {
+            epoch,
+            nodes: Vec::new(),
+        };
+        assert!(s.serves(&at(7), Some(u64::MAX - 1)));
+        assert!(s.serves(&at(6), Some(u64::MAX - 1)), "a newer list is fine");
+        assert!(!s.serves(&at(8), Some(u64::MAX - 1)));
+        assert_eq!(s.lag(&at(8), Some(u64::MAX - 1)), "serves epoch 7 of 8");
+        assert!(!s.serves(&at(7), Some(5)));
+        assert!(s.lag(&at(7), Some(5)).contains("instead of 5"));
+        let lost = parse_serving(&json!({"list_epoch": 7, "knows_its_swarm": false,
+            "swarm": null}))
+        .unwrap();
+        assert!(!lost.serves(&at(7), Some(5)));
+        assert!(
+            lost.serves(&at(7), None),
+            "the registry places it nowhere either"
+        );
+        assert_eq!(lost.lag(&at(7), Some(5)), "does not know its swarm yet");
+        assert!(parse_serving(&json!({"knows_its_swarm": true})).is_none());
+    }
+
         let e = parse_listing(&json!({"error": {"code": -32601}}))
             .unwrap_err()
             .to_string();

@@ -1,5 +1,6 @@
 //! `umbra devnet status`: the registry and every node, with the registry's swarms and a health
-//! verdict per node (running, answering HTTPS, and an active swarm member).
+//! verdict per node (running, answering HTTPS, an active swarm member, and serving the
+//! registry's current node list).
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -56,17 +57,27 @@ struct NodeReport {
     running: bool,
     answering: bool,
     registered: bool,
+    /// Epoch of the node list the node serves (its operator port's `GET /status`).
+    list_epoch: Option<u64>,
+    /// Whether it serves the registry's current list and knows its swarm by it.
+    serving_current_list: bool,
     healthy: bool,
     log: String,
 }
 
 impl NodeReport {
     fn verdict(&self) -> &'static str {
-        match (self.running, self.answering, self.registered) {
+        match (
+            self.running,
+            self.answering,
+            self.registered,
+            self.serving_current_list,
+        ) {
             (false, ..) => "stopped",
-            (true, false, _) => "not answering",
-            (true, true, false) => "not in a swarm",
-            (true, true, true) => "healthy",
+            (true, false, ..) => "not answering",
+            (true, true, false, _) => "not in a swarm",
+            (true, true, true, false) => "catching up",
+            (true, true, true, true) => "healthy",
         }
     }
 }
@@ -110,16 +121,20 @@ async fn build(layout: &Layout, state: &DevnetState, http: &Http) -> Report {
     for (i, n) in state.nodes.iter().enumerate() {
         if n.process.is_some_and(|p| p.is_running()) {
             let http = http.clone();
-            let port = n.https_port;
-            probes.spawn(async move { (i, http.node_answers(port).await) });
+            let (port, metrics) = (n.https_port, n.metrics_port);
+            probes.spawn(async move {
+                let (answers, serving) =
+                    tokio::join!(http.node_answers(port), http.node_serving(metrics));
+                (i, answers, serving)
+            });
         }
     }
-    let mut answering = vec![false; state.nodes.len()];
+    let mut answering = vec![(false, None); state.nodes.len()];
     while let Some(r) = probes.join_next().await {
-        if let Ok((i, ok)) = r
+        if let Ok((i, ok, serving)) = r
             && let Some(slot) = answering.get_mut(i)
         {
-            *slot = ok;
+            *slot = (ok, serving);
         }
     }
 
@@ -127,11 +142,15 @@ async fn build(layout: &Layout, state: &DevnetState, http: &Http) -> Report {
         .nodes
         .iter()
         .zip(answering)
-        .map(|(n, answering)| {
+        .map(|(n, (answering, serving))| {
             let pid = n.process.filter(|p| p.is_running()).map(|p| p.pid);
             let swarm_id = listing.as_ref().and_then(|l| l.swarm_of(&n.pubkey_ed25519));
             let running = pid.is_some();
             let registered = swarm_id.is_some();
+            let serving_current_list = match (&listing, serving) {
+                (Some(l), Some(s)) => s.serves(l, swarm_id),
+                _ => false,
+            };
             NodeReport {
                 name: n.name.clone(),
                 pubkey_ed25519: n.pubkey_ed25519.clone(),
@@ -144,7 +163,9 @@ async fn build(layout: &Layout, state: &DevnetState, http: &Http) -> Report {
                 running,
                 answering: running && answering,
                 registered,
-                healthy: running && answering && registered,
+                list_epoch: serving.map(|s| s.list_epoch),
+                serving_current_list,
+                healthy: running && answering && registered && serving_current_list,
                 log: shown_path(&layout.node_log(&n.name)),
             }
         })

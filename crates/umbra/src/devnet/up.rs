@@ -1,6 +1,7 @@
-//! `umbra devnet up`: starts the registry and the nodes, waits until every node answers and
-//! sits in a swarm, writes `network.json`, prints a summary, then either returns (`--detach`)
-//! or watches the network in the foreground until Ctrl-C and stops it.
+//! `umbra devnet up`: starts the registry and the nodes, waits until every node answers, sits
+//! in a swarm and serves the registry's current node list (so that onion requests and swarm
+//! writes work as soon as it returns), writes `network.json`, prints a summary, then either
+//! returns (`--detach`) or watches the network in the foreground until Ctrl-C and stops it.
 
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -137,8 +138,14 @@ async fn start_network(
     let all: Vec<usize> = (0..state.nodes.len()).collect();
     children.extend(launcher.start_nodes(state, &all, deadline).await?);
     phases.done(&format!("{} node(s) answering HTTPS", all.len()));
-    let listing = launcher.wait_registered(state, &all, deadline).await?;
+    launcher.wait_registered(state, &all, deadline).await?;
     phases.done(&format!("{} node(s) in swarms", all.len()));
+    let listing = launcher.wait_serving(state, deadline).await?;
+    phases.done(&format!(
+        "{} node(s) serving node list epoch {}",
+        all.len(),
+        listing.epoch
+    ));
     Ok(listing)
 }
 
