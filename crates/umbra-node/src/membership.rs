@@ -8,9 +8,9 @@
 //!   node (IP, HTTPS port, peer port, version), heartbeats at the interval the registry asks
 //!   for, fetches every newer list, and leaves the registry at shutdown;
 //! - the view follower turns every accepted list into the node's [`SwarmView`] (its swarm, its
-//!   members, every swarm — what `get_swarm` and 421 replies show), sets the block height
-//!   reported by `ifelse` to the list's epoch, and persists that epoch in the data directory
-//!   ([`EPOCH_FILE`]) so that after a restart no older list is accepted;
+//!   members, every swarm — what `get_swarm` and 421 replies show), records the list's epoch
+//!   (not the `ifelse` height, `storage-rpc-addendum.md` A4), and persists that epoch in the
+//!   data directory ([`EPOCH_FILE`]) so that after a restart no older list is accepted;
 //! - a [`Replica`] fans recursive writes out to the other members ([`ReplicaReplicator`]),
 //!   serves the peer endpoints (mounted by [`crate::peer`]), and runs anti-entropy and handover
 //!   rounds ([`Replica::run`]) until the node stops.
@@ -264,7 +264,7 @@ pub fn swarm_view(view: &MembershipView) -> SwarmView {
         .with_unplaced(view.nodes().values().map(node_info))
 }
 
-/// Feeds every accepted list to the node's swarm view and block height, and persists its
+/// Feeds every accepted list to the node's swarm view and list epoch, and persists its
 /// epoch; marks the view stale as soon as the registry announces a newer list (`heard`).
 async fn follow_view(
     state: Arc<NodeState>,
@@ -280,7 +280,7 @@ async fn follow_view(
         let current = changes.borrow_and_update().clone();
         if current.epoch() > 0 {
             state.swarm.set(swarm_view(&current));
-            state.set_block_height(current.epoch());
+            state.set_list_epoch(current.epoch());
             if current.epoch() > persisted {
                 match write_epoch(&epoch_file, &registry_key, current.epoch()).await {
                     Ok(()) => persisted = current.epoch(),

@@ -48,7 +48,7 @@ pub struct NodeState {
     pub long_poll: crate::longpoll::LongPoll,
     /// (05 account, `pubkey_ed25519`) pairs already seen to match (bounded).
     pub(crate) key_matches: crate::rpc::KeyMatchCache,
-    height: AtomicU64,
+    list_epoch: AtomicU64,
 }
 
 impl std::fmt::Debug for NodeState {
@@ -73,7 +73,7 @@ impl NodeState {
             metrics: Arc::new(Metrics::new()),
             long_poll: crate::longpoll::LongPoll::default(),
             key_matches: crate::rpc::KeyMatchCache::default(),
-            height: AtomicU64::new(0),
+            list_epoch: AtomicU64::new(0),
         }
     }
 
@@ -95,14 +95,16 @@ impl NodeState {
         self
     }
 
-    /// The network height reported by `ifelse` (from the registry; 0 until known).
-    pub fn block_height(&self) -> u64 {
-        self.height.load(Ordering::Relaxed)
+    /// The epoch of the newest registry node list this node follows (0 until known). Not the
+    /// block height: `ifelse` reports [`umbra_registry::oxend::chain_height`]
+    /// (`storage-rpc-addendum.md` A4).
+    pub fn list_epoch(&self) -> u64 {
+        self.list_epoch.load(Ordering::Relaxed)
     }
 
-    /// Updates the network height.
-    pub fn set_block_height(&self, h: u64) {
-        self.height.store(h, Ordering::Relaxed);
+    /// Updates the node-list epoch.
+    pub fn set_list_epoch(&self, epoch: u64) {
+        self.list_epoch.store(epoch, Ordering::Relaxed);
     }
 }
 

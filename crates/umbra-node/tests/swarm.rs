@@ -78,7 +78,7 @@ async fn a_store_on_one_member_is_served_by_every_member() {
     net.wait_until_settled().await.unwrap();
     let epoch = net.registry().list().unwrap().list.epoch;
 
-    // Every node shows the registry's swarm: same swarm id, three members, the epoch as height.
+    // Every node shows the registry's swarm: same swarm id, three members, the list's epoch.
     let acct = TestAccount::new(11);
     let mut swarms = BTreeSet::new();
     for i in 0..3 {
@@ -90,7 +90,7 @@ async fn a_store_on_one_member_is_served_by_every_member() {
         assert_eq!(body["snodes"].as_array().unwrap().len(), 3, "{body}");
         swarms.insert(body["swarm"].as_str().unwrap().to_string());
         let state = net.node(i).unwrap().node().unwrap().state().clone();
-        assert_eq!(state.block_height(), epoch);
+        assert_eq!(state.list_epoch(), epoch);
     }
     assert_eq!(swarms.len(), 1);
 

@@ -38,7 +38,7 @@
 //! | `POST /v1/register` | [`api::RegisterRequest`] | [`api::NodeStatus`] |
 //! | `POST /v1/heartbeat` | [`api::HeartbeatRequest`] | [`api::NodeStatus`] |
 //! | `POST /v1/leave` | [`api::LeaveRequest`] | [`api::NodeStatus`] |
-//! | `POST /json_rpc` | oxend JSON-RPC | `{"jsonrpc", "id", "result": {"service_node_states", "height", ...}}` |
+//! | `POST /json_rpc` | oxend JSON-RPC | `{"jsonrpc", "id", "result": {"service_node_states", "height", "epoch", ...}}` (`height`: [`oxend::chain_height`]; `epoch`: the list epoch) |
 //!
 //! Register body (build it with [`api::RegisterRequest::new`]):
 //!

@@ -5,8 +5,10 @@
 //! call. Params: `active_only` (bool), `fields` (list of names with `"all"` and `-name`, or
 //! the deprecated dict `{"name": true}`), `limit` (random subset; negative = all, shuffled;
 //! 0 = no limit), `service_node_pubkeys` (hex list), `poll_block_hash` (answer `unchanged: true` without the
-//! list when it equals the current `block_hash`). The `height` is the list epoch and the
-//! `block_hash` is the epoch as 64 hex digits.
+//! list when it equals the current `block_hash`). The `height` (and `target_height`) is the
+//! chain-scale estimate of [`chain_height`] at the time of the answer
+//! (`storage-rpc-addendum.md` A4); the list epoch is the separate `epoch` field, and the
+//! `block_hash` is the epoch as 64 hex digits (so `poll_block_hash` follows list changes).
 
 use serde_json::{Map, Value, json};
 use umbra_crypto::Random;
@@ -44,6 +46,29 @@ const METHODS: &[&str] = &[
     "get_n_service_nodes",
     "get_all_service_nodes",
 ];
+
+/// Oxend's mainnet anchor height for the estimate (`HEIGHT_ESTIMATE_HEIGHT`).
+pub const HEIGHT_ESTIMATE_HEIGHT: u64 = 582_088;
+/// Unix time (seconds) of [`HEIGHT_ESTIMATE_HEIGHT`] (`HEIGHT_ESTIMATE_TIMESTAMP`).
+pub const HEIGHT_ESTIMATE_TIMESTAMP_S: i64 = 1_595_359_932;
+/// One block every 2 minutes (`TARGET_BLOCK_TIME`), in seconds.
+pub const TARGET_BLOCK_TIME_S: i64 = 120;
+
+/// The block height Umbra nodes and seeds report (`ifelse`, the seed's `height`):
+/// `582 088 + ⌊(now_s − 1 595 359 932) / 120⌋`, oxend's estimate of the mainnet height from the
+/// clock (`storage-rpc-addendum.md` A4). It is on the live chain's scale, monotonic in `now_ms`
+/// and the same on every machine whose clock is within the usual skew; the node-list epoch is a
+/// separate number. Pure: the caller passes its (injected) clock's Unix milliseconds. Times
+/// before the anchor give a smaller height (never below 0).
+#[must_use]
+pub fn chain_height(now_ms: i64) -> u64 {
+    let now_s = now_ms.div_euclid(1000);
+    let blocks = now_s
+        .saturating_sub(HEIGHT_ESTIMATE_TIMESTAMP_S)
+        .div_euclid(TARGET_BLOCK_TIME_S);
+    let anchor = i64::try_from(HEIGHT_ESTIMATE_HEIGHT).unwrap_or(i64::MAX);
+    u64::try_from(anchor.saturating_add(blocks)).unwrap_or(0)
+}
 
 /// The `block_hash` this seed reports for an epoch.
 #[must_use]
@@ -147,9 +172,10 @@ fn node_value(n: &NodeEntry, fields: &[&str], last_seen_s: u64) -> Value {
     Value::Object(m)
 }
 
-/// Answers one JSON-RPC request `req` from `list`. `rng` shuffles for `limit`.
-/// Unknown methods get the JSON-RPC "method not found" error; bad params "invalid params".
-pub fn answer(req: &Value, list: &NodeList, rng: &mut dyn Random) -> Value {
+/// Answers one JSON-RPC request `req` from `list` at Unix time `now_ms` (for `height`, see
+/// [`chain_height`]). `rng` shuffles for `limit`. Unknown methods get the JSON-RPC "method not
+/// found" error; bad params "invalid params".
+pub fn answer(req: &Value, list: &NodeList, now_ms: i64, rng: &mut dyn Random) -> Value {
     let id = req.get("id").cloned().unwrap_or(Value::Null);
     let Some(method) = req.get("method").and_then(Value::as_str) else {
         return error(&id, -32600, "Invalid Request");
@@ -173,8 +199,11 @@ pub fn answer(req: &Value, list: &NodeList, rng: &mut dyn Random) -> Value {
         .unwrap_or(false);
     let hash = block_hash(list.epoch);
     let mut result = Map::new();
-    result.insert("height".into(), json!(list.epoch));
-    result.insert("target_height".into(), json!(list.epoch));
+    // storage-rpc-addendum.md A4: a chain-scale height; the list epoch is its own field.
+    let height = chain_height(now_ms);
+    result.insert("height".into(), json!(height));
+    result.insert("target_height".into(), json!(height));
+    result.insert("epoch".into(), json!(list.epoch));
     result.insert("block_hash".into(), json!(hash));
     result.insert("hardfork".into(), json!(HARDFORK));
     result.insert("snode_revision".into(), json!(SNODE_REVISION));

@@ -179,11 +179,15 @@ async fn json_rpc(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
     let Ok(req) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return json_response(StatusCode::OK, &oxend::parse_error());
     };
-    let list = match s.with_registry(|r, _| Ok(r.current().list.clone())) {
+    let (list, now) = match s.with_registry(|r, now| Ok((r.current().list.clone(), now))) {
         Ok(l) => l,
         Err(e) => return error_response(&e),
     };
-    json_response(StatusCode::OK, &oxend::answer(&req, &list, &mut OsRandom))
+    let now_ms = i64::try_from(now).unwrap_or(i64::MAX);
+    json_response(
+        StatusCode::OK,
+        &oxend::answer(&req, &list, now_ms, &mut OsRandom),
+    )
 }
 
 /// The registry's routes (see the crate docs for the API).

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use umbra_registry::api::{HeartbeatRequest, NodeStatus, RegistryInfo};
 use umbra_registry::list::{ListVerifier, SignedNodeList, TrustPolicy};
+use umbra_registry::oxend;
 use umbra_registry::registry::{Registry, RegistryConfig};
 use umbra_registry::server::{AppState, ManualClock, router};
 use umbra_registry::store::Store;
@@ -223,7 +224,12 @@ async fn oxend_json_rpc_is_compatible() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ctype, "application/json");
     let result = &v["result"];
-    assert_eq!(result["height"], json!(epoch));
+    // storage-rpc-addendum.md A4: chain-scale height from the registry's clock; epoch apart.
+    assert_eq!(
+        result["height"],
+        json!(oxend::chain_height(i64::try_from(T0).unwrap()))
+    );
+    assert_eq!(result["epoch"], json!(epoch));
     assert_eq!(result["status"], "OK");
     assert!(result["block_hash"].as_str().unwrap().len() == 64);
     let states = result["service_node_states"].as_array().unwrap();

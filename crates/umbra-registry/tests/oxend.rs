@@ -10,6 +10,9 @@ use umbra_crypto::SeededRandom;
 use umbra_registry::list::{NodeEntry, NodeList};
 use umbra_registry::oxend;
 
+/// 2025-11-26, the answers' clock.
+const NOW_MS: i64 = 1_764_130_000_000;
+
 fn list() -> NodeList {
     NodeList::new(
         9,
@@ -70,7 +73,7 @@ proptest! {
         Just("get_n_service_nodes".to_owned()), Just("get_service_nodes".to_owned()), ".{0,10}"
     ]) {
         let req = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
-        let v = oxend::answer(&req, &list(), &mut SeededRandom::new(1));
+        let v = oxend::answer(&req, &list(), NOW_MS, &mut SeededRandom::new(1));
         prop_assert_eq!(&v["jsonrpc"], "2.0");
         prop_assert_eq!(&v["id"], 7);
         prop_assert!(v.get("result").is_some() != v.get("error").is_some());
@@ -87,6 +90,7 @@ fn active_only_and_limit() {
     let v = oxend::answer(
         &json!({"method": "get_n_service_nodes", "params": {"active_only": true}}),
         &l,
+        NOW_MS,
         &mut rng,
     );
     assert_eq!(
@@ -96,6 +100,7 @@ fn active_only_and_limit() {
     let v = oxend::answer(
         &json!({"method": "get_n_service_nodes", "params": {"limit": -1}}),
         &l,
+        NOW_MS,
         &mut rng,
     );
     assert_eq!(
@@ -105,6 +110,7 @@ fn active_only_and_limit() {
     let v = oxend::answer(
         &json!({"method": "get_n_service_nodes", "params": {"limit": 0}}),
         &l,
+        NOW_MS,
         &mut rng,
     );
     assert_eq!(
@@ -115,6 +121,7 @@ fn active_only_and_limit() {
     let v = oxend::answer(
         &json!({"method": "get_n_service_nodes", "params": {"limit": 4}}),
         &l,
+        NOW_MS,
         &mut rng,
     );
     assert_eq!(
@@ -125,6 +132,7 @@ fn active_only_and_limit() {
     let v = oxend::answer(
         &json!({"method": "get_service_nodes", "params": {"fields": ["swarm_id", "swarm", "active"]}}),
         &l,
+        NOW_MS,
         &mut rng,
     );
     let first = &v["result"]["service_node_states"][0];
@@ -132,4 +140,54 @@ fn active_only_and_limit() {
     assert_eq!(first["swarm"], "ffffffffffffffff");
     assert_eq!(first["active"], false);
     assert_eq!(v["result"]["block_hash"], oxend::block_hash(9));
+}
+
+/// `storage-rpc-addendum.md` A4: `height = 582 088 + ⌊(now_s − 1 595 359 932) / 120⌋`.
+#[test]
+fn chain_height_is_oxends_mainnet_estimate() {
+    const ANCHOR_MS: i64 = 1_595_359_932_000;
+    assert_eq!(oxend::chain_height(ANCHOR_MS), 582_088);
+    assert_eq!(oxend::chain_height(ANCHOR_MS + 119_999), 582_088);
+    assert_eq!(oxend::chain_height(ANCHOR_MS + 120_000), 582_089);
+    assert_eq!(oxend::chain_height(ANCHOR_MS - 1), 582_087);
+    assert_eq!(oxend::chain_height(1_700_000_000_000), 1_454_088);
+    assert_eq!(oxend::chain_height(NOW_MS), 1_988_505);
+    assert_eq!(oxend::chain_height(0), 0);
+    assert_eq!(oxend::chain_height(i64::MIN), 0);
+    assert!(oxend::chain_height(i64::MAX) > 1_988_505);
+    // Monotonic.
+    let mut prev = 0;
+    for t in (ANCHOR_MS..ANCHOR_MS + 1_000_000).step_by(7_777) {
+        let h = oxend::chain_height(t);
+        assert!(h >= prev);
+        prev = h;
+    }
+}
+
+/// The seed reply's `height`/`target_height` are the chain-scale estimate at the time of the
+/// answer; the list epoch is its own `epoch` field and still drives `block_hash`.
+#[test]
+fn seed_height_is_chain_scale_and_epoch_is_separate() {
+    let req = json!({"jsonrpc": "2.0", "id": 1, "method": "get_n_service_nodes",
+        "params": {"active_only": true, "poll_block_hash": "x"}});
+    let v = oxend::answer(&req, &list(), NOW_MS, &mut SeededRandom::new(1));
+    let r = &v["result"];
+    assert_eq!(r["height"], json!(1_988_505));
+    assert_eq!(r["target_height"], json!(1_988_505));
+    assert_eq!(r["epoch"], json!(9));
+    assert_eq!(r["block_hash"], json!(oxend::block_hash(9)));
+    assert_eq!(r["unchanged"], json!(false));
+    // Two minutes later the height moves on; the list (and block_hash) did not change.
+    let v = oxend::answer(
+        &json!({"method": "get_n_service_nodes", "params": {"poll_block_hash": oxend::block_hash(9)}}),
+        &list(),
+        NOW_MS + 120_000,
+        &mut SeededRandom::new(1),
+    );
+    assert_eq!(
+        v["result"],
+        json!({"height": 1_988_506, "target_height": 1_988_506, "epoch": 9,
+            "block_hash": oxend::block_hash(9), "hardfork": 19, "snode_revision": 0,
+            "status": "OK", "unchanged": true})
+    );
 }

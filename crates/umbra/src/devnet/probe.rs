@@ -104,7 +104,7 @@ impl Http {
 /// The registry's view of the network at one epoch.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Listing {
-    /// The list's epoch (`height`).
+    /// The list's epoch (`epoch`).
     pub(crate) epoch: u64,
     /// Every node the registry knows, active or not.
     pub(crate) nodes: Vec<Listed>,
@@ -201,10 +201,12 @@ pub(crate) fn parse_listing(v: &Value) -> anyhow::Result<Listing> {
     let result = v
         .get("result")
         .context("the registry's reply has no result")?;
+    // The list epoch has its own field; `height` is the chain-scale block height
+    // (storage-rpc-addendum.md A4).
     let epoch = result
-        .get("height")
+        .get("epoch")
         .and_then(Value::as_u64)
-        .context("the registry's reply has no height")?;
+        .context("the registry's reply has no epoch")?;
     let states = result
         .get("service_node_states")
         .and_then(Value::as_array)
@@ -248,7 +250,7 @@ mod tests {
     #[test]
     fn listing_reads_swarms_and_skips_inactive_nodes() {
         let reply = json!({"jsonrpc": "2.0", "id": 0, "result": {
-        "height": 17,
+        "height": 1_988_505, "epoch": 17,
         "service_node_states": [
             {"pubkey_ed25519": "AA", "pubkey_x25519": "bb", "storage_port": 4000,
              "swarm_id": 18_446_744_073_709_551_614_u64, "active": true},
