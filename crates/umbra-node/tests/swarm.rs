@@ -51,11 +51,8 @@ async fn wait_hashes(net: &TestNetwork, i: usize, acct: &TestAccount, want: &BTr
 
 /// What node `i`'s own store holds for the account (whatever the swarm view says).
 fn local_hashes(net: &TestNetwork, i: usize, acct: &TestAccount) -> BTreeSet<String> {
-    let limits = RetrieveLimits {
-        max_count: None,
-        max_size: None,
-        ..RetrieveLimits::default()
-    };
+    // No count or size limit: everything.
+    let limits = RetrieveLimits::default();
     let store = &net.node(i).unwrap().node().unwrap().state().store;
     store
         .retrieve(&Owner::new(acct.pubkey_bytes()), 0, None, limits, now_ms())

@@ -11,9 +11,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use blake2::{Blake2b256, Digest};
-use umbra_store::{
-    Durability, NewMessage, Owner, Quota, RetrieveLimits, SizeAccounting, Store, StoreConfig,
-};
+use umbra_store::{Durability, NewMessage, Owner, Quota, RetrieveLimits, Store, StoreConfig};
 
 const NOW: i64 = 1_700_000_000_000;
 const CLIENTS: usize = 8;
@@ -97,7 +95,6 @@ fn run(durability: Durability, total: usize, data_len: usize) {
                 let limits = RetrieveLimits {
                     max_count: Some(20),
                     max_size: None,
-                    size_accounting: SizeAccounting::Base64,
                 };
                 let mut got = 0usize;
                 for i in 0..reads / 4 {

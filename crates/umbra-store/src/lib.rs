@@ -103,7 +103,7 @@ pub use types::{
     ExpireRequest, ExpiryTarget, ExpiryUpdate, ExportCursor, ExportPage, HASH_LEN,
     MAX_REVOCATIONS_PER_ACCOUNT, MAX_TOKENS_PER_REQUEST, MessageVersion, Millis, Namespace,
     NamespaceSel, NewMessage, Owner, OwnerLengthError, RETRIEVE_MAX_SIZE,
-    RETRIEVE_MESSAGE_OVERHEAD, ReplicaMessage, RetrieveLimits, Retrieved, SizeAccounting, Stats,
+    RETRIEVE_MESSAGE_OVERHEAD, ReplicaMessage, RetrieveDirection, RetrieveLimits, Retrieved, Stats,
     StoreOutcome, StoredMessage, SubaccountToken, SweepOutcome, Tombstone, UpdatedExpiry,
     is_public_inbox, is_public_outbox,
 };
@@ -224,7 +224,8 @@ impl Store {
     }
 
     /// Changes expiries (`expire`, §5.6): plain sets either way, `Shorten` only lowers, `Extend`
-    /// only raises; every target is capped at `now + max_expire_ahead_ms`. In `Set` mode every
+    /// only raises, `ExtendNonTrivial` only raises by at least 1 % of the current lifetime
+    /// (`storage-rpc-addendum.md` A3); every target is capped at `now + max_expire_ahead_ms`. In `Set` mode every
     /// found message is reported updated (as the reference does); with `Shorten`/`Extend` the
     /// found-but-unchanged ones are in `unchanged`. With one expiry a repeated hash counts once.
     pub fn expire(&self, req: ExpireRequest, now_ms: Millis) -> Reply<ExpireOutcome> {
@@ -271,8 +272,9 @@ impl Store {
             })
     }
 
-    /// Removes revocations (`unrevoke_subaccount`, §5.9). Returns how many entries were removed
-    /// (the reply's `count`).
+    /// Removes revocations (`unrevoke_subaccount`, §5.9). Any number of tokens; returns how many
+    /// of them were actually removed (the reply's `count`; a token listed twice counts once,
+    /// `storage-rpc-addendum.md` A5).
     pub fn unrevoke_subaccounts(&self, owner: Owner, tokens: Vec<SubaccountToken>) -> Reply<u64> {
         self.inner
             .writer
@@ -343,8 +345,30 @@ impl Store {
         limits: RetrieveLimits,
         now_ms: Millis,
     ) -> Result<Retrieved> {
+        self.retrieve_in(
+            owner,
+            namespace,
+            last_hash,
+            limits,
+            RetrieveDirection::Forward,
+            now_ms,
+        )
+    }
+
+    /// [`Store::retrieve`] in either direction (`storage-rpc-addendum.md` A2). Reversed, the
+    /// page is newest first and holds only messages strictly older than `last_hash`; an absent,
+    /// empty or unknown `last_hash` starts at the newest message (forward: at the oldest).
+    pub fn retrieve_in(
+        &self,
+        owner: &Owner,
+        namespace: Namespace,
+        last_hash: Option<&str>,
+        limits: RetrieveLimits,
+        direction: RetrieveDirection,
+        now_ms: Millis,
+    ) -> Result<Retrieved> {
         self.inner.readers.with("retrieve", |c| {
-            reader::retrieve(c, owner, namespace, last_hash, limits, now_ms)
+            reader::retrieve(c, owner, namespace, last_hash, limits, direction, now_ms)
         })
     }
 

@@ -10,8 +10,8 @@ use crate::config::StoreConfig;
 use crate::error::{Result, StoreError};
 use crate::schema;
 use crate::types::{
-    ExportCursor, ExportPage, Millis, Namespace, Owner, ReplicaMessage, RetrieveLimits, Retrieved,
-    StoredMessage, SubaccountToken,
+    ExportCursor, ExportPage, Millis, Namespace, Owner, ReplicaMessage, RetrieveDirection,
+    RetrieveLimits, Retrieved, StoredMessage, SubaccountToken,
 };
 
 struct PoolState {
@@ -94,15 +94,21 @@ fn owner_from(v: Vec<u8>) -> rusqlite::Result<Owner> {
 }
 
 /// The local row id `last_hash` stands for: a live (or not yet swept) message, or a deleted one
-/// whose tombstone remembers its position.
-fn anchor(c: &Connection, owner: &Owner, ns: Namespace, hash: &str) -> rusqlite::Result<i64> {
+/// whose tombstone remembers its position. `None` when this node knows no such message of the
+/// account in the namespace.
+fn anchor(
+    c: &Connection,
+    owner: &Owner,
+    ns: Namespace,
+    hash: &str,
+) -> rusqlite::Result<Option<i64>> {
     let id: Option<i64> = c
         .prepare_cached(
             "SELECT id FROM messages WHERE hash = ?1 AND owner = ?2 AND namespace = ?3",
         )?
         .query_row(params![hash, owner_bytes(owner), ns], |r| r.get(0))
         .optional()?;
-    if let Some(id) = id {
+    if id.is_some() {
         return Ok(id);
     }
     let id: Option<Option<i64>> = c
@@ -111,7 +117,7 @@ fn anchor(c: &Connection, owner: &Owner, ns: Namespace, hash: &str) -> rusqlite:
         )?
         .query_row(params![hash, owner_bytes(owner), ns], |r| r.get(0))
         .optional()?;
-    Ok(id.flatten().unwrap_or(0))
+    Ok(id.flatten())
 }
 
 pub(crate) fn retrieve(
@@ -120,25 +126,40 @@ pub(crate) fn retrieve(
     ns: Namespace,
     last_hash: Option<&str>,
     limits: RetrieveLimits,
+    direction: RetrieveDirection,
     now_ms: Millis,
 ) -> rusqlite::Result<Retrieved> {
-    let after = match last_hash {
+    let known = match last_hash {
         Some(h) if !h.is_empty() => anchor(c, owner, ns, h)?,
-        _ => 0,
+        _ => None,
     };
     let max_count = limits.max_count.map(|n| n.max(1));
     let sql_limit: i64 = max_count
         .map(|n| i64::try_from(n).unwrap_or(i64::MAX - 1).saturating_add(1))
         .unwrap_or(-1);
-    let mut st = c.prepare_cached(
-        "SELECT hash, data, timestamp_ms, expiry_ms FROM messages
-         WHERE owner = ?1 AND namespace = ?2 AND id > ?3 AND expiry_ms > ?4
-         ORDER BY id LIMIT ?5",
-    )?;
-    let mut rows = st.query(params![owner_bytes(owner), ns, after, now_ms, sql_limit])?;
+    // storage-rpc-addendum.md A2: reversed, strictly older than `last_hash`, newest first; an
+    // absent or unknown `last_hash` starts at the newest (forward: at the oldest).
+    let (sql, bound) = match direction {
+        RetrieveDirection::Forward => (
+            "SELECT hash, data, timestamp_ms, expiry_ms FROM messages
+             WHERE owner = ?1 AND namespace = ?2 AND id > ?3 AND expiry_ms > ?4
+             ORDER BY id LIMIT ?5",
+            known.unwrap_or(0),
+        ),
+        RetrieveDirection::Reverse => (
+            "SELECT hash, data, timestamp_ms, expiry_ms FROM messages
+             WHERE owner = ?1 AND namespace = ?2 AND id < ?3 AND expiry_ms > ?4
+             ORDER BY id DESC LIMIT ?5",
+            known.unwrap_or(i64::MAX),
+        ),
+    };
+    let mut st = c.prepare_cached(sql)?;
+    let mut rows = st.query(params![owner_bytes(owner), ns, bound, now_ms, sql_limit])?;
     let mut out = Retrieved::default();
     let mut total = 0usize;
     while let Some(r) = rows.next()? {
+        // storage-rpc-addendum.md A1: `more` only when a further message exists and a limit
+        // left it out (this row is that message).
         if max_count.is_some_and(|m| out.messages.len() >= m) {
             out.more = true;
             break;
@@ -146,7 +167,8 @@ pub(crate) fn retrieve(
         let hash: String = r.get(0)?;
         let data: Vec<u8> = r.get(1)?;
         if let Some(max) = limits.max_size {
-            total = total.saturating_add(limits.message_size(hash.len(), data.len()));
+            total = total.saturating_add(RetrieveLimits::message_size(hash.len(), data.len()));
+            // The first message is always returned, even when alone it is over the cap.
             if !out.messages.is_empty() && total > max {
                 out.more = true;
                 break;

@@ -167,21 +167,10 @@ pub struct StoredMessage {
     pub expiry_ms: Millis,
 }
 
-/// How `retrieve` counts the size of a message against `max_size` (`storage-rpc.md` §5.2):
-/// `100 + len(hash) + len(data)` with the data counted as base64 for JSON requests and raw for
-/// bencoded ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SizeAccounting {
-    /// Data counted as `len·4/3` (JSON requests).
-    #[default]
-    Base64,
-    /// Data counted as its raw length (bencoded requests).
-    Raw,
-}
-
 /// The per-message overhead in retrieve size accounting.
 pub const RETRIEVE_MESSAGE_OVERHEAD: usize = 100;
-/// The largest `max_size` a retrieve may ask for (7 800 000 bytes).
+/// The largest `max_size` a retrieve may ask for (7 800 000 bytes), and the size cap of every
+/// retrieve that sets no `max_size` (`storage-rpc-addendum.md` A1).
 pub const RETRIEVE_MAX_SIZE: usize = 7_800_000;
 
 /// Limits of one `retrieve` page.
@@ -189,18 +178,19 @@ pub const RETRIEVE_MAX_SIZE: usize = 7_800_000;
 pub struct RetrieveLimits {
     /// At most this many messages (`None` = no count limit; `Some(0)` acts as 1).
     pub max_count: Option<usize>,
-    /// At most this many bytes by [`SizeAccounting`] (`None` = no size limit). The first message
-    /// is always returned, even if it alone exceeds the limit.
+    /// At most this many bytes by [`RetrieveLimits::message_size`] (`None` = no size limit;
+    /// [`RetrieveLimits::from_request`] always sets one). The first message is always returned,
+    /// even if it alone exceeds the limit.
     pub max_size: Option<usize>,
-    /// How data bytes are counted.
-    pub size_accounting: SizeAccounting,
 }
 
 impl RetrieveLimits {
-    /// Builds limits from the raw request values by the rules of `storage-rpc.md` §5.2: `0` means
-    /// unset; neither set means `max_size = −5`; a negative `max_size = −k` means
-    /// `7 800 000 / k` bytes; positive sizes are capped at 7 800 000; `max_count < 1` acts as 1.
-    pub fn from_request(max_count: i64, max_size: i64, size_accounting: SizeAccounting) -> Self {
+    /// Builds limits from the raw request values (`storage-rpc-addendum.md` A1, which
+    /// overrides `storage-rpc.md` §5.2): `0` means unset; neither set means `max_size = −5`; a
+    /// negative `max_size = −k` means `7 800 000 / k` bytes; an unset (only `max_count` given)
+    /// or larger `max_size` means 7 800 000, so a size cap always applies; `max_count < 1`
+    /// acts as 1.
+    pub fn from_request(max_count: i64, max_size: i64) -> Self {
         let max_count_opt = match max_count {
             0 => None,
             n if n < 1 => Some(1),
@@ -211,44 +201,51 @@ impl RetrieveLimits {
         } else {
             max_size
         };
-        let max_size_opt = match raw_size {
-            0 => None,
+        let size = match raw_size {
+            // Only `max_count` was given: the cap still applies (A1 rule 4).
+            0 => RETRIEVE_MAX_SIZE,
             n if n < 0 => {
-                let k = n.unsigned_abs();
-                let k = usize::try_from(k).unwrap_or(usize::MAX);
-                Some(RETRIEVE_MAX_SIZE / k)
+                let k = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
+                RETRIEVE_MAX_SIZE / k
             }
-            n => Some(
-                usize::try_from(n)
-                    .unwrap_or(usize::MAX)
-                    .min(RETRIEVE_MAX_SIZE),
-            ),
+            n => usize::try_from(n)
+                .unwrap_or(usize::MAX)
+                .min(RETRIEVE_MAX_SIZE),
         };
         RetrieveLimits {
             max_count: max_count_opt,
-            max_size: max_size_opt,
-            size_accounting,
+            max_size: Some(size),
         }
     }
 
-    /// The size of one message by these limits' accounting.
-    pub fn message_size(&self, hash_len: usize, data_len: usize) -> usize {
-        let data = match self.size_accounting {
-            SizeAccounting::Base64 => data_len.saturating_mul(4) / 3,
-            SizeAccounting::Raw => data_len,
-        };
+    /// The size one message counts for: `100 + len(hash) + ⌊len(data) · 4 / 3⌋`, the 4/3 taken
+    /// of the raw length whatever the request's encoding (`storage-rpc-addendum.md` A1).
+    pub fn message_size(hash_len: usize, data_len: usize) -> usize {
         RETRIEVE_MESSAGE_OVERHEAD
             .saturating_add(hash_len)
-            .saturating_add(data)
+            .saturating_add(data_len.saturating_mul(4) / 3)
     }
+}
+
+/// Which way `retrieve` pages (`storage-rpc-addendum.md` A2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RetrieveDirection {
+    /// Oldest first (ascending node row id), continuing after `last_hash`.
+    #[default]
+    Forward,
+    /// Newest first (descending node row id), continuing with messages strictly older than
+    /// `last_hash` (`reverse_direction: true`).
+    Reverse,
 }
 
 /// One page of `retrieve`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Retrieved {
-    /// Messages in this node's insertion order.
+    /// Messages in this node's insertion order (newest first for
+    /// [`RetrieveDirection::Reverse`]).
     pub messages: Vec<StoredMessage>,
-    /// `true` when a limit cut the page short (more messages follow).
+    /// `true` only when a further message exists beyond the page and the count or size limit
+    /// left it out; `false` when the page reaches the last (or, reversed, the oldest) message.
     pub more: bool,
 }
 
@@ -291,8 +288,12 @@ pub enum ExpireMode {
     Set,
     /// Only lower expiries (`shorten: true`).
     Shorten,
-    /// Only raise expiries (`extend: true`).
+    /// Only raise expiries (the implicit extend-only of a subaccount without Delete).
     Extend,
+    /// Only raise expiries, and skip trivial extensions: a message is updated only when
+    /// `100 × (requested − current) ≥ (current − timestamp)`, i.e. by at least 1 % of its current
+    /// lifetime (an explicit `extend: true`, `storage-rpc-addendum.md` A3).
+    ExtendNonTrivial,
 }
 
 /// The requested expiry of an `expire`.
@@ -352,7 +353,8 @@ impl std::fmt::Debug for SubaccountToken {
 
 /// The most recent revocations kept per account (older ones are dropped automatically).
 pub const MAX_REVOCATIONS_PER_ACCOUNT: usize = 50;
-/// The most tokens one revoke/unrevoke request may carry.
+/// The most tokens one `revoke_subaccount` request may carry; `unrevoke_subaccount` has no
+/// count limit (`storage-rpc-addendum.md` A5).
 pub const MAX_TOKENS_PER_REQUEST: usize = 50;
 
 /// Result of `sweep_expired`.
@@ -545,20 +547,28 @@ mod tests {
 
     #[test]
     fn retrieve_limits_from_request() {
-        let l = RetrieveLimits::from_request(0, 0, SizeAccounting::Base64);
-        assert_eq!(l.max_count, None);
-        assert_eq!(l.max_size, Some(7_800_000 / 5));
-        let l = RetrieveLimits::from_request(10, 0, SizeAccounting::Base64);
-        assert_eq!((l.max_count, l.max_size), (Some(10), None));
-        let l = RetrieveLimits::from_request(-3, 0, SizeAccounting::Base64);
-        assert_eq!(l.max_count, Some(1));
-        let l = RetrieveLimits::from_request(0, -2, SizeAccounting::Base64);
-        assert_eq!(l.max_size, Some(3_900_000));
-        let l = RetrieveLimits::from_request(0, 99_000_000, SizeAccounting::Base64);
+        // storage-rpc-addendum.md A1.
+        let l = RetrieveLimits::from_request(0, 0);
+        assert_eq!((l.max_count, l.max_size), (None, Some(1_560_000)));
+        // Only max_count: the 7 800 000-byte cap still applies.
+        let l = RetrieveLimits::from_request(10, 0);
+        assert_eq!((l.max_count, l.max_size), (Some(10), Some(7_800_000)));
+        let l = RetrieveLimits::from_request(-3, 0);
+        assert_eq!((l.max_count, l.max_size), (Some(1), Some(7_800_000)));
+        let l = RetrieveLimits::from_request(0, -1);
+        assert_eq!((l.max_count, l.max_size), (None, Some(7_800_000)));
+        let l = RetrieveLimits::from_request(0, -3);
+        assert_eq!(l.max_size, Some(2_600_000));
+        let l = RetrieveLimits::from_request(0, -5);
+        assert_eq!(l.max_size, Some(1_560_000));
+        let l = RetrieveLimits::from_request(0, 99_000_000);
         assert_eq!(l.max_size, Some(7_800_000));
-        assert_eq!(l.message_size(43, 300), 100 + 43 + 400);
-        let l = RetrieveLimits::from_request(0, 1000, SizeAccounting::Raw);
-        assert_eq!(l.message_size(43, 300), 100 + 43 + 300);
+        let l = RetrieveLimits::from_request(500, 1000);
+        assert_eq!((l.max_count, l.max_size), (Some(500), Some(1000)));
+        // The 4/3 of the raw length, integer division, for every encoding.
+        assert_eq!(RetrieveLimits::message_size(43, 300), 100 + 43 + 400);
+        assert_eq!(RetrieveLimits::message_size(43, 50_000), 66_809);
+        assert_eq!(RetrieveLimits::message_size(43, 2), 100 + 43 + 2);
     }
 
     #[test]

@@ -1054,6 +1054,9 @@ fn op_expire(
             let apply = match req.mode {
                 ExpireMode::Set => true,
                 ExpireMode::Extend => row.expiry_ms < target,
+                ExpireMode::ExtendNonTrivial => {
+                    row.expiry_ms < target && !is_trivial_extension(&row, target)
+                }
                 ExpireMode::Shorten => row.expiry_ms > target,
             };
             if apply {
@@ -1077,6 +1080,17 @@ fn op_expire(
         Ok(out)
     })();
     r.map_err(cx.db(OP))
+}
+
+/// `storage-rpc-addendum.md` A3: raising the expiry of `row` to `target` is trivial when it adds
+/// less than 1 % of the message's current lifetime, `100 × (target − expiry) < expiry −
+/// timestamp`. A skipped message is not rewritten, so its expiry version does not move and
+/// anti-entropy has nothing of it to spread.
+fn is_trivial_extension(row: &Row, target: Millis) -> bool {
+    const TRIVIAL_EXTENSION_DIVISOR: i128 = 100;
+    let gain = i128::from(target) - i128::from(row.expiry_ms);
+    let lifetime = i128::from(row.expiry_ms) - i128::from(row.timestamp_ms);
+    TRIVIAL_EXTENSION_DIVISOR * gain < lifetime
 }
 
 fn op_expire_all(
@@ -1154,14 +1168,9 @@ fn op_unrevoke(
     owner: &Owner,
     tokens: &[SubaccountToken],
 ) -> Result<u64> {
+    // storage-rpc-addendum.md A5: no count limit (the request body bounds it); a token listed
+    // twice is removed, and counted, once (its second DELETE finds nothing).
     const OP: &str = "unrevoke_subaccount";
-    if tokens.len() > MAX_TOKENS_PER_REQUEST {
-        return Err(StoreError::TooManyTokens {
-            op: OP,
-            given: tokens.len(),
-            max: MAX_TOKENS_PER_REQUEST,
-        });
-    }
     let r = (|| -> rusqlite::Result<u64> {
         let mut n = 0u64;
         for t in tokens {

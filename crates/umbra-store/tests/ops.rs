@@ -15,7 +15,6 @@ fn limits(count: usize) -> RetrieveLimits {
     RetrieveLimits {
         max_count: Some(count),
         max_size: None,
-        size_accounting: SizeAccounting::Base64,
     }
 }
 
@@ -302,18 +301,10 @@ fn retrieve_pages_by_last_hash_count_and_size() {
     let l = RetrieveLimits {
         max_count: None,
         max_size: Some(183 * 7),
-        size_accounting: SizeAccounting::Base64,
     };
     let r = s.retrieve(&o, 0, None, l, NOW).unwrap();
     assert_eq!(r.messages.len(), 7);
     assert!(r.more);
-    // Raw accounting counts 30 bytes each: 173.
-    let l = RetrieveLimits {
-        size_accounting: SizeAccounting::Raw,
-        max_size: Some(173 * 7),
-        ..l
-    };
-    assert_eq!(s.retrieve(&o, 0, None, l, NOW).unwrap().messages.len(), 7);
     // The first message is always returned even if it alone exceeds the limit.
     let l = RetrieveLimits {
         max_size: Some(1),
@@ -336,13 +327,7 @@ fn retrieve_pages_by_last_hash_count_and_size() {
     assert_eq!(hashes(&r), all_hashes[..2]);
     // Default request limits (1/5 of 7.8 MB) return everything here.
     let r = s
-        .retrieve(
-            &o,
-            0,
-            None,
-            RetrieveLimits::from_request(0, 0, SizeAccounting::Base64),
-            NOW,
-        )
+        .retrieve(&o, 0, None, RetrieveLimits::from_request(0, 0), NOW)
         .unwrap();
     assert_eq!((r.messages.len(), r.more), (120, false));
 }
@@ -918,7 +903,13 @@ fn subaccount_revocation_list() {
     assert_eq!(list[0], tok(159));
     assert_eq!(list[49], tok(110));
     assert!(!s.is_subaccount_revoked(&o, &tok(2)).unwrap());
-    // More than 50 per request is refused.
+    // storage-rpc-addendum.md A5: unrevoke takes any number of tokens; `count` is how many
+    // listed tokens were removed, a token listed twice counting once.
+    let listed: Vec<SubaccountToken> = (100..160u8).chain([159, 2, 110, 200]).map(tok).collect();
+    assert_eq!(listed.len(), 64);
+    assert_eq!(s.unrevoke_subaccounts(o, listed).wait().unwrap(), 50);
+    assert!(s.revoked_subaccounts(&o).unwrap().is_empty());
+    // More than 50 per revoke request is refused.
     let e = s
         .revoke_subaccounts(o, (0..51).map(tok).collect(), NOW)
         .wait()
@@ -1081,4 +1072,264 @@ fn database_size_cap_gives_database_full() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// `storage-rpc-addendum.md` A1, worked example: 50 000-byte messages count
+/// 100 + 43 + 66 666 = 66 809 bytes each; `max_count: 500` without `max_size` is still cut at
+/// 7 800 000 bytes, after 116 messages, with `more: true`.
+#[test]
+fn retrieve_with_only_max_count_keeps_the_size_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let o = owner(1);
+    for i in 0..120u32 {
+        let mut data = i.to_be_bytes().to_vec();
+        data.resize(50_000, 0xab);
+        s.store(msg(&o, 0, &data, NOW, NOW + DAY), NOW)
+            .wait()
+            .unwrap();
+    }
+    assert_eq!(RetrieveLimits::message_size(43, 50_000), 66_809);
+    let l = RetrieveLimits::from_request(500, 0);
+    let r = s.retrieve(&o, 0, None, l, NOW).unwrap();
+    assert_eq!((r.messages.len(), r.more), (116, true));
+    // 116 × 66 809 = 7 749 844 ≤ 7 800 000 < 117 × 66 809 = 7 816 653.
+    // The rest comes on the next page; the last page ends with more: false.
+    let last = r.messages.last().map(|m| m.hash.clone());
+    let r = s.retrieve(&o, 0, last.as_deref(), l, NOW).unwrap();
+    assert_eq!((r.messages.len(), r.more), (4, false));
+    // A negative max_count acts as 1; a message alone over max_size is still returned.
+    let r = s
+        .retrieve(&o, 0, None, RetrieveLimits::from_request(-7, 0), NOW)
+        .unwrap();
+    assert_eq!((r.messages.len(), r.more), (1, true));
+    let r = s
+        .retrieve(&o, 0, None, RetrieveLimits::from_request(0, 10), NOW)
+        .unwrap();
+    assert_eq!((r.messages.len(), r.more), (1, true));
+}
+
+/// `storage-rpc-addendum.md` A2: newest first, paging backwards from `last_hash` (strictly
+/// older); an absent, empty or unknown `last_hash` starts at the newest.
+#[test]
+fn retrieve_reverse_pages_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let o = owner(1);
+    let mut stored = Vec::new();
+    for i in 0..7u8 {
+        let m = msg(&o, 0, &[i; 30], NOW + i64::from(i), NOW + DAY);
+        s.store(m.clone(), NOW).wait().unwrap();
+        stored.push(m.hash);
+    }
+    // Another namespace and another account do not interleave.
+    s.store(msg(&o, 1, b"ns1", NOW, NOW + DAY), NOW)
+        .wait()
+        .unwrap();
+    s.store(msg(&owner(2), 0, b"other", NOW, NOW + DAY), NOW)
+        .wait()
+        .unwrap();
+    let newest_first: Vec<String> = stored.iter().rev().cloned().collect();
+    let rev = |last: Option<&str>, l: RetrieveLimits| {
+        s.retrieve_in(&o, 0, last, l, RetrieveDirection::Reverse, NOW)
+            .unwrap()
+    };
+    let r = rev(None, all());
+    assert_eq!((hashes(&r), r.more), (newest_first.clone(), false));
+    // Pages of 3: the last (oldest) element of a page is the cursor of the next.
+    let mut seen = Vec::new();
+    let mut last: Option<String> = None;
+    let mut pages = Vec::new();
+    loop {
+        let r = rev(last.as_deref(), limits(3));
+        seen.extend(hashes(&r));
+        pages.push((r.messages.len(), r.more));
+        last = seen.last().cloned();
+        if !r.more {
+            break;
+        }
+    }
+    assert_eq!(seen, newest_first);
+    assert_eq!(pages, [(3, true), (3, true), (1, false)]);
+    // The oldest message as last_hash: nothing older.
+    let r = rev(Some(&stored[0]), all());
+    assert_eq!((r.messages.len(), r.more), (0, false));
+    // Strictly older than last_hash, never repeating it.
+    let r = rev(Some(&stored[4]), limits(2));
+    assert_eq!(
+        (hashes(&r), r.more),
+        (vec![stored[3].clone(), stored[2].clone()], true)
+    );
+    // Unknown, empty, or another namespace's hash: from the newest.
+    for unknown in ["Z".repeat(43), String::new(), hash_of(&o, 1, b"ns1")] {
+        let r = rev(Some(&unknown), limits(2));
+        assert_eq!(hashes(&r), newest_first[..2], "{unknown}");
+    }
+    // Size limits count the same way: 183 bytes a message, 400 bytes → 2, more.
+    let l = RetrieveLimits {
+        max_count: None,
+        max_size: Some(400),
+    };
+    let r = rev(None, l);
+    assert_eq!((hashes(&r), r.more), (newest_first[..2].to_vec(), true));
+    // Forward with the same cursor: strictly newer, as before.
+    let r = s
+        .retrieve_in(
+            &o,
+            0,
+            Some(&stored[4]),
+            all(),
+            RetrieveDirection::Forward,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(hashes(&r), stored[5..]);
+}
+
+/// `storage-rpc-addendum.md` A3: with `ExtendNonTrivial` (an explicit `extend: true`) an
+/// extension of less than 1 % of the current lifetime is skipped and the message is reported
+/// unchanged with its current expiry; plain `Extend` still applies it.
+#[test]
+fn explicit_extend_skips_trivial_extensions() {
+    const HOUR: i64 = 3600 * 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let o = owner(1);
+    // 30-day messages stored at NOW: lifetime 2 592 000 000 ms, 1 % = 7.2 h.
+    let a = msg(&o, 0, b"a", NOW, NOW + 30 * DAY);
+    let b = msg(&o, 0, b"b", NOW, NOW + 30 * DAY);
+    for m in [&a, &b] {
+        s.store(m.clone(), NOW).wait().unwrap();
+    }
+    // At NOW + 1 day the 30-day cap allows up to NOW + 31 days.
+    let now = NOW + DAY;
+    let req = |mode, hashes: Vec<String>, expiry| ExpireRequest {
+        owner: o,
+        hashes,
+        expiry,
+        mode,
+    };
+    let both = vec![a.hash.clone(), b.hash.clone()];
+    // + 1 h: trivial, skipped.
+    let one_hour = NOW + 30 * DAY + HOUR;
+    let out = s
+        .expire(
+            req(
+                ExpireMode::ExtendNonTrivial,
+                both.clone(),
+                ExpiryTarget::Single(one_hour),
+            ),
+            now,
+        )
+        .wait()
+        .unwrap();
+    assert_eq!(out.applied_expiry_ms, Some(one_hour));
+    assert!(out.updated.is_empty());
+    let mut unchanged = std::collections::BTreeMap::new();
+    unchanged.insert(a.hash.clone(), NOW + 30 * DAY);
+    unchanged.insert(b.hash.clone(), NOW + 30 * DAY);
+    assert_eq!(out.unchanged, unchanged);
+    // The skipped messages were not rewritten: same expiry, same replication version.
+    let before = s.bucket_entries(&o, 0, now).unwrap();
+    assert!(
+        before
+            .messages
+            .iter()
+            .all(|m| m.expiry_ms == NOW + 30 * DAY && m.expiry_version == NOW)
+    );
+    // Exactly 1 %: 100 × 7.2 h = the lifetime, not trivial.
+    let exactly = NOW + 30 * DAY + 7 * HOUR + HOUR / 5;
+    let out = s
+        .expire(
+            req(
+                ExpireMode::ExtendNonTrivial,
+                vec![a.hash.clone()],
+                ExpiryTarget::Single(exactly),
+            ),
+            now,
+        )
+        .wait()
+        .unwrap();
+    assert_eq!(
+        out.updated,
+        [UpdatedExpiry {
+            hash: a.hash.clone(),
+            expiry_ms: exactly
+        }]
+    );
+    // One millisecond less is trivial.
+    let out = s
+        .expire(
+            req(
+                ExpireMode::ExtendNonTrivial,
+                vec![b.hash.clone()],
+                ExpiryTarget::Single(exactly - 1),
+            ),
+            now,
+        )
+        .wait()
+        .unwrap();
+    assert!(out.updated.is_empty());
+    assert_eq!(out.unchanged.get(&b.hash), Some(&(NOW + 30 * DAY)));
+    // + 8 h: applied.
+    let eight = NOW + 30 * DAY + 8 * HOUR;
+    let out = s
+        .expire(
+            req(
+                ExpireMode::ExtendNonTrivial,
+                vec![b.hash.clone()],
+                ExpiryTarget::Single(eight),
+            ),
+            now,
+        )
+        .wait()
+        .unwrap();
+    assert_eq!(out.updated.len(), 1);
+    assert!(out.unchanged.is_empty());
+    // Multi-expiry: each message against its own (capped) value.
+    let out = s
+        .expire(
+            req(
+                ExpireMode::ExtendNonTrivial,
+                both.clone(),
+                ExpiryTarget::PerMessage(vec![exactly + HOUR, eight + 9 * HOUR]),
+            ),
+            now,
+        )
+        .wait()
+        .unwrap();
+    assert_eq!(
+        out.updated,
+        [UpdatedExpiry {
+            hash: b.hash.clone(),
+            expiry_ms: eight + 9 * HOUR
+        }]
+    );
+    assert_eq!(out.unchanged.get(&a.hash), Some(&exactly));
+    // Plain Extend (a subaccount's implicit extend-only) applies the trivial extension.
+    let out = s
+        .expire(
+            req(
+                ExpireMode::Extend,
+                vec![a.hash.clone()],
+                ExpiryTarget::Single(exactly + 1),
+            ),
+            now,
+        )
+        .wait()
+        .unwrap();
+    assert_eq!(out.updated.len(), 1);
+    // Never lowers, never resurrects: unknown hashes are in neither list.
+    let out = s
+        .expire(
+            req(
+                ExpireMode::ExtendNonTrivial,
+                vec!["Q".repeat(43)],
+                ExpiryTarget::Single(eight),
+            ),
+            now,
+        )
+        .wait()
+        .unwrap();
+    assert!(out.updated.is_empty() && out.unchanged.is_empty());
 }

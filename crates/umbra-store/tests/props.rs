@@ -38,7 +38,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<usize>().prop_map(|pick| Step::Delete { pick }),
         2 => (1i64..1_500).prop_map(|ms| Step::Advance { ms }),
         1 => Just(Step::Sweep),
-        1 => (any::<usize>(), 1i64..5_000, 0u8..3).prop_map(|(pick, ttl, mode)| Step::Expire { pick, ttl, mode }),
+        1 => (any::<usize>(), 1i64..5_000, 0u8..4).prop_map(|(pick, ttl, mode)| Step::Expire { pick, ttl, mode }),
     ]
 }
 
@@ -46,6 +46,7 @@ fn step() -> impl Strategy<Value = Step> {
 struct ModelMsg {
     hash: String,
     ns: i16,
+    ts: i64,
     expiry: i64,
     deleted: bool,
 }
@@ -75,13 +76,12 @@ proptest! {
                     data.resize(len.max(4), 7);
                     let m = msg(&o, ns, &data, now, now + ttl);
                     s.store(m.clone(), now).wait().unwrap();
-                    model.push(ModelMsg { hash: m.hash, ns, expiry: now + ttl, deleted: false });
+                    model.push(ModelMsg { hash: m.hash, ns, ts: now, expiry: now + ttl, deleted: false });
                 }
                 Step::Page { count, size } => {
                     let limits = RetrieveLimits {
                         max_count: (count > 0).then_some(count),
                         max_size: (size > 0).then_some(size),
-                        size_accounting: SizeAccounting::Base64,
                     };
                     let r = s.retrieve(&o, 0, cursor.as_deref(), limits, now).unwrap();
                     if let Some(c) = limits.max_count {
@@ -115,7 +115,7 @@ proptest! {
                 Step::Expire { pick, ttl, mode } => {
                     if !model.is_empty() {
                         let i = pick % model.len();
-                        let mode = [ExpireMode::Set, ExpireMode::Shorten, ExpireMode::Extend][usize::from(mode)];
+                        let mode = [ExpireMode::Set, ExpireMode::Shorten, ExpireMode::Extend, ExpireMode::ExtendNonTrivial][usize::from(mode)];
                         let target = now + ttl;
                         let out = s.expire(ExpireRequest {
                             owner: o,
@@ -129,6 +129,8 @@ proptest! {
                             ExpireMode::Set => true,
                             ExpireMode::Shorten => m.expiry > target,
                             ExpireMode::Extend => m.expiry < target,
+                            // storage-rpc-addendum.md A3.
+                            ExpireMode::ExtendNonTrivial => m.expiry < target && 100 * (target - m.expiry) >= m.expiry - m.ts,
                         };
                         prop_assert_eq!(out.updated.len(), usize::from(apply));
                         prop_assert_eq!(out.unchanged.len(), usize::from(live && !apply));
@@ -166,7 +168,7 @@ proptest! {
     /// Size-limited pages respect the limit except for a lone first message, and `more` is set
     /// exactly when something was left out.
     #[test]
-    fn size_limit_is_respected(lens in proptest::collection::vec(0usize..3000, 1..30), max_size in 1usize..20_000, raw in any::<bool>()) {
+    fn size_limit_is_respected(lens in proptest::collection::vec(0usize..3000, 1..30), max_size in 1usize..20_000, reverse in any::<bool>()) {
         let dir = tempfile::tempdir().unwrap();
         let s = open(&dir);
         let o = owner(2);
@@ -178,16 +180,21 @@ proptest! {
         let limits = RetrieveLimits {
             max_count: None,
             max_size: Some(max_size),
-            size_accounting: if raw { SizeAccounting::Raw } else { SizeAccounting::Base64 },
         };
-        let r = s.retrieve(&o, 0, None, limits, NOW).unwrap();
-        let total: usize = r.messages.iter().map(|m| limits.message_size(m.hash.len(), m.data.len())).sum();
+        // storage-rpc-addendum.md A1/A2: the same rules newest first.
+        let (direction, lens) = if reverse {
+            (RetrieveDirection::Reverse, lens.iter().rev().copied().collect::<Vec<_>>())
+        } else {
+            (RetrieveDirection::Forward, lens)
+        };
+        let r = s.retrieve_in(&o, 0, None, limits, direction, NOW).unwrap();
+        let total: usize = r.messages.iter().map(|m| RetrieveLimits::message_size(m.hash.len(), m.data.len())).sum();
         prop_assert!(!r.messages.is_empty());
         prop_assert!(r.messages.len() == 1 || total <= max_size);
         prop_assert_eq!(r.more, r.messages.len() < lens.len());
         if r.more {
             let next = &lens[r.messages.len()];
-            let next_size = limits.message_size(43, (*next).max(4));
+            let next_size = RetrieveLimits::message_size(43, (*next).max(4));
             prop_assert!(total + next_size > max_size);
         }
     }

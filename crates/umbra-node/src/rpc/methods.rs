@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use umbra_crypto::hash::message_hash;
 use umbra_store::{
     ByNamespace, ExpireMode, ExpireRequest, ExpiryTarget, Namespace, NamespaceSel, NewMessage,
-    Owner, RetrieveLimits, SizeAccounting, StoreError, StoreOutcome, SubaccountToken,
+    Owner, RetrieveDirection, RetrieveLimits, StoreError, StoreOutcome, SubaccountToken,
     is_public_inbox, is_public_outbox,
 };
 
@@ -43,7 +43,9 @@ const TTL_MAX: i64 = 30 * DAY;
 const MAX_DATA_B64: usize = 102_400;
 const MAX_MESSAGE_BODY: usize = 76_800;
 const MAX_BATCH: usize = 20;
-const MAX_TOKENS: usize = 50;
+/// Most tokens one `revoke_subaccount` may carry; `unrevoke_subaccount` has no limit
+/// (`storage-rpc-addendum.md` A5).
+const MAX_REVOKE_TOKENS: usize = 50;
 
 /// The namespace as it appears in signed strings: empty for 0.
 fn ns_str(ns: Namespace) -> String {
@@ -381,6 +383,8 @@ pub(crate) struct RetrieveReq {
     last_hash: Option<String>,
     max_count: i64,
     max_size: i64,
+    /// `reverse_direction` (`storage-rpc-addendum.md` A2): newest first, paging backwards.
+    reverse: bool,
     /// `umbra_wait_ms`, capped (`crate::longpoll`); 0: answer at once.
     wait_ms: u64,
 }
@@ -394,7 +398,8 @@ pub(crate) fn parse_retrieve(p: Params<'_>) -> PResult<RetrieveReq> {
     let pubkey_alt = p.string("pubKey")?;
     let pubkey = p.string("pubkey")?;
     let pk_ed = p.string("pubkey_ed25519")?;
-    let _reverse = p.boolean("reverse_direction")?;
+    // storage-rpc-addendum.md A2: a boolean, not part of the signed message.
+    let reverse = p.boolean("reverse_direction")?;
     let sig = p.string("signature")?;
     let subacc = p.string("subaccount")?;
     let subacc_sig = p.string("subaccount_sig")?;
@@ -440,6 +445,7 @@ pub(crate) fn parse_retrieve(p: Params<'_>) -> PResult<RetrieveReq> {
         last_hash,
         max_count: max_count.unwrap_or(0),
         max_size: max_size.unwrap_or(0),
+        reverse: reverse.unwrap_or(false),
         wait_ms: wait_ms.min(crate::longpoll::MAX_WAIT_MS),
     })
 }
@@ -489,22 +495,31 @@ pub(crate) async fn exec_retrieve(ctx: &Ctx<'_>, r: RetrieveReq, may_wait: bool)
     }
     let store = &ctx.state.store;
     let owner = Owner::new(r.owner);
-    let limits = RetrieveLimits::from_request(r.max_count, r.max_size, SizeAccounting::Base64);
+    // storage-rpc-addendum.md A1: a 7 800 000-byte cap even with only `max_count`, every
+    // message counted as 100 + len(hash) + ⌊len(data)·4/3⌋ whatever the request's encoding.
+    let limits = RetrieveLimits::from_request(r.max_count, r.max_size);
+    let direction = if r.reverse {
+        RetrieveDirection::Reverse
+    } else {
+        RetrieveDirection::Forward
+    };
     let fetch = |now: i64| {
         let (store, ns, last_hash) = (store.clone(), r.ns, r.last_hash.clone());
         async move {
-            blocking(move || store.retrieve(&owner, ns, last_hash.as_deref(), limits, now))
-                .await
-                .map_err(|e| {
-                    tracing::warn!("retrieve failed: {e}");
-                    RpcResponse::text(
-                        500,
-                        format!(
-                            "Internal Server Error. Could not retrieve messages for {}",
-                            obfuscate(&r.owner)
-                        ),
-                    )
-                })
+            blocking(move || {
+                store.retrieve_in(&owner, ns, last_hash.as_deref(), limits, direction, now)
+            })
+            .await
+            .map_err(|e| {
+                tracing::warn!("retrieve failed: {}", e.report());
+                RpcResponse::text(
+                    500,
+                    format!(
+                        "Internal Server Error. Could not retrieve messages for {}",
+                        obfuscate(&r.owner)
+                    ),
+                )
+            })
         }
     };
     let started = tokio::time::Instant::now();
@@ -930,10 +945,14 @@ pub(crate) async fn exec_expire(ctx: &Ctx<'_>, r: ExpireReq) -> Exec {
             "expire: signature verification failed",
         ));
     }
+    // storage-rpc-addendum.md A3: only the request's own `extend: true` skips trivial
+    // extensions. Peers receive the same params and derive the same mode, and a skipped message
+    // is not rewritten (its expiry version stays), so what each member applies is what it
+    // reports and what anti-entropy spreads.
     let mut mode = if r.shorten {
         ExpireMode::Shorten
     } else if r.extend {
-        ExpireMode::Extend
+        ExpireMode::ExtendNonTrivial
     } else {
         ExpireMode::Set
     };
@@ -946,7 +965,10 @@ pub(crate) async fn exec_expire(ctx: &Ctx<'_>, r: ExpireReq) -> Exec {
                 "expire: shorten parameter cannot be used with this subaccount token (missing delete access)",
             ));
         }
-        mode = ExpireMode::Extend;
+        // Silently extend-only (§5.6); trivial extensions are applied then (A3).
+        if mode == ExpireMode::Set {
+            mode = ExpireMode::Extend;
+        }
     }
     let explicit = r.shorten || r.extend;
     let multi = r.expiry.len() > 1;
@@ -1180,21 +1202,17 @@ pub(crate) fn parse_revoke(p: Params<'_>, revoke: bool) -> PResult<RevokeReq> {
     let (owner, auth) = load_pk_signature(pubkey, pk_ed, sig)?;
     let (list, timestamp) = if revoke {
         let list = require(field, revoke_list)?;
-        if list.len() > MAX_TOKENS {
+        // storage-rpc-addendum.md A5: a parse error, so before 421, timestamp and signature.
+        if list.len() > MAX_REVOKE_TOKENS {
             return Err(RpcError::invalid(format!(
-                "invalid revoke: cannot revoke more than {MAX_TOKENS} subaccounts at once"
+                "invalid revoke: cannot revoke more than {MAX_REVOKE_TOKENS} subaccounts at once"
             )));
         }
         (list, timestamp)
     } else {
+        // storage-rpc-addendum.md A5: no count limit for unrevoke (the body size bounds it).
         let timestamp = require("timestamp", timestamp)?;
-        let list = require(field, unrevoke_list)?;
-        if list.len() > MAX_TOKENS {
-            return Err(RpcError::invalid(format!(
-                "invalid unrevoke: cannot unrevoke more than {MAX_TOKENS} subaccounts at once"
-            )));
-        }
-        (list, Some(timestamp))
+        (require(field, unrevoke_list)?, Some(timestamp))
     };
     let tokens = list
         .iter()
@@ -1228,6 +1246,8 @@ pub(crate) async fn exec_revoke(ctx: &Ctx<'_>, r: RevokeReq, revoke: bool) -> Ex
             format!("{method} timestamp too far from current time"),
         ));
     }
+    // Client and node signatures cover every requested token, raw, in request order, found or
+    // not (storage-rpc-addendum.md A5).
     let ts = r.timestamp.to_string();
     let mut signed = concat(&[ts.as_bytes()]);
     for t in &r.tokens {

@@ -387,7 +387,9 @@ async fn retrieve_shape_auth_rules_and_errors() {
     let h = fx.put(&a, 0, NOW, DAY, b"m1").await;
     let r = fx.call("retrieve", a.retrieve_params(0, NOW)).await;
     let mut body = r.json_body().unwrap().clone();
-    assert_eq!(body["t"], NOW);
+    // `t` is the time of the answer: NOW plus however long the read took on a loaded machine.
+    let t = body["t"].as_i64().unwrap();
+    assert!((NOW..NOW + 1000).contains(&t), "t = {t}");
     body.as_object_mut().unwrap().remove("t");
     body.as_object_mut().unwrap().remove("hf");
     assert_eq!(
@@ -1406,7 +1408,8 @@ async fn ifelse_conditions_and_nesting() {
     assert_eq!(body["condition"], true);
     assert_eq!(body["hf"], json!([19, 3]));
     assert_eq!(body["v"], json!([2, 8, 0]));
-    assert_eq!(body["height"], 0);
+    // storage-rpc-addendum.md A4: 582 088 + ⌊(1 700 000 000 − 1 595 359 932) / 120⌋.
+    assert_eq!(body["height"], 1_454_088);
     assert_eq!(body["result"]["code"], 200);
     assert_eq!(body["result"]["body"]["version"], json!([2, 8, 0]));
     // Parse errors in a branch fail the whole request, even if not taken.
@@ -1426,7 +1429,7 @@ async fn ifelse_conditions_and_nesting() {
     assert_eq!(body["condition"], false);
     assert!(body.get("result").is_none());
     // Nested: an ifelse whose branch is a batch.
-    let r = fx.call("ifelse", json!({"if": {"v_before": [3]}, "then": {"method": "ifelse", "params": {"if": {"height_before": 10}, "then": {"method": "batch", "params": {"requests": [info]}}}}})).await;
+    let r = fx.call("ifelse", json!({"if": {"v_before": [3]}, "then": {"method": "ifelse", "params": {"if": {"height_at_least": 10}, "then": {"method": "batch", "params": {"requests": [info]}}}}})).await;
     let body = r.json_body().unwrap();
     assert_eq!(
         body["result"]["body"]["result"]["body"]["results"][0]["code"],
@@ -1725,4 +1728,374 @@ async fn stopping_the_node_ends_every_wait_and_refuses_new_ones() {
         "neither the waiting nor the new retrieve held on"
     );
     assert_eq!(fx.state.long_poll.waiting(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// storage-rpc-addendum.md A1–A5
+// ---------------------------------------------------------------------------------------------
+
+fn page_hashes(r: &RpcResponse) -> Vec<String> {
+    messages(r)
+        .iter()
+        .map(|m| m["hash"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A1, the worked example: 50 000-byte messages count 66 809 bytes each, so `max_count: 500`
+/// without `max_size` returns 116 of them (7 749 844 bytes), with `more: true`.
+#[tokio::test]
+async fn retrieve_with_only_max_count_is_cut_at_7_8_mb() {
+    let fx = fixture();
+    let a = acct();
+    let mut hashes = Vec::new();
+    for i in 0..120u32 {
+        let mut data = i.to_be_bytes().to_vec();
+        data.resize(50_000, 7);
+        hashes.push(fx.put(&a, 0, NOW - 1000 + i64::from(i), DAY, &data).await);
+    }
+    let mut p = a.retrieve_params(0, NOW);
+    p["max_count"] = json!(500);
+    let r = fx.call("retrieve", p).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(page_hashes(&r), hashes[..116]);
+    assert_eq!(r.json_body().unwrap()["more"], true);
+    let first = &messages(&r)[0];
+    assert_eq!(first["data"].as_str().unwrap().len(), 66_668);
+    // The next page holds the last 4 and reaches the end.
+    let mut p = a.retrieve_params(0, NOW);
+    p["max_count"] = json!(500);
+    p["last_hash"] = json!(hashes[115]);
+    let r = fx.call("retrieve", p).await;
+    assert_eq!(page_hashes(&r), hashes[116..]);
+    assert_eq!(r.json_body().unwrap()["more"], false);
+    // A negative max_count acts as 1.
+    let mut p = a.retrieve_params(0, NOW);
+    p["max_count"] = json!(-4);
+    let r = fx.call("retrieve", p).await;
+    assert_eq!(
+        (page_hashes(&r), &r.json_body().unwrap()["more"]),
+        (vec![hashes[0].clone()], &json!(true))
+    );
+    // Neither limit: 1 560 000 bytes, 23 messages (23 × 66 809 = 1 536 607).
+    let r = fx.call("retrieve", a.retrieve_params(0, NOW)).await;
+    assert_eq!(page_hashes(&r), hashes[..23]);
+    assert_eq!(r.json_body().unwrap()["more"], true);
+}
+
+/// A2: `reverse_direction` pages newest first, backwards from `last_hash`; it is not signed.
+#[tokio::test]
+async fn retrieve_reverse_direction_pages_backwards() {
+    let fx = fixture();
+    let a = acct();
+    let mut hashes = Vec::new();
+    for i in 0..5u8 {
+        hashes.push(fx.put(&a, 0, NOW - 100 + i64::from(i), DAY, &[i]).await);
+    }
+    let reverse = |last: Option<&str>, max_count: Option<i64>| {
+        // Signed exactly as a forward retrieve: "retrieve" || ns || timestamp.
+        let mut p = a.retrieve_params(0, NOW);
+        p["reverse_direction"] = json!(true);
+        if let Some(l) = last {
+            p["last_hash"] = json!(l);
+        }
+        if let Some(n) = max_count {
+            p["max_count"] = json!(n);
+        }
+        p
+    };
+    let r = fx.call("retrieve", reverse(None, None)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let want: Vec<Value> = (0..5u8)
+        .rev()
+        .map(|i| {
+            json!({"data": b64(&[i]), "expiration": NOW - 100 + i64::from(i) + DAY,
+                "hash": hashes[usize::from(i)], "timestamp": NOW - 100 + i64::from(i)})
+        })
+        .collect();
+    let mut body = r.json_body().unwrap().clone();
+    assert_eq!(body["hf"], json!([19, 3]));
+    body.as_object_mut().unwrap().remove("t");
+    body.as_object_mut().unwrap().remove("hf");
+    assert_eq!(body, json!({"messages": want, "more": false}));
+    // Pages of 2, the last (oldest) element of each page as the next cursor.
+    let r = fx.call("retrieve", reverse(None, Some(2))).await;
+    assert_eq!(page_hashes(&r), [hashes[4].clone(), hashes[3].clone()]);
+    assert_eq!(r.json_body().unwrap()["more"], true);
+    let r = fx
+        .call("retrieve", reverse(Some(&hashes[3]), Some(2)))
+        .await;
+    assert_eq!(page_hashes(&r), [hashes[2].clone(), hashes[1].clone()]);
+    assert_eq!(r.json_body().unwrap()["more"], true);
+    let r = fx
+        .call("retrieve", reverse(Some(&hashes[1]), Some(2)))
+        .await;
+    assert_eq!(page_hashes(&r), [hashes[0].clone()]);
+    assert_eq!(r.json_body().unwrap()["more"], false);
+    // The oldest message as cursor: nothing older.
+    let r = fx.call("retrieve", reverse(Some(&hashes[0]), None)).await;
+    let mut body = r.json_body().unwrap().clone();
+    body.as_object_mut().unwrap().remove("t");
+    body.as_object_mut().unwrap().remove("hf");
+    assert_eq!(body, json!({"messages": [], "more": false}));
+    // Unknown or empty last_hash: from the newest.
+    for unknown in ["A".repeat(43), String::new()] {
+        let r = fx.call("retrieve", reverse(Some(&unknown), Some(1))).await;
+        assert_eq!(page_hashes(&r), [hashes[4].clone()]);
+        assert_eq!(r.json_body().unwrap()["more"], true);
+    }
+    // false is the forward order; a non-boolean is a parse error.
+    let mut p = a.retrieve_params(0, NOW);
+    p["reverse_direction"] = json!(false);
+    p["max_count"] = json!(2);
+    let r = fx.call("retrieve", p).await;
+    assert_eq!(page_hashes(&r), hashes[..2]);
+    let mut p = a.retrieve_params(0, NOW);
+    p["reverse_direction"] = json!("yes");
+    assert_text(
+        &fx.call("retrieve", p).await,
+        400,
+        "invalid request: Invalid value given for 'reverse_direction': expected boolean",
+    );
+}
+
+/// A3: an explicit `extend: true` skips extensions below 1 % of the message's lifetime
+/// (30-day message: 7.2 h); skipped messages are in `unchanged` with their current expiry.
+#[tokio::test]
+async fn explicit_extend_skips_trivial_extensions() {
+    const HOUR: i64 = 3_600_000;
+    let fx = fixture();
+    let a = acct();
+    let h = fx.put(&a, 1, NOW, 30 * DAY, b"thirty days").await;
+    let current = NOW + 30 * DAY;
+    let later = NOW + DAY;
+    let expire = |e: i64, flag: &str| {
+        let mut p = json!({"messages": [h.clone()], "expiry": e});
+        if !flag.is_empty() {
+            p[flag] = json!(true);
+        }
+        signed(&a, p, format!("expire{flag}{e}{h}").as_bytes())
+    };
+    // + 1 h with extend: skipped.
+    let e = current + HOUR;
+    let r = fx.call_at(later, "expire", expire(e, "extend")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let own = &r.json_body().unwrap()["swarm"][fx.node_hex()];
+    let mut unchanged = BTreeMap::new();
+    unchanged.insert(h.clone(), current);
+    assert_eq!(own["updated"], json!([]));
+    assert_eq!(own["unchanged"], json!(unchanged));
+    assert_eq!(own["expiry"], e);
+    let node_msg = format!("{}{e}{h}{h}{current}", a.pubkey_hex());
+    assert!(fx.node_verifies(node_msg.as_bytes(), own["signature"].as_str().unwrap()));
+    // A forwarded copy of the same request (what swarm peers get) decides the same.
+    let r = handle_forwarded(&fx.state, later, "expire", &expire(e, "extend")).await;
+    let body = r.json_body().unwrap();
+    assert_eq!(
+        (&body["updated"], &body["unchanged"]),
+        (&json!([]), &json!(unchanged))
+    );
+    // + 8 h with extend: applied.
+    let e8 = current + 8 * HOUR;
+    let r = fx.call_at(later, "expire", expire(e8, "extend")).await;
+    let own = &r.json_body().unwrap()["swarm"][fx.node_hex()];
+    assert_eq!(own["updated"], json!([h.clone()]));
+    assert_eq!(own["unchanged"], json!({}));
+    let node_msg = format!("{}{e8}{h}{h}", a.pubkey_hex());
+    assert!(fx.node_verifies(node_msg.as_bytes(), own["signature"].as_str().unwrap()));
+    // Without `extend` the rule does not apply: a plain + 1 min is set.
+    let e9 = e8 + 60_000;
+    let r = fx.call_at(later, "expire", expire(e9, "")).await;
+    let own = &r.json_body().unwrap()["swarm"][fx.node_hex()];
+    assert_eq!(own["updated"], json!([h.clone()]));
+    assert!(own.get("unchanged").is_none());
+}
+
+/// A3: a subaccount without Delete sending neither flag is extend-only, but trivial extensions
+/// are applied and there is no `unchanged` key; with its own `extend: true` they are skipped.
+#[tokio::test]
+async fn implicit_extend_only_of_a_subaccount_applies_trivial_extensions() {
+    let fx = fixture();
+    let rw = Sub::new(0x03);
+    let p = rw.params(
+        json!({"namespace": 11, "timestamp": NOW, "ttl": 30 * DAY, "data": b64(b"s")}),
+        format!("store11{NOW}").as_bytes(),
+    );
+    assert_eq!(fx.call("store", p).await.status, 200);
+    let h = message_hash(&rw.token_owner(), 11, b"s");
+    let later = NOW + DAY;
+    let e = NOW + 30 * DAY + 60_000;
+    let p = rw.params(
+        json!({"messages": [h.clone()], "expiry": e}),
+        format!("expire{e}{h}").as_bytes(),
+    );
+    let r = fx.call_at(later, "expire", p).await;
+    let own = &r.json_body().unwrap()["swarm"][fx.node_hex()];
+    assert_eq!(own["updated"], json!([h.clone()]));
+    assert!(own.get("unchanged").is_none());
+    let e2 = e + 60_000;
+    let p = rw.params(
+        json!({"messages": [h.clone()], "expiry": e2, "extend": true}),
+        format!("expireextend{e2}{h}").as_bytes(),
+    );
+    let r = fx.call_at(later, "expire", p).await;
+    let own = &r.json_body().unwrap()["swarm"][fx.node_hex()];
+    assert_eq!(own["updated"], json!([]));
+    assert_eq!(own["unchanged"], json!({h.clone(): e}));
+}
+
+/// A4: `ifelse` compares against the chain-scale height of the request's clock.
+#[tokio::test]
+async fn ifelse_height_is_the_chain_scale_estimate() {
+    let fx = fixture();
+    let info = json!({"method": "info", "params": {}});
+    let cond = |r: &RpcResponse| r.json_body().unwrap()["condition"].clone();
+    let r = fx
+        .call(
+            "ifelse",
+            json!({"if": {"height_before": 1234}, "then": info}),
+        )
+        .await;
+    assert_eq!(
+        r.json_body().unwrap(),
+        &json!({"hf": [19, 3], "v": [2, 8, 0], "height": 1_454_088, "condition": false})
+    );
+    let r = fx
+        .call(
+            "ifelse",
+            json!({"if": {"height_at_least": 1_454_088, "height_before": 1_454_089}, "then": info}),
+        )
+        .await;
+    assert_eq!(cond(&r), true);
+    // Two minutes later the height is one more.
+    let r = fx
+        .call_at(
+            NOW + 120_000,
+            "ifelse",
+            json!({"if": {"height_at_least": 1_454_089}, "then": info}),
+        )
+        .await;
+    assert_eq!(r.json_body().unwrap()["height"], 1_454_089);
+    assert_eq!(cond(&r), true);
+    // The node-list epoch does not leak into it.
+    fx.state.set_list_epoch(7);
+    let r = fx
+        .call("ifelse", json!({"if": {"height_before": 8}, "then": info}))
+        .await;
+    assert_eq!(cond(&r), false);
+}
+
+/// A5: more than 50 tokens is a parse error of `revoke_subaccount` only, before the 421,
+/// timestamp and signature checks.
+#[tokio::test]
+async fn revoke_limit_is_checked_first_and_only_for_revoke() {
+    let fx = fixture();
+    // Two swarms; an account that maps to the other one.
+    let other = NodeInfo {
+        pubkey_ed25519: [5u8; 32],
+        pubkey_x25519: [6u8; 32],
+        ip: std::net::Ipv4Addr::new(10, 9, 9, 9),
+        https_port: 1234,
+        omq_port: 1235,
+    };
+    let mut swarms = BTreeMap::new();
+    swarms.insert(0u64, vec![me(&fx.state.identity)]);
+    swarms.insert(1u64 << 63, vec![other]);
+    let view = SwarmView::new(fx.state.identity.ed25519_public(), swarms);
+    let foreign = (1..200u64)
+        .map(TestAccount::new)
+        .find(|t| view.swarm_for(&t.pubkey_bytes()) == Some(1 << 63))
+        .unwrap();
+    fx.state.swarm.set(view);
+    let tokens = |n: u8| -> Vec<String> { (0..n).map(|i| b64(&[i; 36])).collect() };
+    // Stale timestamp, wrong signature, wrong swarm: the count error still comes first.
+    let stale = NOW - 3_600_000;
+    let p = signed(
+        &foreign,
+        json!({"revoke": tokens(51), "timestamp": stale}),
+        b"nonsense",
+    );
+    assert_text(
+        &fx.call("revoke_subaccount", p).await,
+        400,
+        "invalid request: invalid revoke: cannot revoke more than 50 subaccounts at once",
+    );
+    let p = signed(
+        &foreign,
+        json!({"revoke": tokens(50), "timestamp": stale}),
+        b"nonsense",
+    );
+    assert_eq!(fx.call("revoke_subaccount", p).await.status, 421);
+    // unrevoke has no count limit: 51 tokens get as far as the swarm check.
+    let p = signed(
+        &foreign,
+        json!({"unrevoke": tokens(51), "timestamp": stale}),
+        b"nonsense",
+    );
+    assert_eq!(fx.call("unrevoke_subaccount", p).await.status, 421);
+}
+
+/// A5: `unrevoke_subaccount` takes any number of tokens; `count` is how many listed tokens were
+/// removed (duplicates once); both signatures cover every requested token in request order.
+#[tokio::test]
+async fn unrevoke_takes_any_number_and_counts_removed_tokens() {
+    let fx = fixture();
+    let rw = Sub::new(0x03);
+    let tok = |i: u8| {
+        let mut t = rw.token;
+        t[35] = i;
+        t
+    };
+    // Revoke 40 tokens (0..40) in one request.
+    let revoked: Vec<[u8; 36]> = (0..40).map(tok).collect();
+    let msg = [
+        b"revoke_subaccount".as_slice(),
+        NOW.to_string().as_bytes(),
+        &revoked.concat(),
+    ]
+    .concat();
+    let list: Vec<String> = revoked.iter().map(|t| b64(t)).collect();
+    let p = rw.owner_signed(json!({"revoke": list, "timestamp": NOW}), &msg);
+    let r = fx.call("revoke_subaccount", p).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // Unrevoke 64 tokens: 30 revoked ones, one of them twice, and 33 never revoked (100..133),
+    // hex and base64 mixed.
+    let mut requested: Vec<[u8; 36]> = (10..40).map(tok).collect();
+    requested.push(tok(12));
+    requested.extend((100..133).map(tok));
+    assert_eq!(requested.len(), 64);
+    let list: Vec<String> = requested
+        .iter()
+        .enumerate()
+        .map(|(i, t)| if i % 2 == 0 { hex::encode(t) } else { b64(t) })
+        .collect();
+    let msg = [
+        b"unrevoke_subaccount".as_slice(),
+        NOW.to_string().as_bytes(),
+        &requested.concat(),
+    ]
+    .concat();
+    let p = rw.owner_signed(json!({"unrevoke": list, "timestamp": NOW}), &msg);
+    let r = fx.call("unrevoke_subaccount", p).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let body = r.json_body().unwrap();
+    assert_eq!(body["t"], NOW);
+    assert_eq!(body["hf"], json!([19, 3]));
+    let own = &body["swarm"][fx.node_hex()];
+    assert_eq!(own["count"], 30);
+    assert_eq!(own.as_object().unwrap().len(), 2);
+    let node_msg = [
+        rw.pk_hex.as_bytes(),
+        NOW.to_string().as_bytes(),
+        &requested.concat(),
+    ]
+    .concat();
+    assert!(fx.node_verifies(&node_msg, own["signature"].as_str().unwrap()));
+    // Tokens 0..10 remain revoked, newest first.
+    let p = rw.owner_signed(
+        json!({"timestamp": NOW}),
+        format!("revoked_subaccounts{NOW}").as_bytes(),
+    );
+    let r = fx.call("revoked_subaccounts", p).await;
+    let want: Vec<String> = (0..10).rev().map(|i| b64(&tok(i))).collect();
+    assert_eq!(r.json_body().unwrap()["revoked_subaccounts"], json!(want));
 }

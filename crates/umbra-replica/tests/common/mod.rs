@@ -190,11 +190,8 @@ impl TestNode {
 
     /// The hashes of the account's live messages in a namespace.
     pub fn hashes(&self, owner: &Owner, ns: i16, now: i64) -> BTreeSet<String> {
-        let limits = RetrieveLimits {
-            max_count: None,
-            max_size: None,
-            ..RetrieveLimits::default()
-        };
+        // No count or size limit: everything.
+        let limits = RetrieveLimits::default();
         self.store
             .retrieve(owner, ns, None, limits, now)
             .unwrap()
