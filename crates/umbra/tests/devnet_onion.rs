@@ -15,17 +15,28 @@
 //!    request from 127.0.0.1, a relay, never from the client's address;
 //! 3. no node got a plain `/storage_rpc/v1` request from the client.
 //!
+//! A second test checks that a devnet is usable the moment `umbra devnet up` returns: on a
+//! 14-node devnet (two swarms of 7), a signed store through the first member of the account's
+//! swarm is signed by all 7 members, a store to a node of the other swarm is answered `421`
+//! (`storage-rpc.md` §11), and onion requests work with no relay refusing a next hop.
+//!
 //! The daemons are built first (as in client_e2e.rs); every step has a generous hang guard and
-//! nothing depends on timing. A guard object runs `umbra devnet down` at the end.
+//! nothing depends on timing. A guard object runs `umbra devnet down` at the end. The tests of
+//! this file take turns ([`one_devnet_at_a_time`]): two devnets at once starve each other.
 
 mod common;
 
 use common::{build_daemons, exe, finish};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
 
 use umbra_client::messenger::{OnionSwarm, SwarmApi};
 use umbra_client::{HttpConfig, NetworkConfig, OnionTransport, SystemClock, TransportConfig};
@@ -37,6 +48,13 @@ const GUARD: Duration = Duration::from_secs(240);
 const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// The nodes' address (relays connect from it).
 const NODE_IP: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+/// Serialises the tests of this file (`cargo test` runs them on parallel threads).
+fn one_devnet_at_a_time() -> MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    ONE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Runs `umbra devnet ARGS`, the nodes logging at debug level with metadata revealed.
 fn devnet(args: &[&str]) -> Output {
@@ -175,6 +193,7 @@ fn storage_requests_reach_destinations_only_through_relays() {
     // The client's address must be bindable (any 127/8 address is, on Linux).
     std::net::TcpListener::bind((CLIENT_IP, 0)).expect("127.0.0.2 cannot be bound here");
     build_daemons();
+    let _turn = one_devnet_at_a_time();
     let net = Devnet {
         dir: tempfile::tempdir().unwrap(),
     };
@@ -245,4 +264,173 @@ fn storage_requests_reach_destinations_only_through_relays() {
         )),
         "no entry node relayed a request of the client"
     );
+}
+
+/// One node of `network.json`.
+#[derive(Debug, Clone)]
+struct Listed {
+    ed25519: String,
+    https_port: u16,
+    swarm: Option<u64>,
+}
+
+fn read_network(path: &Path) -> Vec<Listed> {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| Listed {
+            ed25519: n["pubkey_ed25519"].as_str().unwrap().to_owned(),
+            https_port: u16::try_from(n["https_port"].as_u64().unwrap()).unwrap(),
+            swarm: n["swarm_id"].as_u64(),
+        })
+        .collect()
+}
+
+/// `POST /storage_rpc/v1` to the node on `port`: (status, JSON body or the text as a string).
+async fn rpc(http: &reqwest::Client, port: u16, method: &str, params: Value) -> (u16, Value) {
+    let url = format!("https://127.0.0.1:{port}/storage_rpc/v1");
+    let resp = tokio::time::timeout(
+        GUARD,
+        http.post(url)
+            .json(&json!({"method": method, "params": params}))
+            .send(),
+    )
+    .await
+    .expect("storage RPC hung")
+    .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// The `store` params of a message to namespace 2 (authenticated, `storage-rpc.md` §4),
+/// signed by `me` (§3.2: `"store" || "2" || sig_timestamp`).
+fn signed_store(me: &Identity, data: &[u8], now: u64) -> Value {
+    let sig = me.sign(format!("store2{now}").as_bytes());
+    json!({
+        "pubkey": me.session_id().to_hex(),
+        "pubkey_ed25519": hex::encode(me.ed25519_public()),
+        "namespace": 2,
+        "timestamp": now,
+        "sig_timestamp": now,
+        "ttl": 3_600_000,
+        "data": B64.encode(data),
+        "signature": B64.encode(sig),
+    })
+}
+
+#[test]
+fn right_after_up_writes_reach_exactly_the_swarm_and_onion_requests_work() {
+    std::net::TcpListener::bind((CLIENT_IP, 0)).expect("127.0.0.2 cannot be bound here");
+    build_daemons();
+    let _turn = one_devnet_at_a_time();
+    let net = Devnet {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let dir = net.dir.path().to_str().unwrap().to_owned();
+    let up = devnet(&["up", "--detach", "--nodes", "14", "--dir", &dir]);
+    assert!(
+        up.status.success(),
+        "devnet up failed: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let network_file = net.dir.path().join("network.json");
+    let nodes = read_network(&network_file);
+    let mut swarms: BTreeMap<u64, Vec<Listed>> = BTreeMap::new();
+    for n in &nodes {
+        swarms.entry(n.swarm.unwrap()).or_default().push(n.clone());
+    }
+    assert_eq!(swarms.len(), 2, "14 nodes form two swarms: {nodes:?}");
+
+    let me = Identity::generate(&mut OsRandom);
+    let owner = *me.session_id().as_bytes();
+    let ring = umbra_swarm::SwarmRing::new(swarms.keys().copied());
+    let ours = ring.swarm_for_account(&owner).unwrap().unwrap();
+    let members = &swarms[&ours];
+    assert_eq!(members.len(), 7, "{swarms:?}");
+    let outsider = swarms
+        .iter()
+        .find(|(id, _)| **id != ours)
+        .map(|(_, m)| m[0].clone())
+        .unwrap();
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        // Devnet nodes use self-signed certificates (as Session's do); this is a test.
+        .danger_accept_invalid_certs(true)
+        .no_proxy()
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // 1. A signed store through the first member: all 7 members sign the stored hash.
+        let data = b"stored the moment the devnet is up".to_vec();
+        let hash = umbra_crypto::hash::message_hash(&owner, 2, &data);
+        let (status, body) = rpc(
+            &http,
+            members[0].https_port,
+            "store",
+            signed_store(&me, &data, now_ms()),
+        )
+        .await;
+        assert_eq!(status, 200, "store through the first member: {body}");
+        let signed = body["swarm"].as_object().unwrap();
+        assert_eq!(signed.len(), 7, "one result per member: {body}");
+        for m in members {
+            let r = &signed[&m.ed25519];
+            assert_eq!(r["hash"], hash.as_str(), "member {}: {r}", m.ed25519);
+            let key: [u8; 32] = hex::decode(&m.ed25519).unwrap().try_into().unwrap();
+            let sig: [u8; 64] = B64
+                .decode(r["signature"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap();
+            umbra_crypto::sign::verify(&key, hash.as_bytes(), &sig)
+                .unwrap_or_else(|e| panic!("member {}: bad signature: {e}", m.ed25519));
+        }
+
+        // 2. The other swarm's node refuses it: 421 with the account's swarm
+        //    (`storage-rpc.md` §11), and keeps nothing.
+        let (status, body) = rpc(
+            &http,
+            outsider.https_port,
+            "store",
+            signed_store(&me, b"not for this swarm", now_ms()),
+        )
+        .await;
+        assert_eq!(status, 421, "store to a node of another swarm: {body}");
+        let mut told: Vec<&str> = body["snodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["pubkey_ed25519"].as_str().unwrap())
+            .collect();
+        told.sort_unstable();
+        let mut expected: Vec<&str> = members.iter().map(|m| m.ed25519.as_str()).collect();
+        expected.sort_unstable();
+        assert_eq!(told, expected, "the 421 names the account's swarm");
+        assert_eq!(body["swarm"], format!("{ours:x}"));
+
+        // 3. Onion requests work at once.
+        store_and_retrieve(&network_file).await;
+    });
+
+    // No relay refused a next hop or answered before it had a node list.
+    for (name, seen) in node_logs(net.dir.path()) {
+        for s in seen {
+            if let Seen::Onion { outcome, .. } = s {
+                assert!(
+                    outcome != "next_node_not_found" && outcome != "not_ready",
+                    "{name} refused an onion request right after up: {outcome}"
+                );
+            }
+        }
+    }
 }
