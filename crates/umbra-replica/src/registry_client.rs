@@ -18,6 +18,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use umbra_report::ErrorExt as _;
 
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
@@ -26,7 +27,6 @@ use umbra_registry::api::{
     Announcement, HeartbeatRequest, LeaveRequest, NodeStatus, RegisterRequest,
 };
 use umbra_registry::list::{ListVerifier, SignedNodeList, TrustPolicy};
-use umbra_report::ErrorExt as _;
 
 use crate::view::{MembershipView, ViewHandle};
 use crate::{Clock, ReplicaError};

@@ -275,8 +275,6 @@ mod tests {
     }
 
     #[test]
-    fn errors_are_reported() {
-    #[test]
     fn node_status_is_read_and_compared_with_the_registry() {
         let v = json!({"list_epoch": 7, "newest_epoch_heard": 7, "stale": false,
             "knows_its_swarm": true, "swarm": "fffffffffffffffe", "swarm_members": 7});
@@ -304,6 +302,8 @@ mod tests {
         assert!(parse_serving(&json!({"knows_its_swarm": true})).is_none());
     }
 
+    #[test]
+    fn errors_are_reported() {
         let e = parse_listing(&json!({"error": {"code": -32601}}))
             .unwrap_err()
             .to_string();
