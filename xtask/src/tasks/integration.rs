@@ -6,8 +6,13 @@
 
 /// The test binaries (of the `umbra` package) whose tests are integration scenarios. Keep in
 /// step with the `devnet` group in `.config/nextest.toml`.
-pub(crate) const SCENARIO_BINARIES: &[&str] =
-    &["devnet", "devnet_onion", "client_e2e", "client_faults"];
+pub(crate) const SCENARIO_BINARIES: &[&str] = &[
+    "devnet",
+    "devnet_onion",
+    "devnet_guards",
+    "client_e2e",
+    "client_faults",
+];
 
 /// Options of `cargo xtask integration`.
 #[derive(Debug, clap::Args)]
