@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use umbra_crypto::Identity;
-use umbra_registry::list::{ListVerifier, SignedNodeList, TrustPolicy};
+use umbra_nodelist::list::{ListVerifier, SignedNodeList, TrustPolicy};
 
 const MAX_LEN: usize = 1 << 20;
 

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use umbra_crypto::{Identity, SeededRandom};
-use umbra_registry::list::{NodeList, SignedNodeList};
+use umbra_nodelist::list::{NodeList, SignedNodeList};
 
 /// A recovery phrase and the Session ID it restores.
 const PHRASE: &str =

@@ -5,12 +5,12 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 use serde_json::Value;
-use umbra_registry::list::{ListVerifier, NodeEntry, NodeList, SignedNodeList, TrustPolicy};
+use umbra_nodelist::list::{ListVerifier, NodeEntry, NodeList, SignedNodeList, TrustPolicy};
 
 use crate::ClientError;
 
 /// The largest node list body the client reads (8 MiB; a full list of
-/// [`umbra_registry::list::MAX_LIST_NODES`] nodes is about 5 MiB of JSON).
+/// [`umbra_nodelist::list::MAX_LIST_NODES`] nodes is about 5 MiB of JSON).
 pub const MAX_LIST_BYTES: usize = 8 * 1024 * 1024;
 
 /// The largest network file read (64 KiB).

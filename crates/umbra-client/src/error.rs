@@ -43,7 +43,7 @@ pub enum ClientError {
     NoNodeList,
     /// The registry answered something that is not a verifiable, newer node list.
     #[error("verifying the registry's node list")]
-    VerifyingNodeList(#[source] umbra_registry::RegistryError),
+    VerifyingNodeList(#[source] umbra_nodelist::NodeListError),
     /// The registry answered an HTTP error while fetching the node list.
     #[error("fetching the node list: the registry answered HTTP {status}")]
     RegistryStatus {

@@ -21,5 +21,5 @@ pub use transport::{
     BUILD_RETRY_MS, Destination, OnionTransport, PATH_TEST_REQUEST, Request, Response,
     TransportConfig,
 };
+pub use umbra_nodelist::list::NodeEntry;
 pub use umbra_onion::{Server, StorageReply, V4Request, V4Response};
-pub use umbra_registry::list::NodeEntry;

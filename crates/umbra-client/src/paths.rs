@@ -19,7 +19,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 use umbra_crypto::{Random, Redacted};
-use umbra_registry::list::{NodeEntry, NodeList};
+use umbra_nodelist::list::{NodeEntry, NodeList};
 
 use crate::ClientError;
 

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
 use umbra_crypto::{Identity, Random, SeededRandom};
+use umbra_nodelist::list::{NodeEntry, NodeList, SignedNodeList, TrustPolicy};
 use umbra_onion::{OnionError, Peeled, ReplyBody, Response, V4Response, open_server_request, peel};
-use umbra_registry::list::{NodeEntry, NodeList, SignedNodeList, TrustPolicy};
 
 use crate::clock::{BoxFuture, Clock};
 use crate::link::{Edge, LinkReply, OnionLink, RegistrySource};

@@ -8,11 +8,11 @@ use umbra_report::ErrorExt as _;
 
 use umbra_crypto::hop::EncType;
 use umbra_crypto::{OsRandom, Random, Redacted};
+use umbra_nodelist::list::{NodeEntry, TrustPolicy};
 use umbra_onion::{
     Destination as OnionDestination, Hop, PendingReply, Reply, RequestBuilder, Server,
     StorageReply, V4Request, V4Response,
 };
-use umbra_registry::list::{NodeEntry, TrustPolicy};
 
 use crate::clock::{Clock, SystemClock};
 use crate::directory::{NetworkConfig, NodeDirectory};

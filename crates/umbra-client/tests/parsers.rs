@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use umbra_client::NodeDirectory;
 use umbra_client::directory::NetworkConfig;
-use umbra_registry::list::TrustPolicy;
+use umbra_nodelist::list::TrustPolicy;
 
 proptest! {
     #[test]

@@ -21,7 +21,7 @@ use umbra_crypto::{Identity, SeededRandom};
 use umbra_node::onion::Outcome;
 use umbra_node::testing::{TestAccount, TestNode, now_ms};
 use umbra_node::{NodeInfo, SwarmView};
-use umbra_registry::list::{NodeEntry, NodeList, SignedNodeList, TrustPolicy};
+use umbra_nodelist::list::{NodeEntry, NodeList, SignedNodeList, TrustPolicy};
 
 const SWARM_A: u64 = 0x1000_0000_0000_0000;
 const SWARM_B: u64 = 0x9000_0000_0000_0000;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use umbra_client::{ClientError, NetworkConfig, OnionTransport, TransportConfig};
 use umbra_crypto::{Identity, SeededRandom};
-use umbra_registry::api::{Announcement, RegisterRequest};
+use umbra_nodelist::api::{Announcement, RegisterRequest};
 use umbra_registry::registry::{Registry, RegistryConfig};
 use umbra_registry::server::{AppState, Clock as _, SystemClock};
 use umbra_registry::store::Store;

@@ -11,7 +11,7 @@ use umbra_client::{
     ClientError, Destination, ManualClock, OnionTransport, PATH_TEST_REQUEST, PathConfig, Request,
     Response, Server, TransportConfig, V4Request,
 };
-use umbra_registry::list::{NodeList, SignedNodeList};
+use umbra_nodelist::list::{NodeList, SignedNodeList};
 
 const T0: u64 = 1_764_000_000_000;
 

@@ -2,8 +2,8 @@
 //!
 //! A storage node builds a [`RegisterRequest`], [`HeartbeatRequest`] or [`LeaveRequest`]
 //! with its [`Identity`] and the registry's pinned Ed25519 key, serialises it as JSON and
-//! `POST`s it (see the crate docs for the HTTP side). The registry checks it with the
-//! matching `verify` method, passing its own clock reading.
+//! `POST`s it (the HTTP side is described in the `umbra-registry` service's docs). The
+//! registry checks it with the matching `verify` method, passing its own clock reading.
 //!
 //! ## What is signed
 //!
@@ -34,7 +34,7 @@ use subtle::ConstantTimeEq;
 use umbra_crypto::Identity;
 use umbra_swarm::SwarmId;
 
-use crate::RegistryError;
+use crate::NodeListError;
 
 /// Default largest accepted difference between a request's timestamp and the registry clock.
 pub const DEFAULT_MAX_CLOCK_SKEW_MS: u64 = 60_000;
@@ -118,9 +118,9 @@ pub fn x25519_proof(shared: &[u8; 32], signed_bytes: &[u8]) -> [u8; 32] {
     umbra_crypto::hash::blake2b_32_keyed(shared, &[PROOF_DOMAIN, signed_bytes])
 }
 
-fn registry_x25519(registry_pubkey: &[u8; 32]) -> Result<[u8; 32], RegistryError> {
+fn registry_x25519(registry_pubkey: &[u8; 32]) -> Result<[u8; 32], NodeListError> {
     umbra_crypto::keys::ed25519_pk_to_x25519(registry_pubkey).map_err(|source| {
-        RegistryError::Crypto {
+        NodeListError::Crypto {
             what: "converting the registry key to X25519",
             source,
         }
@@ -130,16 +130,16 @@ fn registry_x25519(registry_pubkey: &[u8; 32]) -> Result<[u8; 32], RegistryError
 /// Checks `timestamp_ms` is within `max_skew_ms` of `now_ms`.
 ///
 /// # Errors
-/// [`RegistryError::StaleTimestamp`].
+/// [`NodeListError::StaleTimestamp`].
 pub fn check_fresh(
     what: &'static str,
     timestamp_ms: u64,
     now_ms: u64,
     max_skew_ms: u64,
-) -> Result<(), RegistryError> {
+) -> Result<(), NodeListError> {
     let skew_ms = timestamp_ms.abs_diff(now_ms);
     if skew_ms > max_skew_ms {
-        return Err(RegistryError::StaleTimestamp {
+        return Err(NodeListError::StaleTimestamp {
             what,
             skew_ms,
             max_ms: max_skew_ms,
@@ -153,19 +153,19 @@ impl RegisterRequest {
     /// registry whose Ed25519 key is `registry_pubkey`.
     ///
     /// # Errors
-    /// [`RegistryError::Crypto`] if the registry key is not a valid Ed25519 point.
+    /// [`NodeListError::Crypto`] if the registry key is not a valid Ed25519 point.
     pub fn new(
         node: &Identity,
         registry_pubkey: &[u8; 32],
         announcement: Announcement,
         timestamp_ms: u64,
-    ) -> Result<Self, RegistryError> {
+    ) -> Result<Self, NodeListError> {
         let ed = node.ed25519_public();
         let x = node.x25519_public();
         let bytes = register_bytes(registry_pubkey, &ed, &x, &announcement, timestamp_ms);
         let shared = node
             .x25519_dh(&registry_x25519(registry_pubkey)?)
-            .map_err(|source| RegistryError::Crypto {
+            .map_err(|source| NodeListError::Crypto {
                 what: "computing the X25519 proof",
                 source,
             })?;
@@ -196,36 +196,36 @@ impl RegisterRequest {
     /// X25519 proof matching the announced X25519 key.
     ///
     /// # Errors
-    /// [`RegistryError::BadAnnouncement`], [`RegistryError::StaleTimestamp`],
-    /// [`RegistryError::BadSignature`], [`RegistryError::BadX25519Key`],
-    /// [`RegistryError::X25519ProofMismatch`].
+    /// [`NodeListError::BadAnnouncement`], [`NodeListError::StaleTimestamp`],
+    /// [`NodeListError::BadSignature`], [`NodeListError::BadX25519Key`],
+    /// [`NodeListError::X25519ProofMismatch`].
     pub fn verify(
         &self,
         registry: &Identity,
         now_ms: u64,
         max_skew_ms: u64,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<(), NodeListError> {
         let a = &self.announcement;
         if a.public_ip.is_unspecified() {
-            return Err(RegistryError::BadAnnouncement(
+            return Err(NodeListError::BadAnnouncement(
                 "public_ip must not be 0.0.0.0",
             ));
         }
         if a.storage_port == 0 || a.storage_lmq_port == 0 {
-            return Err(RegistryError::BadAnnouncement(
+            return Err(NodeListError::BadAnnouncement(
                 "storage_port and storage_lmq_port must be non-zero",
             ));
         }
         check_fresh("register", self.timestamp_ms, now_ms, max_skew_ms)?;
         let bytes = self.signed_bytes(&registry.ed25519_public());
         umbra_crypto::sign::verify(&self.pubkey_ed25519, &bytes, &self.signature)
-            .map_err(|_| RegistryError::BadSignature { what: "register" })?;
+            .map_err(|_| NodeListError::BadSignature { what: "register" })?;
         let shared = registry
             .x25519_dh(&self.pubkey_x25519)
-            .map_err(|_| RegistryError::BadX25519Key)?;
+            .map_err(|_| NodeListError::BadX25519Key)?;
         let expected = x25519_proof(&shared, &bytes);
         if !bool::from(expected.ct_eq(&self.x25519_proof)) {
-            return Err(RegistryError::X25519ProofMismatch);
+            return Err(NodeListError::X25519ProofMismatch);
         }
         Ok(())
     }
@@ -262,13 +262,13 @@ macro_rules! short_request {
             /// The registry's check: timestamp fresh and signature valid.
             ///
             /// # Errors
-            /// [`RegistryError::StaleTimestamp`], [`RegistryError::BadSignature`].
+            /// [`NodeListError::StaleTimestamp`], [`NodeListError::BadSignature`].
             pub fn verify(
                 &self,
                 registry_pubkey: &[u8; 32],
                 now_ms: u64,
                 max_skew_ms: u64,
-            ) -> Result<(), RegistryError> {
+            ) -> Result<(), NodeListError> {
                 check_fresh($what, self.timestamp_ms, now_ms, max_skew_ms)?;
                 let bytes = short_bytes(
                     $domain,
@@ -277,7 +277,7 @@ macro_rules! short_request {
                     self.timestamp_ms,
                 );
                 umbra_crypto::sign::verify(&self.pubkey_ed25519, &bytes, &self.signature)
-                    .map_err(|_| RegistryError::BadSignature { what: $what })
+                    .map_err(|_| NodeListError::BadSignature { what: $what })
             }
         }
     };
@@ -337,12 +337,12 @@ pub struct RegistryInfo {
 pub struct ErrorBody {
     /// Human-readable reason.
     pub error: String,
-    /// Stable machine-readable code ([`RegistryError::code`]).
+    /// Stable machine-readable code ([`NodeListError::code`]).
     pub code: String,
 }
 
-impl From<&RegistryError> for ErrorBody {
-    fn from(e: &RegistryError) -> Self {
+impl From<&NodeListError> for ErrorBody {
+    fn from(e: &NodeListError) -> Self {
         Self {
             error: e.to_string(),
             code: e.code().to_owned(),

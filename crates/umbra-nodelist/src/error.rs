@@ -1,12 +1,14 @@
 //! The error type of this crate.
 
-/// Everything that can go wrong while building, checking or serving registry data.
+/// Everything that can go wrong while building, parsing or verifying a node list or a registry
+/// request.
 ///
 /// Each variant says what was being checked; the `Display` text is meant for the operator of
-/// the node that sent a refused request (it is returned in HTTP error bodies).
+/// the node that sent a refused request (the registry returns it in HTTP error bodies, with
+/// [`NodeListError::code`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum RegistryError {
+pub enum NodeListError {
     /// A signed request carried a timestamp too far from the registry's clock.
     #[error(
         "{what} timestamp is too far from the registry's clock ({skew_ms} ms off, at most {max_ms} ms allowed): check the node's clock"
@@ -18,12 +20,6 @@ pub enum RegistryError {
         skew_ms: u64,
         /// The allowed skew.
         max_ms: u64,
-    },
-    /// A signed request reused a timestamp not newer than the last one accepted for the node.
-    #[error("{what} timestamp is not newer than the last one accepted for this node (replay?)")]
-    ReplayedTimestamp {
-        /// Which request.
-        what: &'static str,
     },
     /// An Ed25519 signature did not verify.
     #[error("{what} signature verification failed")]
@@ -40,10 +36,7 @@ pub enum RegistryError {
     /// A field of a registration is unacceptable.
     #[error("bad registration: {0}")]
     BadAnnouncement(&'static str),
-    /// A heartbeat or leave came from a node the registry does not know.
-    #[error("node is not registered: register first")]
-    NotRegistered,
-    /// A request body could not be parsed.
+    /// A request body or node list could not be parsed (or an account id has the wrong length).
     #[error("malformed request: {0}")]
     BadRequest(String),
 
@@ -107,35 +100,19 @@ pub enum RegistryError {
         #[source]
         source: umbra_crypto::CryptoError,
     },
-
-    /// The registry database failed.
-    #[cfg(feature = "server")]
-    #[error("registry database error while {what}")]
-    Storage {
-        /// What was being done.
-        what: &'static str,
-        /// The underlying error.
-        #[source]
-        source: rusqlite::Error,
-    },
-    /// The registry database holds something this code cannot read.
-    #[cfg(feature = "server")]
-    #[error("registry database is corrupt: {0}")]
-    Corrupt(String),
 }
 
-impl RegistryError {
-    /// A short stable machine-readable code for the error (used in HTTP error bodies).
+impl NodeListError {
+    /// A short stable machine-readable code for the error (used in HTTP error bodies,
+    /// [`crate::api::ErrorBody::code`]).
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
             Self::StaleTimestamp { .. } => "stale_timestamp",
-            Self::ReplayedTimestamp { .. } => "replayed_timestamp",
             Self::BadSignature { .. } => "bad_signature",
             Self::BadX25519Key => "bad_x25519_key",
             Self::X25519ProofMismatch => "x25519_proof_mismatch",
             Self::BadAnnouncement(_) => "bad_announcement",
-            Self::NotRegistered => "not_registered",
             Self::BadRequest(_) => "bad_request",
             Self::ListVersion { .. } => "list_version",
             Self::ListTooLarge { .. } => "list_too_large",
@@ -145,10 +122,6 @@ impl RegistryError {
             Self::ConflictingList { .. } => "conflicting_list",
             Self::BadTrustPolicy { .. } => "bad_trust_policy",
             Self::Crypto { .. } => "crypto",
-            #[cfg(feature = "server")]
-            Self::Storage { .. } => "storage",
-            #[cfg(feature = "server")]
-            Self::Corrupt(_) => "corrupt",
         }
     }
 }

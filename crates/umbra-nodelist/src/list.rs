@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use umbra_crypto::Identity;
 use umbra_swarm::{SwarmId, SwarmRing, UNASSIGNED_SWARM_ID};
 
-use crate::RegistryError;
+use crate::NodeListError;
 
 /// The node list format version this code writes and reads.
 pub const LIST_FORMAT_VERSION: u8 = 1;
@@ -118,17 +118,17 @@ impl NodeList {
     /// Checks the format version, the size bound and the canonical order.
     ///
     /// # Errors
-    /// [`RegistryError::ListVersion`], [`RegistryError::ListTooLarge`],
-    /// [`RegistryError::ListNotCanonical`].
-    pub fn check_shape(&self) -> Result<(), RegistryError> {
+    /// [`NodeListError::ListVersion`], [`NodeListError::ListTooLarge`],
+    /// [`NodeListError::ListNotCanonical`].
+    pub fn check_shape(&self) -> Result<(), NodeListError> {
         if self.version != LIST_FORMAT_VERSION {
-            return Err(RegistryError::ListVersion {
+            return Err(NodeListError::ListVersion {
                 got: self.version,
                 expected: LIST_FORMAT_VERSION,
             });
         }
         if self.nodes.len() > MAX_LIST_NODES {
-            return Err(RegistryError::ListTooLarge {
+            return Err(NodeListError::ListTooLarge {
                 what: "nodes",
                 got: self.nodes.len(),
                 limit: MAX_LIST_NODES,
@@ -139,7 +139,7 @@ impl NodeList {
             .windows(2)
             .any(|w| matches!(w, [a, b] if a.pubkey_ed25519 >= b.pubkey_ed25519))
         {
-            return Err(RegistryError::ListNotCanonical);
+            return Err(NodeListError::ListNotCanonical);
         }
         Ok(())
     }
@@ -181,15 +181,15 @@ impl NodeList {
     /// The swarm owning a 33-byte account id and its active members.
     ///
     /// # Errors
-    /// [`RegistryError::BadRequest`] if the account id is not 33 bytes.
+    /// [`NodeListError::BadRequest`] if the account id is not 33 bytes.
     pub fn swarm_for_account(
         &self,
         account: &[u8],
-    ) -> Result<Option<(SwarmId, Vec<&NodeEntry>)>, RegistryError> {
+    ) -> Result<Option<(SwarmId, Vec<&NodeEntry>)>, NodeListError> {
         let id = self
             .swarm_ring()
             .swarm_for_account(account)
-            .map_err(|e| RegistryError::BadRequest(e.to_string()))?;
+            .map_err(|e| NodeListError::BadRequest(e.to_string()))?;
         Ok(id.map(|id| (id, self.swarm_members(id).collect())))
     }
 
@@ -249,16 +249,16 @@ impl SignedNodeList {
     /// Parses the JSON form, refusing bodies larger than `max_len` bytes before parsing.
     ///
     /// # Errors
-    /// [`RegistryError::ListTooLarge`] or [`RegistryError::BadRequest`].
-    pub fn from_json(bytes: &[u8], max_len: usize) -> Result<Self, RegistryError> {
+    /// [`NodeListError::ListTooLarge`] or [`NodeListError::BadRequest`].
+    pub fn from_json(bytes: &[u8], max_len: usize) -> Result<Self, NodeListError> {
         if bytes.len() > max_len {
-            return Err(RegistryError::ListTooLarge {
+            return Err(NodeListError::ListTooLarge {
                 what: "bytes",
                 got: bytes.len(),
                 limit: max_len,
             });
         }
-        serde_json::from_slice(bytes).map_err(|e| RegistryError::BadRequest(e.to_string()))
+        serde_json::from_slice(bytes).map_err(|e| NodeListError::BadRequest(e.to_string()))
     }
 }
 
@@ -282,13 +282,13 @@ impl TrustPolicy {
     /// Require `threshold` distinct signatures among `signers`.
     ///
     /// # Errors
-    /// [`RegistryError::BadTrustPolicy`] if `threshold` is 0 or larger than the number of
+    /// [`NodeListError::BadTrustPolicy`] if `threshold` is 0 or larger than the number of
     /// distinct keys.
-    pub fn threshold(mut signers: Vec<[u8; 32]>, threshold: usize) -> Result<Self, RegistryError> {
+    pub fn threshold(mut signers: Vec<[u8; 32]>, threshold: usize) -> Result<Self, NodeListError> {
         signers.sort_unstable();
         signers.dedup();
         if threshold == 0 || threshold > signers.len() {
-            return Err(RegistryError::BadTrustPolicy {
+            return Err(NodeListError::BadTrustPolicy {
                 threshold,
                 keys: signers.len(),
             });
@@ -308,11 +308,11 @@ impl TrustPolicy {
     /// does not verify refuses the whole list (the list was tampered with).
     ///
     /// # Errors
-    /// Shape errors of [`NodeList::check_shape`], [`RegistryError::ListTooLarge`] for too many
-    /// signatures, [`RegistryError::BadSignature`], [`RegistryError::NotEnoughSignatures`].
-    pub fn verify(&self, signed: &SignedNodeList) -> Result<(), RegistryError> {
+    /// Shape errors of [`NodeList::check_shape`], [`NodeListError::ListTooLarge`] for too many
+    /// signatures, [`NodeListError::BadSignature`], [`NodeListError::NotEnoughSignatures`].
+    pub fn verify(&self, signed: &SignedNodeList) -> Result<(), NodeListError> {
         if signed.signatures.len() > MAX_LIST_SIGNATURES {
-            return Err(RegistryError::ListTooLarge {
+            return Err(NodeListError::ListTooLarge {
                 what: "signatures",
                 got: signed.signatures.len(),
                 limit: MAX_LIST_SIGNATURES,
@@ -326,11 +326,11 @@ impl TrustPolicy {
                 continue;
             }
             umbra_crypto::sign::verify(&sig.signer, &msg, &sig.signature)
-                .map_err(|_| RegistryError::BadSignature { what: "node list" })?;
+                .map_err(|_| NodeListError::BadSignature { what: "node list" })?;
             good.push(sig.signer);
         }
         if good.len() < self.threshold {
-            return Err(RegistryError::NotEnoughSignatures {
+            return Err(NodeListError::NotEnoughSignatures {
                 got: good.len(),
                 need: self.threshold,
             });
@@ -375,19 +375,19 @@ impl ListVerifier {
     /// list again.
     ///
     /// # Errors
-    /// Everything [`TrustPolicy::verify`] refuses, [`RegistryError::OlderEpoch`] and
-    /// [`RegistryError::ConflictingList`]; on error the current list is unchanged.
-    pub fn accept(&mut self, signed: SignedNodeList) -> Result<bool, RegistryError> {
+    /// Everything [`TrustPolicy::verify`] refuses, [`NodeListError::OlderEpoch`] and
+    /// [`NodeListError::ConflictingList`]; on error the current list is unchanged.
+    pub fn accept(&mut self, signed: SignedNodeList) -> Result<bool, NodeListError> {
         self.policy.verify(&signed)?;
         let epoch = signed.list.epoch;
         if let Some(seen) = self.seen_epoch {
             if epoch < seen {
-                return Err(RegistryError::OlderEpoch { got: epoch, seen });
+                return Err(NodeListError::OlderEpoch { got: epoch, seen });
             }
             if epoch == seen {
                 return match &self.current {
                     Some(cur) if cur.list != signed.list => {
-                        Err(RegistryError::ConflictingList { epoch })
+                        Err(NodeListError::ConflictingList { epoch })
                     }
                     Some(_) => Ok(false),
                     None => {

@@ -2,17 +2,26 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::net::Ipv4Addr;
 
-use common::{node_identity, registry_identity};
 use proptest::prelude::*;
 use umbra_crypto::Identity;
-use umbra_registry::RegistryError;
-use umbra_registry::list::{
+use umbra_nodelist::NodeListError;
+use umbra_nodelist::list::{
     ListVerifier, MAX_LIST_SIGNATURES, NodeEntry, NodeList, SignedNodeList, TrustPolicy,
 };
+
+/// A deterministic identity for test node `i` (the same seeds as the registry's tests).
+fn node_identity(i: u32) -> Identity {
+    let mut seed = [0u8; 32];
+    seed[..4].copy_from_slice(&i.to_be_bytes());
+    seed[31] = 0x4e;
+    Identity::from_seed(&seed)
+}
+
+fn registry_identity() -> Identity {
+    Identity::from_seed(&[0x52; 32])
+}
 
 fn entry(i: u32, swarm: u64) -> NodeEntry {
     let id = node_identity(i);
@@ -73,7 +82,7 @@ fn tampered_lists_are_refused() {
         tamper(&mut t);
         let err = policy().verify(&t).unwrap_err();
         assert!(
-            matches!(err, RegistryError::BadSignature { .. }),
+            matches!(err, NodeListError::BadSignature { .. }),
             "case {i}: {err}"
         );
     }
@@ -100,21 +109,21 @@ fn lists_signed_by_someone_else_are_refused() {
     let signed = SignedNodeList::sign(list(3, 4), &mallory);
     assert!(matches!(
         policy().verify(&signed),
-        Err(RegistryError::NotEnoughSignatures { got: 0, need: 1 })
+        Err(NodeListError::NotEnoughSignatures { got: 0, need: 1 })
     ));
     // Claiming to be the registry with Mallory's signature fails the signature check.
     let mut forged = signed;
     forged.signatures[0].signer = registry_identity().ed25519_public();
     assert!(matches!(
         policy().verify(&forged),
-        Err(RegistryError::BadSignature { .. })
+        Err(NodeListError::BadSignature { .. })
     ));
     // No signature at all.
     let mut bare = forged;
     bare.signatures.clear();
     assert!(matches!(
         policy().verify(&bare),
-        Err(RegistryError::NotEnoughSignatures { got: 0, need: 1 })
+        Err(NodeListError::NotEnoughSignatures { got: 0, need: 1 })
     ));
 }
 
@@ -127,11 +136,11 @@ fn older_epochs_and_conflicting_lists_are_refused() {
     assert!(!v.accept(SignedNodeList::sign(list(5, 3), &reg)).unwrap());
     assert!(matches!(
         v.accept(SignedNodeList::sign(list(4, 3), &reg)),
-        Err(RegistryError::OlderEpoch { got: 4, seen: 5 })
+        Err(NodeListError::OlderEpoch { got: 4, seen: 5 })
     ));
     assert!(matches!(
         v.accept(SignedNodeList::sign(list(5, 4), &reg)),
-        Err(RegistryError::ConflictingList { epoch: 5 })
+        Err(NodeListError::ConflictingList { epoch: 5 })
     ));
     assert_eq!(v.current().unwrap().list, list(5, 3));
     assert!(v.accept(SignedNodeList::sign(list(6, 4), &reg)).unwrap());
@@ -155,7 +164,7 @@ fn several_signatures_and_thresholds() {
     let mut signed = SignedNodeList::sign(list(1, 5), &regs[0]);
     assert!(matches!(
         two_of_three.verify(&signed),
-        Err(RegistryError::NotEnoughSignatures { got: 1, need: 2 })
+        Err(NodeListError::NotEnoughSignatures { got: 1, need: 2 })
     ));
     // The same signer twice counts once.
     signed.add_signature(&regs[0]);
@@ -182,20 +191,20 @@ fn shape_limits() {
     unsorted.add_signature(&reg);
     assert!(matches!(
         policy().verify(&unsorted),
-        Err(RegistryError::ListNotCanonical)
+        Err(NodeListError::ListNotCanonical)
     ));
     let mut dup = list(1, 3);
     dup.nodes.push(dup.nodes[2].clone());
     let dup = SignedNodeList::sign(dup, &reg);
     assert!(matches!(
         policy().verify(&dup),
-        Err(RegistryError::ListNotCanonical)
+        Err(NodeListError::ListNotCanonical)
     ));
     let mut v2 = list(1, 3);
     v2.version = 2;
     assert!(matches!(
         policy().verify(&SignedNodeList::sign(v2, &reg)),
-        Err(RegistryError::ListVersion { got: 2, .. })
+        Err(NodeListError::ListVersion { got: 2, .. })
     ));
     let mut many = SignedNodeList::sign(list(1, 3), &reg);
     for _ in 0..MAX_LIST_SIGNATURES {
@@ -203,14 +212,14 @@ fn shape_limits() {
     }
     assert!(matches!(
         policy().verify(&many),
-        Err(RegistryError::ListTooLarge {
+        Err(NodeListError::ListTooLarge {
             what: "signatures",
             ..
         })
     ));
     assert!(matches!(
         SignedNodeList::from_json(&[b' '; 100], 10),
-        Err(RegistryError::ListTooLarge { what: "bytes", .. })
+        Err(NodeListError::ListTooLarge { what: "bytes", .. })
     ));
     assert!(SignedNodeList::from_json(b"{\"list\":", 100).is_err());
 }

@@ -71,15 +71,15 @@ pub enum ReplicaError {
     },
     /// The registry's node list was refused (bad signature, older epoch, malformed, …).
     #[error("verifying the registry's node list")]
-    ListRefused(#[source] umbra_registry::RegistryError),
+    ListRefused(#[source] umbra_nodelist::NodeListError),
     /// Building a signed registry request failed.
     #[error("building the registry {what} request")]
     RegistryRequest {
         /// The registry call.
         what: &'static str,
-        /// What the registry crate said.
+        /// What `umbra-nodelist` said.
         #[source]
-        source: umbra_registry::RegistryError,
+        source: umbra_nodelist::NodeListError,
     },
     /// A message store operation failed.
     #[error("message store during {what}")]

@@ -1,7 +1,7 @@
 //! Following the registry: the signed node list, registration and heartbeats.
 //!
-//! [`RegistryClient`] speaks the registry's HTTP API (`umbra_registry` crate docs):
-//! `GET /v1/nodelist` (verified with [`umbra_registry::list::ListVerifier`] against the pinned
+//! [`RegistryClient`] speaks the registry's HTTP API (described in the `umbra-registry` service's
+//! docs; the types are [`umbra_nodelist::api`]): `GET /v1/nodelist` (verified with [`umbra_nodelist::list::ListVerifier`] against the pinned
 //! key(s): bad signatures, tampered lists and older epochs are refused), `POST /v1/register`,
 //! `/v1/heartbeat` and `/v1/leave` (signed by the node). Each accepted list replaces the
 //! [`ViewHandle`]'s view; when the registry is down nothing changes, so the node keeps working
@@ -23,10 +23,10 @@ use umbra_report::ErrorExt as _;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use umbra_crypto::Identity;
-use umbra_registry::api::{
+use umbra_nodelist::api::{
     Announcement, HeartbeatRequest, LeaveRequest, NodeStatus, RegisterRequest,
 };
-use umbra_registry::list::{ListVerifier, SignedNodeList, TrustPolicy};
+use umbra_nodelist::list::{ListVerifier, SignedNodeList, TrustPolicy};
 
 use crate::view::{MembershipView, ViewHandle};
 use crate::{Clock, ReplicaError};
@@ -237,7 +237,7 @@ impl RegistryClient {
         let status = resp.status().as_u16();
         let bytes = Self::read_body(what, resp, MAX_STATUS_BYTES).await?;
         if status != 200 {
-            let message = serde_json::from_slice::<umbra_registry::api::ErrorBody>(&bytes)
+            let message = serde_json::from_slice::<umbra_nodelist::api::ErrorBody>(&bytes)
                 .map(|e| e.error)
                 .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
             return Err(ReplicaError::RegistryStatus {

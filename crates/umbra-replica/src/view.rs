@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use tokio::sync::watch;
-use umbra_registry::list::{NodeEntry, NodeList};
+use umbra_nodelist::list::{NodeEntry, NodeList};
 use umbra_store::Owner;
 use umbra_swarm::{SwarmId, SwarmRing, UNASSIGNED_SWARM_ID};
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use umbra_crypto::Identity;
-use umbra_registry::api::Announcement;
-use umbra_registry::list::{NodeList, SignedNodeList, TrustPolicy};
+use umbra_nodelist::api::Announcement;
+use umbra_nodelist::list::{NodeList, SignedNodeList, TrustPolicy};
 use umbra_registry::registry::{Registry, RegistryConfig};
 use umbra_registry::server::{AppState, SystemClock as RegistryClock};
 use umbra_replica::registry_client::{MembershipConfig, RegistryClient, run_membership};

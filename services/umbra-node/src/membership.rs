@@ -27,8 +27,8 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use umbra_crypto::Identity;
-use umbra_registry::api::Announcement;
-use umbra_registry::list::TrustPolicy;
+use umbra_nodelist::api::Announcement;
+use umbra_nodelist::list::TrustPolicy;
 use umbra_replica::client::{PeerAddressing, PeerPort, PeerScheme};
 use umbra_replica::registry_client::{MembershipConfig, RegistryClient, run_membership};
 use umbra_replica::{

@@ -96,7 +96,7 @@ impl NodeState {
     }
 
     /// The epoch of the newest registry node list this node follows (0 until known). Not the
-    /// block height: `ifelse` reports [`umbra_registry::oxend::chain_height`]
+    /// block height: `ifelse` reports [`umbra_nodelist::chain_height`]
     /// (`storage-rpc-addendum.md` A4).
     pub fn list_epoch(&self) -> u64 {
         self.list_epoch.load(Ordering::Relaxed)

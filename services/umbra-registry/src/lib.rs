@@ -12,19 +12,18 @@
 //!  node, client ◀── GET /v1/nodelist (SignedNodeList) ─────────────────────│ swarms, epoch│
 //!  Session apps ◀── POST /json_rpc get_n_service_nodes ────────────────────└──────────────┘
 //!        │
-//!        └─ list::ListVerifier: pinned key(s), signatures, never an older epoch
+//!        └─ umbra_nodelist's ListVerifier: pinned key(s), signatures, never an older epoch
 //! ```
 //!
-//! ## Two halves
+//! ## What lives where
 //!
-//! - **Pure** (always built; use `umbra-registry = { workspace = true }` with
-//!   `default-features = false` from nodes and clients): [`list`] (the signed node list, its
-//!   canonical encoding and [`list::ListVerifier`]), [`api`] (request/answer types, what is
-//!   signed, how requests are built and checked) and [`oxend`] (the seed JSON-RPC as a pure
-//!   function). No I/O, no clock, no async.
-//! - **Service** (feature `server`, on by default): [`store`] (SQLite), [`registry`] (the
-//!   state machine, time passed in), [`server`] (axum routes, clock, inactivity sweep). The
-//!   `umbra-registry` binary (feature `cli`) runs it.
+//! The pure part (the signed node list and its
+//! [`ListVerifier`](umbra_nodelist::list::ListVerifier), the request/answer types of the API below and what each request signs, and
+//! [`chain_height`](umbra_nodelist::chain_height)) is the library crate [`umbra_nodelist`],
+//! which nodes and clients use without this service. This crate is the service: [`store`]
+//! (SQLite), [`registry`] (the state machine, time passed in), [`server`] (axum routes, clock,
+//! inactivity sweep), [`oxend`] (the seed JSON-RPC as a pure function of a list) and the
+//! `umbra-registry` binary.
 //!
 //! ## HTTP API (plain HTTP; JSON bodies; at most 16 KiB per request)
 //!
@@ -33,14 +32,14 @@
 //!
 //! | method & path | body | answer |
 //! | --- | --- | --- |
-//! | `GET /v1/info` | – | [`api::RegistryInfo`]: `registry_pubkey`, `registry_pubkey_x25519`, `epoch`, `list_format_version`, `heartbeat_interval_ms`, `inactive_after_ms`, `max_clock_skew_ms` |
-//! | `GET /v1/nodelist` | – | [`list::SignedNodeList`]: `{"list": {"version", "epoch", "issued_at_ms", "nodes": [...]}, "signatures": [{"signer", "signature"}]}` |
-//! | `POST /v1/register` | [`api::RegisterRequest`] | [`api::NodeStatus`] |
-//! | `POST /v1/heartbeat` | [`api::HeartbeatRequest`] | [`api::NodeStatus`] |
-//! | `POST /v1/leave` | [`api::LeaveRequest`] | [`api::NodeStatus`] |
-//! | `POST /json_rpc` | oxend JSON-RPC | `{"jsonrpc", "id", "result": {"service_node_states", "height", "epoch", ...}}` (`height`: [`oxend::chain_height`]; `epoch`: the list epoch) |
+//! | `GET /v1/info` | – | [`umbra_nodelist::api::RegistryInfo`]: `registry_pubkey`, `registry_pubkey_x25519`, `epoch`, `list_format_version`, `heartbeat_interval_ms`, `inactive_after_ms`, `max_clock_skew_ms` |
+//! | `GET /v1/nodelist` | – | [`umbra_nodelist::list::SignedNodeList`]: `{"list": {"version", "epoch", "issued_at_ms", "nodes": [...]}, "signatures": [{"signer", "signature"}]}` |
+//! | `POST /v1/register` | [`umbra_nodelist::api::RegisterRequest`] | [`umbra_nodelist::api::NodeStatus`] |
+//! | `POST /v1/heartbeat` | [`umbra_nodelist::api::HeartbeatRequest`] | [`umbra_nodelist::api::NodeStatus`] |
+//! | `POST /v1/leave` | [`umbra_nodelist::api::LeaveRequest`] | [`umbra_nodelist::api::NodeStatus`] |
+//! | `POST /json_rpc` | oxend JSON-RPC | `{"jsonrpc", "id", "result": {"service_node_states", "height", "epoch", ...}}` (`height`: [`umbra_nodelist::chain_height`]; `epoch`: the list epoch) |
 //!
-//! Register body (build it with [`api::RegisterRequest::new`]):
+//! Register body (build it with [`umbra_nodelist::api::RegisterRequest::new`]):
 //!
 //! ```json
 //! {"pubkey_ed25519": "<64 hex>", "pubkey_x25519": "<64 hex>",
@@ -49,9 +48,10 @@
 //!  "x25519_proof": "<64 hex>", "signature": "<128 hex>"}
 //! ```
 //!
-//! Heartbeat and leave bodies (build them with [`api::HeartbeatRequest::new`],
-//! [`api::LeaveRequest::new`]): `{"pubkey_ed25519", "timestamp_ms", "signature"}`.
-//! The signed bytes are given in [`api`]. Answer to all three:
+//! Heartbeat and leave bodies (build them with
+//! [`umbra_nodelist::api::HeartbeatRequest::new`], [`umbra_nodelist::api::LeaveRequest::new`]):
+//! `{"pubkey_ed25519", "timestamp_ms", "signature"}`. The signed bytes are given in
+//! [`umbra_nodelist::api`]. Answer to all three:
 //! `{"epoch", "swarm_id", "swarm" (hex), "active", "heartbeat_interval_ms"}`.
 //!
 //! Statuses: `400` malformed body, bad announcement (`0.0.0.0`, zero port) or unusable X25519
@@ -63,31 +63,27 @@
 //! A node's life: `GET /v1/info` (or the pinned key from `network.json`), `POST /v1/register`,
 //! then `POST /v1/heartbeat` every `heartbeat_interval_ms`; whenever an answer's `epoch` is
 //! newer than the list it holds, `GET /v1/nodelist` and feed it to a
-//! [`list::ListVerifier`]. A node silent for `inactive_after_ms` is marked inactive and leaves
-//! its swarm; its next heartbeat (or registration) brings it back. Register again after
-//! changing address or ports. `POST /v1/leave` on clean shutdown.
+//! [`umbra_nodelist::list::ListVerifier`]. A node silent for `inactive_after_ms` is marked
+//! inactive and leaves its swarm; its next heartbeat (or registration) brings it back.
+//! Register again after changing address or ports. `POST /v1/leave` on clean shutdown.
 //!
 //! ## What this crate must never do
 //!
-//! - The pure half never opens a socket or file, reads a clock, or uses global randomness.
+//! - Never hold a rule that nodes or clients also need (an encoding, a check, a request
+//!   type): it belongs in [`umbra_nodelist`], which must stay free of this service.
 //! - Never accept an unsigned, stale, replayed or unproven registration; never publish a list
 //!   without bumping the epoch; never serve a list older than one already published.
 //! - Never log a node key or IP in clear at info level (they go through
 //!   [`umbra_crypto::Redacted`]); never log or print the registry's secret key.
 //! - Never read an unbounded body or list: requests are capped at
-//!   [`api::MAX_REQUEST_BYTES`], lists at [`list::MAX_LIST_NODES`] nodes and
-//!   [`list::MAX_LIST_SIGNATURES`] signatures.
+//!   [`umbra_nodelist::api::MAX_REQUEST_BYTES`], lists at
+//!   [`umbra_nodelist::list::MAX_LIST_NODES`] nodes and
+//!   [`umbra_nodelist::list::MAX_LIST_SIGNATURES`] signatures.
 
-pub mod api;
 mod error;
-mod hexser;
-pub mod list;
 pub mod oxend;
-#[cfg(feature = "server")]
 pub mod registry;
-#[cfg(feature = "server")]
 pub mod server;
-#[cfg(feature = "server")]
 pub mod store;
 
 pub use error::RegistryError;

@@ -6,15 +6,15 @@
 //! the deprecated dict `{"name": true}`), `limit` (random subset; negative = all, shuffled;
 //! 0 = no limit), `service_node_pubkeys` (hex list), `poll_block_hash` (answer `unchanged: true` without the
 //! list when it equals the current `block_hash`). The `height` (and `target_height`) is the
-//! chain-scale estimate of [`chain_height`] at the time of the answer
+//! chain-scale estimate of [`umbra_nodelist::chain_height`] at the time of the answer
 //! (`storage-rpc-addendum.md` A4); the list epoch is the separate `epoch` field, and the
 //! `block_hash` is the epoch as 64 hex digits (so `poll_block_hash` follows list changes).
 
 use serde_json::{Map, Value, json};
 use umbra_crypto::Random;
+use umbra_nodelist::chain_height;
+use umbra_nodelist::list::{NodeEntry, NodeList};
 use umbra_swarm::UNASSIGNED_SWARM_ID;
-
-use crate::list::{NodeEntry, NodeList};
 
 /// The hard fork reported to Session software (which checks `hf ≥ 19`).
 pub const HARDFORK: u64 = 19;
@@ -46,29 +46,6 @@ const METHODS: &[&str] = &[
     "get_n_service_nodes",
     "get_all_service_nodes",
 ];
-
-/// Oxend's mainnet anchor height for the estimate (`HEIGHT_ESTIMATE_HEIGHT`).
-pub const HEIGHT_ESTIMATE_HEIGHT: u64 = 582_088;
-/// Unix time (seconds) of [`HEIGHT_ESTIMATE_HEIGHT`] (`HEIGHT_ESTIMATE_TIMESTAMP`).
-pub const HEIGHT_ESTIMATE_TIMESTAMP_S: i64 = 1_595_359_932;
-/// One block every 2 minutes (`TARGET_BLOCK_TIME`), in seconds.
-pub const TARGET_BLOCK_TIME_S: i64 = 120;
-
-/// The block height Umbra nodes and seeds report (`ifelse`, the seed's `height`):
-/// `582 088 + ⌊(now_s − 1 595 359 932) / 120⌋`, oxend's estimate of the mainnet height from the
-/// clock (`storage-rpc-addendum.md` A4). It is on the live chain's scale, monotonic in `now_ms`
-/// and the same on every machine whose clock is within the usual skew; the node-list epoch is a
-/// separate number. Pure: the caller passes its (injected) clock's Unix milliseconds. Times
-/// before the anchor give a smaller height (never below 0).
-#[must_use]
-pub fn chain_height(now_ms: i64) -> u64 {
-    let now_s = now_ms.div_euclid(1000);
-    let blocks = now_s
-        .saturating_sub(HEIGHT_ESTIMATE_TIMESTAMP_S)
-        .div_euclid(TARGET_BLOCK_TIME_S);
-    let anchor = i64::try_from(HEIGHT_ESTIMATE_HEIGHT).unwrap_or(i64::MAX);
-    u64::try_from(anchor.saturating_add(blocks)).unwrap_or(0)
-}
 
 /// The `block_hash` this seed reports for an epoch.
 #[must_use]

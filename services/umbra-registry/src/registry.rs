@@ -9,14 +9,14 @@
 use std::collections::BTreeMap;
 
 use umbra_crypto::{Identity, Redacted};
-use umbra_swarm::{UNASSIGNED_SWARM_ID, assign_swarms, mix_seed};
-
-use crate::RegistryError;
-use crate::api::{
+use umbra_nodelist::api::{
     DEFAULT_MAX_CLOCK_SKEW_MS, HeartbeatRequest, LeaveRequest, NodeStatus, RegisterRequest,
     RegistryInfo,
 };
-use crate::list::{LIST_FORMAT_VERSION, NodeEntry, NodeList, SignedNodeList, TrustPolicy};
+use umbra_nodelist::list::{LIST_FORMAT_VERSION, NodeEntry, NodeList, SignedNodeList, TrustPolicy};
+use umbra_swarm::{UNASSIGNED_SWARM_ID, assign_swarms, mix_seed};
+
+use crate::RegistryError;
 use crate::store::{NodeRecord, Store};
 
 /// Tunables of a registry.

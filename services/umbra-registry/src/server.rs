@@ -16,8 +16,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use umbra_crypto::OsRandom;
 
+use umbra_nodelist::NodeListError;
+use umbra_nodelist::api::{
+    ErrorBody, HeartbeatRequest, LeaveRequest, MAX_REQUEST_BYTES, RegisterRequest,
+};
+
 use crate::RegistryError;
-use crate::api::{ErrorBody, HeartbeatRequest, LeaveRequest, MAX_REQUEST_BYTES, RegisterRequest};
 use crate::oxend;
 use crate::registry::Registry;
 
@@ -108,14 +112,17 @@ impl AppState {
 
 fn status_of(e: &RegistryError) -> StatusCode {
     match e {
-        RegistryError::StaleTimestamp { .. } => StatusCode::NOT_ACCEPTABLE,
+        RegistryError::NodeList(e) => match e {
+            NodeListError::StaleTimestamp { .. } => StatusCode::NOT_ACCEPTABLE,
+            NodeListError::BadSignature { .. } | NodeListError::X25519ProofMismatch => {
+                StatusCode::UNAUTHORIZED
+            }
+            NodeListError::BadX25519Key
+            | NodeListError::BadAnnouncement(_)
+            | NodeListError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        },
         RegistryError::ReplayedTimestamp { .. } => StatusCode::CONFLICT,
-        RegistryError::BadSignature { .. } | RegistryError::X25519ProofMismatch => {
-            StatusCode::UNAUTHORIZED
-        }
-        RegistryError::BadX25519Key
-        | RegistryError::BadAnnouncement(_)
-        | RegistryError::BadRequest(_) => StatusCode::BAD_REQUEST,
         RegistryError::NotRegistered => StatusCode::NOT_FOUND,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -146,7 +153,7 @@ fn reply<T: Serialize>(r: Result<T, RegistryError>) -> Response {
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, RegistryError> {
-    serde_json::from_slice(body).map_err(|e| RegistryError::BadRequest(e.to_string()))
+    serde_json::from_slice(body).map_err(|e| NodeListError::BadRequest(e.to_string()).into())
 }
 
 async fn info(State(s): State<Arc<AppState>>) -> Response {

@@ -5,10 +5,10 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
+use umbra_nodelist::api::Announcement;
+use umbra_nodelist::list::SignedNodeList;
 
 use crate::RegistryError;
-use crate::api::Announcement;
-use crate::list::SignedNodeList;
 
 /// Schema version written in `meta`.
 const SCHEMA_VERSION: i64 = 1;

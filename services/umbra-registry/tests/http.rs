@@ -11,9 +11,8 @@ use axum::http::{Request, StatusCode, header};
 use common::{T0, node_identity, register_req, registry_identity};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
-use umbra_registry::api::{HeartbeatRequest, NodeStatus, RegistryInfo};
-use umbra_registry::list::{ListVerifier, SignedNodeList, TrustPolicy};
-use umbra_registry::oxend;
+use umbra_nodelist::api::{HeartbeatRequest, NodeStatus, RegistryInfo};
+use umbra_nodelist::list::{ListVerifier, SignedNodeList, TrustPolicy};
 use umbra_registry::registry::{Registry, RegistryConfig};
 use umbra_registry::server::{AppState, ManualClock, router};
 use umbra_registry::store::Store;
@@ -227,7 +226,7 @@ async fn oxend_json_rpc_is_compatible() {
     // storage-rpc-addendum.md A4: chain-scale height from the registry's clock; epoch apart.
     assert_eq!(
         result["height"],
-        json!(oxend::chain_height(i64::try_from(T0).unwrap()))
+        json!(umbra_nodelist::chain_height(i64::try_from(T0).unwrap()))
     );
     assert_eq!(result["epoch"], json!(epoch));
     assert_eq!(result["status"], "OK");

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use umbra_crypto::SeededRandom;
-use umbra_registry::list::{NodeEntry, NodeList};
+use umbra_nodelist::list::{NodeEntry, NodeList};
 use umbra_registry::oxend;
 
 /// 2025-11-26, the answers' clock.
@@ -140,28 +140,6 @@ fn active_only_and_limit() {
     assert_eq!(first["swarm"], "ffffffffffffffff");
     assert_eq!(first["active"], false);
     assert_eq!(v["result"]["block_hash"], oxend::block_hash(9));
-}
-
-/// `storage-rpc-addendum.md` A4: `height = 582 088 + ⌊(now_s − 1 595 359 932) / 120⌋`.
-#[test]
-fn chain_height_is_oxends_mainnet_estimate() {
-    const ANCHOR_MS: i64 = 1_595_359_932_000;
-    assert_eq!(oxend::chain_height(ANCHOR_MS), 582_088);
-    assert_eq!(oxend::chain_height(ANCHOR_MS + 119_999), 582_088);
-    assert_eq!(oxend::chain_height(ANCHOR_MS + 120_000), 582_089);
-    assert_eq!(oxend::chain_height(ANCHOR_MS - 1), 582_087);
-    assert_eq!(oxend::chain_height(1_700_000_000_000), 1_454_088);
-    assert_eq!(oxend::chain_height(NOW_MS), 1_988_505);
-    assert_eq!(oxend::chain_height(0), 0);
-    assert_eq!(oxend::chain_height(i64::MIN), 0);
-    assert!(oxend::chain_height(i64::MAX) > 1_988_505);
-    // Monotonic.
-    let mut prev = 0;
-    for t in (ANCHOR_MS..ANCHOR_MS + 1_000_000).step_by(7_777) {
-        let h = oxend::chain_height(t);
-        assert!(h >= prev);
-        prev = h;
-    }
 }
 
 /// The seed reply's `height`/`target_height` are the chain-scale estimate at the time of the

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 
 use common::{T0, announcement, node_identity, register_req, registry_identity};
 use umbra_crypto::Identity;
+use umbra_nodelist::NodeListError;
+use umbra_nodelist::api::{HeartbeatRequest, LeaveRequest, RegisterRequest};
+use umbra_nodelist::list::{ListVerifier, TrustPolicy};
 use umbra_registry::RegistryError;
-use umbra_registry::api::{HeartbeatRequest, LeaveRequest, RegisterRequest};
-use umbra_registry::list::{ListVerifier, TrustPolicy};
 use umbra_registry::registry::{Registry, RegistryConfig};
 use umbra_registry::store::Store;
 use umbra_swarm::{MAX_SWARM_ID, UNASSIGNED_SWARM_ID};
@@ -82,7 +83,10 @@ fn a_bad_signature_is_refused() {
     req.announcement.storage_port += 1; // changed after signing
     let err = reg.register(&req, T0).unwrap_err();
     assert!(
-        matches!(err, RegistryError::BadSignature { what: "register" }),
+        matches!(
+            err,
+            RegistryError::NodeList(NodeListError::BadSignature { what: "register" })
+        ),
         "{err}"
     );
     assert_eq!(err.to_string(), "register signature verification failed");
@@ -90,14 +94,14 @@ fn a_bad_signature_is_refused() {
     req.signature[0] ^= 1;
     assert!(matches!(
         reg.register(&req, T0),
-        Err(RegistryError::BadSignature { .. })
+        Err(RegistryError::NodeList(NodeListError::BadSignature { .. }))
     ));
     // Signed for another registry.
     let other = Identity::from_seed(&[3; 32]).ed25519_public();
     let req = register_req(1, &other, T0);
     assert!(matches!(
         reg.register(&req, T0),
-        Err(RegistryError::BadSignature { .. })
+        Err(RegistryError::NodeList(NodeListError::BadSignature { .. }))
     ));
     assert!(reg.current().list.nodes.is_empty());
 }
@@ -110,11 +114,11 @@ fn a_stale_timestamp_is_refused() {
     assert!(
         matches!(
             err,
-            RegistryError::StaleTimestamp {
+            RegistryError::NodeList(NodeListError::StaleTimestamp {
                 skew_ms: 31_000,
                 max_ms: 30_000,
                 ..
-            }
+            })
         ),
         "{err}"
     );
@@ -125,13 +129,17 @@ fn a_stale_timestamp_is_refused() {
     let req = register_req(1, &rpk(), T0 + 31_000);
     assert!(matches!(
         reg.register(&req, T0),
-        Err(RegistryError::StaleTimestamp { .. })
+        Err(RegistryError::NodeList(
+            NodeListError::StaleTimestamp { .. }
+        ))
     ));
     let hb = HeartbeatRequest::new(&node_identity(1), &rpk(), T0 - 60_000);
     reg.register(&register_req(1, &rpk(), T0), T0).unwrap();
     assert!(matches!(
         reg.heartbeat(&hb, T0),
-        Err(RegistryError::StaleTimestamp { .. })
+        Err(RegistryError::NodeList(
+            NodeListError::StaleTimestamp { .. }
+        ))
     ));
 }
 
@@ -143,12 +151,21 @@ fn keys_that_do_not_match_are_refused() {
     req.pubkey_x25519 = node_identity(2).x25519_public();
     let err = reg.register(&req, T0).unwrap_err();
     // The signature covers the X25519 key too, so re-sign to reach the proof check.
-    assert!(matches!(err, RegistryError::BadSignature { .. }));
+    assert!(matches!(
+        err,
+        RegistryError::NodeList(NodeListError::BadSignature { .. })
+    ));
     let node = node_identity(1);
     let mut forged = req.clone();
     forged.signature = node.sign(&forged.signed_bytes(&rpk()));
     let err = reg.register(&forged, T0).unwrap_err();
-    assert!(matches!(err, RegistryError::X25519ProofMismatch), "{err}");
+    assert!(
+        matches!(
+            err,
+            RegistryError::NodeList(NodeListError::X25519ProofMismatch)
+        ),
+        "{err}"
+    );
     assert_eq!(
         err.to_string(),
         "the X25519 key proof does not match the announced X25519 public key"
@@ -158,7 +175,7 @@ fn keys_that_do_not_match_are_refused() {
     req.pubkey_ed25519 = node_identity(3).ed25519_public();
     assert!(matches!(
         reg.register(&req, T0),
-        Err(RegistryError::BadSignature { .. })
+        Err(RegistryError::NodeList(NodeListError::BadSignature { .. }))
     ));
     // A small-order X25519 key (all zeros) is unusable.
     let mut zero = register_req(1, &rpk(), T0);
@@ -166,7 +183,7 @@ fn keys_that_do_not_match_are_refused() {
     zero.signature = node.sign(&zero.signed_bytes(&rpk()));
     assert!(matches!(
         reg.register(&zero, T0),
-        Err(RegistryError::BadX25519Key)
+        Err(RegistryError::NodeList(NodeListError::BadX25519Key))
     ));
 }
 
@@ -178,14 +195,14 @@ fn bad_announcements_and_replays_are_refused() {
     let req = RegisterRequest::new(&node_identity(1), &rpk(), a, T0).unwrap();
     assert!(matches!(
         reg.register(&req, T0),
-        Err(RegistryError::BadAnnouncement(_))
+        Err(RegistryError::NodeList(NodeListError::BadAnnouncement(_)))
     ));
     let mut a = announcement(1);
     a.storage_lmq_port = 0;
     let req = RegisterRequest::new(&node_identity(1), &rpk(), a, T0).unwrap();
     assert!(matches!(
         reg.register(&req, T0),
-        Err(RegistryError::BadAnnouncement(_))
+        Err(RegistryError::NodeList(NodeListError::BadAnnouncement(_)))
     ));
     let req = register_req(1, &rpk(), T0);
     reg.register(&req, T0).unwrap();

@@ -27,7 +27,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use umbra_crypto::Identity;
-use umbra_registry::list::SignedNodeList;
+use umbra_nodelist::list::SignedNodeList;
 use umbra_registry::registry::{Registry, RegistryConfig};
 use umbra_registry::server::{AppState, SystemClock};
 use umbra_swarm::SwarmId;

@@ -36,7 +36,7 @@ struct Args {
     #[arg(long, default_value_t = 3_000)]
     heartbeat_interval_ms: u64,
     /// Largest accepted clock skew of signed requests, in milliseconds.
-    #[arg(long, default_value_t = umbra_registry::api::DEFAULT_MAX_CLOCK_SKEW_MS)]
+    #[arg(long, default_value_t = umbra_nodelist::api::DEFAULT_MAX_CLOCK_SKEW_MS)]
     max_clock_skew_ms: u64,
     /// Also write the start-up JSON line to this file (atomically).
     #[arg(long)]

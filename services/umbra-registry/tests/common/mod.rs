@@ -11,7 +11,7 @@
 use std::net::Ipv4Addr;
 
 use umbra_crypto::Identity;
-use umbra_registry::api::{Announcement, RegisterRequest};
+use umbra_nodelist::api::{Announcement, RegisterRequest};
 
 /// A deterministic identity for test node `i` (registry uses `registry_identity`).
 pub fn node_identity(i: u32) -> Identity {

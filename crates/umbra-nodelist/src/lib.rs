@@ -1,0 +1,10 @@
+#![doc = include_str!("../README.md")]
+
+pub mod api;
+mod error;
+pub mod height;
+mod hexser;
+pub mod list;
+
+pub use error::NodeListError;
+pub use height::chain_height;
