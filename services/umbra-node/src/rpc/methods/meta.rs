@@ -175,7 +175,7 @@ pub(crate) async fn exec_ifelse(ctx: &Ctx<'_>, r: IfElseReq) -> RpcResponse {
     let v = crate::STORAGE_SERVER_VERSION.map(i64::from);
     // storage-rpc-addendum.md A4: the chain-scale estimate from the request's clock, the same
     // function the registry's seed reply uses (not the node-list epoch).
-    let height = i64::try_from(umbra_registry::oxend::chain_height(ctx.now)).unwrap_or(i64::MAX);
+    let height = i64::try_from(umbra_nodelist::chain_height(ctx.now)).unwrap_or(i64::MAX);
     let mut cond = true;
     if let Some(x) = r.hf_ge {
         cond &= hf >= x;
