@@ -109,7 +109,8 @@ impl WorkerResult {
 
 fn connector(http1: bool) -> anyhow::Result<TlsConnector> {
     let mut cfg =
-        umbra_node::identity::any_cert_client_config().context("TLS protocol versions")?;
+        // Danger on purpose: the benchmarked node has a self-signed certificate (storage-rpc.md §1.1).
+        umbra_node::identity::danger_any_cert_client_config().context("TLS protocol versions")?;
     cfg.alpn_protocols = if http1 {
         vec![b"http/1.1".to_vec()]
     } else {

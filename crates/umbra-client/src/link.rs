@@ -106,6 +106,7 @@ impl HttpLink {
             .timeout(config.request_timeout)
             .connect_timeout(config.connect_timeout)
             .pool_max_idle_per_host(config.max_idle_per_host)
+            // Danger on purpose: nodes have self-signed certificates (storage-rpc.md §1.1); every reply is authenticated by the onion layer keys instead.
             .tls_danger_accept_invalid_certs(true)
             .tls_danger_accept_invalid_hostnames(true)
             .no_proxy()

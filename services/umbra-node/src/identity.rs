@@ -257,7 +257,7 @@ mod tests {
 /// Storage nodes present self-signed certificates that nobody pins (`storage-rpc.md` §1.1):
 /// what authenticates a node is its onion-layer key or its signed peer-channel replies, never
 /// TLS. Used by the onion relay, the test clients and the load generator.
-pub fn any_cert_client_config() -> Result<rustls::ClientConfig, rustls::Error> {
+pub fn danger_any_cert_client_config() -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = crypto_provider();
     Ok(
         rustls::ClientConfig::builder_with_provider(provider.clone())

@@ -705,7 +705,8 @@ fn to_http(r: Response) -> hyper::Response<Full<Bytes>> {
 /// (ALPN), no certificate verification (see the module docs), no proxy, no redirects.
 fn relay_client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
-        .tls_backend_preconfigured(any_cert_tls_config()?)
+        // Danger on purpose: nodes use self-signed certificates nobody pins (storage-rpc.md §1.1); the onion layer key authenticates the next hop.
+        .tls_backend_preconfigured(danger_any_cert_tls_config()?)
         .connect_timeout(CONNECT_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(90))
         .http2_keep_alive_interval(Duration::from_secs(30))
@@ -722,7 +723,8 @@ fn relay_client() -> Result<reqwest::Client, String> {
 /// the [`ExitPolicy`] to every address a name resolves to.
 fn exit_client(policy: ExitPolicy) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
-        .tls_backend_preconfigured(any_cert_tls_config()?)
+        // Danger on purpose: nodes use self-signed certificates nobody pins (storage-rpc.md §1.1); the onion layer key authenticates the next hop.
+        .tls_backend_preconfigured(danger_any_cert_tls_config()?)
         .connect_timeout(CONNECT_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
@@ -757,8 +759,8 @@ impl reqwest::dns::Resolve for PolicyResolver {
 
 /// A rustls client configuration (ring, TLS 1.2/1.3, ALPN `h2` then `http/1.1`) that accepts
 /// any server certificate but still checks the handshake signature against it.
-fn any_cert_tls_config() -> Result<rustls::ClientConfig, String> {
-    let mut cfg = crate::identity::any_cert_client_config().map_err(|e| e.to_string())?;
+fn danger_any_cert_tls_config() -> Result<rustls::ClientConfig, String> {
+    let mut cfg = crate::identity::danger_any_cert_client_config().map_err(|e| e.to_string())?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
 }

@@ -257,7 +257,8 @@ impl TestAccount {
 /// server sends back until it closes the connection (send `Connection: close`). For tests of
 /// malformed HTTP that a normal client would refuse to produce.
 pub async fn raw_https(addr: SocketAddr, request: &[u8]) -> std::io::Result<Vec<u8>> {
-    let cfg = crate::identity::any_cert_client_config().map_err(std::io::Error::other)?;
+    // Danger on purpose: test nodes have self-signed certificates; tests check replies, not TLS.
+    let cfg = crate::identity::danger_any_cert_client_config().map_err(std::io::Error::other)?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;

@@ -22,7 +22,7 @@ use umbra_node::testing::{TestAccount, TestNode, https_client, now_ms, rpc};
 const GUARD: Duration = Duration::from_secs(60);
 
 async fn tls_connect(addr: SocketAddr) -> TlsStream<tokio::net::TcpStream> {
-    let cfg = umbra_node::identity::any_cert_client_config().unwrap();
+    let cfg = umbra_node::identity::danger_any_cert_client_config().unwrap();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();

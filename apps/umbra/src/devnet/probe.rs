@@ -30,6 +30,7 @@ impl Http {
         // error only means a provider is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
+            // Danger on purpose: devnet nodes have self-signed certificates; this only reads their public status on loopback.
             .danger_accept_invalid_certs(true)
             .no_proxy()
             .connect_timeout(Duration::from_secs(2))
