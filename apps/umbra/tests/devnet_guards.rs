@@ -14,35 +14,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
-use common::{GUARD, alice_and_bob, build_daemons, exe, finish};
-
-/// Runs `umbra devnet ARGS`, the nodes logging their onion requests at debug level.
-fn devnet(args: &[&str]) -> Output {
-    let child = Command::new(exe())
-        .arg("devnet")
-        .args(args)
-        .env_remove("UMBRA_DEVNET_DIR")
-        .env("UMBRA_DEVNET_NODE_LOG", "info,umbra_node=debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    finish(child, GUARD, &format!("umbra devnet {}", args.join(" ")))
-}
-
-/// Stops the devnet when dropped.
-struct Devnet {
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = devnet(&["down", "--dir", self.dir.path().to_str().unwrap()]);
-    }
-}
+use common::{Devnet, alice_and_bob, build_daemons, logged_devnet};
 
 /// The value of `key=` in a log line (without quotes).
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
@@ -81,7 +54,7 @@ fn the_cli_enters_the_network_through_the_same_two_guards_every_run() {
         dir: tempfile::tempdir().unwrap(),
     };
     let dir = net.dir.path().to_str().unwrap().to_owned();
-    let up = devnet(&["up", "--detach", "--nodes", "7", "--dir", &dir]);
+    let up = logged_devnet(&["up", "--detach", "--nodes", "7", "--dir", &dir]);
     assert!(
         up.status.success(),
         "devnet up failed: {}",

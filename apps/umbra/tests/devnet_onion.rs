@@ -26,11 +26,10 @@
 
 mod common;
 
-use common::{build_daemons, exe, finish};
+use common::{Devnet, build_daemons, logged_devnet};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -54,32 +53,6 @@ fn one_devnet_at_a_time() -> MutexGuard<'static, ()> {
     static ONE: Mutex<()> = Mutex::new(());
     ONE.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Runs `umbra devnet ARGS`, the nodes logging at debug level with metadata revealed.
-fn devnet(args: &[&str]) -> Output {
-    let child = Command::new(exe())
-        .arg("devnet")
-        .args(args)
-        .env_remove("UMBRA_DEVNET_DIR")
-        .env("UMBRA_DEVNET_NODE_LOG", "info,umbra_node=debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    finish(child, GUARD, &format!("umbra devnet {}", args.join(" ")))
-}
-
-/// Stops the devnet when dropped.
-struct Devnet {
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = devnet(&["down", "--dir", self.dir.path().to_str().unwrap()]);
-    }
 }
 
 /// One logged line of interest.
@@ -198,7 +171,7 @@ fn storage_requests_reach_destinations_only_through_relays() {
         dir: tempfile::tempdir().unwrap(),
     };
     let dir = net.dir.path().to_str().unwrap().to_owned();
-    let up = devnet(&["up", "--detach", "--nodes", "7", "--dir", &dir]);
+    let up = logged_devnet(&["up", "--detach", "--nodes", "7", "--dir", &dir]);
     assert!(
         up.status.success(),
         "devnet up failed: {}",
@@ -331,7 +304,7 @@ fn right_after_up_writes_reach_exactly_the_swarm_and_onion_requests_work() {
         dir: tempfile::tempdir().unwrap(),
     };
     let dir = net.dir.path().to_str().unwrap().to_owned();
-    let up = devnet(&["up", "--detach", "--nodes", "14", "--dir", &dir]);
+    let up = logged_devnet(&["up", "--detach", "--nodes", "14", "--dir", &dir]);
     assert!(
         up.status.success(),
         "devnet up failed: {}",

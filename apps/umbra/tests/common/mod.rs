@@ -191,3 +191,32 @@ pub(crate) fn alice_and_bob(homes: &Path, network: &Path) -> Pair {
         phrase,
     }
 }
+
+/// Runs `umbra devnet ARGS`, the nodes logging their onion requests at debug level (the
+/// scenarios that observe the network from outside read those logs).
+#[allow(dead_code)] // only the scenarios that read node logs start their own devnet
+pub(crate) fn logged_devnet(args: &[&str]) -> Output {
+    let child = Command::new(exe())
+        .arg("devnet")
+        .args(args)
+        .env_remove("UMBRA_DEVNET_DIR")
+        .env("UMBRA_DEVNET_NODE_LOG", "info,umbra_node=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    finish(child, GUARD, &format!("umbra devnet {}", args.join(" ")))
+}
+
+/// A devnet in its own directory, stopped when dropped (also when the test fails).
+#[allow(dead_code)]
+pub(crate) struct Devnet {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = logged_devnet(&["down", "--dir", self.dir.path().to_str().unwrap()]);
+    }
+}
