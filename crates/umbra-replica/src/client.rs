@@ -16,7 +16,9 @@ use umbra_crypto::Identity;
 use crate::auth::{AUTH_HEADER, RequestAuth, ResponseAuth};
 use crate::view::Member;
 use crate::wire::{Endpoint, MAX_RESPONSE_BYTES};
-use crate::{Clock, ReplicaError};
+use umbra_clock::Clock;
+
+use crate::ReplicaError;
 
 /// How peers are addressed from their list entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +151,7 @@ impl PeerClient {
 
     /// The clock's time, or one millisecond after the previous request's if that is not later.
     fn next_timestamp(&self) -> i64 {
-        let now = self.clock.now_ms();
+        let now = self.clock.now_ms_i64();
         let prev = self
             .last_ts
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| {

@@ -28,7 +28,9 @@ use crate::wire::{
     MAX_DIGESTS_PER_PAGE, MAX_HANDOVER_DATA_BYTES, MAX_HANDOVER_ITEMS, MAX_HASHES_PER_REQUEST,
     ReplicasRequest, ReplicasResponse, WireBucket, WireDigest, WireReplica, WireTombstone,
 };
-use crate::{Clock, MetricsSnapshot, ReplicaError};
+use umbra_clock::Clock;
+
+use crate::{MetricsSnapshot, ReplicaError};
 
 /// The methods the spec marks recursive (`storage-rpc.md` §7): the only ones `forward` accepts.
 pub const RECURSIVE_METHODS: [&str; 8] = [
@@ -375,7 +377,7 @@ impl Replica {
     }
 
     fn now(&self) -> Millis {
-        self.inner.clock.now_ms()
+        self.inner.clock.now_ms_i64()
     }
 
     async fn read<T: Send + 'static>(

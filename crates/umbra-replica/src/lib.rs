@@ -2,7 +2,6 @@
 
 pub mod auth;
 pub mod client;
-mod clock;
 mod engine;
 mod error;
 mod metrics;
@@ -11,7 +10,6 @@ pub mod server;
 pub mod view;
 pub mod wire;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
     FailureKind, ForwardFuture, ForwardHandler, ForwardReply, HandoverReport, MemberOutcome,
     MemberResult, RECURSIVE_METHODS, Replica, ReplicaConfig, RoundReport, member_results_json,

@@ -29,7 +29,9 @@ use umbra_nodelist::api::{
 use umbra_nodelist::list::{ListVerifier, SignedNodeList, TrustPolicy};
 
 use crate::view::{MembershipView, ViewHandle};
-use crate::{Clock, ReplicaError};
+use umbra_clock::Clock;
+
+use crate::ReplicaError;
 
 /// Largest node list body read (bytes).
 pub const MAX_LIST_BYTES: usize = 16 * 1024 * 1024;
@@ -357,7 +359,7 @@ pub async fn run_membership(
     let mut heartbeat = config.default_heartbeat;
     let mut last_refresh: Option<i64> = None;
     loop {
-        let now = clock.now_ms();
+        let now = clock.now_ms_i64();
         let wait = if registered {
             match client.heartbeat(&identity, now).await {
                 Ok(status) => {
@@ -392,7 +394,7 @@ pub async fn run_membership(
                 }
             }
         };
-        let now = clock.now_ms();
+        let now = clock.now_ms_i64();
         let refresh_ms = i64::try_from(config.refresh_interval.as_millis()).unwrap_or(i64::MAX);
         if last_refresh.is_none_or(|t| now.saturating_sub(t) >= refresh_ms) {
             last_refresh = Some(now);
@@ -406,7 +408,7 @@ pub async fn run_membership(
             _ = stop.wait_for(|s| *s) => break,
         }
     }
-    if registered && let Err(e) = client.leave(&identity, clock.now_ms()).await {
+    if registered && let Err(e) = client.leave(&identity, clock.now_ms_i64()).await {
         tracing::warn!("leaving the registry: {}", e.report());
     }
 }

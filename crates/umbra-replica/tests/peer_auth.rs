@@ -8,14 +8,15 @@ use std::sync::Arc;
 
 use common::{Net, SWARM_A, SWARM_B, hash_of, node_identity, owner_at, store_params};
 use serde_json::{Value, json};
+use umbra_clock::{Clock, ManualClock};
 use umbra_crypto::Identity;
+use umbra_replica::ReplicaError;
 use umbra_replica::auth::{AUTH_HEADER, RequestAuth};
 use umbra_replica::client::{PeerAddressing, PeerClient, PeerPort, PeerScheme};
 use umbra_replica::wire::{
     DigestsRequest, DigestsResponse, Endpoint, ForwardRequest, HandoverRequest, HandoverResponse,
     WireReplica,
 };
-use umbra_replica::{Clock, ManualClock, ReplicaError};
 use umbra_store::ReplicaMessage;
 
 fn client(identity: Identity, clock: Arc<dyn Clock>) -> PeerClient {
@@ -136,7 +137,7 @@ async fn only_members_of_the_swarm_are_served() {
     assert_eq!(status_of(r), 400);
 
     // A member whose clock is far off: 401 (stale timestamp).
-    let skewed: Arc<dyn Clock> = Arc::new(ManualClock::new(net.now() - 5 * 60_000));
+    let skewed: Arc<dyn Clock> = Arc::new(ManualClock::new(net.clock.now_ms() - 5 * 60_000));
     let late = client(node_identity(2), skewed);
     let r = late
         .call::<_, DigestsResponse>(&target, Endpoint::Digests, &page)

@@ -7,13 +7,14 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use umbra_clock::{Clock, SystemClock};
 use umbra_crypto::Identity;
 use umbra_nodelist::api::Announcement;
 use umbra_nodelist::list::{NodeList, SignedNodeList, TrustPolicy};
 use umbra_registry::registry::{Registry, RegistryConfig};
 use umbra_registry::server::{AppState, SystemClock as RegistryClock};
 use umbra_replica::registry_client::{MembershipConfig, RegistryClient, run_membership};
-use umbra_replica::{Clock, MembershipView, ReplicaError, SystemClock, ViewHandle};
+use umbra_replica::{MembershipView, ReplicaError, ViewHandle};
 
 fn node(i: u8) -> Identity {
     Identity::from_seed(&[0x30 + i; 32])
@@ -38,7 +39,7 @@ struct Reg {
 
 async fn start_registry() -> Reg {
     let identity = Identity::from_seed(&[0x52; 32]);
-    let now = SystemClock.now_ms() as u64;
+    let now = SystemClock.now_ms();
     let registry = Registry::open(
         umbra_registry::store::Store::open_in_memory().unwrap(),
         Identity::from_seed(&[0x52; 32]),
@@ -90,7 +91,7 @@ async fn follows_the_signed_list_and_keeps_it_while_the_registry_is_down() {
     let (c, view) = client_for(&reg, &nodes[0]);
     for (i, n) in nodes.iter().enumerate() {
         let status = c
-            .register(n, announcement(i as u8), SystemClock.now_ms())
+            .register(n, announcement(i as u8), SystemClock.now_ms_i64())
             .await
             .unwrap();
         assert!(status.active);
@@ -106,7 +107,10 @@ async fn follows_the_signed_list_and_keeps_it_while_the_registry_is_down() {
     assert_eq!(c.seen_epoch(), Some(epoch));
     // The same list again changes nothing.
     assert!(!c.refresh().await.unwrap());
-    let hb = c.heartbeat(&nodes[0], SystemClock.now_ms()).await.unwrap();
+    let hb = c
+        .heartbeat(&nodes[0], SystemClock.now_ms_i64())
+        .await
+        .unwrap();
     assert!(hb.epoch >= epoch);
 
     // An older list, even validly signed, is refused; so is a tampered one.
@@ -136,7 +140,7 @@ async fn follows_the_signed_list_and_keeps_it_while_the_registry_is_down() {
     // Unknown node heartbeat is a 404 the membership task answers by registering again.
     let reg2 = start_registry().await;
     let (c2, _) = client_for(&reg2, &nodes[1]);
-    let r = c2.heartbeat(&nodes[1], SystemClock.now_ms()).await;
+    let r = c2.heartbeat(&nodes[1], SystemClock.now_ms_i64()).await;
     assert!(
         matches!(r, Err(ReplicaError::RegistryStatus { status: 404, .. })),
         "{r:?}"

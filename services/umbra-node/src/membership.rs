@@ -26,14 +26,15 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use umbra_clock::{Clock, SystemClock};
 use umbra_crypto::Identity;
 use umbra_nodelist::api::Announcement;
 use umbra_nodelist::list::TrustPolicy;
 use umbra_replica::client::{PeerAddressing, PeerPort, PeerScheme};
 use umbra_replica::registry_client::{MembershipConfig, RegistryClient, run_membership};
 use umbra_replica::{
-    Clock, ForwardFuture, ForwardHandler, ForwardReply, MembershipView, Replica, ReplicaConfig,
-    SystemClock, ViewHandle, member_results_json,
+    ForwardFuture, ForwardHandler, ForwardReply, MembershipView, Replica, ReplicaConfig,
+    ViewHandle, member_results_json,
 };
 use umbra_store::Store;
 

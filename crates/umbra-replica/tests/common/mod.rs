@@ -19,18 +19,19 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
+use umbra_clock::{Clock, ManualClock};
 use umbra_crypto::Identity;
 use umbra_replica::client::{PeerAddressing, PeerPort, PeerScheme};
 use umbra_replica::{
-    Clock, ForwardFuture, ForwardHandler, ForwardReply, ManualClock, Member, MemberResult,
-    MembershipView, Replica, ReplicaConfig, ViewHandle,
+    ForwardFuture, ForwardHandler, ForwardReply, Member, MemberResult, MembershipView, Replica,
+    ReplicaConfig, ViewHandle,
 };
 use umbra_store::{
     ExpireMode, ExpireRequest, ExpiryTarget, NewMessage, Owner, RetrieveLimits, Store, StoreConfig,
 };
 use umbra_swarm::{SwarmId, UNASSIGNED_SWARM_ID};
 
-pub const NOW: i64 = 1_764_000_000_000;
+pub const NOW: u64 = 1_764_000_000_000;
 pub const DAY: i64 = 24 * 3600 * 1000;
 /// Two swarm ids far apart on the ring.
 pub const SWARM_A: SwarmId = 1 << 62;
@@ -315,7 +316,7 @@ impl Net {
     }
 
     pub fn now(&self) -> i64 {
-        self.clock.now_ms()
+        self.clock.now_ms_i64()
     }
 
     /// Publishes a new list (next epoch) to every node: `assignment[i]` is node i's swarm, or
