@@ -12,7 +12,7 @@ use umbra_crypto::Identity;
 use umbra_nodelist::api::Announcement;
 use umbra_nodelist::list::{NodeList, SignedNodeList, TrustPolicy};
 use umbra_registry::registry::{Registry, RegistryConfig};
-use umbra_registry::server::{AppState, SystemClock as RegistryClock};
+use umbra_registry::server::AppState;
 use umbra_replica::registry_client::{MembershipConfig, RegistryClient, run_membership};
 use umbra_replica::{MembershipView, ReplicaError, ViewHandle};
 
@@ -51,7 +51,7 @@ async fn start_registry() -> Reg {
         now,
     )
     .unwrap();
-    let state = AppState::new(registry, Arc::new(RegistryClock));
+    let state = AppState::new(registry, Arc::new(SystemClock));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,6 +1,6 @@
 //! The registry's state machine: synchronous, clock passed in, persisted in SQLite.
 //!
-//! Every call takes `now_ms` from the caller (the HTTP shell reads a [`crate::server::Clock`]),
+//! Every call takes `now_ms` from the caller (the HTTP shell reads an [`umbra_clock::Clock`]),
 //! so tests drive time by hand. Every change of the published data bumps the epoch, re-runs
 //! the swarm formation rules when the set of active nodes changed (seeded with
 //! `mix_seed(config.seed, new_epoch)`, so a given sequence of events and seed always gives

@@ -1,7 +1,6 @@
 //! The HTTP shell around [`Registry`]: axum routes, a clock, and the inactivity sweep.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use umbra_report::ErrorExt as _;
@@ -25,49 +24,8 @@ use crate::RegistryError;
 use crate::oxend;
 use crate::registry::Registry;
 
-/// Where the registry reads the time. Tests use [`ManualClock`].
-pub trait Clock: Send + Sync + 'static {
-    /// Milliseconds since the Unix epoch.
-    fn now_ms(&self) -> u64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-}
-
-/// A clock moved by hand (tests).
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    /// A clock showing `now_ms`.
-    #[must_use]
-    pub fn new(now_ms: u64) -> Self {
-        Self(AtomicU64::new(now_ms))
-    }
-    /// Sets the time.
-    pub fn set(&self, now_ms: u64) {
-        self.0.store(now_ms, Ordering::SeqCst);
-    }
-    /// Moves the time forward.
-    pub fn advance(&self, ms: u64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+// The workspace's one clock; re-exported because building an [`AppState`] takes one.
+pub use umbra_clock::{Clock, SystemClock};
 
 /// Shared state of the HTTP handlers.
 pub struct AppState {

@@ -14,7 +14,8 @@ use tower::ServiceExt as _;
 use umbra_nodelist::api::{HeartbeatRequest, NodeStatus, RegistryInfo};
 use umbra_nodelist::list::{ListVerifier, SignedNodeList, TrustPolicy};
 use umbra_registry::registry::{Registry, RegistryConfig};
-use umbra_registry::server::{AppState, ManualClock, router};
+use umbra_clock::ManualClock;
+use umbra_registry::server::{AppState, router};
 use umbra_registry::store::Store;
 use umbra_swarm::{MAX_SWARM_ID, UNASSIGNED_SWARM_ID};
 
@@ -34,7 +35,7 @@ trait Now {
 }
 impl Now for ManualClock {
     fn now(&self) -> u64 {
-        umbra_registry::server::Clock::now_ms(self)
+        umbra_clock::Clock::now_ms(self)
     }
 }
 
