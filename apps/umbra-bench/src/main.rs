@@ -17,8 +17,8 @@
 //!
 //! The `messenger` subcommand measures the client instead (issue 6): delivery latency,
 //! messages/s one client sends, and restoring a profile, through the production client
-//! library (`umbra-client`) against a running network such as `umbra devnet up`; see
-//! `messenger.rs`.
+//! library (`umbra-messenger` over `umbra-net`) against a running network such as
+//! `umbra devnet up`; see `messenger.rs`.
 //!
 //! See `BENCHMARKS.md` at the repository root for the figures and how to read them.
 

@@ -26,10 +26,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
 use serde_json::{Value, json};
-use umbra_client::messenger::{
+use umbra_messenger::{
     Event, KdfParams, MessageStatus, Messenger, OnionSwarm, Profile, SwarmApi,
 };
-use umbra_client::{NetworkConfig, OnionTransport, SystemClock, TransportConfig};
+use umbra_net::{NetworkConfig, OnionTransport, SystemClock, TransportConfig};
 use umbra_crypto::{Identity, OsRandom, Random as _, SessionId, mnemonic};
 
 use crate::sys::{self, Machine};

@@ -4,9 +4,9 @@
 //! A 7-node devnet is started with `UMBRA_DEVNET_NODE_LOG=info,umbra_node=debug`, which makes
 //! every node log each HTTP request (`request peer=.. method=.. path=..`) and each onion
 //! request (`onion request peer=.. outcome=..`) with peer addresses in clear. The client library
-//! (umbra-client's onion transport and swarm adapter) connects from 127.0.0.2, so that the
-//! client's connections are told apart from the nodes' (127.0.0.1). It stores a message and
-//! retrieves it. Then, from the logs:
+//! (umbra-net's onion transport and umbra-messenger's swarm adapter) connects from 127.0.0.2,
+//! so that the client's connections are told apart from the nodes' (127.0.0.1). It stores a
+//! message and retrieves it. Then, from the logs:
 //!
 //! 1. the nodes that got any request from 127.0.0.2 got only onion requests, relayed them
 //!    (`outcome=forwarded`; a refusal such as `next_node_not_found` while a node list catches
@@ -37,9 +37,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
-use umbra_client::messenger::{OnionSwarm, SwarmApi};
-use umbra_client::{HttpConfig, NetworkConfig, OnionTransport, SystemClock, TransportConfig};
 use umbra_crypto::{Identity, OsRandom};
+use umbra_messenger::{OnionSwarm, SwarmApi};
+use umbra_net::{HttpConfig, NetworkConfig, OnionTransport, SystemClock, TransportConfig};
 
 /// Hang guard of one command or one client step.
 const GUARD: Duration = Duration::from_secs(240);

@@ -22,8 +22,8 @@ use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::sync::mpsc;
-use umbra_client::messenger::{Event, MessageStatus, Messenger};
 use umbra_crypto::SessionId;
+use umbra_messenger::{Event, MessageStatus, Messenger};
 
 use super::WhoArgs;
 use super::context::{self, Reach, resolve};

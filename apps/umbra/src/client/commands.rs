@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::{Value, json};
-use umbra_client::messenger::{Event, Message, MessageStatus, Messenger, Settings};
 use umbra_crypto::SessionId;
+use umbra_messenger::{Event, Message, MessageStatus, Messenger, Settings};
 
 use super::context::{self, Reach, resolve};
 use super::render::{self, message_json, print_json};

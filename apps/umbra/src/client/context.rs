@@ -14,14 +14,14 @@ use std::sync::Arc;
 use umbra_report::ErrorExt as _;
 
 use anyhow::{anyhow, bail};
-use umbra_client::messenger::{
+use umbra_crypto::{Identity, OsRandom, SessionId};
+use umbra_messenger::{
     KdfParams, Messenger, MessengerError, NodeId, OnionSwarm, Profile, RetrievedPage, StoreAck,
     SwarmApi, SwarmError,
 };
-use umbra_client::{
+use umbra_net::{
     BoxFuture, ClientError, NetworkConfig, OnionTransport, SystemClock, TransportConfig,
 };
-use umbra_crypto::{Identity, OsRandom, SessionId};
 use zeroize::Zeroizing;
 
 use super::Globals;

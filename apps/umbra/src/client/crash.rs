@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::anyhow;
-use umbra_client::BoxFuture;
-use umbra_client::messenger::{NodeId, RetrievedPage, StoreAck, SwarmApi, SwarmError};
 use umbra_crypto::{Identity, SessionId};
+use umbra_messenger::{NodeId, RetrievedPage, StoreAck, SwarmApi, SwarmError};
+use umbra_net::BoxFuture;
 
 /// The environment variable of the hook.
 pub(crate) const CRASH_ENV: &str = "UMBRA_TEST_CRASH";

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::{Value, json};
-use umbra_client::NetworkConfig;
-use umbra_client::messenger::{Event, KdfParams, Message, Messenger, Profile};
 use umbra_crypto::OsRandom;
+use umbra_messenger::{Event, KdfParams, Message, Messenger, Profile};
+use umbra_net::NetworkConfig;
 
 use super::DemoArgs;
 use super::context::{self, Online};
@@ -159,7 +159,7 @@ async fn deliver(
 ) -> anyhow::Result<(u64, bool)> {
     let sent = from.send_text(&to.session_id(), text).await?;
     let t0 = Instant::now();
-    if sent.status != umbra_client::messenger::MessageStatus::Sent {
+    if sent.status != umbra_messenger::MessageStatus::Sent {
         bail!(
             "the swarm did not acknowledge the message ({:?})",
             sent.status

@@ -2,7 +2,7 @@
 //! and a demo on a devnet.
 //!
 //! A front end only: every protocol decision (encryption, outbox, receipts, requests, timers)
-//! is umbra-client's [`Messenger`](umbra_client::messenger::Messenger); this module parses the
+//! is umbra-messenger's [`Messenger`](umbra_messenger::Messenger); this module parses the
 //! command line, opens the profile, connects to the network named by `--network`, calls the
 //! messenger and prints what it returns — for people, or as JSON with `--json`.
 //!

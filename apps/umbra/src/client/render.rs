@@ -2,11 +2,9 @@
 //! (the same shapes in every command), and one line of text each for people.
 
 use serde_json::{Value, json};
-use umbra_client::NodeEntry;
-use umbra_client::messenger::{
-    Contact, Conversation, Disappearing, Message, MessageStatus, Messenger,
-};
 use umbra_crypto::SessionId;
+use umbra_messenger::{Contact, Conversation, Disappearing, Message, MessageStatus, Messenger};
+use umbra_net::NodeEntry;
 
 /// Prints a JSON value on one line.
 pub(crate) fn print_json(v: &Value) {

@@ -2,8 +2,8 @@
 //! Parsers of bytes from the network or disk never panic, whatever they are given.
 
 use proptest::prelude::*;
-use umbra_client::NodeDirectory;
-use umbra_client::directory::NetworkConfig;
+use umbra_net::NodeDirectory;
+use umbra_net::directory::NetworkConfig;
 use umbra_nodelist::list::TrustPolicy;
 
 proptest! {

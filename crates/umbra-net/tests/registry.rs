@@ -6,8 +6,8 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use umbra_client::{ClientError, NetworkConfig, OnionTransport, TransportConfig};
 use umbra_crypto::{Identity, SeededRandom};
+use umbra_net::{ClientError, NetworkConfig, OnionTransport, TransportConfig};
 use umbra_nodelist::api::{Announcement, RegisterRequest};
 use umbra_registry::registry::{Registry, RegistryConfig};
 use umbra_registry::server::{AppState, Clock as _, SystemClock};

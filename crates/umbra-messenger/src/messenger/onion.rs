@@ -17,8 +17,8 @@ use super::swarm::{
     NodeId, RetrievedPage, StoreAck, StoredMessage, SwarmApi, SwarmError, delete_signed_bytes,
     expire_signed_bytes, retrieve_signed_bytes,
 };
-use crate::clock::{BoxFuture, Clock};
-use crate::{Destination, OnionTransport, Request, Response};
+use umbra_net::{BoxFuture, Clock};
+use umbra_net::{Destination, OnionTransport, Request, Response};
 
 /// The messenger's swarm access through onion paths.
 #[derive(Clone)]
@@ -423,14 +423,14 @@ mod tests {
     #[cfg(feature = "test-support")]
     #[tokio::test]
     async fn requests_reach_a_swarm_member_through_onion_paths() {
-        use crate::ManualClock;
-        use crate::testing::{FakeNetwork, distinct_subnets};
+        use umbra_net::ManualClock;
+        use umbra_net::testing::{FakeNetwork, distinct_subnets};
 
         const T0: u64 = 1_764_000_000_000;
         let net = FakeNetwork::new(7, &distinct_subnets(12), 2);
         let clock = Arc::new(ManualClock::new(T0));
         let transport = net
-            .transport(crate::TransportConfig::default(), clock.clone(), 11)
+            .transport(umbra_net::TransportConfig::default(), clock.clone(), 11)
             .unwrap();
         let swarm = OnionSwarm::new(transport.clone(), clock.clone());
         let id = Identity::generate(&mut SeededRandom::new(3));

@@ -13,7 +13,7 @@ use umbra_crypto::hash::message_hash;
 use umbra_crypto::{Identity, SessionId};
 
 use super::swarm::{NodeId, RetrievedPage, StoreAck, StoredMessage, SwarmApi, SwarmError};
-use crate::clock::{BoxFuture, Clock};
+use umbra_net::{BoxFuture, Clock};
 
 /// The one node of every fake swarm.
 pub const FAKE_NODE: &str = "fake-node";

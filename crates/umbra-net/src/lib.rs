@@ -4,7 +4,6 @@ pub mod clock;
 pub mod directory;
 mod error;
 pub mod link;
-pub mod messenger;
 pub mod paths;
 pub mod store;
 #[cfg(feature = "test-support")]

@@ -7,7 +7,7 @@
 use thiserror::Error;
 use umbra_crypto::{Identity, SessionId};
 
-use crate::clock::BoxFuture;
+use umbra_net::BoxFuture;
 
 /// Why a swarm request failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

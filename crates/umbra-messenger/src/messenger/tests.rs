@@ -8,7 +8,7 @@ use umbra_wire::{Content, UnsendRequest, encode_one_to_one};
 
 use super::fake::{FakeSwarms, StoreFault};
 use super::*;
-use crate::clock::ManualClock;
+use umbra_net::ManualClock;
 
 const T0: u64 = 1_700_000_000_000;
 const FAST_KDF: KdfParams = KdfParams {

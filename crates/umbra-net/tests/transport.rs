@@ -5,9 +5,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use umbra_client::paths::subnet24;
-use umbra_client::testing::{Behaviour, FakeNetwork, Role, account, distinct_subnets, loopback};
-use umbra_client::{
+use umbra_net::paths::subnet24;
+use umbra_net::testing::{Behaviour, FakeNetwork, Role, account, distinct_subnets, loopback};
+use umbra_net::{
     ClientError, Destination, ManualClock, OnionTransport, PATH_TEST_REQUEST, PathConfig, Request,
     Response, Server, TransportConfig, V4Request,
 };
@@ -406,7 +406,7 @@ async fn guards_and_the_list_epoch_survive_a_restart() {
     let guards = t.guards();
     assert!(guards.iter().all(|g| g.confirmed));
     drop(t);
-    assert!(dir.path().join(umbra_client::store::GUARD_FILE).exists());
+    assert!(dir.path().join(umbra_net::store::GUARD_FILE).exists());
     assert!(!dir.path().join("onion-guards.json.tmp").exists());
 
     // A different seed would choose other guards; the saved ones are used.
@@ -810,7 +810,7 @@ async fn restarts_keep_the_guards_no_churn() {
 #[tokio::test]
 async fn a_corrupt_guard_file_is_replaced_and_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join(umbra_client::store::GUARD_FILE);
+    let file = dir.path().join(umbra_net::store::GUARD_FILE);
     let cfg = TransportConfig {
         state_dir: Some(dir.path().to_path_buf()),
         ..config()
@@ -832,10 +832,10 @@ async fn a_corrupt_guard_file_is_replaced_and_reported() {
             other => panic!("{other:?}"),
         }
         // Replaced at once (no guards yet), then kept.
-        let saved = umbra_client::GuardStore::new(dir.path()).load().unwrap();
+        let saved = umbra_net::GuardStore::new(dir.path()).load().unwrap();
         assert_eq!(saved.unwrap().guards, Vec::new());
         t.ensure_ready().await.unwrap();
-        let saved = umbra_client::GuardStore::new(dir.path()).load().unwrap();
+        let saved = umbra_net::GuardStore::new(dir.path()).load().unwrap();
         assert_eq!(saved.unwrap().guards, t.guards());
     }
     // A valid file is used silently.
@@ -861,7 +861,7 @@ async fn a_guard_file_that_cannot_be_written_is_an_error() {
     ));
     // The guard file cannot be read nor replaced: a directory is in its place.
     let state = dir.path().join("state");
-    std::fs::create_dir_all(state.join(umbra_client::store::GUARD_FILE).join("x")).unwrap();
+    std::fs::create_dir_all(state.join(umbra_net::store::GUARD_FILE).join("x")).unwrap();
     let cfg = TransportConfig {
         state_dir: Some(state),
         ..config()

@@ -1,45 +1,4 @@
-//! # The messaging core: one-to-one messaging with Session's wire semantics
-//!
-//! What every front end (the `umbra` CLI, later a web or terminal UI, bots) drives: a
-//! [`Profile`] on disk (identity + SQLCipher database) and a [`Messenger`] that sends, receives
-//! and keeps state, talking to the network only through the [`SwarmApi`] trait
-//! ([`OnionSwarm`] in production, `FakeSwarms` in tests).
-//!
-//! ```text
-//!  send_text ──► DB transaction: message row + outbox rows (exact encoded bytes, their hashes)
-//!                  │ committed before any network call
-//!                  ▼
-//!  flush_outbox ──► SwarmApi::store (recipient's swarm, ns 0, TTL 14 d or the timer)
-//!                   SwarmApi::store (our own swarm: sync copy with syncTarget)
-//!                  │ acknowledged → row removed; failed → retried later with backoff
-//!
-//!  receive ──► SwarmApi::retrieve (own swarm, per-node last_hash; receive_wait long-polls:
-//!              the node holds the retrieve until something arrives) ──► dedup by hash
-//!              ──► decode_one_to_one (decrypt, verify sender) ──► apply, up to 256 messages
-//!              per DB transaction, the cursor moving with them
-//!              (message / request / receipt / typing / unsend / request response / timer)
-//!              ──► events returned to the caller, only after the commit
-//! ```
-//!
-//! ## Guarantees
-//! - **Never lose a message**: an outgoing message is in the database's outbox before the
-//!   first network call and leaves it only when a swarm acknowledged it (or refused it for
-//!   good). A crash or cancellation at any point leaves it queued or sent.
-//! - **At most once visible**: the outbox keeps the encoded bytes, and a retry sends exactly
-//!   those; the swarm stores identical bytes under one hash, and receivers drop hashes they
-//!   have seen and (author, sent time) pairs they already have.
-//! - **Saved before shown**: an incoming message is committed to the database before it is
-//!   returned to the caller.
-//! - Time comes from [`Clock`] (disappearing timers, backoff, TTLs), randomness from
-//!   [`umbra_crypto::Random`].
-//!
-//! ## What this module must never do
-//! - Talk to the network other than through [`SwarmApi`].
-//! - Log a Session ID at info level or above unredacted, or log a message's text, a key, the
-//!   seed, the recovery phrase or the passphrase at any level.
-//! - Hold a database lock across an `.await`.
-//! - Show a message whose sender's signature did not verify, or delete a message on the word
-//!   of anyone but its author.
+//! The messenger itself; the crate docs (README.md) describe it.
 
 mod db;
 mod error;
@@ -64,7 +23,7 @@ use umbra_wire::{
     UnsendRequest, decode_one_to_one, encode_one_to_one, receipt_message, typing_message,
 };
 
-use crate::clock::Clock;
+use umbra_net::Clock;
 
 pub use db::SCHEMA_VERSION;
 pub use error::MessengerError;

@@ -1,0 +1,172 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The messenger over real HTTPS to in-process storage nodes (`umbra_node::testing`), through
+//! umbra-net's onion paths: long-polling, and disappearing messages leaving the swarms.
+
+#[path = "../../umbra-net/tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+
+use umbra_crypto::{Identity, SeededRandom};
+use umbra_net::SystemClock;
+
+use common::{Net, start, transport};
+
+/// Six one-node swarms: whichever swarm owns an account, the node that holds its messages is
+/// the node its owner retrieves from (no replication between test nodes is needed).
+const ONE_NODE_SWARMS: [u64; 6] = [
+    0x1000_0000_0000_0000,
+    0x3000_0000_0000_0000,
+    0x5000_0000_0000_0000,
+    0x9000_0000_0000_0000,
+    0xb000_0000_0000_0000,
+    0xd000_0000_0000_0000,
+];
+
+/// A messenger on `net` whose profile lives in `dir`.
+fn messenger(net: &Net, dir: &std::path::Path, seed: u64) -> Arc<umbra_messenger::Messenger> {
+    use umbra_messenger::{KdfParams, Messenger, OnionSwarm, Profile};
+    let (profile, _phrase) = Profile::create(
+        dir,
+        None,
+        KdfParams::default(),
+        &mut SeededRandom::new(seed),
+    )
+    .unwrap();
+    let clock = Arc::new(SystemClock);
+    let swarm = OnionSwarm::new(transport(net), clock.clone());
+    Arc::new(Messenger::new(
+        profile,
+        Arc::new(swarm),
+        clock,
+        Box::new(SeededRandom::new(seed + 1)),
+    ))
+}
+
+/// The messenger's waiting loop long-polls through the onion path: the recipient's retrieve is
+/// held at its node (seen from the node), and the message sent meanwhile wakes it up (the
+/// node counts a wake-up, not a deadline) and is shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_recipient_is_woken_by_the_message_through_onion_paths() {
+    use umbra_messenger::{Event, MessageStatus};
+    let net = start(&ONE_NODE_SWARMS).await;
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let alice = messenger(&net, dirs.0.path(), 100);
+    let bob = messenger(&net, dirs.1.path(), 200);
+    let waiting = || -> usize {
+        net.nodes
+            .iter()
+            .flatten()
+            .map(|n| n.node().unwrap().state().long_poll.waiting())
+            .sum()
+    };
+    let woken = || -> u64 {
+        net.nodes
+            .iter()
+            .flatten()
+            .map(|n| n.node().unwrap().state().long_poll.woken())
+            .sum()
+    };
+
+    let receiver = {
+        let bob = bob.clone();
+        tokio::spawn(async move { bob.receive_wait(std::time::Duration::from_secs(120)).await })
+    };
+    let guard = std::time::Instant::now();
+    while waiting() == 0 {
+        assert!(
+            guard.elapsed() < std::time::Duration::from_secs(120),
+            "the recipient's retrieve never waited at a node"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(woken(), 0);
+    let sent = alice
+        .send_text(&bob.session_id(), "are you there?")
+        .await
+        .unwrap();
+    assert_eq!(sent.status, MessageStatus::Sent);
+    let events = receiver.await.unwrap().unwrap();
+    let shown: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { message, request } => Some((message.body.clone(), *request)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shown, vec![("are you there?".to_string(), true)]);
+    assert!(woken() >= 1, "answered by a wake-up, not a deadline");
+}
+
+/// Disappearing messages on real nodes: a message sent with a 10 s after-send timer is gone
+/// after 10 s from both users' histories and from the swarms (the nodes no longer return it
+/// to a retrieve from the start), while the message before the timer stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disappearing_message_vanishes_on_both_sides_and_in_the_swarms() {
+    use umbra_messenger::{Disappearing, Event, SwarmApi as _};
+    let net = start(&ONE_NODE_SWARMS).await;
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let alice = messenger(&net, dirs.0.path(), 300);
+    let bob = messenger(&net, dirs.1.path(), 400);
+    let (a, b) = (alice.session_id(), bob.session_id());
+    let wait = std::time::Duration::from_secs(60);
+
+    alice.send_text(&b, "stays").await.unwrap();
+    bob.receive_wait(wait).await.unwrap();
+    bob.accept_request(&a).await.unwrap();
+    let mode = Disappearing::AfterSend { seconds: 10 };
+    alice.set_disappearing(&b, mode).await.unwrap();
+    let vanishing = alice.send_text(&b, "vanishes").await.unwrap();
+    let mut got_timer = false;
+    while bob.history(&a).unwrap().len() < 2 {
+        for e in bob.receive_wait(wait).await.unwrap() {
+            got_timer |= e
+                == Event::DisappearingChanged {
+                    conversation: a,
+                    setting: mode,
+                };
+        }
+    }
+    assert!(got_timer, "the timer change reached the other side");
+    let hash_at_bob = bob.history(&a).unwrap()[1].hash.clone().unwrap();
+    assert_eq!(
+        bob.history(&a).unwrap()[1].expires_at_ms,
+        Some(vanishing.sent_ms + 10_000)
+    );
+
+    // Past the timer (by the wall clock the nodes and the messengers read).
+    let due = vanishing.sent_ms + 10_000 + 500;
+    while umbra_node::testing::now_ms() <= i64::try_from(due).unwrap() {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let bodies = |m: &umbra_messenger::Messenger, with| -> Vec<String> {
+        m.history(with)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect()
+    };
+    assert_eq!(bodies(&alice, &b), vec!["stays".to_string()]);
+    assert_eq!(bodies(&bob, &a), vec!["stays".to_string()]);
+
+    // Every node of the recipient's swarm returns the message that stays, not the other.
+    let stays_at_bob = bob.history(&a).unwrap()[0].hash.clone().unwrap();
+    let bob_identity = Identity::generate(&mut SeededRandom::new(400));
+    assert_eq!(
+        bob_identity.session_id(),
+        b,
+        "the profile's identity, from its seed"
+    );
+    let swarm = umbra_messenger::OnionSwarm::new(transport(&net), Arc::new(SystemClock));
+    let nodes = swarm.nodes(&b).await.unwrap();
+    assert!(!nodes.is_empty());
+    for node in &nodes {
+        let page = swarm.retrieve(&bob_identity, 0, node, None).await.unwrap();
+        let hashes: Vec<&str> = page.messages.iter().map(|m| m.hash.as_str()).collect();
+        assert!(hashes.contains(&stays_at_bob.as_str()), "{hashes:?}");
+        assert!(
+            !hashes.contains(&hash_at_bob.as_str()),
+            "expired in the swarm"
+        );
+    }
+}
