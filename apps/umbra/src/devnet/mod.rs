@@ -136,6 +136,10 @@ pub(crate) struct DownArgs {
     /// Seconds between SIGTERM and SIGKILL.
     #[arg(long, default_value_t = 10)]
     pub(crate) grace: u64,
+    /// Wait until standard input closes, then stop the devnet (see [`down`]): a teardown guard
+    /// for test harnesses, hidden from the help.
+    #[arg(long, hide = true)]
+    pub(crate) after_stdin_closes: bool,
 }
 
 /// Arguments of the commands that name one node.

@@ -104,6 +104,37 @@ fn parse_stat(text: &str) -> Option<Stat> {
     Some(Stat { state, started })
 }
 
+/// Running processes named one of `names` (the file name of their program) whose command line
+/// names a path inside `dir`: found through `/proc`, so that a daemon whose start was never
+/// recorded in `devnet.json` (its `umbra devnet` killed right after spawning it) can still be
+/// stopped. Empty where there is no `/proc`.
+pub(crate) fn running_under(dir: &Path, names: &[&str]) -> Vec<ProcRef> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|raw| command_matches(&raw, dir, names))
+        })
+        .map(ProcRef::of)
+        .filter(ProcRef::is_running)
+        .collect()
+}
+
+/// Whether a NUL-separated command line runs one of `names` on a path inside `dir`.
+fn command_matches(raw: &[u8], dir: &Path, names: &[&str]) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+
+    let mut args = raw
+        .split(|b| *b == 0)
+        .map(|a| Path::new(std::ffi::OsStr::from_bytes(a)));
+    let program = args.next().and_then(Path::file_name);
+    program.is_some_and(|p| names.iter().any(|n| p == *n)) && args.any(|a| a.starts_with(dir))
+}
+
 /// Starts `bin args…` in its own process group with stdin closed and stdout/stderr appended to
 /// `log`. The child outlives this CLI and does not receive the terminal's Ctrl-C.
 pub(crate) fn spawn_daemon(bin: &Path, args: &[OsString], log: &Path) -> anyhow::Result<Child> {
@@ -202,6 +233,43 @@ mod tests {
             };
             assert!(!impostor.is_running());
         }
+    }
+
+    #[test]
+    fn a_daemon_is_matched_by_its_name_and_a_path_inside_the_directory() {
+        let dir = Path::new("/tmp/net");
+        let names = ["umbra-node", "umbra-registry"];
+        let cmd = |s: &str| s.replace(' ', "\0").into_bytes();
+        let node = cmd("/x/umbra-node --config /tmp/net/nodes/node-01/node.toml");
+        assert!(command_matches(&node, dir, &names));
+        assert!(!command_matches(&node, Path::new("/tmp/ne"), &names));
+        assert!(!command_matches(
+            &cmd("/x/umbra devnet down --dir /tmp/net"),
+            dir,
+            &names
+        ));
+        assert!(!command_matches(
+            &cmd("/x/umbra-node --config /tmp/other"),
+            dir,
+            &names
+        ));
+        assert!(!command_matches(b"", dir, &names));
+    }
+
+    #[tokio::test]
+    async fn a_running_daemon_is_found_under_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("nodes").join("node-01");
+        let args = ["-c".into(), "sleep 30; :".into(), marker.into()];
+        let mut child =
+            spawn_daemon(Path::new("/bin/sh"), &args, &dir.path().join("sh.log")).unwrap();
+        let p = ProcRef::of(child.id());
+        let found = running_under(dir.path(), &["sh"]);
+        assert!(found.contains(&p), "{found:?}");
+        assert!(running_under(dir.path(), &["umbra-node"]).is_empty());
+        assert!(stop_all(&[p], Duration::from_secs(5)).await.is_empty());
+        child.wait().unwrap();
+        assert!(!running_under(dir.path(), &["sh"]).contains(&p));
     }
 
     #[tokio::test]
