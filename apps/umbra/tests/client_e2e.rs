@@ -13,7 +13,9 @@
 
 mod common;
 
-use common::{GUARD, Pair, User, alice_and_bob, build_daemons, exe, finish, json, ok, umbra};
+use common::{
+    Devnet, GUARD, Pair, User, alice_and_bob, build_daemons, exe, finish, json, ok, umbra,
+};
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,21 +24,6 @@ use serde_json::Value;
 
 /// What `receive --wait` may wait for one message (seconds).
 const WAIT: &str = "60";
-
-/// Stops the devnet when dropped.
-struct Devnet {
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = umbra(
-            &["devnet", "down", "--dir", self.dir.path().to_str().unwrap()],
-            &[],
-            "",
-        );
-    }
-}
 
 impl User {
     /// `receive --wait` until a message with `text` arrives; returns it.
@@ -54,10 +41,8 @@ impl User {
 #[test]
 fn two_users_chat_through_a_devnet() {
     build_daemons();
-    let devnet = Devnet {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    let dir = devnet.dir.path().to_str().unwrap().to_owned();
+    let devnet = Devnet::new();
+    let dir = devnet.arg().to_owned();
     ok(
         &umbra(
             &["devnet", "up", "--detach", "--nodes", "7", "--dir", &dir],
@@ -66,7 +51,7 @@ fn two_users_chat_through_a_devnet() {
         ),
         "devnet up",
     );
-    let network = devnet.dir.path().join("network.json");
+    let network = devnet.path().join("network.json");
     let homes = tempfile::tempdir().unwrap();
     let user = |name: &str| common::user(homes.path(), &network, name);
     let Pair {

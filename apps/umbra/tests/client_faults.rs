@@ -24,7 +24,7 @@
 
 mod common;
 
-use common::{GUARD, Pair, User, alice_and_bob, build_daemons, json, ok, umbra};
+use common::{Devnet, GUARD, Pair, User, alice_and_bob, build_daemons, json, ok, umbra};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -35,30 +35,14 @@ const WAIT: &str = "60";
 /// How long the registry keeps a silent node listed: longer than any run of this test.
 const INACTIVE_AFTER_MS: &str = "3600000";
 
-/// A running devnet; stopped when dropped.
-struct Devnet {
-    dir: tempfile::TempDir,
-}
-
-impl Devnet {
-    fn arg(&self) -> &str {
-        self.dir.path().to_str().unwrap()
-    }
-
-    fn status(&self) -> Value {
-        let out = umbra(
-            &["devnet", "status", "--json", "--dir", self.arg()],
-            &[],
-            "",
-        );
-        json(&out, "devnet status")
-    }
-}
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = umbra(&["devnet", "down", "--dir", self.arg()], &[], "");
-    }
+/// `umbra devnet status --json` of `devnet`.
+fn status(devnet: &Devnet) -> Value {
+    let out = umbra(
+        &["devnet", "status", "--json", "--dir", devnet.arg()],
+        &[],
+        "",
+    );
+    json(&out, "devnet status")
 }
 
 impl User {
@@ -111,9 +95,7 @@ fn count(history: &[(String, String)], text: &str) -> usize {
 #[test]
 fn interrupted_sends_and_a_swarm_down_to_one_node() {
     build_daemons();
-    let devnet = Devnet {
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let devnet = Devnet::new();
     ok(
         &umbra(
             &[
@@ -132,7 +114,7 @@ fn interrupted_sends_and_a_swarm_down_to_one_node() {
         ),
         "devnet up",
     );
-    let network = devnet.dir.path().join("network.json");
+    let network = devnet.path().join("network.json");
     let homes = tempfile::tempdir().unwrap();
     let user = |name: &str| common::user(homes.path(), &network, name);
     let Pair {
@@ -247,7 +229,7 @@ fn swarms(status: &Value) -> BTreeMap<u64, Vec<Value>> {
 /// Scenario 2: every member of the recipient's swarm but one is killed; a message sent then
 /// is delivered.
 fn swarm_down_to_one_node(devnet: &Devnet, alice: &User, bob: &User, a_id: &str, b_id: &str) {
-    let before = devnet.status();
+    let before = status(devnet);
     let by_swarm = swarms(&before);
     assert!(
         by_swarm.len() >= 2,
@@ -266,7 +248,7 @@ fn swarm_down_to_one_node(devnet: &Devnet, alice: &User, bob: &User, a_id: &str,
     }
     let start = Instant::now();
     loop {
-        let s = devnet.status();
+        let s = status(devnet);
         let down = s["nodes"]
             .as_array()
             .unwrap()

@@ -9,8 +9,10 @@
 //! the CLI is pointed at them with `UMBRA_NODE_BIN` / `UMBRA_REGISTRY_BIN`.
 //!
 //! Every command runs under a hang guard (killed and failed after a generous limit); no
-//! assertion depends on how fast the machine is. A guard object runs `umbra devnet down` when
-//! a test ends, even by a failure, so no daemon outlives the test.
+//! assertion depends on how fast the machine is. A teardown guard process stops the devnet
+//! when a test ends, even by a failure or a SIGKILL, so no daemon outlives the test.
+
+mod common;
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -155,27 +157,25 @@ fn umbra_ok(args: &[&str]) -> String {
     text(&out.stdout)
 }
 
-/// A devnet directory that is torn down when the test ends, however it ends.
+/// A devnet directory that is torn down when the test ends, however it ends (see
+/// [`common::Devnet`]).
 struct DevnetDir {
-    dir: tempfile::TempDir,
+    net: common::Devnet,
 }
 
 impl DevnetDir {
     fn new() -> DevnetDir {
         DevnetDir {
-            dir: tempfile::Builder::new()
-                .prefix("umbra-devnet-test")
-                .tempdir()
-                .unwrap(),
+            net: common::Devnet::new(),
         }
     }
 
     fn path(&self) -> &Path {
-        self.dir.path()
+        self.net.path()
     }
 
     fn arg(&self) -> &str {
-        self.dir.path().to_str().unwrap()
+        self.net.arg()
     }
 
     fn status(&self) -> Value {
@@ -196,20 +196,6 @@ impl DevnetDir {
                 "hang guard: {what} did not happen within {CHANGE_GUARD:?}; last status: {s:#}"
             );
             std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-}
-
-impl Drop for DevnetDir {
-    fn drop(&mut self) {
-        if self.dir.path().join("devnet.json").exists() {
-            let mut cmd = Command::new(umbra_bin());
-            cmd.args(["devnet", "down", "--grace", "5", "--dir", self.arg()]);
-            let _ = cmd
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
         }
     }
 }

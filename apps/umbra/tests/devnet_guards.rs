@@ -50,10 +50,8 @@ fn entry_nodes(dir: &Path) -> std::collections::BTreeSet<String> {
 #[test]
 fn the_cli_enters_the_network_through_the_same_two_guards_every_run() {
     build_daemons();
-    let net = Devnet {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    let dir = net.dir.path().to_str().unwrap().to_owned();
+    let net = Devnet::new();
+    let dir = net.arg().to_owned();
     let up = logged_devnet(&["up", "--detach", "--nodes", "7", "--dir", &dir]);
     assert!(
         up.status.success(),
@@ -61,9 +59,9 @@ fn the_cli_enters_the_network_through_the_same_two_guards_every_run() {
         String::from_utf8_lossy(&up.stderr)
     );
     let homes = tempfile::tempdir().unwrap();
-    let pair = alice_and_bob(homes.path(), &net.dir.path().join("network.json"));
+    let pair = alice_and_bob(homes.path(), &net.path().join("network.json"));
     // Nothing has gone through the network yet (profiles are made offline).
-    assert!(entry_nodes(net.dir.path()).is_empty());
+    assert!(entry_nodes(net.path()).is_empty());
     // One process per command, as a user runs them.
     let mut seen_guards = Vec::new();
     for i in 0..6 {
@@ -98,7 +96,7 @@ fn the_cli_enters_the_network_through_the_same_two_guards_every_run() {
         "{seen_guards:?}"
     );
     // Seen from outside the client: the nodes' own logs of who was the first hop.
-    let entries = entry_nodes(net.dir.path());
+    let entries = entry_nodes(net.path());
     assert_eq!(
         entries.len(),
         2,

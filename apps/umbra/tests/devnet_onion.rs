@@ -167,10 +167,8 @@ fn storage_requests_reach_destinations_only_through_relays() {
     std::net::TcpListener::bind((CLIENT_IP, 0)).expect("127.0.0.2 cannot be bound here");
     build_daemons();
     let _turn = one_devnet_at_a_time();
-    let net = Devnet {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    let dir = net.dir.path().to_str().unwrap().to_owned();
+    let net = Devnet::new();
+    let dir = net.arg().to_owned();
     let up = logged_devnet(&["up", "--detach", "--nodes", "7", "--dir", &dir]);
     assert!(
         up.status.success(),
@@ -183,9 +181,9 @@ fn storage_requests_reach_destinations_only_through_relays() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(store_and_retrieve(&net.dir.path().join("network.json")));
+    rt.block_on(store_and_retrieve(&net.path().join("network.json")));
 
-    let logs = node_logs(net.dir.path());
+    let logs = node_logs(net.path());
     assert_eq!(logs.len(), 7, "one log per node");
     let mut entries = Vec::new();
     let mut destinations = 0;
@@ -300,17 +298,15 @@ fn right_after_up_writes_reach_exactly_the_swarm_and_onion_requests_work() {
     std::net::TcpListener::bind((CLIENT_IP, 0)).expect("127.0.0.2 cannot be bound here");
     build_daemons();
     let _turn = one_devnet_at_a_time();
-    let net = Devnet {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    let dir = net.dir.path().to_str().unwrap().to_owned();
+    let net = Devnet::new();
+    let dir = net.arg().to_owned();
     let up = logged_devnet(&["up", "--detach", "--nodes", "14", "--dir", &dir]);
     assert!(
         up.status.success(),
         "devnet up failed: {}",
         String::from_utf8_lossy(&up.stderr)
     );
-    let network_file = net.dir.path().join("network.json");
+    let network_file = net.path().join("network.json");
     let nodes = read_network(&network_file);
     let mut swarms: BTreeMap<u64, Vec<Listed>> = BTreeMap::new();
     for n in &nodes {
@@ -396,7 +392,7 @@ fn right_after_up_writes_reach_exactly_the_swarm_and_onion_requests_work() {
     });
 
     // No relay refused a next hop or answered before it had a node list.
-    for (name, seen) in node_logs(net.dir.path()) {
+    for (name, seen) in node_logs(net.path()) {
         for s in seen {
             if let Seen::Onion { outcome, .. } = s {
                 assert!(

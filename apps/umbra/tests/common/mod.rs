@@ -1,5 +1,8 @@
 //! Helpers shared by the devnet end-to-end tests: the `umbra` binary under test, a child
-//! process under a hang guard, and building the daemons next to it.
+//! process under a hang guard, building the daemons next to it, and a devnet that is torn
+//! down however its test ends.
+// Every test file uses a different part of these.
+#![allow(dead_code)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -75,7 +78,6 @@ pub(crate) fn build_daemons() {
 
 /// Runs `umbra ARGS` with `stdin`, the environment cleared of every `UMBRA_*` variable the CLI
 /// reads but for `env`, under the [`GUARD`].
-#[allow(dead_code)] // not every test file runs client commands
 pub(crate) fn umbra(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
     let mut cmd = Command::new(exe());
     cmd.args(args)
@@ -102,7 +104,6 @@ pub(crate) fn umbra(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output 
 }
 
 /// The standard output of a command that must have succeeded.
-#[allow(dead_code)]
 pub(crate) fn ok(out: &Output, what: &str) -> String {
     assert!(
         out.status.success(),
@@ -114,20 +115,17 @@ pub(crate) fn ok(out: &Output, what: &str) -> String {
 }
 
 /// The standard output of a command that must have succeeded, as JSON.
-#[allow(dead_code)]
 pub(crate) fn json(out: &Output, what: &str) -> Value {
     let s = ok(out, what);
     serde_json::from_str(&s).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {s}"))
 }
 
 /// One user of the client commands: a profile directory and the network file.
-#[allow(dead_code)]
 pub(crate) struct User {
     pub(crate) profile: PathBuf,
     pub(crate) network: PathBuf,
 }
 
-#[allow(dead_code)]
 impl User {
     /// `umbra ARGS` as this user, with more environment variables.
     pub(crate) fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
@@ -153,7 +151,6 @@ impl User {
 }
 
 /// Two new identities, alice and bob, with profiles under `homes`.
-#[allow(dead_code)]
 pub(crate) struct Pair {
     pub(crate) alice: User,
     pub(crate) bob: User,
@@ -164,7 +161,6 @@ pub(crate) struct Pair {
 }
 
 /// A user whose profile is `homes/name`.
-#[allow(dead_code)]
 pub(crate) fn user(homes: &Path, network: &Path, name: &str) -> User {
     User {
         profile: homes.join(name),
@@ -173,7 +169,6 @@ pub(crate) fn user(homes: &Path, network: &Path, name: &str) -> User {
 }
 
 /// Creates alice and bob (`umbra id new --name …`).
-#[allow(dead_code)]
 pub(crate) fn alice_and_bob(homes: &Path, network: &Path) -> Pair {
     let (alice, bob) = (user(homes, network, "alice"), user(homes, network, "bob"));
     let a = alice.json(&["id", "new", "--name", "alice"]);
@@ -194,7 +189,6 @@ pub(crate) fn alice_and_bob(homes: &Path, network: &Path) -> Pair {
 
 /// Runs `umbra devnet ARGS`, the nodes logging their onion requests at debug level (the
 /// scenarios that observe the network from outside read those logs).
-#[allow(dead_code)] // only the scenarios that read node logs start their own devnet
 pub(crate) fn logged_devnet(args: &[&str]) -> Output {
     let child = Command::new(exe())
         .arg("devnet")
@@ -209,14 +203,119 @@ pub(crate) fn logged_devnet(args: &[&str]) -> Output {
     finish(child, GUARD, &format!("umbra devnet {}", args.join(" ")))
 }
 
-/// A devnet in its own directory, stopped when dropped (also when the test fails).
-#[allow(dead_code)]
+/// Set by `cargo xtask integration`: keep the devnet directories (it removes them itself).
+pub(crate) const KEEP_ENV: &str = "UMBRA_KEEP_DEVNET_DIRS";
+
+/// A devnet directory whose processes are stopped when the test ends, however it ends: by
+/// returning, by a panic, or killed (SIGKILL from nextest's `terminate-after`, Ctrl-C), when
+/// no drop guard of the test process runs. See [`TeardownGuard`].
 pub(crate) struct Devnet {
-    pub(crate) dir: tempfile::TempDir,
+    dir: PathBuf,
+    guard: TeardownGuard,
+    // Declared last: removed after the guard has stopped everything.
+    root: tempfile::TempDir,
 }
 
-impl Drop for Devnet {
+impl Devnet {
+    /// A new, empty devnet directory (in the temporary directory: `TMPDIR`, which
+    /// `cargo xtask integration` points at the scenario's own directory) and its guard. With
+    /// [`KEEP_ENV`] set the directory is kept, for the harness to check the devnet's ports
+    /// and to show its logs.
+    pub(crate) fn new() -> Devnet {
+        let root = tempfile::Builder::new()
+            .prefix("umbra-devnet-")
+            .disable_cleanup(std::env::var_os(KEEP_ENV).is_some())
+            .tempdir()
+            .unwrap();
+        let dir = root.path().join("net");
+        let guard = TeardownGuard::start(&dir, &root.path().join("teardown.log"));
+        Devnet { dir, guard, root }
+    }
+
+    /// The devnet directory.
+    pub(crate) fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The devnet directory as a command-line argument.
+    pub(crate) fn arg(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    /// The directory that holds the devnet directory and the guard's log.
+    pub(crate) fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// The process id of the guard.
+    pub(crate) fn guard_pid(&self) -> u32 {
+        self.guard.child.id()
+    }
+}
+
+/// `umbra devnet down --after-stdin-closes --dir DIR`, started in its own process group with a
+/// pipe from this process as its standard input. The pipe's only writing end is in this process
+/// (Rust opens pipes close-on-exec, so no other child inherits it), so the pipe closes when this
+/// process ends, whatever ends it, or when the guard is dropped; the guard then stops every
+/// process of the devnet. Its own process group keeps it out of the signals a test runner or a
+/// terminal sends to the test's group.
+pub(crate) struct TeardownGuard {
+    child: Child,
+    log: PathBuf,
+}
+
+impl TeardownGuard {
+    /// Starts the guard of the devnet in `dir` (which need not exist yet), logging to `log`.
+    pub(crate) fn start(dir: &Path, log: &Path) -> TeardownGuard {
+        use std::os::unix::process::CommandExt as _;
+
+        let out = std::fs::File::create(log).unwrap();
+        let child = Command::new(exe())
+            .args([
+                "devnet",
+                "down",
+                "--after-stdin-closes",
+                "--grace",
+                "5",
+                "--dir",
+            ])
+            .arg(dir)
+            .env_remove("UMBRA_DEVNET_DIR")
+            .stdin(Stdio::piped())
+            // A file, not this process's output: the test runner waits for its pipes to close.
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        TeardownGuard {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for TeardownGuard {
     fn drop(&mut self) {
-        let _ = logged_devnet(&["down", "--dir", self.dir.path().to_str().unwrap()]);
+        drop(self.child.stdin.take());
+        let start = Instant::now();
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if start.elapsed() < GUARD => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break None;
+                }
+            }
+        };
+        // No panic here: this may run while a failed test unwinds.
+        if !status.is_some_and(|s| s.success()) {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("the devnet teardown failed ({status:?}): {log}");
+        }
     }
 }
