@@ -35,7 +35,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run integration scenarios: real registry, nodes and clients on loopback, with faults.
+    /// Run the integration scenarios (devnets of real processes, with faults) one at a time;
+    /// a scenario fails if it leaves a process or port behind.
     Integration(tasks::integration::Args),
     /// Run the benchmarks that BENCHMARKS.md cites.
     Bench(tasks::bench::Args),

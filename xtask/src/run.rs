@@ -3,9 +3,16 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// What a child gets after a Ctrl-C to end by itself before [`run_interruptible`] sends it one.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
 
 /// The workspace root (the parent of `xtask/`).
 pub(crate) fn root() -> PathBuf {
@@ -35,6 +42,55 @@ pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
         bail!("`{shown}` failed ({status})");
     }
     Ok(())
+}
+
+/// Runs `cmd` to completion with inherited standard error and returns its standard output,
+/// failing when it fails.
+pub(crate) fn output(cmd: &mut Command) -> anyhow::Result<Vec<u8>> {
+    let shown = show(cmd);
+    eprintln!("$ {shown}");
+    let out = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting `{shown}`"))?;
+    if !out.status.success() {
+        bail!("`{shown}` failed ({})", out.status);
+    }
+    Ok(out.stdout)
+}
+
+/// Runs `cmd` to completion with inherited output and returns how it ended, whether it
+/// succeeded or not. Once `interrupted` is set (by this program's Ctrl-C handler) the child,
+/// which normally got the same Ctrl-C from the terminal, gets [`INTERRUPT_GRACE`] to wind
+/// down by itself before it is sent a SIGINT of its own (it may have been spared the first:
+/// `kill -INT` of this process alone).
+pub(crate) fn run_interruptible(
+    cmd: &mut Command,
+    interrupted: &AtomicBool,
+) -> anyhow::Result<ExitStatus> {
+    let shown = show(cmd);
+    eprintln!("$ {shown}");
+    let mut child = cmd.spawn().with_context(|| format!("starting `{shown}`"))?;
+    let mut interrupted_at: Option<Instant> = None;
+    let mut forwarded = false;
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .with_context(|| format!("waiting for `{shown}`"))?
+        {
+            return Ok(status);
+        }
+        if interrupted.load(Ordering::SeqCst) {
+            let at = *interrupted_at.get_or_insert_with(Instant::now);
+            if !forwarded && at.elapsed() >= INTERRUPT_GRACE {
+                forwarded = true;
+                if let Ok(pid) = i32::try_from(child.id()) {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Whether `cmd` runs and exits successfully, with its output hidden.
