@@ -8,9 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use blake2::{Blake2b256, Digest};
+use umbra_clock::{Clock as _, SystemClock};
 use umbra_store::{Durability, NewMessage, Owner, Quota, RetrieveLimits, Store, StoreConfig};
 
 const NOW: i64 = 1_700_000_000_000;
@@ -47,7 +47,7 @@ fn run(durability: Durability, total: usize, data_len: usize) {
     )
     .unwrap();
     let per_client = total / CLIENTS;
-    let start = Instant::now();
+    let start = SystemClock.instant();
     let threads: Vec<_> = (0..CLIENTS)
         .map(|c| {
             let store = store.clone();
@@ -87,7 +87,7 @@ fn run(durability: Durability, total: usize, data_len: usize) {
     );
 
     let reads = 20_000usize;
-    let start = Instant::now();
+    let start = SystemClock.instant();
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let store = store.clone();

@@ -13,9 +13,10 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use umbra_clock::{Clock as _, SystemClock};
 use umbra_crypto::SeededRandom;
 use umbra_crypto::keys::X25519KeyPair;
 use umbra_node::onion::Outcome;
@@ -38,7 +39,7 @@ fn x25519_micros() -> f64 {
     let b = X25519KeyPair::generate(&mut rng).public();
     let mut batches = Vec::new();
     for _ in 0..7 {
-        let t = Instant::now();
+        let t = SystemClock.instant();
         for _ in 0..500 {
             std::hint::black_box(a.dh(std::hint::black_box(&b)).unwrap());
         }
@@ -155,7 +156,7 @@ async fn main() {
         let mut total = Vec::with_capacity(requests);
         for i in 0..requests + 50 {
             let retrieve = rpc("retrieve", acct.retrieve_params(0, now_ms()));
-            let t0 = Instant::now();
+            let t0 = SystemClock.instant();
             let req = builder
                 .build(
                     &hops[..3],
@@ -166,16 +167,16 @@ async fn main() {
                     &mut rng,
                 )
                 .unwrap();
-            let t1 = Instant::now();
+            let t1 = SystemClock.instant();
             let r = client.post(&url).body(req.body).send().await.unwrap();
             let status = r.status().as_u16();
             let body = r.bytes().await.unwrap();
-            let t2 = Instant::now();
+            let t2 = SystemClock.instant();
             match req.reply.open(status, &body).unwrap() {
                 Reply::Storage(s) if s.status == 200 => {}
                 other => panic!("retrieve failed: {other:?}"),
             }
-            let t3 = Instant::now();
+            let t3 = SystemClock.instant();
             if i >= 50 {
                 rtt.push(t2 - t1);
                 total.push(t3 - t0);
@@ -210,7 +211,7 @@ async fn main() {
         .onion
         .outcome_count(Outcome::Forwarded);
     let queue = Arc::new(std::sync::Mutex::new(bodies));
-    let t = Instant::now();
+    let t = SystemClock.instant();
     let mut tasks = Vec::new();
     for _ in 0..inflight {
         let queue = queue.clone();

@@ -16,7 +16,7 @@
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use umbra_report::ErrorExt as _;
 
 use bytes::Bytes;
@@ -34,7 +34,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::config::{Config, LimitsConfig};
 use crate::node::NodeState;
 use crate::ratelimit::RateLimiter;
-use crate::{RpcResponse, handle_rpc, system_now_ms};
+use crate::{RpcResponse, handle_rpc};
 
 /// The `Server` header value.
 const SERVER_BANNER: &str = concat!("umbra-node/", env!("CARGO_PKG_VERSION"));
@@ -101,7 +101,7 @@ impl HttpApp {
         // on the onion route.
         let relay = req.uri().path() == crate::onion::ONION_PATH
             && self.state.onion.is_node_ip(&self.state.swarm, ip);
-        if !relay && !self.limiter.allow(ip, Instant::now()) {
+        if !relay && !self.limiter.allow(ip, self.state.clock.instant()) {
             self.state.metrics.rejected("rate_limited");
             return text(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n");
         }
@@ -147,7 +147,7 @@ impl HttpApp {
                 return resp;
             }
         };
-        let rpc = handle_rpc(&self.state, system_now_ms(), &body).await;
+        let rpc = handle_rpc(&self.state, self.state.clock.now_ms_i64(), &body).await;
         to_http(&rpc)
     }
 }

@@ -73,11 +73,11 @@ pub const STORAGE_SERVER_VERSION: [u16; 3] = [2, 8, 0];
 /// The hard fork this node reports in `hf` (`[major, minor]`).
 pub const HARDFORK: [u16; 2] = [19, 3];
 
-/// Milliseconds since the Unix epoch by the system clock (the only place this crate reads it;
-/// everything below the HTTP layer takes `now_ms` as an argument).
+/// Milliseconds since the Unix epoch by the system clock, in the signed form the storage RPC
+/// takes, for tools that drive a node without a [`NodeState`] (benchmarks, test harnesses).
+/// A running node reads [`NodeState::clock`]; everything below the HTTP layer takes `now_ms`
+/// as an argument.
 pub fn system_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    use umbra_clock::Clock as _;
+    umbra_clock::SystemClock.now_ms_i64()
 }

@@ -9,10 +9,12 @@ use umbra_report::ErrorExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use umbra_clock::{Clock, SystemClock};
 use umbra_crypto::Identity;
 use umbra_replica::Replica;
 use umbra_store::Store;
 
+use crate::NodeError;
 use crate::config::Config;
 use crate::http::{self, HttpApp};
 use crate::identity::{load_or_create_identity, load_or_create_tls, server_tls_config};
@@ -23,7 +25,6 @@ use crate::oxend::{NoOxend, Oxend, RegistryOxend};
 use crate::peer::PeerService;
 use crate::replicate::{Replicator, SingleNode};
 use crate::swarm::{NodeInfo, SwarmHandle, SwarmView};
-use crate::{NodeError, system_now_ms};
 
 /// File name of the message database inside the data directory.
 pub const DB_FILE: &str = "messages.sqlite";
@@ -48,6 +49,8 @@ pub struct NodeState {
     pub long_poll: crate::longpoll::LongPoll,
     /// (05 account, `pubkey_ed25519`) pairs already seen to match (bounded).
     pub(crate) key_matches: crate::rpc::KeyMatchCache,
+    /// Where every request's `now`, the sweep's time and the rate limits' instants come from.
+    pub clock: Arc<dyn Clock>,
     list_epoch: AtomicU64,
 }
 
@@ -73,6 +76,7 @@ impl NodeState {
             metrics: Arc::new(Metrics::new()),
             long_poll: crate::longpoll::LongPoll::default(),
             key_matches: crate::rpc::KeyMatchCache::default(),
+            clock: Arc::new(SystemClock),
             list_epoch: AtomicU64::new(0),
         }
     }
@@ -86,6 +90,12 @@ impl NodeState {
     /// Sets which external servers this node reaches as an onion exit.
     pub fn with_exit_policy(mut self, policy: ExitPolicy) -> NodeState {
         self.onion = Arc::new(OnionService::new(&self.identity, policy));
+        self
+    }
+
+    /// Replaces the clock (tests move time by hand with `umbra_clock::ManualClock`).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> NodeState {
+        self.clock = clock;
         self
     }
 
@@ -376,7 +386,7 @@ async fn sweep_loop(state: Arc<NodeState>, every: Duration, mut stop: watch::Rec
             _ = stop.wait_for(|s| *s) => break,
         }
         loop {
-            match state.store.sweep_expired(system_now_ms()).await {
+            match state.store.sweep_expired(state.clock.now_ms_i64()).await {
                 Ok(out) => {
                     state.metrics.swept(out.messages);
                     if out.messages > 0 {

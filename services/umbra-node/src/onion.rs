@@ -84,7 +84,7 @@ use umbra_onion::{
 use crate::config::LimitsConfig;
 use crate::node::NodeState;
 use crate::swarm::{NodeInfo, SwarmHandle, SwarmView};
-use crate::{RpcBody, handle_rpc, system_now_ms};
+use crate::{RpcBody, handle_rpc};
 
 /// The route clients (and relaying nodes) POST onion requests to.
 pub const ONION_PATH: &str = "/onion_req/v2";
@@ -458,7 +458,7 @@ async fn handle_layer(state: &NodeState, peer: SocketAddr, http2: bool, frame: B
         },
         Ok(Peeled::Forward(fwd)) => forward(state, fwd).await,
         Ok(Peeled::Destination(dest)) => {
-            let rpc = handle_rpc(state, system_now_ms(), dest.body()).await;
+            let rpc = handle_rpc(state, state.clock.now_ms_i64(), dest.body()).await;
             let body = match rpc.body {
                 RpcBody::Json(v) => ReplyBody::Json(v),
                 RpcBody::Text(s) => ReplyBody::Text(s),

@@ -15,7 +15,7 @@
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -85,7 +85,7 @@ impl PeerService {
     /// Serves one request to a peer endpoint from `ip`.
     pub async fn handle(&self, ip: Ipv4Addr, req: Request<Incoming>) -> Response<Full<Bytes>> {
         if !self.state.onion.is_node_ip(&self.state.swarm, ip)
-            && !self.limiter.allow(ip, Instant::now())
+            && !self.limiter.allow(ip, self.state.clock.instant())
         {
             self.state.metrics.rejected("rate_limited");
             return plain(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n");

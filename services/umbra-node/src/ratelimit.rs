@@ -93,6 +93,7 @@ impl RateLimiter {
 mod tests {
     use super::*;
     use std::time::Duration;
+    use umbra_clock::{Clock as _, SystemClock};
 
     fn cfg(burst: u32, per_second: u32, max_clients: usize) -> RateLimitConfig {
         RateLimitConfig {
@@ -107,7 +108,7 @@ mod tests {
     fn burst_then_refill() {
         let rl = RateLimiter::new(cfg(3, 2, 10));
         let ip = Ipv4Addr::new(1, 2, 3, 4);
-        let t0 = Instant::now();
+        let t0 = SystemClock.instant();
         assert!(rl.allow(ip, t0));
         assert!(rl.allow(ip, t0));
         assert!(rl.allow(ip, t0));
@@ -129,7 +130,7 @@ mod tests {
     #[test]
     fn table_is_bounded() {
         let rl = RateLimiter::new(cfg(2, 1, 2));
-        let t0 = Instant::now();
+        let t0 = SystemClock.instant();
         assert!(rl.allow(Ipv4Addr::new(1, 0, 0, 1), t0));
         assert!(rl.allow(Ipv4Addr::new(1, 0, 0, 2), t0));
         // Full, and nobody has refilled: refused.
@@ -147,7 +148,7 @@ mod tests {
             enabled: false,
             ..cfg(1, 1, 1)
         });
-        let t0 = Instant::now();
+        let t0 = SystemClock.instant();
         for _ in 0..100 {
             assert!(rl.allow(Ipv4Addr::LOCALHOST, t0));
         }

@@ -6,7 +6,9 @@
 use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use umbra_clock::{Clock as _, SystemClock};
 
 fn node() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_umbra-node"));
@@ -133,9 +135,9 @@ fn logs_to_a_pipe_have_no_colour_codes() {
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = SystemClock.instant() + Duration::from_secs(60);
     let mut lines = Vec::new();
-    while lines.is_empty() && Instant::now() < deadline {
+    while lines.is_empty() && SystemClock.instant() < deadline {
         if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
             lines.push(l);
         }

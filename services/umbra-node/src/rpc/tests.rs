@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
+use umbra_clock::{Clock as _, SystemClock};
 use umbra_crypto::Identity;
 use umbra_crypto::hash::message_hash;
 use umbra_crypto::sign::verify;
@@ -1666,7 +1667,7 @@ async fn a_long_poll_with_nothing_new_answers_empty_at_its_deadline_stamped_then
     let a = acct();
     let mut p = a.retrieve_params(0, NOW);
     p["umbra_wait_ms"] = json!(300);
-    let t0 = std::time::Instant::now();
+    let t0 = SystemClock.instant();
     let r = fx.call("retrieve", p).await;
     assert!(t0.elapsed() >= std::time::Duration::from_millis(300));
     assert_eq!(r.status, 200, "{r:?}");
@@ -1691,7 +1692,7 @@ async fn a_retrieve_inside_a_batch_never_waits() {
     let a = acct();
     let mut p = a.retrieve_params(0, NOW);
     p["umbra_wait_ms"] = json!(20_000);
-    let t0 = std::time::Instant::now();
+    let t0 = SystemClock.instant();
     let r = fx
         .call(
             "batch",
@@ -1716,7 +1717,7 @@ async fn stopping_the_node_ends_every_wait_and_refuses_new_ones() {
     let params = p.clone();
     let waiter = tokio::spawn(async move { handle_method(&state, NOW, "retrieve", &params).await });
     until_waiting(&fx.state, 1).await;
-    let t0 = std::time::Instant::now();
+    let t0 = SystemClock.instant();
     fx.state.long_poll.stop();
     let r = waiter.await.unwrap();
     assert_eq!(r.status, 200, "{r:?}");

@@ -26,10 +26,11 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use umbra_clock::SystemClock;
 use umbra_crypto::Identity;
 use umbra_nodelist::list::SignedNodeList;
 use umbra_registry::registry::{Registry, RegistryConfig};
-use umbra_registry::server::{AppState, SystemClock};
+use umbra_registry::server::AppState;
 use umbra_swarm::SwarmId;
 
 use super::{TestAccount, TestNode, https_client, now_ms, rpc};

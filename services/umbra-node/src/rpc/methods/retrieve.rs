@@ -178,14 +178,18 @@ pub(crate) async fn exec_retrieve(ctx: &Ctx<'_>, r: RetrieveReq, may_wait: bool)
             })
         }
     };
-    let started = tokio::time::Instant::now();
-    let now = || ctx.now + i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let clock = &ctx.state.clock;
+    let started = clock.instant();
+    let now = || {
+        let waited = clock.instant().saturating_duration_since(started);
+        ctx.now + i64::try_from(waited.as_millis()).unwrap_or(i64::MAX)
+    };
     // Taken before the first look, so that a message committed in between is not missed.
     let mut arrival = store.arrival(&owner);
     let mut page = fetch(ctx.now).await?;
     let wait = may_wait && r.wait_ms > 0 && r.auth.is_some() && page.messages.is_empty();
     if let Some(_slot) = wait.then(|| ctx.state.long_poll.enter()).flatten() {
-        let deadline = started + Duration::from_millis(r.wait_ms);
+        let deadline = tokio::time::Instant::from_std(started) + Duration::from_millis(r.wait_ms);
         while page.messages.is_empty() && ctx.state.long_poll.wait(arrival, deadline).await {
             arrival = store.arrival(&owner);
             page = fetch(now()).await?;

@@ -1,7 +1,5 @@
 //! `store` (`storage-rpc.md` §5.1).
 
-use std::time::Instant;
-
 use serde_json::{Map, Value, json};
 use umbra_crypto::hash::message_hash;
 use umbra_store::{Namespace, NewMessage, Owner, StoreOutcome, is_public_inbox, is_public_outbox};
@@ -180,9 +178,10 @@ pub(crate) async fn exec_store(ctx: &Ctx<'_>, r: StoreReq) -> Exec {
     let mut extra = Map::new();
     extra.insert("hash".into(), json!(hash));
     let write = || async {
-        let started = Instant::now();
+        let started = ctx.state.clock.instant();
         let res = ctx.state.store.store(msg, now).await;
-        ctx.state.metrics.store_latency(started.elapsed());
+        let took = ctx.state.clock.instant().saturating_duration_since(started);
+        ctx.state.metrics.store_latency(took);
         res
     };
     let entry = |outcome: StoreOutcome| {
