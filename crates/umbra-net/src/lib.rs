@@ -1,6 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-pub mod clock;
 pub mod directory;
 mod error;
 pub mod link;
@@ -10,7 +9,7 @@ pub mod store;
 pub mod testing;
 mod transport;
 
-pub use clock::{BoxFuture, Clock, ManualClock, SystemClock};
+// The workspace's one clock: the transport, the paths and the messenger's traits take it.
 pub use directory::{NetworkConfig, NodeDirectory};
 pub use error::{ClientError, LinkError};
 pub use link::{Edge, HttpConfig, HttpLink, LinkReply, OnionLink, RegistrySource};
@@ -20,5 +19,8 @@ pub use transport::{
     BUILD_RETRY_MS, Destination, OnionTransport, PATH_TEST_REQUEST, Request, Response,
     TransportConfig,
 };
+#[cfg(feature = "test-support")]
+pub use umbra_clock::ManualClock;
+pub use umbra_clock::{BoxFuture, Clock, SystemClock};
 pub use umbra_nodelist::list::NodeEntry;
 pub use umbra_onion::{Server, StorageReply, V4Request, V4Response};

@@ -11,10 +11,10 @@ use umbra_report::ErrorExt as _;
 
 use umbra_onion::MAX_REPLY_LEN;
 
-use crate::clock::BoxFuture;
 use crate::directory::MAX_LIST_BYTES;
 use crate::paths::NodeKey;
 use crate::{ClientError, LinkError};
+use umbra_clock::BoxFuture;
 
 /// The node a client connects to: the guard of a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

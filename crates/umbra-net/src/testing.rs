@@ -15,10 +15,10 @@ use umbra_crypto::{Identity, Random, SeededRandom};
 use umbra_nodelist::list::{NodeEntry, NodeList, SignedNodeList, TrustPolicy};
 use umbra_onion::{OnionError, Peeled, ReplyBody, Response, V4Response, open_server_request, peel};
 
-use crate::clock::{BoxFuture, Clock};
 use crate::link::{Edge, LinkReply, OnionLink, RegistrySource};
 use crate::paths::NodeKey;
 use crate::{ClientError, LinkError, OnionTransport, TransportConfig};
+use umbra_clock::{BoxFuture, Clock};
 
 /// How a fake node behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,6 @@ use umbra_onion::{
     StorageReply, V4Request, V4Response,
 };
 
-use crate::clock::{Clock, SystemClock};
 use crate::directory::{NetworkConfig, NodeDirectory};
 use crate::link::{Edge, HttpConfig, HttpLink, LinkReply, OnionLink, RegistrySource};
 use crate::paths::{
@@ -23,6 +22,7 @@ use crate::paths::{
 };
 use crate::store::{GUARD_FILE_VERSION, GuardStore, PersistedState};
 use crate::{ClientError, LinkError};
+use umbra_clock::{Clock, SystemClock};
 
 /// The storage RPC a new path is tested with: it names no account, so it reveals nothing
 /// about the user (Session desktop tests guards with a direct `get_swarm` for the user's own
