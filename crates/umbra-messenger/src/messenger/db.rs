@@ -1,5 +1,6 @@
-//! The local database: schema migrations (versioned in code, `PRAGMA user_version`) and row
-//! mapping. Only the messenger's own modules use it.
+//! The local database: schema migrations (versioned in code, `PRAGMA user_version`), row
+//! mapping, and every query the messenger makes, as typed functions (the rest of the
+//! messenger writes no SQL). Only the messenger's own modules use it.
 //!
 //! Never: change a migration that has shipped (add a new one), or open a schema newer than
 //! [`SCHEMA_VERSION`].
@@ -8,7 +9,14 @@ use rusqlite_cipher::{Connection, OptionalExtension as _, Row, params};
 use umbra_crypto::SessionId;
 
 use super::MessengerError;
-use super::model::{Contact, Disappearing, Message, MessageStatus};
+use super::model::{Contact, Disappearing, Message, MessageStatus, OutboxEntry};
+
+/// `outbox.op` of a store of an encoded message in a swarm.
+pub(crate) const OP_STORE: i64 = 0;
+/// `outbox.op` of a delete of our own swarm's copies.
+pub(crate) const OP_DELETE: i64 = 1;
+/// `outbox.op` of a shortened expiry of our own swarm's copies.
+pub(crate) const OP_EXPIRE: i64 = 2;
 
 /// Migrations, in order: entry `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -209,6 +217,19 @@ pub(crate) fn meta_get(conn: &Connection, key: &str) -> rusqlite_cipher::Result<
     .optional()
 }
 
+/// Adds `key` to the meta table; an error if it is there already.
+pub(crate) fn meta_insert(
+    conn: &Connection,
+    key: &str,
+    value: &[u8],
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+        params![key, value],
+    )
+    .map(drop)
+}
+
 pub(crate) fn meta_set(conn: &Connection, key: &str, value: &[u8]) -> rusqlite_cipher::Result<()> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
@@ -216,4 +237,685 @@ pub(crate) fn meta_set(conn: &Connection, key: &str, value: &[u8]) -> rusqlite_c
         params![key, value],
     )?;
     Ok(())
+}
+
+// ----- contacts ----------------------------------------------------------------------------
+
+/// Contacts whose nickname is `name`, or without a nickname whose display name is `name`.
+pub(crate) fn contacts_named(
+    conn: &Connection,
+    name: &str,
+) -> rusqlite_cipher::Result<Vec<SessionId>> {
+    let mut stmt = conn.prepare(
+        "SELECT session_id FROM contacts WHERE nickname = ?1
+         UNION SELECT session_id FROM contacts WHERE nickname IS NULL AND display_name = ?1",
+    )?;
+    stmt.query_map(params![name], |r| sid(&r.get::<_, String>(0)?))
+        .and_then(Iterator::collect)
+}
+
+/// Approves and unblocks `id`, setting its nickname if one is given.
+pub(crate) fn approve_contact(
+    conn: &Connection,
+    id: &SessionId,
+    nickname: Option<&str>,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "UPDATE contacts SET approved = 1, blocked = 0,
+         nickname = COALESCE(?2, nickname) WHERE session_id = ?1",
+        params![id.to_hex(), nickname],
+    )
+    .map(drop)
+}
+
+/// Sets the flags `set` (a constant `column = value, …`) of contact `id`.
+fn update_contact(
+    conn: &Connection,
+    id: &SessionId,
+    set: &'static str,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        &format!("UPDATE contacts SET {set} WHERE session_id = ?1"),
+        params![id.to_hex()],
+    )
+    .map(drop)
+}
+
+/// Approves `id` (its block, if any, stays).
+pub(crate) fn approve(conn: &Connection, id: &SessionId) -> rusqlite_cipher::Result<()> {
+    update_contact(conn, id, "approved = 1")
+}
+
+/// Notes that `id` accepted our conversation.
+pub(crate) fn set_approved_me(conn: &Connection, id: &SessionId) -> rusqlite_cipher::Result<()> {
+    update_contact(conn, id, "approved_me = 1")
+}
+
+/// Sets (or with `None` clears) the nickname of `id`.
+pub(crate) fn set_nickname(
+    conn: &Connection,
+    id: &SessionId,
+    nickname: Option<&str>,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "UPDATE contacts SET nickname = ?2 WHERE session_id = ?1",
+        params![id.to_hex(), nickname],
+    )
+    .map(drop)
+}
+
+/// Sets the display name of `id` from a profile updated at `updated_s`, unless the one we
+/// have is newer.
+pub(crate) fn update_display_name(
+    conn: &Connection,
+    id: &SessionId,
+    name: &str,
+    updated_s: u64,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "UPDATE contacts SET display_name = ?2, profile_updated_s = ?3
+         WHERE session_id = ?1 AND (display_name IS NULL OR profile_updated_s <= ?3)",
+        params![id.to_hex(), name, i(updated_s)],
+    )
+    .map(drop)
+}
+
+/// Approved contacts other than `me`, by name.
+pub(crate) fn approved_contacts(
+    conn: &Connection,
+    me: &SessionId,
+) -> rusqlite_cipher::Result<Vec<Contact>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE approved = 1 AND session_id != ?1
+         ORDER BY COALESCE(nickname, display_name, session_id)"
+    ))?;
+    stmt.query_map(params![me.to_hex()], contact_row)
+        .and_then(Iterator::collect)
+}
+
+/// Unblocked contacts with at least one message, accepted (`approved`) or requests.
+pub(crate) fn contacts_with_messages(
+    conn: &Connection,
+    approved: bool,
+) -> rusqlite_cipher::Result<Vec<Contact>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE blocked = 0 AND approved = ?1
+         AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation = c.session_id)"
+    ))?;
+    stmt.query_map(params![approved], contact_row)
+        .and_then(Iterator::collect)
+}
+
+/// Deletes an unaccepted conversation of `id` (its messages and its unblocked contact row);
+/// an accepted one keeps its history.
+pub(crate) fn delete_request(conn: &Connection, id: &SessionId) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "DELETE FROM messages WHERE conversation = ?1 AND EXISTS
+             (SELECT 1 FROM contacts WHERE session_id = ?1 AND approved = 0)",
+        params![id.to_hex()],
+    )?;
+    conn.execute(
+        "DELETE FROM contacts WHERE session_id = ?1 AND approved = 0 AND blocked = 0",
+        params![id.to_hex()],
+    )
+    .map(drop)
+}
+
+/// Blocks `id` (and withdraws its approval).
+pub(crate) fn block_contact(conn: &Connection, id: &SessionId) -> rusqlite_cipher::Result<()> {
+    update_contact(conn, id, "blocked = 1, approved = 0")
+}
+
+/// Unblocks `id`, whose conversation becomes an accepted one.
+pub(crate) fn unblock_contact(conn: &Connection, id: &SessionId) -> rusqlite_cipher::Result<()> {
+    update_contact(conn, id, "blocked = 0, approved = 1")
+}
+
+/// Sets the disappearing-messages mode of the conversation with `id`; returns whether it
+/// changed.
+pub(crate) fn set_contact_timer(
+    conn: &Connection,
+    id: &SessionId,
+    mode: Disappearing,
+) -> rusqlite_cipher::Result<bool> {
+    let (kind, timer) = mode.wire();
+    let changed = conn.execute(
+        "UPDATE contacts SET expiration_type = ?2, expiration_timer_s = ?3
+         WHERE session_id = ?1 AND (expiration_type != ?2 OR expiration_timer_s != ?3)",
+        params![id.to_hex(), kind, timer],
+    )?;
+    Ok(changed > 0)
+}
+
+// ----- messages ----------------------------------------------------------------------------
+
+/// Unexpired messages of the conversation with `with`, oldest first.
+pub(crate) fn history(
+    conn: &Connection,
+    with: &SessionId,
+    now: u64,
+) -> rusqlite_cipher::Result<Vec<Message>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ?1
+         AND (expires_at_ms IS NULL OR expires_at_ms > ?2) ORDER BY sent_ms, id"
+    ))?;
+    stmt.query_map(params![with.to_hex(), i(now)], message_row)
+        .and_then(Iterator::collect)
+}
+
+/// Unread, unexpired incoming messages of the conversation with `with`.
+pub(crate) fn unread_count(
+    conn: &Connection,
+    with: &SessionId,
+    now: u64,
+) -> rusqlite_cipher::Result<u64> {
+    conn.query_row(
+        "SELECT count(*) FROM messages WHERE conversation = ?1 AND outgoing = 0
+         AND read_ms IS NULL AND (expires_at_ms IS NULL OR expires_at_ms > ?2)",
+        params![with.to_hex(), i(now)],
+        |r| r.get(0),
+    )
+    .map(u)
+}
+
+/// The newest unexpired message of the conversation with `with`.
+pub(crate) fn last_message(
+    conn: &Connection,
+    with: &SessionId,
+    now: u64,
+) -> rusqlite_cipher::Result<Option<Message>> {
+    conn.query_row(
+        &format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ?1
+             AND (expires_at_ms IS NULL OR expires_at_ms > ?2)
+             ORDER BY sent_ms DESC, id DESC LIMIT 1"
+        ),
+        params![with.to_hex(), i(now)],
+        message_row,
+    )
+    .optional()
+}
+
+/// The message `author` sent at `sent_ms`.
+pub(crate) fn message_by(
+    conn: &Connection,
+    author: &SessionId,
+    sent_ms: u64,
+) -> rusqlite_cipher::Result<Message> {
+    conn.query_row(
+        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE author = ?1 AND sent_ms = ?2"),
+        params![author.to_hex(), i(sent_ms)],
+        message_row,
+    )
+}
+
+/// Whether (`author`, `sent_ms`) names a message we have or one that was unsent.
+pub(crate) fn sent_time_taken(
+    conn: &Connection,
+    author: &SessionId,
+    sent_ms: u64,
+) -> rusqlite_cipher::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE author = ?1 AND sent_ms = ?2)
+         OR EXISTS (SELECT 1 FROM unsent WHERE author = ?1 AND sent_ms = ?2)",
+        params![author.to_hex(), i(sent_ms)],
+        |r| r.get(0),
+    )
+}
+
+/// The insert of a message row: `INSERT` or `INSERT OR IGNORE`.
+fn insert_message_row(
+    conn: &Connection,
+    verb: &str,
+    m: &Message,
+) -> rusqlite_cipher::Result<usize> {
+    let (kind, timer) = m.disappearing.wire();
+    conn.execute(
+        &format!(
+            "{verb} INTO messages (conversation, author, sent_ms, body, outgoing, status,
+                 received_ms, read_ms, read_by_peer, expiration_type, expiration_timer_s,
+                 expires_at_ms, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        ),
+        params![
+            m.conversation.to_hex(),
+            m.author.to_hex(),
+            i(m.sent_ms),
+            m.body,
+            m.outgoing,
+            m.status.to_i64(),
+            i(m.received_ms),
+            m.read_ms.map(i),
+            m.read_by_peer,
+            kind,
+            timer,
+            m.expires_at_ms.map(i),
+            m.hash
+        ],
+    )
+}
+
+/// Saves a new message; returns its row id. (author, sent time) must be new.
+pub(crate) fn insert_message(conn: &Connection, m: &Message) -> rusqlite_cipher::Result<i64> {
+    insert_message_row(conn, "INSERT", m)?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Saves a message unless (author, sent time) is already there; returns whether it was new.
+pub(crate) fn insert_message_if_new(
+    conn: &Connection,
+    m: &Message,
+) -> rusqlite_cipher::Result<bool> {
+    Ok(insert_message_row(conn, "INSERT OR IGNORE", m)? > 0)
+}
+
+/// Sets the storage hash of message `id`.
+pub(crate) fn set_message_hash(
+    conn: &Connection,
+    id: i64,
+    hash: &str,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "UPDATE messages SET hash = ?2 WHERE id = ?1",
+        params![id, hash],
+    )
+    .map(drop)
+}
+
+/// Marks message `id` sent, if it was still queued.
+pub(crate) fn mark_message_sent(conn: &Connection, id: i64) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "UPDATE messages SET status = ?2 WHERE id = ?1 AND status = ?3",
+        params![
+            id,
+            MessageStatus::Sent.to_i64(),
+            MessageStatus::Queued.to_i64()
+        ],
+    )
+    .map(drop)
+}
+
+/// Marks message `id` failed.
+pub(crate) fn mark_message_failed(conn: &Connection, id: i64) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "UPDATE messages SET status = ?2 WHERE id = ?1",
+        params![id, MessageStatus::Failed.to_i64()],
+    )
+    .map(drop)
+}
+
+/// Unread incoming messages of the conversation with `with`, with their row ids.
+pub(crate) fn unread_incoming(
+    conn: &Connection,
+    with: &SessionId,
+) -> rusqlite_cipher::Result<Vec<(i64, Message)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, {MESSAGE_COLUMNS} FROM messages WHERE conversation = ?1
+         AND outgoing = 0 AND read_ms IS NULL"
+    ))?;
+    stmt.query_map(params![with.to_hex()], |r| {
+        Ok((r.get(0)?, message_row_at(r, 1)?))
+    })
+    .and_then(Iterator::collect)
+}
+
+/// Marks message `id` read at `now`, expiring at `expires_at_ms`.
+pub(crate) fn mark_message_read(
+    conn: &Connection,
+    id: i64,
+    now: u64,
+    expires_at_ms: Option<u64>,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "UPDATE messages SET read_ms = ?2, expires_at_ms = ?3 WHERE id = ?1",
+        params![id, i(now), expires_at_ms.map(i)],
+    )
+    .map(drop)
+}
+
+/// Notes that the peer of a conversation read our messages sent at `sent_ms`.
+pub(crate) fn mark_read_by_peer(
+    conn: &Connection,
+    peer: &SessionId,
+    me: &SessionId,
+    sent_ms: u64,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "UPDATE messages SET read_by_peer = 1
+         WHERE conversation = ?1 AND author = ?2 AND sent_ms = ?3",
+        params![peer.to_hex(), me.to_hex(), i(sent_ms)],
+    )
+    .map(drop)
+}
+
+/// A message row found by an unsend: its row id, author (or conversation) and hash.
+pub(crate) struct MessageRef {
+    /// Row id.
+    pub(crate) id: i64,
+    /// The author ([`ours_at`]) or the conversation ([`by_author_at`]).
+    pub(crate) who: SessionId,
+    /// Storage hash, if known.
+    pub(crate) hash: Option<String>,
+}
+
+/// The message of the conversation with `with` sent at `sent_ms` (ours first), with its
+/// author.
+pub(crate) fn ours_at(
+    conn: &Connection,
+    with: &SessionId,
+    sent_ms: u64,
+) -> rusqlite_cipher::Result<Option<MessageRef>> {
+    conn.query_row(
+        "SELECT id, author, hash FROM messages WHERE conversation = ?1 AND sent_ms = ?2
+         ORDER BY outgoing DESC LIMIT 1",
+        params![with.to_hex(), i(sent_ms)],
+        |r| {
+            Ok(MessageRef {
+                id: r.get(0)?,
+                who: sid(&r.get::<_, String>(1)?)?,
+                hash: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// The message `author` sent at `sent_ms`, with its conversation.
+pub(crate) fn by_author_at(
+    conn: &Connection,
+    author: &SessionId,
+    sent_ms: u64,
+) -> rusqlite_cipher::Result<Option<MessageRef>> {
+    conn.query_row(
+        "SELECT id, conversation, hash FROM messages WHERE author = ?1 AND sent_ms = ?2",
+        params![author.to_hex(), i(sent_ms)],
+        |r| {
+            Ok(MessageRef {
+                id: r.get(0)?,
+                who: sid(&r.get::<_, String>(1)?)?,
+                hash: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Deletes message `id`.
+pub(crate) fn delete_message(conn: &Connection, id: i64) -> rusqlite_cipher::Result<()> {
+    conn.execute("DELETE FROM messages WHERE id = ?1", params![id])
+        .map(drop)
+}
+
+/// Deletes every message of the conversation with `with`.
+pub(crate) fn delete_conversation(
+    conn: &Connection,
+    with: &SessionId,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "DELETE FROM messages WHERE conversation = ?1",
+        params![with.to_hex()],
+    )
+    .map(drop)
+}
+
+/// Remembers until `until_ms` that (`author`, `sent_ms`) was unsent.
+pub(crate) fn insert_tombstone(
+    conn: &Connection,
+    author: &SessionId,
+    sent_ms: u64,
+    until_ms: u64,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO unsent (author, sent_ms, until_ms) VALUES (?1, ?2, ?3)",
+        params![author.to_hex(), i(sent_ms), i(until_ms)],
+    )
+    .map(drop)
+}
+
+/// Whether (`author`, `sent_ms`) was unsent.
+pub(crate) fn is_tombstoned(
+    conn: &Connection,
+    author: &SessionId,
+    sent_ms: u64,
+) -> rusqlite_cipher::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM unsent WHERE author = ?1 AND sent_ms = ?2)",
+        params![author.to_hex(), i(sent_ms)],
+        |r| r.get(0),
+    )
+}
+
+/// Deletes messages expired at `now`, and dedup state and tombstones due to be forgotten;
+/// returns how many messages were deleted.
+pub(crate) fn purge_expired(conn: &Connection, now: u64) -> rusqlite_cipher::Result<usize> {
+    let now = i(now);
+    let n = conn.execute(
+        "DELETE FROM messages WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1",
+        params![now],
+    )?;
+    conn.execute("DELETE FROM seen WHERE forget_after_ms <= ?1", params![now])?;
+    conn.execute("DELETE FROM unsent WHERE until_ms <= ?1", params![now])?;
+    Ok(n)
+}
+
+// ----- outbox ------------------------------------------------------------------------------
+
+/// Entries in the outbox.
+pub(crate) fn outbox_len(conn: &Connection) -> rusqlite_cipher::Result<i64> {
+    conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+}
+
+/// The outbox as shown to the user (`me` owns the entries for our own swarm).
+pub(crate) fn outbox_entries(
+    conn: &Connection,
+    me: &SessionId,
+) -> rusqlite_cipher::Result<Vec<OutboxEntry>> {
+    let mut stmt = conn.prepare(
+        "SELECT o.id, o.kind, o.owner, m.conversation, m.sent_ms, o.attempts,
+                o.next_attempt_ms, o.last_error
+         FROM outbox o LEFT JOIN messages m ON m.id = o.message_id ORDER BY o.id",
+    )?;
+    stmt.query_map([], |r| {
+        let kind: String = r.get(1)?;
+        let owner: String = r.get(2)?;
+        let conv: Option<String> = r.get(3)?;
+        let sent: Option<i64> = r.get(4)?;
+        Ok(OutboxEntry {
+            id: r.get(0)?,
+            kind: match kind.as_str() {
+                "message" => "message",
+                "sync" => "sync copy",
+                "delete" => "delete",
+                "expire" => "expire",
+                _ => "control",
+            },
+            owner: if owner.is_empty() { *me } else { sid(&owner)? },
+            message: match (conv, sent) {
+                (Some(c), Some(s)) => Some((sid(&c)?, u(s))),
+                _ => None,
+            },
+            attempts: u32::try_from(r.get::<_, i64>(5)?).unwrap_or(u32::MAX),
+            next_attempt_ms: u(r.get(6)?),
+            last_error: r.get(7)?,
+        })
+    })
+    .and_then(Iterator::collect)
+}
+
+/// A store to queue: the encoded message for `owner`'s swarm (namespace 0).
+pub(crate) struct NewStore<'a> {
+    /// "message", "sync" or "control".
+    pub(crate) kind: &'a str,
+    /// Whose swarm stores it.
+    pub(crate) owner: &'a SessionId,
+    /// The encoded message.
+    pub(crate) data: &'a [u8],
+    /// Its storage hash.
+    pub(crate) hash: &'a str,
+    /// Its timestamp (the sent time).
+    pub(crate) timestamp_ms: u64,
+    /// Its storage TTL.
+    pub(crate) ttl_ms: u64,
+    /// The message row it delivers, if any.
+    pub(crate) message_id: Option<i64>,
+    /// Whether its acknowledgement marks that message sent.
+    pub(crate) is_primary: bool,
+}
+
+/// Adds a store to the outbox, due at once.
+pub(crate) fn queue_store(conn: &Connection, s: &NewStore<'_>) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT INTO outbox (op, kind, owner, namespace, data, hashes, timestamp_ms, ttl_ms,
+                             message_id, is_primary, next_attempt_ms)
+         VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, 0)",
+        params![
+            OP_STORE,
+            s.kind,
+            s.owner.to_hex(),
+            s.data,
+            s.hash,
+            i(s.timestamp_ms),
+            i(s.ttl_ms),
+            s.message_id,
+            s.is_primary
+        ],
+    )
+    .map(drop)
+}
+
+/// Adds a delete ([`OP_DELETE`]) or shortened expiry ([`OP_EXPIRE`], to `expiry_ms`) of our
+/// own swarm's `hashes` to the outbox, due at once.
+pub(crate) fn queue_own_swarm_op(
+    conn: &Connection,
+    op: i64,
+    hashes: &[String],
+    expiry_ms: u64,
+    now: u64,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT INTO outbox (op, kind, owner, hashes, timestamp_ms, ttl_ms, next_attempt_ms)
+         VALUES (?1, ?2, '', ?3, ?4, ?5, 0)",
+        params![
+            op,
+            if op == OP_DELETE { "delete" } else { "expire" },
+            hashes.join(" "),
+            i(now),
+            i(expiry_ms)
+        ],
+    )
+    .map(drop)
+}
+
+/// A row of the outbox, as flush reads it.
+pub(crate) struct Pending {
+    pub(crate) id: i64,
+    pub(crate) op: i64,
+    pub(crate) owner: String,
+    pub(crate) namespace: i32,
+    pub(crate) data: Vec<u8>,
+    pub(crate) hashes: Vec<String>,
+    pub(crate) timestamp_ms: u64,
+    pub(crate) ttl_ms: u64,
+    pub(crate) message_id: Option<i64>,
+    pub(crate) is_primary: bool,
+    pub(crate) attempts: u32,
+}
+
+/// Up to `limit` outbox entries due at `now`, oldest first.
+pub(crate) fn due_entries(
+    conn: &Connection,
+    now: u64,
+    limit: i64,
+) -> rusqlite_cipher::Result<Vec<Pending>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, op, owner, namespace, data, hashes, timestamp_ms, ttl_ms, message_id,
+                is_primary, attempts
+         FROM outbox WHERE next_attempt_ms <= ?1 ORDER BY id LIMIT ?2",
+    )?;
+    stmt.query_map(params![i(now), limit], |r| {
+        let hashes: String = r.get(5)?;
+        Ok(Pending {
+            id: r.get(0)?,
+            op: r.get(1)?,
+            owner: r.get(2)?,
+            namespace: r.get(3)?,
+            data: r.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default(),
+            hashes: hashes.split_whitespace().map(str::to_string).collect(),
+            timestamp_ms: u(r.get(6)?),
+            ttl_ms: u(r.get(7)?),
+            message_id: r.get(8)?,
+            is_primary: r.get(9)?,
+            attempts: u32::try_from(r.get::<_, i64>(10)?).unwrap_or(u32::MAX),
+        })
+    })
+    .and_then(Iterator::collect)
+}
+
+/// Removes outbox entry `id`.
+pub(crate) fn delete_outbox_entry(conn: &Connection, id: i64) -> rusqlite_cipher::Result<()> {
+    conn.execute("DELETE FROM outbox WHERE id = ?1", params![id])
+        .map(drop)
+}
+
+/// Records a failed attempt of outbox entry `id` and when to try again.
+pub(crate) fn retry_outbox_entry(
+    conn: &Connection,
+    id: i64,
+    attempts: u32,
+    next_attempt_ms: u64,
+    last_error: &str,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "UPDATE outbox SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
+        params![id, attempts, i(next_attempt_ms), last_error],
+    )
+    .map(drop)
+}
+
+// ----- receiving ---------------------------------------------------------------------------
+
+/// Where retrieving from `node` resumes (namespace 0).
+pub(crate) fn cursor(conn: &Connection, node: &str) -> rusqlite_cipher::Result<Option<String>> {
+    conn.query_row(
+        "SELECT last_hash FROM cursors WHERE node = ?1 AND namespace = 0",
+        params![node],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Moves the retrieve position of `node` (namespace 0) to `last_hash`.
+pub(crate) fn set_cursor(
+    conn: &Connection,
+    node: &str,
+    last_hash: &str,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT INTO cursors (node, namespace, last_hash) VALUES (?1, 0, ?2)
+         ON CONFLICT (node, namespace) DO UPDATE SET last_hash = excluded.last_hash",
+        params![node, last_hash],
+    )
+    .map(drop)
+}
+
+/// Whether a stored message's `hash` was processed already.
+pub(crate) fn is_seen(conn: &Connection, hash: &str) -> rusqlite_cipher::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM seen WHERE hash = ?1)",
+        params![hash],
+        |r| r.get(0),
+    )
+}
+
+/// Remembers `hash` as processed until `forget_after_ms`.
+pub(crate) fn mark_seen(
+    conn: &Connection,
+    hash: &str,
+    forget_after_ms: u64,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT INTO seen (hash, forget_after_ms) VALUES (?1, ?2)",
+        params![hash, i(forget_after_ms)],
+    )
+    .map(drop)
 }

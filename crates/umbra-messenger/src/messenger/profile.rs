@@ -22,7 +22,7 @@ use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use rusqlite_cipher::{Connection, OptionalExtension as _, params};
+use rusqlite_cipher::Connection;
 use serde::{Deserialize, Serialize};
 use umbra_crypto::{Identity, Random, mnemonic};
 use zeroize::Zeroizing;
@@ -186,11 +186,8 @@ impl Profile {
         };
         let mut conn = open_db(&dir.join(DB_FILE), &key)?;
         db::migrate(&mut conn)?;
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('seed', ?1)",
-            params![&identity.seed()[..]],
-        )
-        .map_err(MessengerError::db("saving the identity"))?;
+        db::meta_insert(&conn, "seed", &identity.seed()[..])
+            .map_err(MessengerError::db("saving the identity"))?;
         let meta = Meta {
             format: PROFILE_FORMAT,
             key: source,
@@ -249,12 +246,8 @@ impl Profile {
         };
         let mut conn = open_db(&dir.join(DB_FILE), &key)?;
         db::migrate(&mut conn)?;
-        let seed: Option<Vec<u8>> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'seed'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(MessengerError::db("reading the identity"))?;
+        let seed =
+            db::meta_get(&conn, "seed").map_err(MessengerError::db("reading the identity"))?;
         let seed = Zeroizing::new(seed.ok_or(MessengerError::ProfileCorrupt(
             "the database holds no identity".into(),
         ))?);
