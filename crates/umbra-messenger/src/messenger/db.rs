@@ -135,12 +135,77 @@ pub(crate) fn sid(text: &str) -> rusqlite_cipher::Result<SessionId> {
     })
 }
 
-pub(crate) fn u(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
+/// A number that the conversion between the messenger's numbers and the database's signed
+/// 64-bit integers cannot carry unchanged. Never clamped: a clamped time or count would be
+/// stored or shown as another, valid-looking one. [`MessengerError::db`] turns it into
+/// [`MessengerError::NumberOutOfRange`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{value} is {found}, outside {range}")]
+pub(crate) struct OutOfRange {
+    /// Which value ("sent_ms", "attempts", …).
+    pub(crate) value: &'static str,
+    /// The value found.
+    pub(crate) found: i128,
+    /// The range it had to fit.
+    pub(crate) range: &'static str,
 }
 
-pub(crate) fn i(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
+impl OutOfRange {
+    /// The [`OutOfRange`] a database error carries, if any.
+    pub(crate) fn in_error(e: &rusqlite_cipher::Error) -> Option<Self> {
+        match e {
+            rusqlite_cipher::Error::ToSqlConversionFailure(inner)
+            | rusqlite_cipher::Error::FromSqlConversionFailure(_, _, inner) => {
+                inner.downcast_ref::<Self>().copied()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `v`, named `value`, as the database's signed integer.
+///
+/// # Errors
+/// [`OutOfRange`] (as a SQL conversion error) above `i64::MAX`.
+pub(crate) fn i(value: &'static str, v: u64) -> rusqlite_cipher::Result<i64> {
+    i64::try_from(v).map_err(|_| {
+        rusqlite_cipher::Error::ToSqlConversionFailure(Box::new(OutOfRange {
+            value,
+            found: i128::from(v),
+            range: "the database's integers (at most 2^63 - 1)",
+        }))
+    })
+}
+
+/// An optional [`i`].
+pub(crate) fn i_opt(value: &'static str, v: Option<u64>) -> rusqlite_cipher::Result<Option<i64>> {
+    v.map(|v| i(value, v)).transpose()
+}
+
+/// The database's integer `v`, named `value`, as the unsigned number it stands for.
+///
+/// # Errors
+/// [`OutOfRange`] (as a SQL conversion error) if it is negative or too large for `T`.
+pub(crate) fn u<T: TryFrom<i64>>(value: &'static str, v: i64) -> rusqlite_cipher::Result<T> {
+    T::try_from(v).map_err(|_| {
+        rusqlite_cipher::Error::FromSqlConversionFailure(
+            0,
+            rusqlite_cipher::types::Type::Integer,
+            Box::new(OutOfRange {
+                value,
+                found: i128::from(v),
+                range: std::any::type_name::<T>(),
+            }),
+        )
+    })
+}
+
+/// An optional [`u`].
+pub(crate) fn u_opt<T: TryFrom<i64>>(
+    value: &'static str,
+    v: Option<i64>,
+) -> rusqlite_cipher::Result<Option<T>> {
+    v.map(|v| u(value, v)).transpose()
 }
 
 fn disappearing(kind: i64, timer: i64) -> Disappearing {
@@ -160,15 +225,15 @@ pub(crate) fn message_row_at(r: &Row<'_>, o: usize) -> rusqlite_cipher::Result<M
     Ok(Message {
         conversation: sid(&r.get::<_, String>(o)?)?,
         author: sid(&r.get::<_, String>(o + 1)?)?,
-        sent_ms: u(r.get(o + 2)?),
+        sent_ms: u("sent_ms", r.get(o + 2)?)?,
         body: r.get(o + 3)?,
         outgoing: r.get(o + 4)?,
         status: MessageStatus::from_i64(r.get(o + 5)?),
-        received_ms: u(r.get(o + 6)?),
-        read_ms: r.get::<_, Option<i64>>(o + 7)?.map(u),
+        received_ms: u("received_ms", r.get(o + 6)?)?,
+        read_ms: u_opt("read_ms", r.get(o + 7)?)?,
         read_by_peer: r.get(o + 8)?,
         disappearing: disappearing(r.get(o + 9)?, r.get(o + 10)?),
-        expires_at_ms: r.get::<_, Option<i64>>(o + 11)?.map(u),
+        expires_at_ms: u_opt("expires_at_ms", r.get(o + 11)?)?,
         hash: r.get(o + 12)?,
     })
 }
@@ -315,7 +380,7 @@ pub(crate) fn update_display_name(
     conn.execute(
         "UPDATE contacts SET display_name = ?2, profile_updated_s = ?3
          WHERE session_id = ?1 AND (display_name IS NULL OR profile_updated_s <= ?3)",
-        params![id.to_hex(), name, i(updated_s)],
+        params![id.to_hex(), name, i("updated_s", updated_s)?],
     )
     .map(drop)
 }
@@ -399,7 +464,7 @@ pub(crate) fn history(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ?1
          AND (expires_at_ms IS NULL OR expires_at_ms > ?2) ORDER BY sent_ms, id"
     ))?;
-    stmt.query_map(params![with.to_hex(), i(now)], message_row)
+    stmt.query_map(params![with.to_hex(), i("now", now)?], message_row)
         .and_then(Iterator::collect)
 }
 
@@ -412,10 +477,10 @@ pub(crate) fn unread_count(
     conn.query_row(
         "SELECT count(*) FROM messages WHERE conversation = ?1 AND outgoing = 0
          AND read_ms IS NULL AND (expires_at_ms IS NULL OR expires_at_ms > ?2)",
-        params![with.to_hex(), i(now)],
+        params![with.to_hex(), i("now", now)?],
         |r| r.get(0),
     )
-    .map(u)
+    .and_then(|n| u("unread count", n))
 }
 
 /// The newest unexpired message of the conversation with `with`.
@@ -430,7 +495,7 @@ pub(crate) fn last_message(
              AND (expires_at_ms IS NULL OR expires_at_ms > ?2)
              ORDER BY sent_ms DESC, id DESC LIMIT 1"
         ),
-        params![with.to_hex(), i(now)],
+        params![with.to_hex(), i("now", now)?],
         message_row,
     )
     .optional()
@@ -444,7 +509,7 @@ pub(crate) fn message_by(
 ) -> rusqlite_cipher::Result<Message> {
     conn.query_row(
         &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE author = ?1 AND sent_ms = ?2"),
-        params![author.to_hex(), i(sent_ms)],
+        params![author.to_hex(), i("sent_ms", sent_ms)?],
         message_row,
     )
 }
@@ -458,7 +523,7 @@ pub(crate) fn sent_time_taken(
     conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM messages WHERE author = ?1 AND sent_ms = ?2)
          OR EXISTS (SELECT 1 FROM unsent WHERE author = ?1 AND sent_ms = ?2)",
-        params![author.to_hex(), i(sent_ms)],
+        params![author.to_hex(), i("sent_ms", sent_ms)?],
         |r| r.get(0),
     )
 }
@@ -480,16 +545,16 @@ fn insert_message_row(
         params![
             m.conversation.to_hex(),
             m.author.to_hex(),
-            i(m.sent_ms),
+            i("sent_ms", m.sent_ms)?,
             m.body,
             m.outgoing,
             m.status.to_i64(),
-            i(m.received_ms),
-            m.read_ms.map(i),
+            i("received_ms", m.received_ms)?,
+            i_opt("read_ms", m.read_ms)?,
             m.read_by_peer,
             kind,
             timer,
-            m.expires_at_ms.map(i),
+            i_opt("expires_at_ms", m.expires_at_ms)?,
             m.hash
         ],
     )
@@ -568,7 +633,7 @@ pub(crate) fn mark_message_read(
 ) -> rusqlite_cipher::Result<()> {
     conn.execute(
         "UPDATE messages SET read_ms = ?2, expires_at_ms = ?3 WHERE id = ?1",
-        params![id, i(now), expires_at_ms.map(i)],
+        params![id, i("now", now)?, i_opt("expires_at_ms", expires_at_ms)?],
     )
     .map(drop)
 }
@@ -583,7 +648,7 @@ pub(crate) fn mark_read_by_peer(
     conn.execute(
         "UPDATE messages SET read_by_peer = 1
          WHERE conversation = ?1 AND author = ?2 AND sent_ms = ?3",
-        params![peer.to_hex(), me.to_hex(), i(sent_ms)],
+        params![peer.to_hex(), me.to_hex(), i("sent_ms", sent_ms)?],
     )
     .map(drop)
 }
@@ -608,7 +673,7 @@ pub(crate) fn ours_at(
     conn.query_row(
         "SELECT id, author, hash FROM messages WHERE conversation = ?1 AND sent_ms = ?2
          ORDER BY outgoing DESC LIMIT 1",
-        params![with.to_hex(), i(sent_ms)],
+        params![with.to_hex(), i("sent_ms", sent_ms)?],
         |r| {
             Ok(MessageRef {
                 id: r.get(0)?,
@@ -628,7 +693,7 @@ pub(crate) fn by_author_at(
 ) -> rusqlite_cipher::Result<Option<MessageRef>> {
     conn.query_row(
         "SELECT id, conversation, hash FROM messages WHERE author = ?1 AND sent_ms = ?2",
-        params![author.to_hex(), i(sent_ms)],
+        params![author.to_hex(), i("sent_ms", sent_ms)?],
         |r| {
             Ok(MessageRef {
                 id: r.get(0)?,
@@ -667,7 +732,11 @@ pub(crate) fn insert_tombstone(
 ) -> rusqlite_cipher::Result<()> {
     conn.execute(
         "INSERT OR REPLACE INTO unsent (author, sent_ms, until_ms) VALUES (?1, ?2, ?3)",
-        params![author.to_hex(), i(sent_ms), i(until_ms)],
+        params![
+            author.to_hex(),
+            i("sent_ms", sent_ms)?,
+            i("until_ms", until_ms)?
+        ],
     )
     .map(drop)
 }
@@ -680,7 +749,7 @@ pub(crate) fn is_tombstoned(
 ) -> rusqlite_cipher::Result<bool> {
     conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM unsent WHERE author = ?1 AND sent_ms = ?2)",
-        params![author.to_hex(), i(sent_ms)],
+        params![author.to_hex(), i("sent_ms", sent_ms)?],
         |r| r.get(0),
     )
 }
@@ -688,7 +757,7 @@ pub(crate) fn is_tombstoned(
 /// Deletes messages expired at `now`, and dedup state and tombstones due to be forgotten;
 /// returns how many messages were deleted.
 pub(crate) fn purge_expired(conn: &Connection, now: u64) -> rusqlite_cipher::Result<usize> {
-    let now = i(now);
+    let now = i("now", now)?;
     let n = conn.execute(
         "DELETE FROM messages WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1",
         params![now],
@@ -731,11 +800,11 @@ pub(crate) fn outbox_entries(
             },
             owner: if owner.is_empty() { *me } else { sid(&owner)? },
             message: match (conv, sent) {
-                (Some(c), Some(s)) => Some((sid(&c)?, u(s))),
+                (Some(c), Some(s)) => Some((sid(&c)?, u("sent_ms", s)?)),
                 _ => None,
             },
-            attempts: u32::try_from(r.get::<_, i64>(5)?).unwrap_or(u32::MAX),
-            next_attempt_ms: u(r.get(6)?),
+            attempts: u("attempts", r.get(5)?)?,
+            next_attempt_ms: u("next_attempt_ms", r.get(6)?)?,
             last_error: r.get(7)?,
         })
     })
@@ -774,8 +843,8 @@ pub(crate) fn queue_store(conn: &Connection, s: &NewStore<'_>) -> rusqlite_ciphe
             s.owner.to_hex(),
             s.data,
             s.hash,
-            i(s.timestamp_ms),
-            i(s.ttl_ms),
+            i("timestamp_ms", s.timestamp_ms)?,
+            i("ttl_ms", s.ttl_ms)?,
             s.message_id,
             s.is_primary
         ],
@@ -799,8 +868,8 @@ pub(crate) fn queue_own_swarm_op(
             op,
             if op == OP_DELETE { "delete" } else { "expire" },
             hashes.join(" "),
-            i(now),
-            i(expiry_ms)
+            i("now", now)?,
+            i("expiry_ms", expiry_ms)?
         ],
     )
     .map(drop)
@@ -832,7 +901,7 @@ pub(crate) fn due_entries(
                 is_primary, attempts
          FROM outbox WHERE next_attempt_ms <= ?1 ORDER BY id LIMIT ?2",
     )?;
-    stmt.query_map(params![i(now), limit], |r| {
+    stmt.query_map(params![i("now", now)?, limit], |r| {
         let hashes: String = r.get(5)?;
         Ok(Pending {
             id: r.get(0)?,
@@ -841,11 +910,11 @@ pub(crate) fn due_entries(
             namespace: r.get(3)?,
             data: r.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default(),
             hashes: hashes.split_whitespace().map(str::to_string).collect(),
-            timestamp_ms: u(r.get(6)?),
-            ttl_ms: u(r.get(7)?),
+            timestamp_ms: u("timestamp_ms", r.get(6)?)?,
+            ttl_ms: u("ttl_ms", r.get(7)?)?,
             message_id: r.get(8)?,
             is_primary: r.get(9)?,
-            attempts: u32::try_from(r.get::<_, i64>(10)?).unwrap_or(u32::MAX),
+            attempts: u("attempts", r.get(10)?)?,
         })
     })
     .and_then(Iterator::collect)
@@ -867,7 +936,12 @@ pub(crate) fn retry_outbox_entry(
 ) -> rusqlite_cipher::Result<()> {
     conn.execute(
         "UPDATE outbox SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
-        params![id, attempts, i(next_attempt_ms), last_error],
+        params![
+            id,
+            attempts,
+            i("next_attempt_ms", next_attempt_ms)?,
+            last_error
+        ],
     )
     .map(drop)
 }
@@ -915,7 +989,7 @@ pub(crate) fn mark_seen(
 ) -> rusqlite_cipher::Result<()> {
     conn.execute(
         "INSERT INTO seen (hash, forget_after_ms) VALUES (?1, ?2)",
-        params![hash, i(forget_after_ms)],
+        params![hash, i("forget_after_ms", forget_after_ms)?],
     )
     .map(drop)
 }

@@ -55,6 +55,20 @@ pub enum MessengerError {
         #[source]
         source: rusqlite_cipher::Error,
     },
+    /// A number could not cross between the messenger and the database unchanged (a time,
+    /// count or timer beyond the database's signed 64-bit integers, or a negative or too
+    /// large number read back): a bug or a damaged database. Never clamped.
+    #[error("{what}: {value} is {found}, outside {range}")]
+    NumberOutOfRange {
+        /// What was being done.
+        what: &'static str,
+        /// Which value ("sent_ms", "attempts", …).
+        value: &'static str,
+        /// The value found.
+        found: i128,
+        /// The range it had to fit.
+        range: &'static str,
+    },
     /// Deriving the database key from the passphrase failed.
     #[error("deriving the database key from the passphrase: {0}")]
     Kdf(String),
@@ -119,8 +133,18 @@ pub enum MessengerError {
 }
 
 impl MessengerError {
+    /// The error of a database call made while doing `what`: [`Self::NumberOutOfRange`] for
+    /// a number the call could not convert, [`Self::Database`] otherwise.
     pub(crate) fn db(what: &'static str) -> impl FnOnce(rusqlite_cipher::Error) -> Self {
-        move |source| Self::Database { what, source }
+        move |source| match super::db::OutOfRange::in_error(&source) {
+            Some(o) => Self::NumberOutOfRange {
+                what,
+                value: o.value,
+                found: o.found,
+                range: o.range,
+            },
+            None => Self::Database { what, source },
+        }
     }
 
     pub(crate) fn io<'a>(

@@ -764,3 +764,86 @@ async fn a_message_that_expires_before_delivery_is_marked_failed() {
         "only the first, failed attempts"
     );
 }
+
+/// A time past the database's signed 64-bit integers is an error naming the value, never a
+/// clamp: nothing is saved or sent.
+#[tokio::test]
+async fn a_time_beyond_the_databases_integers_is_an_error_not_a_clamp() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let b = bob.session_id();
+    let too_late = u64::try_from(i64::MAX).unwrap() + 1;
+    net.clock.set(too_late);
+
+    let err = alice
+        .send_text(&b, "from the far future")
+        .await
+        .unwrap_err();
+    match &err {
+        MessengerError::NumberOutOfRange {
+            what, value, found, ..
+        } => {
+            assert_eq!((*what, *value), ("choosing a sent time", "sent_ms"));
+            assert_eq!(*found, i128::from(too_late));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        err.to_string()
+            .starts_with("choosing a sent time: sent_ms is 9223372036854775808, outside"),
+        "{err}"
+    );
+    assert!(matches!(
+        alice.history(&b),
+        Err(MessengerError::NumberOutOfRange { value: "now", .. })
+    ));
+
+    net.clock.set(T0);
+    assert!(alice.history(&b).unwrap().is_empty(), "nothing was saved");
+    assert!(alice.outbox().unwrap().is_empty());
+    assert_eq!(net.swarms.store_count(), 0, "nothing was sent");
+}
+
+/// A number read back that does not fit (a negative time, an attempt count beyond `u32`) is
+/// an error naming the value, never shown as 0 or the largest number.
+#[tokio::test]
+async fn a_stored_number_out_of_range_is_an_error_not_a_clamp() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let b = bob.session_id();
+    net.swarms.set_down(true);
+    alice.send_text(&b, "queued").await.unwrap();
+
+    alice
+        .db()
+        .execute("UPDATE messages SET sent_ms = -1", [])
+        .unwrap();
+    assert!(matches!(
+        alice.history(&b),
+        Err(MessengerError::NumberOutOfRange {
+            what: "reading the history",
+            value: "sent_ms",
+            found: -1,
+            ..
+        })
+    ));
+
+    alice
+        .db()
+        .execute_batch(
+            "UPDATE messages SET sent_ms = 1;
+             UPDATE outbox SET attempts = 5000000000;",
+        )
+        .unwrap();
+    assert!(matches!(
+        alice.outbox(),
+        Err(MessengerError::NumberOutOfRange {
+            what: "reading the outbox",
+            value: "attempts",
+            found: 5_000_000_000,
+            ..
+        })
+    ));
+}
