@@ -1,0 +1,233 @@
+//! The app's back end: a tokio runtime on its own threads owns the [`Messenger`] and the
+//! onion transport. The UI sends [`Command`]s and drains [`Update`]s; every update wakes the
+//! UI (`request_repaint`), and nothing the UI calls ever waits on the network or the
+//! database.
+//!
+//! ```text
+//!   UI thread (egui)                         runtime threads (tokio)
+//!   ─────────────────                         ───────────────────────
+//!   Backend::send(Command) ──bounded mpsc──►  worker: open/create the profile, then
+//!                                              ├─ commands (accept, settings, open, …)
+//!                                              ├─ sender: sends, one at a time, in order
+//!                                              ├─ receiver: receive_wait loop
+//!                                              └─ network: paths and epoch every 2 s
+//!   Backend::poll() ◄──bounded mpsc── Update ─┘  + wake() → ctx.request_repaint()
+//! ```
+
+mod offline;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use umbra_crypto::SessionId;
+use zeroize::Zeroizing;
+
+use crate::client::{Conversation, KdfParams, Message, OutboxEntry, Settings, SwarmApi};
+
+/// Commands and updates waiting at most (the UI drains updates every frame; a full command
+/// queue is shown as "busy" rather than blocking a frame).
+const QUEUE: usize = 256;
+
+/// How the messenger reaches the network.
+#[derive(Clone)]
+pub enum NetworkSource {
+    /// No network file: the app works offline.
+    None,
+    /// A `network.json` (a devnet's, or another network's).
+    File(PathBuf),
+    /// A swarm access given by the caller (an in-process network in tests).
+    Swarm(Arc<dyn SwarmApi>),
+}
+
+impl std::fmt::Debug for NetworkSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::File(p) => f.debug_tuple("File").field(p).finish(),
+            Self::Swarm(_) => f.write_str("Swarm(..)"),
+        }
+    }
+}
+
+/// What the back end is started with.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    /// The profile directory.
+    pub profile_dir: PathBuf,
+    /// The network.
+    pub network: NetworkSource,
+    /// Argon2id parameters for a new passphrase (the CLI's defaults; tests use cheap ones).
+    pub kdf: KdfParams,
+}
+
+impl BackendConfig {
+    /// The profile in `dir` on `network`, with the default key derivation.
+    pub fn new(profile_dir: PathBuf, network: NetworkSource) -> Self {
+        Self {
+            profile_dir,
+            network,
+            kdf: KdfParams::default(),
+        }
+    }
+}
+
+/// What the UI asks of the back end.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Create a profile with a new identity.
+    Create {
+        name: String,
+        passphrase: Option<Zeroizing<String>>,
+    },
+    /// Create a profile for the identity of a recovery phrase.
+    Restore {
+        phrase: Zeroizing<String>,
+        name: String,
+        passphrase: Option<Zeroizing<String>>,
+    },
+    /// Open a locked profile.
+    Unlock { passphrase: Zeroizing<String> },
+    /// The conversation now shown (its messages are marked read), or none.
+    Open(Option<SessionId>),
+    /// Send a text; `local` identifies it in [`Update::SendDone`].
+    Send {
+        local: u64,
+        to: SessionId,
+        text: String,
+    },
+    /// Deliver the outbox now instead of at its next retry.
+    RetryNow,
+    /// Accept a message request.
+    Accept(SessionId),
+    /// Decline a message request (its messages are deleted).
+    Decline(SessionId),
+    /// Block an account.
+    Block(SessionId),
+    /// Change our display name.
+    SetDisplayName(String),
+    /// Change the settings.
+    SetSettings(Settings),
+    /// We started or stopped typing to someone (sent only when the setting is on).
+    Typing { to: SessionId, started: bool },
+}
+
+/// The network as the network panel shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct NetworkStatus {
+    /// Which network (the file, or "in-process"), or `None` when offline.
+    pub(crate) network: Option<String>,
+    /// The last poll of our swarm succeeded.
+    pub(crate) connected: bool,
+    /// Why not, in one line.
+    pub(crate) problem: Option<String>,
+    /// Something is in progress ("building onion paths…").
+    pub(crate) progress: Option<String>,
+    /// The onion paths: each node as (short key, address), entry first.
+    pub(crate) paths: Vec<Vec<(String, String)>>,
+    /// The node list's epoch.
+    pub(crate) epoch: Option<u64>,
+}
+
+/// What the back end tells the UI.
+#[derive(Debug)]
+pub(crate) enum Update {
+    /// No profile: show the first-start screen.
+    NeedsAccount,
+    /// The profile is locked; `error` says why the last passphrase did not open it.
+    Locked { error: Option<String> },
+    /// Creating or restoring failed.
+    OnboardingError(String),
+    /// A new identity was created: its recovery phrase, to show once.
+    Created { phrase: Zeroizing<String> },
+    /// The profile is open.
+    Ready {
+        me: SessionId,
+        display_name: Option<String>,
+        settings: Settings,
+    },
+    /// Conversations, requests, the open conversation's messages and the outbox.
+    Snapshot(Box<Snapshot>),
+    /// A send finished: `error` when the message could not even be queued.
+    SendDone { local: u64, error: Option<String> },
+    /// Someone started or stopped typing.
+    Typing { from: SessionId, started: bool },
+    /// The network changed.
+    Network(NetworkStatus),
+    /// Something failed; one line for the status bar.
+    Notice(String),
+    /// The profile cannot be used at all.
+    Fatal(String),
+}
+
+/// The state the UI mirrors, read in one go after each change.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    pub(crate) chats: Vec<Conversation>,
+    pub(crate) requests: Vec<Conversation>,
+    pub(crate) history: Option<(SessionId, Vec<Message>)>,
+    pub(crate) outbox: Vec<OutboxEntry>,
+}
+
+/// A running back end: its runtime, the command queue in and the update queue out.
+pub struct Backend {
+    commands: mpsc::Sender<Command>,
+    updates: mpsc::Receiver<Update>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend").finish_non_exhaustive()
+    }
+}
+
+/// Wakes the UI after an update.
+pub(crate) type Wake = Arc<dyn Fn() + Send + Sync>;
+
+impl Backend {
+    /// Starts the runtime and the worker; `wake` is called after every update (the app
+    /// passes `ctx.request_repaint`).
+    pub fn start(
+        config: BackendConfig,
+        wake: impl Fn() + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("umbra-backend")
+            .enable_all()
+            .build()?;
+        let (commands, command_rx) = mpsc::channel(QUEUE);
+        let (update_tx, updates) = mpsc::channel(QUEUE);
+        let out = worker::Out::new(update_tx, Arc::new(wake));
+        runtime.spawn(worker::run(config, command_rx, out));
+        Ok(Self {
+            commands,
+            updates,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Queues a command; `false` when the queue is full or the back end has stopped.
+    pub(crate) fn send(&self, command: Command) -> bool {
+        self.commands.try_send(command).is_ok()
+    }
+
+    /// The next update, if one is waiting (never blocks).
+    pub(crate) fn poll(&mut self) -> Option<Update> {
+        self.updates.try_recv().ok()
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        // Everything the user did is in the database already (sends are saved before any
+        // network call); what is cut short here is only a poll or a delivery attempt, which
+        // the outbox repeats next time. So quitting waits a second at most.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! The back end's tasks. First the profile: opened as it is, unlocked with a passphrase, or
+//! created/restored on the first start. Then the messenger and four tasks around it.
+//!
+//! Every protocol decision is the messenger's; this file only calls it and reports.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use umbra_crypto::{OsRandom, SessionId};
+use zeroize::Zeroizing;
+
+use super::offline::Offline;
+use super::{BackendConfig, Command, NetworkSource, NetworkStatus, QUEUE, Snapshot, Update, Wake};
+use crate::client::{
+    Event, Messenger, MessengerError, NetworkConfig, OnionSwarm, OnionTransport, Profile, SwarmApi,
+    SystemClock, TransportConfig,
+};
+
+/// The longest a receive waits before it starts over (the messenger long-polls inside it).
+const RECEIVE_WAIT: Duration = Duration::from_secs(20);
+/// Pause after a failed poll; doubles up to [`RETRY_MAX`].
+const RETRY_MIN: Duration = Duration::from_secs(2);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+/// How often the network panel's facts are read.
+const NETWORK_EVERY: Duration = Duration::from_secs(2);
+
+/// The update queue and the UI's wake-up.
+#[derive(Clone)]
+pub(crate) struct Out {
+    tx: mpsc::Sender<Update>,
+    wake: Wake,
+}
+
+impl Out {
+    pub(crate) fn new(tx: mpsc::Sender<Update>, wake: Wake) -> Self {
+        Self { tx, wake }
+    }
+
+    async fn send(&self, update: Update) {
+        if self.tx.send(update).await.is_ok() {
+            (self.wake)();
+        }
+    }
+}
+
+/// An error and its causes on one line (a `String`, so that it can cross an `.await`).
+fn report(e: &(dyn std::error::Error + 'static)) -> String {
+    umbra_report::Report(e).to_string()
+}
+
+/// Runs a blocking profile operation (Argon2id, file system) off the runtime's threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, MessengerError> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(report(&e)),
+        Err(e) => Err(format!("the profile task stopped: {e}")),
+    }
+}
+
+fn pass(p: Option<&Zeroizing<String>>) -> Option<&str> {
+    p.map(|s| s.as_str()).filter(|s| !s.is_empty())
+}
+
+/// The profile, opened or made; with the display name chosen on the first start.
+async fn open_profile(
+    config: &BackendConfig,
+    rx: &mut mpsc::Receiver<Command>,
+    out: &Out,
+) -> Option<(Profile, Option<String>)> {
+    let dir = config.profile_dir.clone();
+    if Profile::exists(&dir) {
+        let d = dir.clone();
+        match blocking(move || Profile::needs_passphrase(&d)).await {
+            Ok(false) => {
+                let d = dir.clone();
+                return match blocking(move || Profile::open(&d, None)).await {
+                    Ok(p) => Some((p, None)),
+                    Err(e) => {
+                        out.send(Update::Fatal(e)).await;
+                        None
+                    }
+                };
+            }
+            Ok(true) => out.send(Update::Locked { error: None }).await,
+            Err(e) => {
+                out.send(Update::Fatal(e)).await;
+                return None;
+            }
+        }
+    } else {
+        out.send(Update::NeedsAccount).await;
+    }
+    let kdf = config.kdf;
+    while let Some(command) = rx.recv().await {
+        match command {
+            Command::Unlock { passphrase } => {
+                let d = dir.clone();
+                let opened = tokio::task::spawn_blocking(move || {
+                    Profile::open(&d, Some(passphrase.as_str()))
+                })
+                .await;
+                let error = match opened {
+                    Ok(Ok(p)) => return Some((p, None)),
+                    Ok(Err(MessengerError::ProfileLocked(_))) => {
+                        "That passphrase does not open this profile.".to_string()
+                    }
+                    Ok(Err(e)) => report(&e),
+                    Err(e) => format!("the profile task stopped: {e}"),
+                };
+                out.send(Update::Locked { error: Some(error) }).await;
+            }
+            Command::Create { name, passphrase } => {
+                let d = dir.clone();
+                let made = blocking(move || {
+                    Profile::create(&d, pass(passphrase.as_ref()), kdf, &mut OsRandom)
+                })
+                .await;
+                match made {
+                    Ok((p, phrase)) => {
+                        out.send(Update::Created { phrase }).await;
+                        return Some((p, Some(name)));
+                    }
+                    Err(e) => out.send(Update::OnboardingError(e)).await,
+                }
+            }
+            Command::Restore {
+                phrase,
+                name,
+                passphrase,
+            } => {
+                let d = dir.clone();
+                let made = blocking(move || {
+                    let words = phrase.split_whitespace().collect::<Vec<_>>().join(" ");
+                    Profile::restore(&d, &words, pass(passphrase.as_ref()), kdf, &mut OsRandom)
+                })
+                .await;
+                match made {
+                    Ok(p) => return Some((p, Some(name))),
+                    Err(e) => out.send(Update::OnboardingError(e)).await,
+                }
+            }
+            // Nothing else means anything before a profile is open.
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The swarm access for `network`, its transport when it is an onion network, and the
+/// network panel's first state.
+fn connect(
+    network: &NetworkSource,
+    profile: &Profile,
+) -> (Arc<dyn SwarmApi>, Option<OnionTransport>, NetworkStatus) {
+    match network {
+        NetworkSource::None => (
+            Arc::new(Offline("no network file was given")),
+            None,
+            NetworkStatus {
+                problem: Some(
+                    "Offline: no network file (start with --network FILE; `umbra devnet up` writes one)"
+                        .into(),
+                ),
+                ..NetworkStatus::default()
+            },
+        ),
+        NetworkSource::Swarm(swarm) => (
+            swarm.clone(),
+            None,
+            NetworkStatus {
+                network: Some("in-process network".into()),
+                ..NetworkStatus::default()
+            },
+        ),
+        NetworkSource::File(path) => {
+            let mut config = TransportConfig {
+                state_dir: Some(profile.network_dir()),
+                ..TransportConfig::default()
+            };
+            // A devnet runs every node on 127.0.0.1: one /24 for all.
+            config.paths.subnet_diversity = !crate::config::is_devnet(path);
+            let name = Some(path.display().to_string());
+            match NetworkConfig::load(path).and_then(|n| OnionTransport::new(&n, config)) {
+                Ok(t) => (
+                    Arc::new(OnionSwarm::new(t.clone(), Arc::new(SystemClock))),
+                    Some(t),
+                    NetworkStatus {
+                        network: name,
+                        progress: Some("Building onion paths…".into()),
+                        ..NetworkStatus::default()
+                    },
+                ),
+                Err(e) => (
+                    Arc::new(Offline("the network file could not be used")),
+                    None,
+                    NetworkStatus {
+                        network: name,
+                        problem: Some(format!("Offline: {}", report(&e))),
+                        ..NetworkStatus::default()
+                    },
+                ),
+            }
+        }
+    }
+}
+
+/// What the tasks share.
+struct Shared {
+    m: Arc<Messenger>,
+    out: Out,
+    /// The conversation the UI shows.
+    current: Mutex<Option<SessionId>>,
+    status: Mutex<NetworkStatus>,
+}
+
+impl Shared {
+    fn current(&self) -> Option<SessionId> {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads everything the UI mirrors and sends it.
+    async fn refresh(&self) {
+        let read = || -> Result<Snapshot, MessengerError> {
+            let history = match self.current() {
+                Some(with) => Some((with, self.m.history(&with)?)),
+                None => None,
+            };
+            Ok(Snapshot {
+                chats: self.m.conversations()?,
+                requests: self.m.requests()?,
+                history,
+                outbox: self.m.outbox()?,
+            })
+        };
+        match read() {
+            Ok(s) => self.out.send(Update::Snapshot(Box::new(s))).await,
+            Err(e) => self.out.send(Update::Notice(report(&e))).await,
+        }
+    }
+
+    async fn notice(&self, what: &str, e: &MessengerError) {
+        self.out
+            .send(Update::Notice(format!("{what}: {}", report(e))))
+            .await;
+    }
+
+    /// Changes the network status and tells the UI when it changed.
+    async fn set_status(&self, f: impl FnOnce(&mut NetworkStatus)) {
+        let changed = {
+            let mut s = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+            let before = s.clone();
+            f(&mut s);
+            (*s != before).then(|| s.clone())
+        };
+        if let Some(s) = changed {
+            self.out.send(Update::Network(s)).await;
+        }
+    }
+}
+
+/// The whole back end.
+pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, out: Out) {
+    let Some((profile, name)) = open_profile(&config, &mut rx, &out).await else {
+        return;
+    };
+    let (swarm, transport, status) = connect(&config.network, &profile);
+    let online = !matches!(config.network, NetworkSource::None) && status.problem.is_none();
+    let m = Arc::new(Messenger::new(
+        profile,
+        swarm,
+        Arc::new(SystemClock),
+        Box::new(OsRandom),
+    ));
+    let shared = Arc::new(Shared {
+        m: m.clone(),
+        out: out.clone(),
+        current: Mutex::new(None),
+        status: Mutex::new(NetworkStatus::default()),
+    });
+    if let Some(name) = name.as_deref().map(str::trim).filter(|n| !n.is_empty())
+        && let Err(e) = m.set_display_name(name)
+    {
+        shared.notice("saving your display name", &e).await;
+    }
+    let display_name = m.display_name().ok().flatten();
+    let settings = m.settings().unwrap_or_default();
+    out.send(Update::Ready {
+        me: m.session_id(),
+        display_name,
+        settings,
+    })
+    .await;
+    shared.set_status(|s| *s = status).await;
+    shared.refresh().await;
+
+    if online {
+        tokio::spawn(receiver(shared.clone(), transport.clone()));
+    }
+    if let Some(t) = transport {
+        tokio::spawn(network_watch(shared.clone(), t));
+    }
+    let (send_tx, send_rx) = mpsc::channel(QUEUE);
+    tokio::spawn(sender(shared.clone(), send_rx));
+
+    while let Some(command) = rx.recv().await {
+        match command {
+            Command::Send { local, to, text } => {
+                if send_tx.send((local, to, text)).await.is_err() {
+                    break;
+                }
+            }
+            other => {
+                tokio::spawn(handle(shared.clone(), other));
+            }
+        }
+    }
+}
+
+/// Sends, one at a time, so that messages leave in the order they were written.
+async fn sender(shared: Arc<Shared>, mut rx: mpsc::Receiver<(u64, SessionId, String)>) {
+    while let Some((local, to, text)) = rx.recv().await {
+        let result = shared.m.send_text(&to, &text).await;
+        // The saved message (sent or queued) is in the snapshot before the UI drops its
+        // own "sending" copy, so it never disappears for a frame.
+        shared.refresh().await;
+        let error = result.err().map(|e| report(&e));
+        shared.out.send(Update::SendDone { local, error }).await;
+    }
+}
+
+/// Every command but sends.
+async fn handle(shared: Arc<Shared>, command: Command) {
+    let m = &shared.m;
+    match command {
+        Command::Open(with) => {
+            *shared
+                .current
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = with;
+            if let Some(with) = with
+                && let Err(e) = m.mark_read(&with).await
+            {
+                shared.notice("marking messages read", &e).await;
+            }
+        }
+        Command::RetryNow => {
+            if let Err(e) = m.flush_outbox().await {
+                shared.notice("delivering the outbox", &e).await;
+            }
+        }
+        Command::Accept(id) => {
+            if let Err(e) = m.accept_request(&id).await {
+                shared.notice("accepting the request", &e).await;
+            }
+        }
+        Command::Decline(id) => {
+            if let Err(e) = m.decline_request(&id) {
+                shared.notice("declining the request", &e).await;
+            }
+        }
+        Command::Block(id) => {
+            if let Err(e) = m.block(&id) {
+                shared.notice("blocking", &e).await;
+            }
+        }
+        Command::SetDisplayName(name) => {
+            if let Err(e) = m.set_display_name(name.trim()) {
+                shared.notice("saving your display name", &e).await;
+            }
+        }
+        Command::SetSettings(s) => {
+            if let Err(e) = m.set_settings(s) {
+                shared.notice("saving the settings", &e).await;
+            }
+        }
+        Command::Typing { to, started } => {
+            // Best effort: a lost typing indicator is not worth a message to the user.
+            let _ = m.send_typing(&to, started).await;
+            return;
+        }
+        // Handled before a profile is open, or by the sender.
+        Command::Create { .. }
+        | Command::Restore { .. }
+        | Command::Unlock { .. }
+        | Command::Send { .. } => return,
+    }
+    shared.refresh().await;
+}
+
+/// Polls our swarm for as long as the app runs.
+async fn receiver(shared: Arc<Shared>, transport: Option<OnionTransport>) {
+    if let Some(t) = &transport {
+        // The first path build can take a while on a large network: say so meanwhile.
+        if let Err(e) = t.ensure_ready().await {
+            let why = report(&e);
+            shared
+                .set_status(|s| {
+                    s.progress = None;
+                    s.problem = Some(why);
+                })
+                .await;
+        }
+    }
+    let mut pause = RETRY_MIN;
+    loop {
+        match shared.m.receive_wait(RECEIVE_WAIT).await {
+            Ok(events) => {
+                pause = RETRY_MIN;
+                shared
+                    .set_status(|s| {
+                        s.connected = true;
+                        s.problem = None;
+                        s.progress = None;
+                    })
+                    .await;
+                if !events.is_empty() {
+                    deliver(&shared, events).await;
+                }
+            }
+            Err(e) => {
+                let why = report(&e);
+                shared
+                    .set_status(|s| {
+                        s.connected = false;
+                        s.progress = None;
+                        s.problem = Some(why);
+                    })
+                    .await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// Hands new events to the UI (they are saved already).
+async fn deliver(shared: &Shared, events: Vec<Event>) {
+    let current = shared.current();
+    let mut read_current = false;
+    for event in events {
+        match event {
+            Event::Typing { from, started } => {
+                shared.out.send(Update::Typing { from, started }).await;
+            }
+            Event::Message { message, .. }
+                if current == Some(message.conversation) && !message.outgoing =>
+            {
+                read_current = true;
+            }
+            _ => {}
+        }
+    }
+    if read_current
+        && let Some(with) = current
+        && let Err(e) = shared.m.mark_read(&with).await
+    {
+        shared.notice("marking messages read", &e).await;
+    }
+    shared.refresh().await;
+}
+
+/// Reads the network panel's facts from the transport every [`NETWORK_EVERY`].
+async fn network_watch(shared: Arc<Shared>, t: OnionTransport) {
+    loop {
+        let nodes = t.paths();
+        let paths = nodes
+            .iter()
+            .map(|p| {
+                p.nodes
+                    .iter()
+                    .map(|n| {
+                        let key = hex_prefix(&n.pubkey_ed25519);
+                        (key, format!("{}:{}", n.public_ip, n.storage_port))
+                    })
+                    .collect()
+            })
+            .collect();
+        let epoch = t.list_epoch();
+        shared
+            .set_status(|s| {
+                s.paths = paths;
+                s.epoch = epoch;
+            })
+            .await;
+        tokio::time::sleep(NETWORK_EVERY).await;
+    }
+}
+
+/// The first 8 hex digits of a node key, as the panel shows it.
+fn hex_prefix(key: &[u8; 32]) -> String {
+    key.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+
+mod backend;
+mod client;
+mod config;
+mod lock;
+mod model;
+mod time;
+mod ui;
+
+pub use backend::{Backend, BackendConfig, NetworkSource};
+pub use config::{Options, resolve_network, resolve_profile};
+pub use lock::{ProfileInUse, ProfileLock};
+pub use ui::DesktopApp;

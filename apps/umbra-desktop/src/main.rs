@@ -1,0 +1,73 @@
+//! `umbra-desktop`: the desktop client. Resolves the profile and network as the CLI does,
+//! takes the profile's lock, starts the back end and opens the window.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use eframe::egui;
+use umbra_desktop::{
+    Backend, BackendConfig, DesktopApp, NetworkSource, Options, ProfileLock, resolve_network,
+    resolve_profile,
+};
+use umbra_report::ErrorExt as _;
+
+fn main() -> ExitCode {
+    let opts = Options::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("UMBRA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let dir = match resolve_profile(&opts) {
+        Ok(d) => d,
+        Err(e) => return fail(&format!("{e:#}")),
+    };
+    let network = match resolve_network(&opts) {
+        Ok(Some(p)) => NetworkSource::File(p),
+        Ok(None) => NetworkSource::None,
+        Err(e) => return fail(&format!("{e:#}")),
+    };
+    // A second window on the same profile would race the first for the database and the
+    // outbox: it gets one line and a window saying so.
+    let (lock, app_error) = match ProfileLock::acquire(&dir) {
+        Ok(l) => (Some(l), None),
+        Err(e) => {
+            let line = e.report().to_string();
+            eprintln!("umbra-desktop: {line}");
+            (None, Some(line))
+        }
+    };
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Umbra")
+            .with_inner_size([1000.0, 680.0])
+            .with_min_inner_size([640.0, 420.0]),
+        ..Default::default()
+    };
+    let result = eframe::run_native(
+        "Umbra",
+        options,
+        Box::new(move |cc| {
+            if let Some(reason) = app_error {
+                return Ok(Box::new(DesktopApp::failed(reason)));
+            }
+            let ctx = cc.egui_ctx.clone();
+            let backend = Backend::start(BackendConfig::new(dir.clone(), network), move || {
+                ctx.request_repaint();
+            })?;
+            Ok(Box::new(DesktopApp::new(backend, dir)))
+        }),
+    );
+    drop(lock);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("opening the window: {}", e.report())),
+    }
+}
+
+fn fail(line: &str) -> ExitCode {
+    eprintln!("umbra-desktop: {line}");
+    ExitCode::FAILURE
+}

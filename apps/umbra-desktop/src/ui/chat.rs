@@ -1,0 +1,239 @@
+//! The open conversation: its header, the messages as bubbles with day separators, times and
+//! delivery states, and the composer (Enter sends, Shift+Enter starts a new line).
+
+use eframe::egui;
+
+use crate::backend::Command;
+use crate::client::Message;
+use crate::model::{Delivery, Model, conversation_name, short_id};
+use crate::time;
+
+/// Typing indicators are repeated this often while the user types (Session's receivers
+/// drop an indicator after 20 s without news).
+const TYPING_REPEAT_MS: u64 = 10_000;
+
+pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Command>) {
+    let Some(with) = m.open else {
+        ui.centered_and_justified(|ui| {
+            ui.label("Choose a conversation, or start a new one.");
+        });
+        return;
+    };
+    let name = m
+        .open_conversation()
+        .map_or_else(|| short_id(&with), conversation_name);
+    egui::Panel::top("chat_header").show(ui, |ui| {
+        ui.horizontal(|ui| {
+            ui.heading(&name);
+            ui.label(egui::RichText::new(short_id(&with)).monospace().weak());
+            if ui.small_button("Copy ID").clicked() {
+                ui.ctx().copy_text(with.to_hex());
+            }
+        });
+        if m.typing.contains(&with) {
+            ui.label(egui::RichText::new("typing…").italics().weak());
+        }
+    });
+    egui::Panel::bottom("composer").show(ui, |ui| composer(ui, m, now, out));
+
+    let mut actions = Vec::new();
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .stick_to_bottom(true)
+        .show(ui, |ui| {
+            ui.add_space(8.0);
+            let mut last_day = None;
+            for msg in &m.history {
+                let day = time::day(msg.sent_ms);
+                if last_day != Some(day) {
+                    separator(ui, &time::separator(msg.sent_ms, now));
+                    last_day = Some(day);
+                }
+                if let Some(a) = bubble(ui, msg, m.delivery(msg)) {
+                    actions.push(a);
+                }
+            }
+            for p in m.pending_here() {
+                let state = if p.error.is_some() {
+                    "failed"
+                } else {
+                    "sending…"
+                };
+                let r = bubble_frame(ui, true, |ui| {
+                    ui.label(&p.text);
+                    ui.label(egui::RichText::new(state).small());
+                    if let Some(e) = &p.error {
+                        ui.label(egui::RichText::new(e).small());
+                        ui.button("Retry").clicked()
+                    } else {
+                        false
+                    }
+                });
+                if r {
+                    actions.push(Action::RetryPending(p.local));
+                }
+            }
+            if m.history.is_empty() && m.pending_here().next().is_none() {
+                ui.label("No messages yet. Say hello!");
+            }
+        });
+    for a in actions {
+        match a {
+            Action::RetryNow => out.push(Command::RetryNow),
+            Action::SendAgain(text) => {
+                let (local, to, text) = m.queue(with, text);
+                out.push(Command::Send { local, to, text });
+            }
+            Action::RetryPending(local) => {
+                if let Some((local, to, text)) = m.retry_pending(local) {
+                    out.push(Command::Send { local, to, text });
+                }
+            }
+        }
+    }
+}
+
+/// What a button under a message asks for.
+enum Action {
+    /// Deliver the outbox now.
+    RetryNow,
+    /// Send a refused message's text again.
+    SendAgain(String),
+    /// Try again a message that could not be queued.
+    RetryPending(u64),
+}
+
+fn separator(ui: &mut egui::Ui, text: &str) {
+    ui.vertical_centered(|ui| {
+        ui.add_space(6.0);
+        ui.label(egui::RichText::new(text).small().weak());
+        ui.add_space(2.0);
+    });
+}
+
+/// A bubble: ours on the right in the accent colour, theirs on the left in the faint
+/// background colour.
+fn bubble_frame<R>(ui: &mut egui::Ui, outgoing: bool, add: impl FnOnce(&mut egui::Ui) -> R) -> R {
+    let max = ui.available_width() * 0.7;
+    // Ours hug the right edge: their content is aligned right too, or the bubble would
+    // stretch to the widest it may be.
+    let (layout, inner, fill, text) = if outgoing {
+        (
+            egui::Layout::right_to_left(egui::Align::TOP),
+            egui::Align::Max,
+            ui.visuals().selection.bg_fill,
+            Some(ui.visuals().selection.stroke.color),
+        )
+    } else {
+        (
+            egui::Layout::left_to_right(egui::Align::TOP),
+            egui::Align::Min,
+            ui.visuals().faint_bg_color,
+            None,
+        )
+    };
+    ui.with_layout(layout, |ui| {
+        egui::Frame::new()
+            .fill(fill)
+            .corner_radius(10.0)
+            .inner_margin(egui::Margin::symmetric(10, 6))
+            .show(ui, |ui| {
+                ui.set_max_width(max);
+                ui.visuals_mut().override_text_color = text;
+                ui.with_layout(egui::Layout::top_down(inner), add).inner
+            })
+            .inner
+    })
+    .inner
+}
+
+/// One message; returns what its button asked for.
+fn bubble(ui: &mut egui::Ui, msg: &Message, delivery: Delivery) -> Option<Action> {
+    ui.add_space(2.0);
+    let footer = |ui: &mut egui::Ui| {
+        let mut line = time::clock(msg.sent_ms);
+        if !delivery.label().is_empty() {
+            line.push_str(" · ");
+            line.push_str(delivery.label());
+        }
+        ui.label(egui::RichText::new(line).small());
+        match delivery {
+            Delivery::Retrying => ui
+                .small_button("Retry now")
+                .clicked()
+                .then_some(Action::RetryNow),
+            Delivery::Failed => ui
+                .small_button("Send again")
+                .clicked()
+                .then(|| Action::SendAgain(msg.body.clone())),
+            _ => None,
+        }
+    };
+    bubble_frame(ui, msg.outgoing, |ui| {
+        ui.label(&msg.body);
+        footer(ui)
+    })
+}
+
+fn composer(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Command>) {
+    let Some(with) = m.open else { return };
+    ui.add_space(6.0);
+    let mut send = false;
+    ui.horizontal(|ui| {
+        // Attachments come with their own issue; the button is here so the layout does not
+        // move when they do.
+        ui.add_enabled(false, egui::Button::new("Attach"))
+            .on_disabled_hover_text("attachments: coming");
+        let send_width = 64.0;
+        let draft = m.drafts.entry(with).or_default();
+        let l = ui.label("Message");
+        let r = ui
+            .add(
+                egui::TextEdit::multiline(draft)
+                    .id(egui::Id::unique(("composer", with.to_hex())))
+                    .hint_text("Write a message (Enter sends, Shift+Enter: new line)")
+                    .desired_rows(2)
+                    .desired_width(ui.available_width() - send_width)
+                    .return_key(egui::KeyboardShortcut::new(
+                        egui::Modifiers::SHIFT,
+                        egui::Key::Enter,
+                    )),
+            )
+            .labelled_by(l.id);
+        if r.has_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter) && !i.modifiers.shift) {
+            send = true;
+        }
+        if r.changed() && m.settings.typing_indicators {
+            let typing = !draft.trim().is_empty();
+            match (typing, m.typing_sent) {
+                (true, Some((to, at)))
+                    if to == with && now.saturating_sub(at) < TYPING_REPEAT_MS => {}
+                (true, _) => {
+                    m.typing_sent = Some((with, now));
+                    out.push(Command::Typing {
+                        to: with,
+                        started: true,
+                    });
+                }
+                (false, Some((to, _))) => {
+                    m.typing_sent = None;
+                    out.push(Command::Typing { to, started: false });
+                }
+                (false, None) => {}
+            }
+        }
+        if ui.button("Send").clicked() {
+            send = true;
+        }
+    });
+    ui.add_space(6.0);
+    if send && let Some((local, to, text)) = m.take_draft() {
+        if let Some((typed_to, _)) = m.typing_sent.take() {
+            out.push(Command::Typing {
+                to: typed_to,
+                started: false,
+            });
+        }
+        out.push(Command::Send { local, to, text });
+    }
+}

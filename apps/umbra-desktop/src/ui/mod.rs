@@ -1,0 +1,193 @@
+//! Drawing: one module per screen or panel, each a function of the [`Model`] that returns
+//! what the user asked for as back-end [`Command`]s. [`DesktopApp`] ties them to the back
+//! end; it is also what the headless UI tests drive.
+//!
+//! ```text
+//!  onboarding.rs        first start: create (name, phrase, two words back) or restore
+//!  unlock.rs            the passphrase of a locked profile
+//!  sidebar.rs           navigation, search, the conversation list
+//!  chat.rs              the open conversation: bubbles, day separators, states, composer
+//!  new_conversation.rs  a Session ID, checked as it is typed
+//!  requests.rs          message requests: accept, decline, block
+//!  network.rs           connected?, onion paths, node list epoch
+//!  settings.rs          display name, receipts, typing indicators, theme, where data lives
+//!  widgets.rs           labelled fields and small pieces the screens share
+//! ```
+
+mod chat;
+mod network;
+mod new_conversation;
+mod onboarding;
+mod requests;
+mod settings;
+mod sidebar;
+mod unlock;
+mod widgets;
+
+use std::path::PathBuf;
+
+use eframe::egui;
+
+use crate::backend::{Backend, Command};
+use crate::client::{Clock, SystemClock};
+use crate::model::{Model, Screen, Theme};
+
+fn preference(theme: Theme) -> egui::ThemePreference {
+    match theme {
+        Theme::System => egui::ThemePreference::System,
+        Theme::Light => egui::ThemePreference::Light,
+        Theme::Dark => egui::ThemePreference::Dark,
+    }
+}
+
+/// The desktop app: the model, the back end it talks to and the screens that draw it.
+pub struct DesktopApp {
+    backend: Option<Backend>,
+    model: Model,
+    clock: SystemClock,
+    applied_theme: Option<Theme>,
+}
+
+impl std::fmt::Debug for DesktopApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DesktopApp").finish_non_exhaustive()
+    }
+}
+
+impl DesktopApp {
+    /// The app for a started back end on the profile in `profile_dir`.
+    pub fn new(backend: Backend, profile_dir: PathBuf) -> Self {
+        let mut model = Model::default();
+        model.profile_dir = profile_dir;
+        Self {
+            backend: Some(backend),
+            model,
+            clock: SystemClock,
+            applied_theme: None,
+        }
+    }
+
+    /// A window that only says why the app cannot start (e.g. the profile is open
+    /// elsewhere).
+    pub fn failed(reason: String) -> Self {
+        let mut model = Model::default();
+        model.fatal = Some(reason);
+        model.screen = Screen::Fatal;
+        Self {
+            backend: None,
+            model,
+            clock: SystemClock,
+            applied_theme: None,
+        }
+    }
+
+    /// Our Session ID, once the profile is open.
+    pub fn session_id(&self) -> Option<umbra_crypto::SessionId> {
+        self.model.me
+    }
+
+    /// Draws one frame into `ui` (the whole window): first what the back end reported, then
+    /// the current screen, then what the user asked for goes to the back end.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        if let Some(b) = &mut self.backend {
+            while let Some(update) = b.poll() {
+                self.model.apply(update);
+            }
+        }
+        if self.applied_theme != Some(self.model.theme) {
+            ui.ctx().set_theme(preference(self.model.theme));
+            self.applied_theme = Some(self.model.theme);
+        }
+        let now = self.clock.now_ms();
+        let mut commands = Vec::new();
+        let m = &mut self.model;
+        match m.screen {
+            Screen::Loading => widgets::centered(ui, |ui| {
+                ui.spinner();
+                ui.label("Opening your profile…");
+            }),
+            Screen::Fatal => widgets::centered(ui, |ui| {
+                ui.heading("Umbra cannot open this profile");
+                ui.label(m.fatal.as_deref().unwrap_or("unknown error"));
+                if ui.button("Quit").clicked() {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            }),
+            Screen::Onboarding => onboarding::show(ui, m, &mut commands),
+            Screen::Locked => unlock::show(ui, m, &mut commands),
+            Screen::Main => main_screen(ui, m, now, &mut commands),
+        }
+        for c in commands {
+            let sent = self.backend.as_ref().is_some_and(|b| b.send(c));
+            if !sent {
+                self.model.notice = Some("Umbra is busy; try that again in a moment.".into());
+            }
+        }
+    }
+}
+
+impl eframe::App for DesktopApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}
+
+/// Conversations: the top bar, the sidebar and the pane on the right.
+fn main_screen(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Command>) {
+    egui::Panel::top("top_bar").show(ui, |ui| top_bar(ui, m));
+    if m.notice.is_some() {
+        egui::Panel::bottom("notice").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    m.notice.as_deref().unwrap_or(""),
+                );
+                if ui.small_button("Dismiss").clicked() {
+                    m.notice = None;
+                }
+            });
+        });
+    }
+    egui::Panel::left("sidebar")
+        .resizable(true)
+        .default_size(300.0)
+        .min_size(220.0)
+        .show(ui, |ui| sidebar::show(ui, m, now, out));
+    egui::CentralPanel::default().show(ui, |ui| match m.pane {
+        crate::model::Pane::Chat => chat::show(ui, m, now, out),
+        crate::model::Pane::NewConversation => new_conversation::show(ui, m, out),
+        crate::model::Pane::Requests => requests::show(ui, m, now, out),
+        crate::model::Pane::Network => network::show(ui, m),
+        crate::model::Pane::Settings => settings::show(ui, m, out),
+    });
+}
+
+fn top_bar(ui: &mut egui::Ui, m: &Model) {
+    ui.horizontal(|ui| {
+        ui.heading("Umbra");
+        ui.separator();
+        let name = if m.display_name.is_empty() {
+            "(no display name)"
+        } else {
+            m.display_name.as_str()
+        };
+        ui.label(egui::RichText::new(name).strong());
+        if let Some(me) = m.me {
+            ui.label(
+                egui::RichText::new(crate::model::short_id(&me))
+                    .monospace()
+                    .weak(),
+            );
+            if ui
+                .button("Copy my Session ID")
+                .on_hover_text("Give it to people so they can write to you")
+                .clicked()
+            {
+                ui.ctx().copy_text(me.to_hex());
+            }
+        }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            widgets::network_badge(ui, &m.network);
+        });
+    });
+}
