@@ -33,7 +33,9 @@ impl Random for OsRandom {
     fn fill(&mut self, out: &mut [u8]) {
         // getrandom only fails when the OS has no entropy source at all; there is no safe way
         // to continue, and returning predictable bytes would be far worse than stopping.
-        #[allow(clippy::panic)]
+        // This is the home of OS randomness: clippy's `disallowed-methods` (workspace
+        // `clippy.toml`) bans getrandom everywhere else, so all randomness is a `Random`.
+        #[allow(clippy::panic, clippy::disallowed_methods)]
         if let Err(e) = getrandom::fill(out) {
             panic!("the operating system's random number generator failed: {e}");
         }
@@ -42,13 +44,16 @@ impl Random for OsRandom {
 
 /// A deterministic generator for tests and benchmarks: BLAKE2b in counter mode over a seed.
 ///
-/// Never use it for real keys.
+/// Never use it for real keys: it exists only with the `test-support` feature, which only
+/// dev-dependencies turn on.
+#[cfg(any(test, doc, feature = "test-support"))]
 #[derive(Debug, Clone)]
 pub struct SeededRandom {
     seed: [u8; 32],
     counter: u64,
 }
 
+#[cfg(any(test, doc, feature = "test-support"))]
 impl SeededRandom {
     /// A generator whose whole output is determined by `seed`.
     pub fn new(seed: u64) -> Self {
@@ -61,6 +66,7 @@ impl SeededRandom {
     }
 }
 
+#[cfg(any(test, doc, feature = "test-support"))]
 impl Random for SeededRandom {
     fn fill(&mut self, out: &mut [u8]) {
         for chunk in out.chunks_mut(64) {
