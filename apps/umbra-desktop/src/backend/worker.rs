@@ -394,15 +394,16 @@ async fn handle(shared: Arc<Shared>, command: Command) {
 async fn receiver(shared: Arc<Shared>, transport: Option<OnionTransport>) {
     if let Some(t) = &transport {
         // The first path build can take a while on a large network: say so meanwhile.
-        if let Err(e) = t.ensure_ready().await {
-            let why = report(&e);
-            shared
-                .set_status(|s| {
-                    s.progress = None;
-                    s.problem = Some(why);
-                })
-                .await;
-        }
+        // Paths built means connected: the first long poll may then wait its whole 20 s
+        // before it returns, and the badge should not say "Connecting…" meanwhile.
+        let ready = t.ensure_ready().await.map_err(|e| report(&e));
+        shared
+            .set_status(|s| {
+                s.progress = None;
+                s.connected = ready.is_ok();
+                s.problem = ready.err();
+            })
+            .await;
     }
     let mut pause = RETRY_MIN;
     loop {
