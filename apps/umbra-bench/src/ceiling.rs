@@ -6,6 +6,7 @@
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, bail};
 use umbra_crypto::Identity;
@@ -70,7 +71,7 @@ fn rate(
 ) -> anyhow::Result<(f64, f64)> {
     let budget = Duration::from_secs_f64(secs.max(0.01));
     let cpu_start = thread_cpu_seconds();
-    let start = Instant::now();
+    let start = SystemClock.instant();
     let mut done: u64 = 0;
     loop {
         for s in samples {

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, anyhow};
 use bytes::Bytes;
@@ -220,7 +221,7 @@ pub(crate) async fn run_phase(
     let total = bodies.len();
     let per_worker = total / target.inflight.max(1) + 1;
 
-    let started = Instant::now();
+    let started = SystemClock.instant();
     let mut workers = Vec::with_capacity(target.inflight);
     for w in 0..target.inflight {
         let sender = senders[w % senders.len()].clone();
@@ -244,7 +245,7 @@ pub(crate) async fn run_phase(
                     r.fail("internal".into(), "request already taken".into());
                     continue;
                 };
-                let t = Instant::now();
+                let t = SystemClock.instant();
                 let outcome = match sender.send(req).await {
                     Ok(resp) => {
                         let status = resp.status().as_u16();

@@ -22,15 +22,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
 use serde_json::{Value, json};
-use umbra_messenger::{
-    Event, KdfParams, MessageStatus, Messenger, OnionSwarm, Profile, SwarmApi,
-};
-use umbra_net::{NetworkConfig, OnionTransport, SystemClock, TransportConfig};
 use umbra_crypto::{Identity, OsRandom, Random as _, SessionId, mnemonic};
+use umbra_messenger::{Event, KdfParams, MessageStatus, Messenger, OnionSwarm, Profile, SwarmApi};
+use umbra_net::{NetworkConfig, OnionTransport, SystemClock, TransportConfig};
 
 use crate::sys::{self, Machine};
 
@@ -166,7 +165,7 @@ impl CpuSpan {
     fn start(net: &Network) -> CpuSpan {
         CpuSpan {
             start: net.cpu(),
-            at: Instant::now(),
+            at: SystemClock.instant(),
         }
     }
 
@@ -268,10 +267,7 @@ fn dist_line(sorted: &[Duration]) -> String {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    SystemClock.now_ms()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -315,7 +311,7 @@ pub(crate) async fn run(args: &MessengerArgs) -> anyhow::Result<Value> {
         json!({"cpus": machine.cpus, "cpu_model": machine.cpu_model, "loadavg_start": machine.loadavg}),
     );
 
-    let t = Instant::now();
+    let t = SystemClock.instant();
     let (alice, _) = client(tmp.path(), "alice", &net)?;
     let (bob, _) = client(tmp.path(), "bob", &net)?;
     ready(&alice, &net).await?;
@@ -360,7 +356,7 @@ async fn wait_for(
     sent_ms: u64,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let t0 = Instant::now();
+    let t0 = SystemClock.instant();
     while t0.elapsed() < timeout {
         let left = timeout.saturating_sub(t0.elapsed());
         for e in to.receive_wait(left).await? {
@@ -393,7 +389,7 @@ async fn ceilings(args: &MessengerArgs, bob: &Client, net: &Network) -> anyhow::
     let mut retrieves = Vec::with_capacity(n);
     let cpu = CpuSpan::start(net);
     for i in 0..n + warmup {
-        let t = Instant::now();
+        let t = SystemClock.instant();
         let page = bob.swarm.retrieve(&empty, 0, node, None).await?;
         if i >= warmup {
             retrieves.push(t.elapsed());
@@ -411,7 +407,7 @@ async fn ceilings(args: &MessengerArgs, bob: &Client, net: &Network) -> anyhow::
     let cpu = CpuSpan::start(net);
     for i in 0..n + warmup {
         rng.fill(&mut data);
-        let t = Instant::now();
+        let t = SystemClock.instant();
         bob.swarm
             .store(&sink, 0, &data, now_ms(), PROBE_TTL_MS)
             .await?;
@@ -462,7 +458,7 @@ async fn latency(
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let got = bob.receive_wait(Duration::from_secs(1)).await;
-                let now = Instant::now();
+                let now = SystemClock.instant();
                 let mut a = lock(&arrivals);
                 a.calls += 1;
                 match got {
@@ -490,19 +486,19 @@ async fn latency(
     let mut statuses: HashMap<&'static str, u64> = HashMap::new();
     let mut send_times = Vec::with_capacity(n);
     let cpu = CpuSpan::start(net);
-    let t0 = Instant::now();
+    let t0 = SystemClock.instant();
     for i in 0..n {
         let text = format!("latency benchmark message {} of {n}", i + 1);
-        let t = Instant::now();
+        let t = SystemClock.instant();
         let m = alice.messenger.send_text(&bob.id(), &text).await?;
-        let returned = Instant::now();
+        let returned = SystemClock.instant();
         send_times.push(returned - t);
         sent.push((m.sent_ms, t, returned));
         *statuses.entry(status_name(m.status)).or_default() += 1;
         tokio::time::sleep(pause).await;
     }
     let sending = t0.elapsed();
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let deadline = SystemClock.instant() + Duration::from_secs(args.timeout);
     loop {
         let have = {
             let a = lock(&arrivals);
@@ -510,7 +506,7 @@ async fn latency(
                 .filter(|(s, _, _)| a.shown.contains_key(s))
                 .count()
         };
-        if have == n || Instant::now() >= deadline {
+        if have == n || SystemClock.instant() >= deadline {
             break;
         }
         if statuses.get("queued").copied().unwrap_or(0) > 0 {
@@ -611,10 +607,10 @@ async fn send_rate(args: &MessengerArgs, alice: &Client, net: &Network) -> anyho
     let mut statuses: HashMap<&'static str, u64> = HashMap::new();
     let mut times = Vec::with_capacity(n);
     let cpu = CpuSpan::start(net);
-    let t0 = Instant::now();
+    let t0 = SystemClock.instant();
     for i in 0..n {
         let text = format!("send rate benchmark message {} of {n}", i + 1);
-        let t = Instant::now();
+        let t = SystemClock.instant();
         let m = alice.messenger.send_text(&carol, &text).await?;
         times.push(t.elapsed());
         *statuses.entry(status_name(m.status)).or_default() += 1;
@@ -662,7 +658,7 @@ async fn restore(args: &MessengerArgs, base: &Path, net: &Network) -> anyhow::Re
 
     // Fill: K clients at once, each sending its share sequentially.
     let cpu = CpuSpan::start(net);
-    let t0 = Instant::now();
+    let t0 = SystemClock.instant();
     let mut tasks = Vec::with_capacity(k);
     for (i, f) in fillers.iter().enumerate() {
         let share = total / k + usize::from(i < total % k);
@@ -677,8 +673,8 @@ async fn restore(args: &MessengerArgs, base: &Path, net: &Network) -> anyhow::Re
                 }
             }
             // Deliver whatever stayed queued (retries wait for their backoff).
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !m.outbox()?.is_empty() && Instant::now() < deadline {
+            let deadline = SystemClock.instant() + Duration::from_secs(120);
+            while !m.outbox()?.is_empty() && SystemClock.instant() < deadline {
                 m.flush_outbox().await?;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -711,7 +707,7 @@ async fn restore(args: &MessengerArgs, base: &Path, net: &Network) -> anyhow::Re
     let (probe, _) = client(base, "probe", net)?;
     ready(&probe, net).await?;
     let nodes = probe.swarm.nodes(&rita_id).await?;
-    let t = Instant::now();
+    let t = SystemClock.instant();
     for node in &nodes {
         loop {
             let (have, _, _) = retrieve_all(&probe, &rita_identity, node).await?;
@@ -748,7 +744,7 @@ async fn restore(args: &MessengerArgs, base: &Path, net: &Network) -> anyhow::Re
 
     // The restore: a new profile from the phrase, a new transport, then receive until done.
     let cpu = CpuSpan::start(net);
-    let t0 = Instant::now();
+    let t0 = SystemClock.instant();
     let profile = Profile::restore(
         &base.join("rita-restored"),
         &phrase,
@@ -832,7 +828,7 @@ async fn retrieve_all(
     who: &Identity,
     node: &str,
 ) -> anyhow::Result<(usize, usize, Duration)> {
-    let t = Instant::now();
+    let t = SystemClock.instant();
     let mut last: Option<String> = None;
     let mut count = 0;
     let mut pages = 0;

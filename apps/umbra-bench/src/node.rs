@@ -13,6 +13,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
+use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
@@ -276,7 +277,7 @@ impl NodeProcess {
     /// kills it.
     pub(crate) fn stop(mut self) -> anyhow::Result<()> {
         drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = SystemClock.instant() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().context("waiting for the node")? {
                 if !status.success() {
@@ -284,7 +285,7 @@ impl NodeProcess {
                 }
                 return Ok(());
             }
-            if Instant::now() >= deadline {
+            if SystemClock.instant() >= deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 bail!("the node did not stop within 30 s; killed it");

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
@@ -268,7 +269,7 @@ pub(crate) async fn run_bench(args: &BenchArgs) -> anyhow::Result<Value> {
         println!("WARNING: debug build of the load generator and node; use --release for figures");
     }
 
-    let t = Instant::now();
+    let t = SystemClock.instant();
     let node = NodeProcess::spawn(&args.durability, args.swarm)?;
     if args.swarm > 1 {
         println!(
@@ -297,7 +298,7 @@ pub(crate) async fn run_bench(args: &BenchArgs) -> anyhow::Result<Value> {
         args.client_threads,
     );
 
-    let t = Instant::now();
+    let t = SystemClock.instant();
     let mut wl = tokio::task::block_in_place(|| {
         Workload::new(
             args.accounts,
@@ -335,7 +336,7 @@ async fn throughput_mode(
     let mut left = args.stores;
     while left > 0 {
         let n = left.min(args.round);
-        let t = Instant::now();
+        let t = SystemClock.instant();
         let round = tokio::task::block_in_place(|| wl.store_round(n, now_ms()))?;
         println!(
             "signed {n} store requests in {:.2} s (untimed)",
@@ -350,7 +351,7 @@ async fn throughput_mode(
     let mut left = args.retrieves;
     while left > 0 {
         let n = left.min(args.round);
-        let t = Instant::now();
+        let t = SystemClock.instant();
         let round = tokio::task::block_in_place(|| wl.retrieve_round(n, now_ms()))?;
         println!(
             "signed {n} retrieve requests in {:.2} s (untimed)",
@@ -436,7 +437,7 @@ async fn rss_mode(
         args.round
     );
     let mut stores = Phase::default();
-    let started = Instant::now();
+    let started = SystemClock.instant();
     while (wl.generated() as usize) < total {
         let n = (total - wl.generated() as usize).min(args.round);
         let round = tokio::task::block_in_place(|| wl.store_round(n, now_ms()))?;

@@ -19,6 +19,7 @@ use common::{
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use umbra_clock::{Clock as _, SystemClock};
 
 use serde_json::Value;
 
@@ -104,7 +105,7 @@ fn two_users_chat_through_a_devnet() {
     bob.receive_text("oops");
     let ts = oops["timestamp"].as_u64().unwrap().to_string();
     ok(&alice.run(&["unsend", &ts], ""), "unsend");
-    let start = Instant::now();
+    let start = SystemClock.instant();
     loop {
         ok(&bob.run(&["receive"], ""), "receive");
         let h = bob.json(&["history", "alice"]);
@@ -128,7 +129,7 @@ fn two_users_chat_through_a_devnet() {
     let alice2 = user("alice2");
     let r = alice2.run(&["id", "restore", "--json"], &phrase);
     assert_eq!(json(&r, "restore")["session_id"], a_id.as_str());
-    let start = Instant::now();
+    let start = SystemClock.instant();
     loop {
         ok(&alice2.run(&["receive"], ""), "receive");
         let h = alice2.json(&["history", &b_id]);
@@ -197,7 +198,7 @@ fn terminal_chat(alice: &User, bob: &User, b_id: &str, a_id: &str) {
         });
     }
     let wait_for = |what: &str, cond: &dyn Fn(&str) -> bool| {
-        let start = Instant::now();
+        let start = SystemClock.instant();
         while !cond(&seen.lock().unwrap()) {
             assert!(
                 start.elapsed() < GUARD,
@@ -239,7 +240,7 @@ fn terminal_chat(alice: &User, bob: &User, b_id: &str, a_id: &str) {
             }
         });
     }
-    let start = Instant::now();
+    let start = SystemClock.instant();
     while !screen.lock().unwrap().contains("> ") {
         assert!(
             start.elapsed() < GUARD,
@@ -261,7 +262,7 @@ fn terminal_chat(alice: &User, bob: &User, b_id: &str, a_id: &str) {
     wait_for("the line", &|s| {
         s.contains("\"text\":\"typing in a terminal\"")
     });
-    let start = Instant::now();
+    let start = SystemClock.instant();
     while !screen.lock().unwrap().contains("me: typing in a terminal") {
         assert!(
             start.elapsed() < GUARD,
@@ -271,7 +272,7 @@ fn terminal_chat(alice: &User, bob: &User, b_id: &str, a_id: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
     master.write_all(&[0x03]).unwrap(); // Ctrl-C
-    let start = Instant::now();
+    let start = SystemClock.instant();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;

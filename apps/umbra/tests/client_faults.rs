@@ -26,7 +26,8 @@ mod common;
 
 use common::{Devnet, GUARD, Pair, User, alice_and_bob, build_daemons, json, ok, umbra};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use umbra_clock::{Clock as _, SystemClock};
 
 use serde_json::Value;
 
@@ -54,7 +55,7 @@ impl User {
     /// text was shown by these polls.
     fn receive_all(&self, texts: &[String]) -> BTreeMap<String, usize> {
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        let start = Instant::now();
+        let start = SystemClock.instant();
         while !texts.iter().all(|t| seen.contains_key(t)) {
             assert!(
                 start.elapsed() < GUARD,
@@ -246,7 +247,7 @@ fn swarm_down_to_one_node(devnet: &Devnet, alice: &User, bob: &User, a_id: &str,
         let pid = i32::try_from(v["pid"].as_u64().unwrap()).unwrap();
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
     }
-    let start = Instant::now();
+    let start = SystemClock.instant();
     loop {
         let s = status(devnet);
         let down = s["nodes"]

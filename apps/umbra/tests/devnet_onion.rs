@@ -31,7 +31,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+use umbra_clock::{Clock as _, SystemClock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -39,7 +40,7 @@ use serde_json::{Value, json};
 
 use umbra_crypto::{Identity, OsRandom};
 use umbra_messenger::{OnionSwarm, SwarmApi};
-use umbra_net::{HttpConfig, NetworkConfig, OnionTransport, SystemClock, TransportConfig};
+use umbra_net::{HttpConfig, NetworkConfig, OnionTransport, TransportConfig};
 
 /// Hang guard of one command or one client step.
 const GUARD: Duration = Duration::from_secs(240);
@@ -114,13 +115,7 @@ fn node_logs(dir: &Path) -> Vec<(String, Vec<Seen>)> {
 }
 
 fn now_ms() -> u64 {
-    u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
+    SystemClock.now_ms()
 }
 
 /// The client from `CLIENT_IP`: store one message in a fresh account's swarm and retrieve it

@@ -14,7 +14,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use umbra_clock::{Clock as _, SystemClock};
 
 use common::{Devnet, GUARD, build_daemons, logged_devnet, ok};
 use serde_json::Value;
@@ -66,7 +67,7 @@ fn bound(port: u16) -> bool {
 
 /// Waits until `marker` exists, failing with the inner test's output if it ends first.
 fn wait_for(marker: &Path, inner: &mut Child, out: &Path) {
-    let start = Instant::now();
+    let start = SystemClock.instant();
     while !marker.exists() {
         if let Some(status) = inner.try_wait().unwrap() {
             panic!(
@@ -108,7 +109,7 @@ fn a_scenario_killed_with_sigkill_leaves_no_daemon_behind() {
 
     inner.kill().unwrap(); // SIGKILL: no destructor of the inner test runs.
     inner.wait().unwrap();
-    let killed = Instant::now();
+    let killed = SystemClock.instant();
     loop {
         let left: Vec<&(u32, Vec<u16>)> = daemons
             .iter()

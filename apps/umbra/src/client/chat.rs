@@ -16,6 +16,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use umbra_clock::{Clock as _, SystemClock};
 use umbra_report::ErrorExt as _;
 
 use anyhow::{Context as _, bail};
@@ -265,7 +266,7 @@ async fn write_in_terminal(
         let key = tokio::select! {
             k = keys.recv() => k,
             _ = tick.tick() => {
-                if let Some(started) = typing.tick(Instant::now()) {
+                if let Some(started) = typing.tick(SystemClock.instant()) {
                     tell(started);
                 }
                 continue;
@@ -281,7 +282,7 @@ async fn write_in_terminal(
             Action::Nothing => {}
             Action::Redraw => {
                 redraw(editor);
-                if let Some(started) = typing.edited(Instant::now(), empty) {
+                if let Some(started) = typing.edited(SystemClock.instant(), empty) {
                     tell(started);
                 }
             }

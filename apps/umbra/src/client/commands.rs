@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal as _, Read as _};
 use std::time::Duration;
+use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::{Value, json};
@@ -199,11 +200,11 @@ pub(crate) async fn receive(a: &ReceiveArgs) -> anyhow::Result<()> {
     let m = &online.messenger;
     let deadline = a
         .wait
-        .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+        .map(|s| tokio::time::Instant::from_std(SystemClock.instant()) + Duration::from_secs(s));
     let mut polled = Polled::default();
     loop {
         let left = deadline.map_or(Duration::ZERO, |d| {
-            d.saturating_duration_since(tokio::time::Instant::now())
+            d.saturating_duration_since(tokio::time::Instant::from_std(SystemClock.instant()))
         });
         let events = m.receive_wait(left).await?;
         sort_events(m, events, &mut polled);

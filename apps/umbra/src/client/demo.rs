@@ -13,6 +13,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::{Value, json};
@@ -57,7 +58,7 @@ pub(crate) async fn run(a: &DemoArgs) -> anyhow::Result<()> {
     progress(&format!("alice is {}", am.session_id()));
     progress(&format!("bob   is {}", bm.session_id()));
 
-    let started = Instant::now();
+    let started = SystemClock.instant();
     alice.connect_or_fail().await?;
     bob.connect_or_fail().await?;
     progress(&format!(
@@ -158,7 +159,7 @@ async fn deliver(
     timeout: Duration,
 ) -> anyhow::Result<(u64, bool)> {
     let sent = from.send_text(&to.session_id(), text).await?;
-    let t0 = Instant::now();
+    let t0 = SystemClock.instant();
     if sent.status != umbra_messenger::MessageStatus::Sent {
         bail!(
             "the swarm did not acknowledge the message ({:?})",

@@ -3,6 +3,7 @@
 //! unit-tested.
 
 use std::time::{Duration, Instant};
+use umbra_clock::{Clock as _, SystemClock};
 
 /// A key the chat cares about (terminal key events are mapped to these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +215,7 @@ mod tests {
 
     #[test]
     fn typing_is_announced_once_refreshed_and_stopped_when_idle_or_cleared() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.instant();
         let s = Duration::from_secs;
         let mut t = Typing::default();
         assert_eq!(t.tick(t0), None, "nothing to stop");

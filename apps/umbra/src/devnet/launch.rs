@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
+use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
@@ -128,7 +129,7 @@ impl Launcher {
                         shown_path(&log)
                     );
                 }
-                if Instant::now() >= deadline {
+                if SystemClock.instant() >= deadline {
                     let _ = child.kill();
                     let _ = child.wait();
                     state.registry.process = None;
@@ -248,7 +249,7 @@ impl Launcher {
                 state.save(&self.layout)?;
                 return Ok(started);
             }
-            if Instant::now() >= deadline {
+            if SystemClock.instant() >= deadline {
                 let names = pending
                     .iter()
                     .filter_map(|p| state.nodes.get(p.idx).map(|n| n.name.clone()))
@@ -305,7 +306,7 @@ impl Launcher {
                 }
                 Err(e) => format!("{e:#}"),
             };
-            if Instant::now() >= deadline {
+            if SystemClock.instant() >= deadline {
                 bail!(
                     "the network did not become healthy in time: {problem}; see the logs in {}",
                     shown_path(&self.layout.logs_dir())
@@ -350,7 +351,7 @@ impl Launcher {
                 }
                 Err(e) => format!("{e:#}"),
             };
-            if Instant::now() >= deadline {
+            if SystemClock.instant() >= deadline {
                 bail!(
                     "the nodes did not catch up with the registry in time: {problem}; see the logs in {}",
                     shown_path(&self.layout.logs_dir())
@@ -674,7 +675,11 @@ mod tests {
             "umbra-node: binding the client listener on 127.0.0.1:9: Address already in use (os error 98)",
         );
         let e = launcher
-            .start_nodes(&mut state, &[0], Instant::now() + Duration::from_secs(60))
+            .start_nodes(
+                &mut state,
+                &[0],
+                SystemClock.instant() + Duration::from_secs(60),
+            )
             .await
             .unwrap_err()
             .to_string();
@@ -695,7 +700,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (launcher, mut state) = failing_launcher(dir.path(), "invalid configuration: boom");
         let e = launcher
-            .start_nodes(&mut state, &[0], Instant::now() + Duration::from_secs(60))
+            .start_nodes(
+                &mut state,
+                &[0],
+                SystemClock.instant() + Duration::from_secs(60),
+            )
             .await
             .unwrap_err()
             .to_string();

@@ -4,6 +4,7 @@
 
 use std::fs::{File, TryLockError};
 use std::time::{Duration, Instant};
+use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, bail};
 
@@ -36,11 +37,11 @@ impl DirLock {
         layout: &Layout,
         patience: Duration,
     ) -> anyhow::Result<DirLock> {
-        let deadline = Instant::now() + patience;
+        let deadline = SystemClock.instant() + patience;
         loop {
             match DirLock::acquire(layout) {
                 Ok(l) => return Ok(l),
-                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(e) if SystemClock.instant() >= deadline => return Err(e),
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }

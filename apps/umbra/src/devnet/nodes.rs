@@ -2,6 +2,7 @@
 //! trying failures by hand. Each change makes the registry move swarms as its rules say.
 
 use std::time::{Duration, Instant};
+use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::bail;
 
@@ -125,7 +126,7 @@ async fn bring_up(
     idx: usize,
     timeout: Duration,
 ) -> anyhow::Result<Listing> {
-    let deadline = Instant::now() + timeout;
+    let deadline = SystemClock.instant() + timeout;
     let outcome = match launcher.start_nodes(state, &[idx], deadline).await {
         // Dropping the child handles leaves the node running on its own.
         Ok(_children) => match launcher.wait_registered(state, &[idx], deadline).await {

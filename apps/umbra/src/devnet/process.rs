@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::Context as _;
 use nix::sys::signal::{Signal, kill};
@@ -149,10 +150,7 @@ pub(crate) fn spawn_daemon(bin: &Path, args: &[OsString], log: &Path) -> anyhow:
         .append(true)
         .open(log)
         .with_context(|| format!("opening the log {}", log.display()))?;
-    let when = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let when = SystemClock.now_ms() / 1000;
     writeln!(
         out,
         "--- umbra devnet: starting {} (unix time {when})",
@@ -197,12 +195,12 @@ pub(crate) async fn stop_all(procs: &[ProcRef], grace: Duration) -> Vec<ProcRef>
 
 /// Waits until none of `procs` runs, or `limit` passes. Returns whether all are gone.
 pub(crate) async fn wait_gone(procs: &[ProcRef], limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
+    let deadline = SystemClock.instant() + limit;
     loop {
         if !procs.iter().any(ProcRef::is_running) {
             return true;
         }
-        if Instant::now() >= deadline {
+        if SystemClock.instant() >= deadline {
             return false;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

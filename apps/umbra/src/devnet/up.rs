@@ -5,6 +5,7 @@
 
 use std::process::Child;
 use std::time::{Duration, Instant};
+use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, anyhow, bail};
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -34,7 +35,7 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", layout.logs_dir().display()))?;
     state.save(&layout)?;
 
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let deadline = SystemClock.instant() + Duration::from_secs(args.timeout);
     let mut children: Vec<(String, Child)> = Vec::new();
     let phases = Phases::new(args.verbose);
     let outcome = tokio::select! {
@@ -157,7 +158,7 @@ struct Phases {
 impl Phases {
     fn new(verbose: bool) -> Phases {
         Phases {
-            start: verbose.then(Instant::now),
+            start: verbose.then(|| SystemClock.instant()),
         }
     }
 

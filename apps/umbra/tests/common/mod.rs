@@ -7,7 +7,8 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use umbra_clock::{Clock as _, SystemClock};
 
 use serde_json::Value;
 
@@ -24,7 +25,7 @@ pub(crate) fn exe() -> PathBuf {
 
 /// Waits for `child`, killing it and failing the test if it runs longer than `guard`.
 pub(crate) fn finish(mut child: Child, guard: Duration, what: &str) -> Output {
-    let start = Instant::now();
+    let start = SystemClock.instant();
     loop {
         if child.try_wait().unwrap().is_some() {
             return child.wait_with_output().unwrap();
@@ -298,7 +299,7 @@ impl TeardownGuard {
 impl Drop for TeardownGuard {
     fn drop(&mut self) {
         drop(self.child.stdin.take());
-        let start = Instant::now();
+        let start = SystemClock.instant();
         let status = loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => break Some(status),

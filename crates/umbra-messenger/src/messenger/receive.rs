@@ -1,6 +1,7 @@
 //! Receiving: polling our own swarm (failing over between its nodes) and the long-polling
 //! wait every front end uses.
 
+use umbra_net::{Clock as _, SystemClock};
 use umbra_report::ErrorExt as _;
 
 use super::{
@@ -101,12 +102,15 @@ impl Messenger {
         &self,
         max_wait: std::time::Duration,
     ) -> Result<Vec<Event>, MessengerError> {
-        let deadline = tokio::time::Instant::now() + max_wait;
+        // Real time, not `self.clock`: the wait below is a real long-poll and tokio sleep, and a
+        // hand-moved test clock would never reach the deadline.
+        let real_now = || tokio::time::Instant::from_std(SystemClock.instant());
+        let deadline = real_now() + max_wait;
         loop {
-            let started = tokio::time::Instant::now();
+            let started = real_now();
             let wait = deadline.saturating_duration_since(started).min(LONG_POLL);
             let events = self.receive_inner(wait).await?;
-            let now = tokio::time::Instant::now();
+            let now = real_now();
             if !events.is_empty() || now >= deadline {
                 return Ok(events);
             }

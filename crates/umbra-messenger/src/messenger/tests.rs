@@ -8,7 +8,7 @@ use umbra_wire::{Content, UnsendRequest, encode_one_to_one};
 
 use super::fake::{FakeSwarms, StoreFault};
 use super::*;
-use umbra_net::ManualClock;
+use umbra_net::{Clock as _, ManualClock, SystemClock};
 
 const T0: u64 = 1_700_000_000_000;
 const FAST_KDF: KdfParams = KdfParams {
@@ -88,7 +88,7 @@ async fn waiting_on_a_node_without_long_poll_polls_at_a_steady_pace() {
     let (alice, _) = net.user("alice", 1);
     let (bob, _) = net.user("bob", 2);
     let wait = std::time::Duration::from_millis(800);
-    let t0 = std::time::Instant::now();
+    let t0 = SystemClock.instant();
     assert!(bob.receive_wait(wait).await.unwrap().is_empty());
     assert!(t0.elapsed() >= wait, "waited until the deadline");
     let polls = net.swarms.retrieve_count();
