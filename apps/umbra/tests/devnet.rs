@@ -178,6 +178,16 @@ impl DevnetDir {
         self.net.arg()
     }
 
+    /// Processes (but the teardown guard, which names the directory too) whose command line
+    /// names the devnet directory.
+    fn left_behind(&self) -> Vec<String> {
+        let guard = format!("{}: ", self.net.guard_pid());
+        processes_mentioning(self.arg())
+            .into_iter()
+            .filter(|p| !p.starts_with(&guard))
+            .collect()
+    }
+
     fn status(&self) -> Value {
         let out = umbra_ok(&["devnet", "status", "--json", "--dir", self.arg()]);
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("status --json: {e}: {out}"))
@@ -430,7 +440,7 @@ fn a_devnet_of_14_nodes_forms_two_swarms_reacts_to_a_stopped_node_and_tears_down
     );
     let alive: Vec<u64> = pids.into_iter().filter(|p| pid_running(*p)).collect();
     assert!(alive.is_empty(), "still running after down: {alive:?}");
-    let left = processes_mentioning(net.arg());
+    let left = net.left_behind();
     assert!(left.is_empty(), "processes left behind: {left:?}");
     let status = net.status();
     assert_eq!(status["registry"]["running"], false);
@@ -530,7 +540,7 @@ fn a_foreground_devnet_stops_everything_on_ctrl_c() {
     let out = reader.join().unwrap();
     assert!(exit.success(), "{exit}: {out}");
     assert!(out.contains("stopped 5 node(s) and the registry"), "{out}");
-    let left = processes_mentioning(net.arg());
+    let left = net.left_behind();
     assert!(left.is_empty(), "processes left behind: {left:?}");
     let status = net.status();
     assert!(status["supervisor_pid"].is_null());
