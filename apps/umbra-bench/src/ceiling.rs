@@ -5,7 +5,7 @@
 //! signature over the message hash that goes into the reply).
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, bail};

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -29,7 +29,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use umbra_crypto::{Identity, OsRandom, Random as _, SessionId, mnemonic};
 use umbra_messenger::{Event, KdfParams, MessageStatus, Messenger, OnionSwarm, Profile, SwarmApi};
-use umbra_net::{NetworkConfig, OnionTransport, SystemClock, TransportConfig};
+use umbra_net::{NetworkConfig, OnionTransport, TransportConfig};
 
 use crate::sys::{self, Machine};
 

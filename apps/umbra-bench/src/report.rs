@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, bail};

@@ -18,7 +18,7 @@ use common::{
 };
 use std::io::Write as _;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use umbra_clock::{Clock as _, SystemClock};
 
 use serde_json::Value;

@@ -18,7 +18,8 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use umbra_clock::{Clock as _, SystemClock};
 
 use serde_json::{Value, json};
 
@@ -54,12 +55,12 @@ fn run_guarded(mut cmd: Command, guard: Duration, what: &str) -> Output {
         let _ = err.read_to_end(&mut v);
         v
     });
-    let deadline = Instant::now() + guard;
+    let deadline = SystemClock.instant() + guard;
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        if Instant::now() >= deadline {
+        if SystemClock.instant() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
             panic!("hang guard: {what} still running after {guard:?}");
@@ -195,14 +196,14 @@ impl DevnetDir {
 
     /// Polls `status --json` until `done` holds (hang guard only: no timing assertion).
     fn wait_status(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + CHANGE_GUARD;
+        let deadline = SystemClock.instant() + CHANGE_GUARD;
         loop {
             let s = self.status();
             if done(&s) {
                 return s;
             }
             assert!(
-                Instant::now() < deadline,
+                SystemClock.instant() < deadline,
                 "hang guard: {what} did not happen within {CHANGE_GUARD:?}; last status: {s:#}"
             );
             std::thread::sleep(Duration::from_millis(300));
@@ -526,12 +527,12 @@ fn a_foreground_devnet_stops_everything_on_ctrl_c() {
         Signal::SIGINT,
     )
     .unwrap();
-    let deadline = Instant::now() + COMMAND_GUARD;
+    let deadline = SystemClock.instant() + COMMAND_GUARD;
     let exit = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        if Instant::now() >= deadline {
+        if SystemClock.instant() >= deadline {
             let _ = child.kill();
             panic!("hang guard: the foreground devnet did not stop after SIGINT");
         }

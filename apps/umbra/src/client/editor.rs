@@ -3,7 +3,6 @@
 //! unit-tested.
 
 use std::time::{Duration, Instant};
-use umbra_clock::{Clock as _, SystemClock};
 
 /// A key the chat cares about (terminal key events are mapped to these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +148,7 @@ impl Typing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use umbra_clock::{Clock as _, SystemClock};
 
     fn typed(e: &mut Editor, s: &str) {
         for c in s.chars() {

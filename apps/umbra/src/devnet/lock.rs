@@ -3,7 +3,7 @@
 //! The lock belongs to the open file, so it goes away with the process, even on a crash.
 
 use std::fs::{File, TryLockError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, bail};

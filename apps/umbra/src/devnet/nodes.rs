@@ -1,7 +1,7 @@
 //! `umbra devnet add-node`, `stop-node KEY`, `start-node KEY`: change a running devnet, for
 //! trying failures by hand. Each change makes the registry move swarms as its rules say.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::bail;

@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::Context as _;
