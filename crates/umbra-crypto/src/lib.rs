@@ -12,7 +12,7 @@ pub mod sign;
 
 pub use error::CryptoError;
 pub use keys::{Identity, SessionId};
-pub use random::{OsRandom, Random};
 #[cfg(any(test, doc, feature = "test-support"))]
 pub use random::SeededRandom;
+pub use random::{OsRandom, Random};
 pub use redact::Redacted;
