@@ -6,7 +6,6 @@ pub mod hop;
 pub mod keys;
 pub mod mnemonic;
 mod random;
-pub mod redact;
 pub mod session_v1;
 pub mod sign;
 
@@ -15,4 +14,5 @@ pub use keys::{Identity, SessionId};
 #[cfg(any(test, doc, feature = "test-support"))]
 pub use random::SeededRandom;
 pub use random::{OsRandom, Random};
-pub use redact::Redacted;
+/// Log redaction lives in `umbra-redact`; re-exported because this crate's `Debug` impls use it.
+pub use umbra_redact::Redacted;

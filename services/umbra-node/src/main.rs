@@ -122,7 +122,7 @@ fn run() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cfg.log_level))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    umbra_crypto::redact::set_reveal(cfg.reveal_metadata());
+    umbra_redact::set_reveal(cfg.reveal_metadata());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

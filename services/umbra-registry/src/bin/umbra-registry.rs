@@ -168,7 +168,7 @@ fn main() {
         .clone()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".to_owned());
-    umbra_crypto::redact::set_reveal(args.reveal_metadata);
+    umbra_redact::set_reveal(args.reveal_metadata);
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)

@@ -1,20 +1,17 @@
-//! Keeping metadata out of logs.
-//!
-//! A Session ID, an IP address, a swarm choice or a path is metadata: who talks to whom is what
-//! Umbra hides. Wrap such values in [`Redacted`] before they reach a log line. By default both
-//! `Display` and `Debug` print only a short, non-reversible tag (the first bytes of a keyed
-//! hash, stable within one process so that log lines about the same value can be correlated).
-//! An operator who asks for it — by calling [`set_reveal`] at start-up, which binaries tie to a
-//! debug-level log setting — sees the value in clear.
+#![doc = include_str!("../README.md")]
 
 use std::fmt;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::hash::blake2b_32_keyed;
+use blake2::digest::{KeyInit, Mac};
 
 static REVEAL: AtomicBool = AtomicBool::new(false);
 static TAG_KEY: OnceLock<[u8; 32]> = OnceLock::new();
+
+/// Bytes of the keyed hash shown in a tag: 3 bytes (6 hex digits) tell log lines apart within
+/// one run without being a useful fingerprint.
+const TAG_BYTES: usize = 3;
 
 /// Shows redacted values in clear (`true`) or as tags (`false`, the default) from now on.
 ///
@@ -31,10 +28,27 @@ pub fn reveal() -> bool {
 
 fn tag_key() -> &'static [u8; 32] {
     TAG_KEY.get_or_init(|| {
-        let mut k = [0u8; 32];
-        crate::Random::fill(&mut crate::OsRandom, &mut k);
-        k
+        let mut key = [0u8; 32];
+        // The tag key is not a secret of the protocol, only of this process's logs. If the OS
+        // has no entropy source, an all-zero key still hides values from a casual reader; no
+        // reason to stop the program over a log tag.
+        #[allow(clippy::disallowed_methods)] // the per-process tag key: this crate's own home
+        let _ = getrandom::fill(&mut key);
+        key
     })
+}
+
+fn tag(text: &str) -> String {
+    type Blake2bMac256 = blake2::Blake2bMac<blake2::digest::consts::U32>;
+    let digest = match <Blake2bMac256 as KeyInit>::new_from_slice(tag_key()) {
+        Ok(mut mac) => {
+            mac.update(text.as_bytes());
+            mac.finalize().into_bytes()
+        }
+        // A 32-byte key is always valid for BLAKE2b-MAC; show nothing rather than the value.
+        Err(_) => return "??????".to_owned(),
+    };
+    hex::encode(&digest[..TAG_BYTES])
 }
 
 /// A value that prints as `[redacted:xxxxxx]` unless revealing is switched on.
@@ -58,19 +72,12 @@ impl<T> Redacted<T> {
     }
 }
 
-impl<T: fmt::Display> Redacted<T> {
-    fn tag(&self) -> String {
-        let digest = blake2b_32_keyed(tag_key(), &[self.0.to_string().as_bytes()]);
-        hex::encode(&digest[..3])
-    }
-}
-
 impl<T: fmt::Display> fmt::Display for Redacted<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if reveal() {
             fmt::Display::fmt(&self.0, f)
         } else {
-            write!(f, "[redacted:{}]", self.tag())
+            write!(f, "[redacted:{}]", tag(&self.0.to_string()))
         }
     }
 }
@@ -90,8 +97,23 @@ mod tests {
         let v = Redacted::new("05d2ad010eeb72d72e561d9de7bd7b6989af77dcabffa03a5111a6c859ae5c3a72");
         let shown = format!("{v} {v:?}");
         assert!(!shown.contains("d2ad01"), "{shown}");
-        assert!(shown.starts_with("[redacted:"));
+        assert!(shown.starts_with("[redacted:"), "{shown}");
         assert_eq!(format!("{v}"), format!("{v}"));
         assert_ne!(format!("{v}"), format!("{}", Redacted::new("other")));
+    }
+
+    #[test]
+    fn tags_are_keyed_not_a_plain_hash() {
+        // The tag must not be a function of the value alone: with an unkeyed hash anyone could
+        // confirm a guessed Session ID against a log. Check it is not BLAKE2b of the value.
+        use blake2::Digest;
+        let value = "05aa";
+        let plain = blake2::Blake2b::<blake2::digest::consts::U32>::digest(value.as_bytes());
+        let shown = Redacted::new(value).to_string();
+        assert_ne!(
+            shown,
+            format!("[redacted:{}]", hex::encode(&plain[..TAG_BYTES]))
+        );
+        assert_eq!(shown.len(), "[redacted:]".len() + 2 * TAG_BYTES);
     }
 }
