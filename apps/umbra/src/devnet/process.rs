@@ -262,7 +262,16 @@ mod tests {
         let mut child =
             spawn_daemon(Path::new("/bin/sh"), &args, &dir.path().join("sh.log")).unwrap();
         let p = ProcRef::of(child.id());
-        let found = running_under(dir.path(), &["sh"]);
+        // Until the child has exec'd, /proc shows the test binary's command line: wait for the
+        // exec (up to 10 s on a loaded machine) rather than assume it is done.
+        let mut found = running_under(dir.path(), &["sh"]);
+        for _ in 0..500 {
+            if found.contains(&p) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            found = running_under(dir.path(), &["sh"]);
+        }
         assert!(found.contains(&p), "{found:?}");
         assert!(running_under(dir.path(), &["umbra-node"]).is_empty());
         assert!(stop_all(&[p], Duration::from_secs(5)).await.is_empty());
