@@ -35,6 +35,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run the desktop app against the local devnet (brought up if it is not running).
+    Desktop(tasks::demo::DesktopArgs),
     /// Run the integration scenarios (devnets of real processes, with faults) one at a time;
     /// a scenario fails if it leaves a process or port behind.
     Integration(tasks::integration::Args),
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Task::Ci => tasks::ci::run(),
         Task::Demo => tasks::demo::run(),
         Task::Devnet { args } => tasks::demo::devnet(&args),
+        Task::Desktop(a) => tasks::demo::desktop(&a),
         Task::Integration(a) => tasks::integration::run(&a),
         Task::Bench(a) => tasks::bench::run(&a),
         Task::Fuzz(a) => tasks::fuzz::run(&a),

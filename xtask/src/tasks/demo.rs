@@ -1,4 +1,5 @@
-//! `cargo xtask demo` and `cargo xtask devnet …`: the release binaries, then `umbra`.
+//! `cargo xtask demo`, `cargo xtask devnet …` and `cargo xtask desktop`: the release binaries,
+//! then `umbra` (or `umbra-desktop`).
 
 use std::process::Command;
 
@@ -33,4 +34,55 @@ pub(crate) fn run() -> anyhow::Result<()> {
 pub(crate) fn devnet(args: &[String]) -> anyhow::Result<()> {
     build_devnet_binaries()?;
     exec(umbra().arg("devnet").args(args))
+}
+
+/// Options of `cargo xtask desktop` (passed on to `umbra-desktop`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct DesktopArgs {
+    /// Profile folder (default: the CLI's default profile).
+    #[arg(long)]
+    profile: Option<std::path::PathBuf>,
+    /// `network.json` to use (default: the local devnet's, brought up if it is not running).
+    #[arg(long)]
+    network: Option<std::path::PathBuf>,
+}
+
+/// Whether the devnet in `.umbra-devnet` has a running registry (`umbra devnet status --json`).
+fn devnet_running() -> bool {
+    let Ok(out) = crate::run::output(umbra().args(["devnet", "status", "--json"])) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&out)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/registry/running")
+                .and_then(serde_json::Value::as_bool)
+        })
+        .unwrap_or(false)
+}
+
+pub(crate) fn desktop(a: &DesktopArgs) -> anyhow::Result<()> {
+    build_devnet_binaries()?;
+    exec(&mut cargo([
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "umbra-desktop",
+    ]))?;
+    let network = match &a.network {
+        Some(file) => file.clone(),
+        None => {
+            if !devnet_running() {
+                exec(umbra().args(["devnet", "up", "--detach"]))?;
+            }
+            root().join(".umbra-devnet/network.json")
+        }
+    };
+    let mut app = Command::new(root().join("target/release/umbra-desktop"));
+    app.current_dir(root()).arg("--network").arg(network);
+    if let Some(profile) = &a.profile {
+        app.arg("--profile").arg(profile);
+    }
+    exec(&mut app)
 }
