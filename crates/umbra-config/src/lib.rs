@@ -6,7 +6,9 @@ pub mod data;
 pub mod diff;
 mod error;
 pub mod message;
+mod state;
 
 pub use data::{Dict, Scalar, Set, Value};
 pub use error::ConfigError;
 pub use message::{ConfigHash, ConfigMessage, MergeOutcome, Parsed};
+pub use state::{ConfigState, MergeReport, Push, SwarmHash};
