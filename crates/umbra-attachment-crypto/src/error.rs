@@ -60,7 +60,7 @@ pub enum AttachmentError {
         /// The blob length.
         len: usize,
     },
-    /// A legacy blob is larger than the legacy size limit.
+    /// A legacy blob is larger than [`LEGACY_MAX_BLOB`](crate::legacy::LEGACY_MAX_BLOB).
     #[error("legacy attachment of {len} bytes exceeds the limit of {limit} bytes")]
     LegacyTooLarge {
         /// The blob length.

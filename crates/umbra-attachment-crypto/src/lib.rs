@@ -2,6 +2,7 @@
 
 mod error;
 pub mod file_id;
+pub mod legacy;
 mod secretstream;
 mod stream;
 

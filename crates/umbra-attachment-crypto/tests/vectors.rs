@@ -168,3 +168,12 @@ fn multi_chunk_blob_matches_libsodium() {
     );
     assert_eq!(decrypt_to_vec(&secrets.key, &blob).unwrap(), data);
 }
+
+#[test]
+fn legacy_attachment_padded_sizes() {
+    use umbra_attachment_crypto::legacy::{legacy_blob_size, legacy_padded_size};
+    for c in cases(&vector("legacy_attachment_padded_sizes")) {
+        assert_eq!(legacy_padded_size(c[0]), c[1], "plaintext size {}", c[0]);
+        assert_eq!(legacy_blob_size(c[1]), c[2], "padded size {}", c[1]);
+    }
+}
