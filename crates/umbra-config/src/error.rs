@@ -41,6 +41,16 @@ pub enum ConfigError {
     /// The decrypted plaintext starts with no known form byte (`d`, `z`, `m`).
     #[error("decrypted config starts with unknown form byte {0:#04x}")]
     UnknownForm(u8),
+    /// A field value over the size Session allows for it (§2.11).
+    #[error("{field} is {len} bytes, over the limit of {max}")]
+    FieldTooLong {
+        /// The field.
+        field: &'static str,
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A message that must be signed has no valid signature (§2.8).
     #[error("config message signature is missing or invalid")]
     Signature,
