@@ -275,6 +275,15 @@ impl ConfigState {
                 let count = usize::from(part.count);
                 let set = self.partial.entry(key).or_default();
                 set.insert(part.index, (part, hash.clone()));
+                let held: usize = set.values().map(|(p, _)| p.chunk.len()).sum();
+                if held > crypt::MAX_TOTAL {
+                    self.partial.remove(&key);
+                    return Err(ConfigError::TooLarge {
+                        what: "multi-part config",
+                        len: held,
+                        limit: crypt::MAX_TOTAL,
+                    });
+                }
                 if set.len() < count {
                     while self.partial.len() > MAX_PARTIAL_SETS {
                         self.partial.pop_first();
