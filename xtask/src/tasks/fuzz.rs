@@ -49,6 +49,10 @@ const TARGETS: &[(&str, &str)] = &[
         "Session's WebSocketMessage/Envelope/Content protobufs",
     ),
     (
+        "config_message",
+        "config messages: decrypt, unpad, inflate, parts, bencode, parse, merge",
+    ),
+    (
         "replica_wire",
         "peer/replication JSON bodies and signed headers",
     ),
