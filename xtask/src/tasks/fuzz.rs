@@ -60,6 +60,10 @@ const TARGETS: &[(&str, &str)] = &[
         "registry_list",
         "the registry's signed node list: parse and verify",
     ),
+    (
+        "attachments_request",
+        "attachment server: upload manifest, Range, X-FS-TTL, chunk index, file id",
+    ),
 ];
 
 /// Seconds of each target in CI's smoke run.
@@ -72,7 +76,8 @@ const FLAGS: &[&str] = &["--sanitizer", "none", "--debug-assertions"];
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Which target (all when none): onion_frame, onion_bencode, onion_peel, onion_v4,
-    /// onion_reply, onion_umbra, rpc_request, wire_envelope, replica_wire, registry_list.
+    /// onion_reply, onion_umbra, rpc_request, wire_envelope, replica_wire, registry_list,
+    /// attachments_request.
     target: Option<String>,
     /// Seconds to run each target.
     #[arg(long, default_value_t = 60)]
