@@ -382,3 +382,124 @@ impl ConfigState {
         report
     }
 }
+
+/// Version of [`ConfigState::dump`]'s format.
+const DUMP_VERSION: i64 = 1;
+
+impl ConfigState {
+    /// The state to keep on disk between runs (a bencoded dict with a version), secrets
+    /// excluded: the key is given again to [`load`](Self::load). Incomplete multi-part sets
+    /// are not kept.
+    pub fn dump(&self) -> Vec<u8> {
+        use std::collections::BTreeMap;
+
+        use crate::bt::Value as B;
+        let hashes = |hs: &mut dyn Iterator<Item = &SwarmHash>| {
+            B::List(hs.map(|h| B::Bytes(h.0.as_bytes().to_vec())).collect())
+        };
+        let mut d = BTreeMap::new();
+        d.insert(b"$".to_vec(), B::Bytes(self.msg.serialise()));
+        d.insert(b"c".to_vec(), hashes(&mut self.current.iter()));
+        d.insert(b"h".to_vec(), B::Bytes(self.hash.0.to_vec()));
+        if let Some(orig) = &self.orig {
+            let mut o = Vec::new();
+            crate::data::encode_dict(orig, &mut o);
+            d.insert(b"o".to_vec(), B::Bytes(o));
+        }
+        let phase = match self.phase {
+            Phase::Clean => 0,
+            Phase::Dirty => 1,
+            Phase::Waiting => 2,
+        };
+        d.insert(b"p".to_vec(), B::Int(phase));
+        d.insert(b"v".to_vec(), B::Int(DUMP_VERSION));
+        if let Some((s, hs)) = &self.pushed_obsolete {
+            let s = i64::try_from(*s).unwrap_or(i64::MAX);
+            d.insert(
+                b"w".to_vec(),
+                B::List(vec![B::Int(s), hashes(&mut hs.iter())]),
+            );
+        }
+        d.insert(b"x".to_vec(), hashes(&mut self.obsolete.iter()));
+        B::Dict(d).encode()
+    }
+
+    /// A state saved by [`dump`](Self::dump), with its key and domain.
+    pub fn load(
+        key_base: &[u8; 32],
+        domain: &'static str,
+        dump: &[u8],
+    ) -> Result<ConfigState, ConfigError> {
+        use crate::bt::Value as B;
+        let bad = ConfigError::Message;
+        if dump.len() > 2 * crypt::MAX_TOTAL {
+            return Err(ConfigError::TooLarge {
+                what: "config dump",
+                len: dump.len(),
+                limit: 2 * crypt::MAX_TOTAL,
+            });
+        }
+        let B::Dict(d) = crate::bt::decode(dump)? else {
+            return Err(bad("dump is not a dict"));
+        };
+        let get = |k: &[u8]| d.get(k);
+        if get(b"v") != Some(&B::Int(DUMP_VERSION)) {
+            return Err(bad("unknown dump version"));
+        }
+        let hashes = |v: Option<&B>| -> Result<Vec<SwarmHash>, ConfigError> {
+            let Some(B::List(l)) = v else {
+                return Ok(Vec::new());
+            };
+            l.iter()
+                .map(|h| match h {
+                    B::Bytes(b) => String::from_utf8(b.clone())
+                        .map(SwarmHash)
+                        .map_err(|_| bad("dump hash is not text")),
+                    _ => Err(bad("dump hash is not a string")),
+                })
+                .collect()
+        };
+        let mut state = ConfigState::new(key_base, domain)?;
+        let Some(B::Bytes(msg)) = get(b"$") else {
+            return Err(bad("dump has no message"));
+        };
+        state.msg = ConfigMessage::parse(msg)?.message;
+        let Some(B::Bytes(h)) = get(b"h") else {
+            return Err(bad("dump has no hash"));
+        };
+        state.hash = ConfigHash(
+            h.as_slice()
+                .try_into()
+                .map_err(|_| bad("dump hash length"))?,
+        );
+        state.phase = match get(b"p") {
+            Some(B::Int(0)) => Phase::Clean,
+            Some(B::Int(1)) => Phase::Dirty,
+            Some(B::Int(2)) => Phase::Waiting,
+            _ => return Err(bad("dump phase")),
+        };
+        state.orig = match get(b"o") {
+            Some(B::Bytes(o)) => match crate::bt::decode(o)? {
+                B::Dict(o) => Some(crate::data::dict_from_bt(&o)?),
+                _ => return Err(bad("dump original data is not a dict")),
+            },
+            _ => None,
+        };
+        if (state.phase == Phase::Dirty) != state.orig.is_some() {
+            return Err(bad("dump phase and original data disagree"));
+        }
+        state.current = hashes(get(b"c"))?;
+        state.obsolete = hashes(get(b"x"))?.into_iter().collect();
+        state.pushed_obsolete = match get(b"w") {
+            Some(B::List(w)) => match w.as_slice() {
+                [B::Int(s), hs] => Some((
+                    u64::try_from(*s).map_err(|_| bad("dump seqno"))?,
+                    hashes(Some(hs))?,
+                )),
+                _ => return Err(bad("dump pushed entry")),
+            },
+            _ => None,
+        };
+        Ok(state)
+    }
+}

@@ -125,3 +125,28 @@ fn large_config_goes_in_parts() {
     assert_eq!(b.data(), a.data());
     assert_eq!(b.current_hashes().len(), 3);
 }
+
+#[test]
+fn dump_and_load_in_every_phase() {
+    let mut a = ConfigState::new(&SEED, "Contacts").unwrap();
+    let same = |a: &ConfigState| {
+        let mut b = ConfigState::load(&SEED, "Contacts", &a.dump()).unwrap();
+        assert_eq!(b.data(), a.data());
+        assert_eq!(b.seqno(), a.seqno());
+        assert_eq!(b.needs_push(), a.needs_push());
+        assert_eq!(b.current_hashes(), a.current_hashes());
+        assert_eq!(b.dump(), a.dump());
+        b.push().unwrap()
+    };
+    assert_eq!(same(&a), None);
+    a.edit(|d| d.insert(b"x".to_vec(), Value::from(1)));
+    a.confirm_pushed(0, &[h("gone")]);
+    let from_load = same(&a); // dirty
+    let p = a.push().unwrap();
+    assert_eq!(from_load, p);
+    assert_eq!(same(&a), p); // waiting
+    a.confirm_pushed(1, &[h("m1")]);
+    assert_eq!(same(&a), None); // clean
+    assert!(ConfigState::load(&SEED, "Contacts", b"de").is_err());
+    assert!(ConfigState::load(&SEED, "Contacts", b"garbage").is_err());
+}
