@@ -311,7 +311,12 @@ pub fn seal(
         limit: MAX_PARTS,
     })?;
     let mut out = Vec::with_capacity(chunks.len());
-    for (index, chunk) in (0u8..).zip(chunks) {
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let index = u8::try_from(i).map_err(|_| ConfigError::TooLarge {
+            what: "config message parts",
+            len: i,
+            limit: MAX_PARTS,
+        })?;
         let mut p = b"ml".to_vec();
         bt::put_bytes(&mut p, &final_hash);
         bt::put_bytes(&mut p, &[index]);

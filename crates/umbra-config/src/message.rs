@@ -157,6 +157,18 @@ impl ConfigMessage {
         self.serialise_with(None, false)
     }
 
+    /// The signed part and the signature of a received group-config message (§2.8): the
+    /// bytes from `d` through the end of the `=` value (or of the last key before `~`) and the
+    /// 64-byte `~` value, taken from the bytes as received. `None` when the message does not
+    /// end with a `~` signature.
+    pub fn signed_part(raw: &[u8]) -> Option<(&[u8], [u8; 64])> {
+        // `1:~64:` + 64 bytes + the dict's closing `e`: 71 bytes after the signed part.
+        let cut = raw.len().checked_sub(71)?;
+        let (signed, tail) = raw.split_at(cut);
+        let sig = tail.strip_prefix(b"1:~64:")?.strip_suffix(b"e")?;
+        Some((signed, sig.try_into().ok()?))
+    }
+
     /// The hash of the serialised message (§2.5).
     pub fn hash(&self) -> ConfigHash {
         ConfigHash::of(&self.serialise())

@@ -132,6 +132,11 @@ fn config_signature() {
     assert_eq!(p.hash.0.to_vec(), hx(&v["signed_message_hash"]));
     assert_eq!(p.message.serialise(), signed);
     assert_eq!(p.message.signed_bytes(), hx(&v["signed_bytes_hex"]));
+    let (signed_part, sig_part) = ConfigMessage::signed_part(&signed).unwrap();
+    assert_eq!(signed_part, hx(&v["signed_bytes_hex"]));
+    assert_eq!(sig_part.to_vec(), hx(&v["signature"]));
+    let unsigned = hx(&gca("config_message_seqno10")["serialized_hex"]);
+    assert_eq!(ConfigMessage::signed_part(&unsigned), None);
     let sk = hx(&v["ed25519_secret_key"]);
     let key = SigningKey::from_bytes(&sk[..32].try_into().unwrap());
     let sig = key.sign(&p.message.signed_bytes());
