@@ -123,9 +123,9 @@ pub enum AttachmentError {
         /// Chunks in the manifest.
         expected: u64,
     },
-    /// A manifest's bytes are malformed.
-    #[error("malformed chunk manifest: {0}")]
-    ManifestMalformed(&'static str),
+    /// A saved download checkpoint does not parse, or belongs to another blob size.
+    #[error("invalid download checkpoint: {0}")]
+    Checkpoint(&'static str),
 }
 
 impl From<std::io::Error> for AttachmentError {

@@ -16,6 +16,9 @@ pub const FILE_ID_LEN: usize = 44;
 /// Incremental file ID of a blob, fed in any pieces.
 pub struct FileIdHasher(Inner);
 
+/// The salt of Umbra's chunked-upload ids (`docs/attachments.md`), same construction.
+pub(crate) const UPLOAD_ID_SALT: &[u8; 16] = b"UmbraUpload\0\0\0\0\0";
+
 /// `Fallback` is never built: an unkeyed BLAKE2b with a 16-byte salt is within its limits,
 /// but the constructor returns a `Result`; a differently-salted hash beats a panic.
 enum Inner {
@@ -26,10 +29,15 @@ enum Inner {
 impl FileIdHasher {
     /// An empty hasher.
     pub fn new() -> Self {
+        Self::with_salt(FILE_ID_SALT)
+    }
+
+    /// The same 44-character id construction with another 16-byte salt.
+    pub(crate) fn with_salt(salt: &[u8; 16]) -> Self {
         FileIdHasher(
-            match Blake2bMac::<U33>::new_with_salt_and_personal(None, FILE_ID_SALT, &[]) {
+            match Blake2bMac::<U33>::new_with_salt_and_personal(None, salt, &[]) {
                 Ok(mac) => Inner::Salted(mac),
-                Err(_) => Inner::Fallback(Blake2b::<U33>::new_with_prefix(FILE_ID_SALT)),
+                Err(_) => Inner::Fallback(Blake2b::<U33>::new_with_prefix(salt)),
             },
         )
     }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod chunked;
 mod error;
 pub mod file_id;
 pub mod legacy;

@@ -58,6 +58,25 @@ impl State {
         state
     }
 
+    /// The state as `key(32) ‖ nonce(12)`, for a resumable checkpoint (secret).
+    pub(crate) fn to_bytes(&self) -> [u8; 44] {
+        let mut out = [0u8; 44];
+        out[..32].copy_from_slice(&self.key);
+        out[32..].copy_from_slice(&self.nonce);
+        out
+    }
+
+    /// The inverse of [`to_bytes`](Self::to_bytes).
+    pub(crate) fn from_bytes(bytes: &[u8; 44]) -> Self {
+        let mut state = State {
+            key: [0; 32],
+            nonce: [0; 12],
+        };
+        state.key.copy_from_slice(&bytes[..32]);
+        state.nonce.copy_from_slice(&bytes[32..]);
+        state
+    }
+
     fn cipher(&self) -> ChaCha20 {
         ChaCha20::new(&self.key.into(), &self.nonce.into())
     }

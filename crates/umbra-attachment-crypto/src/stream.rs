@@ -456,6 +456,68 @@ impl Decryptor {
         Ok(self.written)
     }
 
+    /// Serialises the whole state (secret: it holds the stream key) for a checkpoint:
+    /// `prefix_len(1) ‖ prefix ‖ has_state(1) ‖ [state(44)] ‖ chunks(8) ‖ flags(1) ‖
+    /// written(8) ‖ pending_len(4) ‖ pending`, integers little-endian.
+    pub(crate) fn save(&self, out: &mut Vec<u8>) {
+        out.push(self.prefix.len() as u8);
+        out.extend_from_slice(&self.prefix);
+        match &self.state {
+            Some(state) => {
+                out.push(1);
+                let mut bytes = state.to_bytes();
+                out.extend_from_slice(&bytes);
+                bytes.zeroize();
+            }
+            None => out.push(0),
+        }
+        out.extend_from_slice(&self.chunks.to_le_bytes());
+        out.push(u8::from(self.in_padding) | (u8::from(self.done) << 1));
+        out.extend_from_slice(&self.written.to_le_bytes());
+        out.extend_from_slice(&(self.pending.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.pending);
+    }
+
+    /// The inverse of [`save`](Self::save); `None` if `bytes` is not exactly one saved state.
+    pub(crate) fn load(key: &AttachmentKey, mut bytes: &[u8]) -> Option<Self> {
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let (head, rest) = bytes.split_at_checked(n)?;
+            bytes = rest;
+            Some(head)
+        };
+        let mut dec = Decryptor::new(key);
+        let prefix_len = usize::from(*take(1)?.first()?);
+        if prefix_len > PREFIX_LEN {
+            return None;
+        }
+        dec.prefix.extend_from_slice(take(prefix_len)?);
+        match take(1)? {
+            [0] if prefix_len < PREFIX_LEN => {}
+            [1] if prefix_len == PREFIX_LEN => {
+                let state: &[u8; 44] = take(44)?.try_into().ok()?;
+                dec.state = Some(State::from_bytes(state));
+            }
+            _ => return None,
+        }
+        dec.chunks = u64::from_le_bytes(take(8)?.try_into().ok()?);
+        let flags = *take(1)?.first()?;
+        if flags > 3 {
+            return None;
+        }
+        dec.in_padding = flags & 1 != 0;
+        dec.done = flags & 2 != 0;
+        dec.written = u64::from_le_bytes(take(8)?.try_into().ok()?);
+        let pending_len = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+        if pending_len >= STREAM_CHUNK_ENCRYPTED {
+            return None;
+        }
+        dec.pending.extend_from_slice(take(pending_len)?);
+        if !bytes.is_empty() {
+            return None;
+        }
+        Some(dec)
+    }
+
     fn start(&mut self) -> Result<(), AttachmentError> {
         if let Some(&first_byte) = self.prefix.first()
             && first_byte != FORMAT_BYTE
@@ -674,5 +736,59 @@ impl<W: Write + ?Sized> Write for Tee<'_, W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `'S' ‖ header ‖ push(chunk, TAG_FINAL)` under key `[4; 32]`: a one-chunk blob whose
+    /// content no Umbra encoder would produce.
+    fn one_chunk_blob(chunk: &[u8]) -> (AttachmentKey, Vec<u8>) {
+        let key = AttachmentKey::from_bytes([4; 32]);
+        let header = [8u8; HEADER_LEN];
+        let mut blob = vec![FORMAT_BYTE];
+        blob.extend_from_slice(&header);
+        State::new(key.as_bytes(), &header).push(chunk, TAG_FINAL, &mut blob);
+        (key, blob)
+    }
+
+    /// A final chunk that is exactly full (Umbra's padding never makes one, another encoder
+    /// may): the stream ends there and any byte after it is refused.
+    #[test]
+    fn bytes_after_a_full_final_chunk_are_trailing_data() {
+        let mut chunk = vec![0x01u8];
+        chunk.extend(std::iter::repeat_n(0x61, STREAM_CHUNK - 1));
+        let (key, mut blob) = one_chunk_blob(&chunk);
+        assert_eq!(
+            decrypt_to_vec(&key, &blob).map(|p| p.len()).ok(),
+            Some(STREAM_CHUNK - 1)
+        );
+        blob.push(0);
+        assert!(matches!(
+            decrypt_to_vec(&key, &blob),
+            Err(AttachmentError::TrailingData)
+        ));
+    }
+
+    #[test]
+    fn all_padding_and_no_marker_is_invalid() {
+        let key = AttachmentKey::from_bytes([4; 32]);
+        let header = [8u8; HEADER_LEN];
+        let mut blob = vec![FORMAT_BYTE];
+        blob.extend_from_slice(&header);
+        State::new(key.as_bytes(), &header).push(&[0; 100], TAG_FINAL, &mut blob);
+        assert!(matches!(
+            decrypt_to_vec(&key, &blob),
+            Err(AttachmentError::InvalidPadding)
+        ));
+        let mut blob = vec![FORMAT_BYTE];
+        blob.extend_from_slice(&header);
+        State::new(key.as_bytes(), &header).push(&[0, 0, 2, 1], TAG_FINAL, &mut blob);
+        assert!(matches!(
+            decrypt_to_vec(&key, &blob),
+            Err(AttachmentError::InvalidPadding)
+        ));
     }
 }
