@@ -65,8 +65,10 @@ fuzz_target!(|data: &[u8]| {
                     Some((SwarmHash(i.to_string()), ct))
                 })
                 .collect();
-            let inputs: Vec<(SwarmHash, &[u8])> =
-                sealed.iter().map(|(h, m)| (h.clone(), m.as_slice())).collect();
+            let inputs: Vec<(SwarmHash, &[u8])> = sealed
+                .iter()
+                .map(|(h, m)| (h.clone(), m.as_slice()))
+                .collect();
             let report = dev.merge(&inputs);
             assert!(report.accepted.len() + report.skipped.len() <= inputs.len());
             if let Ok(Some(p)) = dev.push() {
