@@ -76,8 +76,8 @@ const FLAGS: &[&str] = &["--sanitizer", "none", "--debug-assertions"];
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Which target (all when none): onion_frame, onion_bencode, onion_peel, onion_v4,
-    /// onion_reply, onion_umbra, rpc_request, wire_envelope, replica_wire, registry_list,
-    /// attachments_request.
+    /// onion_reply, onion_umbra, rpc_request, wire_envelope, config_message, replica_wire,
+    /// registry_list, attachments_request.
     target: Option<String>,
     /// Seconds to run each target.
     #[arg(long, default_value_t = 60)]
