@@ -3,6 +3,7 @@
 mod error;
 pub mod id;
 pub mod metrics;
+pub mod onion;
 pub mod parse;
 pub mod server;
 pub mod store;

@@ -16,11 +16,13 @@ use http_body_util::BodyExt as _;
 use serde_json::json;
 use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 use umbra_clock::Clock;
+use umbra_crypto::keys::X25519KeyPair;
 use umbra_report::ErrorExt as _;
 
 use crate::AttachmentError;
 use crate::id::{ChunkHasher, FileId, FileIdHasher};
 use crate::metrics::Metrics;
+use crate::onion::{Destination, MAX_ONION_BODY, V4_PATHS};
 use crate::parse::{self, ByteRange, CHUNK_SIZE, MAX_MANIFEST_BYTES, Manifest, RangeRequest};
 use crate::store::{FileInfo, Store, UploadState};
 
@@ -78,6 +80,7 @@ pub struct AppState {
     clock: Arc<dyn Clock>,
     limits: Limits,
     metrics: Metrics,
+    onion_key: Option<Arc<X25519KeyPair>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -96,6 +99,24 @@ impl AppState {
             clock,
             limits,
             metrics: Metrics::default(),
+            onion_key: None,
+        })
+    }
+
+    /// Like [`AppState::new`], and also a destination of onion requests under `key`
+    /// (`POST /oxen/v4/lsrpc`, see [`crate::onion`]).
+    pub fn with_onion_key(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+        key: X25519KeyPair,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store: Arc::new(store),
+            clock,
+            limits,
+            metrics: Metrics::default(),
+            onion_key: Some(Arc::new(key)),
         })
     }
 
@@ -224,22 +245,35 @@ fn check_content_length(headers: &HeaderMap, limit: u64) -> Result<(), Attachmen
     }
 }
 
-/// Streams `body` into a new file at `temp` (at most `limit` bytes, each piece also fed to
-/// `seen`) and `fsync`s it; returns its size. On any error the file is removed.
-async fn receive(
-    body: Body,
-    temp: &Path,
-    limit: u64,
-    seen: &mut (dyn FnMut(&[u8]) + Send),
-) -> Result<u64, AttachmentError> {
-    let result = receive_inner(body, temp, limit, seen).await;
-    if result.is_err() {
-        let _ = tokio::fs::remove_file(temp).await;
+/// A file in `tmp/` removed when dropped (an error, a refused body, a client gone or a timeout
+/// dropping the handler) unless [`TempFile::keep`] hands it on to the store.
+struct TempFile(Option<std::path::PathBuf>);
+
+impl TempFile {
+    fn new(path: std::path::PathBuf) -> Self {
+        Self(Some(path))
     }
-    result
+
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+
+    fn keep(mut self) -> std::path::PathBuf {
+        self.0.take().unwrap_or_default()
+    }
 }
 
-async fn receive_inner(
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Streams `body` into a new file at `temp` (at most `limit` bytes, each piece also fed to
+/// `seen`) and `fsync`s it; returns its size.
+async fn receive(
     mut body: Body,
     temp: &Path,
     limit: u64,
@@ -285,14 +319,14 @@ async fn post_file_inner(
     let ttl_ms = ttl(s, headers)?;
     let limit = s.limits.max_file_size;
     check_content_length(headers, limit)?;
-    let temp = s.store.temp_path();
+    let temp = TempFile::new(s.store.temp_path());
     let mut hasher = FileIdHasher::new()?;
-    let size = receive(body, &temp, limit, &mut |b| hasher.update(b)).await?;
+    let size = receive(body, temp.path(), limit, &mut |b| hasher.update(b)).await?;
     if size == 0 {
-        let _ = tokio::fs::remove_file(&temp).await;
         return Err(AttachmentError::Empty);
     }
     let id = hasher.finish();
+    let temp = temp.keep();
     s.with_store(move |store, now| store.commit_blob(&temp, &id, size, now, ttl_ms))
         .await
 }
@@ -486,18 +520,19 @@ async fn put_chunk(
             return Ok(u);
         }
         let want_len = u.manifest.chunk_len(index);
-        check_content_length(&headers, want_len)?;
-        let temp = s.store.temp_path();
+        let too_long = |e| match e {
+            AttachmentError::TooLarge { .. } => AttachmentError::ChunkMismatch {
+                index,
+                what: "length",
+            },
+            other => other,
+        };
+        check_content_length(&headers, want_len).map_err(too_long)?;
+        let temp = TempFile::new(s.store.temp_path());
         let mut hasher = ChunkHasher::new();
-        let size = receive(body, &temp, want_len, &mut |b| hasher.update(b))
+        let size = receive(body, temp.path(), want_len, &mut |b| hasher.update(b))
             .await
-            .map_err(|e| match e {
-                AttachmentError::TooLarge { .. } => AttachmentError::ChunkMismatch {
-                    index,
-                    what: "length",
-                },
-                other => other,
-            })?;
+            .map_err(too_long)?;
         let expected = u
             .manifest
             .chunks
@@ -511,11 +546,11 @@ async fn put_chunk(
             None
         };
         if let Some(what) = what {
-            let _ = tokio::fs::remove_file(&temp).await;
             return Err(AttachmentError::ChunkMismatch { index, what });
         }
         s.metrics.chunk(size);
         let id = u.id.clone();
+        let temp = temp.keep();
         s.with_store(move |store, now| {
             store.commit_chunk(&id, index, &temp, now)?;
             store.upload(&id)
@@ -557,8 +592,28 @@ async fn metrics(State(s): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// The server's routes (see `docs/attachments.md` and the crate docs).
+/// The server's routes (see `docs/attachments.md` and the crate docs), with the v4 onion
+/// endpoints when the state has an onion key.
 pub fn router(state: Arc<AppState>) -> Router {
+    let key = state.onion_key.clone();
+    let routes = http_routes(state);
+    let Some(key) = key else {
+        return routes;
+    };
+    let destination = Destination::new(key, routes.clone());
+    let mut app = routes;
+    for path in V4_PATHS {
+        let destination = destination.clone();
+        app = app.route(
+            path,
+            post(move |body: Bytes| destination.handle(body))
+                .layer(DefaultBodyLimit::max(MAX_ONION_BODY)),
+        );
+    }
+    app
+}
+
+fn http_routes(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/file", post(post_file))
         .route("/file/{id}", get(get_file))

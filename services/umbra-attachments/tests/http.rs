@@ -200,10 +200,11 @@ async fn empty_and_too_large_are_413() {
 
 /// A body sent in several frames, without a `Content-Length`.
 fn framed(parts: Vec<Vec<u8>>) -> Body {
-    Body::new(Frames(parts.into_iter().map(Into::into).collect()))
+    Body::new(Frames(parts.into_iter().map(Into::into).collect(), false))
 }
 
-struct Frames(std::collections::VecDeque<axum::body::Bytes>);
+/// Frames, then the end, or (`.1`) a wait that never ends (a client that stalls).
+struct Frames(std::collections::VecDeque<axum::body::Bytes>, bool);
 
 impl axum::body::HttpBody for Frames {
     type Data = axum::body::Bytes;
@@ -212,7 +213,11 @@ impl axum::body::HttpBody for Frames {
         mut self: std::pin::Pin<&mut Self>,
         _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(hyper::body::Frame::data(b))))
+        match self.0.pop_front() {
+            Some(b) => std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(b)))),
+            None if self.1 => std::task::Poll::Pending,
+            None => std::task::Poll::Ready(None),
+        }
     }
 }
 
@@ -766,4 +771,65 @@ async fn crash_leftovers_are_never_served_and_cleaned_at_start() {
     // The completed upload survived.
     let a = call(&app, "GET", &format!("/file/{kept}"), &[], vec![]).await;
     assert_eq!(a.body, b"completed upload");
+}
+
+#[tokio::test]
+async fn an_abandoned_upload_leaves_no_temp_file() {
+    let app = app();
+    let router = app.router.clone();
+    let task = tokio::spawn(async move {
+        router
+            .oneshot(
+                Request::post("/file")
+                    .body(Body::new(Frames([vec![1u8; 1000].into()].into(), true)))
+                    .unwrap(),
+            )
+            .await
+    });
+    let tmp = app.dir.path().join("tmp");
+    for _ in 0..200 {
+        if std::fs::read_dir(&tmp).unwrap().count() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        1,
+        "the body is being received"
+    );
+    // The connection closes or the request times out: hyper drops the handler.
+    task.abort();
+    let _ = task.await;
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn announced_oversized_chunk_is_a_400() {
+    let app = app();
+    let m = Manifest::of(b"abc");
+    let uid = call(&app, "POST", "/upload", &[], m.to_json().into_bytes())
+        .await
+        .json()["upload_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = call(
+        &app,
+        "PUT",
+        &format!("/upload/{uid}/chunk/0"),
+        &[("content-length", "4")],
+        b"abcd".to_vec(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    let a = call(
+        &app,
+        "PUT",
+        &format!("/upload/{uid}/chunk/0"),
+        &[],
+        b"abc".to_vec(),
+    )
+    .await;
+    assert_eq!(a.json()["missing"], 0);
 }

@@ -1,7 +1,8 @@
 //! `umbra-attachments`: runs an Umbra attachment server over plain HTTP.
 //!
 //! On start it prints one JSON line to stdout (and writes it to `--ready-file` if given):
-//! `{"pid", "listen", "url"}`, so a launcher can learn the bound port (`--listen 127.0.0.1:0`).
+//! `{"pid", "listen", "url", "x25519_pubkey"}`, so a launcher can learn the bound port
+//! (`--listen 127.0.0.1:0`) and the key clients encrypt onion requests to.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
+use umbra_attachments::onion::load_or_create_key;
 use umbra_attachments::server::{self, AppState, Limits};
 use umbra_attachments::store::Store;
 use umbra_clock::SystemClock;
@@ -24,6 +26,10 @@ struct Args {
     /// Directory for the blobs and the metadata database (created if missing).
     #[arg(long, default_value = ".", env = "UMBRA_ATTACHMENTS_DIR")]
     data_dir: PathBuf,
+    /// The server's X25519 key for onion requests (64 hex digits of the secret; created if
+    /// missing). Default: `attachments.key` in the data directory.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
     /// Largest `POST /file` body, in bytes.
     #[arg(long, default_value_t = server::DEFAULT_MAX_FILE_SIZE)]
     max_file_size: u64,
@@ -113,6 +119,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "cleaned up after an unclean stop"
         );
     }
+    let key_path = args
+        .key_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("attachments.key"));
+    let key = load_or_create_key(&key_path)
+        .with_context(|| format!("loading the server key {}", key_path.display()))?;
+    let pubkey = hex::encode(key.public());
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -128,6 +141,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "pid": std::process::id(),
         "listen": addr.to_string(),
         "url": format!("http://{addr}"),
+        "x25519_pubkey": pubkey,
     });
     let line = serde_json::to_string(&ready)?;
     if let Some(path) = &args.ready_file {
@@ -138,7 +152,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("{line}");
     tracing::info!("attachment server listening");
-    let state = AppState::new(store, Arc::new(SystemClock), limits);
+    let state = AppState::with_onion_key(store, Arc::new(SystemClock), limits, key);
     // Graceful shutdown on SIGINT/SIGTERM (`serve` bounds the wait for open connections).
     server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("attachment server stopped");
