@@ -12,7 +12,7 @@ pub mod user;
 pub use data::{Dict, Scalar, Set, Value};
 pub use error::ConfigError;
 pub use message::{ConfigHash, ConfigMessage, MergeOutcome, Parsed};
-pub use state::{ConfigState, MergeReport, Push, SwarmHash};
+pub use state::{ConfigSigning, ConfigState, MergeReport, Push, SwarmHash};
 pub use user::{
     Community, Contact, Contacts, ConvoInfo, ConvoInfoVolatile, ConvoKind, Expiration, Group,
     GroupRemoved, Id33, Notify, ProfilePic, UserGroups, UserProfile,

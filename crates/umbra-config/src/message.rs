@@ -293,9 +293,16 @@ pub enum MergeOutcome {
     Merged(ConfigMessage),
 }
 
-/// The merge of several valid messages (§2.7 steps 3–7, unsigned configs). `None` for no
-/// input. Every client computes the same output from the same set of inputs, in any order.
+/// The merge of several valid messages (§2.7 steps 3–7). `None` for no input. Every client
+/// computes the same output from the same set of inputs, in any order.
 pub fn merge(inputs: &[Parsed]) -> Option<MergeOutcome> {
+    merge_as(inputs, true)
+}
+
+/// [`merge`] by a client that may not be able to produce a merge: one that must verify
+/// signatures but cannot sign (`can_merge == false`, a non-admin group member) adopts the
+/// highest non-redundant message instead (§2.7 step 6).
+pub fn merge_as(inputs: &[Parsed], can_merge: bool) -> Option<MergeOutcome> {
     let max = inputs.iter().map(|p| p.message.seqno).max()?;
     let listed: std::collections::BTreeSet<MessageId> = inputs
         .iter()
@@ -319,6 +326,7 @@ pub fn merge(inputs: &[Parsed]) -> Option<MergeOutcome> {
             Some(MergeOutcome::Adopt(best))
         }
         [one] => Some(MergeOutcome::Adopt(*one)),
+        [top, ..] if !can_merge => Some(MergeOutcome::Adopt(*top)),
         [top, ..] => {
             let seqno = max.saturating_add(1).min(MAX_SEQNO);
             let mut replays: BTreeMap<MessageId, (&DiffDict, &Dict)> = BTreeMap::new();

@@ -17,7 +17,7 @@ use crate::ConfigError;
 use crate::crypt::{self, Opened, Part};
 use crate::data::{Dict, prune};
 use crate::diff::diff;
-use crate::message::{ConfigHash, ConfigMessage, MergeOutcome, MessageId, Parsed, merge};
+use crate::message::{ConfigHash, ConfigMessage, MergeOutcome, MessageId, Parsed, merge_as};
 
 /// The storage server's hash of a stored message (what `retrieve` returns and `delete` and
 /// `expire` take), opaque here. Not [`ConfigHash`], the hash of the plaintext.
@@ -56,6 +56,18 @@ pub struct MergeReport {
     pub changed: bool,
 }
 
+/// The Ed25519 signatures of group configs (§2.8), supplied by the caller (this crate holds
+/// no signing keys). User configs have none.
+pub trait ConfigSigning {
+    /// Whether `signature` is the group's signature of `signed`.
+    fn verify(&self, signed: &[u8], signature: &[u8; 64]) -> bool;
+    /// Whether this device can sign (an admin). One that cannot (a member) never merges: it
+    /// adopts the highest message (§2.7 step 6), and it cannot push.
+    fn can_sign(&self) -> bool;
+    /// The group's signature of `signed`; `None` when this device cannot sign.
+    fn sign(&self, signed: &[u8]) -> Option<[u8; 64]>;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// The current message is stored (or is the empty seqno 0) and nothing changed since.
@@ -88,12 +100,14 @@ pub struct ConfigState {
     pushed_obsolete: Option<(u64, Vec<SwarmHash>)>,
     partial: BTreeMap<[u8; 32], BTreeMap<u8, (Part, SwarmHash)>>,
     done: Vec<[u8; 32]>,
+    signing: Option<Box<dyn ConfigSigning + Send + Sync>>,
 }
 
 impl fmt::Debug for ConfigState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConfigState")
             .field("domain", &self.domain)
+            .field("signed", &self.signing.is_some())
             .field("seqno", &self.msg.seqno)
             .field("phase", &self.phase)
             .finish_non_exhaustive()
@@ -120,7 +134,32 @@ impl ConfigState {
             pushed_obsolete: None,
             partial: BTreeMap::new(),
             done: Vec::new(),
+            signing: None,
         })
+    }
+
+    /// This config is signed (a group config, §2.8): retrieved messages without a valid
+    /// signature are skipped, and pushes are signed.
+    pub fn with_signing(mut self, signing: Box<dyn ConfigSigning + Send + Sync>) -> ConfigState {
+        self.signing = Some(signing);
+        self
+    }
+
+    /// Whether this device can produce messages: unsigned configs always, signed ones when
+    /// it can sign.
+    fn can_sign(&self) -> bool {
+        self.signing.as_ref().is_none_or(|s| s.can_sign())
+    }
+
+    /// Checks the signature of a received message's bytes, when this config is signed.
+    fn check_signature(&self, raw: &[u8]) -> Result<(), ConfigError> {
+        let Some(signing) = &self.signing else {
+            return Ok(());
+        };
+        match ConfigMessage::signed_part(raw) {
+            Some((signed, sig)) if signing.verify(signed, &sig) => Ok(()),
+            _ => Err(ConfigError::Signature),
+        }
     }
 
     /// The config's domain.
@@ -204,6 +243,9 @@ impl ConfigState {
             Some(orig) if self.phase == Phase::Dirty => {
                 let mut m = self.msg.clone();
                 m.diff = diff(orig, &m.data);
+                if let Some(signing) = &self.signing {
+                    m.signature = signing.sign(&m.signed_bytes());
+                }
                 m.into_parsed()
             }
             _ => Parsed {
@@ -219,6 +261,9 @@ impl ConfigState {
     pub fn push(&mut self) -> Result<Option<Push>, ConfigError> {
         if self.phase == Phase::Clean {
             return Ok(None);
+        }
+        if !self.can_sign() {
+            return Err(ConfigError::Signature);
         }
         let p = self.finalised();
         let messages = crypt::seal(&self.key_base, self.domain, &p.message.serialise())?;
@@ -266,7 +311,10 @@ impl ConfigState {
         bytes: &[u8],
     ) -> Result<Option<(Parsed, Vec<SwarmHash>)>, ConfigError> {
         match crypt::open(&self.key_base, self.domain, bytes)? {
-            Opened::Whole(b) => Ok(Some((ConfigMessage::parse(&b)?, vec![hash.clone()]))),
+            Opened::Whole(b) => {
+                self.check_signature(&b)?;
+                Ok(Some((ConfigMessage::parse(&b)?, vec![hash.clone()])))
+            }
             Opened::Part(part) => {
                 if self.done.contains(&part.final_hash) {
                     return Ok(None);
@@ -297,6 +345,7 @@ impl ConfigState {
                     self.done.remove(0);
                 }
                 let whole = crypt::assemble(&parts)?;
+                self.check_signature(&whole)?;
                 Ok(Some((ConfigMessage::parse(&whole)?, hashes)))
             }
         }
@@ -333,7 +382,7 @@ impl ConfigState {
             return report;
         }
         let before = self.msg.data.clone();
-        match merge(&inputs) {
+        match merge_as(&inputs, self.can_sign()) {
             None => {}
             Some(MergeOutcome::Adopt(i)) => {
                 let id: MessageId = inputs[i].id();
