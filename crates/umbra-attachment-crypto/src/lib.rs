@@ -3,6 +3,9 @@
 pub mod chunked;
 mod error;
 pub mod file_id;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod legacy;
 mod secretstream;
 mod stream;
