@@ -102,7 +102,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(sealed) = key.encrypt(rest, &mut rng) else {
         return;
     };
-    let eph = fx.ephemeral.public();
+    let eph = fx.ephemeral.public().to_bytes();
     let mut control = serde_json::json!({
         "ephemeral_key": to_hex(&eph),
         "enc_type": enc.as_str(),

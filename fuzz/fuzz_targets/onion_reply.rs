@@ -40,7 +40,7 @@ fn layer_key(enc: EncType, node: &X25519KeyPair, frame: &[u8]) -> HopKey {
     for (i, b) in k.iter_mut().enumerate() {
         *b = u8::from_str_radix(&eph[2 * i..2 * i + 2], 16).expect("hex");
     }
-    HopKey::node(enc, node, &k).expect("layer key")
+    HopKey::node(enc, node, &umbra_crypto::X25519PublicKey::from_bytes(k)).expect("layer key")
 }
 
 fn case(server: bool, enc: EncType) -> Case {

@@ -40,7 +40,9 @@ fuzz_target!(|data: &[u8]| {
         let mut v = ListVerifier::with_seen_epoch(policy, signed.list.epoch);
         assert!(matches!(v.accept(resigned.clone()), Ok(true)));
         assert!(matches!(v.accept(resigned), Ok(false)));
-        let _ = signed.list.swarm_for_account(&[5; 33]);
+        let _ = signed
+            .list
+            .swarm_for_account(&umbra_crypto::AccountId::new([5; 33]));
         if let Some(first) = signed.list.nodes.first() {
             assert_eq!(signed.list.node(&first.pubkey_ed25519), Some(first));
         }

@@ -104,7 +104,7 @@ fuzz_target!(|data: &[u8]| {
                     Some(a.clone())
                 );
                 let _ = a.verify(
-                    &[3; 32],
+                    &umbra_crypto::Ed25519PublicKey::from_bytes([3; 32]),
                     "POST",
                     "/umbra/peer/v1/forward",
                     b"{}",

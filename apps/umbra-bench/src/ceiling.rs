@@ -9,9 +9,9 @@ use std::time::Duration;
 use umbra_clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, bail};
-use umbra_crypto::Identity;
 use umbra_crypto::keys::ed25519_pk_to_x25519;
 use umbra_crypto::sign::verify;
+use umbra_crypto::{Ed25519PublicKey, Identity, Signature};
 
 use crate::sys::thread_cpu_seconds;
 
@@ -39,9 +39,9 @@ pub(crate) struct Ceiling {
 }
 
 struct Sample {
-    key: [u8; 32],
+    key: Ed25519PublicKey,
     msg: Vec<u8>,
-    sig: [u8; 64],
+    sig: Signature,
 }
 
 fn samples() -> Vec<Sample> {
@@ -105,7 +105,7 @@ pub(crate) fn measure(secs: f64) -> anyhow::Result<Ceiling> {
     let (store_crypto_per_sec, store_crypto_per_cpu_sec) = rate(secs, &samples, |s| {
         let converted = ed25519_pk_to_x25519(black_box(&s.key)).is_ok();
         let ok = verify(black_box(&s.key), black_box(&s.msg), black_box(&s.sig)).is_ok();
-        let reply_sig = node.sign(black_box(&s.sig[..43]));
+        let reply_sig = node.sign(black_box(&s.sig.as_bytes()[..43]));
         black_box(reply_sig);
         converted && ok
     })
@@ -116,7 +116,7 @@ pub(crate) fn measure(secs: f64) -> anyhow::Result<Ceiling> {
     })
     .context("key conversion loop")?;
     let (_, sign_per_cpu) = rate(part, &samples, |s| {
-        black_box(node.sign(black_box(&s.sig[..43])));
+        black_box(node.sign(black_box(&s.sig.as_bytes()[..43])));
         true
     })
     .context("signing loop")?;

@@ -20,8 +20,8 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use umbra_crypto::Identity;
 use umbra_crypto::hash::message_hash;
+use umbra_crypto::{AccountId, Identity};
 
 /// How far ahead of the signing time the signature times are set (ms).
 const SIG_LEAD_MS: i64 = 30_000;
@@ -33,7 +33,7 @@ const PRIVATE_NS: [i16; 4] = [2, 3, 4, 5];
 /// A benchmark account.
 struct Account {
     id: Identity,
-    owner: [u8; 33],
+    owner: AccountId,
     pubkey_hex: String,
     ed25519_hex: String,
 }
@@ -44,7 +44,7 @@ impl Account {
         seed[..8].copy_from_slice(&(index as u64).to_le_bytes());
         seed[8..24].copy_from_slice(b"umbra-bench-acct");
         let id = Identity::from_seed(&seed);
-        let owner = *id.session_id().as_bytes();
+        let owner = AccountId::from(id.session_id());
         Account {
             owner,
             pubkey_hex: hex::encode(owner),
@@ -188,7 +188,7 @@ impl Workload {
         let accounts = &self.accounts;
         let rendered = parallel_map(&plan, |p| {
             let acct = &accounts[p.account];
-            let hash = message_hash(&acct.owner, i32::from(p.ns), &p.data);
+            let hash = message_hash(&acct.owner, i32::from(p.ns), &p.data).to_string();
             let mut body = String::with_capacity(self.data_bytes * 4 / 3 + 400);
             let _ = write!(
                 body,

@@ -122,14 +122,14 @@ impl Env {
     }
 
     /// A network file pointing at a registry URL.
-    fn network(&self, registry_url: &str, key: &[u8; 32]) -> String {
+    fn network(&self, registry_url: &str, key: &umbra_crypto::Ed25519PublicKey) -> String {
         let path = self.path("network.json");
         let body = serde_json::json!({
             "format": 1,
             "network": "devnet",
             "seed_url": format!("{registry_url}/json_rpc"),
             "registry_url": registry_url,
-            "registry_pubkey": hex(key),
+            "registry_pubkey": hex(key.as_bytes()),
             "nodes": [],
         });
         std::fs::write(&path, body.to_string()).unwrap();
@@ -142,7 +142,10 @@ impl Env {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        self.network(&format!("http://127.0.0.1:{port}"), &[7; 32])
+        self.network(
+            &format!("http://127.0.0.1:{port}"),
+            &umbra_crypto::Ed25519PublicKey::from_bytes([7; 32]),
+        )
     }
 }
 

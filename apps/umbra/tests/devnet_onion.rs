@@ -310,9 +310,9 @@ fn right_after_up_writes_reach_exactly_the_swarm_and_onion_requests_work() {
     assert_eq!(swarms.len(), 2, "14 nodes form two swarms: {nodes:?}");
 
     let me = Identity::generate(&mut OsRandom);
-    let owner = *me.session_id().as_bytes();
+    let owner = umbra_crypto::AccountId::from(me.session_id());
     let ring = umbra_swarm::SwarmRing::new(swarms.keys().copied());
-    let ours = ring.swarm_for_account(&owner).unwrap().unwrap();
+    let ours = ring.swarm_for_account(owner.as_bytes()).unwrap().unwrap();
     let members = &swarms[&ours];
     assert_eq!(members.len(), 7, "{swarms:?}");
     let outsider = swarms
@@ -350,13 +350,12 @@ fn right_after_up_writes_reach_exactly_the_swarm_and_onion_requests_work() {
         for m in members {
             let r = &signed[&m.ed25519];
             assert_eq!(r["hash"], hash.as_str(), "member {}: {r}", m.ed25519);
-            let key: [u8; 32] = hex::decode(&m.ed25519).unwrap().try_into().unwrap();
-            let sig: [u8; 64] = B64
-                .decode(r["signature"].as_str().unwrap())
-                .unwrap()
-                .try_into()
-                .unwrap();
-            umbra_crypto::sign::verify(&key, hash.as_bytes(), &sig)
+            let key: umbra_crypto::Ed25519PublicKey = m.ed25519.parse().unwrap();
+            let sig = umbra_crypto::Signature::from_slice(
+                &B64.decode(r["signature"].as_str().unwrap()).unwrap(),
+            )
+            .unwrap();
+            umbra_crypto::sign::verify(&key, hash.as_str().as_bytes(), &sig)
                 .unwrap_or_else(|e| panic!("member {}: bad signature: {e}", m.ed25519));
         }
 

@@ -23,6 +23,12 @@ pub enum CryptoError {
     /// A Session ID was not `05` followed by 32 bytes of hex.
     #[error("invalid Session ID: {0}")]
     BadSessionId(&'static str),
+    /// A storage message hash was not 43 characters of unpadded base64.
+    #[error("a message hash must be 43 characters of base64, got {len} characters")]
+    BadMessageHash {
+        /// Length of the rejected text.
+        len: usize,
+    },
     /// An Ed25519 public key is not a valid curve point.
     #[error("invalid Ed25519 public key")]
     BadEd25519Key,

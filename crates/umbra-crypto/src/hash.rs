@@ -5,10 +5,11 @@
 //! `crypto_generichash` with a key), not `H(key || data)`. Multi-part input equals the
 //! concatenation of its parts.
 
-use base64::Engine as _;
 use blake2::digest::consts::{U24, U32, U64};
 use blake2::digest::{KeyInit, Mac, Update};
 use blake2::{Blake2b, Blake2bMac, Digest};
+
+use crate::{AccountId, MessageHash};
 
 macro_rules! blake2b_fns {
     ($plain:ident, $keyed:ident, $n:literal, $size:ty) => {
@@ -56,17 +57,17 @@ blake2b_fns!(blake2b_64, blake2b_64_keyed, 64, U64);
 
 /// The storage message hash: `base64_unpadded(BLAKE2b-32(prefix || pubkey32 || ns_str || data))`.
 ///
-/// `owner` is the 33-byte account key including its network prefix (`05`, `03`, …); `ns_str` is
+/// `owner` is the 33-byte account id including its network prefix (`05`, `03`, …); `ns_str` is
 /// empty for namespace 0 and the decimal namespace otherwise. The result is 43 characters of the
-/// standard base64 alphabet without padding.
-pub fn message_hash(owner: &[u8; 33], namespace: i32, data: &[u8]) -> String {
+/// standard base64 alphabet without padding (its `Display` and [`MessageHash::as_str`]).
+pub fn message_hash(owner: &AccountId, namespace: i32, data: &[u8]) -> MessageHash {
     let ns = if namespace == 0 {
         String::new()
     } else {
         namespace.to_string()
     };
-    let digest = blake2b_32(&[owner, ns.as_bytes(), data]);
-    base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
+    let digest = blake2b_32(&[owner.as_bytes(), ns.as_bytes(), data]);
+    MessageHash::from_digest(&digest)
 }
 
 #[cfg(test)]

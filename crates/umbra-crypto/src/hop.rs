@@ -22,7 +22,7 @@ use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use crate::hash::blake2b_32;
 use crate::keys::X25519KeyPair;
-use crate::{CryptoError, Random};
+use crate::{CryptoError, Random, X25519PublicKey};
 
 const TAG_LEN: usize = 16;
 
@@ -99,7 +99,7 @@ impl HopKey {
     pub fn client(
         enc: EncType,
         ephemeral: &X25519KeyPair,
-        node_public: &[u8; 32],
+        node_public: &X25519PublicKey,
     ) -> Result<Self, CryptoError> {
         let dh = ephemeral.dh(node_public)?;
         Self::from_dh(enc, &dh, &ephemeral.public(), node_public)
@@ -109,7 +109,7 @@ impl HopKey {
     pub fn node(
         enc: EncType,
         node: &X25519KeyPair,
-        client_ephemeral: &[u8; 32],
+        client_ephemeral: &X25519PublicKey,
     ) -> Result<Self, CryptoError> {
         let dh = node.dh(client_ephemeral)?;
         Self::from_dh(enc, &dh, client_ephemeral, &node.public())
@@ -119,7 +119,7 @@ impl HopKey {
     /// (see the spec's note on the raw-key disagreement). Only for server-side fallback.
     pub fn node_raw_aes_gcm(
         node: &X25519KeyPair,
-        client_ephemeral: &[u8; 32],
+        client_ephemeral: &X25519PublicKey,
     ) -> Result<Self, CryptoError> {
         let dh = node.dh(client_ephemeral)?;
         Ok(Self {
@@ -131,8 +131,8 @@ impl HopKey {
     fn from_dh(
         enc: EncType,
         dh: &[u8; 32],
-        client: &[u8; 32],
-        node: &[u8; 32],
+        client: &X25519PublicKey,
+        node: &X25519PublicKey,
     ) -> Result<Self, CryptoError> {
         let key = match enc {
             EncType::AesGcm => {
@@ -145,7 +145,9 @@ impl HopKey {
                 out.copy_from_slice(&mac.finalize().into_bytes());
                 out
             }
-            EncType::XChaCha20 => Zeroizing::new(blake2b_32(&[dh, client, node])),
+            EncType::XChaCha20 => {
+                Zeroizing::new(blake2b_32(&[dh, client.as_bytes(), node.as_bytes()]))
+            }
         };
         Ok(Self { enc, key })
     }

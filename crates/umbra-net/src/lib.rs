@@ -13,7 +13,7 @@ mod transport;
 pub use directory::{NetworkConfig, NodeDirectory};
 pub use error::{ClientError, LinkError};
 pub use link::{Edge, HttpConfig, HttpLink, LinkReply, OnionLink, RegistrySource};
-pub use paths::{Failure, Guard, GuardChurn, NodeKey, Path, PathConfig, PathManager};
+pub use paths::{Failure, Guard, GuardChurn, Path, PathConfig, PathManager};
 pub use store::{GuardStore, PersistedState};
 pub use transport::{
     BUILD_RETRY_MS, Destination, OnionTransport, PATH_TEST_REQUEST, Request, Response,

@@ -9,10 +9,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 use umbra_report::ErrorExt as _;
 
+use umbra_crypto::Ed25519PublicKey;
 use umbra_onion::MAX_REPLY_LEN;
 
 use crate::directory::MAX_LIST_BYTES;
-use crate::paths::NodeKey;
 use crate::{ClientError, LinkError};
 use umbra_clock::BoxFuture;
 
@@ -21,7 +21,7 @@ use umbra_clock::BoxFuture;
 pub struct Edge {
     /// Its Ed25519 key (for the caller's bookkeeping; authenticity comes from the onion
     /// layer, not from TLS).
-    pub ed25519: NodeKey,
+    pub ed25519: Ed25519PublicKey,
     /// Its IPv4 address.
     pub ip: Ipv4Addr,
     /// Its HTTPS port.

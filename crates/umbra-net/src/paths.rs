@@ -18,13 +18,10 @@ use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
-use umbra_crypto::{Random, Redacted};
+use umbra_crypto::{Ed25519PublicKey, Random, Redacted};
 use umbra_nodelist::list::{NodeEntry, NodeList};
 
 use crate::ClientError;
-
-/// An Ed25519 node key.
-pub type NodeKey = [u8; 32];
 
 /// How paths are built, kept and replaced. Defaults follow Session (`onion-requests.md` §7).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +62,7 @@ impl Default for PathConfig {
 pub struct Guard {
     /// The node's Ed25519 key.
     #[serde(with = "hex_key")]
-    pub node: NodeKey,
+    pub node: Ed25519PublicKey,
     /// When it became a guard (unix ms).
     pub since_ms: u64,
     /// Whether a path through it has passed its test (an unconfirmed guard whose first path
@@ -76,15 +73,19 @@ pub struct Guard {
 mod hex_key {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(k: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(k))
+    use umbra_crypto::Ed25519PublicKey;
+
+    pub(super) fn serialize<S: Serializer>(k: &Ed25519PublicKey, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&k.to_hex())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Ed25519PublicKey, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         let mut k = [0u8; 32];
         hex::decode_to_slice(s.as_bytes(), &mut k).map_err(serde::de::Error::custom)?;
-        Ok(k)
+        Ok(Ed25519PublicKey::from_bytes(k))
     }
 }
 
@@ -108,7 +109,7 @@ impl Path {
     }
 
     /// Whether `node` is on this path.
-    pub fn contains(&self, node: &NodeKey) -> bool {
+    pub fn contains(&self, node: &Ed25519PublicKey) -> bool {
         self.nodes.iter().any(|n| &n.pubkey_ed25519 == node)
     }
 }
@@ -200,7 +201,7 @@ pub struct ReportOutcome {
     /// Paths retired (this one at its threshold, or others through a failed node).
     pub retired_paths: Vec<u64>,
     /// Nodes that reached their strike threshold.
-    pub failed_nodes: Vec<NodeKey>,
+    pub failed_nodes: Vec<Ed25519PublicKey>,
     /// Whether the guard set changed (persist it).
     pub guards_changed: bool,
 }
@@ -224,11 +225,11 @@ pub struct PathManager {
     guards: Vec<Guard>,
     churn: GuardChurn,
     paths: Vec<Path>,
-    node_strikes: HashMap<NodeKey, u32>,
-    failed: HashSet<NodeKey>,
+    node_strikes: HashMap<Ed25519PublicKey, u32>,
+    failed: HashSet<Ed25519PublicKey>,
     /// Whom each hop has accused since the last list: a hop that accuses a second, different
     /// node starts paying a strike per accusation.
-    accusations: HashMap<NodeKey, NodeKey>,
+    accusations: HashMap<Ed25519PublicKey, Ed25519PublicKey>,
     next_id: u64,
 }
 
@@ -315,12 +316,12 @@ impl PathManager {
     }
 
     /// Strikes counted against `node`.
-    pub fn node_strikes(&self, node: &NodeKey) -> u32 {
+    pub fn node_strikes(&self, node: &Ed25519PublicKey) -> u32 {
         self.node_strikes.get(node).copied().unwrap_or(0)
     }
 
     /// Whether `node` reached its strike threshold (left out until the next list).
-    pub fn is_failed(&self, node: &NodeKey) -> bool {
+    pub fn is_failed(&self, node: &Ed25519PublicKey) -> bool {
         self.failed.contains(node)
     }
 
@@ -331,7 +332,7 @@ impl PathManager {
         self.failed.clear();
         self.node_strikes.clear();
         self.accusations.clear();
-        let active = |k: &NodeKey| list.node(k).is_some_and(|n| n.active);
+        let active = |k: &Ed25519PublicKey| list.node(k).is_some_and(|n| n.active);
         // A path survives only if each node is still active at the same address and keys.
         self.paths.retain(|p| {
             p.nodes.iter().all(|n| {
@@ -375,7 +376,7 @@ impl PathManager {
             now_ms >= g.since_ms.saturating_add(lifetime)
                 || !usable.iter().any(|n| n.pubkey_ed25519 == g.node)
         });
-        let dropped: HashSet<NodeKey> = before
+        let dropped: HashSet<Ed25519PublicKey> = before
             .iter()
             .filter(|g| !self.guards.contains(g))
             .map(|g| g.node)
@@ -431,7 +432,7 @@ impl PathManager {
         rng: &mut dyn Random,
     ) -> Result<Path, ClientError> {
         let hops = self.config.hops.max(1);
-        let busy: HashSet<NodeKey> = self
+        let busy: HashSet<Ed25519PublicKey> = self
             .paths
             .iter()
             .filter_map(|p| p.guard().map(|g| g.pubkey_ed25519))
@@ -526,9 +527,14 @@ impl PathManager {
     /// same guard with other relays: every guard replaced is one more node that learns the
     /// user's IP address. Otherwise a guard goes only at its strike threshold. Returns whether
     /// the guard set changed.
-    pub fn reject(&mut self, path: &Path, target: Option<&NodeKey>, failure: &Failure) -> bool {
+    pub fn reject(
+        &mut self,
+        path: &Path,
+        target: Option<&Ed25519PublicKey>,
+        failure: &Failure,
+    ) -> bool {
         let mut out = ReportOutcome::default();
-        let nodes: Vec<NodeKey> = path.nodes.iter().map(|n| n.pubkey_ed25519).collect();
+        let nodes: Vec<Ed25519PublicKey> = path.nodes.iter().map(|n| n.pubkey_ed25519).collect();
         let implicated = match failure {
             Failure::Unauthenticated => nodes.clone(),
             _ => self.implicated(&nodes, target, failure).1,
@@ -549,7 +555,7 @@ impl PathManager {
     pub fn choose(
         &self,
         exclude: &[u64],
-        avoid: Option<&NodeKey>,
+        avoid: Option<&Ed25519PublicKey>,
         rng: &mut dyn Random,
     ) -> Option<Path> {
         let ok: Vec<&Path> = self
@@ -580,7 +586,7 @@ impl PathManager {
     pub fn report(
         &mut self,
         path_id: u64,
-        destination: Option<&NodeKey>,
+        destination: Option<&Ed25519PublicKey>,
         failure: &Failure,
     ) -> ReportOutcome {
         let mut out = ReportOutcome::default();
@@ -593,7 +599,7 @@ impl PathManager {
             }
             return out;
         };
-        let path_nodes: Vec<NodeKey> = self.paths[idx]
+        let path_nodes: Vec<Ed25519PublicKey> = self.paths[idx]
             .nodes
             .iter()
             .map(|n| n.pubkey_ed25519)
@@ -621,11 +627,11 @@ impl PathManager {
     /// [`Self::report`]).
     fn implicated(
         &mut self,
-        path_nodes: &[NodeKey],
-        destination: Option<&NodeKey>,
+        path_nodes: &[Ed25519PublicKey],
+        destination: Option<&Ed25519PublicKey>,
         failure: &Failure,
-    ) -> (bool, Vec<NodeKey>) {
-        let node_at = |i: usize| -> Option<NodeKey> {
+    ) -> (bool, Vec<Ed25519PublicKey>) {
+        let node_at = |i: usize| -> Option<Ed25519PublicKey> {
             path_nodes.get(i).copied().or_else(|| {
                 (i == path_nodes.len())
                     .then_some(destination.copied())
@@ -653,7 +659,7 @@ impl PathManager {
                     (false, node_at(accused).into_iter().collect())
                 }
                 Blame::Link { accuser, accused } => {
-                    let mut nodes: Vec<NodeKey> = node_at(accused).into_iter().collect();
+                    let mut nodes: Vec<Ed25519PublicKey> = node_at(accused).into_iter().collect();
                     if let Some(a) = node_at(accuser)
                         && let Some(b) = node_at(accused)
                         && self.accused_another(a, b)
@@ -669,7 +675,7 @@ impl PathManager {
     /// Records that `accuser` accused `accused`; true if it had accused someone else before
     /// (an honest hop next to one dead node keeps accusing the same node; a lying hop that
     /// steers us away from honest nodes has to accuse many).
-    fn accused_another(&mut self, accuser: NodeKey, accused: NodeKey) -> bool {
+    fn accused_another(&mut self, accuser: Ed25519PublicKey, accused: Ed25519PublicKey) -> bool {
         if self.accusations.len() >= MAX_ACCUSERS && !self.accusations.contains_key(&accuser) {
             self.accusations.clear();
         }
@@ -681,7 +687,7 @@ impl PathManager {
 
     /// One strike on `node`; at the threshold it is failed, its paths are retired and, if it is
     /// a guard, it stops being one.
-    fn strike(&mut self, node: &NodeKey, out: &mut ReportOutcome) {
+    fn strike(&mut self, node: &Ed25519PublicKey, out: &mut ReportOutcome) {
         if self.failed.contains(node) {
             return;
         }
@@ -708,6 +714,7 @@ impl PathManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use umbra_crypto::X25519PublicKey;
 
     #[test]
     fn blame_rules() {
@@ -722,14 +729,14 @@ mod tests {
     #[test]
     fn an_exit_that_cannot_reach_the_destination_strikes_only_the_destination() {
         let mut m = PathManager::new(PathConfig::default());
-        let path = [[1u8; 32], [2; 32], [3; 32]];
+        let path = [key(1), key(2), key(3)];
         let hop = |position, body: &str| Failure::Hop {
             position,
             status: 502,
             body: body.into(),
         };
         // The exit, about two different (dead) destinations: neither it nor the path pays.
-        for dest in [[8u8; 32], [9; 32]] {
+        for dest in [key(8), key(9)] {
             let (blame_path, nodes) = m.implicated(
                 &path,
                 Some(&dest),
@@ -740,16 +747,20 @@ mod tests {
         }
         // A middle relay accusing a relay still blames the path and the accused.
         let (blame_path, nodes) =
-            m.implicated(&path, Some(&[8; 32]), &hop(1, "Next node not found"));
+            m.implicated(&path, Some(&key(8)), &hop(1, "Next node not found"));
         assert!(blame_path);
-        assert_eq!(nodes, vec![[3u8; 32]]);
+        assert_eq!(nodes, vec![key(3)]);
         assert!(accuses_next_hop(504, "") && !accuses_next_hop(503, "Snode not ready"));
+    }
+
+    fn key(k: u8) -> Ed25519PublicKey {
+        Ed25519PublicKey::from_bytes([k; 32])
     }
 
     fn node(k: u8) -> NodeEntry {
         NodeEntry {
-            pubkey_ed25519: [k; 32],
-            pubkey_x25519: [k; 32],
+            pubkey_ed25519: key(k),
+            pubkey_x25519: X25519PublicKey::from_bytes([k; 32]),
             public_ip: Ipv4Addr::new(10, k, 0, 1),
             storage_port: 443,
             storage_lmq_port: 0,
@@ -781,7 +792,7 @@ mod tests {
         {
             let mut m = PathManager::new(PathConfig::default());
             m.restore_guards(vec![Guard {
-                node: [1; 32],
+                node: key(1),
                 since_ms: 0,
                 confirmed: false,
             }]);
@@ -792,7 +803,7 @@ mod tests {
                 strikes: 0,
             };
             assert_eq!(
-                m.reject(&path, Some(&[9; 32]), failure),
+                m.reject(&path, Some(&key(9)), failure),
                 dropped,
                 "{failure:?}"
             );

@@ -151,7 +151,7 @@ mod tests {
             version: GUARD_FILE_VERSION,
             list_epoch: Some(9),
             guards: vec![Guard {
-                node: [3; 32],
+                node: umbra_crypto::Ed25519PublicKey::from_bytes([3; 32]),
                 since_ms: 42,
                 confirmed: true,
             }],

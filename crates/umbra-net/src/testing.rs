@@ -11,12 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
-use umbra_crypto::{Identity, Random, SeededRandom};
+use umbra_crypto::{AccountId, Ed25519PublicKey, Identity, Random, SeededRandom, X25519PublicKey};
 use umbra_nodelist::list::{NodeEntry, NodeList, SignedNodeList, TrustPolicy};
 use umbra_onion::{OnionError, Peeled, ReplyBody, Response, V4Response, open_server_request, peel};
 
 use crate::link::{Edge, LinkReply, OnionLink, RegistrySource};
-use crate::paths::NodeKey;
 use crate::{ClientError, LinkError, OnionTransport, TransportConfig};
 use umbra_clock::{BoxFuture, Clock};
 
@@ -48,20 +47,20 @@ pub enum Role {
 }
 
 /// One request as the network saw it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Trace {
     /// The node the client connected to.
-    pub edge: NodeKey,
+    pub edge: Ed25519PublicKey,
     /// The bytes the client posted to it.
     pub posted: Vec<u8>,
     /// Every node that peeled a layer, in order, with its role.
-    pub hops: Vec<(NodeKey, Role)>,
+    pub hops: Vec<(Ed25519PublicKey, Role)>,
     /// The storage RPC body the destination read (if the request reached one).
     pub destination_body: Option<Vec<u8>>,
     /// The server request plaintext the server read (if it reached one).
     pub server_plaintext: Option<Vec<u8>>,
     /// A down node a relay failed to forward to.
-    pub unreachable: Option<NodeKey>,
+    pub unreachable: Option<Ed25519PublicKey>,
 }
 
 struct FakeNode {
@@ -75,7 +74,7 @@ struct FakeServer {
 }
 
 struct State {
-    nodes: BTreeMap<NodeKey, FakeNode>,
+    nodes: BTreeMap<Ed25519PublicKey, FakeNode>,
     /// What the nodes believe (swarms for 421).
     truth: NodeList,
     /// What the registry serves.
@@ -115,10 +114,10 @@ pub fn loopback(n: usize) -> Vec<Ipv4Addr> {
 }
 
 /// A 33-byte account id (`05` ‖ key) from a seed byte.
-pub fn account(seed: u8) -> [u8; 33] {
+pub fn account(seed: u8) -> AccountId {
     let mut a = [seed; 33];
     a[0] = 0x05;
-    a
+    AccountId::new(a)
 }
 
 fn swarm_id(k: usize, swarms: usize) -> u64 {
@@ -188,7 +187,7 @@ impl FakeNetwork {
     }
 
     /// The Ed25519 keys of all nodes, in list order.
-    pub fn node_keys(&self) -> Vec<NodeKey> {
+    pub fn node_keys(&self) -> Vec<Ed25519PublicKey> {
         self.lock()
             .truth
             .nodes
@@ -203,7 +202,7 @@ impl FakeNetwork {
     }
 
     /// Sets how a node behaves.
-    pub fn set_behaviour(&self, node: &NodeKey, behaviour: Behaviour) {
+    pub fn set_behaviour(&self, node: &Ed25519PublicKey, behaviour: Behaviour) {
         if let Some(n) = self.lock().nodes.get_mut(node) {
             n.behaviour = behaviour;
         }
@@ -220,7 +219,7 @@ impl FakeNetwork {
     }
 
     /// Moves a node to another swarm in what the nodes believe, without publishing it.
-    pub fn move_node(&self, node: &NodeKey, swarm: u64) {
+    pub fn move_node(&self, node: &Ed25519PublicKey, swarm: u64) {
         let mut st = self.lock();
         if let Some(n) = st
             .truth
@@ -251,7 +250,7 @@ impl FakeNetwork {
     }
 
     /// Adds an external server reachable as `host`; returns its X25519 key.
-    pub fn add_server(&self, host: &str) -> [u8; 32] {
+    pub fn add_server(&self, host: &str) -> X25519PublicKey {
         let mut st = self.lock();
         let identity = Identity::generate(&mut st.rng);
         let pk = identity.x25519_public();
@@ -293,7 +292,12 @@ impl FakeNetwork {
     }
 
     /// One node handles one frame, forwarding to the next as a function call.
-    fn handle(st: &mut State, node: &NodeKey, frame: &[u8], trace: &mut Trace) -> Response {
+    fn handle(
+        st: &mut State,
+        node: &Ed25519PublicKey,
+        frame: &[u8],
+        trace: &mut Trace,
+    ) -> Response {
         let Some(me) = st.nodes.get(node) else {
             return OnionError::NextNodeNotFound(*node).plain_response();
         };
@@ -369,7 +373,7 @@ impl FakeNetwork {
 
 /// The fake storage RPC: `info` anywhere; any method with a `pubkey` answers `421` (with the
 /// right swarm) unless this node is in the account's swarm, else echoes the method.
-fn storage_rpc(truth: &NodeList, me: &NodeKey, body: &[u8]) -> (u16, ReplyBody) {
+fn storage_rpc(truth: &NodeList, me: &Ed25519PublicKey, body: &[u8]) -> (u16, ReplyBody) {
     let Ok(req) = serde_json::from_slice::<Value>(body) else {
         return (400, ReplyBody::Text("invalid json".into()));
     };
@@ -388,7 +392,7 @@ fn storage_rpc(truth: &NodeList, me: &NodeKey, body: &[u8]) -> (u16, ReplyBody) 
         if hex::decode_to_slice(pk, &mut account).is_err() {
             return (400, ReplyBody::Text("invalid pubkey".into()));
         }
-        if let Ok(Some((_, members))) = truth.swarm_for_account(&account)
+        if let Ok(Some((_, members))) = truth.swarm_for_account(&AccountId::new(account))
             && !members.iter().any(|n| &n.pubkey_ed25519 == me)
         {
             let snodes: Vec<Value> = members
@@ -427,7 +431,10 @@ impl OnionLink for FakeNetwork {
                 let mut trace = Trace {
                     edge: key,
                     posted: frame.clone(),
-                    ..Trace::default()
+                    hops: Vec::new(),
+                    destination_body: None,
+                    server_plaintext: None,
+                    unreachable: None,
                 };
                 let resp = Self::handle(&mut st, &key, &frame, &mut trace);
                 if st.traces.len() < MAX_TRACES {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use umbra_report::ErrorExt as _;
 
 use umbra_crypto::hop::EncType;
-use umbra_crypto::{OsRandom, Random, Redacted};
+use umbra_crypto::{AccountId, Ed25519PublicKey, OsRandom, Random, Redacted};
 use umbra_nodelist::list::{NodeEntry, TrustPolicy};
 use umbra_onion::{
     Destination as OnionDestination, Hop, PendingReply, Reply, RequestBuilder, Server,
@@ -17,8 +17,7 @@ use umbra_onion::{
 use crate::directory::{NetworkConfig, NodeDirectory};
 use crate::link::{Edge, HttpConfig, HttpLink, LinkReply, OnionLink, RegistrySource};
 use crate::paths::{
-    Failure, Guard, GuardChurn, NodeKey, Path, PathConfig, PathManager, accuses_next_hop,
-    random_below,
+    Failure, Guard, GuardChurn, Path, PathConfig, PathManager, accuses_next_hop, random_below,
 };
 use crate::store::{GUARD_FILE_VERSION, GuardStore, PersistedState};
 use crate::{ClientError, LinkError};
@@ -84,10 +83,10 @@ impl Default for TransportConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
     /// This storage node (by Ed25519 key; it must be in the verified list).
-    Node(NodeKey),
+    Node(Ed25519PublicKey),
     /// Any node of the swarm that owns this 33-byte account, computed locally from the list;
     /// a `421` answer is followed to the swarm it names.
-    Swarm([u8; 33]),
+    Swarm(AccountId),
     /// An external server, reached through the path's last node.
     Server(Server),
 }
@@ -162,7 +161,7 @@ fn hop(n: &NodeEntry) -> Hop {
     }
 }
 
-fn redact(k: &NodeKey) -> Redacted<String> {
+fn redact(k: &Ed25519PublicKey) -> Redacted<String> {
     Redacted::new(hex::encode(k))
 }
 
@@ -314,12 +313,12 @@ impl OnionTransport {
     }
 
     /// Strikes counted against a node.
-    pub fn node_strikes(&self, node: &NodeKey) -> u32 {
+    pub fn node_strikes(&self, node: &Ed25519PublicKey) -> u32 {
         self.state().paths.node_strikes(node)
     }
 
     /// Whether a node reached its strike threshold.
-    pub fn is_failed(&self, node: &NodeKey) -> bool {
+    pub fn is_failed(&self, node: &Ed25519PublicKey) -> bool {
         self.state().paths.is_failed(node)
     }
 
@@ -329,7 +328,7 @@ impl OnionTransport {
     }
 
     /// The active members of the swarm owning `account`, computed locally (no `get_swarm`).
-    pub fn swarm_of(&self, account: &[u8; 33]) -> Vec<NodeEntry> {
+    pub fn swarm_of(&self, account: &AccountId) -> Vec<NodeEntry> {
         self.state().dir.swarm_of(account)
     }
 
@@ -504,8 +503,8 @@ impl OnionTransport {
     /// itself proves to be the one failing (its sealed error, or the last hop cannot reach it),
     /// another target is tried, up to [`PATH_TEST_TARGETS`] in all.
     /// On failure, returns the last target and what went wrong.
-    async fn test_path(&self, path: &Path) -> Result<(), (Option<NodeKey>, Failure)> {
-        let mut bad_targets: Vec<NodeKey> = Vec::new();
+    async fn test_path(&self, path: &Path) -> Result<(), (Option<Ed25519PublicKey>, Failure)> {
+        let mut bad_targets: Vec<Ed25519PublicKey> = Vec::new();
         let mut last = (None, Failure::Unauthenticated);
         for _ in 0..PATH_TEST_TARGETS {
             let target = {
@@ -659,7 +658,7 @@ impl OnionTransport {
         }
         let attempts = self.inner.config.attempts.max(1);
         let mut tried_paths: Vec<u64> = Vec::new();
-        let mut tried_nodes: Vec<NodeKey> = Vec::new();
+        let mut tried_nodes: Vec<Ed25519PublicKey> = Vec::new();
         let mut last = String::from("no attempt made");
         // A swarm member's own server error (5xx), kept in case no other member does better.
         let mut last_server_error: Option<StorageReply> = None;

@@ -97,7 +97,7 @@ async fn store_and_retrieve_through_real_nodes_and_survive_a_dead_relay() {
 
     // What the nodes saw: the client's connection reached only guards, which relayed and never
     // saw a storage request; every destination was reached from another node.
-    let guards: Vec<[u8; 32]> = t.guards().iter().map(|g| g.node).collect();
+    let guards: Vec<umbra_crypto::Ed25519PublicKey> = t.guards().iter().map(|g| g.node).collect();
     let mut destinations = 0;
     for (node, info) in net.nodes.iter().zip(&net.infos) {
         for ev in node

@@ -60,6 +60,7 @@ async fn fetches_and_verifies_the_registry_list_over_http() {
     for seed in 1..20u8 {
         let mut acc = [seed; 33];
         acc[0] = 0x05;
+        let acc = umbra_crypto::AccountId::new(acc);
         let ours: Vec<_> = t.swarm_of(&acc).iter().map(|n| n.pubkey_ed25519).collect();
         let theirs: Vec<_> = expected
             .list

@@ -40,7 +40,7 @@ fn setup(
     (net, clock, t)
 }
 
-fn rpc(method: &str, account: &[u8; 33]) -> Request {
+fn rpc(method: &str, account: &umbra_crypto::AccountId) -> Request {
     Request::Storage(
         serde_json::json!({"method": method, "params": {"pubkey": hex::encode(account)}})
             .to_string()
@@ -594,8 +594,11 @@ async fn send_futures_are_send_and_mismatches_are_refused() {
         Err(ClientError::RequestMismatch(_))
     ));
     assert!(matches!(
-        t.send(Destination::Node([9; 32]), rpc("retrieve", &acc))
-            .await,
+        t.send(
+            Destination::Node(umbra_crypto::Ed25519PublicKey::from_bytes([9; 32])),
+            rpc("retrieve", &acc)
+        )
+        .await,
         Err(ClientError::UnknownDestination)
     ));
 }
@@ -685,7 +688,7 @@ async fn concurrent_sends_share_the_paths() {
 }
 
 /// The guards a fresh transport with `seed` chooses on `net` (all nodes honest).
-async fn guards_of_seed(net: &Arc<FakeNetwork>, seed: u64) -> Vec<[u8; 32]> {
+async fn guards_of_seed(net: &Arc<FakeNetwork>, seed: u64) -> Vec<umbra_crypto::Ed25519PublicKey> {
     let clock = Arc::new(ManualClock::new(T0));
     let t = net.transport(config(), clock, seed).unwrap();
     t.ensure_ready().await.unwrap();

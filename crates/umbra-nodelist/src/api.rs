@@ -31,7 +31,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use umbra_crypto::Identity;
+use umbra_crypto::{Ed25519PublicKey, Identity, Signature, X25519PublicKey};
 use umbra_swarm::SwarmId;
 
 use crate::NodeListError;
@@ -64,10 +64,10 @@ pub struct Announcement {
 pub struct RegisterRequest {
     /// The node's Ed25519 public key.
     #[serde(with = "crate::hexser")]
-    pub pubkey_ed25519: [u8; 32],
+    pub pubkey_ed25519: Ed25519PublicKey,
     /// The node's X25519 public key.
     #[serde(with = "crate::hexser")]
-    pub pubkey_x25519: [u8; 32],
+    pub pubkey_x25519: X25519PublicKey,
     /// Address, ports and version.
     #[serde(flatten)]
     pub announcement: Announcement,
@@ -78,21 +78,21 @@ pub struct RegisterRequest {
     pub x25519_proof: [u8; 32],
     /// Ed25519 signature over the register bytes.
     #[serde(with = "crate::hexser")]
-    pub signature: [u8; 64],
+    pub signature: Signature,
 }
 
 fn register_bytes(
-    registry: &[u8; 32],
-    ed: &[u8; 32],
-    x: &[u8; 32],
+    registry: &Ed25519PublicKey,
+    ed: &Ed25519PublicKey,
+    x: &X25519PublicKey,
     a: &Announcement,
     timestamp_ms: u64,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(REGISTER_DOMAIN.len() + 32 * 3 + 4 + 4 + 6 + 8);
     out.extend_from_slice(REGISTER_DOMAIN);
-    out.extend_from_slice(registry);
-    out.extend_from_slice(ed);
-    out.extend_from_slice(x);
+    out.extend_from_slice(registry.as_bytes());
+    out.extend_from_slice(ed.as_bytes());
+    out.extend_from_slice(x.as_bytes());
     out.extend_from_slice(&a.public_ip.octets());
     out.extend_from_slice(&a.storage_port.to_be_bytes());
     out.extend_from_slice(&a.storage_lmq_port.to_be_bytes());
@@ -103,11 +103,16 @@ fn register_bytes(
     out
 }
 
-fn short_bytes(domain: &[u8], registry: &[u8; 32], ed: &[u8; 32], timestamp_ms: u64) -> Vec<u8> {
+fn short_bytes(
+    domain: &[u8],
+    registry: &Ed25519PublicKey,
+    ed: &Ed25519PublicKey,
+    timestamp_ms: u64,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(domain.len() + 72);
     out.extend_from_slice(domain);
-    out.extend_from_slice(registry);
-    out.extend_from_slice(ed);
+    out.extend_from_slice(registry.as_bytes());
+    out.extend_from_slice(ed.as_bytes());
     out.extend_from_slice(&timestamp_ms.to_be_bytes());
     out
 }
@@ -118,7 +123,7 @@ pub fn x25519_proof(shared: &[u8; 32], signed_bytes: &[u8]) -> [u8; 32] {
     umbra_crypto::hash::blake2b_32_keyed(shared, &[PROOF_DOMAIN, signed_bytes])
 }
 
-fn registry_x25519(registry_pubkey: &[u8; 32]) -> Result<[u8; 32], NodeListError> {
+fn registry_x25519(registry_pubkey: &Ed25519PublicKey) -> Result<X25519PublicKey, NodeListError> {
     umbra_crypto::keys::ed25519_pk_to_x25519(registry_pubkey).map_err(|source| {
         NodeListError::Crypto {
             what: "converting the registry key to X25519",
@@ -156,7 +161,7 @@ impl RegisterRequest {
     /// [`NodeListError::Crypto`] if the registry key is not a valid Ed25519 point.
     pub fn new(
         node: &Identity,
-        registry_pubkey: &[u8; 32],
+        registry_pubkey: &Ed25519PublicKey,
         announcement: Announcement,
         timestamp_ms: u64,
     ) -> Result<Self, NodeListError> {
@@ -182,7 +187,7 @@ impl RegisterRequest {
 
     /// The bytes the signature and proof cover, for the registry `registry_pubkey`.
     #[must_use]
-    pub fn signed_bytes(&self, registry_pubkey: &[u8; 32]) -> Vec<u8> {
+    pub fn signed_bytes(&self, registry_pubkey: &Ed25519PublicKey) -> Vec<u8> {
         register_bytes(
             registry_pubkey,
             &self.pubkey_ed25519,
@@ -238,18 +243,22 @@ macro_rules! short_request {
         pub struct $name {
             /// The node's Ed25519 public key.
             #[serde(with = "crate::hexser")]
-            pub pubkey_ed25519: [u8; 32],
+            pub pubkey_ed25519: Ed25519PublicKey,
             /// Unix milliseconds when the request was made.
             pub timestamp_ms: u64,
             /// Ed25519 signature (see the module docs).
             #[serde(with = "crate::hexser")]
-            pub signature: [u8; 64],
+            pub signature: Signature,
         }
 
         impl $name {
             /// Builds and signs the request for the registry `registry_pubkey`.
             #[must_use]
-            pub fn new(node: &Identity, registry_pubkey: &[u8; 32], timestamp_ms: u64) -> Self {
+            pub fn new(
+                node: &Identity,
+                registry_pubkey: &Ed25519PublicKey,
+                timestamp_ms: u64,
+            ) -> Self {
                 let ed = node.ed25519_public();
                 let bytes = short_bytes($domain, registry_pubkey, &ed, timestamp_ms);
                 Self {
@@ -265,7 +274,7 @@ macro_rules! short_request {
             /// [`NodeListError::StaleTimestamp`], [`NodeListError::BadSignature`].
             pub fn verify(
                 &self,
-                registry_pubkey: &[u8; 32],
+                registry_pubkey: &Ed25519PublicKey,
                 now_ms: u64,
                 max_skew_ms: u64,
             ) -> Result<(), NodeListError> {
@@ -316,10 +325,10 @@ pub struct NodeStatus {
 pub struct RegistryInfo {
     /// The registry's Ed25519 key (pin it; it signs the lists).
     #[serde(with = "crate::hexser")]
-    pub registry_pubkey: [u8; 32],
+    pub registry_pubkey: Ed25519PublicKey,
     /// The registry's X25519 key (used in the registration proof).
     #[serde(with = "crate::hexser")]
-    pub registry_pubkey_x25519: [u8; 32],
+    pub registry_pubkey_x25519: X25519PublicKey,
     /// The current list epoch.
     pub epoch: u64,
     /// Node list format version.

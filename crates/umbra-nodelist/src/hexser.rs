@@ -1,30 +1,67 @@
-//! Serde helpers: fixed-size byte arrays as lowercase hex strings (bounded: the string length
-//! is checked before decoding).
+//! Serde helpers: fixed-size byte values (keys, signatures, MACs) as lowercase hex strings
+//! (bounded: the string length is checked before decoding).
 
 use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+use umbra_crypto::{Ed25519PublicKey, Signature, X25519PublicKey};
 
-/// Serializes `[u8; N]` as lowercase hex.
-pub(crate) fn serialize<S: Serializer, const N: usize>(
-    bytes: &[u8; N],
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&hex::encode(bytes))
+/// A value that is `N` bytes on the wire and lowercase hex in JSON.
+pub(crate) trait HexBytes: Sized {
+    /// The byte length.
+    const LEN: usize;
+    /// The bytes.
+    fn bytes(&self) -> &[u8];
+    /// The value of exactly [`Self::LEN`] bytes.
+    fn from_bytes(bytes: &[u8]) -> Option<Self>;
 }
 
-/// Deserializes `[u8; N]` from exactly `2N` hex digits.
-pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
-    d: D,
-) -> Result<[u8; N], D::Error> {
+impl<const N: usize> HexBytes for [u8; N] {
+    const LEN: usize = N;
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok()
+    }
+}
+
+macro_rules! hex_bytes {
+    ($t:ty, $n:literal) => {
+        impl HexBytes for $t {
+            const LEN: usize = $n;
+            fn bytes(&self) -> &[u8] {
+                self.as_bytes()
+            }
+            fn from_bytes(bytes: &[u8]) -> Option<Self> {
+                Self::from_slice(bytes).ok()
+            }
+        }
+    };
+}
+
+hex_bytes!(Ed25519PublicKey, 32);
+hex_bytes!(X25519PublicKey, 32);
+hex_bytes!(Signature, 64);
+
+/// Serializes the bytes as lowercase hex.
+pub(crate) fn serialize<S: Serializer, T: HexBytes>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(value.bytes()))
+}
+
+/// Deserializes from exactly `2 * LEN` hex digits.
+pub(crate) fn deserialize<'de, D: Deserializer<'de>, T: HexBytes>(d: D) -> Result<T, D::Error> {
     let s: std::borrow::Cow<'de, str> = Deserialize::deserialize(d)?;
     decode_fixed(&s).map_err(D::Error::custom)
 }
 
-/// Decodes exactly `2N` hex digits into `[u8; N]`.
-pub(crate) fn decode_fixed<const N: usize>(s: &str) -> Result<[u8; N], String> {
-    if s.len() != 2 * N {
-        return Err(format!("expected {} hex digits, got {}", 2 * N, s.len()));
+/// Decodes exactly `2 * LEN` hex digits.
+pub(crate) fn decode_fixed<T: HexBytes>(s: &str) -> Result<T, String> {
+    if s.len() != 2 * T::LEN {
+        return Err(format!(
+            "expected {} hex digits, got {}",
+            2 * T::LEN,
+            s.len()
+        ));
     }
-    let mut out = [0u8; N];
-    hex::decode_to_slice(s, &mut out).map_err(|_| "invalid hex".to_owned())?;
-    Ok(out)
+    let bytes = hex::decode(s).map_err(|_| "invalid hex".to_owned())?;
+    T::from_bytes(&bytes).ok_or_else(|| "invalid hex".to_owned())
 }

@@ -30,7 +30,7 @@
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
-use umbra_crypto::Identity;
+use umbra_crypto::{AccountId, Ed25519PublicKey, Identity, Signature, X25519PublicKey};
 use umbra_swarm::{SwarmId, SwarmRing, UNASSIGNED_SWARM_ID};
 
 use crate::NodeListError;
@@ -49,10 +49,10 @@ pub const LIST_DOMAIN: &[u8] = b"umbra-registry/node-list/v1\0";
 pub struct NodeEntry {
     /// The node's Ed25519 public key (its identity; also `service_node_pubkey`).
     #[serde(with = "crate::hexser")]
-    pub pubkey_ed25519: [u8; 32],
+    pub pubkey_ed25519: Ed25519PublicKey,
     /// The node's X25519 public key (onion-layer encryption).
     #[serde(with = "crate::hexser")]
-    pub pubkey_x25519: [u8; 32],
+    pub pubkey_x25519: X25519PublicKey,
     /// IPv4 address where the node listens.
     pub public_ip: Ipv4Addr,
     /// HTTPS port of `/storage_rpc/v1` and `/onion_req/v2`.
@@ -69,8 +69,8 @@ pub struct NodeEntry {
 
 impl NodeEntry {
     fn encode_into(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.pubkey_ed25519);
-        out.extend_from_slice(&self.pubkey_x25519);
+        out.extend_from_slice(self.pubkey_ed25519.as_bytes());
+        out.extend_from_slice(self.pubkey_x25519.as_bytes());
         out.extend_from_slice(&self.public_ip.octets());
         out.extend_from_slice(&self.storage_port.to_be_bytes());
         out.extend_from_slice(&self.storage_lmq_port.to_be_bytes());
@@ -178,24 +178,24 @@ impl NodeList {
             .filter(move |n| n.in_swarm() && n.swarm_id == id)
     }
 
-    /// The swarm owning a 33-byte account id and its active members.
+    /// The swarm owning an account id and its active members.
     ///
     /// # Errors
-    /// [`NodeListError::BadRequest`] if the account id is not 33 bytes.
+    /// [`NodeListError::BadRequest`] if the ring refuses the account id.
     pub fn swarm_for_account(
         &self,
-        account: &[u8],
+        account: &AccountId,
     ) -> Result<Option<(SwarmId, Vec<&NodeEntry>)>, NodeListError> {
         let id = self
             .swarm_ring()
-            .swarm_for_account(account)
+            .swarm_for_account(account.as_bytes())
             .map_err(|e| NodeListError::BadRequest(e.to_string()))?;
         Ok(id.map(|id| (id, self.swarm_members(id).collect())))
     }
 
     /// The node with this Ed25519 key.
     #[must_use]
-    pub fn node(&self, pubkey_ed25519: &[u8; 32]) -> Option<&NodeEntry> {
+    pub fn node(&self, pubkey_ed25519: &Ed25519PublicKey) -> Option<&NodeEntry> {
         self.nodes
             .binary_search_by(|n| n.pubkey_ed25519.cmp(pubkey_ed25519))
             .ok()
@@ -208,10 +208,10 @@ impl NodeList {
 pub struct ListSignature {
     /// The signer's Ed25519 public key.
     #[serde(with = "crate::hexser")]
-    pub signer: [u8; 32],
+    pub signer: Ed25519PublicKey,
     /// Ed25519 signature over [`NodeList::signing_bytes`].
     #[serde(with = "crate::hexser")]
-    pub signature: [u8; 64],
+    pub signature: Signature,
 }
 
 /// A node list with its signatures, as published by `GET /v1/nodelist`.
@@ -265,14 +265,14 @@ impl SignedNodeList {
 /// Which registry keys a node or client trusts, and how many must sign a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustPolicy {
-    signers: Vec<[u8; 32]>,
+    signers: Vec<Ed25519PublicKey>,
     threshold: usize,
 }
 
 impl TrustPolicy {
     /// Trust exactly one registry key (today's devnet).
     #[must_use]
-    pub fn single(registry_pubkey: [u8; 32]) -> Self {
+    pub fn single(registry_pubkey: Ed25519PublicKey) -> Self {
         Self {
             signers: vec![registry_pubkey],
             threshold: 1,
@@ -284,7 +284,10 @@ impl TrustPolicy {
     /// # Errors
     /// [`NodeListError::BadTrustPolicy`] if `threshold` is 0 or larger than the number of
     /// distinct keys.
-    pub fn threshold(mut signers: Vec<[u8; 32]>, threshold: usize) -> Result<Self, NodeListError> {
+    pub fn threshold(
+        mut signers: Vec<Ed25519PublicKey>,
+        threshold: usize,
+    ) -> Result<Self, NodeListError> {
         signers.sort_unstable();
         signers.dedup();
         if threshold == 0 || threshold > signers.len() {
@@ -298,7 +301,7 @@ impl TrustPolicy {
 
     /// The trusted keys.
     #[must_use]
-    pub fn signers(&self) -> &[[u8; 32]] {
+    pub fn signers(&self) -> &[Ed25519PublicKey] {
         &self.signers
     }
 
@@ -320,7 +323,7 @@ impl TrustPolicy {
         }
         signed.list.check_shape()?;
         let msg = signed.list.signing_bytes();
-        let mut good: Vec<[u8; 32]> = Vec::new();
+        let mut good: Vec<Ed25519PublicKey> = Vec::new();
         for sig in &signed.signatures {
             if !self.signers.contains(&sig.signer) || good.contains(&sig.signer) {
                 continue;

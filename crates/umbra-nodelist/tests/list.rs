@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use proptest::prelude::*;
-use umbra_crypto::Identity;
+use umbra_crypto::{AccountId, Ed25519PublicKey, Identity, Signature, X25519PublicKey};
 use umbra_nodelist::NodeListError;
 use umbra_nodelist::list::{
     ListVerifier, MAX_LIST_SIGNATURES, NodeEntry, NodeList, SignedNodeList, TrustPolicy,
@@ -70,12 +70,20 @@ fn tampered_lists_are_refused() {
         Box::new(|s| s.list.nodes[0].swarm_id = 7),
         Box::new(|s| s.list.nodes[1].active = false),
         Box::new(|s| s.list.nodes[4].public_ip = Ipv4Addr::new(10, 0, 0, 1)),
-        Box::new(|s| s.list.nodes[5].pubkey_x25519[0] ^= 1),
+        Box::new(|s| {
+            let mut b = s.list.nodes[5].pubkey_x25519.to_bytes();
+            b[0] ^= 1;
+            s.list.nodes[5].pubkey_x25519 = X25519PublicKey::from_bytes(b);
+        }),
         Box::new(|s| s.list.nodes[3].version = [9, 9, 9]),
         Box::new(|s| {
             s.list.nodes.pop();
         }),
-        Box::new(|s| s.signatures[0].signature[10] ^= 1),
+        Box::new(|s| {
+            let mut b = s.signatures[0].signature.to_bytes();
+            b[10] ^= 1;
+            s.signatures[0].signature = Signature::from_bytes(b);
+        }),
     ];
     for (i, tamper) in cases.iter().enumerate() {
         let mut t = signed.clone();
@@ -159,7 +167,7 @@ fn older_epochs_and_conflicting_lists_are_refused() {
 #[test]
 fn several_signatures_and_thresholds() {
     let regs: Vec<Identity> = (1..=3u8).map(|b| Identity::from_seed(&[b; 32])).collect();
-    let keys: Vec<[u8; 32]> = regs.iter().map(Identity::ed25519_public).collect();
+    let keys: Vec<Ed25519PublicKey> = regs.iter().map(Identity::ed25519_public).collect();
     let two_of_three = TrustPolicy::threshold(keys.clone(), 2).unwrap();
     let mut signed = SignedNodeList::sign(list(1, 5), &regs[0]);
     assert!(matches!(
@@ -230,12 +238,22 @@ fn clients_find_an_accounts_swarm_in_the_list() {
     let mut account = [0u8; 33];
     account[0] = 0x05;
     account[32] = 0x10; // space 16: nearest swarm 0
-    let (id, members) = l.swarm_for_account(&account).unwrap().unwrap();
+    let (id, members) = l
+        .swarm_for_account(&AccountId::new(account))
+        .unwrap()
+        .unwrap();
     assert_eq!(id, 0);
     assert_eq!(members.len(), 5);
     account[31] = 0x03; // space 0x310 = 784: nearest 1000
-    assert_eq!(l.swarm_for_account(&account).unwrap().unwrap().0, 1000);
-    assert!(l.swarm_for_account(&account[..5]).is_err());
+    assert_eq!(
+        l.swarm_for_account(&AccountId::new(account))
+            .unwrap()
+            .unwrap()
+            .0,
+        1000
+    );
+    // A wrong-length account id cannot even be made.
+    assert!(AccountId::try_from(&account[..5]).is_err());
 }
 
 proptest! {
@@ -248,7 +266,9 @@ proptest! {
         let back = SignedNodeList::from_json(&serde_json::to_vec(&signed).unwrap(), 1 << 20).unwrap();
         prop_assert!(policy().verify(&back).is_ok());
         let mut bad = back;
-        bad.signatures[0].signature[byte] ^= 1 << bit;
+        let mut b = bad.signatures[0].signature.to_bytes();
+        b[byte] ^= 1 << bit;
+        bad.signatures[0].signature = Signature::from_bytes(b);
         prop_assert!(policy().verify(&bad).is_err());
     }
 

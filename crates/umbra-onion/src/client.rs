@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use umbra_crypto::Random;
 use umbra_crypto::hop::{EncType, HopKey};
 use umbra_crypto::keys::{X25519KeyPair, ed25519_pk_to_x25519};
+use umbra_crypto::{Ed25519PublicKey, X25519PublicKey};
 
 use crate::frame::{self, MAX_FRAME_LEN};
 use crate::node::{MAX_HOPS, host_allowed, target_allowed};
@@ -23,14 +24,14 @@ pub const MAX_REPLY_LEN: usize = 16 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Hop {
     /// Ed25519 public key.
-    pub ed25519: [u8; 32],
+    pub ed25519: Ed25519PublicKey,
     /// X25519 public key.
-    pub x25519: [u8; 32],
+    pub x25519: X25519PublicKey,
 }
 
 impl Hop {
     /// A hop whose X25519 key is derived from its Ed25519 key (as Session nodes' are).
-    pub fn from_ed25519(ed25519: [u8; 32]) -> Result<Self, BuildError> {
+    pub fn from_ed25519(ed25519: Ed25519PublicKey) -> Result<Self, BuildError> {
         let x25519 = ed25519_pk_to_x25519(&ed25519).map_err(|_| BuildError::WeakKey)?;
         Ok(Self { ed25519, x25519 })
     }
@@ -48,12 +49,12 @@ pub struct Server {
     /// Path of the onion endpoint, normally `/oxen/v4/lsrpc`.
     pub target: String,
     /// The server's X25519 public key.
-    pub x25519: [u8; 32],
+    pub x25519: X25519PublicKey,
 }
 
 impl Server {
     /// The v4 endpoint of `host` over HTTPS on the default port.
-    pub fn https(host: impl Into<String>, x25519: [u8; 32]) -> Self {
+    pub fn https(host: impl Into<String>, x25519: X25519PublicKey) -> Self {
         Self {
             host: host.into(),
             port: None,
@@ -185,7 +186,7 @@ impl RequestBuilder {
 
         // Every node the request crosses, edge first, with a fresh ephemeral key each; for a
         // server, its own key comes last.
-        let mut targets: Vec<[u8; 32]> = path.iter().map(|h| h.x25519).collect();
+        let mut targets: Vec<X25519PublicKey> = path.iter().map(|h| h.x25519).collect();
         match dest {
             Destination::Node { node, .. } => targets.push(node.x25519),
             Destination::Server { server, .. } => {
@@ -376,7 +377,7 @@ pub struct HopFailure {
     /// Position of the hop: `0` for the edge, … , `path.len()` for a storage destination.
     pub hop: usize,
     /// The hop's Ed25519 key.
-    pub node: [u8; 32],
+    pub node: Ed25519PublicKey,
     /// The error's status.
     pub status: u16,
     /// The error's body text.

@@ -1,6 +1,7 @@
 //! Errors, and the HTTP status and body each one maps to on the wire.
 
 use thiserror::Error;
+use umbra_crypto::Ed25519PublicKey;
 
 use crate::frame::MAX_FRAME_LEN;
 
@@ -48,11 +49,11 @@ pub enum OnionError {
     InvalidUrl,
     /// A relay does not know the next node. `502 Next node not found: <ed25519 hex>`.
     #[error("Next node not found: {}", hex::encode(.0))]
-    NextNodeNotFound([u8; 32]),
+    NextNodeNotFound(Ed25519PublicKey),
     /// A relay knows the next node but cannot reach it.
     /// `502 Next node is currently unreachable: <ed25519 hex>`.
     #[error("Next node is currently unreachable: {}", hex::encode(.0))]
-    NextNodeUnreachable([u8; 32]),
+    NextNodeUnreachable(Ed25519PublicKey),
     /// The next node did not answer in time. `504 Request time out`.
     #[error("Request time out")]
     RequestTimeout,
@@ -67,7 +68,7 @@ pub enum OnionError {
     ServerTimeout(String),
     /// A hop is not ready. `503 Snode not ready: <its ed25519 hex>`, plain.
     #[error("Snode not ready: {}", hex::encode(.0))]
-    HopNotReady([u8; 32]),
+    HopNotReady(Ed25519PublicKey),
     /// The destination is not ready. `503 Snode not ready`, encrypted.
     #[error("Snode not ready")]
     DestinationNotReady,

@@ -4,9 +4,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Map, Value, json};
-use umbra_crypto::Random;
 use umbra_crypto::hop::{EncType, HopKey};
 use umbra_crypto::keys::X25519KeyPair;
+use umbra_crypto::{Ed25519PublicKey, Random, X25519PublicKey};
 
 use crate::bencode;
 use crate::frame::{self, MAX_FRAME_LEN, hex32};
@@ -185,9 +185,9 @@ impl std::error::Error for PeelError {}
 /// Relay this layer's inner ciphertext to the next node.
 #[derive(Debug)]
 pub struct Forward {
-    next_node: [u8; 32],
+    next_node: Ed25519PublicKey,
     ciphertext: Vec<u8>,
-    ephemeral_key: [u8; 32],
+    ephemeral_key: X25519PublicKey,
     enc_type: EncType,
     hop_no: u8,
     umbra: Option<UmbraOptions>,
@@ -197,7 +197,7 @@ pub struct Forward {
 impl Forward {
     /// The Ed25519 public key of the next node. Forward only to a registered node; an unknown
     /// key is answered with [`OnionError::NextNodeNotFound`] through [`Self::fail`].
-    pub fn next_node(&self) -> &[u8; 32] {
+    pub fn next_node(&self) -> &Ed25519PublicKey {
         &self.next_node
     }
 
@@ -240,7 +240,7 @@ impl Forward {
         bencode::put_bytes(&mut out, b"enc_type");
         bencode::put_bytes(&mut out, self.enc_type.as_str().as_bytes());
         bencode::put_bytes(&mut out, b"ephemeral_key");
-        bencode::put_bytes(&mut out, &self.ephemeral_key);
+        bencode::put_bytes(&mut out, self.ephemeral_key.as_bytes());
         bencode::put_bytes(&mut out, b"hop_no");
         bencode::put_int(&mut out, i64::from(self.hop_no));
         if let Some(u) = self.umbra {
@@ -422,7 +422,7 @@ impl ExitRequest {
 /// What a node reads from the outside of a layer, whichever form it came in.
 struct Incoming<'a> {
     ciphertext: &'a [u8],
-    ephemeral_key: [u8; 32],
+    ephemeral_key: X25519PublicKey,
     enc_type: EncType,
     hop_no: i64,
     umbra: Option<UmbraOptions>,
@@ -441,6 +441,7 @@ pub fn peel(node: &X25519KeyPair, frame: &[u8]) -> Result<Peeled, PeelError> {
     let ephemeral_key = json
         .get("ephemeral_key")
         .and_then(hex32)
+        .map(X25519PublicKey::from_bytes)
         .ok_or_else(|| malformed("missing or invalid ephemeral_key".into()))?;
     let enc_type = match json.get("enc_type") {
         None => EncType::AesGcm,
@@ -484,9 +485,8 @@ pub fn peel_bencoded(node: &X25519KeyPair, message: &[u8]) -> Result<Peeled, Pee
         return Err(internal("missing data"));
     };
     let ephemeral_key = match get(b"ephemeral_key") {
-        Some(bencode::Value::Bytes(k)) => {
-            <[u8; 32]>::try_from(*k).map_err(|_| internal("ephemeral_key must be 32 bytes"))?
-        }
+        Some(bencode::Value::Bytes(k)) => X25519PublicKey::from_slice(k)
+            .map_err(|_| internal("ephemeral_key must be 32 bytes"))?,
         _ => return Err(internal("missing ephemeral_key")),
     };
     let enc_type = match get(b"enc_type") {
@@ -615,8 +615,14 @@ fn peel_incoming(node: &X25519KeyPair, inc: Incoming<'_>) -> Result<Peeled, Peel
         }));
     }
 
-    let next = json.get("destination").and_then(hex32);
-    let eph = json.get("ephemeral_key").and_then(hex32);
+    let next = json
+        .get("destination")
+        .and_then(hex32)
+        .map(Ed25519PublicKey::from_bytes);
+    let eph = json
+        .get("ephemeral_key")
+        .and_then(hex32)
+        .map(X25519PublicKey::from_bytes);
     let enc = match json.get("enc_type") {
         None => Some(EncType::AesGcm),
         Some(v) => v.as_str().and_then(|s| EncType::parse(Some(s)).ok()),

@@ -42,6 +42,7 @@ pub fn open_server_request(
         .json
         .get("ephemeral_key")
         .and_then(hex32)
+        .map(umbra_crypto::X25519PublicKey::from_bytes)
         .ok_or_else(|| OnionError::MalformedFrame("missing or invalid ephemeral_key".into()))?;
     let enc = match parsed.json.get("enc_type") {
         None => EncType::AesGcm,

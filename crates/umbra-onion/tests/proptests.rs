@@ -49,7 +49,11 @@ fn request(seed: u64, b: RequestBuilder, payload: &[u8]) -> (Net, OnionRequest) 
 /// What a successful peel amounts to, for comparing two peels.
 fn outcome(p: &Peeled) -> (u8, Vec<u8>, Vec<u8>) {
     match p {
-        Peeled::Forward(f) => (0, f.next_node().to_vec(), f.ciphertext().to_vec()),
+        Peeled::Forward(f) => (
+            0,
+            f.next_node().as_bytes().to_vec(),
+            f.ciphertext().to_vec(),
+        ),
         Peeled::Destination(d) => (1, vec![], d.body().to_vec()),
         Peeled::Exit(e) => (2, e.url().into_bytes(), e.body().to_vec()),
         _ => (3, vec![], vec![]),

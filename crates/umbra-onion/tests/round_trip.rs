@@ -11,6 +11,7 @@ use common::{Net, Wire, back, deliver};
 use serde_json::{Value, json};
 use umbra_crypto::hop::{EncType, HopKey};
 use umbra_crypto::keys::X25519KeyPair;
+use umbra_crypto::{Ed25519PublicKey, X25519PublicKey};
 use umbra_onion::padding::SIZE_CLASSES;
 use umbra_onion::{
     BuildError, Destination, HopFailure, HopMessage, HopMessageKind, MAX_FRAME_LEN, OnionError,
@@ -227,7 +228,12 @@ fn server_reply_parser_falls_back_to_aes_gcm() {
         .unwrap()
         .try_into()
         .unwrap();
-    let gcm = HopKey::node(EncType::AesGcm, &net.server, &eph).unwrap();
+    let gcm = HopKey::node(
+        EncType::AesGcm,
+        &net.server,
+        &X25519PublicKey::from_bytes(eph),
+    )
+    .unwrap();
     let answer = V4Response {
         code: 200,
         headers: Default::default(),
@@ -936,7 +942,7 @@ fn build_limits() {
     ));
     let bad = Server {
         target: "/oxen/v4/lsrpc?q".into(),
-        ..Server::https("h", [1; 32])
+        ..Server::https("h", X25519PublicKey::from_bytes([1; 32]))
     };
     let r = V4Request::get("/");
     assert!(matches!(
@@ -952,8 +958,8 @@ fn build_limits() {
     ));
     // A low-order node key cannot be encrypted to.
     let weak = umbra_onion::Hop {
-        ed25519: [1; 32],
-        x25519: [0; 32],
+        ed25519: Ed25519PublicKey::from_bytes([1; 32]),
+        x25519: X25519PublicKey::from_bytes([0; 32]),
     };
     assert_eq!(
         RequestBuilder::new()
@@ -974,7 +980,7 @@ fn build_limits() {
 
 #[test]
 fn error_table_matches_the_spec() {
-    let k = [0xabu8; 32];
+    let k = Ed25519PublicKey::from_bytes([0xabu8; 32]);
     let hexk = hex::encode(k);
     let table: Vec<(OnionError, u16, String, bool)> = vec![
         (

@@ -19,8 +19,8 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use umbra_crypto::Identity;
 use umbra_crypto::hash::blake2b_32;
+use umbra_crypto::{Ed25519PublicKey, Identity, Signature};
 
 use crate::ReplicaError;
 
@@ -46,8 +46,8 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
 
 /// The bytes a peer request signature covers.
 pub fn request_signing_bytes(
-    sender: &[u8; 32],
-    recipient: &[u8; 32],
+    sender: &Ed25519PublicKey,
+    recipient: &Ed25519PublicKey,
     timestamp_ms: i64,
     method: &str,
     path: &str,
@@ -56,8 +56,8 @@ pub fn request_signing_bytes(
     let mut out =
         Vec::with_capacity(REQUEST_DOMAIN.len() + 64 + 8 + 4 + method.len() + path.len() + 32);
     out.extend_from_slice(REQUEST_DOMAIN);
-    out.extend_from_slice(sender);
-    out.extend_from_slice(recipient);
+    out.extend_from_slice(sender.as_bytes());
+    out.extend_from_slice(recipient.as_bytes());
     out.extend_from_slice(&timestamp_ms.to_be_bytes());
     push_str(&mut out, method);
     push_str(&mut out, path);
@@ -67,47 +67,42 @@ pub fn request_signing_bytes(
 
 /// The bytes a peer answer signature covers.
 pub fn response_signing_bytes(
-    responder: &[u8; 32],
-    requester: &[u8; 32],
-    request_signature: &[u8; 64],
+    responder: &Ed25519PublicKey,
+    requester: &Ed25519PublicKey,
+    request_signature: &Signature,
     status: u16,
     body: &[u8],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(RESPONSE_DOMAIN.len() + 64 + 64 + 2 + 32);
     out.extend_from_slice(RESPONSE_DOMAIN);
-    out.extend_from_slice(responder);
-    out.extend_from_slice(requester);
-    out.extend_from_slice(request_signature);
+    out.extend_from_slice(responder.as_bytes());
+    out.extend_from_slice(requester.as_bytes());
+    out.extend_from_slice(request_signature.as_bytes());
     out.extend_from_slice(&status.to_be_bytes());
     out.extend_from_slice(&blake2b_32(&[body]));
     out
 }
 
-fn hex_array<const N: usize>(s: &str, what: &'static str) -> Result<[u8; N], ReplicaError> {
-    if s.len() != N * 2 {
-        return Err(refused(what));
-    }
-    let mut out = [0u8; N];
-    hex::decode_to_slice(s, &mut out).map_err(|_| refused(what))?;
-    Ok(out)
+fn hex_array<T: std::str::FromStr>(s: &str, what: &'static str) -> Result<T, ReplicaError> {
+    s.parse().map_err(|_| refused(what))
 }
 
 /// The authentication of one peer request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestAuth {
     /// The sender's Ed25519 key.
-    pub sender: [u8; 32],
+    pub sender: Ed25519PublicKey,
     /// When the sender made the request (Unix ms).
     pub timestamp_ms: i64,
     /// Ed25519 signature over [`request_signing_bytes`].
-    pub signature: [u8; 64],
+    pub signature: Signature,
 }
 
 impl RequestAuth {
     /// Signs a request from `identity` to the node `recipient`.
     pub fn sign(
         identity: &Identity,
-        recipient: &[u8; 32],
+        recipient: &Ed25519PublicKey,
         timestamp_ms: i64,
         method: &str,
         path: &str,
@@ -169,7 +164,7 @@ impl RequestAuth {
     /// [`ReplicaError::PeerAuth`]: stale timestamp or bad signature.
     pub fn verify(
         &self,
-        recipient: &[u8; 32],
+        recipient: &Ed25519PublicKey,
         method: &str,
         path: &str,
         body: &[u8],
@@ -196,9 +191,9 @@ impl RequestAuth {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseAuth {
     /// The responder's Ed25519 key.
-    pub responder: [u8; 32],
+    pub responder: Ed25519PublicKey,
     /// Ed25519 signature over [`response_signing_bytes`].
-    pub signature: [u8; 64],
+    pub signature: Signature,
 }
 
 impl ResponseAuth {
@@ -256,7 +251,7 @@ impl ResponseAuth {
     /// [`ReplicaError::PeerAuth`]: wrong responder or bad signature.
     pub fn verify(
         &self,
-        expected_responder: &[u8; 32],
+        expected_responder: &Ed25519PublicKey,
         request: &RequestAuth,
         status: u16,
         body: &[u8],
@@ -283,8 +278,8 @@ impl ResponseAuth {
 pub struct ReplayCache {
     max_skew_ms: i64,
     capacity: usize,
-    seen: HashSet<[u8; 64]>,
-    order: VecDeque<(i64, [u8; 64])>,
+    seen: HashSet<Signature>,
+    order: VecDeque<(i64, Signature)>,
 }
 
 impl ReplayCache {

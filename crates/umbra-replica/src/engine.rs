@@ -12,9 +12,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use umbra_crypto::{Identity, Redacted};
+use umbra_crypto::{Ed25519PublicKey, Identity, Redacted};
 use umbra_store::{
-    ApplyOutcome, BucketDigest, BucketEntries, ExpiryUpdate, Millis, Namespace, Owner,
+    AccountId, ApplyOutcome, BucketDigest, BucketEntries, ExpiryUpdate, Millis, Namespace,
     ReplicaMessage, Store,
 };
 
@@ -100,7 +100,7 @@ pub enum MemberOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberResult {
     /// The member's Ed25519 key.
-    pub pubkey: [u8; 32],
+    pub pubkey: Ed25519PublicKey,
     /// What happened.
     pub outcome: MemberOutcome,
 }
@@ -217,7 +217,7 @@ pub struct HandoverReport {
     pub buckets_failed: usize,
 }
 
-type BucketId = (Owner, Namespace);
+type BucketId = (AccountId, Namespace);
 
 /// `(computed at, view epoch, listing)`.
 type CachedDigests = (Millis, u64, Arc<Vec<WireDigest>>);
@@ -234,7 +234,7 @@ struct Inner {
     metrics: ReplicaMetrics,
     replay: Mutex<ReplayCache>,
     /// Per peer: where the next round continues in its digest listing.
-    cursors: Mutex<HashMap<[u8; 32], BucketKey>>,
+    cursors: Mutex<HashMap<Ed25519PublicKey, BucketKey>>,
     /// Foreign buckets already handed over at a given view epoch, with their digest then.
     handed: Mutex<(u64, HashMap<BucketId, [u8; 32]>)>,
     /// The own-swarm digest listing served to peers: `(computed at, view epoch, listing)`.
@@ -265,7 +265,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn short(key: &[u8; 32]) -> Redacted<String> {
+fn short(key: &Ed25519PublicKey) -> Redacted<String> {
     Redacted::new(hex::encode(key))
 }
 
@@ -357,7 +357,7 @@ impl Replica {
     }
 
     /// This node's Ed25519 key.
-    pub fn our_key(&self) -> [u8; 32] {
+    pub fn our_key(&self) -> Ed25519PublicKey {
         self.inner.identity.ed25519_public()
     }
 
@@ -677,7 +677,7 @@ impl Replica {
     /// pull.
     async fn merge_bucket(
         &self,
-        owner: Owner,
+        owner: AccountId,
         ns: Namespace,
         remote: &WireBucket,
         pulls: &mut Vec<String>,
@@ -925,7 +925,7 @@ impl Replica {
     /// dropped here.
     async fn hand_over_bucket(
         &self,
-        owner: Owner,
+        owner: AccountId,
         ns: Namespace,
         members: &[Member],
         report: &mut HandoverReport,

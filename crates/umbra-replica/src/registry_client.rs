@@ -22,7 +22,7 @@ use umbra_report::ErrorExt as _;
 
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
-use umbra_crypto::Identity;
+use umbra_crypto::{Ed25519PublicKey, Identity};
 use umbra_nodelist::api::{
     Announcement, HeartbeatRequest, LeaveRequest, NodeStatus, RegisterRequest,
 };
@@ -43,8 +43,8 @@ const MAX_STATUS_BYTES: usize = 64 * 1024;
 pub struct RegistryClient {
     base: String,
     http: reqwest::Client,
-    registry_pubkey: [u8; 32],
-    our_key: [u8; 32],
+    registry_pubkey: Ed25519PublicKey,
+    our_key: Ed25519PublicKey,
     policy: TrustPolicy,
     verifier: Mutex<ListVerifier>,
     view: ViewHandle,
@@ -80,8 +80,8 @@ impl RegistryClient {
     pub fn new(
         base_url: &str,
         policy: TrustPolicy,
-        registry_pubkey: [u8; 32],
-        our_key: [u8; 32],
+        registry_pubkey: Ed25519PublicKey,
+        our_key: Ed25519PublicKey,
         view: ViewHandle,
         timeout: Duration,
     ) -> Result<Self, ReplicaError> {

@@ -9,18 +9,20 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use umbra_crypto::{Ed25519PublicKey, X25519PublicKey};
+
 use tokio::sync::watch;
 use umbra_nodelist::list::{NodeEntry, NodeList};
-use umbra_store::Owner;
+use umbra_store::AccountId;
 use umbra_swarm::{SwarmId, SwarmRing, UNASSIGNED_SWARM_ID};
 
 /// One storage node as the view knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     /// Ed25519 identity key (signs peer requests and swarm results).
-    pub pubkey_ed25519: [u8; 32],
+    pub pubkey_ed25519: Ed25519PublicKey,
     /// X25519 key (onion-layer encryption).
-    pub pubkey_x25519: [u8; 32],
+    pub pubkey_x25519: X25519PublicKey,
     /// Advertised IPv4 address.
     pub ip: Ipv4Addr,
     /// HTTPS port of the storage API (`storage_port`).
@@ -54,11 +56,11 @@ impl Member {
 }
 
 /// A consistent snapshot of the network's membership, seen from one node.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MembershipView {
     epoch: u64,
-    our_key: [u8; 32],
-    nodes: BTreeMap<[u8; 32], Member>,
+    our_key: Ed25519PublicKey,
+    nodes: BTreeMap<Ed25519PublicKey, Member>,
     swarms: BTreeMap<SwarmId, Vec<Member>>,
     ring: SwarmRing,
     our_swarm: Option<SwarmId>,
@@ -66,18 +68,26 @@ pub struct MembershipView {
 
 impl MembershipView {
     /// A view that knows nothing yet (epoch 0, no swarms): replication stays idle.
-    pub fn empty(our_key: [u8; 32]) -> Self {
+    pub fn empty(our_key: Ed25519PublicKey) -> Self {
         MembershipView {
+            epoch: 0,
             our_key,
-            ..MembershipView::default()
+            nodes: BTreeMap::new(),
+            swarms: BTreeMap::new(),
+            ring: SwarmRing::default(),
+            our_swarm: None,
         }
     }
 
     /// A view at `epoch` over `nodes` (all registered nodes, active or not), seen by the node
     /// whose Ed25519 key is `our_key`. Swarms are formed by the active nodes with an assigned
     /// swarm id; a key listed twice keeps its last entry.
-    pub fn new(epoch: u64, our_key: [u8; 32], nodes: impl IntoIterator<Item = Member>) -> Self {
-        let nodes: BTreeMap<[u8; 32], Member> =
+    pub fn new(
+        epoch: u64,
+        our_key: Ed25519PublicKey,
+        nodes: impl IntoIterator<Item = Member>,
+    ) -> Self {
+        let nodes: BTreeMap<Ed25519PublicKey, Member> =
             nodes.into_iter().map(|m| (m.pubkey_ed25519, m)).collect();
         let mut swarms: BTreeMap<SwarmId, Vec<Member>> = BTreeMap::new();
         for m in nodes.values().filter(|m| m.in_swarm()) {
@@ -99,7 +109,7 @@ impl MembershipView {
     }
 
     /// The view described by a (verified) registry node list.
-    pub fn from_list(list: &NodeList, our_key: [u8; 32]) -> Self {
+    pub fn from_list(list: &NodeList, our_key: Ed25519PublicKey) -> Self {
         MembershipView::new(
             list.epoch,
             our_key,
@@ -113,7 +123,7 @@ impl MembershipView {
     }
 
     /// This node's Ed25519 key.
-    pub fn our_key(&self) -> &[u8; 32] {
+    pub fn our_key(&self) -> &Ed25519PublicKey {
         &self.our_key
     }
 
@@ -133,12 +143,12 @@ impl MembershipView {
     }
 
     /// Every registered node, by Ed25519 key.
-    pub fn nodes(&self) -> &BTreeMap<[u8; 32], Member> {
+    pub fn nodes(&self) -> &BTreeMap<Ed25519PublicKey, Member> {
         &self.nodes
     }
 
     /// The node with this key, if registered.
-    pub fn node(&self, key: &[u8; 32]) -> Option<&Member> {
+    pub fn node(&self, key: &Ed25519PublicKey) -> Option<&Member> {
         self.nodes.get(key)
     }
 
@@ -161,7 +171,7 @@ impl MembershipView {
     }
 
     /// Whether `key` is another active member of this node's swarm.
-    pub fn is_peer(&self, key: &[u8; 32]) -> bool {
+    pub fn is_peer(&self, key: &Ed25519PublicKey) -> bool {
         *key != self.our_key
             && self.our_swarm.is_some()
             && self
@@ -171,12 +181,12 @@ impl MembershipView {
     }
 
     /// The swarm an account maps to (`swarms.md` §2), if any swarm exists.
-    pub fn swarm_for(&self, owner: &Owner) -> Option<SwarmId> {
+    pub fn swarm_for(&self, owner: &AccountId) -> Option<SwarmId> {
         self.ring.swarm_for_account(owner.as_bytes()).ok().flatten()
     }
 
     /// Whether the account maps to this node's swarm.
-    pub fn is_ours(&self, owner: &Owner) -> bool {
+    pub fn is_ours(&self, owner: &AccountId) -> bool {
         match (self.our_swarm, self.swarm_for(owner)) {
             (Some(ours), Some(theirs)) => ours == theirs,
             _ => false,
@@ -225,10 +235,14 @@ impl ViewHandle {
 mod tests {
     use super::*;
 
+    fn key(b: u8) -> Ed25519PublicKey {
+        Ed25519PublicKey::from_bytes([b; 32])
+    }
+
     fn member(k: u8, swarm: SwarmId, active: bool) -> Member {
         Member {
-            pubkey_ed25519: [k; 32],
-            pubkey_x25519: [k ^ 0xff; 32],
+            pubkey_ed25519: key(k),
+            pubkey_x25519: X25519PublicKey::from_bytes([k ^ 0xff; 32]),
             ip: Ipv4Addr::LOCALHOST,
             storage_port: 1000 + u16::from(k),
             lmq_port: 2000 + u16::from(k),
@@ -241,7 +255,7 @@ mod tests {
     fn membership_and_peers() {
         let v = MembershipView::new(
             3,
-            [1; 32],
+            key(1),
             [
                 member(1, 100, true),
                 member(2, 100, true),
@@ -253,32 +267,32 @@ mod tests {
         assert_eq!(v.our_swarm(), Some(100));
         assert_eq!(v.swarms().len(), 2);
         assert_eq!(v.peers(), vec![member(2, 100, true)]);
-        assert!(v.is_peer(&[2; 32]));
-        assert!(!v.is_peer(&[1; 32]), "not ourselves");
-        assert!(!v.is_peer(&[3; 32]), "inactive");
-        assert!(!v.is_peer(&[4; 32]), "other swarm");
-        assert!(!v.is_peer(&[9; 32]), "unknown");
+        assert!(v.is_peer(&key(2)));
+        assert!(!v.is_peer(&key(1)), "not ourselves");
+        assert!(!v.is_peer(&key(3)), "inactive");
+        assert!(!v.is_peer(&key(4)), "other swarm");
+        assert!(!v.is_peer(&key(9)), "unknown");
         assert!(v.is_listed());
-        let zero = Owner::new([0; 33]);
+        let zero = AccountId::new([0; 33]);
         assert!(v.is_ours(&zero));
         let mut far = [0u8; 33];
         far[1] = 0x80;
-        assert!(!v.is_ours(&Owner::new(far)));
-        assert_eq!(v.swarm_for(&Owner::new(far)), Some(u64::MAX / 2));
-        let inactive = MembershipView::new(1, [3; 32], [member(3, 100, false)]);
+        assert!(!v.is_ours(&AccountId::new(far)));
+        assert_eq!(v.swarm_for(&AccountId::new(far)), Some(u64::MAX / 2));
+        let inactive = MembershipView::new(1, key(3), [member(3, 100, false)]);
         assert_eq!(inactive.our_swarm(), None);
         assert!(inactive.is_listed());
-        assert!(!MembershipView::empty([1; 32]).is_ours(&zero));
+        assert!(!MembershipView::empty(key(1)).is_ours(&zero));
     }
 
     #[test]
     fn handle_never_goes_back() {
-        let h = ViewHandle::new(MembershipView::new(5, [1; 32], [member(1, 7, true)]));
+        let h = ViewHandle::new(MembershipView::new(5, key(1), [member(1, 7, true)]));
         let rx = h.subscribe();
-        assert!(!h.set(MembershipView::new(4, [1; 32], [])));
+        assert!(!h.set(MembershipView::new(4, key(1), [])));
         assert_eq!(h.get().epoch(), 5);
         assert!(!rx.has_changed().unwrap_or(true));
-        assert!(h.set(MembershipView::new(6, [1; 32], [])));
+        assert!(h.set(MembershipView::new(6, key(1), [])));
         assert_eq!(h.get().epoch(), 6);
         assert!(rx.has_changed().unwrap_or(false));
     }

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use umbra_store::{
-    BucketDigest, BucketEntries, MessageVersion, Millis, Namespace, Owner, ReplicaMessage,
+    AccountId, BucketDigest, BucketEntries, MessageVersion, Millis, Namespace, ReplicaMessage,
     Tombstone,
 };
 
@@ -94,7 +94,7 @@ fn wire_err(what: &'static str, reason: impl Into<String>) -> ReplicaError {
 }
 
 /// An account id as 66 hex digits.
-pub fn owner_to_hex(owner: &Owner) -> String {
+pub fn owner_to_hex(owner: &AccountId) -> String {
     hex::encode(owner.as_bytes())
 }
 
@@ -102,13 +102,13 @@ pub fn owner_to_hex(owner: &Owner) -> String {
 ///
 /// # Errors
 /// [`ReplicaError::Wire`] if the value is not 66 hex digits.
-pub fn owner_from_hex(s: &str) -> Result<Owner, ReplicaError> {
+pub fn owner_from_hex(s: &str) -> Result<AccountId, ReplicaError> {
     if s.len() != 66 {
         return Err(wire_err("account id", "expected 66 hex digits"));
     }
     let mut b = [0u8; 33];
     hex::decode_to_slice(s, &mut b).map_err(|_| wire_err("account id", "not hex"))?;
-    Ok(Owner::new(b))
+    Ok(AccountId::new(b))
 }
 
 /// `forward` request: the client's method and `params`, unchanged.
@@ -140,7 +140,7 @@ pub struct BucketKey {
 
 impl BucketKey {
     /// The key of a bucket.
-    pub fn new(owner: &Owner, namespace: Namespace) -> Self {
+    pub fn new(owner: &AccountId, namespace: Namespace) -> Self {
         BucketKey {
             owner: owner_to_hex(owner),
             namespace,
@@ -151,7 +151,7 @@ impl BucketKey {
     ///
     /// # Errors
     /// [`ReplicaError::Wire`] for a malformed account id.
-    pub fn parse(&self) -> Result<(Owner, Namespace), ReplicaError> {
+    pub fn parse(&self) -> Result<(AccountId, Namespace), ReplicaError> {
         Ok((owner_from_hex(&self.owner)?, self.namespace))
     }
 }
@@ -271,7 +271,7 @@ pub struct WireBucket {
 
 impl WireBucket {
     /// From a store listing.
-    pub fn from_store(owner: &Owner, namespace: Namespace, e: &BucketEntries) -> Self {
+    pub fn from_store(owner: &AccountId, namespace: Namespace, e: &BucketEntries) -> Self {
         WireBucket {
             bucket: BucketKey::new(owner, namespace),
             messages: e
@@ -366,9 +366,8 @@ impl WireReplica {
         if data.len() > max_data_bytes {
             return Err(wire_err("replica data", "too large"));
         }
-        let expected =
-            umbra_crypto::hash::message_hash(owner.as_bytes(), i32::from(self.namespace), &data);
-        if expected != self.hash {
+        let expected = umbra_crypto::hash::message_hash(&owner, i32::from(self.namespace), &data);
+        if expected.as_str() != self.hash {
             return Err(wire_err(
                 "replica",
                 "hash does not match owner, namespace and data",
@@ -417,9 +416,9 @@ mod tests {
 
     #[test]
     fn replica_hash_is_checked() {
-        let owner = Owner::new([5; 33]);
+        let owner = AccountId::new([5; 33]);
         let data = b"hello".to_vec();
-        let hash = umbra_crypto::hash::message_hash(owner.as_bytes(), 3, &data);
+        let hash = umbra_crypto::hash::message_hash(&owner, 3, &data).to_string();
         let m = ReplicaMessage {
             owner,
             namespace: 3,
@@ -435,7 +434,7 @@ mod tests {
         wrong_ns.namespace = 4;
         assert!(wrong_ns.to_store(76_800).is_err());
         let mut wrong_owner = w.clone();
-        wrong_owner.owner = owner_to_hex(&Owner::new([3; 33]));
+        wrong_owner.owner = owner_to_hex(&AccountId::new([3; 33]));
         assert!(wrong_owner.to_store(76_800).is_err());
         assert!(w.to_store(4).is_err(), "size bound");
         let mut bad = w.clone();
@@ -454,7 +453,7 @@ mod tests {
         }
         assert_eq!(Endpoint::from_name("nope"), None);
         assert!(owner_from_hex(&"zz".repeat(33)).is_err());
-        let o = Owner::new([0xab; 33]);
+        let o = AccountId::new([0xab; 33]);
         assert_eq!(owner_from_hex(&owner_to_hex(&o)).unwrap(), o);
     }
 }

@@ -31,7 +31,7 @@ fn announcement(i: u8) -> Announcement {
 
 struct Reg {
     url: String,
-    key: [u8; 32],
+    key: umbra_crypto::Ed25519PublicKey,
     identity: Identity,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,

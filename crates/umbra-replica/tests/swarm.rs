@@ -23,7 +23,7 @@ async fn a_write_is_replicated_to_every_member_with_signed_results() {
     assert_eq!(local.status, 200);
     let hash = hash_of(&owner, 0, b"hello swarm");
     assert_eq!(results.len(), 2, "one result per other member");
-    let keys: BTreeSet<[u8; 32]> = results.iter().map(|r| r.pubkey).collect();
+    let keys: BTreeSet<umbra_crypto::Ed25519PublicKey> = results.iter().map(|r| r.pubkey).collect();
     assert_eq!(keys, BTreeSet::from([net.nodes[1].key, net.nodes[2].key]));
     for r in &results {
         let MemberOutcome::Replied { status, body } = &r.outcome else {
@@ -34,7 +34,7 @@ async fn a_write_is_replicated_to_every_member_with_signed_results() {
         let sig = base64::engine::general_purpose::STANDARD
             .decode(body["signature"].as_str().unwrap())
             .unwrap();
-        umbra_crypto::sign::verify_slices(&r.pubkey, hash.as_bytes(), &sig).unwrap();
+        umbra_crypto::sign::verify_slices(r.pubkey.as_bytes(), hash.as_bytes(), &sig).unwrap();
     }
     let map = umbra_replica::member_results_json(&results);
     assert_eq!(map.len(), 2);

@@ -11,18 +11,18 @@ use std::collections::VecDeque;
 
 use blake2::{Blake2b256, Digest};
 use umbra_clock::{Clock as _, SystemClock};
-use umbra_store::{Durability, NewMessage, Owner, Quota, RetrieveLimits, Store, StoreConfig};
+use umbra_store::{AccountId, Durability, NewMessage, Quota, RetrieveLimits, Store, StoreConfig};
 
 const NOW: i64 = 1_700_000_000_000;
 const CLIENTS: usize = 8;
 const WINDOW: usize = 256;
 const OWNERS: u32 = 1000;
 
-fn owner(n: u32) -> Owner {
+fn owner(n: u32) -> AccountId {
     let mut b = [0u8; 33];
     b[0] = 5;
     b[1..5].copy_from_slice(&n.to_be_bytes());
-    Owner::new(b)
+    AccountId::new(b)
 }
 
 fn hash(data: &[u8]) -> String {

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use crate::types::Owner;
+use crate::types::AccountId;
 
 /// How many shards the accounts are spread over.
 pub const SHARDS: usize = 256;
@@ -36,7 +36,7 @@ pub(crate) struct Hub {
     next_id: AtomicU64,
 }
 
-fn shard_of(owner: &Owner) -> usize {
+fn shard_of(owner: &AccountId) -> usize {
     // Byte 0 is the network prefix; the key bytes after it are uniformly distributed.
     let b = owner.as_bytes();
     usize::from(b[b.len() - 1]) % SHARDS
@@ -58,7 +58,7 @@ impl Hub {
     }
 
     /// Wakes everyone waiting on `owner`'s shard.
-    pub(crate) fn notify(&self, owner: &Owner) {
+    pub(crate) fn notify(&self, owner: &AccountId) {
         let wakers = {
             let mut s = self.shard(shard_of(owner));
             s.seq = s.seq.wrapping_add(1);
@@ -88,7 +88,7 @@ impl std::fmt::Debug for Arrival {
 }
 
 impl Arrival {
-    pub(crate) fn new(hub: &Arc<Hub>, owner: &Owner) -> Arrival {
+    pub(crate) fn new(hub: &Arc<Hub>, owner: &AccountId) -> Arrival {
         let shard = shard_of(owner);
         let seen = hub.shard(shard).seq;
         Arrival {
@@ -142,10 +142,10 @@ mod tests {
         }
     }
 
-    fn owner(last: u8) -> Owner {
+    fn owner(last: u8) -> AccountId {
         let mut b = [5u8; 33];
         b[32] = last;
-        Owner::new(b)
+        AccountId::new(b)
     }
 
     fn poll(a: &mut Arrival, flag: &Arc<Flag>) -> Poll<()> {

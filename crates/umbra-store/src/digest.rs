@@ -6,7 +6,7 @@ use blake2::{Blake2b256, Digest};
 use rusqlite::{Connection, params};
 
 use crate::types::{
-    BucketDigest, BucketEntries, MessageVersion, Millis, Namespace, Owner, Tombstone,
+    AccountId, BucketDigest, BucketEntries, MessageVersion, Millis, Namespace, Tombstone,
 };
 
 const DOMAIN: &[u8] = b"umbra-store digest v1";
@@ -38,15 +38,15 @@ fn xor_into(acc: &mut [u8; 32], item: &[u8; 32]) {
     }
 }
 
-fn owner_from(v: Vec<u8>) -> rusqlite::Result<Owner> {
-    Owner::try_from(v.as_slice()).map_err(|e| {
+fn owner_from(v: Vec<u8>) -> rusqlite::Result<AccountId> {
+    AccountId::try_from(v.as_slice()).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
     })
 }
 
 fn bucket(
-    m: &mut BTreeMap<(Owner, Namespace), BucketDigest>,
-    owner: Owner,
+    m: &mut BTreeMap<(AccountId, Namespace), BucketDigest>,
+    owner: AccountId,
     namespace: Namespace,
 ) -> &mut BucketDigest {
     m.entry((owner, namespace)).or_insert(BucketDigest {
@@ -60,11 +60,11 @@ fn bucket(
 
 pub(crate) fn bucket_digests(
     c: &Connection,
-    owner: Option<&Owner>,
+    owner: Option<&AccountId>,
     now_ms: Millis,
 ) -> rusqlite::Result<Vec<BucketDigest>> {
     let owner_param: Option<Vec<u8>> = owner.map(|o| o.as_bytes().to_vec());
-    let mut buckets: BTreeMap<(Owner, Namespace), BucketDigest> = BTreeMap::new();
+    let mut buckets: BTreeMap<(AccountId, Namespace), BucketDigest> = BTreeMap::new();
     {
         let mut st = c.prepare_cached(
             "SELECT owner, namespace, hash, expiry_ms FROM messages
@@ -101,7 +101,7 @@ pub(crate) fn bucket_digests(
 
 pub(crate) fn bucket_entries(
     c: &Connection,
-    owner: &Owner,
+    owner: &AccountId,
     ns: Namespace,
     now_ms: Millis,
 ) -> rusqlite::Result<BucketEntries> {

@@ -18,13 +18,12 @@ pub use config::{Durability, Quota, StoreConfig};
 pub use error::{QuotaLimit, Result, StoreError};
 pub use reply::Reply;
 pub use types::{
-    ApplyOutcome, BucketDigest, BucketEntries, ByNamespace, ExpireMode, ExpireOutcome,
+    AccountId, ApplyOutcome, BucketDigest, BucketEntries, ByNamespace, ExpireMode, ExpireOutcome,
     ExpireRequest, ExpiryTarget, ExpiryUpdate, ExportCursor, ExportPage, HASH_LEN,
     MAX_REVOCATIONS_PER_ACCOUNT, MAX_TOKENS_PER_REQUEST, MessageVersion, Millis, Namespace,
-    NamespaceSel, NewMessage, Owner, OwnerLengthError, RETRIEVE_MAX_SIZE,
-    RETRIEVE_MESSAGE_OVERHEAD, ReplicaMessage, RetrieveDirection, RetrieveLimits, Retrieved, Stats,
-    StoreOutcome, StoredMessage, SubaccountToken, SweepOutcome, Tombstone, UpdatedExpiry,
-    is_public_inbox, is_public_outbox,
+    NamespaceSel, NewMessage, RETRIEVE_MAX_SIZE, RETRIEVE_MESSAGE_OVERHEAD, ReplicaMessage,
+    RetrieveDirection, RetrieveLimits, Retrieved, Stats, StoreOutcome, StoredMessage,
+    SubaccountToken, SweepOutcome, Tombstone, UpdatedExpiry, is_public_inbox, is_public_outbox,
 };
 
 use writer::{Cmd, Writer};
@@ -73,7 +72,7 @@ impl Store {
     /// shard) has been committed after this call — stored by a client or applied from a peer.
     /// Take it *before* reading the store, await it only if the read found nothing, then read
     /// again (see [`Arrival`]). The base of the node's long-poll retrieve.
-    pub fn arrival(&self, owner: &Owner) -> Arrival {
+    pub fn arrival(&self, owner: &AccountId) -> Arrival {
         Arrival::new(&self.inner.hub, owner)
     }
 
@@ -101,7 +100,12 @@ impl Store {
 
     /// Deletes the account's messages with these hashes (`delete`, §5.3). Returns the hashes that
     /// were deleted, sorted. Unknown, foreign or expired hashes are skipped.
-    pub fn delete(&self, owner: Owner, hashes: Vec<String>, now_ms: Millis) -> Reply<Vec<String>> {
+    pub fn delete(
+        &self,
+        owner: AccountId,
+        hashes: Vec<String>,
+        now_ms: Millis,
+    ) -> Reply<Vec<String>> {
         self.inner.writer.submit("delete", |reply| Cmd::Delete {
             owner,
             hashes,
@@ -111,7 +115,12 @@ impl Store {
     }
 
     /// Deletes all of the account's messages in one or all namespaces (`delete_all`, §5.4).
-    pub fn delete_all(&self, owner: Owner, ns: NamespaceSel, now_ms: Millis) -> Reply<ByNamespace> {
+    pub fn delete_all(
+        &self,
+        owner: AccountId,
+        ns: NamespaceSel,
+        now_ms: Millis,
+    ) -> Reply<ByNamespace> {
         self.inner
             .writer
             .submit("delete_all", |reply| Cmd::DeleteAll {
@@ -126,7 +135,7 @@ impl Store {
     /// Deletes the account's messages with `timestamp_ms <= before_ms` (`delete_before`, §5.5).
     pub fn delete_before(
         &self,
-        owner: Owner,
+        owner: AccountId,
         ns: NamespaceSel,
         before_ms: Millis,
         now_ms: Millis,
@@ -157,7 +166,7 @@ impl Store {
     /// the updated hashes.
     pub fn expire_all(
         &self,
-        owner: Owner,
+        owner: AccountId,
         ns: NamespaceSel,
         expiry_ms: Millis,
         now_ms: Millis,
@@ -177,7 +186,7 @@ impl Store {
     /// recency; only the [`MAX_REVOCATIONS_PER_ACCOUNT`] most recent are kept.
     pub fn revoke_subaccounts(
         &self,
-        owner: Owner,
+        owner: AccountId,
         tokens: Vec<SubaccountToken>,
         now_ms: Millis,
     ) -> Reply<()> {
@@ -194,7 +203,11 @@ impl Store {
     /// Removes revocations (`unrevoke_subaccount`, §5.9). Any number of tokens; returns how many
     /// of them were actually removed (the reply's `count`; a token listed twice counts once,
     /// `storage-rpc-addendum.md` A5).
-    pub fn unrevoke_subaccounts(&self, owner: Owner, tokens: Vec<SubaccountToken>) -> Reply<u64> {
+    pub fn unrevoke_subaccounts(
+        &self,
+        owner: AccountId,
+        tokens: Vec<SubaccountToken>,
+    ) -> Reply<u64> {
         self.inner
             .writer
             .submit("unrevoke_subaccount", |reply| Cmd::Unrevoke {
@@ -258,7 +271,7 @@ impl Store {
     /// hash of a message deleted since is still a valid position.
     pub fn retrieve(
         &self,
-        owner: &Owner,
+        owner: &AccountId,
         namespace: Namespace,
         last_hash: Option<&str>,
         limits: RetrieveLimits,
@@ -279,7 +292,7 @@ impl Store {
     /// empty or unknown `last_hash` starts at the newest message (forward: at the oldest).
     pub fn retrieve_in(
         &self,
-        owner: &Owner,
+        owner: &AccountId,
         namespace: Namespace,
         last_hash: Option<&str>,
         limits: RetrieveLimits,
@@ -294,7 +307,7 @@ impl Store {
     /// Current expiries of the account's live messages among `hashes` (`get_expiries`, §5.8).
     pub fn get_expiries(
         &self,
-        owner: &Owner,
+        owner: &AccountId,
         hashes: &[String],
         now_ms: Millis,
     ) -> Result<std::collections::BTreeMap<String, Millis>> {
@@ -305,14 +318,18 @@ impl Store {
 
     /// The account's revoked subaccount tokens, most recently revoked first
     /// (`revoked_subaccounts`, §5.10).
-    pub fn revoked_subaccounts(&self, owner: &Owner) -> Result<Vec<SubaccountToken>> {
+    pub fn revoked_subaccounts(&self, owner: &AccountId) -> Result<Vec<SubaccountToken>> {
         self.inner
             .readers
             .with("revoked_subaccounts", |c| reader::revoked(c, owner))
     }
 
     /// Whether `token` is revoked for the account.
-    pub fn is_subaccount_revoked(&self, owner: &Owner, token: &SubaccountToken) -> Result<bool> {
+    pub fn is_subaccount_revoked(
+        &self,
+        owner: &AccountId,
+        token: &SubaccountToken,
+    ) -> Result<bool> {
         self.inner.readers.with("is_subaccount_revoked", |c| {
             reader::is_revoked(c, owner, token)
         })
@@ -329,7 +346,7 @@ impl Store {
     /// owner then namespace. Scans the table: call it at reconciliation pace, not per request.
     pub fn bucket_digests(
         &self,
-        owner: Option<&Owner>,
+        owner: Option<&AccountId>,
         now_ms: Millis,
     ) -> Result<Vec<BucketDigest>> {
         self.inner.readers.with("bucket_digests", |c| {
@@ -340,7 +357,7 @@ impl Store {
     /// The live messages' versions and live tombstones of one bucket, sorted by hash.
     pub fn bucket_entries(
         &self,
-        owner: &Owner,
+        owner: &AccountId,
         namespace: Namespace,
         now_ms: Millis,
     ) -> Result<BucketEntries> {
@@ -350,7 +367,7 @@ impl Store {
     }
 
     /// Distinct accounts holding live messages, sorted.
-    pub fn owners(&self, now_ms: Millis) -> Result<Vec<Owner>> {
+    pub fn owners(&self, now_ms: Millis) -> Result<Vec<AccountId>> {
         self.inner
             .readers
             .with("owners", |c| reader::owners(c, now_ms))
@@ -361,7 +378,7 @@ impl Store {
     /// `scan_limit` rows per call; continue from `next` until it is `None`.
     pub fn export_messages(
         &self,
-        filter: &dyn Fn(&Owner) -> bool,
+        filter: &dyn Fn(&AccountId) -> bool,
         after: ExportCursor,
         scan_limit: usize,
         now_ms: Millis,

@@ -10,7 +10,7 @@ use crate::config::StoreConfig;
 use crate::error::{Result, StoreError};
 use crate::schema;
 use crate::types::{
-    ExportCursor, ExportPage, Millis, Namespace, Owner, ReplicaMessage, RetrieveDirection,
+    AccountId, ExportCursor, ExportPage, Millis, Namespace, ReplicaMessage, RetrieveDirection,
     RetrieveLimits, Retrieved, StoredMessage, SubaccountToken,
 };
 
@@ -83,12 +83,12 @@ impl ReadPool {
     }
 }
 
-fn owner_bytes(o: &Owner) -> &[u8] {
+fn owner_bytes(o: &AccountId) -> &[u8] {
     &o.as_bytes()[..]
 }
 
-fn owner_from(v: Vec<u8>) -> rusqlite::Result<Owner> {
-    Owner::try_from(v.as_slice()).map_err(|e| {
+fn owner_from(v: Vec<u8>) -> rusqlite::Result<AccountId> {
+    AccountId::try_from(v.as_slice()).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
     })
 }
@@ -98,7 +98,7 @@ fn owner_from(v: Vec<u8>) -> rusqlite::Result<Owner> {
 /// account in the namespace.
 fn anchor(
     c: &Connection,
-    owner: &Owner,
+    owner: &AccountId,
     ns: Namespace,
     hash: &str,
 ) -> rusqlite::Result<Option<i64>> {
@@ -122,7 +122,7 @@ fn anchor(
 
 pub(crate) fn retrieve(
     c: &Connection,
-    owner: &Owner,
+    owner: &AccountId,
     ns: Namespace,
     last_hash: Option<&str>,
     limits: RetrieveLimits,
@@ -187,7 +187,7 @@ pub(crate) fn retrieve(
 
 pub(crate) fn get_expiries(
     c: &Connection,
-    owner: &Owner,
+    owner: &AccountId,
     hashes: &[String],
     now_ms: Millis,
 ) -> rusqlite::Result<BTreeMap<String, Millis>> {
@@ -208,7 +208,7 @@ pub(crate) fn get_expiries(
     Ok(out)
 }
 
-pub(crate) fn revoked(c: &Connection, owner: &Owner) -> rusqlite::Result<Vec<SubaccountToken>> {
+pub(crate) fn revoked(c: &Connection, owner: &AccountId) -> rusqlite::Result<Vec<SubaccountToken>> {
     let mut st = c.prepare_cached(
         "SELECT token FROM revoked_subaccounts WHERE owner = ?1 ORDER BY id DESC",
     )?;
@@ -225,7 +225,7 @@ pub(crate) fn revoked(c: &Connection, owner: &Owner) -> rusqlite::Result<Vec<Sub
 
 pub(crate) fn is_revoked(
     c: &Connection,
-    owner: &Owner,
+    owner: &AccountId,
     token: &SubaccountToken,
 ) -> rusqlite::Result<bool> {
     let n: i64 = c
@@ -269,7 +269,7 @@ pub(crate) fn get_replicas(
     Ok(out)
 }
 
-pub(crate) fn owners(c: &Connection, now_ms: Millis) -> rusqlite::Result<Vec<Owner>> {
+pub(crate) fn owners(c: &Connection, now_ms: Millis) -> rusqlite::Result<Vec<AccountId>> {
     let mut st = c.prepare_cached(
         "SELECT DISTINCT owner FROM messages WHERE expiry_ms > ?1 ORDER BY owner",
     )?;
@@ -279,7 +279,7 @@ pub(crate) fn owners(c: &Connection, now_ms: Millis) -> rusqlite::Result<Vec<Own
 
 pub(crate) fn export_messages(
     c: &Connection,
-    filter: &dyn Fn(&Owner) -> bool,
+    filter: &dyn Fn(&AccountId) -> bool,
     after: ExportCursor,
     scan_limit: usize,
     now_ms: Millis,

@@ -14,58 +14,9 @@ pub type Namespace = i16;
 /// Length of a storage message hash: 43 characters of unpadded base64 (BLAKE2b-256).
 pub const HASH_LEN: usize = 43;
 
-/// The account that owns messages: the 33-byte public key **including** its network prefix byte
-/// (`05…` Session ID, `03…` group, …). `03X` and `05X` are different accounts.
-///
-/// `Debug` prints only the prefix and two key bytes: an account id is metadata.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Owner([u8; 33]);
-
-impl Owner {
-    /// Wraps the 33 bytes of an account id.
-    pub const fn new(bytes: [u8; 33]) -> Self {
-        Owner(bytes)
-    }
-
-    /// The 33 bytes, prefix first.
-    pub const fn as_bytes(&self) -> &[u8; 33] {
-        &self.0
-    }
-
-    /// The network prefix byte (`0x05`, `0x03`, …).
-    pub const fn prefix(&self) -> u8 {
-        self.0[0]
-    }
-}
-
-impl TryFrom<&[u8]> for Owner {
-    type Error = OwnerLengthError;
-
-    fn try_from(value: &[u8]) -> std::result::Result<Self, Self::Error> {
-        let arr: [u8; 33] = value
-            .try_into()
-            .map_err(|_| OwnerLengthError { len: value.len() })?;
-        Ok(Owner(arr))
-    }
-}
-
-impl std::fmt::Debug for Owner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Owner({:02x}{:02x}{:02x}…)",
-            self.0[0], self.0[1], self.0[2]
-        )
-    }
-}
-
-/// An account id that was not 33 bytes long.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("account id must be 33 bytes (prefix + key), got {len}")]
-pub struct OwnerLengthError {
-    /// Length of the rejected value.
-    pub len: usize,
-}
+/// The account that owns messages (`05…` Session ID, `03…` group, …): one type for the whole
+/// workspace, see [`umbra_crypto::AccountId`].
+pub use umbra_crypto::AccountId;
 
 /// One namespace or all of them (`delete_all`, `delete_before` and `expire_all` accept `"all"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,7 +60,7 @@ pub(crate) fn check_hash(op: &'static str, hash: &str) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
     /// Recipient account.
-    pub owner: Owner,
+    pub owner: AccountId,
     /// Namespace.
     pub namespace: Namespace,
     /// The 43-character storage hash (`identity-and-crypto.md` §6).
@@ -309,7 +260,7 @@ pub enum ExpiryTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpireRequest {
     /// Account.
-    pub owner: Owner,
+    pub owner: AccountId,
     /// Hashes, in request order (any namespace).
     pub hashes: Vec<String>,
     /// New expiry or expiries; each is capped at `now + max_expire_ahead_ms`.
@@ -389,7 +340,7 @@ pub struct Stats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaMessage {
     /// Account.
-    pub owner: Owner,
+    pub owner: AccountId,
     /// Namespace.
     pub namespace: Namespace,
     /// Storage hash. The **receiving node must verify** it equals the hash of owner, namespace and
@@ -410,7 +361,7 @@ pub struct ReplicaMessage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tombstone {
     /// Account.
-    pub owner: Owner,
+    pub owner: AccountId,
     /// Namespace of the deleted message.
     pub namespace: Namespace,
     /// Hash of the deleted message.
@@ -426,7 +377,7 @@ pub struct Tombstone {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiryUpdate {
     /// Account.
-    pub owner: Owner,
+    pub owner: AccountId,
     /// Hash.
     pub hash: String,
     /// The message timestamp of that state.
@@ -459,7 +410,7 @@ pub enum ApplyOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BucketDigest {
     /// Account.
-    pub owner: Owner,
+    pub owner: AccountId,
     /// Namespace.
     pub namespace: Namespace,
     /// XOR of `BLAKE2b-256("umbra-store digest v1" ‖ kind ‖ hash ‖ expiry)` over live items (see
@@ -573,10 +524,10 @@ mod tests {
 
     #[test]
     fn owner_debug_is_redacted() {
-        let o = Owner::new([0x05; 33]);
-        assert_eq!(format!("{o:?}"), "Owner(050505…)");
-        assert!(Owner::try_from(&[1u8; 32][..]).is_err());
-        assert_eq!(Owner::try_from(&[5u8; 33][..]).unwrap(), o);
+        let o = AccountId::new([0x05; 33]);
+        assert_eq!(format!("{o:?}"), "AccountId(050505…)");
+        assert!(AccountId::try_from(&[1u8; 32][..]).is_err());
+        assert_eq!(AccountId::try_from(&[5u8; 33][..]).unwrap(), o);
     }
 
     #[test]

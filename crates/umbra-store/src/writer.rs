@@ -16,9 +16,9 @@ use crate::error::{QuotaLimit, Result, StoreError};
 use crate::reply::{self, Reply, ReplySender};
 use crate::schema;
 use crate::types::{
-    ApplyOutcome, ByNamespace, ExpireMode, ExpireOutcome, ExpireRequest, ExpiryTarget,
+    AccountId, ApplyOutcome, ByNamespace, ExpireMode, ExpireOutcome, ExpireRequest, ExpiryTarget,
     ExpiryUpdate, MAX_REVOCATIONS_PER_ACCOUNT, MAX_TOKENS_PER_REQUEST, Millis, Namespace,
-    NamespaceSel, NewMessage, Owner, ReplicaMessage, StoreOutcome, SubaccountToken, SweepOutcome,
+    NamespaceSel, NewMessage, ReplicaMessage, StoreOutcome, SubaccountToken, SweepOutcome,
     Tombstone, UpdatedExpiry, check_hash, is_public_outbox,
 };
 
@@ -30,13 +30,13 @@ pub(crate) enum Cmd {
         reply: ReplySender<StoreOutcome>,
     },
     Delete {
-        owner: Owner,
+        owner: AccountId,
         hashes: Vec<String>,
         now_ms: Millis,
         reply: ReplySender<Vec<String>>,
     },
     DeleteAll {
-        owner: Owner,
+        owner: AccountId,
         ns: NamespaceSel,
         before_ms: Option<Millis>,
         now_ms: Millis,
@@ -48,20 +48,20 @@ pub(crate) enum Cmd {
         reply: ReplySender<ExpireOutcome>,
     },
     ExpireAll {
-        owner: Owner,
+        owner: AccountId,
         ns: NamespaceSel,
         expiry_ms: Millis,
         now_ms: Millis,
         reply: ReplySender<ByNamespace>,
     },
     Revoke {
-        owner: Owner,
+        owner: AccountId,
         tokens: Vec<SubaccountToken>,
         now_ms: Millis,
         reply: ReplySender<()>,
     },
     Unrevoke {
-        owner: Owner,
+        owner: AccountId,
         tokens: Vec<SubaccountToken>,
         reply: ReplySender<u64>,
     },
@@ -181,7 +181,7 @@ struct Usage {
     bytes: u64,
 }
 
-fn load_usage(conn: &Connection) -> rusqlite::Result<HashMap<Owner, Usage>> {
+fn load_usage(conn: &Connection) -> rusqlite::Result<HashMap<AccountId, Usage>> {
     let mut st = conn.prepare(
         "SELECT owner, COUNT(*), COALESCE(SUM(length(data)), 0) FROM messages GROUP BY owner",
     )?;
@@ -191,7 +191,7 @@ fn load_usage(conn: &Connection) -> rusqlite::Result<HashMap<Owner, Usage>> {
         let owner: Vec<u8> = r.get(0)?;
         let count: i64 = r.get(1)?;
         let bytes: i64 = r.get(2)?;
-        if let Ok(o) = Owner::try_from(owner.as_slice()) {
+        if let Ok(o) = AccountId::try_from(owner.as_slice()) {
             out.insert(
                 o,
                 Usage {
@@ -207,14 +207,14 @@ fn load_usage(conn: &Connection) -> rusqlite::Result<HashMap<Owner, Usage>> {
 /// Usage changes made by one command, applied to the in-memory counters only once its savepoint
 /// has been released.
 #[derive(Default)]
-struct Deltas(Vec<(Owner, i64, i64)>);
+struct Deltas(Vec<(AccountId, i64, i64)>);
 
 impl Deltas {
-    fn add(&mut self, owner: Owner, count: i64, bytes: i64) {
+    fn add(&mut self, owner: AccountId, count: i64, bytes: i64) {
         self.0.push((owner, count, bytes));
     }
 
-    fn for_owner(&self, owner: &Owner) -> (i64, i64) {
+    fn for_owner(&self, owner: &AccountId) -> (i64, i64) {
         self.0
             .iter()
             .filter(|(o, _, _)| o == owner)
@@ -225,7 +225,7 @@ impl Deltas {
 /// What a command's code may read besides the connection.
 struct Ctx<'a> {
     config: &'a StoreConfig,
-    usage: &'a HashMap<Owner, Usage>,
+    usage: &'a HashMap<AccountId, Usage>,
 }
 
 impl Ctx<'_> {
@@ -256,7 +256,7 @@ fn finish<T: Send + 'static>(op: &'static str, reply: ReplySender<T>, r: Result<
 struct State {
     conn: Connection,
     config: StoreConfig,
-    usage: HashMap<Owner, Usage>,
+    usage: HashMap<AccountId, Usage>,
     totals: Arc<Totals>,
     hub: Arc<Hub>,
 }
@@ -315,7 +315,7 @@ impl State {
             }
         };
         let mut finishes: Vec<Finish> = Vec::new();
-        let mut arrived: Vec<Owner> = Vec::new();
+        let mut arrived: Vec<AccountId> = Vec::new();
         let mut rolled_back = false;
         for cmd in cmds.by_ref() {
             let (f, ok) = apply(&mut tx, config, usage, totals, &mut arrived, cmd);
@@ -394,18 +394,18 @@ fn fail(cmd: Cmd, reason: &str) {
 fn apply(
     tx: &mut Transaction<'_>,
     config: &StoreConfig,
-    usage: &mut HashMap<Owner, Usage>,
+    usage: &mut HashMap<AccountId, Usage>,
     totals: &Totals,
-    arrived: &mut Vec<Owner>,
+    arrived: &mut Vec<AccountId>,
     cmd: Cmd,
 ) -> (Finish, bool) {
     #[allow(clippy::too_many_arguments)]
     fn run<T: Send + 'static>(
         tx: &mut Transaction<'_>,
         config: &StoreConfig,
-        usage: &mut HashMap<Owner, Usage>,
+        usage: &mut HashMap<AccountId, Usage>,
         totals: &Totals,
-        arrived: &mut Vec<Owner>,
+        arrived: &mut Vec<AccountId>,
         op: &'static str,
         reply: ReplySender<T>,
         f: impl FnOnce(&Connection, &Ctx<'_>, &mut Deltas) -> Result<T>,
@@ -520,7 +520,7 @@ fn apply(
     }
 }
 
-fn apply_deltas(usage: &mut HashMap<Owner, Usage>, totals: &Totals, deltas: Deltas) {
+fn apply_deltas(usage: &mut HashMap<AccountId, Usage>, totals: &Totals, deltas: Deltas) {
     for (owner, dc, db) in deltas.0 {
         let e = usage.entry(owner).or_default();
         e.count = add_signed(e.count, dc);
@@ -564,7 +564,7 @@ fn len_i64(n: usize) -> i64 {
 /// A message row as the writer sees it.
 struct Row {
     id: i64,
-    owner: Owner,
+    owner: AccountId,
     namespace: Namespace,
     timestamp_ms: Millis,
     expiry_ms: Millis,
@@ -572,8 +572,8 @@ struct Row {
     len: i64,
 }
 
-fn owner_from(v: Vec<u8>) -> rusqlite::Result<Owner> {
-    Owner::try_from(v.as_slice()).map_err(|e| {
+fn owner_from(v: Vec<u8>) -> rusqlite::Result<AccountId> {
+    AccountId::try_from(v.as_slice()).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
     })
 }
@@ -638,7 +638,7 @@ fn delete_row(c: &Connection, d: &mut Deltas, r: &Row) -> rusqlite::Result<()> {
 /// Inserts or merges (max of both times) a tombstone.
 fn upsert_tombstone(
     c: &Connection,
-    owner: &Owner,
+    owner: &AccountId,
     ns: Namespace,
     hash: &str,
     deleted_ms: Millis,
@@ -668,7 +668,7 @@ fn upsert_tombstone(
 }
 
 struct TombRow {
-    owner: Owner,
+    owner: AccountId,
     namespace: Namespace,
     deleted_ms: Millis,
 }
@@ -705,7 +705,7 @@ enum TombCheck {
 fn check_tombstone(
     c: &Connection,
     op: &'static str,
-    owner: &Owner,
+    owner: &AccountId,
     ns: Namespace,
     hash: &str,
     timestamp_ms: Millis,
@@ -736,7 +736,7 @@ enum OutboxCheck {
 fn check_outbox(
     c: &Connection,
     d: &mut Deltas,
-    owner: &Owner,
+    owner: &AccountId,
     ns: Namespace,
     hash: &str,
     timestamp_ms: Millis,
@@ -811,7 +811,7 @@ fn lift<T>(cx: &Ctx<'_>, op: &'static str, r: Result<T, OpError>) -> Result<T> {
 fn insert_message(
     c: &Connection,
     d: &mut Deltas,
-    owner: &Owner,
+    owner: &AccountId,
     ns: Namespace,
     hash: &str,
     data: &[u8],
@@ -941,7 +941,7 @@ fn op_delete(
     c: &Connection,
     cx: &Ctx<'_>,
     d: &mut Deltas,
-    owner: &Owner,
+    owner: &AccountId,
     hashes: &[String],
     now_ms: Millis,
 ) -> Result<Vec<String>> {
@@ -980,7 +980,7 @@ fn op_delete_all(
     cx: &Ctx<'_>,
     d: &mut Deltas,
     op: &'static str,
-    owner: &Owner,
+    owner: &AccountId,
     ns: NamespaceSel,
     before_ms: Option<Millis>,
     now_ms: Millis,
@@ -1096,7 +1096,7 @@ fn is_trivial_extension(row: &Row, target: Millis) -> bool {
 fn op_expire_all(
     c: &Connection,
     cx: &Ctx<'_>,
-    owner: &Owner,
+    owner: &AccountId,
     ns: NamespaceSel,
     expiry_ms: Millis,
     now_ms: Millis,
@@ -1130,7 +1130,7 @@ fn op_expire_all(
 fn op_revoke(
     c: &Connection,
     cx: &Ctx<'_>,
-    owner: &Owner,
+    owner: &AccountId,
     tokens: &[SubaccountToken],
     now_ms: Millis,
 ) -> Result<()> {
@@ -1165,7 +1165,7 @@ fn op_revoke(
 fn op_unrevoke(
     c: &Connection,
     cx: &Ctx<'_>,
-    owner: &Owner,
+    owner: &AccountId,
     tokens: &[SubaccountToken],
 ) -> Result<u64> {
     // storage-rpc-addendum.md A5: no count limit (the request body bounds it); a token listed

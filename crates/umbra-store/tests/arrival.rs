@@ -29,7 +29,7 @@ fn pending(a: &mut Arrival, flag: &Arc<Flag>) -> bool {
 }
 
 /// An owner in a different arrival shard than `owner(n)`.
-fn other_shard(of: &Owner) -> Owner {
+fn other_shard(of: &AccountId) -> AccountId {
     (0..=255u8)
         .map(owner)
         .find(|o| {

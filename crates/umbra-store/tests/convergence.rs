@@ -360,7 +360,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// Applies a client operation on one node at time `now`.
-fn run(s: &Store, o: &Owner, op: &Op, now: i64) {
+fn run(s: &Store, o: &AccountId, op: &Op, now: i64) {
     let hash = |d: u8, ns: i16| hash_of(o, ns, &[d]);
     match *op {
         Op::Store(d, ns, ts, ttl) => {

@@ -940,7 +940,7 @@ fn owners_and_export_for_handover() {
         .unwrap();
     let owners = s.owners(NOW + 10).unwrap();
     assert_eq!(owners, (1..=5).map(owner).collect::<Vec<_>>());
-    let moving = |o: &Owner| o.as_bytes()[1] % 2 == 0;
+    let moving = |o: &AccountId| o.as_bytes()[1] % 2 == 0;
     let mut got = Vec::new();
     let mut cursor = ExportCursor::default();
     let mut pages = 0;

@@ -24,6 +24,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use umbra_crypto::Ed25519PublicKey;
 
 use serde::{Deserialize, Serialize};
 
@@ -343,15 +344,15 @@ impl Config {
 
     /// The registry URL and key when both are configured: the node then follows the registry
     /// and replicates with its swarm.
-    pub fn registry(&self) -> Option<(&str, [u8; 32])> {
+    pub fn registry(&self) -> Option<(&str, Ed25519PublicKey)> {
         Some((self.registry_url.as_deref()?, self.registry_pubkey_bytes()?))
     }
 
     /// The registry public key, if configured and well-formed.
-    pub fn registry_pubkey_bytes(&self) -> Option<[u8; 32]> {
+    pub fn registry_pubkey_bytes(&self) -> Option<Ed25519PublicKey> {
         let pk = self.registry_pubkey.as_ref()?;
         let v = hex::decode(pk).ok()?;
-        v.try_into().ok()
+        Ed25519PublicKey::from_slice(&v).ok()
     }
 
     /// The message store configuration derived from this one.
@@ -504,7 +505,13 @@ mod tests {
             ..with_registry
         };
         c.validate().unwrap();
-        assert_eq!(c.registry(), Some(("http://127.0.0.1:1", [0xab; 32])));
+        assert_eq!(
+            c.registry(),
+            Some((
+                "http://127.0.0.1:1",
+                Ed25519PublicKey::from_bytes([0xab; 32])
+            ))
+        );
         c.replication.forward_timeout_ms = 0;
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("[replication]"), "{e}");

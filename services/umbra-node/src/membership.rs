@@ -22,6 +22,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use umbra_crypto::Ed25519PublicKey;
 
 use serde_json::Value;
 use tokio::sync::watch;
@@ -123,7 +124,7 @@ pub struct Replication {
     replica: Replica,
     identity: Arc<Identity>,
     announcement: Announcement,
-    registry_key: [u8; 32],
+    registry_key: Ed25519PublicKey,
     membership: MembershipConfig,
 }
 
@@ -142,7 +143,7 @@ impl Replication {
     pub fn new(
         cfg: &Config,
         url: &str,
-        registry_key: [u8; 32],
+        registry_key: Ed25519PublicKey,
         identity: &Identity,
         store: Store,
         https_port: u16,
@@ -272,7 +273,7 @@ async fn follow_view(
     view: ViewHandle,
     mut heard: watch::Receiver<u64>,
     epoch_file: PathBuf,
-    registry_key: [u8; 32],
+    registry_key: Ed25519PublicKey,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut changes = view.subscribe();
@@ -313,7 +314,7 @@ async fn follow_view(
 }
 
 /// The epoch persisted for this registry key, if any.
-fn read_epoch(data_dir: &Path, registry_key: &[u8; 32]) -> Option<u64> {
+fn read_epoch(data_dir: &Path, registry_key: &Ed25519PublicKey) -> Option<u64> {
     let text = std::fs::read_to_string(data_dir.join(EPOCH_FILE)).ok()?;
     let mut parts = text.split_whitespace();
     let key = parts.next()?;
@@ -322,7 +323,11 @@ fn read_epoch(data_dir: &Path, registry_key: &[u8; 32]) -> Option<u64> {
 }
 
 /// Writes the epoch file atomically (temporary file, then rename).
-async fn write_epoch(path: &Path, registry_key: &[u8; 32], epoch: u64) -> std::io::Result<()> {
+async fn write_epoch(
+    path: &Path,
+    registry_key: &Ed25519PublicKey,
+    epoch: u64,
+) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     tokio::fs::write(&tmp, format!("{} {epoch}\n", hex::encode(registry_key))).await?;
     tokio::fs::rename(&tmp, path).await
@@ -335,13 +340,17 @@ mod tests {
     #[tokio::test]
     async fn epoch_file_round_trip_and_key_check() {
         let dir = tempfile::tempdir().unwrap();
-        let key = [7u8; 32];
+        let key = Ed25519PublicKey::from_bytes([7u8; 32]);
         assert_eq!(read_epoch(dir.path(), &key), None);
         write_epoch(&dir.path().join(EPOCH_FILE), &key, 42)
             .await
             .unwrap();
         assert_eq!(read_epoch(dir.path(), &key), Some(42));
-        assert_eq!(read_epoch(dir.path(), &[8u8; 32]), None, "other registry");
+        assert_eq!(
+            read_epoch(dir.path(), &Ed25519PublicKey::from_bytes([8u8; 32])),
+            None,
+            "other registry"
+        );
         std::fs::write(dir.path().join(EPOCH_FILE), "garbage").unwrap();
         assert_eq!(read_epoch(dir.path(), &key), None);
     }

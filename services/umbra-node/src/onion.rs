@@ -68,6 +68,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use umbra_crypto::Ed25519PublicKey;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -261,7 +262,7 @@ pub struct OnionEvent {
     /// What the node did.
     pub outcome: Outcome,
     /// The next node's Ed25519 key, for a relay.
-    pub next_node: Option<[u8; 32]>,
+    pub next_node: Option<Ed25519PublicKey>,
     /// Whether this node saw a storage request in plaintext (only a destination does).
     pub saw_plaintext_rpc: bool,
     /// Whether the request arrived over HTTP/2 (relays multiplex forwards on one connection).
@@ -272,7 +273,7 @@ pub struct OnionEvent {
 /// those not placed in a swarm yet), indexed by Ed25519 key.
 #[derive(Debug, Default)]
 struct Directory {
-    nodes: HashMap<[u8; 32], NodeInfo>,
+    nodes: HashMap<Ed25519PublicKey, NodeInfo>,
     ips: HashSet<Ipv4Addr>,
 }
 
@@ -358,7 +359,7 @@ impl OnionService {
     }
 
     /// The registered node with this Ed25519 key, if the node knows it.
-    pub fn lookup(&self, swarm: &SwarmHandle, ed25519: &[u8; 32]) -> Option<NodeInfo> {
+    pub fn lookup(&self, swarm: &SwarmHandle, ed25519: &Ed25519PublicKey) -> Option<NodeInfo> {
         self.directory(swarm).nodes.get(ed25519).cloned()
     }
 
@@ -419,7 +420,7 @@ struct Handled {
     response: Response,
     outcome: Outcome,
     hop_no: Option<u8>,
-    next_node: Option<[u8; 32]>,
+    next_node: Option<Ed25519PublicKey>,
 }
 
 /// Handles one onion request (the body of `POST /onion_req/v2`) that arrived on a connection

@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use umbra_crypto::AccountId;
 
 use serde_json::Value;
 
@@ -27,7 +28,7 @@ pub struct RecursiveRequest {
     /// The client's `params`, unchanged (each member re-validates them with its own clock).
     pub params: Value,
     /// The account the request is for (33 bytes with prefix).
-    pub owner: [u8; 33],
+    pub owner: AccountId,
 }
 
 /// Each member's result: Ed25519 key hex → the member's JSON result, or a failure entry such

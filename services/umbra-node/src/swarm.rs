@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, RwLock};
+use umbra_crypto::{AccountId, Ed25519PublicKey, X25519PublicKey};
 
 use serde_json::{Value, json};
 use umbra_swarm::{SwarmId, SwarmRing, UNASSIGNED_SWARM_ID};
@@ -23,9 +24,9 @@ use umbra_swarm::{SwarmId, SwarmRing, UNASSIGNED_SWARM_ID};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
     /// Ed25519 identity key (signs swarm results; the node's name in `swarm` maps).
-    pub pubkey_ed25519: [u8; 32],
+    pub pubkey_ed25519: Ed25519PublicKey,
     /// X25519 key (onion-layer encryption).
-    pub pubkey_x25519: [u8; 32],
+    pub pubkey_x25519: X25519PublicKey,
     /// Advertised IPv4 address.
     pub ip: Ipv4Addr,
     /// HTTPS port of `/storage_rpc/v1`.
@@ -39,7 +40,7 @@ impl NodeInfo {
     /// legacy key: `pubkey_legacy` is the Ed25519 key.
     pub fn to_json(&self) -> Value {
         json!({
-            "address": format!("{}.snode", base32z(&self.pubkey_ed25519)),
+            "address": format!("{}.snode", base32z(self.pubkey_ed25519.as_bytes())),
             "pubkey_legacy": hex::encode(self.pubkey_ed25519),
             "pubkey_x25519": hex::encode(self.pubkey_x25519),
             "pubkey_ed25519": hex::encode(self.pubkey_ed25519),
@@ -53,9 +54,9 @@ impl NodeInfo {
 }
 
 /// A consistent snapshot of swarm membership.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SwarmView {
-    our_key: [u8; 32],
+    our_key: Ed25519PublicKey,
     our_swarm: Option<SwarmId>,
     swarms: BTreeMap<SwarmId, Vec<NodeInfo>>,
     ring: SwarmRing,
@@ -70,7 +71,7 @@ pub struct SwarmView {
 impl SwarmView {
     /// Builds a view from every swarm's members. `our_key` is this node's Ed25519 key; the node
     /// is in the swarm that lists it (if any). Swarm id `UINT64_MAX` ("no swarm") is dropped.
-    pub fn new(our_key: [u8; 32], swarms: BTreeMap<SwarmId, Vec<NodeInfo>>) -> SwarmView {
+    pub fn new(our_key: Ed25519PublicKey, swarms: BTreeMap<SwarmId, Vec<NodeInfo>>) -> SwarmView {
         let swarms: BTreeMap<SwarmId, Vec<NodeInfo>> = swarms
             .into_iter()
             .filter(|(id, _)| *id != UNASSIGNED_SWARM_ID)
@@ -102,7 +103,7 @@ impl SwarmView {
     /// forward to them). Nodes already in a swarm are skipped.
     #[must_use]
     pub fn with_unplaced(mut self, nodes: impl IntoIterator<Item = NodeInfo>) -> SwarmView {
-        let placed: std::collections::HashSet<[u8; 32]> = self
+        let placed: std::collections::HashSet<Ed25519PublicKey> = self
             .swarms
             .values()
             .flatten()
@@ -148,7 +149,7 @@ impl SwarmView {
     }
 
     /// This node's Ed25519 key.
-    pub fn our_key(&self) -> &[u8; 32] {
+    pub fn our_key(&self) -> &Ed25519PublicKey {
         &self.our_key
     }
 
@@ -163,13 +164,16 @@ impl SwarmView {
     }
 
     /// The swarm an account (33 bytes with prefix) maps to.
-    pub fn swarm_for(&self, account: &[u8; 33]) -> Option<SwarmId> {
-        self.ring.swarm_for_account(account).ok().flatten()
+    pub fn swarm_for(&self, account: &AccountId) -> Option<SwarmId> {
+        self.ring
+            .swarm_for_account(account.as_bytes())
+            .ok()
+            .flatten()
     }
 
     /// Whether the account belongs to this node's swarm. Never while the view is stale
     /// ([`SwarmView::is_stale`]): the node may have left that swarm in the newer list.
-    pub fn is_ours(&self, account: &[u8; 33]) -> bool {
+    pub fn is_ours(&self, account: &AccountId) -> bool {
         if self.stale {
             return false;
         }
@@ -199,7 +203,7 @@ impl SwarmView {
 
     /// The `get_swarm` body (without `t`/`hf`) for an account: its swarm's members and the swarm
     /// id in lowercase hex; `snodes: []`, `swarm: "ffffffffffffffff"` when no swarm is known.
-    pub fn swarm_json(&self, account: &[u8; 33]) -> Value {
+    pub fn swarm_json(&self, account: &AccountId) -> Value {
         match self.swarm_for(account) {
             Some(id) => json!({
                 "snodes": self.members(id).iter().map(NodeInfo::to_json).collect::<Vec<_>>(),
@@ -217,10 +221,10 @@ impl SwarmView {
 ///
 /// The handle also remembers the newest list epoch heard of ([`SwarmHandle::note_epoch`]); a
 /// view older than that is handed out marked stale ([`SwarmView::is_stale`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SwarmHandle(Arc<RwLock<Current>>);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Current {
     view: Arc<SwarmView>,
     newest_heard: u64,
@@ -348,8 +352,8 @@ mod tests {
 
     fn node(k: u8) -> NodeInfo {
         NodeInfo {
-            pubkey_ed25519: [k; 32],
-            pubkey_x25519: [k ^ 0xff; 32],
+            pubkey_ed25519: Ed25519PublicKey::from_bytes([k; 32]),
+            pubkey_x25519: X25519PublicKey::from_bytes([k ^ 0xff; 32]),
             ip: Ipv4Addr::new(10, 0, 0, k),
             https_port: 22021,
             omq_port: 22020,
@@ -372,22 +376,23 @@ mod tests {
         swarms.insert(100u64, vec![node(1), node(2)]);
         swarms.insert(u64::MAX / 2, vec![node(3)]);
         swarms.insert(UNASSIGNED_SWARM_ID, vec![node(9)]);
-        let v = SwarmView::new([1; 32], swarms);
+        let v = SwarmView::new(Ed25519PublicKey::from_bytes([1; 32]), swarms);
         assert_eq!(v.our_swarm(), Some(100));
         assert_eq!(v.swarms().len(), 2);
         assert_eq!(v.peers(), vec![node(2)]);
         // space of an all-zero key is 0: nearest swarm is 100.
-        let acct = [0u8; 33];
+        let acct = AccountId::new([0u8; 33]);
         assert!(v.is_ours(&acct));
         let mut far = [0u8; 33];
         far[1] = 0x80; // space = 2^63, nearest is u64::MAX/2
+        let far = AccountId::new(far);
         assert!(!v.is_ours(&far));
         let j = v.swarm_json(&far);
         assert_eq!(j["swarm"], format!("{:x}", u64::MAX / 2));
         assert_eq!(j["snodes"][0]["pubkey_ed25519"], hex::encode([3u8; 32]));
         assert_eq!(j["snodes"][0]["port"], "22021");
         assert_eq!(j["snodes"][0]["port_https"], 22021);
-        let empty = SwarmView::default();
+        let empty = SwarmView::new(Ed25519PublicKey::from_bytes([0; 32]), BTreeMap::new());
         assert_eq!(empty.swarm_json(&acct)["swarm"], "ffffffffffffffff");
         assert!(!empty.is_ours(&acct));
     }
@@ -396,7 +401,10 @@ mod tests {
     fn handle_swaps_views() {
         let h = SwarmHandle::new(SwarmView::single(node(1), 7));
         assert_eq!(h.get().our_swarm(), Some(7));
-        h.set(SwarmView::default());
+        h.set(SwarmView::new(
+            Ed25519PublicKey::from_bytes([0; 32]),
+            BTreeMap::new(),
+        ));
         assert_eq!(h.get().our_swarm(), None);
     }
 
@@ -404,9 +412,12 @@ mod tests {
     fn a_view_older_than_a_list_heard_of_is_stale_and_responsible_for_nothing() {
         let mut swarms = BTreeMap::new();
         swarms.insert(100u64, vec![node(1), node(2)]);
-        let acct = [0u8; 33];
-        let h = SwarmHandle::new(SwarmView::default());
-        h.set(SwarmView::new([1; 32], swarms.clone()).with_epoch(5));
+        let acct = AccountId::new([0u8; 33]);
+        let h = SwarmHandle::new(SwarmView::new(
+            Ed25519PublicKey::from_bytes([0; 32]),
+            BTreeMap::new(),
+        ));
+        h.set(SwarmView::new(Ed25519PublicKey::from_bytes([1; 32]), swarms.clone()).with_epoch(5));
         assert!(h.get().is_ours(&acct));
         assert!(h.get().knows_its_swarm());
         assert!(!h.note_epoch(4), "an older epoch changes nothing");
@@ -420,9 +431,9 @@ mod tests {
         assert_eq!(v.our_swarm(), Some(100), "still tells its last swarm");
         assert_eq!(h.newest_heard(), 6);
         // A list of the epoch heard of (or newer) makes it fresh again; an older one does not.
-        h.set(SwarmView::new([1; 32], swarms.clone()).with_epoch(5));
+        h.set(SwarmView::new(Ed25519PublicKey::from_bytes([1; 32]), swarms.clone()).with_epoch(5));
         assert!(h.get().is_stale());
-        h.set(SwarmView::new([1; 32], swarms).with_epoch(6));
+        h.set(SwarmView::new(Ed25519PublicKey::from_bytes([1; 32]), swarms).with_epoch(6));
         assert!(!h.get().is_stale());
         assert!(h.get().is_ours(&acct));
     }
@@ -431,8 +442,12 @@ mod tests {
     fn all_nodes_include_those_in_no_swarm() {
         let mut swarms = BTreeMap::new();
         swarms.insert(100u64, vec![node(1), node(2)]);
-        let v = SwarmView::new([1; 32], swarms).with_unplaced([node(2), node(3)]);
-        let keys: Vec<u8> = v.all_nodes().map(|n| n.pubkey_ed25519[0]).collect();
+        let v = SwarmView::new(Ed25519PublicKey::from_bytes([1; 32]), swarms)
+            .with_unplaced([node(2), node(3)]);
+        let keys: Vec<u8> = v
+            .all_nodes()
+            .map(|n| n.pubkey_ed25519.as_bytes()[0])
+            .collect();
         assert_eq!(keys, vec![1, 2, 3]);
     }
 }

@@ -15,6 +15,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use umbra_crypto::AccountId;
 
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -203,9 +204,9 @@ impl TestAccount {
         self.identity.session_id().to_hex()
     }
 
-    /// The 33 account bytes.
-    pub fn pubkey_bytes(&self) -> [u8; 33] {
-        *self.identity.session_id().as_bytes()
+    /// The account id (the Session ID with its `05` prefix).
+    pub fn pubkey_bytes(&self) -> AccountId {
+        AccountId::from(self.identity.session_id())
     }
 
     /// The Ed25519 public key in hex (`pubkey_ed25519`).
@@ -215,7 +216,7 @@ impl TestAccount {
 
     /// Signs `msg`, base64.
     pub fn sign_b64(&self, msg: &[u8]) -> String {
-        b64(&self.identity.sign(msg))
+        b64(self.identity.sign(msg).as_bytes())
     }
 
     /// A signed `retrieve` params object for namespace `ns` at `ts`.

@@ -441,7 +441,11 @@ async fn an_unregistered_next_node_is_not_contacted() {
 
 /// A stand-in community server: answers `POST /oxen/v4/lsrpc` by decrypting the request and
 /// echoing its method, endpoint and body in a v4 reply. Returns its port and X25519 key.
-async fn stand_in_server() -> (u16, [u8; 32], tokio::sync::mpsc::Receiver<String>) {
+async fn stand_in_server() -> (
+    u16,
+    umbra_crypto::X25519PublicKey,
+    tokio::sync::mpsc::Receiver<String>,
+) {
     let key = Arc::new(X25519KeyPair::generate(&mut SeededRandom::new(99)));
     let public = key.public();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -642,7 +646,10 @@ async fn malformed_oversized_and_looping_frames_are_refused_early() {
     // A node without a node list is not ready.
     let s = net.state(0);
     let view = s.swarm.get();
-    s.swarm.set(SwarmView::default());
+    s.swarm.set(SwarmView::new(
+        umbra_crypto::Ed25519PublicKey::from_bytes([0; 32]),
+        Default::default(),
+    ));
     let req = build(&mut rng);
     let (status, body) = post(&client, &net.url(0), req.body).await;
     assert_eq!(status, 503);

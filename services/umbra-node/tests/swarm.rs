@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 use umbra_node::testing::{HANG_GUARD, TestAccount, TestNetwork, eventually, now_ms};
-use umbra_store::{Owner, RetrieveLimits};
+use umbra_store::RetrieveLimits;
 
 /// The hash of a stored message from a store reply (the entry node's own result).
 fn stored_hash(body: &Value) -> String {
@@ -55,7 +55,7 @@ fn local_hashes(net: &TestNetwork, i: usize, acct: &TestAccount) -> BTreeSet<Str
     let limits = RetrieveLimits::default();
     let store = &net.node(i).unwrap().node().unwrap().state().store;
     store
-        .retrieve(&Owner::new(acct.pubkey_bytes()), 0, None, limits, now_ms())
+        .retrieve(&acct.pubkey_bytes(), 0, None, limits, now_ms())
         .unwrap()
         .messages
         .into_iter()

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use umbra_crypto::{Identity, Redacted};
+use umbra_crypto::{Ed25519PublicKey, Identity, Redacted};
 use umbra_nodelist::api::{
     DEFAULT_MAX_CLOCK_SKEW_MS, HeartbeatRequest, LeaveRequest, NodeStatus, RegisterRequest,
     RegistryInfo,
@@ -49,11 +49,11 @@ pub struct Registry {
     identity: Identity,
     config: RegistryConfig,
     store: Store,
-    nodes: BTreeMap<[u8; 32], NodeRecord>,
+    nodes: BTreeMap<Ed25519PublicKey, NodeRecord>,
     current: SignedNodeList,
 }
 
-fn short_key(k: &[u8; 32]) -> Redacted<String> {
+fn short_key(k: &Ed25519PublicKey) -> Redacted<String> {
     Redacted::new(hex::encode(k))
 }
 
@@ -104,7 +104,7 @@ impl Registry {
 
     /// The registry's Ed25519 public key.
     #[must_use]
-    pub fn public_key(&self) -> [u8; 32] {
+    pub fn public_key(&self) -> Ed25519PublicKey {
         self.identity.ed25519_public()
     }
 
@@ -140,7 +140,7 @@ impl Registry {
         }
     }
 
-    fn status(&self, ed: &[u8; 32]) -> NodeStatus {
+    fn status(&self, ed: &Ed25519PublicKey) -> NodeStatus {
         let (active, swarm_id) = self
             .nodes
             .get(ed)
@@ -156,7 +156,7 @@ impl Registry {
 
     /// The status of one node, if known.
     #[must_use]
-    pub fn node_status(&self, ed: &[u8; 32]) -> Option<NodeStatus> {
+    pub fn node_status(&self, ed: &Ed25519PublicKey) -> Option<NodeStatus> {
         self.nodes.contains_key(ed).then(|| self.status(ed))
     }
 
@@ -164,13 +164,13 @@ impl Registry {
     /// then replaces the in-memory state.
     fn publish_with(
         &mut self,
-        mut nodes: BTreeMap<[u8; 32], NodeRecord>,
+        mut nodes: BTreeMap<Ed25519PublicKey, NodeRecord>,
         now_ms: u64,
         reform: bool,
     ) -> Result<(), RegistryError> {
         let epoch = self.epoch().saturating_add(1);
         if reform {
-            let active: BTreeMap<[u8; 32], u64> = nodes
+            let active: BTreeMap<Ed25519PublicKey, u64> = nodes
                 .values()
                 .filter(|r| r.active)
                 .map(|r| (r.pubkey_ed25519, r.swarm_id))
@@ -221,7 +221,7 @@ impl Registry {
     fn check_replay(
         &self,
         what: &'static str,
-        ed: &[u8; 32],
+        ed: &Ed25519PublicKey,
         timestamp_ms: u64,
     ) -> Result<(), RegistryError> {
         match self.nodes.get(ed) {
@@ -361,7 +361,7 @@ impl Registry {
     /// Storage errors.
     pub fn expire(&mut self, now_ms: u64) -> Result<bool, RegistryError> {
         let limit = self.config.inactive_after_ms;
-        let stale: Vec<[u8; 32]> = self
+        let stale: Vec<Ed25519PublicKey> = self
             .nodes
             .values()
             .filter(|r| r.active && now_ms.saturating_sub(r.last_seen_ms) > limit)

@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
+use umbra_crypto::{Ed25519PublicKey, X25519PublicKey};
 use umbra_nodelist::api::Announcement;
 use umbra_nodelist::list::SignedNodeList;
 
@@ -17,9 +18,9 @@ const SCHEMA_VERSION: i64 = 1;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeRecord {
     /// Ed25519 key (identity).
-    pub pubkey_ed25519: [u8; 32],
+    pub pubkey_ed25519: Ed25519PublicKey,
     /// X25519 key.
-    pub pubkey_x25519: [u8; 32],
+    pub pubkey_x25519: X25519PublicKey,
     /// Address, ports, version.
     pub announcement: Announcement,
     /// First registration, unix ms.
@@ -127,7 +128,7 @@ impl Store {
     ///
     /// # Errors
     /// [`RegistryError::Storage`] or [`RegistryError::Corrupt`].
-    pub fn load_nodes(&self) -> Result<BTreeMap<[u8; 32], NodeRecord>, RegistryError> {
+    pub fn load_nodes(&self) -> Result<BTreeMap<Ed25519PublicKey, NodeRecord>, RegistryError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -171,8 +172,8 @@ impl Store {
             let (ed, x, ip, sp, lp, ver, reg, seen, ts, active, swarm) =
                 row.map_err(db("reading nodes"))?;
             let corrupt = |what: &str| RegistryError::Corrupt(format!("node row: bad {what}"));
-            let ed: [u8; 32] = ed.try_into().map_err(|_| corrupt("pubkey_ed25519"))?;
-            let x: [u8; 32] = x.try_into().map_err(|_| corrupt("pubkey_x25519"))?;
+            let ed = Ed25519PublicKey::from_slice(&ed).map_err(|_| corrupt("pubkey_ed25519"))?;
+            let x = X25519PublicKey::from_slice(&x).map_err(|_| corrupt("pubkey_x25519"))?;
             let ip: Ipv4Addr = ip.parse().map_err(|_| corrupt("public_ip"))?;
             let version: [u16; 3] = serde_json::from_str(&ver).map_err(|_| corrupt("version"))?;
             let rec = NodeRecord {
@@ -251,8 +252,8 @@ impl Store {
                 let version = serde_json::to_string(&n.announcement.version)
                     .map_err(|e| RegistryError::Corrupt(e.to_string()))?;
                 stmt.execute(params![
-                    n.pubkey_ed25519.as_slice(),
-                    n.pubkey_x25519.as_slice(),
+                    n.pubkey_ed25519.as_bytes().as_slice(),
+                    n.pubkey_x25519.as_bytes().as_slice(),
                     n.announcement.public_ip.to_string(),
                     n.announcement.storage_port,
                     n.announcement.storage_lmq_port,

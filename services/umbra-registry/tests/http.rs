@@ -67,7 +67,7 @@ async fn call(
     (status, ctype, v)
 }
 
-fn rpk() -> [u8; 32] {
+fn rpk() -> umbra_crypto::Ed25519PublicKey {
     registry_identity().ed25519_public()
 }
 

@@ -19,8 +19,8 @@ fn list() -> NodeList {
         1_764_130_000_000,
         (0..20u8)
             .map(|i| NodeEntry {
-                pubkey_ed25519: [i; 32],
-                pubkey_x25519: [i.wrapping_add(100); 32],
+                pubkey_ed25519: umbra_crypto::Ed25519PublicKey::from_bytes([i; 32]),
+                pubkey_x25519: umbra_crypto::X25519PublicKey::from_bytes([i.wrapping_add(100); 32]),
                 public_ip: Ipv4Addr::new(127, 0, 0, 1),
                 storage_port: 1000 + u16::from(i),
                 storage_lmq_port: 2000 + u16::from(i),

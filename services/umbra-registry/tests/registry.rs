@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{T0, announcement, node_identity, register_req, registry_identity};
-use umbra_crypto::Identity;
+use umbra_crypto::{Ed25519PublicKey, Identity};
 use umbra_nodelist::NodeListError;
 use umbra_nodelist::api::{HeartbeatRequest, LeaveRequest, RegisterRequest};
 use umbra_nodelist::list::{ListVerifier, TrustPolicy};
@@ -38,7 +38,7 @@ fn open(now: u64) -> Registry {
     .unwrap()
 }
 
-fn rpk() -> [u8; 32] {
+fn rpk() -> Ed25519PublicKey {
     registry_identity().ed25519_public()
 }
 
@@ -91,7 +91,9 @@ fn a_bad_signature_is_refused() {
     );
     assert_eq!(err.to_string(), "register signature verification failed");
     let mut req = register_req(1, &rpk(), T0);
-    req.signature[0] ^= 1;
+    let mut sig = req.signature.to_bytes();
+    sig[0] ^= 1;
+    req.signature = umbra_crypto::Signature::from_bytes(sig);
     assert!(matches!(
         reg.register(&req, T0),
         Err(RegistryError::NodeList(NodeListError::BadSignature { .. }))
@@ -179,7 +181,7 @@ fn keys_that_do_not_match_are_refused() {
     ));
     // A small-order X25519 key (all zeros) is unusable.
     let mut zero = register_req(1, &rpk(), T0);
-    zero.pubkey_x25519 = [0; 32];
+    zero.pubkey_x25519 = umbra_crypto::X25519PublicKey::from_bytes([0; 32]);
     zero.signature = node.sign(&zero.signed_bytes(&rpk()));
     assert!(matches!(
         reg.register(&zero, T0),

@@ -491,6 +491,10 @@ async fn network_watch(shared: Arc<Shared>, t: OnionTransport) {
 }
 
 /// The first 8 hex digits of a node key, as the panel shows it.
-fn hex_prefix(key: &[u8; 32]) -> String {
-    key.iter().take(4).map(|b| format!("{b:02x}")).collect()
+fn hex_prefix(key: &umbra_crypto::Ed25519PublicKey) -> String {
+    key.as_bytes()
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

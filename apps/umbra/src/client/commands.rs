@@ -387,7 +387,7 @@ pub(crate) async fn paths(g: &Globals) -> anyhow::Result<()> {
     let t = &online.transport;
     let guards = t.guards();
     let nodes = t.guard_nodes();
-    let address = |key: &[u8; 32]| {
+    let address = |key: &umbra_crypto::Ed25519PublicKey| {
         nodes
             .iter()
             .find(|n| &n.pubkey_ed25519 == key)

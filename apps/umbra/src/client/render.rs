@@ -138,8 +138,8 @@ pub(crate) fn short(id: &SessionId) -> String {
 }
 
 /// A node key in hex.
-pub(crate) fn key_hex(k: &[u8; 32]) -> String {
-    k.iter().map(|b| format!("{b:02x}")).collect()
+pub(crate) fn key_hex(k: &umbra_crypto::Ed25519PublicKey) -> String {
+    k.to_hex()
 }
 
 /// A node of an onion path: its Ed25519 key (hex) and its address.

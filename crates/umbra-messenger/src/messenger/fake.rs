@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use umbra_crypto::hash::message_hash;
-use umbra_crypto::{Identity, SessionId};
+use umbra_crypto::{AccountId, Identity, SessionId};
 
 use super::swarm::{NodeId, RetrievedPage, StoreAck, StoredMessage, SwarmApi, SwarmError};
 use umbra_net::{BoxFuture, Clock};
@@ -124,7 +124,7 @@ impl FakeSwarms {
     }
 
     fn write(&self, owner: &SessionId, namespace: i32, data: &[u8], ts: u64, ttl: u64) -> StoreAck {
-        let hash = message_hash(owner.as_bytes(), namespace, data);
+        let hash = message_hash(&AccountId::from(*owner), namespace, data).to_string();
         let expiry = ts.saturating_add(ttl);
         let mut st = self.st();
         let mailbox = st

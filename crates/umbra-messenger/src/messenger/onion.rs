@@ -11,7 +11,7 @@ use umbra_report::ErrorExt as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use umbra_crypto::{Identity, SessionId};
+use umbra_crypto::{AccountId, Identity, SessionId};
 
 use super::swarm::{
     NodeId, RetrievedPage, StoreAck, StoredMessage, SwarmApi, SwarmError, delete_signed_bytes,
@@ -272,10 +272,8 @@ impl OnionSwarm {
         Ok(json)
     }
 
-    fn node_key(node: &str) -> Result<[u8; 32], SwarmError> {
-        let bytes = hex::decode(node).map_err(|_| SwarmError::Malformed("node id".into()))?;
-        bytes
-            .try_into()
+    fn node_key(node: &str) -> Result<umbra_crypto::Ed25519PublicKey, SwarmError> {
+        node.parse()
             .map_err(|_| SwarmError::Malformed("node id".into()))
     }
 }
@@ -289,7 +287,7 @@ impl SwarmApi for OnionSwarm {
                 .map_err(|e| SwarmError::Unreachable(e.report().to_string()))?;
             Ok(self
                 .transport
-                .swarm_of(owner.as_bytes())
+                .swarm_of(&AccountId::from(*owner))
                 .iter()
                 .map(|n| hex::encode(n.pubkey_ed25519))
                 .collect())
@@ -307,7 +305,7 @@ impl SwarmApi for OnionSwarm {
         Box::pin(async move {
             let body = store_request(owner, namespace, data, timestamp_ms, ttl_ms);
             let json = self
-                .call(Destination::Swarm(*owner.as_bytes()), body)
+                .call(Destination::Swarm(AccountId::from(*owner)), body)
                 .await?;
             parse_store(&json)
         })
@@ -346,7 +344,7 @@ impl SwarmApi for OnionSwarm {
         hashes: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<String>, SwarmError>> {
         Box::pin(async move {
-            let owner = *identity.session_id().as_bytes();
+            let owner = AccountId::from(identity.session_id());
             let json = self
                 .call(Destination::Swarm(owner), delete_request(identity, hashes))
                 .await?;
@@ -362,7 +360,7 @@ impl SwarmApi for OnionSwarm {
         shorten: bool,
     ) -> BoxFuture<'a, Result<(), SwarmError>> {
         Box::pin(async move {
-            let owner = *identity.session_id().as_bytes();
+            let owner = AccountId::from(identity.session_id());
             self.call(
                 Destination::Swarm(owner),
                 expire_request(identity, hashes, expiry_ms, shorten),
@@ -384,7 +382,8 @@ mod tests {
         assert_eq!(p["pubkey"], identity.session_id().to_hex());
         assert_eq!(p["pubkey_ed25519"], hex::encode(identity.ed25519_public()));
         let sig = STANDARD.decode(p["signature"].as_str().unwrap()).unwrap();
-        umbra_crypto::sign::verify_slices(&identity.ed25519_public(), signed, &sig).unwrap();
+        umbra_crypto::sign::verify_slices(identity.ed25519_public().as_bytes(), signed, &sig)
+            .unwrap();
         v
     }
 
@@ -438,7 +437,7 @@ mod tests {
 
         let nodes = swarm.nodes(&me).await.unwrap();
         let members: Vec<String> = transport
-            .swarm_of(me.as_bytes())
+            .swarm_of(&AccountId::from(me))
             .iter()
             .map(|n| hex::encode(n.pubkey_ed25519))
             .collect();

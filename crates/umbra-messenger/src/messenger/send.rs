@@ -1,7 +1,7 @@
 //! Sending: encoding into the outbox (inside the caller's transaction) and `send_text`.
 
 use rusqlite_cipher::Transaction;
-use umbra_crypto::{Redacted, SessionId};
+use umbra_crypto::{AccountId, Redacted, SessionId};
 use umbra_wire::{Content, DataMessage, encode_one_to_one};
 
 use super::db::{self, NewStore};
@@ -29,7 +29,7 @@ impl Messenger {
             encode_one_to_one(&self.identity, to, content, sent_ms, &mut **rng)
                 .map_err(MessengerError::Encoding)?
         };
-        let hash = umbra_crypto::hash::message_hash(to.as_bytes(), 0, &data);
+        let hash = umbra_crypto::hash::message_hash(&AccountId::from(*to), 0, &data).to_string();
         db::queue_store(
             tx,
             &NewStore {

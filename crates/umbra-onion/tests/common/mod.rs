@@ -3,7 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use umbra_crypto::keys::X25519KeyPair;
-use umbra_crypto::{Identity, SeededRandom};
+use umbra_crypto::{Ed25519PublicKey, Identity, SeededRandom};
 use umbra_onion::{Hop, Peeled, Response, peel, peel_bencoded};
 
 pub(crate) struct Net {
@@ -37,7 +37,7 @@ impl Net {
         self.nodes[i].x25519_keypair()
     }
 
-    pub(crate) fn index_of(&self, ed25519: &[u8; 32]) -> usize {
+    pub(crate) fn index_of(&self, ed25519: &Ed25519PublicKey) -> usize {
         self.nodes
             .iter()
             .position(|n| &n.ed25519_public() == ed25519)

@@ -27,7 +27,8 @@ use umbra_replica::{
     ReplicaConfig, ViewHandle,
 };
 use umbra_store::{
-    ExpireMode, ExpireRequest, ExpiryTarget, NewMessage, Owner, RetrieveLimits, Store, StoreConfig,
+    AccountId, ExpireMode, ExpireRequest, ExpiryTarget, NewMessage, RetrieveLimits, Store,
+    StoreConfig,
 };
 use umbra_swarm::{SwarmId, UNASSIGNED_SWARM_ID};
 
@@ -38,13 +39,13 @@ pub const SWARM_A: SwarmId = 1 << 62;
 pub const SWARM_B: SwarmId = 3 << 62;
 
 /// An account whose swarm space is `space` (`w0 ^ r ^ r ^ 0 = w0`); `r` makes it unique.
-pub fn owner_at(space: u64, r: u64) -> Owner {
+pub fn owner_at(space: u64, r: u64) -> AccountId {
     let mut b = [0u8; 33];
     b[0] = 0x05;
     b[1..9].copy_from_slice(&space.to_be_bytes());
     b[9..17].copy_from_slice(&r.to_be_bytes());
     b[17..25].copy_from_slice(&r.to_be_bytes());
-    Owner::new(b)
+    AccountId::new(b)
 }
 
 /// The stand-in for umbra-node's RPC: applies a forwarded write to the store and answers with
@@ -57,7 +58,7 @@ pub struct TestRpc {
 impl TestRpc {
     pub async fn apply(&self, method: &str, params: &Value, now: i64) -> ForwardReply {
         let owner_hex = params["pubkey"].as_str().unwrap();
-        let owner = Owner::try_from(hex::decode(owner_hex).unwrap().as_slice()).unwrap();
+        let owner = AccountId::try_from(hex::decode(owner_hex).unwrap().as_slice()).unwrap();
         let sign =
             |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(self.identity.sign(s));
         match method {
@@ -68,7 +69,8 @@ impl TestRpc {
                     .unwrap();
                 let ts = params["timestamp"].as_i64().unwrap();
                 let ttl = params["ttl"].as_i64().unwrap();
-                let hash = umbra_crypto::hash::message_hash(owner.as_bytes(), i32::from(ns), &data);
+                let hash =
+                    umbra_crypto::hash::message_hash(&owner, i32::from(ns), &data).to_string();
                 let out = self
                     .store
                     .store(
@@ -155,7 +157,7 @@ async fn gate(State(up): State<Arc<AtomicBool>>, req: Request, next: Next) -> Re
 
 pub struct TestNode {
     pub identity: Arc<Identity>,
-    pub key: [u8; 32],
+    pub key: umbra_crypto::Ed25519PublicKey,
     pub store: Store,
     pub replica: Replica,
     pub view: ViewHandle,
@@ -190,7 +192,7 @@ impl TestNode {
     }
 
     /// The hashes of the account's live messages in a namespace.
-    pub fn hashes(&self, owner: &Owner, ns: i16, now: i64) -> BTreeSet<String> {
+    pub fn hashes(&self, owner: &AccountId, ns: i16, now: i64) -> BTreeSet<String> {
         // No count or size limit: everything.
         let limits = RetrieveLimits::default();
         self.store
@@ -203,7 +205,7 @@ impl TestNode {
     }
 
     /// Every bucket digest.
-    pub fn digests(&self, now: i64) -> BTreeMap<(Owner, i16), [u8; 32]> {
+    pub fn digests(&self, now: i64) -> BTreeMap<(AccountId, i16), [u8; 32]> {
         self.store
             .bucket_digests(None, now)
             .unwrap()
@@ -225,7 +227,7 @@ impl TestNode {
     }
 }
 
-pub fn store_params(owner: &Owner, ns: i16, data: &[u8], ts: i64) -> Value {
+pub fn store_params(owner: &AccountId, ns: i16, data: &[u8], ts: i64) -> Value {
     json!({
         "pubkey": hex::encode(owner.as_bytes()),
         "namespace": ns,
@@ -235,8 +237,8 @@ pub fn store_params(owner: &Owner, ns: i16, data: &[u8], ts: i64) -> Value {
     })
 }
 
-pub fn hash_of(owner: &Owner, ns: i16, data: &[u8]) -> String {
-    umbra_crypto::hash::message_hash(owner.as_bytes(), i32::from(ns), data)
+pub fn hash_of(owner: &AccountId, ns: i16, data: &[u8]) -> String {
+    umbra_crypto::hash::message_hash(owner, i32::from(ns), data).to_string()
 }
 
 /// The identity of test node `i`.

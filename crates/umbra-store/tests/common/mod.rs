@@ -2,19 +2,19 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use blake2::{Blake2b256, Digest};
-use umbra_store::{NewMessage, Owner, Store, StoreConfig};
+use umbra_store::{AccountId, NewMessage, Store, StoreConfig};
 
 pub const NOW: i64 = 1_700_000_000_000;
 pub const DAY: i64 = 24 * 3600 * 1000;
 
-pub fn owner(n: u8) -> Owner {
+pub fn owner(n: u8) -> AccountId {
     let mut b = [n; 33];
     b[0] = 0x05;
-    Owner::new(b)
+    AccountId::new(b)
 }
 
 /// A 43-character hash-looking string derived from owner, namespace and data.
-pub fn hash_of(owner: &Owner, ns: i16, data: &[u8]) -> String {
+pub fn hash_of(owner: &AccountId, ns: i16, data: &[u8]) -> String {
     let d = Blake2b256::new()
         .chain_update(owner.as_bytes())
         .chain_update(ns.to_be_bytes())
@@ -24,7 +24,7 @@ pub fn hash_of(owner: &Owner, ns: i16, data: &[u8]) -> String {
     hex[..43].to_string()
 }
 
-pub fn msg(owner: &Owner, ns: i16, data: &[u8], ts: i64, expiry: i64) -> NewMessage {
+pub fn msg(owner: &AccountId, ns: i16, data: &[u8], ts: i64, expiry: i64) -> NewMessage {
     NewMessage {
         owner: *owner,
         namespace: ns,

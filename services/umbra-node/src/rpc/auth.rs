@@ -3,10 +3,11 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
+use umbra_crypto::{Ed25519PublicKey, Signature};
 
 use umbra_crypto::keys::ed25519_pk_to_x25519;
 use umbra_crypto::sign::verify;
-use umbra_store::{Owner, Store, StoreError, SubaccountToken};
+use umbra_store::{AccountId, Store, StoreError, SubaccountToken};
 
 use super::RpcError;
 use super::params::{PResult, load_pk, parse_sig_b64, parse_token, require};
@@ -24,7 +25,7 @@ pub(crate) const PERM_ANY_PREFIX: u8 = 0x08;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Subaccount {
     pub(crate) token: [u8; 36],
-    pub(crate) sig: [u8; 64],
+    pub(crate) sig: Signature,
 }
 
 impl Subaccount {
@@ -36,8 +37,8 @@ impl Subaccount {
 /// The authentication parameters of a request.
 #[derive(Debug, Clone)]
 pub(crate) struct Auth {
-    pub(crate) pubkey_ed25519: Option<[u8; 32]>,
-    pub(crate) signature: [u8; 64],
+    pub(crate) pubkey_ed25519: Option<Ed25519PublicKey>,
+    pub(crate) signature: Signature,
     pub(crate) subaccount: Option<Subaccount>,
 }
 
@@ -47,12 +48,12 @@ pub(crate) fn load_pk_signature(
     pk: Option<&str>,
     pk_ed: Option<&str>,
     sig: Option<&str>,
-) -> PResult<([u8; 33], Auth)> {
+) -> PResult<(AccountId, Auth)> {
     let owner = load_pk(pk)?;
     let sig = require("signature", sig)?;
     let mut pubkey_ed25519 = None;
     if let Some(ed) = pk_ed {
-        if owner[0] != 0x05 {
+        if owner.prefix() != 0x05 {
             return Err(RpcError::invalid(
                 "pubkey_ed25519 is only permitted for 05[...] pubkeys".into(),
             ));
@@ -61,9 +62,9 @@ pub(crate) fn load_pk_signature(
             let bytes = hex::decode(ed).map_err(|_| {
                 RpcError::invalid("invalid pubkey_ed25519: value is not hex".into())
             })?;
-            pubkey_ed25519 = bytes.try_into().ok();
+            pubkey_ed25519 = Ed25519PublicKey::from_slice(&bytes).ok();
         } else if ed.len() == 32 {
-            pubkey_ed25519 = ed.as_bytes().try_into().ok();
+            pubkey_ed25519 = Ed25519PublicKey::from_slice(ed.as_bytes()).ok();
         } else {
             return Err(RpcError::invalid(
                 "Invalid pubkey_ed25519: expected 64 hex char or 32 byte pubkey".into(),
@@ -141,7 +142,7 @@ pub(crate) const KEY_MATCH_CACHE_CAPACITY: usize = 65_536;
 /// insert (its table keeps its size, so memory stays at the high-water mark).
 #[derive(Debug)]
 pub(crate) struct KeyMatchCache {
-    pairs: Mutex<HashSet<([u8; 33], [u8; 32])>>,
+    pairs: Mutex<HashSet<(AccountId, Ed25519PublicKey)>>,
     capacity: usize,
 }
 
@@ -161,7 +162,7 @@ impl KeyMatchCache {
     }
 
     /// Whether this exact pair was seen to match. A poisoned lock counts as a miss.
-    fn contains(&self, owner: &[u8; 33], ed: &[u8; 32]) -> bool {
+    fn contains(&self, owner: &AccountId, ed: &Ed25519PublicKey) -> bool {
         self.pairs
             .lock()
             .map(|p| p.contains(&(*owner, *ed)))
@@ -169,7 +170,7 @@ impl KeyMatchCache {
     }
 
     /// Records a pair that was seen to match, emptying the cache first when it is full.
-    fn insert(&self, owner: &[u8; 33], ed: &[u8; 32]) {
+    fn insert(&self, owner: &AccountId, ed: &Ed25519PublicKey) {
         if let Ok(mut p) = self.pairs.lock() {
             if p.len() >= self.capacity {
                 p.clear();
@@ -189,27 +190,23 @@ impl KeyMatchCache {
 /// `pubkey_ed25519`, that key if it converts to the account's X25519 key (`None` otherwise);
 /// for any other account (or a `05` without it) the account's own 32 bytes.
 fn account_key(
-    owner: &[u8; 33],
-    pubkey_ed25519: Option<[u8; 32]>,
+    owner: &AccountId,
+    pubkey_ed25519: Option<Ed25519PublicKey>,
     matches: &KeyMatchCache,
-) -> Option<[u8; 32]> {
-    match (owner[0], pubkey_ed25519) {
+) -> Option<Ed25519PublicKey> {
+    match (owner.prefix(), pubkey_ed25519) {
         (0x05, Some(ed)) => {
             if matches.contains(owner, &ed) {
                 return Some(ed);
             }
             let x = ed25519_pk_to_x25519(&ed).ok()?;
-            if x[..] != owner[1..] {
+            if *x.as_bytes() != owner.key_bytes() {
                 return None;
             }
             matches.insert(owner, &ed);
             Some(ed)
         }
-        _ => {
-            let mut k = [0u8; 32];
-            k.copy_from_slice(&owner[1..]);
-            Some(k)
-        }
+        _ => Some(Ed25519PublicKey::from_bytes(owner.key_bytes())),
     }
 }
 
@@ -219,7 +216,7 @@ fn account_key(
 pub(crate) async fn verify_request(
     store: &Store,
     matches: &KeyMatchCache,
-    owner: &[u8; 33],
+    owner: &AccountId,
     auth: &Auth,
     req: Requirement,
     msg: &[u8],
@@ -228,7 +225,7 @@ pub(crate) async fn verify_request(
         return Ok(false);
     };
     if let Some(sub) = &auth.subaccount {
-        let prefix_ok = sub.token[0] == owner[0] || sub.flags() & PERM_ANY_PREFIX != 0;
+        let prefix_ok = sub.token[0] == owner.prefix() || sub.flags() & PERM_ANY_PREFIX != 0;
         if !prefix_ok || sub.flags() & req.perms != req.perms {
             return Ok(false);
         }
@@ -237,7 +234,7 @@ pub(crate) async fn verify_request(
         }
         if !req.allow_revoked {
             let store = store.clone();
-            let o = Owner::new(*owner);
+            let o = *owner;
             let token = SubaccountToken(sub.token);
             let revoked =
                 tokio::task::spawn_blocking(move || store.is_subaccount_revoked(&o, &token))
@@ -249,7 +246,9 @@ pub(crate) async fn verify_request(
                 return Ok(false);
             }
         }
-        key.copy_from_slice(&sub.token[4..36]);
+        let mut sub_key = [0u8; 32];
+        sub_key.copy_from_slice(&sub.token[4..36]);
+        key = Ed25519PublicKey::from_bytes(sub_key);
     }
     Ok(verify(&key, msg, &auth.signature).is_ok())
 }
@@ -260,9 +259,9 @@ mod tests {
 
     use super::*;
 
-    fn account(n: u8) -> ([u8; 33], [u8; 32]) {
+    fn account(n: u8) -> (AccountId, Ed25519PublicKey) {
         let id = Identity::from_seed(&[n; 32]);
-        (*id.session_id().as_bytes(), id.ed25519_public())
+        (AccountId::from(id.session_id()), id.ed25519_public())
     }
 
     #[test]
@@ -270,7 +269,7 @@ mod tests {
         let cache = KeyMatchCache::default();
         let (owner, ed) = account(1);
         let (other_owner, other_ed) = account(2);
-        assert_eq!(owner[0], 0x05);
+        assert_eq!(owner.prefix(), 0x05);
 
         assert_eq!(account_key(&owner, Some(ed), &cache), Some(ed));
         assert_eq!(cache.len(), 1);
@@ -284,6 +283,7 @@ mod tests {
         // A key that is not a curve point at all (y = 2 is not on the curve).
         let mut bad = [0u8; 32];
         bad[0] = 2;
+        let bad = Ed25519PublicKey::from_bytes(bad);
         assert!(ed25519_pk_to_x25519(&bad).is_err());
         assert_eq!(account_key(&owner, Some(bad), &cache), None);
         // Failures are not remembered.
@@ -302,8 +302,7 @@ mod tests {
     fn an_account_without_pubkey_ed25519_uses_its_own_key() {
         let cache = KeyMatchCache::default();
         let (owner, _) = account(3);
-        let mut own = [0u8; 32];
-        own.copy_from_slice(&owner[1..]);
+        let own = Ed25519PublicKey::from_bytes(owner.key_bytes());
         assert_eq!(account_key(&owner, None, &cache), Some(own));
         assert_eq!(cache.len(), 0);
     }

@@ -18,6 +18,7 @@ mod params;
 
 use std::future::Future;
 use std::pin::Pin;
+use umbra_crypto::AccountId;
 
 use serde_json::{Map, Value, json};
 
@@ -208,7 +209,7 @@ pub(crate) enum Request {
     Revoke(methods::RevokeReq),
     Unrevoke(methods::RevokeReq),
     RevokedList(methods::RevokedListReq),
-    GetSwarm([u8; 33]),
+    GetSwarm(AccountId),
     Info,
     Oxend(methods::OxendReq),
     Batch(Vec<Request>),

@@ -5,6 +5,7 @@
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde_json::{Map, Value};
+use umbra_crypto::{AccountId, Signature};
 use umbra_store::{Namespace, NamespaceSel};
 
 use super::RpcError;
@@ -22,7 +23,7 @@ const B64_LENIENT: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// Standard base64 with padding (how the reference encodes data and signatures in replies).
-pub(crate) fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: impl AsRef<[u8]>) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
@@ -53,12 +54,12 @@ pub(crate) fn b64_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Decodes an Ed25519 signature given as base64 (86 chars, or 88 ending in `==`).
-pub(crate) fn parse_sig_b64(s: &str) -> Option<[u8; 64]> {
+pub(crate) fn parse_sig_b64(s: &str) -> Option<Signature> {
     let len_ok = s.len() == 86 || (s.len() == 88 && s.ends_with("=="));
     if !len_ok || !is_base64(s) {
         return None;
     }
-    b64_decode(s)?.try_into().ok()
+    Signature::from_slice(&b64_decode(s)?).ok()
 }
 
 /// Whether `h` looks like a message hash (43 base64 characters).
@@ -67,11 +68,11 @@ pub(crate) fn is_valid_message_hash(h: &str) -> bool {
 }
 
 /// Parses a 66-hex-digit account id.
-pub(crate) fn parse_account_hex(s: &str) -> Option<[u8; 33]> {
+pub(crate) fn parse_account_hex(s: &str) -> Option<AccountId> {
     if s.len() != 66 {
         return None;
     }
-    hex::decode(s).ok()?.try_into().ok()
+    AccountId::try_from(hex::decode(s).ok()?.as_slice()).ok()
 }
 
 /// Parses a 36-byte subaccount token given as base64 (48 chars) or hex (72 chars).
@@ -305,7 +306,7 @@ pub(crate) fn choose_pubkey<'a>(
 }
 
 /// Loads a required account id (`load_pk`).
-pub(crate) fn load_pk(pk: Option<&str>) -> PResult<[u8; 33]> {
+pub(crate) fn load_pk(pk: Option<&str>) -> PResult<AccountId> {
     let pk = require("pubkey", pk)?;
     parse_account_hex(pk).ok_or_else(|| {
         RpcError::invalid("Pubkey must be 66 hex digits (33 bytes) long".to_string())
@@ -337,10 +338,11 @@ mod tests {
         assert!(!is_base64("QUI=="));
         assert_eq!(b64_decode("QUI").unwrap(), b"AB");
         assert_eq!(b64_decode("QUI=").unwrap(), b"AB");
-        let sig = b64(&[7u8; 64]);
+        let sig = b64([7u8; 64]);
         assert_eq!(sig.len(), 88);
-        assert_eq!(parse_sig_b64(&sig), Some([7u8; 64]));
-        assert_eq!(parse_sig_b64(sig.trim_end_matches('=')), Some([7u8; 64]));
+        let seven = Some(Signature::from_bytes([7u8; 64]));
+        assert_eq!(parse_sig_b64(&sig), seven);
+        assert_eq!(parse_sig_b64(sig.trim_end_matches('=')), seven);
         assert_eq!(parse_sig_b64("abc"), None);
     }
 
@@ -420,7 +422,7 @@ mod tests {
         assert!(parse_account_hex(&hexpk[2..]).is_none());
         assert!(parse_account_hex(&format!("05{}", "zz".repeat(32))).is_none());
         let tok = [3u8; 36];
-        assert_eq!(parse_token(&b64(&tok)), Some(tok));
+        assert_eq!(parse_token(&b64(tok)), Some(tok));
         assert_eq!(parse_token(&hex::encode(tok)), Some(tok));
         assert_eq!(parse_token("abc"), None);
         assert_eq!(

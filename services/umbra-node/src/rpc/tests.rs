@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use umbra_crypto::AccountId;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -69,7 +70,7 @@ impl Fx {
         verify(
             &self.state.identity.ed25519_public(),
             msg,
-            &sig.try_into().unwrap(),
+            &umbra_crypto::Signature::from_slice(&sig).unwrap(),
         )
         .is_ok()
     }
@@ -162,7 +163,7 @@ async fn store_public_inbox_without_signature_and_duplicate() {
     let r = fx.call("store", params.clone()).await;
     assert_eq!(r.status, 200, "{r:?}");
     let body = r.json_body().unwrap();
-    let hash = message_hash(&a.pubkey_bytes(), 0, b"hello");
+    let hash = message_hash(&a.pubkey_bytes(), 0, b"hello").to_string();
     assert_eq!(body["hash"], hash);
     assert_eq!(body["t"], NOW);
     assert_eq!(body["hf"], json!([19, 3]));
@@ -241,7 +242,7 @@ async fn store_checks_in_order_with_exact_errors() {
         "store signature verification failed",
     );
     let h = fx.put(&a, 3, NOW, DAY, b"x").await;
-    assert_eq!(h, message_hash(&a.pubkey_bytes(), 3, b"x"));
+    assert_eq!(h, message_hash(&a.pubkey_bytes(), 3, b"x").as_str());
     // A 05 account without pubkey_ed25519 cannot authenticate.
     let mut no_ed = a.store_params(3, NOW, DAY, b"y");
     no_ed.as_object_mut().unwrap().remove("pubkey_ed25519");
@@ -532,12 +533,12 @@ async fn group_account_signs_with_its_own_key() {
     let g = Identity::from_seed(&[77u8; 32]);
     let mut pk = [0u8; 33];
     pk[0] = 0x03;
-    pk[1..].copy_from_slice(&g.ed25519_public());
+    pk[1..].copy_from_slice(g.ed25519_public().as_bytes());
     let pk_hex = hex::encode(pk);
-    let sig = b64(&g.sign(format!("store11{NOW}").as_bytes()));
+    let sig = b64(g.sign(format!("store11{NOW}").as_bytes()));
     let r = fx.call("store", json!({"pubkey": pk_hex, "namespace": 11, "timestamp": NOW, "ttl": DAY, "data": b64(b"grp"), "signature": sig})).await;
     assert_eq!(r.status, 200, "{r:?}");
-    let sig = b64(&g.sign(format!("retrieve11{NOW}").as_bytes()));
+    let sig = b64(g.sign(format!("retrieve11{NOW}").as_bytes()));
     let r = fx
         .call(
             "retrieve",
@@ -1057,11 +1058,11 @@ impl Sub {
         let member = Identity::from_seed(&[42u8; 32]);
         let mut pk = [0u8; 33];
         pk[0] = 0x03;
-        pk[1..].copy_from_slice(&group.ed25519_public());
+        pk[1..].copy_from_slice(group.ed25519_public().as_bytes());
         let mut token = [0u8; 36];
         token[0] = 0x03;
         token[1] = flags;
-        token[4..].copy_from_slice(&member.ed25519_public());
+        token[4..].copy_from_slice(member.ed25519_public().as_bytes());
         Sub {
             group,
             pk_hex: hex::encode(pk),
@@ -1071,14 +1072,14 @@ impl Sub {
     }
     fn params(&self, mut p: Value, msg: &[u8]) -> Value {
         p["pubkey"] = json!(self.pk_hex);
-        p["subaccount"] = json!(b64(&self.token));
-        p["subaccount_sig"] = json!(b64(&self.group.sign(&self.token)));
-        p["signature"] = json!(b64(&self.member.sign(msg)));
+        p["subaccount"] = json!(b64(self.token));
+        p["subaccount_sig"] = json!(b64(self.group.sign(&self.token)));
+        p["signature"] = json!(b64(self.member.sign(msg)));
         p
     }
     fn owner_signed(&self, mut p: Value, msg: &[u8]) -> Value {
         p["pubkey"] = json!(self.pk_hex);
-        p["signature"] = json!(b64(&self.group.sign(msg)));
+        p["signature"] = json!(b64(self.group.sign(msg)));
         p
     }
 }
@@ -1121,7 +1122,7 @@ async fn subaccount_permissions_and_revocation() {
         "store signature verification failed",
     );
     // A token without delete cannot shorten.
-    let h = message_hash(&rw.token_owner(), 11, b"s");
+    let h = message_hash(&rw.token_owner(), 11, b"s").to_string();
     let e = NOW + 1000;
     let p = rw.params(
         json!({"messages": [h.clone()], "expiry": e, "shorten": true}),
@@ -1161,7 +1162,7 @@ async fn subaccount_permissions_and_revocation() {
         &rw.token,
     ]
     .concat();
-    let p = rw.owner_signed(json!({"revoke": b64(&rw.token), "timestamp": NOW}), &msg);
+    let p = rw.owner_signed(json!({"revoke": b64(rw.token), "timestamp": NOW}), &msg);
     let r = fx.call("revoke_subaccount", p).await;
     assert_eq!(r.status, 200, "{r:?}");
     let own = &r.json_body().unwrap()["swarm"][fx.node_hex()];
@@ -1181,7 +1182,7 @@ async fn subaccount_permissions_and_revocation() {
     let r = fx.call("revoked_subaccounts", p).await;
     assert_eq!(
         r.json_body().unwrap()["revoked_subaccounts"],
-        json!([b64(&rw.token)])
+        json!([b64(rw.token)])
     );
     let msg = [
         b"unrevoke_subaccount".as_slice(),
@@ -1198,7 +1199,7 @@ async fn subaccount_permissions_and_revocation() {
     assert_eq!(fx.call("retrieve", retrieve(&rw, 11)).await.status, 200);
     // Errors.
     let p = rw.owner_signed(
-        json!({"revoke": b64(&rw.token), "timestamp": NOW - 61_000}),
+        json!({"revoke": b64(rw.token), "timestamp": NOW - 61_000}),
         b"x",
     );
     assert_text(
@@ -1206,7 +1207,7 @@ async fn subaccount_permissions_and_revocation() {
         406,
         "revoke_subaccount timestamp too far from current time",
     );
-    let p = rw.owner_signed(json!({"unrevoke": b64(&rw.token), "timestamp": NOW}), b"x");
+    let p = rw.owner_signed(json!({"unrevoke": b64(rw.token), "timestamp": NOW}), b"x");
     assert_text(
         &fx.call("unrevoke_subaccount", p).await,
         401,
@@ -1218,7 +1219,7 @@ async fn subaccount_permissions_and_revocation() {
         400,
         "invalid request: invalid revoke: expected base64 or hex-encoded subaccount tag",
     );
-    let many: Vec<String> = (0..51).map(|_| b64(&rw.token)).collect();
+    let many: Vec<String> = (0..51).map(|_| b64(rw.token)).collect();
     let p = rw.owner_signed(json!({"revoke": many, "timestamp": NOW}), b"x");
     assert_text(
         &fx.call("revoke_subaccount", p).await,
@@ -1242,9 +1243,9 @@ async fn subaccount_permissions_and_revocation() {
 }
 
 impl Sub {
-    fn token_owner(&self) -> [u8; 33] {
+    fn token_owner(&self) -> AccountId {
         let v = hex::decode(&self.pk_hex).unwrap();
-        v.try_into().unwrap()
+        AccountId::try_from(v.as_slice()).unwrap()
     }
 }
 
@@ -1279,8 +1280,8 @@ async fn get_swarm_and_wrong_swarm() {
 
     // Two swarms; find an account that maps to the other one.
     let other = NodeInfo {
-        pubkey_ed25519: [5u8; 32],
-        pubkey_x25519: [6u8; 32],
+        pubkey_ed25519: umbra_crypto::Ed25519PublicKey::from_bytes([5u8; 32]),
+        pubkey_x25519: umbra_crypto::X25519PublicKey::from_bytes([6u8; 32]),
         ip: std::net::Ipv4Addr::new(10, 9, 9, 9),
         https_port: 1234,
         omq_port: 1235,
@@ -1307,7 +1308,10 @@ async fn get_swarm_and_wrong_swarm() {
     let r = fx.call("retrieve", foreign.retrieve_params(0, NOW)).await;
     assert_eq!(r.status, 421);
     // No swarm information at all: not ready.
-    fx.state.swarm.set(SwarmView::default());
+    fx.state.swarm.set(SwarmView::new(
+        umbra_crypto::Ed25519PublicKey::from_bytes([0; 32]),
+        Default::default(),
+    ));
     let r = fx.call("retrieve", a.retrieve_params(0, NOW)).await;
     assert_text(
         &r,
@@ -1588,7 +1592,10 @@ async fn recursive_replies_merge_member_results_and_forwarded_requests_do_not() 
     assert_eq!(r.status, 200);
     let body = r.json_body().unwrap();
     assert!(body.get("swarm").is_none() && body.get("t").is_none());
-    assert_eq!(body["hash"], message_hash(&a.pubkey_bytes(), 0, b"f"));
+    assert_eq!(
+        body["hash"],
+        message_hash(&a.pubkey_bytes(), 0, b"f").as_str()
+    );
 }
 
 #[tokio::test]
@@ -1809,7 +1816,7 @@ async fn retrieve_reverse_direction_pages_backwards() {
     let want: Vec<Value> = (0..5u8)
         .rev()
         .map(|i| {
-            json!({"data": b64(&[i]), "expiration": NOW - 100 + i64::from(i) + DAY,
+            json!({"data": b64([i]), "expiration": NOW - 100 + i64::from(i) + DAY,
                 "hash": hashes[usize::from(i)], "timestamp": NOW - 100 + i64::from(i)})
         })
         .collect();
@@ -1922,7 +1929,7 @@ async fn implicit_extend_only_of_a_subaccount_applies_trivial_extensions() {
         format!("store11{NOW}").as_bytes(),
     );
     assert_eq!(fx.call("store", p).await.status, 200);
-    let h = message_hash(&rw.token_owner(), 11, b"s");
+    let h = message_hash(&rw.token_owner(), 11, b"s").to_string();
     let later = NOW + DAY;
     let e = NOW + 30 * DAY + 60_000;
     let p = rw.params(
@@ -1992,8 +1999,8 @@ async fn revoke_limit_is_checked_first_and_only_for_revoke() {
     let fx = fixture();
     // Two swarms; an account that maps to the other one.
     let other = NodeInfo {
-        pubkey_ed25519: [5u8; 32],
-        pubkey_x25519: [6u8; 32],
+        pubkey_ed25519: umbra_crypto::Ed25519PublicKey::from_bytes([5u8; 32]),
+        pubkey_x25519: umbra_crypto::X25519PublicKey::from_bytes([6u8; 32]),
         ip: std::net::Ipv4Addr::new(10, 9, 9, 9),
         https_port: 1234,
         omq_port: 1235,
@@ -2007,7 +2014,7 @@ async fn revoke_limit_is_checked_first_and_only_for_revoke() {
         .find(|t| view.swarm_for(&t.pubkey_bytes()) == Some(1 << 63))
         .unwrap();
     fx.state.swarm.set(view);
-    let tokens = |n: u8| -> Vec<String> { (0..n).map(|i| b64(&[i; 36])).collect() };
+    let tokens = |n: u8| -> Vec<String> { (0..n).map(|i| b64([i; 36])).collect() };
     // Stale timestamp, wrong signature, wrong swarm: the count error still comes first.
     let stale = NOW - 3_600_000;
     let p = signed(
@@ -2054,7 +2061,7 @@ async fn unrevoke_takes_any_number_and_counts_removed_tokens() {
         &revoked.concat(),
     ]
     .concat();
-    let list: Vec<String> = revoked.iter().map(|t| b64(t)).collect();
+    let list: Vec<String> = revoked.iter().map(b64).collect();
     let p = rw.owner_signed(json!({"revoke": list, "timestamp": NOW}), &msg);
     let r = fx.call("revoke_subaccount", p).await;
     assert_eq!(r.status, 200, "{r:?}");
@@ -2097,6 +2104,6 @@ async fn unrevoke_takes_any_number_and_counts_removed_tokens() {
         format!("revoked_subaccounts{NOW}").as_bytes(),
     );
     let r = fx.call("revoked_subaccounts", p).await;
-    let want: Vec<String> = (0..10).rev().map(|i| b64(&tok(i))).collect();
+    let want: Vec<String> = (0..10).rev().map(|i| b64(tok(i))).collect();
     assert_eq!(r.json_body().unwrap()["revoked_subaccounts"], json!(want));
 }

@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use umbra_crypto::Ed25519PublicKey;
 use umbra_report::ErrorExt as _;
 
 use anyhow::{Context as _, anyhow, bail};
@@ -65,7 +66,7 @@ where
 /// The registry service running in this process.
 pub struct TestRegistry {
     url: String,
-    key: [u8; 32],
+    key: Ed25519PublicKey,
     state: Arc<AppState>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -127,7 +128,7 @@ impl TestRegistry {
     }
 
     /// The registry's Ed25519 public key.
-    pub fn pubkey(&self) -> [u8; 32] {
+    pub fn pubkey(&self) -> Ed25519PublicKey {
         self.key
     }
 
@@ -177,7 +178,7 @@ enum Slot {
 pub struct TestNetwork {
     registry: TestRegistry,
     nodes: Vec<Slot>,
-    keys: Vec<[u8; 32]>,
+    keys: Vec<Ed25519PublicKey>,
     client: reqwest::Client,
 }
 
@@ -247,8 +248,12 @@ impl TestNetwork {
     }
 
     /// Node `i`'s Ed25519 key.
-    pub fn key(&self, i: usize) -> [u8; 32] {
-        self.keys.get(i).copied().unwrap_or_default()
+    pub fn key(&self, i: usize) -> Ed25519PublicKey {
+        // An unknown index gives the all-zero key, which no node has.
+        self.keys
+            .get(i)
+            .copied()
+            .unwrap_or(Ed25519PublicKey::from_bytes([0; 32]))
     }
 
     /// Indices of the running nodes.
@@ -367,7 +372,7 @@ impl TestNetwork {
         let swarm = view
             .swarm_for(&account.pubkey_bytes())
             .context("no swarm known")?;
-        let members: BTreeSet<[u8; 32]> = view
+        let members: BTreeSet<Ed25519PublicKey> = view
             .members(swarm)
             .iter()
             .map(|m| m.pubkey_ed25519)

@@ -34,7 +34,7 @@ pub fn announcement(i: u32) -> Announcement {
     }
 }
 
-pub fn register_req(i: u32, registry: &[u8; 32], ts: u64) -> RegisterRequest {
+pub fn register_req(i: u32, registry: &umbra_crypto::Ed25519PublicKey, ts: u64) -> RegisterRequest {
     RegisterRequest::new(&node_identity(i), registry, announcement(i), ts).unwrap()
 }
 

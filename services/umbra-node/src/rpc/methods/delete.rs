@@ -1,7 +1,7 @@
 //! `delete`, `delete_all`, `delete_before` (`storage-rpc.md` §5.3–5.5): recursive (§7).
 
 use serde_json::{Map, Value, json};
-use umbra_store::Owner;
+use umbra_store::AccountId;
 
 use super::{
     Exec, NamespaceReq, SIG_WINDOW, SignedBy, check_hashes, check_recent, check_swarm, node_sig,
@@ -15,7 +15,7 @@ use crate::rpc::{Ctx, Origin, RpcResponse};
 const DELETE: Requirement = Requirement::perms(PERM_DELETE);
 
 pub(crate) struct DeleteReq {
-    owner: [u8; 33],
+    owner: AccountId,
     auth: Auth,
     messages: Vec<String>,
     required: bool,
@@ -53,11 +53,7 @@ pub(crate) async fn exec_delete(ctx: &Ctx<'_>, r: DeleteReq) -> Exec {
     .await?;
     let pk_hex = hex::encode(r.owner);
     let requested = r.messages.clone();
-    let write = || {
-        ctx.state
-            .store
-            .delete(Owner::new(r.owner), r.messages, ctx.now)
-    };
+    let write = || ctx.state.store.delete(r.owner, r.messages, ctx.now);
     // §7: PUBKEY_HEX || requested hashes (request order) || deleted hashes (sorted).
     let entry = |deleted: Vec<String>| {
         let m = signed_bytes(&[pk_hex.as_bytes()], requested.iter().chain(deleted.iter()));

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use umbra_report::ErrorExt as _;
 
 use serde_json::{Map, Value, json};
-use umbra_store::{ExpireMode, ExpireOutcome, ExpireRequest, ExpiryTarget, Owner};
+use umbra_store::{AccountId, ExpireMode, ExpireOutcome, ExpireRequest, ExpiryTarget};
 
 use super::{
     Exec, NamespaceReq, SIG_WINDOW, SignedBy, blocking, check_hashes, check_recent, check_swarm,
@@ -16,7 +16,7 @@ use crate::rpc::params::{PResult, Params, require};
 use crate::rpc::{Ctx, RpcError, RpcResponse};
 
 pub(crate) struct ExpireReq {
-    owner: [u8; 33],
+    owner: AccountId,
     auth: Auth,
     expiry: Vec<i64>,
     shorten: bool,
@@ -139,7 +139,7 @@ pub(crate) async fn exec_expire(ctx: &Ctx<'_>, r: ExpireReq) -> Exec {
     let requested = r.messages.clone();
     let pk_hex = hex::encode(r.owner);
     let req = ExpireRequest {
-        owner: Owner::new(r.owner),
+        owner: r.owner,
         hashes: r.messages,
         expiry: target,
         mode,
@@ -210,7 +210,7 @@ pub(crate) async fn exec_expire_all(ctx: &Ctx<'_>, r: ExpireAllReq) -> Exec {
 }
 
 pub(crate) struct GetExpiriesReq {
-    owner: [u8; 33],
+    owner: AccountId,
     auth: Auth,
     timestamp: i64,
     messages: Vec<String>,
@@ -263,7 +263,7 @@ pub(crate) async fn exec_get_expiries(ctx: &Ctx<'_>, r: GetExpiriesReq) -> Exec 
     )
     .await?;
     let store = ctx.state.store.clone();
-    let owner = Owner::new(r.owner);
+    let owner = r.owner;
     let now = ctx.now;
     let hashes = r.messages;
     let found: BTreeMap<String, i64> = blocking(move || store.get_expiries(&owner, &hashes, now))

@@ -2,12 +2,13 @@
 //! §5.11–5.13): no account, no signature, no 421.
 
 use serde_json::{Value, json};
+use umbra_crypto::AccountId;
 
 use super::Exec;
 use crate::rpc::params::{PResult, Params, choose_pubkey, parse_account_hex, require};
 use crate::rpc::{Ctx, RpcError, RpcResponse};
 
-pub(crate) fn parse_get_swarm(p: Params<'_>) -> PResult<[u8; 33]> {
+pub(crate) fn parse_get_swarm(p: Params<'_>) -> PResult<AccountId> {
     let alt = p.string("pubKey")?;
     let main = p.string("pubkey")?;
     let pk = choose_pubkey(main, alt)?.unwrap_or("");
@@ -17,7 +18,7 @@ pub(crate) fn parse_get_swarm(p: Params<'_>) -> PResult<[u8; 33]> {
 }
 
 /// §5.11: answered by any node.
-pub(crate) fn exec_get_swarm(ctx: &Ctx<'_>, pk: &[u8; 33]) -> RpcResponse {
+pub(crate) fn exec_get_swarm(ctx: &Ctx<'_>, pk: &AccountId) -> RpcResponse {
     let view = ctx.state.swarm.get();
     RpcResponse::json(200, ctx.stamp(view.swarm_json(pk)))
 }

@@ -31,7 +31,7 @@ use std::future::Future;
 use umbra_report::ErrorExt as _;
 
 use serde_json::{Map, Value, json};
-use umbra_store::{ByNamespace, Namespace, NamespaceSel, Owner, StoreError, is_public_outbox};
+use umbra_store::{AccountId, ByNamespace, Namespace, NamespaceSel, StoreError, is_public_outbox};
 
 use super::auth::{
     Auth, PERM_DELETE, Requirement, load_pk_signature, load_subaccount, verify_request,
@@ -151,7 +151,7 @@ fn by_ns_json(sel: NamespaceSel, v: &ByNamespace) -> Value {
 fn by_ns_entry(
     ctx: &Ctx<'_>,
     key: &str,
-    owner: &[u8; 33],
+    owner: &AccountId,
     value: &str,
     sel: NamespaceSel,
     hashes: &ByNamespace,
@@ -169,7 +169,7 @@ fn by_ns_entry(
 /// A write across namespaces: `delete_all` (`value` = `timestamp`), `delete_before` (`before`),
 /// `expire_all` (`expiry`) (`storage-rpc.md` §5.4, §5.5, §5.7).
 pub(crate) struct NamespaceReq {
-    owner: [u8; 33],
+    owner: AccountId,
     auth: Auth,
     ns: NamespaceSel,
     value: i64,
@@ -211,7 +211,7 @@ impl NamespaceReq {
     /// node's entry `{<key>: hashes, "signature"}` made by [`by_ns_entry`].
     async fn apply<W, F>(self, ctx: &Ctx<'_>, method: &'static str, key: &str, write: W) -> Exec
     where
-        W: FnOnce(Owner, NamespaceSel, i64) -> F,
+        W: FnOnce(AccountId, NamespaceSel, i64) -> F,
         F: Future<Output = Result<ByNamespace, StoreError>>,
     {
         let r = self;
@@ -230,7 +230,7 @@ impl NamespaceReq {
             format!("{method} signature verification failed"),
         )
         .await?;
-        let write = || write(Owner::new(r.owner), r.ns, r.value);
+        let write = || write(r.owner, r.ns, r.value);
         let entry = |hashes: ByNamespace| by_ns_entry(ctx, key, &r.owner, &value, r.ns, &hashes);
         Ok(recursive(ctx, method, r.owner, r.raw, Map::new(), write, entry).await)
     }
@@ -254,7 +254,7 @@ where
 
 /// 421 with the account's swarm (`storage-rpc.md` §5, §11), or 503 when no swarm is known at
 /// all, unless the account is ours.
-fn check_swarm(ctx: &Ctx<'_>, owner: &[u8; 33]) -> Result<(), RpcResponse> {
+fn check_swarm(ctx: &Ctx<'_>, owner: &AccountId) -> Result<(), RpcResponse> {
     let view = ctx.state.swarm.get();
     if !view.has_swarms() {
         return Err(RpcResponse::text(
@@ -327,7 +327,7 @@ impl<'a> SignedBy<'a> {
     }
 
     /// The account and its (required) signature, then the optional subaccount.
-    fn load(self) -> PResult<([u8; 33], Auth)> {
+    fn load(self) -> PResult<(AccountId, Auth)> {
         let (owner, mut auth) =
             load_pk_signature(self.pubkey, self.pubkey_ed25519, self.signature)?;
         auth.subaccount = load_subaccount(self.subaccount, self.subaccount_sig)?;
@@ -338,7 +338,7 @@ impl<'a> SignedBy<'a> {
 /// Verifies, mapping a database failure to `500 request failed`.
 async fn authenticate(
     ctx: &Ctx<'_>,
-    owner: &[u8; 33],
+    owner: &AccountId,
     auth: &Auth,
     req: Requirement,
     msg: &[u8],
@@ -362,7 +362,7 @@ async fn authenticate(
 /// (§9): `401 <failed>` (§10) when it fails.
 async fn require_signature(
     ctx: &Ctx<'_>,
-    owner: &[u8; 33],
+    owner: &AccountId,
     auth: &Auth,
     req: Requirement,
     msg: &[u8],
@@ -383,7 +383,7 @@ fn failure_entry(e: &StoreError) -> Value {
 
 /// The node's Ed25519 signature over `msg`, base64 (`storage-rpc.md` §7).
 fn node_sig(ctx: &Ctx<'_>, msg: &[u8]) -> String {
-    b64(&ctx.state.identity.sign(msg))
+    b64(ctx.state.identity.sign(msg).as_bytes())
 }
 
 /// A recursive write (`storage-rpc.md` §7) after its checks: applies `write` to the store here
@@ -393,7 +393,7 @@ fn node_sig(ctx: &Ctx<'_>, msg: &[u8]) -> String {
 async fn recursive<T, W, F>(
     ctx: &Ctx<'_>,
     method: &'static str,
-    owner: [u8; 33],
+    owner: AccountId,
     raw: Value,
     extra: Map<String, Value>,
     write: W,
@@ -421,7 +421,7 @@ where
 async fn fan_out<F>(
     ctx: &Ctx<'_>,
     method: &'static str,
-    owner: [u8; 33],
+    owner: AccountId,
     raw: Value,
     apply: F,
 ) -> (Value, MemberResults)

@@ -5,7 +5,7 @@ use std::time::Duration;
 use umbra_report::ErrorExt as _;
 
 use serde_json::{Value, json};
-use umbra_store::{Namespace, Owner, RetrieveDirection, RetrieveLimits};
+use umbra_store::{AccountId, Namespace, RetrieveDirection, RetrieveLimits};
 
 use super::{
     Exec, SIG_WINDOW, SignedBy, blocking, check_recent, check_swarm, concat, is_noauth_retrieve,
@@ -16,7 +16,7 @@ use crate::rpc::params::{PResult, Params, b64, choose_pubkey, is_base64, load_pk
 use crate::rpc::{Ctx, RpcError, RpcResponse};
 
 pub(crate) struct RetrieveReq {
-    owner: [u8; 33],
+    owner: AccountId,
     ns: Namespace,
     auth: Option<(Auth, i64)>,
     last_hash: Option<String>,
@@ -99,7 +99,7 @@ pub(crate) fn parse_retrieve(p: Params<'_>) -> PResult<RetrieveReq> {
 }
 
 /// `05ab…xyz`: enough to recognise an account in an error, not to identify it (§5.2).
-fn obfuscate(owner: &[u8; 33]) -> String {
+fn obfuscate(owner: &AccountId) -> String {
     let h = hex::encode(owner);
     format!("{}...{}", &h[..4], &h[h.len() - 3..])
 }
@@ -149,7 +149,7 @@ pub(crate) async fn exec_retrieve(ctx: &Ctx<'_>, r: RetrieveReq, may_wait: bool)
         }
     }
     let store = &ctx.state.store;
-    let owner = Owner::new(r.owner);
+    let owner = r.owner;
     // storage-rpc-addendum.md A1: a 7 800 000-byte cap even with only `max_count`, every
     // message counted as 100 + len(hash) + ⌊len(data)·4/3⌋ whatever the request's encoding.
     let limits = RetrieveLimits::from_request(r.max_count, r.max_size);

@@ -2,7 +2,9 @@
 
 use serde_json::{Map, Value, json};
 use umbra_crypto::hash::message_hash;
-use umbra_store::{Namespace, NewMessage, Owner, StoreOutcome, is_public_inbox, is_public_outbox};
+use umbra_store::{
+    AccountId, Namespace, NewMessage, StoreOutcome, is_public_inbox, is_public_outbox,
+};
 
 use super::{
     DAY, Exec, SECOND, SIG_WINDOW, SignedBy, check_recent, check_swarm, concat, node_sig, ns_str,
@@ -24,7 +26,7 @@ const MAX_DATA_B64: usize = 102_400;
 const MAX_MESSAGE_BODY: usize = 76_800;
 
 pub(crate) struct StoreReq {
-    owner: [u8; 33],
+    owner: AccountId,
     ns: Namespace,
     timestamp: i64,
     expiry: i64,
@@ -164,10 +166,10 @@ pub(crate) async fn exec_store(ctx: &Ctx<'_>, r: StoreReq) -> Exec {
         .await?;
     }
 
-    let hash = message_hash(&r.owner, i32::from(r.ns), &r.data);
+    let hash = message_hash(&r.owner, i32::from(r.ns), &r.data).to_string();
     let requested_expiry = r.expiry;
     let msg = NewMessage {
-        owner: Owner::new(r.owner),
+        owner: r.owner,
         namespace: r.ns,
         hash: hash.clone(),
         data: r.data,

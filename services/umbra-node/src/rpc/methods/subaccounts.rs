@@ -5,7 +5,7 @@
 use umbra_report::ErrorExt as _;
 
 use serde_json::{Map, Value, json};
-use umbra_store::{Owner, SubaccountToken};
+use umbra_store::{AccountId, SubaccountToken};
 
 use super::{
     Exec, SIG_WINDOW, blocking, check_recent, check_swarm, concat, node_sig, recursive,
@@ -23,7 +23,7 @@ const MAX_REVOKE_TOKENS: usize = 50;
 const ACCOUNT_KEY: Requirement = Requirement::perms(0);
 
 pub(crate) struct RevokeReq {
-    owner: [u8; 33],
+    owner: AccountId,
     auth: Auth,
     tokens: Vec<[u8; 36]>,
     timestamp: i64,
@@ -108,7 +108,7 @@ pub(crate) async fn exec_revoke(ctx: &Ctx<'_>, r: RevokeReq, revoke: bool) -> Ex
     .await?;
     let node_msg = concat(&[hex::encode(r.owner).as_bytes(), &signed]);
     let tokens: Vec<SubaccountToken> = r.tokens.iter().map(|t| SubaccountToken(*t)).collect();
-    let owner = Owner::new(r.owner);
+    let owner = r.owner;
     let write = || async {
         if revoke {
             ctx.state
@@ -136,7 +136,7 @@ pub(crate) async fn exec_revoke(ctx: &Ctx<'_>, r: RevokeReq, revoke: bool) -> Ex
 }
 
 pub(crate) struct RevokedListReq {
-    owner: [u8; 33],
+    owner: AccountId,
     auth: Auth,
     timestamp: i64,
 }
@@ -176,14 +176,14 @@ pub(crate) async fn exec_revoked_list(ctx: &Ctx<'_>, r: RevokedListReq) -> Exec 
     )
     .await?;
     let store = ctx.state.store.clone();
-    let owner = Owner::new(r.owner);
+    let owner = r.owner;
     let list = blocking(move || store.revoked_subaccounts(&owner))
         .await
         .map_err(|e| {
             tracing::warn!("revoked_subaccounts failed: {}", e.report());
             server_error()
         })?;
-    let tokens: Vec<String> = list.iter().map(|t| b64(&t.0)).collect();
+    let tokens: Vec<String> = list.iter().map(|t| b64(t.0)).collect();
     Ok(RpcResponse::json(
         200,
         ctx.stamp(json!({"revoked_subaccounts": tokens})),
