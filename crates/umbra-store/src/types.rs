@@ -12,7 +12,7 @@ pub type Millis = i64;
 pub type Namespace = i16;
 
 /// Length of a storage message hash: 43 characters of unpadded base64 (BLAKE2b-256).
-pub const HASH_LEN: usize = 43;
+pub const HASH_LEN: usize = umbra_crypto::MESSAGE_HASH_LEN;
 
 /// The account that owns messages (`05…` Session ID, `03…` group, …): one type for the whole
 /// workspace, see [`umbra_crypto::AccountId`].
@@ -41,11 +41,7 @@ pub const fn is_public_inbox(ns: Namespace) -> bool {
 
 /// Checks that `hash` looks like a storage message hash (43 chars of the base64 alphabet).
 pub(crate) fn check_hash(op: &'static str, hash: &str) -> Result<()> {
-    let ok = hash.len() == HASH_LEN
-        && hash
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
-    if ok {
+    if umbra_crypto::MessageHash::is_valid(hash) {
         Ok(())
     } else {
         Err(StoreError::InvalidHash {

@@ -64,7 +64,7 @@ pub(crate) fn parse_sig_b64(s: &str) -> Option<Signature> {
 
 /// Whether `h` looks like a message hash (43 base64 characters).
 pub(crate) fn is_valid_message_hash(h: &str) -> bool {
-    h.len() == 43 && is_base64(h)
+    umbra_crypto::MessageHash::is_valid(h)
 }
 
 /// Parses a 66-hex-digit account id.
