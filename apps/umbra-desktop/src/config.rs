@@ -25,6 +25,13 @@ pub struct Options {
     /// works offline: your conversations, no sending or receiving.
     #[arg(long, env = "UMBRA_NETWORK", value_name = "FILE")]
     pub network: Option<PathBuf>,
+    /// Print one JSON line on stdout per event (the profile is open, a message arrived, a
+    /// screenshot was written), for scripts and the integration scenario. Shows message text.
+    #[arg(long)]
+    pub status_json: bool,
+    /// Write the window as a PNG to this file after each message that arrives.
+    #[arg(long, value_name = "PATH")]
+    pub screenshot: Option<PathBuf>,
 }
 
 /// The profile directory: `--profile`/`UMBRA_PROFILE`, else `<data dir>/umbra/default`.

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod automation;
 mod backend;
 mod client;
 mod config;
@@ -8,6 +9,7 @@ mod model;
 mod time;
 mod ui;
 
+pub use automation::Automation;
 pub use backend::{Backend, BackendConfig, NetworkSource};
 pub use config::{Options, resolve_network, resolve_profile};
 pub use lock::{ProfileInUse, ProfileLock};

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use eframe::egui;
 use umbra_desktop::{
-    Backend, BackendConfig, DesktopApp, NetworkSource, Options, ProfileLock, resolve_network,
-    resolve_profile,
+    Automation, Backend, BackendConfig, DesktopApp, NetworkSource, Options, ProfileLock,
+    resolve_network, resolve_profile,
 };
 use umbra_report::ErrorExt as _;
 
@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             (None, Some(line))
         }
     };
+    let automation = Automation::new(opts.status_json, opts.screenshot.clone());
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Umbra")
@@ -57,7 +58,9 @@ fn main() -> ExitCode {
             let backend = Backend::start(BackendConfig::new(dir.clone(), network), move || {
                 ctx.request_repaint();
             })?;
-            Ok(Box::new(DesktopApp::new(backend, dir)))
+            Ok(Box::new(
+                DesktopApp::new(backend, dir).with_automation(automation),
+            ))
         }),
     );
     drop(lock);

@@ -28,6 +28,7 @@ use std::path::PathBuf;
 
 use eframe::egui;
 
+use crate::automation::Automation;
 use crate::backend::{Backend, Command};
 use crate::client::{Clock, SystemClock};
 use crate::model::{Model, Screen, Theme};
@@ -46,6 +47,7 @@ pub struct DesktopApp {
     model: Model,
     clock: SystemClock,
     applied_theme: Option<Theme>,
+    automation: Option<Automation>,
 }
 
 impl std::fmt::Debug for DesktopApp {
@@ -64,6 +66,7 @@ impl DesktopApp {
             model,
             clock: SystemClock,
             applied_theme: None,
+            automation: None,
         }
     }
 
@@ -78,7 +81,14 @@ impl DesktopApp {
             model,
             clock: SystemClock,
             applied_theme: None,
+            automation: None,
         }
+    }
+
+    /// Reports events to a script (`--status-json`, `--screenshot`).
+    pub fn with_automation(mut self, automation: Automation) -> Self {
+        self.automation = automation.is_active().then_some(automation);
+        self
     }
 
     /// Our Session ID, once the profile is open.
@@ -93,6 +103,9 @@ impl DesktopApp {
             while let Some(update) = b.poll() {
                 self.model.apply(update);
             }
+        }
+        if let Some(a) = &mut self.automation {
+            a.observe(&self.model, ui.ctx());
         }
         if self.applied_theme != Some(self.model.theme) {
             ui.ctx().set_theme(preference(self.model.theme));
