@@ -5,6 +5,7 @@
 //! file in `tasks/`; `run.rs` is the only place that starts processes.
 
 mod run;
+mod system;
 mod tasks;
 
 use std::process::ExitCode;

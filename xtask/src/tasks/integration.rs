@@ -40,6 +40,7 @@ pub(crate) const SCENARIO_BINARIES: &[&str] = &[
     "devnet_teardown",
     "client_e2e",
     "client_faults",
+    "desktop_xvfb",
 ];
 
 /// Environment variable of the scenarios: keep the devnet directories, which the harness
@@ -100,6 +101,10 @@ fn filter() -> String {
 
 pub(crate) fn run(a: &Args) -> anyhow::Result<()> {
     ensure_cargo_tool("nextest", "cargo-nextest")?;
+    crate::system::ensure_debian_packages(
+        crate::system::DESKTOP_SCENARIO,
+        "the desktop scenario (desktop_xvfb)",
+    )?;
     // From here on a Ctrl-C (or SIGTERM, SIGHUP) sets this flag instead of ending xtask, so
     // that the teardown is waited for and checked.
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -437,6 +442,19 @@ mod tests {
         assert_eq!(all[0].id(), "umbra::devnet_teardown a_scenario");
         assert_eq!(select(all.clone(), &["teardown".into()]).unwrap(), all);
         assert!(select(all, &["nothing".into()]).is_err());
+    }
+
+    #[test]
+    fn nextest_runs_every_scenario_one_at_a_time() {
+        // The `devnet` test group of `.config/nextest.toml` must name the same binaries, or a
+        // new scenario would run beside another one under `cargo xtask test`.
+        let config = std::fs::read_to_string(crate::run::root().join(".config/nextest.toml"))
+            .expect("reading .config/nextest.toml");
+        assert!(
+            config.contains(&format!("'{}'", filter())),
+            "the devnet group's filter in .config/nextest.toml is not `{}`",
+            filter()
+        );
     }
 
     #[test]

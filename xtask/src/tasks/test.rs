@@ -2,6 +2,7 @@
 //! doctests, which nextest does not run.
 
 use crate::run::{cargo, ensure_cargo_tool, run as exec};
+use crate::system::{DESKTOP_SCENARIO, ensure_debian_packages};
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -35,6 +36,7 @@ pub(crate) fn run(a: &Args) -> anyhow::Result<()> {
 /// installs cargo-nextest first when a fresh machine lacks it.
 pub(crate) fn nextest(profile: &str, options: &[&str], filters: &[String]) -> anyhow::Result<()> {
     ensure_cargo_tool("nextest", "cargo-nextest")?;
+    ensure_debian_packages(DESKTOP_SCENARIO, "the desktop scenario (desktop_xvfb)")?;
     let mut cmd = cargo([
         "nextest",
         "run",

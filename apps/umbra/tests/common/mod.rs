@@ -44,20 +44,21 @@ pub(crate) fn finish(mut child: Child, guard: Duration, what: &str) -> Output {
 
 /// Builds umbra-node and umbra-registry next to the `umbra` binary under test.
 pub(crate) fn build_daemons() {
+    build_next_to_umbra(&["umbra-node", "umbra-registry"]);
+}
+
+/// Builds other packages' binaries next to the `umbra` binary under test, in its profile
+/// (a no-op when they are up to date, as in a `cargo xtask test` run).
+pub(crate) fn build_next_to_umbra(packages: &[&str]) {
     let bin_dir = exe().parent().unwrap().to_path_buf();
     let profile = bin_dir.file_name().unwrap().to_str().unwrap().to_owned();
     let target = bin_dir.parent().unwrap().to_path_buf();
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "build",
-            "-p",
-            "umbra-node",
-            "-p",
-            "umbra-registry",
-            "--target-dir",
-        ])
-        .arg(&target);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).arg("build");
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    cmd.arg("--target-dir").arg(&target);
     if profile == "release" {
         cmd.arg("--release");
     } else if profile != "debug" {
@@ -69,10 +70,11 @@ pub(crate) fn build_daemons() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let out = finish(child, BUILD_GUARD, "building the daemons");
+    let what = format!("building {}", packages.join(", "));
+    let out = finish(child, BUILD_GUARD, &what);
     assert!(
         out.status.success(),
-        "building the daemons failed: {}",
+        "{what} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
