@@ -64,6 +64,10 @@ const TARGETS: &[(&str, &str)] = &[
         "attachments_request",
         "attachment server: upload manifest, Range, X-FS-TTL, chunk index, file id",
     ),
+    (
+        "attachment_decrypt",
+        "attachment decryption: stream, chunked view, legacy AES-CBC+HMAC",
+    ),
 ];
 
 /// Seconds of each target in CI's smoke run.
@@ -77,7 +81,7 @@ const FLAGS: &[&str] = &["--sanitizer", "none", "--debug-assertions"];
 pub(crate) struct Args {
     /// Which target (all when none): onion_frame, onion_bencode, onion_peel, onion_v4,
     /// onion_reply, onion_umbra, rpc_request, wire_envelope, config_message, replica_wire,
-    /// registry_list, attachments_request.
+    /// registry_list, attachments_request, attachment_decrypt.
     target: Option<String>,
     /// Seconds to run each target.
     #[arg(long, default_value_t = 60)]
@@ -161,4 +165,35 @@ fn fuzz(targets: &[&str], secs: u64) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TARGETS;
+
+    #[test]
+    fn every_target_of_fuzz_cargo_toml_is_listed() {
+        // A target missing here would never run in CI's smoke.
+        let manifest = std::fs::read_to_string(crate::run::root().join("fuzz/Cargo.toml"))
+            .expect("reading fuzz/Cargo.toml");
+        let declared: Vec<&str> = manifest
+            .split("[[bin]]")
+            .skip(1)
+            .filter_map(|bin| {
+                let line = bin.lines().find(|l| l.trim_start().starts_with("name"))?;
+                line.split('"').nth(1)
+            })
+            .collect();
+        let listed: Vec<&str> = TARGETS.iter().map(|(t, _)| *t).collect();
+        assert!(!declared.is_empty(), "no [[bin]] found in fuzz/Cargo.toml");
+        for t in &declared {
+            assert!(listed.contains(t), "fuzz target {t} is not in TARGETS");
+        }
+        for t in &listed {
+            assert!(
+                declared.contains(t),
+                "TARGETS names {t}, which fuzz/Cargo.toml lacks"
+            );
+        }
+    }
 }
