@@ -92,7 +92,11 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => {
             if let Ok(mut dec) = ChunkedDecryptor::resume(&key, rest) {
-                assert_eq!(dec.checkpoint().as_bytes(), rest, "a checkpoint re-saves to itself");
+                assert_eq!(
+                    dec.checkpoint().as_bytes(),
+                    rest,
+                    "a checkpoint re-saves to itself"
+                );
                 let next = dec.next_index();
                 let _ = dec.push(next, &rest[..rest.len().min(64)], &mut Vec::new());
             }
