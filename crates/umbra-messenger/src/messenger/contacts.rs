@@ -60,6 +60,19 @@ impl Messenger {
             .map_err(MessengerError::db("saving the settings"))
     }
 
+    /// A value an app keeps in the encrypted database for itself (its drafts, its theme),
+    /// or `None` if it never set one. Keys are the app's own; the messenger never reads them.
+    pub fn app_value(&self, key: &str) -> Result<Option<Vec<u8>>, MessengerError> {
+        db::meta_get(&self.db(), &app_key(key)).map_err(MessengerError::db("reading app state"))
+    }
+
+    /// Saves a value for the app (see [`Self::app_value`]): encrypted at rest with the rest
+    /// of the profile, unlike a file beside it.
+    pub fn set_app_value(&self, key: &str, value: &[u8]) -> Result<(), MessengerError> {
+        db::meta_set(&self.db(), &app_key(key), value)
+            .map_err(MessengerError::db("saving app state"))
+    }
+
     /// Resolves what a user typed: a Session ID, or a contact's nickname or display name.
     pub fn resolve(&self, who: &str) -> Result<SessionId, MessengerError> {
         let who = who.trim();
@@ -169,8 +182,18 @@ impl Messenger {
         tx.commit().map_err(MessengerError::db(what))
     }
 
+    /// Blocked accounts, by name (to offer "unblock").
+    pub fn blocked(&self) -> Result<Vec<Contact>, MessengerError> {
+        db::blocked_contacts(&self.db()).map_err(MessengerError::db("listing blocked contacts"))
+    }
+
     /// Unblocks an account (its conversation becomes an ordinary accepted one).
     pub fn unblock(&self, id: &SessionId) -> Result<(), MessengerError> {
         db::unblock_contact(&self.db(), id).map_err(MessengerError::db("unblocking a contact"))
     }
+}
+
+/// Apps' keys live under their own prefix, so they can never overwrite the messenger's.
+fn app_key(key: &str) -> String {
+    format!("app.{key}")
 }

@@ -398,6 +398,15 @@ pub(crate) fn approved_contacts(
         .and_then(Iterator::collect)
 }
 
+/// Blocked contacts, by name.
+pub(crate) fn blocked_contacts(conn: &Connection) -> rusqlite_cipher::Result<Vec<Contact>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE blocked = 1
+         ORDER BY COALESCE(nickname, display_name, session_id)"
+    ))?;
+    stmt.query_map([], contact_row).and_then(Iterator::collect)
+}
+
 /// Unblocked contacts with at least one message, accepted (`approved`) or requests.
 pub(crate) fn contacts_with_messages(
     conn: &Connection,

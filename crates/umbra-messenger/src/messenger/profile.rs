@@ -295,59 +295,70 @@ impl Profile {
         kdf: KdfParams,
         rng: &mut dyn Random,
     ) -> Result<(), MessengerError> {
-        let (key, source) = match passphrase {
-            None => {
-                let mut raw = Zeroizing::new([0u8; 32]);
-                rng.fill(&mut raw[..]);
-                (Zeroizing::new(hex::encode(&raw[..])), KeySource::File)
-            }
-            Some(pass) => {
-                let mut salt = [0u8; 16];
-                rng.fill(&mut salt);
-                let key = derive_key(pass, &salt, kdf)?;
-                (
-                    key,
-                    KeySource::Passphrase {
-                        salt: hex::encode(salt),
-                        kdf,
-                    },
-                )
-            }
-        };
-        // The new key file (if any) goes beside the old one first, so that a crash anywhere
-        // leaves one consistent (meta, key) pair on disk for the key the database has.
-        let new_key_path = self.dir.join("db.key.new");
-        if matches!(source, KeySource::File) {
-            write_private(&new_key_path, key.as_bytes())?;
-        }
-        let pragma = Zeroizing::new(format!("x'{}'", key.as_str()));
-        self.conn
-            .pragma_update(None, "rekey", pragma.as_str())
-            .map_err(MessengerError::db("re-encrypting the database"))?;
-        let meta = Meta {
-            format: PROFILE_FORMAT,
-            key: source,
-        };
-        let json = serde_json::to_vec_pretty(&meta)
-            .map_err(|e| MessengerError::ProfileCorrupt(e.to_string()))?;
-        let tmp = self.dir.join("profile.json.tmp");
-        write_private(&tmp, &json)?;
-        let key_path = self.dir.join(KEY_FILE);
-        if matches!(meta.key, KeySource::File) {
-            fs::rename(&new_key_path, &key_path)
-                .map_err(MessengerError::io("replacing the key file", &key_path))?;
-        } else if key_path.exists() {
-            fs::remove_file(&key_path)
-                .map_err(MessengerError::io("removing the key file", &key_path))?;
-        }
-        let meta_path = self.dir.join(META_FILE);
-        fs::rename(&tmp, &meta_path).map_err(MessengerError::io("writing", &meta_path))?;
-        Ok(())
+        rekey(&self.dir, &self.conn, passphrase, kdf, rng)
     }
 
     pub(crate) fn into_parts(self) -> (PathBuf, Identity, Connection) {
         (self.dir, self.identity, self.conn)
     }
+}
+
+/// Re-encrypts the database open on `conn` in profile `dir` under the key of `passphrase`
+/// (a new key file when `None`) and rewrites `profile.json` to match.
+pub(super) fn rekey(
+    dir: &Path,
+    conn: &Connection,
+    passphrase: Option<&str>,
+    kdf: KdfParams,
+    rng: &mut dyn Random,
+) -> Result<(), MessengerError> {
+    let (key, source) = match passphrase {
+        None => {
+            let mut raw = Zeroizing::new([0u8; 32]);
+            rng.fill(&mut raw[..]);
+            (Zeroizing::new(hex::encode(&raw[..])), KeySource::File)
+        }
+        Some(pass) => {
+            let mut salt = [0u8; 16];
+            rng.fill(&mut salt);
+            let key = derive_key(pass, &salt, kdf)?;
+            (
+                key,
+                KeySource::Passphrase {
+                    salt: hex::encode(salt),
+                    kdf,
+                },
+            )
+        }
+    };
+    // The new key file (if any) goes beside the old one first, so that a crash anywhere
+    // leaves one consistent (meta, key) pair on disk for the key the database has.
+    let new_key_path = dir.join("db.key.new");
+    if matches!(source, KeySource::File) {
+        write_private(&new_key_path, key.as_bytes())?;
+    }
+    let pragma = Zeroizing::new(format!("x'{}'", key.as_str()));
+    conn.pragma_update(None, "rekey", pragma.as_str())
+        .map_err(MessengerError::db("re-encrypting the database"))?;
+    let meta = Meta {
+        format: PROFILE_FORMAT,
+        key: source,
+    };
+    let json = serde_json::to_vec_pretty(&meta)
+        .map_err(|e| MessengerError::ProfileCorrupt(e.to_string()))?;
+    let tmp = dir.join("profile.json.tmp");
+    write_private(&tmp, &json)?;
+    let key_path = dir.join(KEY_FILE);
+    if matches!(meta.key, KeySource::File) {
+        fs::rename(&new_key_path, &key_path)
+            .map_err(MessengerError::io("replacing the key file", &key_path))?;
+    } else if key_path.exists() {
+        fs::remove_file(&key_path)
+            .map_err(MessengerError::io("removing the key file", &key_path))?;
+    }
+    let meta_path = dir.join(META_FILE);
+    fs::rename(&tmp, &meta_path).map_err(MessengerError::io("writing", &meta_path))?;
+    Ok(())
 }
 
 fn read_meta(dir: &Path) -> Result<Meta, MessengerError> {
@@ -434,4 +445,23 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), MessengerError> {
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .map_err(MessengerError::io("writing", path))
+}
+
+impl super::Messenger {
+    /// Changes the passphrase of the open profile (removes it with `new` = `None`), once
+    /// `current` opens the profile (ignored when it has no passphrase): the app changes it
+    /// while it runs, without closing the database its messenger holds.
+    pub fn set_passphrase(
+        &self,
+        current: Option<&str>,
+        new: Option<&str>,
+        kdf: KdfParams,
+    ) -> Result<(), MessengerError> {
+        // Opening a second connection with `current` is the check: a wrong one is
+        // `ProfileLocked`, as when opening.
+        drop(Profile::open(&self.dir, current)?);
+        let conn = self.db();
+        let mut rng = super::lock(&self.rng);
+        rekey(&self.dir, &conn, new, kdf, &mut **rng)
+    }
 }

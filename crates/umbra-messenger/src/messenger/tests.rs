@@ -847,3 +847,60 @@ async fn a_stored_number_out_of_range_is_an_error_not_a_clamp() {
         })
     ));
 }
+
+#[tokio::test]
+async fn an_open_messenger_changes_its_passphrase_keeps_app_values_and_lists_blocked() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let b = bob.session_id();
+
+    assert_eq!(alice.app_value("theme").unwrap(), None);
+    alice.set_app_value("theme", b"dark").unwrap();
+    alice.set_app_value("theme", b"light").unwrap();
+    // An app's key never reaches the messenger's own.
+    alice.set_app_value("display_name", b"x").unwrap();
+    assert_eq!(alice.display_name().unwrap().as_deref(), Some("alice"));
+
+    assert!(alice.blocked().unwrap().is_empty());
+    alice.block(&b).unwrap();
+    let blocked = alice.blocked().unwrap();
+    assert_eq!(blocked.len(), 1);
+    assert_eq!(blocked[0].session_id, b);
+    alice.unblock(&b).unwrap();
+    assert!(alice.blocked().unwrap().is_empty());
+
+    // No passphrase yet: set one while the messenger runs, and it keeps working.
+    alice
+        .set_passphrase(None, Some("correct horse"), FAST_KDF)
+        .unwrap();
+    alice.send_text(&b, "still here").await.unwrap();
+    let err = alice
+        .set_passphrase(Some("wrong"), Some("other"), FAST_KDF)
+        .unwrap_err();
+    assert!(matches!(err, MessengerError::ProfileLocked(_)), "{err}");
+    alice
+        .set_passphrase(Some("correct horse"), Some("battery staple"), FAST_KDF)
+        .unwrap();
+    drop(alice);
+    let dir = net.dir("alice");
+    assert!(matches!(
+        Profile::open(&dir, Some("correct horse")),
+        Err(MessengerError::ProfileLocked(_))
+    ));
+    let alice = net.messenger(Profile::open(&dir, Some("battery staple")).unwrap(), 1);
+    assert_eq!(
+        alice.app_value("theme").unwrap().as_deref(),
+        Some(&b"light"[..])
+    );
+    assert_eq!(
+        texts(&alice.history(&b).unwrap()),
+        vec![(true, "still here")]
+    );
+    // Back to no passphrase: a key file again.
+    alice
+        .set_passphrase(Some("battery staple"), None, FAST_KDF)
+        .unwrap();
+    drop(alice);
+    drop(Profile::open(&dir, None).unwrap());
+}
