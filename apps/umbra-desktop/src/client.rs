@@ -2,8 +2,9 @@
 //! changes this file only.
 
 pub(crate) use umbra_messenger::{
-    Conversation, Event, KdfParams, Message, MessageStatus, Messenger, MessengerError, NodeId,
-    OnionSwarm, OutboxEntry, Profile, RetrievedPage, Settings, StoreAck, SwarmApi, SwarmError,
+    Contact, Conversation, Disappearing, Event, KdfParams, Message, MessageStatus, Messenger,
+    MessengerError, NodeId, OnionSwarm, OutboxEntry, Profile, RetrievedPage, Settings, StoreAck,
+    SwarmApi, SwarmError,
 };
 pub(crate) use umbra_net::{
     BoxFuture, Clock, NetworkConfig, OnionTransport, SystemClock, TransportConfig,

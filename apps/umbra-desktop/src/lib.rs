@@ -6,6 +6,7 @@ mod client;
 mod config;
 mod lock;
 mod model;
+mod persist;
 mod time;
 mod ui;
 
@@ -13,4 +14,5 @@ pub use automation::Automation;
 pub use backend::{Backend, BackendConfig, NetworkSource};
 pub use config::{Options, resolve_network, resolve_profile};
 pub use lock::{ProfileInUse, ProfileLock};
+pub use time::Zone;
 pub use ui::DesktopApp;

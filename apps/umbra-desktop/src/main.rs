@@ -6,12 +6,14 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use eframe::egui;
 use umbra_desktop::{
-    Automation, Backend, BackendConfig, DesktopApp, NetworkSource, Options, ProfileLock,
+    Automation, Backend, BackendConfig, DesktopApp, NetworkSource, Options, ProfileLock, Zone,
     resolve_network, resolve_profile,
 };
 use umbra_report::ErrorExt as _;
 
 fn main() -> ExitCode {
+    // First, while this is the only thread: the local offset cannot be read safely later.
+    let zone = Zone::local();
     let opts = Options::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -59,7 +61,9 @@ fn main() -> ExitCode {
                 ctx.request_repaint();
             })?;
             Ok(Box::new(
-                DesktopApp::new(backend, dir).with_automation(automation),
+                DesktopApp::new(backend, dir)
+                    .with_automation(automation)
+                    .with_zone(zone),
             ))
         }),
     );

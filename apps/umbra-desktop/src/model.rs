@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use umbra_crypto::SessionId;
 use zeroize::Zeroizing;
 
-use crate::backend::{NetworkStatus, Snapshot, Update};
-use crate::client::{Conversation, Message, MessageStatus, OutboxEntry, Settings};
+use crate::backend::{Command, NetworkStatus, Snapshot, Update};
+use crate::client::{Contact, Conversation, Message, MessageStatus, OutboxEntry, Settings};
+use crate::persist;
 
 /// Which screen the window shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,6 +42,19 @@ pub(crate) enum Pane {
     Network,
     /// Settings.
     Settings,
+    /// Our Session ID and its QR code.
+    MyId,
+}
+
+/// What the chat header has open below the conversation's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderEdit {
+    /// The nickname field.
+    Rename,
+    /// The disappearing-messages choices.
+    Disappearing,
+    /// "Block them?"
+    Block,
 }
 
 /// The colour theme.
@@ -90,15 +104,7 @@ pub(crate) struct Onboarding {
 impl Onboarding {
     /// Why the typed passphrase cannot be used, if it cannot.
     pub(crate) fn passphrase_problem(&self) -> Option<&'static str> {
-        if self.passphrase.is_empty() {
-            None
-        } else if self.passphrase.chars().count() < 8 {
-            Some("A passphrase needs at least 8 characters (or leave it empty).")
-        } else if *self.passphrase != *self.passphrase_again {
-            Some("The two passphrases differ.")
-        } else {
-            None
-        }
+        passphrase_problem(&self.passphrase, &self.passphrase_again)
     }
 
     /// Whether the two words typed back match the phrase.
@@ -113,6 +119,31 @@ impl Onboarding {
                 .is_some_and(|w| w.eq_ignore_ascii_case(a.trim()))
         })
     }
+}
+
+/// Why a new passphrase typed twice cannot be used, if it cannot (empty means none).
+pub(crate) fn passphrase_problem(pass: &str, again: &str) -> Option<&'static str> {
+    if pass.is_empty() {
+        None
+    } else if pass.chars().count() < 8 {
+        Some("A passphrase needs at least 8 characters (or leave it empty).")
+    } else if pass != again {
+        Some("The two passphrases differ.")
+    } else {
+        None
+    }
+}
+
+/// The settings pane's passphrase change.
+#[derive(Debug, Default)]
+pub(crate) struct PassphraseChange {
+    pub(crate) current: Zeroizing<String>,
+    pub(crate) new: Zeroizing<String>,
+    pub(crate) again: Zeroizing<String>,
+    /// Waiting for the back end (Argon2id, re-encrypting the database).
+    pub(crate) busy: bool,
+    /// The outcome of the last change: `Ok` with what was done, or why it failed.
+    pub(crate) result: Option<Result<String, String>>,
 }
 
 /// Checks a typed Session ID as the user types: the ID, or a one-line reason.
@@ -204,6 +235,8 @@ pub(crate) struct Model {
     pub(crate) settings: Settings,
     pub(crate) chats: Vec<Conversation>,
     pub(crate) requests: Vec<Conversation>,
+    /// Blocked accounts (Settings offers "Unblock").
+    pub(crate) blocked: Vec<Contact>,
     /// The open conversation and its messages.
     pub(crate) open: Option<SessionId>,
     pub(crate) history: Vec<Message>,
@@ -213,6 +246,8 @@ pub(crate) struct Model {
     next_local: u64,
     /// Unsent text per conversation.
     pub(crate) drafts: BTreeMap<SessionId, String>,
+    /// When the drafts last changed without being saved, ms.
+    pub(crate) drafts_changed_at: Option<u64>,
     pub(crate) search: String,
     /// The Session ID being typed in "new conversation".
     pub(crate) new_id: String,
@@ -220,11 +255,25 @@ pub(crate) struct Model {
     pub(crate) network: NetworkStatus,
     /// The last problem, one line, until dismissed.
     pub(crate) notice: Option<String>,
+    /// The profile has a passphrase.
+    pub(crate) has_passphrase: bool,
+    pub(crate) passphrase_change: PassphraseChange,
     /// The settings pane's edit of the display name.
     pub(crate) name_edit: String,
     pub(crate) theme: Theme,
+    /// The offset times are shown in.
+    pub(crate) zone: crate::time::Zone,
     /// Where the profile lives (shown in settings).
     pub(crate) profile_dir: std::path::PathBuf,
+    /// What the chat header shows below the name.
+    pub(crate) header: Option<HeaderEdit>,
+    /// The nickname being typed in the chat header, and why it was refused.
+    pub(crate) nickname_edit: String,
+    pub(crate) header_error: Option<String>,
+    /// The timer picked while disappearing messages are off (0: not picked yet).
+    pub(crate) timer: u32,
+    /// The message the user clicked, by (conversation, sent time): its actions are shown.
+    pub(crate) selected: Option<(SessionId, u64)>,
     /// To whom and when we last said "typing".
     pub(crate) typing_sent: Option<(SessionId, u64)>,
 }
@@ -252,7 +301,17 @@ impl Model {
                 me,
                 display_name,
                 settings,
+                app_values,
+                has_passphrase,
             } => {
+                self.has_passphrase = has_passphrase;
+                for (key, value) in app_values {
+                    match key {
+                        persist::DRAFTS_KEY => self.drafts = persist::decode_drafts(&value),
+                        persist::THEME_KEY => self.theme = persist::decode_theme(&value),
+                        _ => {}
+                    }
+                }
                 self.me = Some(me);
                 self.display_name = display_name.unwrap_or_default();
                 self.name_edit = self.display_name.clone();
@@ -280,6 +339,21 @@ impl Model {
                     self.typing.remove(&from);
                 }
             }
+            Update::PassphraseChanged(result) => {
+                if let Ok(has) = result {
+                    self.has_passphrase = has;
+                    self.passphrase_change = PassphraseChange::default();
+                }
+                let p = &mut self.passphrase_change;
+                p.busy = false;
+                p.result = Some(result.map(|has| {
+                    if has {
+                        "Passphrase changed.".to_string()
+                    } else {
+                        "Passphrase removed: the profile opens without one.".to_string()
+                    }
+                }));
+            }
             Update::Network(n) => self.network = n,
             Update::Notice(n) => self.notice = Some(n),
             Update::Fatal(f) => {
@@ -292,6 +366,7 @@ impl Model {
     fn apply_snapshot(&mut self, s: Snapshot) {
         self.chats = s.chats;
         self.requests = s.requests;
+        self.blocked = s.blocked;
         if let Some((with, messages)) = s.history
             && Some(with) == self.open
         {
@@ -299,6 +374,18 @@ impl Model {
             self.history = messages;
         }
         self.retrying = retrying(&s.outbox);
+    }
+
+    /// Forgets messages whose disappearing timer ran out: they go from the screen at once,
+    /// whichever of the back end's tasks deletes them from the database.
+    pub(crate) fn drop_expired(&mut self, now: u64) {
+        let expired = |m: &Message| m.expires_at_ms.is_some_and(|at| at <= now);
+        self.history.retain(|m| !expired(m));
+        for c in self.chats.iter_mut().chain(&mut self.requests) {
+            if c.last.as_ref().is_some_and(expired) {
+                c.last = None;
+            }
+        }
     }
 
     /// The conversation list as shown: matching the search, most recent activity first.
@@ -330,6 +417,8 @@ impl Model {
     pub(crate) fn open(&mut self, with: SessionId) {
         if self.open != Some(with) {
             self.history.clear();
+            self.selected = None;
+            self.header = None;
         }
         self.open = Some(with);
         self.pane = Pane::Chat;
@@ -345,7 +434,26 @@ impl Model {
             return None;
         }
         draft.clear();
+        // Saved at once: a sent message must not come back as a draft after a restart.
+        self.drafts_changed_at = Some(0);
         Some(self.queue(to, text))
+    }
+
+    /// The drafts to save now, once [`persist::DRAFT_SAVE_MS`] passed since their last
+    /// change; otherwise how long to wait, ms.
+    pub(crate) fn drafts_to_save(&mut self, now: u64) -> Result<Option<Command>, u64> {
+        let Some(at) = self.drafts_changed_at else {
+            return Ok(None);
+        };
+        let due = at.saturating_add(persist::DRAFT_SAVE_MS);
+        if now < due {
+            return Err(due - now);
+        }
+        self.drafts_changed_at = None;
+        Ok(Some(Command::SaveAppValue {
+            key: persist::DRAFTS_KEY,
+            value: persist::encode_drafts(&self.drafts),
+        }))
     }
 
     /// Records a message being sent; returns what to give the back end.
@@ -423,10 +531,11 @@ fn retrying(outbox: &[OutboxEntry]) -> BTreeSet<(SessionId, u64)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn id(byte: u8) -> SessionId {
+    /// A Session ID of one repeated byte (the other modules' tests use it too).
+    pub(crate) fn id(byte: u8) -> SessionId {
         let mut b = [byte; 33];
         b[0] = 0x05;
         SessionId::from_bytes(b).unwrap()

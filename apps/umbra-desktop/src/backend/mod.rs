@@ -10,6 +10,7 @@
 //!                                              ├─ commands (accept, settings, open, …)
 //!                                              ├─ sender: sends, one at a time, in order
 //!                                              ├─ receiver: receive_wait loop
+//!                                              ├─ purger: expired messages, every second
 //!                                              └─ network: paths and epoch every 2 s
 //!   Backend::poll() ◄──bounded mpsc── Update ─┘  + wake() → ctx.request_repaint()
 //! ```
@@ -25,7 +26,9 @@ use tokio::sync::mpsc;
 use umbra_crypto::SessionId;
 use zeroize::Zeroizing;
 
-use crate::client::{Conversation, KdfParams, Message, OutboxEntry, Settings, SwarmApi};
+use crate::client::{
+    Contact, Conversation, Disappearing, KdfParams, Message, OutboxEntry, Settings, SwarmApi,
+};
 
 /// Commands and updates waiting at most (the UI drains updates every frame; a full command
 /// queue is shown as "busy" rather than blocking a frame).
@@ -100,12 +103,33 @@ pub(crate) enum Command {
     },
     /// Deliver the outbox now instead of at its next retry.
     RetryNow,
+    /// Delete one of our messages for everyone (it is identified by its sent time).
+    Unsend { with: SessionId, sent_ms: u64 },
+    /// Change a conversation's disappearing messages (the other side is told).
+    SetDisappearing {
+        with: SessionId,
+        setting: Disappearing,
+    },
     /// Accept a message request.
     Accept(SessionId),
     /// Decline a message request (its messages are deleted).
     Decline(SessionId),
     /// Block an account.
     Block(SessionId),
+    /// Unblock an account.
+    Unblock(SessionId),
+    /// Set (or with `None` clear) a contact's nickname.
+    Rename {
+        with: SessionId,
+        nickname: Option<String>,
+    },
+    /// Keep a value of the app's own (drafts, theme: see `persist`) in the profile.
+    SaveAppValue { key: &'static str, value: Vec<u8> },
+    /// Change the profile's passphrase (`new` = `None` removes it); `current` must open it.
+    ChangePassphrase {
+        current: Option<Zeroizing<String>>,
+        new: Option<Zeroizing<String>>,
+    },
     /// Change our display name.
     SetDisplayName(String),
     /// Change the settings.
@@ -147,7 +171,13 @@ pub(crate) enum Update {
         me: SessionId,
         display_name: Option<String>,
         settings: Settings,
+        /// What the app saved last time: (key, value) of each `persist` key found.
+        app_values: Vec<(&'static str, Vec<u8>)>,
+        /// The profile has a passphrase.
+        has_passphrase: bool,
     },
+    /// A passphrase change finished: whether the profile now has one, or why it failed.
+    PassphraseChanged(Result<bool, String>),
     /// Conversations, requests, the open conversation's messages and the outbox.
     Snapshot(Box<Snapshot>),
     /// A send finished: `error` when the message could not even be queued.
@@ -167,6 +197,7 @@ pub(crate) enum Update {
 pub(crate) struct Snapshot {
     pub(crate) chats: Vec<Conversation>,
     pub(crate) requests: Vec<Conversation>,
+    pub(crate) blocked: Vec<Contact>,
     pub(crate) history: Option<(SessionId, Vec<Message>)>,
     pub(crate) outbox: Vec<OutboxEntry>,
 }

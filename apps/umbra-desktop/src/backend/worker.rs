@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 use super::offline::Offline;
 use super::{BackendConfig, Command, NetworkSource, NetworkStatus, QUEUE, Snapshot, Update, Wake};
 use crate::client::{
-    Event, Messenger, MessengerError, NetworkConfig, OnionSwarm, OnionTransport, Profile, SwarmApi,
-    SystemClock, TransportConfig,
+    Event, KdfParams, Messenger, MessengerError, NetworkConfig, OnionSwarm, OnionTransport,
+    Profile, SwarmApi, SystemClock, TransportConfig,
 };
 
 /// The longest a receive waits before it starts over (the messenger long-polls inside it).
@@ -24,6 +24,9 @@ const RETRY_MIN: Duration = Duration::from_secs(2);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 /// How often the network panel's facts are read.
 const NETWORK_EVERY: Duration = Duration::from_secs(2);
+/// How often expired disappearing messages are deleted (the shortest timer is 10 s, so a
+/// message outlives its timer by a second at most).
+const PURGE_EVERY: Duration = Duration::from_secs(1);
 
 /// The update queue and the UI's wake-up.
 #[derive(Clone)]
@@ -214,6 +217,8 @@ struct Shared {
     /// The conversation the UI shows.
     current: Mutex<Option<SessionId>>,
     status: Mutex<NetworkStatus>,
+    /// Argon2id parameters of a new passphrase.
+    kdf: KdfParams,
 }
 
 impl Shared {
@@ -231,6 +236,7 @@ impl Shared {
             Ok(Snapshot {
                 chats: self.m.conversations()?,
                 requests: self.m.requests()?,
+                blocked: self.m.blocked()?,
                 history,
                 outbox: self.m.outbox()?,
             })
@@ -279,6 +285,7 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
         out: out.clone(),
         current: Mutex::new(None),
         status: Mutex::new(NetworkStatus::default()),
+        kdf: config.kdf,
     });
     if let Some(name) = name.as_deref().map(str::trim).filter(|n| !n.is_empty())
         && let Err(e) = m.set_display_name(name)
@@ -287,10 +294,17 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
     }
     let display_name = m.display_name().ok().flatten();
     let settings = m.settings().unwrap_or_default();
+    let app_values = [crate::persist::DRAFTS_KEY, crate::persist::THEME_KEY]
+        .into_iter()
+        .filter_map(|k| Some((k, m.app_value(k).ok().flatten()?)))
+        .collect();
+    let has_passphrase = Profile::needs_passphrase(&config.profile_dir).unwrap_or(false);
     out.send(Update::Ready {
         me: m.session_id(),
         display_name,
         settings,
+        app_values,
+        has_passphrase,
     })
     .await;
     shared.set_status(|s| *s = status).await;
@@ -302,6 +316,7 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
     if let Some(t) = transport {
         tokio::spawn(network_watch(shared.clone(), t));
     }
+    tokio::spawn(purger(shared.clone()));
     let (send_tx, send_rx) = mpsc::channel(QUEUE);
     tokio::spawn(sender(shared.clone(), send_rx));
 
@@ -351,6 +366,16 @@ async fn handle(shared: Arc<Shared>, command: Command) {
                 shared.notice("delivering the outbox", &e).await;
             }
         }
+        Command::Unsend { with, sent_ms } => {
+            if let Err(e) = m.unsend(&with, sent_ms).await {
+                shared.notice("deleting the message for everyone", &e).await;
+            }
+        }
+        Command::SetDisappearing { with, setting } => {
+            if let Err(e) = m.set_disappearing(&with, setting).await {
+                shared.notice("setting disappearing messages", &e).await;
+            }
+        }
         Command::Accept(id) => {
             if let Err(e) = m.accept_request(&id).await {
                 shared.notice("accepting the request", &e).await;
@@ -365,6 +390,46 @@ async fn handle(shared: Arc<Shared>, command: Command) {
             if let Err(e) = m.block(&id) {
                 shared.notice("blocking", &e).await;
             }
+        }
+        Command::Unblock(id) => {
+            if let Err(e) = m.unblock(&id) {
+                shared.notice("unblocking", &e).await;
+            }
+        }
+        Command::Rename { with, nickname } => {
+            if let Err(e) = m.rename_contact(&with, nickname.as_deref()) {
+                shared.notice("saving the nickname", &e).await;
+            }
+        }
+        Command::SaveAppValue { key, value } => {
+            if let Err(e) = m.set_app_value(key, &value) {
+                shared.notice("saving drafts and the theme", &e).await;
+            }
+            // Nothing the snapshot shows changed.
+            return;
+        }
+        Command::ChangePassphrase { current, new } => {
+            let (m, kdf) = (m.clone(), shared.kdf);
+            let changed = tokio::task::spawn_blocking(move || {
+                let has = new.is_some();
+                m.set_passphrase(
+                    current.as_deref().map(String::as_str),
+                    new.as_deref().map(String::as_str),
+                    kdf,
+                )
+                .map(|()| has)
+            })
+            .await;
+            let result = match changed {
+                Ok(Ok(has)) => Ok(has),
+                Ok(Err(MessengerError::ProfileLocked(_))) => {
+                    Err("The current passphrase is wrong.".to_string())
+                }
+                Ok(Err(e)) => Err(format!("changing the passphrase: {}", report(&e))),
+                Err(e) => Err(format!("the passphrase task stopped: {e}")),
+            };
+            shared.out.send(Update::PassphraseChanged(result)).await;
+            return;
         }
         Command::SetDisplayName(name) => {
             if let Err(e) = m.set_display_name(name.trim()) {
@@ -432,6 +497,33 @@ async fn receiver(shared: Arc<Shared>, transport: Option<OnionTransport>) {
                     .await;
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// Deletes expired disappearing messages every [`PURGE_EVERY`] (a poll of the swarm purges
+/// too, so the UI hides what expired by itself: `Model::drop_expired`); the UI is refreshed
+/// when some went, and told of a failure once (not every second).
+async fn purger(shared: Arc<Shared>) {
+    let mut last_error = None;
+    loop {
+        tokio::time::sleep(PURGE_EVERY).await;
+        match shared.m.purge_expired() {
+            Ok(0) => last_error = None,
+            Ok(_) => {
+                last_error = None;
+                shared.refresh().await;
+            }
+            Err(e) => {
+                let line = report(&e);
+                if last_error.as_ref() != Some(&line) {
+                    shared
+                        .out
+                        .send(Update::Notice(format!("deleting expired messages: {line}")))
+                        .await;
+                    last_error = Some(line);
+                }
             }
         }
     }

@@ -1,11 +1,13 @@
-//! The open conversation: its header, the messages as bubbles with day separators, times and
-//! delivery states, and the composer (Enter sends, Shift+Enter starts a new line).
+//! The open conversation: its header (`chat_header`), the messages as bubbles with day
+//! separators, times, delivery states and disappearing timers, and the composer (Enter
+//! sends, Shift+Enter starts a new line).
 
 use eframe::egui;
 
+use super::{chat_header, disappearing};
 use crate::backend::Command;
 use crate::client::Message;
-use crate::model::{Delivery, Model, conversation_name, short_id};
+use crate::model::{Delivery, Model};
 use crate::time;
 
 /// Typing indicators are repeated this often while the user types (Session's receivers
@@ -19,23 +21,14 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
         });
         return;
     };
-    let name = m
-        .open_conversation()
-        .map_or_else(|| short_id(&with), conversation_name);
-    egui::Panel::top("chat_header").show(ui, |ui| {
-        ui.horizontal(|ui| {
-            ui.heading(&name);
-            ui.label(egui::RichText::new(short_id(&with)).monospace().weak());
-            if ui.small_button("Copy ID").clicked() {
-                ui.ctx().copy_text(with.to_hex());
-            }
-        });
-        if m.typing.contains(&with) {
-            ui.label(egui::RichText::new("typing…").italics().weak());
-        }
-    });
+    egui::Panel::top("chat_header").show(ui, |ui| chat_header::show(ui, m, with, out));
     egui::Panel::bottom("composer").show(ui, |ui| composer(ui, m, now, out));
 
+    // A running timer counts down on screen.
+    if m.history.iter().any(|msg| msg.expires_at_ms.is_some()) {
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_secs(1));
+    }
     let mut actions = Vec::new();
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
@@ -44,12 +37,13 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
             ui.add_space(8.0);
             let mut last_day = None;
             for msg in &m.history {
-                let day = time::day(msg.sent_ms);
+                let day = m.zone.day(msg.sent_ms);
                 if last_day != Some(day) {
-                    separator(ui, &time::separator(msg.sent_ms, now));
+                    separator(ui, &m.zone.separator(msg.sent_ms, now));
                     last_day = Some(day);
                 }
-                if let Some(a) = bubble(ui, msg, m.delivery(msg)) {
+                let selected = m.selected == Some((msg.conversation, msg.sent_ms));
+                if let Some(a) = bubble(ui, msg, m.delivery(msg), selected, now, m.zone) {
                     actions.push(a);
                 }
             }
@@ -80,6 +74,14 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
     for a in actions {
         match a {
             Action::RetryNow => out.push(Command::RetryNow),
+            Action::Select(sent_ms) => {
+                let key = Some((with, sent_ms));
+                m.selected = if m.selected == key { None } else { key };
+            }
+            Action::Unsend(sent_ms) => {
+                m.selected = None;
+                out.push(Command::Unsend { with, sent_ms });
+            }
             Action::SendAgain(text) => {
                 let (local, to, text) = m.queue(with, text);
                 out.push(Command::Send { local, to, text });
@@ -97,6 +99,10 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
 enum Action {
     /// Deliver the outbox now.
     RetryNow,
+    /// Show (or hide) the actions of the message sent at this time.
+    Select(u64),
+    /// Delete our message sent at this time for everyone.
+    Unsend(u64),
     /// Send a refused message's text again.
     SendAgain(String),
     /// Try again a message that could not be queued.
@@ -147,16 +153,28 @@ fn bubble_frame<R>(ui: &mut egui::Ui, outgoing: bool, add: impl FnOnce(&mut egui
     .inner
 }
 
-/// One message; returns what its button asked for.
-fn bubble(ui: &mut egui::Ui, msg: &Message, delivery: Delivery) -> Option<Action> {
+/// One message; returns what its button asked for. Clicking the text selects it: a selected
+/// message of ours offers "Delete for everyone" (a button under every message would crowd
+/// the conversation).
+fn bubble(
+    ui: &mut egui::Ui,
+    msg: &Message,
+    delivery: Delivery,
+    selected: bool,
+    now: u64,
+    zone: time::Zone,
+) -> Option<Action> {
     ui.add_space(2.0);
     let footer = |ui: &mut egui::Ui| {
-        let mut line = time::clock(msg.sent_ms);
+        let mut line = zone.clock(msg.sent_ms);
         if !delivery.label().is_empty() {
             line.push_str(" · ");
             line.push_str(delivery.label());
         }
         ui.label(egui::RichText::new(line).small());
+        if let Some(t) = disappearing::footer(msg.disappearing, msg.expires_at_ms, now) {
+            ui.label(egui::RichText::new(t).small());
+        }
         match delivery {
             Delivery::Retrying => ui
                 .small_button("Retry now")
@@ -170,8 +188,21 @@ fn bubble(ui: &mut egui::Ui, msg: &Message, delivery: Delivery) -> Option<Action
         }
     };
     bubble_frame(ui, msg.outgoing, |ui| {
-        ui.label(&msg.body);
-        footer(ui)
+        let text = ui.add(egui::Label::new(&msg.body).sense(egui::Sense::click()));
+        let mut action = footer(ui);
+        if text.clicked() {
+            action = Some(Action::Select(msg.sent_ms));
+        }
+        if selected
+            && msg.outgoing
+            && ui
+                .small_button("Delete for everyone")
+                .on_hover_text("Deletes it here, for them and on your other devices")
+                .clicked()
+        {
+            action = Some(Action::Unsend(msg.sent_ms));
+        }
+        action
     })
 }
 
@@ -202,6 +233,9 @@ fn composer(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Command>) 
             .labelled_by(l.id);
         if r.has_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter) && !i.modifiers.shift) {
             send = true;
+        }
+        if r.changed() {
+            m.drafts_changed_at = Some(now);
         }
         if r.changed() && m.settings.typing_indicators {
             let typing = !draft.trim().is_empty();

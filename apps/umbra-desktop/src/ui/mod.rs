@@ -7,17 +7,25 @@
 //!  unlock.rs            the passphrase of a locked profile
 //!  sidebar.rs           navigation, search, the conversation list
 //!  chat.rs              the open conversation: bubbles, day separators, states, composer
+//!  chat_header.rs       the open conversation's name, nickname, disappearing messages, block
+//!  disappearing.rs      a conversation's disappearing messages (header) and timers
 //!  new_conversation.rs  a Session ID, checked as it is typed
 //!  requests.rs          message requests: accept, decline, block
+//!  my_id.rs           your Session ID as text and as a QR code
 //!  network.rs           connected?, onion paths, node list epoch
-//!  settings.rs          display name, receipts, typing indicators, theme, where data lives
+//!  settings.rs          display name, receipts, typing indicators, theme, blocked, where data lives
+//!  passphrase.rs        settings: change, set or remove the profile passphrase
 //!  widgets.rs           labelled fields and small pieces the screens share
 //! ```
 
 mod chat;
+mod chat_header;
+mod disappearing;
+mod my_id;
 mod network;
 mod new_conversation;
 mod onboarding;
+mod passphrase;
 mod requests;
 mod settings;
 mod sidebar;
@@ -91,6 +99,12 @@ impl DesktopApp {
         self
     }
 
+    /// Shows times in `zone` (UTC until told; `main` passes [`crate::Zone::local`]).
+    pub fn with_zone(mut self, zone: crate::time::Zone) -> Self {
+        self.model.zone = zone;
+        self
+    }
+
     /// Our Session ID, once the profile is open.
     pub fn session_id(&self) -> Option<umbra_crypto::SessionId> {
         self.model.me
@@ -112,6 +126,7 @@ impl DesktopApp {
             self.applied_theme = Some(self.model.theme);
         }
         let now = self.clock.now_ms();
+        self.model.drop_expired(now);
         let mut commands = Vec::new();
         let m = &mut self.model;
         match m.screen {
@@ -129,6 +144,13 @@ impl DesktopApp {
             Screen::Onboarding => onboarding::show(ui, m, &mut commands),
             Screen::Locked => unlock::show(ui, m, &mut commands),
             Screen::Main => main_screen(ui, m, now, &mut commands),
+        }
+        match self.model.drafts_to_save(now) {
+            Ok(Some(save)) => commands.push(save),
+            Ok(None) => {}
+            Err(wait) => ui
+                .ctx()
+                .request_repaint_after(std::time::Duration::from_millis(wait)),
         }
         for c in commands {
             let sent = self.backend.as_ref().is_some_and(|b| b.send(c));
@@ -172,10 +194,11 @@ fn main_screen(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Command
         crate::model::Pane::Requests => requests::show(ui, m, now, out),
         crate::model::Pane::Network => network::show(ui, m),
         crate::model::Pane::Settings => settings::show(ui, m, out),
+        crate::model::Pane::MyId => my_id::show(ui, m),
     });
 }
 
-fn top_bar(ui: &mut egui::Ui, m: &Model) {
+fn top_bar(ui: &mut egui::Ui, m: &mut Model) {
     ui.horizontal(|ui| {
         ui.heading("Umbra");
         ui.separator();
@@ -197,6 +220,9 @@ fn top_bar(ui: &mut egui::Ui, m: &Model) {
                 .clicked()
             {
                 ui.ctx().copy_text(me.to_hex());
+            }
+            if ui.button("Show my QR code").clicked() {
+                m.pane = crate::model::Pane::MyId;
             }
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {

@@ -6,7 +6,6 @@ use eframe::egui;
 
 use crate::backend::Command;
 use crate::model::{Model, conversation_name, short_id};
-use crate::time;
 
 pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Command>) {
     ui.heading("Message requests");
@@ -28,7 +27,7 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
                     ui.label(egui::RichText::new(conversation_name(c)).strong());
                     ui.label(egui::RichText::new(short_id(&id)).monospace().weak());
                     if let Some(last) = &c.last {
-                        ui.label(egui::RichText::new(time::short(last.sent_ms, now)).weak());
+                        ui.label(egui::RichText::new(m.zone.short(last.sent_ms, now)).weak());
                     }
                 });
                 if let Some(last) = &c.last {

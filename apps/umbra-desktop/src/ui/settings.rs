@@ -1,13 +1,19 @@
-//! Settings: display name, read receipts, typing indicators, theme, and where the data
-//! lives.
+//! Settings: display name, read receipts, typing indicators, theme, blocked accounts, and
+//! where the data lives.
 
 use eframe::egui;
 
 use super::widgets;
 use crate::backend::Command;
-use crate::model::{Model, Theme};
+use crate::model::{Model, Theme, short_id};
 
 pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, out: &mut Vec<Command>) {
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| sections(ui, m, out));
+}
+
+fn sections(ui: &mut egui::Ui, m: &mut Model, out: &mut Vec<Command>) {
     ui.heading("Settings");
     ui.add_space(6.0);
     let r = widgets::field(ui, "Display name", &mut m.name_edit, "how others see you");
@@ -32,11 +38,22 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, out: &mut Vec<Command>) {
     }
     ui.add_space(10.0);
     ui.label(egui::RichText::new("Theme").strong());
+    let before = m.theme;
     ui.horizontal(|ui| {
         ui.radio_value(&mut m.theme, Theme::System, "System");
         ui.radio_value(&mut m.theme, Theme::Light, "Light");
         ui.radio_value(&mut m.theme, Theme::Dark, "Dark");
     });
+    if m.theme != before {
+        out.push(Command::SaveAppValue {
+            key: crate::persist::THEME_KEY,
+            value: crate::persist::encode_theme(m.theme),
+        });
+    }
+    ui.add_space(10.0);
+    blocked(ui, m, out);
+    ui.add_space(10.0);
+    super::passphrase::show(ui, m, out);
     ui.add_space(10.0);
     ui.label(egui::RichText::new("Your data").strong());
     ui.label(format!("Profile: {}", m.profile_dir.display()));
@@ -44,4 +61,30 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, out: &mut Vec<Command>) {
         "Network: {}",
         m.network.network.as_deref().unwrap_or("none (offline)")
     ));
+}
+
+/// Blocked accounts, each with "Unblock" (its conversation comes back as an accepted one).
+fn blocked(ui: &mut egui::Ui, m: &Model, out: &mut Vec<Command>) {
+    ui.label(egui::RichText::new("Blocked").strong());
+    if m.blocked.is_empty() {
+        ui.label(egui::RichText::new("Nobody is blocked.").weak());
+    }
+    for c in &m.blocked {
+        ui.horizontal(|ui| {
+            let name = c
+                .nickname
+                .clone()
+                .or_else(|| c.display_name.clone())
+                .unwrap_or_else(|| short_id(&c.session_id));
+            ui.label(name);
+            ui.label(
+                egui::RichText::new(short_id(&c.session_id))
+                    .monospace()
+                    .weak(),
+            );
+            if ui.small_button("Unblock").clicked() {
+                out.push(Command::Unblock(c.session_id));
+            }
+        });
+    }
 }

@@ -5,7 +5,6 @@ use eframe::egui;
 
 use crate::backend::Command;
 use crate::model::{Model, Pane, conversation_name};
-use crate::time;
 
 /// The longest preview shown in a row, in characters.
 const PREVIEW_CHARS: usize = 48;
@@ -82,7 +81,7 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
                     let p = p.replace('\n', " ");
                     if msg.outgoing { format!("You: {p}") } else { p }
                 });
-                let when = c.last.as_ref().map(|msg| time::short(msg.sent_ms, now));
+                let when = c.last.as_ref().map(|msg| m.zone.short(msg.sent_ms, now));
                 if row(ui, &conversation_name(c), preview, when, c.unread, selected).clicked() {
                     clicked = Some(id);
                 }

@@ -1,0 +1,95 @@
+//! What the app keeps for itself between runs — unsent drafts and the theme — as values in
+//! the profile's encrypted database (`Messenger::app_value`): a draft is message text, so it
+//! never goes to a file in clear beside the profile.
+//!
+//! Drafts are one JSON object `{session id hex: text}`, rewritten a moment after the last
+//! keystroke ([`DRAFT_SAVE_MS`]); the theme is one word.
+
+use std::collections::BTreeMap;
+
+use umbra_crypto::SessionId;
+
+use crate::model::Theme;
+
+/// The key of the drafts.
+pub(crate) const DRAFTS_KEY: &str = "desktop.drafts";
+/// The key of the theme.
+pub(crate) const THEME_KEY: &str = "desktop.theme";
+/// Drafts are saved this long after the last change (well within the second a user may
+/// kill the app after typing).
+pub(crate) const DRAFT_SAVE_MS: u64 = 300;
+/// The longest draft kept, in characters (a message is at most 2 000; the rest of a pasted
+/// novel is not worth a database write per keystroke).
+const MAX_DRAFT_CHARS: usize = 20_000;
+
+/// The drafts as saved: non-empty ones only, each cut to [`MAX_DRAFT_CHARS`].
+pub(crate) fn encode_drafts(drafts: &BTreeMap<SessionId, String>) -> Vec<u8> {
+    let map: serde_json::Map<String, serde_json::Value> = drafts
+        .iter()
+        .filter(|(_, text)| !text.trim().is_empty())
+        .map(|(id, text)| {
+            let text: String = text.chars().take(MAX_DRAFT_CHARS).collect();
+            (id.to_hex(), serde_json::Value::String(text))
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string().into_bytes()
+}
+
+/// The saved drafts; what cannot be read is skipped (a draft is not worth refusing to start).
+pub(crate) fn decode_drafts(bytes: &[u8]) -> BTreeMap<SessionId, String> {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(bytes) else {
+        return BTreeMap::new();
+    };
+    map.into_iter()
+        .filter_map(|(id, text)| Some((id.parse().ok()?, text.as_str()?.to_string())))
+        .collect()
+}
+
+/// The theme as saved.
+pub(crate) fn encode_theme(theme: Theme) -> Vec<u8> {
+    match theme {
+        Theme::System => b"system".to_vec(),
+        Theme::Light => b"light".to_vec(),
+        Theme::Dark => b"dark".to_vec(),
+    }
+}
+
+/// The saved theme; anything else is the default.
+pub(crate) fn decode_theme(bytes: &[u8]) -> Theme {
+    match bytes {
+        b"light" => Theme::Light,
+        b"dark" => Theme::Dark,
+        _ => Theme::System,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tests::id;
+
+    #[test]
+    fn drafts_round_trip_without_empty_ones_and_survive_garbage() {
+        let mut d = BTreeMap::new();
+        d.insert(id(1), "half a thought\nsecond line".to_string());
+        d.insert(id(2), "   ".to_string());
+        let back = decode_drafts(&encode_drafts(&d));
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[&id(1)], "half a thought\nsecond line");
+        assert!(decode_drafts(b"not json").is_empty());
+        assert!(decode_drafts(br#"{"zz": "x", "05": 3}"#).is_empty());
+        d.insert(id(3), "y".repeat(MAX_DRAFT_CHARS + 5));
+        assert_eq!(
+            decode_drafts(&encode_drafts(&d))[&id(3)].len(),
+            MAX_DRAFT_CHARS
+        );
+    }
+
+    #[test]
+    fn themes_round_trip() {
+        for t in [Theme::System, Theme::Light, Theme::Dark] {
+            assert_eq!(decode_theme(&encode_theme(t)), t);
+        }
+        assert_eq!(decode_theme(b"purple"), Theme::System);
+    }
+}
