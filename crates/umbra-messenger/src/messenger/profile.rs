@@ -192,10 +192,7 @@ impl Profile {
             format: PROFILE_FORMAT,
             key: source,
         };
-        let json = serde_json::to_vec_pretty(&meta)
-            .map_err(|e| MessengerError::ProfileCorrupt(e.to_string()))?;
-        let tmp = dir.join("profile.json.tmp");
-        write_private(&tmp, &json)?;
+        let tmp = stage_meta(dir, &meta)?;
         let meta_path = dir.join(META_FILE);
         fs::rename(&tmp, &meta_path).map_err(MessengerError::io("writing", &meta_path))?;
         Ok(Self {
@@ -344,10 +341,7 @@ pub(super) fn rekey(
         format: PROFILE_FORMAT,
         key: source,
     };
-    let json = serde_json::to_vec_pretty(&meta)
-        .map_err(|e| MessengerError::ProfileCorrupt(e.to_string()))?;
-    let tmp = dir.join("profile.json.tmp");
-    write_private(&tmp, &json)?;
+    let tmp = stage_meta(dir, &meta)?;
     let key_path = dir.join(KEY_FILE);
     if matches!(meta.key, KeySource::File) {
         fs::rename(&new_key_path, &key_path)
@@ -359,6 +353,16 @@ pub(super) fn rekey(
     let meta_path = dir.join(META_FILE);
     fs::rename(&tmp, &meta_path).map_err(MessengerError::io("writing", &meta_path))?;
     Ok(())
+}
+
+/// Writes `meta` beside `profile.json` (private) and returns that path; renaming it over
+/// `profile.json` is the caller's last step, so a crash before it leaves the old one whole.
+fn stage_meta(dir: &Path, meta: &Meta) -> Result<PathBuf, MessengerError> {
+    let json = serde_json::to_vec_pretty(meta)
+        .map_err(|e| MessengerError::ProfileCorrupt(e.to_string()))?;
+    let tmp = dir.join("profile.json.tmp");
+    write_private(&tmp, &json)?;
+    Ok(tmp)
 }
 
 fn read_meta(dir: &Path) -> Result<Meta, MessengerError> {
