@@ -46,5 +46,9 @@ pub(crate) fn nextest(profile: &str, options: &[&str], filters: &[String]) -> an
         profile,
     ]);
     cmd.args(options).args(filters);
+    // The scenarios need other packages' binaries; this build of the whole workspace has them
+    // (every package with integration tests gets its binaries built), so the scenarios use
+    // them instead of building their own with other features (apps/umbra/tests/common).
+    cmd.env("UMBRA_WORKSPACE_BINS_BUILT", "1");
     exec(&mut cmd)
 }

@@ -47,10 +47,27 @@ pub(crate) fn build_daemons() {
     build_next_to_umbra(&["umbra-node", "umbra-registry"]);
 }
 
+/// Set by `cargo xtask test` (and CI): the workspace build nextest just made holds every
+/// binary, built with the workspace's features.
+const PREBUILT_ENV: &str = "UMBRA_WORKSPACE_BINS_BUILT";
+
 /// Builds other packages' binaries next to the `umbra` binary under test, in its profile
-/// (a no-op when they are up to date, as in a `cargo xtask test` run).
+/// (a no-op when they are up to date).
+///
+/// Under `cargo xtask test` the binaries are already there and the build is skipped: a
+/// `cargo build -p …` resolves features differently from nextest's `--workspace` build, so on
+/// a clean target directory it would rebuild dependencies for minutes.
 pub(crate) fn build_next_to_umbra(packages: &[&str]) {
     let bin_dir = exe().parent().unwrap().to_path_buf();
+    if std::env::var_os(PREBUILT_ENV).is_some()
+        && packages.iter().all(|p| {
+            bin_dir
+                .join(format!("{p}{}", std::env::consts::EXE_SUFFIX))
+                .is_file()
+        })
+    {
+        return;
+    }
     let profile = bin_dir.file_name().unwrap().to_str().unwrap().to_owned();
     let target = bin_dir.parent().unwrap().to_path_buf();
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
