@@ -388,6 +388,32 @@ impl fmt::Display for MessageHash {
     }
 }
 
+#[cfg(feature = "serde")]
+impl serde::Serialize for MessageHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for MessageHash {
+    /// The 43-character text form; anything else is refused while parsing, so a message hash
+    /// read from the network is checked once, where it arrives.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = MessageHash;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a message hash (43 base64 characters)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MessageHash, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
 impl fmt::Debug for MessageHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "MessageHash({})", self.as_str())
@@ -502,5 +528,18 @@ mod tests {
                 .is_err()
         );
         assert_eq!(h, *"A".repeat(43).as_str());
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn message_hash_travels_in_json_as_its_text_and_is_checked_on_arrival() {
+        let h = MessageHash::from_digest(&[7; 32]);
+        let json = serde_json::to_string(&h).unwrap();
+        assert_eq!(json, format!("\"{h}\""));
+        assert_eq!(serde_json::from_str::<MessageHash>(&json).unwrap(), h);
+        let short = format!("\"{}\"", "A".repeat(42));
+        let err = serde_json::from_str::<MessageHash>(&short).unwrap_err();
+        assert!(err.to_string().contains("42"), "{err}");
+        assert!(serde_json::from_str::<MessageHash>("7").is_err());
     }
 }

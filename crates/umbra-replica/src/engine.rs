@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use umbra_crypto::{Ed25519PublicKey, Identity, Redacted};
+use umbra_crypto::{Ed25519PublicKey, Identity, MessageHash, Redacted};
 use umbra_store::{
     AccountId, ApplyOutcome, BucketDigest, BucketEntries, ExpiryUpdate, Millis, Namespace,
     ReplicaMessage, Store,
@@ -641,7 +641,7 @@ impl Replica {
             differing.len() as u64,
         );
 
-        let mut pulls: Vec<String> = Vec::new();
+        let mut pulls: Vec<MessageHash> = Vec::new();
         let mut pulled_total = 0usize;
         for chunk in differing.chunks(MAX_BUCKETS_PER_REQUEST) {
             let req = EntriesRequest {
@@ -660,7 +660,7 @@ impl Replica {
                 while pulls.len() >= MAX_HASHES_PER_REQUEST
                     && pulled_total < cfg.max_pulls_per_peer_round
                 {
-                    let batch: Vec<String> = pulls.drain(..MAX_HASHES_PER_REQUEST).collect();
+                    let batch: Vec<MessageHash> = pulls.drain(..MAX_HASHES_PER_REQUEST).collect();
                     pulled_total += batch.len();
                     self.pull(peer, view, batch, report).await?;
                 }
@@ -680,7 +680,7 @@ impl Replica {
         owner: AccountId,
         ns: Namespace,
         remote: &WireBucket,
-        pulls: &mut Vec<String>,
+        pulls: &mut Vec<MessageHash>,
         report: &mut RoundReport,
     ) -> Result<(), ReplicaError> {
         let now = self.now();
@@ -689,39 +689,34 @@ impl Replica {
                 s.bucket_entries(&owner, ns, now)
             })
             .await?;
-        let local_msgs: HashMap<&str, (Millis, Millis, Millis)> = local
+        let local_msgs: HashMap<&MessageHash, (Millis, Millis, Millis)> = local
             .messages
             .iter()
-            .map(|m| {
-                (
-                    m.hash.as_str(),
-                    (m.timestamp_ms, m.expiry_version, m.expiry_ms),
-                )
-            })
+            .map(|m| (&m.hash, (m.timestamp_ms, m.expiry_version, m.expiry_ms)))
             .collect();
-        let mut deleted: HashMap<String, Millis> = local
+        let mut deleted: HashMap<MessageHash, Millis> = local
             .tombstones
             .iter()
-            .map(|t| (t.hash.clone(), t.deleted_ms))
+            .map(|t| (t.hash, t.deleted_ms))
             .collect();
-        let local_tombs: HashSet<(&str, Millis, Millis)> = local
+        let local_tombs: HashSet<(&MessageHash, Millis, Millis)> = local
             .tombstones
             .iter()
-            .map(|t| (t.hash.as_str(), t.deleted_ms, t.keep_until_ms))
+            .map(|t| (&t.hash, t.deleted_ms, t.keep_until_ms))
             .collect();
 
         let store = &self.inner.store;
         let mut tombs = 0usize;
         let mut tomb_replies = Vec::new();
         for t in &remote.tombstones {
-            if local_tombs.contains(&(t.hash.as_str(), t.deleted_ms, t.keep_until_ms)) {
+            if local_tombs.contains(&(&t.hash, t.deleted_ms, t.keep_until_ms)) {
                 continue;
             }
             let Ok(t) = t.to_store() else { continue };
             if t.owner != owner || t.namespace != ns {
                 continue;
             }
-            let d = deleted.entry(t.hash.clone()).or_insert(t.deleted_ms);
+            let d = deleted.entry(t.hash).or_insert(t.deleted_ms);
             *d = (*d).max(t.deleted_ms);
             tomb_replies.push(store.apply_remote_tombstone(t, now));
         }
@@ -741,23 +736,23 @@ impl Replica {
         let mut expiry_replies = Vec::new();
         for v in &remote.messages {
             let incoming = (v.timestamp_ms, v.expiry_version, v.expiry_ms);
-            match local_msgs.get(v.hash.as_str()) {
+            match local_msgs.get(&v.hash) {
                 Some(l) => {
                     if incoming > *l {
                         let e = ExpiryUpdate {
                             owner,
-                            hash: v.hash.clone(),
+                            hash: v.hash,
                             timestamp_ms: v.timestamp_ms,
                             expiry_ms: v.expiry_ms,
                             expiry_version: v.expiry_version,
                         };
-                        expiry_replies.push((v.hash.clone(), store.apply_remote_expiry(e, now)));
+                        expiry_replies.push((v.hash, store.apply_remote_expiry(e, now)));
                     }
                 }
                 None => {
                     let beaten = deleted.get(&v.hash).is_some_and(|d| *d >= v.timestamp_ms);
                     if !beaten && v.expiry_ms > now {
-                        pulls.push(v.hash.clone());
+                        pulls.push(v.hash);
                     }
                 }
             }
@@ -789,10 +784,10 @@ impl Replica {
         &self,
         peer: &Member,
         view: &MembershipView,
-        hashes: Vec<String>,
+        hashes: Vec<MessageHash>,
         report: &mut RoundReport,
     ) -> Result<(), ReplicaError> {
-        let wanted: HashSet<String> = hashes.iter().cloned().collect();
+        let wanted: HashSet<MessageHash> = hashes.iter().copied().collect();
         let resp: ReplicasResponse = self
             .call(peer, Endpoint::Replicas, &ReplicasRequest { hashes })
             .await?;
@@ -936,7 +931,7 @@ impl Replica {
                 s.bucket_entries(&owner, ns, now)
             })
             .await?;
-        let hashes: Vec<String> = entries.messages.iter().map(|m| m.hash.clone()).collect();
+        let hashes: Vec<MessageHash> = entries.messages.iter().map(|m| m.hash).collect();
         let mut messages: Vec<ReplicaMessage> = Vec::with_capacity(hashes.len());
         for chunk in hashes.chunks(MAX_HASHES_PER_REQUEST) {
             let chunk = chunk.to_vec();
@@ -994,7 +989,7 @@ impl Replica {
                 self.inner.store.apply_remote_expiry(
                     ExpiryUpdate {
                         owner,
-                        hash: m.hash.clone(),
+                        hash: m.hash,
                         timestamp_ms: m.timestamp_ms,
                         expiry_ms: now.saturating_sub(1),
                         expiry_version: Millis::MAX,

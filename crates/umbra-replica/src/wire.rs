@@ -9,6 +9,7 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use umbra_crypto::MessageHash;
 use umbra_store::{
     AccountId, BucketDigest, BucketEntries, MessageVersion, Millis, Namespace, ReplicaMessage,
     Tombstone,
@@ -207,7 +208,7 @@ pub struct EntriesRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireVersion {
     /// Hash.
-    pub hash: String,
+    pub hash: MessageHash,
     /// Client timestamp.
     pub timestamp_ms: Millis,
     /// Expiry.
@@ -224,7 +225,7 @@ pub struct WireTombstone {
     /// Namespace.
     pub namespace: Namespace,
     /// Hash of the deleted message.
-    pub hash: String,
+    pub hash: MessageHash,
     /// Deletion time.
     pub deleted_ms: Millis,
     /// Keep-until time.
@@ -237,7 +238,7 @@ impl WireTombstone {
         WireTombstone {
             owner: owner_to_hex(&t.owner),
             namespace: t.namespace,
-            hash: t.hash.clone(),
+            hash: t.hash,
             deleted_ms: t.deleted_ms,
             keep_until_ms: t.keep_until_ms,
         }
@@ -251,7 +252,7 @@ impl WireTombstone {
         Ok(Tombstone {
             owner: owner_from_hex(&self.owner)?,
             namespace: self.namespace,
-            hash: self.hash.clone(),
+            hash: self.hash,
             deleted_ms: self.deleted_ms,
             keep_until_ms: self.keep_until_ms,
         })
@@ -278,7 +279,7 @@ impl WireBucket {
                 .messages
                 .iter()
                 .map(|m| WireVersion {
-                    hash: m.hash.clone(),
+                    hash: m.hash,
                     timestamp_ms: m.timestamp_ms,
                     expiry_ms: m.expiry_ms,
                     expiry_version: m.expiry_version,
@@ -293,7 +294,7 @@ impl WireBucket {
         self.messages
             .iter()
             .map(|m| MessageVersion {
-                hash: m.hash.clone(),
+                hash: m.hash,
                 timestamp_ms: m.timestamp_ms,
                 expiry_ms: m.expiry_ms,
                 expiry_version: m.expiry_version,
@@ -313,7 +314,7 @@ pub struct EntriesResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicasRequest {
     /// At most [`MAX_HASHES_PER_REQUEST`] hashes.
-    pub hashes: Vec<String>,
+    pub hashes: Vec<MessageHash>,
 }
 
 /// A full message on the wire.
@@ -324,7 +325,7 @@ pub struct WireReplica {
     /// Namespace.
     pub namespace: Namespace,
     /// Hash (checked by the receiver against owner, namespace and data).
-    pub hash: String,
+    pub hash: MessageHash,
     /// Data, standard base64.
     pub data: String,
     /// Client timestamp.
@@ -341,7 +342,7 @@ impl WireReplica {
         WireReplica {
             owner: owner_to_hex(&m.owner),
             namespace: m.namespace,
-            hash: m.hash.clone(),
+            hash: m.hash,
             data: base64::engine::general_purpose::STANDARD.encode(&m.data),
             timestamp_ms: m.timestamp_ms,
             expiry_ms: m.expiry_ms,
@@ -367,7 +368,7 @@ impl WireReplica {
             return Err(wire_err("replica data", "too large"));
         }
         let expected = umbra_crypto::hash::message_hash(&owner, i32::from(self.namespace), &data);
-        if expected.as_str() != self.hash {
+        if expected != self.hash {
             return Err(wire_err(
                 "replica",
                 "hash does not match owner, namespace and data",
@@ -376,7 +377,7 @@ impl WireReplica {
         Ok(ReplicaMessage {
             owner,
             namespace: self.namespace,
-            hash: self.hash.clone(),
+            hash: self.hash,
             data,
             timestamp_ms: self.timestamp_ms,
             expiry_ms: self.expiry_ms,
@@ -418,7 +419,7 @@ mod tests {
     fn replica_hash_is_checked() {
         let owner = AccountId::new([5; 33]);
         let data = b"hello".to_vec();
-        let hash = umbra_crypto::hash::message_hash(&owner, 3, &data).to_string();
+        let hash = umbra_crypto::hash::message_hash(&owner, 3, &data);
         let m = ReplicaMessage {
             owner,
             namespace: 3,
@@ -430,6 +431,11 @@ mod tests {
         };
         let w = WireReplica::from_store(&m);
         assert_eq!(w.to_store(76_800).unwrap(), m);
+        // A malformed hash is refused where the JSON is parsed.
+        let mut json = serde_json::to_value(&w).unwrap();
+        json["hash"] = "short".into();
+        let err = serde_json::from_value::<WireReplica>(json).unwrap_err();
+        assert!(err.to_string().contains("message hash"), "{err}");
         let mut wrong_ns = w.clone();
         wrong_ns.namespace = 4;
         assert!(wrong_ns.to_store(76_800).is_err());

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use base64::Engine as _;
 use common::{DAY, Net, SWARM_A, SWARM_B, hash_of, owner_at, store_params};
 use serde_json::json;
+use umbra_crypto::MessageHash;
 use umbra_replica::{FailureKind, MemberOutcome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,17 +31,18 @@ async fn a_write_is_replicated_to_every_member_with_signed_results() {
             panic!("member failed: {:?}", r.outcome);
         };
         assert_eq!(*status, 200);
-        assert_eq!(body["hash"], hash);
+        assert_eq!(body["hash"], hash.as_str());
         let sig = base64::engine::general_purpose::STANDARD
             .decode(body["signature"].as_str().unwrap())
             .unwrap();
-        umbra_crypto::sign::verify_slices(r.pubkey.as_bytes(), hash.as_bytes(), &sig).unwrap();
+        umbra_crypto::sign::verify_slices(r.pubkey.as_bytes(), hash.as_str().as_bytes(), &sig)
+            .unwrap();
     }
     let map = umbra_replica::member_results_json(&results);
     assert_eq!(map.len(), 2);
     assert!(map.contains_key(&hex::encode(net.nodes[1].key)));
     for n in &net.nodes {
-        assert_eq!(n.hashes(&owner, 0, now), BTreeSet::from([hash.clone()]));
+        assert_eq!(n.hashes(&owner, 0, now), BTreeSet::from([hash]));
     }
     assert_eq!(net.nodes[0].replica.metrics().forwards_ok, 2);
     assert!(net.nodes[1].replica.metrics().requests_served >= 1);
@@ -111,7 +113,7 @@ async fn a_member_that_was_down_catches_up_by_reconciliation() {
     }
     let expiries = net.nodes[2]
         .store
-        .get_expiries(&owners[0], &[written[0].clone()], now)
+        .get_expiries(&owners[0], &[written[0]], now)
         .unwrap();
     assert_eq!(expiries.get(&written[0]), Some(&later));
     let m = net.nodes[2].replica.metrics();
@@ -160,10 +162,7 @@ async fn a_delete_is_not_resurrected_by_reconciliation() {
             r.messages_pulled, 0,
             "node {i} must not pull the deleted message back"
         );
-        assert_eq!(
-            net.nodes[i].hashes(&owner, 1, now),
-            BTreeSet::from([keep.clone()])
-        );
+        assert_eq!(net.nodes[i].hashes(&owner, 1, now), BTreeSet::from([keep]));
     }
     // Then the one that missed it learns the tombstone.
     let r = net.nodes[2].replica.reconcile_round().await;
@@ -174,7 +173,7 @@ async fn a_delete_is_not_resurrected_by_reconciliation() {
         }
     }
     for n in &net.nodes {
-        assert_eq!(n.hashes(&owner, 1, now), BTreeSet::from([keep.clone()]));
+        assert_eq!(n.hashes(&owner, 1, now), BTreeSet::from([keep]));
     }
     let d = net.nodes[0].digests(now);
     for n in &net.nodes {
@@ -199,7 +198,7 @@ async fn swarm_changes_move_messages_with_none_lost() {
     let owners: Vec<_> = (0..12u64)
         .map(|i| owner_at(i.wrapping_mul(u64::MAX / 12), i + 100))
         .collect();
-    let mut all: Vec<(usize, String)> = Vec::new();
+    let mut all: Vec<(usize, MessageHash)> = Vec::new();
     for (i, o) in owners.iter().enumerate() {
         for k in 0..2 {
             let data = format!("msg {i} {k}");
@@ -252,7 +251,7 @@ async fn swarm_changes_move_messages_with_none_lost() {
         net.nodes[i].replica.reconcile_round().await;
     }
     let now = net.now();
-    let check = |net: &Net, all: &[(usize, String)], moved: &BTreeSet<usize>| {
+    let check = |net: &Net, all: &[(usize, MessageHash)], moved: &BTreeSet<usize>| {
         for (i, hash) in all {
             let (holders, others) = if moved.contains(i) {
                 (3..6, 0..3)

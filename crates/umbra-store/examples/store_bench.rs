@@ -11,7 +11,9 @@ use std::collections::VecDeque;
 
 use blake2::{Blake2b256, Digest};
 use umbra_clock::{Clock as _, SystemClock};
-use umbra_store::{AccountId, Durability, NewMessage, Quota, RetrieveLimits, Store, StoreConfig};
+use umbra_store::{
+    AccountId, Durability, MessageHash, NewMessage, Quota, RetrieveLimits, Store, StoreConfig,
+};
 
 const NOW: i64 = 1_700_000_000_000;
 const CLIENTS: usize = 8;
@@ -25,10 +27,8 @@ fn owner(n: u32) -> AccountId {
     AccountId::new(b)
 }
 
-fn hash(data: &[u8]) -> String {
-    let d = Blake2b256::digest(data);
-    let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
-    hex[..43].to_string()
+fn hash(data: &[u8]) -> MessageHash {
+    MessageHash::from_digest(&Blake2b256::digest(data).into())
 }
 
 fn run(durability: Durability, total: usize, data_len: usize) {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use blake2::{Blake2b256, Digest};
 use rusqlite::{Connection, params};
 
+use crate::columns::{hash_from, owner_from};
 use crate::types::{
     AccountId, BucketDigest, BucketEntries, MessageVersion, Millis, Namespace, Tombstone,
 };
@@ -36,12 +37,6 @@ fn xor_into(acc: &mut [u8; 32], item: &[u8; 32]) {
     for (a, b) in acc.iter_mut().zip(item) {
         *a ^= b;
     }
-}
-
-fn owner_from(v: Vec<u8>) -> rusqlite::Result<AccountId> {
-    AccountId::try_from(v.as_slice()).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
-    })
 }
 
 fn bucket(
@@ -113,7 +108,7 @@ pub(crate) fn bucket_entries(
         )?;
         st.query_map(params![o, ns, now_ms], |r| {
             Ok(MessageVersion {
-                hash: r.get(0)?,
+                hash: hash_from(r.get(0)?)?,
                 timestamp_ms: r.get(1)?,
                 expiry_ms: r.get(2)?,
                 expiry_version: r.get(3)?,
@@ -130,7 +125,7 @@ pub(crate) fn bucket_entries(
             Ok(Tombstone {
                 owner: *owner,
                 namespace: ns,
-                hash: r.get(0)?,
+                hash: hash_from(r.get(0)?)?,
                 deleted_ms: r.get(1)?,
                 keep_until_ms: r.get(2)?,
             })

@@ -93,14 +93,6 @@ pub enum StoreError {
         /// The configured value of that limit.
         max: u64,
     },
-    /// A message hash is not 43 characters of unpadded base64.
-    #[error("{op}: invalid message hash (expected 43 base64 characters, got {len} bytes)")]
-    InvalidHash {
-        /// The operation being performed.
-        op: &'static str,
-        /// Length of the rejected value.
-        len: usize,
-    },
     /// The message body is larger than [`crate::StoreConfig::max_message_bytes`].
     #[error("store: message data of {len} bytes exceeds the limit of {max} bytes")]
     MessageTooLarge {

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod arrival;
+mod columns;
 mod config;
 mod digest;
 mod error;
@@ -20,10 +21,11 @@ pub use reply::Reply;
 pub use types::{
     AccountId, ApplyOutcome, BucketDigest, BucketEntries, ByNamespace, ExpireMode, ExpireOutcome,
     ExpireRequest, ExpiryTarget, ExpiryUpdate, ExportCursor, ExportPage, HASH_LEN,
-    MAX_REVOCATIONS_PER_ACCOUNT, MAX_TOKENS_PER_REQUEST, MessageVersion, Millis, Namespace,
-    NamespaceSel, NewMessage, RETRIEVE_MAX_SIZE, RETRIEVE_MESSAGE_OVERHEAD, ReplicaMessage,
-    RetrieveDirection, RetrieveLimits, Retrieved, Stats, StoreOutcome, StoredMessage,
-    SubaccountToken, SweepOutcome, Tombstone, UpdatedExpiry, is_public_inbox, is_public_outbox,
+    MAX_REVOCATIONS_PER_ACCOUNT, MAX_TOKENS_PER_REQUEST, MessageHash, MessageVersion, Millis,
+    Namespace, NamespaceSel, NewMessage, RETRIEVE_MAX_SIZE, RETRIEVE_MESSAGE_OVERHEAD,
+    ReplicaMessage, RetrieveDirection, RetrieveLimits, Retrieved, Stats, StoreOutcome,
+    StoredMessage, SubaccountToken, SweepOutcome, Tombstone, UpdatedExpiry, is_public_inbox,
+    is_public_outbox,
 };
 
 use writer::{Cmd, Writer};
@@ -103,9 +105,9 @@ impl Store {
     pub fn delete(
         &self,
         owner: AccountId,
-        hashes: Vec<String>,
+        hashes: Vec<MessageHash>,
         now_ms: Millis,
-    ) -> Reply<Vec<String>> {
+    ) -> Reply<Vec<MessageHash>> {
         self.inner.writer.submit("delete", |reply| Cmd::Delete {
             owner,
             hashes,
@@ -273,7 +275,7 @@ impl Store {
         &self,
         owner: &AccountId,
         namespace: Namespace,
-        last_hash: Option<&str>,
+        last_hash: Option<&MessageHash>,
         limits: RetrieveLimits,
         now_ms: Millis,
     ) -> Result<Retrieved> {
@@ -288,13 +290,13 @@ impl Store {
     }
 
     /// [`Store::retrieve`] in either direction (`storage-rpc-addendum.md` A2). Reversed, the
-    /// page is newest first and holds only messages strictly older than `last_hash`; an absent,
-    /// empty or unknown `last_hash` starts at the newest message (forward: at the oldest).
+    /// page is newest first and holds only messages strictly older than `last_hash`; an absent
+    /// or unknown `last_hash` starts at the newest message (forward: at the oldest).
     pub fn retrieve_in(
         &self,
         owner: &AccountId,
         namespace: Namespace,
-        last_hash: Option<&str>,
+        last_hash: Option<&MessageHash>,
         limits: RetrieveLimits,
         direction: RetrieveDirection,
         now_ms: Millis,
@@ -308,9 +310,9 @@ impl Store {
     pub fn get_expiries(
         &self,
         owner: &AccountId,
-        hashes: &[String],
+        hashes: &[MessageHash],
         now_ms: Millis,
-    ) -> Result<std::collections::BTreeMap<String, Millis>> {
+    ) -> Result<std::collections::BTreeMap<MessageHash, Millis>> {
         self.inner.readers.with("get_expiries", |c| {
             reader::get_expiries(c, owner, hashes, now_ms)
         })
@@ -336,7 +338,11 @@ impl Store {
     }
 
     /// Full replicated state of the live messages among `hashes` (serving a peer's pull).
-    pub fn get_replicas(&self, hashes: &[String], now_ms: Millis) -> Result<Vec<ReplicaMessage>> {
+    pub fn get_replicas(
+        &self,
+        hashes: &[MessageHash],
+        now_ms: Millis,
+    ) -> Result<Vec<ReplicaMessage>> {
         self.inner
             .readers
             .with("get_replicas", |c| reader::get_replicas(c, hashes, now_ms))

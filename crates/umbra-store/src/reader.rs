@@ -6,12 +6,13 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::columns::{hash_from, owner_bytes, owner_from};
 use crate::config::StoreConfig;
 use crate::error::{Result, StoreError};
 use crate::schema;
 use crate::types::{
-    AccountId, ExportCursor, ExportPage, Millis, Namespace, ReplicaMessage, RetrieveDirection,
-    RetrieveLimits, Retrieved, StoredMessage, SubaccountToken,
+    AccountId, ExportCursor, ExportPage, MessageHash, Millis, Namespace, ReplicaMessage,
+    RetrieveDirection, RetrieveLimits, Retrieved, StoredMessage, SubaccountToken,
 };
 
 struct PoolState {
@@ -83,16 +84,6 @@ impl ReadPool {
     }
 }
 
-fn owner_bytes(o: &AccountId) -> &[u8] {
-    &o.as_bytes()[..]
-}
-
-fn owner_from(v: Vec<u8>) -> rusqlite::Result<AccountId> {
-    AccountId::try_from(v.as_slice()).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
-    })
-}
-
 /// The local row id `last_hash` stands for: a live (or not yet swept) message, or a deleted one
 /// whose tombstone remembers its position. `None` when this node knows no such message of the
 /// account in the namespace.
@@ -124,14 +115,14 @@ pub(crate) fn retrieve(
     c: &Connection,
     owner: &AccountId,
     ns: Namespace,
-    last_hash: Option<&str>,
+    last_hash: Option<&MessageHash>,
     limits: RetrieveLimits,
     direction: RetrieveDirection,
     now_ms: Millis,
 ) -> rusqlite::Result<Retrieved> {
     let known = match last_hash {
-        Some(h) if !h.is_empty() => anchor(c, owner, ns, h)?,
-        _ => None,
+        Some(h) => anchor(c, owner, ns, h.as_str())?,
+        None => None,
     };
     let max_count = limits.max_count.map(|n| n.max(1));
     let sql_limit: i64 = max_count
@@ -175,7 +166,7 @@ pub(crate) fn retrieve(
             }
         }
         out.messages.push(StoredMessage {
-            hash,
+            hash: hash_from(hash)?,
             namespace: ns,
             data,
             timestamp_ms: r.get(2)?,
@@ -188,21 +179,21 @@ pub(crate) fn retrieve(
 pub(crate) fn get_expiries(
     c: &Connection,
     owner: &AccountId,
-    hashes: &[String],
+    hashes: &[MessageHash],
     now_ms: Millis,
-) -> rusqlite::Result<BTreeMap<String, Millis>> {
+) -> rusqlite::Result<BTreeMap<MessageHash, Millis>> {
     let mut out = BTreeMap::new();
     let mut st = c.prepare_cached(
         "SELECT expiry_ms FROM messages WHERE hash = ?1 AND owner = ?2 AND expiry_ms > ?3",
     )?;
     for h in hashes {
         if let Some(e) = st
-            .query_row(params![h, owner_bytes(owner), now_ms], |r| {
+            .query_row(params![h.as_str(), owner_bytes(owner), now_ms], |r| {
                 r.get::<_, i64>(0)
             })
             .optional()?
         {
-            out.insert(h.clone(), e);
+            out.insert(*h, e);
         }
     }
     Ok(out)
@@ -238,7 +229,7 @@ fn replica_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReplicaMessage> {
     Ok(ReplicaMessage {
         owner: owner_from(r.get(0)?)?,
         namespace: r.get(1)?,
-        hash: r.get(2)?,
+        hash: hash_from(r.get(2)?)?,
         data: r.get(3)?,
         timestamp_ms: r.get(4)?,
         expiry_ms: r.get(5)?,
@@ -251,7 +242,7 @@ const REPLICA_COLUMNS: &str =
 
 pub(crate) fn get_replicas(
     c: &Connection,
-    hashes: &[String],
+    hashes: &[MessageHash],
     now_ms: Millis,
 ) -> rusqlite::Result<Vec<ReplicaMessage>> {
     let mut st = c.prepare_cached(&format!(
@@ -260,7 +251,7 @@ pub(crate) fn get_replicas(
     let mut out = Vec::new();
     for h in hashes {
         if let Some(m) = st
-            .query_row(params![h, now_ms], replica_from_row)
+            .query_row(params![h.as_str(), now_ms], replica_from_row)
             .optional()?
         {
             out.push(m);

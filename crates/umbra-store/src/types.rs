@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{Result, StoreError};
-
 /// Milliseconds since the Unix epoch. Every time in this crate is one of these, passed in by the
 /// caller (the store never reads a clock).
 pub type Millis = i64;
@@ -17,6 +15,9 @@ pub const HASH_LEN: usize = umbra_crypto::MESSAGE_HASH_LEN;
 /// The account that owns messages (`05…` Session ID, `03…` group, …): one type for the whole
 /// workspace, see [`umbra_crypto::AccountId`].
 pub use umbra_crypto::AccountId;
+
+/// A storage message hash, checked once where it enters (see [`umbra_crypto::MessageHash`]).
+pub use umbra_crypto::MessageHash;
 
 /// One namespace or all of them (`delete_all`, `delete_before` and `expire_all` accept `"all"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,18 +40,6 @@ pub const fn is_public_inbox(ns: Namespace) -> bool {
     (ns as i32) % 10 == 0
 }
 
-/// Checks that `hash` looks like a storage message hash (43 chars of the base64 alphabet).
-pub(crate) fn check_hash(op: &'static str, hash: &str) -> Result<()> {
-    if umbra_crypto::MessageHash::is_valid(hash) {
-        Ok(())
-    } else {
-        Err(StoreError::InvalidHash {
-            op,
-            len: hash.len(),
-        })
-    }
-}
-
 /// A message a client asked to store. The caller has already validated the request (signature,
 /// TTL range, clock window) and computed `hash` from owner, namespace and data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +49,7 @@ pub struct NewMessage {
     /// Namespace.
     pub namespace: Namespace,
     /// The 43-character storage hash (`identity-and-crypto.md` §6).
-    pub hash: String,
+    pub hash: MessageHash,
     /// The message body (decoded bytes).
     pub data: Vec<u8>,
     /// The client's message timestamp.
@@ -103,7 +92,7 @@ impl StoreOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
     /// Storage hash.
-    pub hash: String,
+    pub hash: MessageHash,
     /// Namespace.
     pub namespace: Namespace,
     /// Message body.
@@ -201,18 +190,18 @@ pub struct Retrieved {
 /// For a single-namespace request the RPC reply is the one list; for `"all"` it is the dict
 /// `{"<ns>": [...]}`; node signatures use [`ByNamespace::all_sorted`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ByNamespace(pub BTreeMap<Namespace, Vec<String>>);
+pub struct ByNamespace(pub BTreeMap<Namespace, Vec<MessageHash>>);
 
 impl ByNamespace {
     /// Every hash across namespaces, sorted.
-    pub fn all_sorted(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.0.values().flatten().cloned().collect();
+    pub fn all_sorted(&self) -> Vec<MessageHash> {
+        let mut v: Vec<MessageHash> = self.0.values().flatten().cloned().collect();
         v.sort();
         v
     }
 
     /// The sorted list of one namespace (empty when none).
-    pub fn namespace(&self, ns: Namespace) -> &[String] {
+    pub fn namespace(&self, ns: Namespace) -> &[MessageHash] {
         self.0.get(&ns).map(Vec::as_slice).unwrap_or(&[])
     }
 
@@ -258,7 +247,7 @@ pub struct ExpireRequest {
     /// Account.
     pub owner: AccountId,
     /// Hashes, in request order (any namespace).
-    pub hashes: Vec<String>,
+    pub hashes: Vec<MessageHash>,
     /// New expiry or expiries; each is capped at `now + max_expire_ahead_ms`.
     pub expiry: ExpiryTarget,
     /// Set, shorten-only or extend-only.
@@ -269,7 +258,7 @@ pub struct ExpireRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdatedExpiry {
     /// Hash.
-    pub hash: String,
+    pub hash: MessageHash,
     /// The expiry now applied.
     pub expiry_ms: Millis,
 }
@@ -283,7 +272,7 @@ pub struct ExpireOutcome {
     pub updated: Vec<UpdatedExpiry>,
     /// Found but unchanged messages (only possible with `Shorten`/`Extend`): hash → current expiry.
     /// Emit it in the reply only when `shorten` or `extend` was given explicitly.
-    pub unchanged: BTreeMap<String, Millis>,
+    pub unchanged: BTreeMap<MessageHash, Millis>,
     /// In single-expiry mode, the applied expiry after capping (present even if nothing changed).
     pub applied_expiry_ms: Option<Millis>,
 }
@@ -341,7 +330,7 @@ pub struct ReplicaMessage {
     pub namespace: Namespace,
     /// Storage hash. The **receiving node must verify** it equals the hash of owner, namespace and
     /// data before applying: the store trusts it.
-    pub hash: String,
+    pub hash: MessageHash,
     /// Body.
     pub data: Vec<u8>,
     /// Client timestamp.
@@ -361,7 +350,7 @@ pub struct Tombstone {
     /// Namespace of the deleted message.
     pub namespace: Namespace,
     /// Hash of the deleted message.
-    pub hash: String,
+    pub hash: MessageHash,
     /// When it was deleted. It beats any copy of the message whose `timestamp_ms` is ≤ this.
     pub deleted_ms: Millis,
     /// Kept until then: `deleted_ms + tombstone_retention_ms` (recomputed by the receiver).
@@ -375,7 +364,7 @@ pub struct ExpiryUpdate {
     /// Account.
     pub owner: AccountId,
     /// Hash.
-    pub hash: String,
+    pub hash: MessageHash,
     /// The message timestamp of that state.
     pub timestamp_ms: Millis,
     /// New expiry.
@@ -422,7 +411,7 @@ pub struct BucketDigest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageVersion {
     /// Hash.
-    pub hash: String,
+    pub hash: MessageHash,
     /// Client timestamp.
     pub timestamp_ms: Millis,
     /// Expiry.
@@ -474,22 +463,18 @@ mod tests {
     }
 
     #[test]
-    fn hash_check() {
-        assert!(check_hash("t", &"A".repeat(43)).is_ok());
-        assert!(
-            check_hash(
-                "t",
-                &"a+/9"
-                    .repeat(10)
-                    .chars()
-                    .chain("abc".chars())
-                    .collect::<String>()
-            )
-            .is_ok()
-        );
-        assert!(check_hash("t", &"A".repeat(42)).is_err());
-        assert!(check_hash("t", &"A".repeat(44)).is_err());
-        assert!(check_hash("t", &format!("{}=", "A".repeat(42))).is_err());
+    fn hashes_are_checked_where_they_are_parsed() {
+        // The store takes `MessageHash`, so a hash of the wrong shape cannot reach it.
+        let ok = |s: &str| s.parse::<MessageHash>().is_ok();
+        assert!(ok(&"A".repeat(43)));
+        assert!(ok(&"a+/9"
+            .repeat(10)
+            .chars()
+            .chain("abc".chars())
+            .collect::<String>()));
+        assert!(!ok(&"A".repeat(42)));
+        assert!(!ok(&"A".repeat(44)));
+        assert!(!ok(&format!("{}=", "A".repeat(42))));
     }
 
     #[test]
@@ -529,10 +514,11 @@ mod tests {
     #[test]
     fn by_namespace_helpers() {
         let mut m = BTreeMap::new();
-        m.insert(1, vec!["b".to_string(), "d".to_string()]);
-        m.insert(-3, vec!["a".to_string(), "c".to_string()]);
+        let h = |c: char| c.to_string().repeat(43).parse::<MessageHash>().unwrap();
+        m.insert(1, vec![h('b'), h('d')]);
+        m.insert(-3, vec![h('a'), h('c')]);
         let b = ByNamespace(m);
-        assert_eq!(b.all_sorted(), ["a", "b", "c", "d"]);
+        assert_eq!(b.all_sorted(), [h('a'), h('b'), h('c'), h('d')]);
         assert_eq!(b.len(), 4);
         assert!(b.namespace(7).is_empty());
     }

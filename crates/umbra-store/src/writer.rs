@@ -11,15 +11,16 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::arrival::Hub;
+use crate::columns::{hash_from, owner_from};
 use crate::config::StoreConfig;
 use crate::error::{QuotaLimit, Result, StoreError};
 use crate::reply::{self, Reply, ReplySender};
 use crate::schema;
 use crate::types::{
     AccountId, ApplyOutcome, ByNamespace, ExpireMode, ExpireOutcome, ExpireRequest, ExpiryTarget,
-    ExpiryUpdate, MAX_REVOCATIONS_PER_ACCOUNT, MAX_TOKENS_PER_REQUEST, Millis, Namespace,
-    NamespaceSel, NewMessage, ReplicaMessage, StoreOutcome, SubaccountToken, SweepOutcome,
-    Tombstone, UpdatedExpiry, check_hash, is_public_outbox,
+    ExpiryUpdate, MAX_REVOCATIONS_PER_ACCOUNT, MAX_TOKENS_PER_REQUEST, MessageHash, Millis,
+    Namespace, NamespaceSel, NewMessage, ReplicaMessage, StoreOutcome, SubaccountToken,
+    SweepOutcome, Tombstone, UpdatedExpiry, is_public_outbox,
 };
 
 /// One queued write.
@@ -31,9 +32,9 @@ pub(crate) enum Cmd {
     },
     Delete {
         owner: AccountId,
-        hashes: Vec<String>,
+        hashes: Vec<MessageHash>,
         now_ms: Millis,
-        reply: ReplySender<Vec<String>>,
+        reply: ReplySender<Vec<MessageHash>>,
     },
     DeleteAll {
         owner: AccountId,
@@ -572,12 +573,6 @@ struct Row {
     len: i64,
 }
 
-fn owner_from(v: Vec<u8>) -> rusqlite::Result<AccountId> {
-    AccountId::try_from(v.as_slice()).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
-    })
-}
-
 fn find_row(c: &Connection, hash: &str) -> rusqlite::Result<Option<Row>> {
     let mut st = c.prepare_cached(
         "SELECT id, owner, namespace, timestamp_ms, expiry_ms, expiry_version, length(data)
@@ -848,7 +843,6 @@ fn op_store(
     now_ms: Millis,
 ) -> Result<StoreOutcome> {
     const OP: &str = "store";
-    check_hash(OP, &msg.hash)?;
     if msg.data.len() > cx.config.max_message_bytes {
         return Err(StoreError::MessageTooLarge {
             len: msg.data.len(),
@@ -856,7 +850,7 @@ fn op_store(
         });
     }
     let r = (|| -> Result<StoreOutcome, OpError> {
-        if let Some(row) = find_live(c, d, &msg.hash, now_ms)? {
+        if let Some(row) = find_live(c, d, msg.hash.as_str(), now_ms)? {
             if row.owner != msg.owner || row.namespace != msg.namespace {
                 return Err(StoreError::HashConflict { op: OP }.into());
             }
@@ -879,7 +873,7 @@ fn op_store(
             OP,
             &msg.owner,
             msg.namespace,
-            &msg.hash,
+            msg.hash.as_str(),
             msg.timestamp_ms,
         )? {
             return Ok(StoreOutcome::Deleted);
@@ -890,7 +884,7 @@ fn op_store(
                 d,
                 &msg.owner,
                 msg.namespace,
-                &msg.hash,
+                msg.hash.as_str(),
                 msg.timestamp_ms,
                 now_ms,
                 cx.config.tombstone_retention_ms,
@@ -924,7 +918,7 @@ fn op_store(
             d,
             &msg.owner,
             msg.namespace,
-            &msg.hash,
+            msg.hash.as_str(),
             &msg.data,
             msg.timestamp_ms,
             msg.expiry_ms,
@@ -942,17 +936,19 @@ fn op_delete(
     cx: &Ctx<'_>,
     d: &mut Deltas,
     owner: &AccountId,
-    hashes: &[String],
+    hashes: &[MessageHash],
     now_ms: Millis,
-) -> Result<Vec<String>> {
-    let r = (|| -> rusqlite::Result<Vec<String>> {
+) -> Result<Vec<MessageHash>> {
+    let r = (|| -> rusqlite::Result<Vec<MessageHash>> {
         let mut deleted = Vec::new();
         let mut seen = HashSet::new();
         for h in hashes {
-            if !seen.insert(h.as_str()) {
+            if !seen.insert(h) {
                 continue;
             }
-            let Some(row) = find_row(c, h)? else { continue };
+            let Some(row) = find_row(c, h.as_str())? else {
+                continue;
+            };
             if row.owner != *owner || row.expiry_ms <= now_ms {
                 continue;
             }
@@ -961,12 +957,12 @@ fn op_delete(
                 c,
                 owner,
                 row.namespace,
-                h,
+                h.as_str(),
                 now_ms.max(row.timestamp_ms),
                 cx.keep_until(now_ms.max(row.timestamp_ms)),
                 Some(row.id),
             )?;
-            deleted.push(h.clone());
+            deleted.push(*h);
         }
         deleted.sort();
         Ok(deleted)
@@ -999,13 +995,13 @@ fn op_delete_all(
             )?
             .collect::<rusqlite::Result<_>>()?
         };
-        let mut out: BTreeMap<Namespace, Vec<String>> = BTreeMap::new();
+        let mut out: BTreeMap<Namespace, Vec<MessageHash>> = BTreeMap::new();
         for (id, n, hash, ts, len) in rows {
             d.add(*owner, -1, -len);
             let deleted_ms = now_ms.max(ts);
             let keep = cx.keep_until(deleted_ms);
             upsert_tombstone(c, owner, n, &hash, deleted_ms, keep, Some(id))?;
-            out.entry(n).or_default().push(hash);
+            out.entry(n).or_default().push(hash_from(hash)?);
         }
         for v in out.values_mut() {
             v.sort();
@@ -1040,14 +1036,16 @@ fn op_expire(
         for (i, h) in req.hashes.iter().enumerate() {
             let target = match &req.expiry {
                 ExpiryTarget::Single(e) => {
-                    if !seen.insert(h.as_str()) {
+                    if !seen.insert(h) {
                         continue;
                     }
                     (*e).min(cap)
                 }
                 ExpiryTarget::PerMessage(v) => v.get(i).copied().unwrap_or(cap).min(cap),
             };
-            let Some(row) = find_row(c, h)? else { continue };
+            let Some(row) = find_row(c, h.as_str())? else {
+                continue;
+            };
             if row.owner != req.owner || row.expiry_ms <= now_ms {
                 continue;
             }
@@ -1069,14 +1067,14 @@ fn op_expire(
                 }
                 out.unchanged.remove(h);
                 out.updated.push(UpdatedExpiry {
-                    hash: h.clone(),
+                    hash: *h,
                     expiry_ms: target,
                 });
             } else {
-                out.unchanged.insert(h.clone(), row.expiry_ms);
+                out.unchanged.insert(*h, row.expiry_ms);
             }
         }
-        out.updated.sort_by(|a, b| a.hash.cmp(&b.hash));
+        out.updated.sort_by_key(|a| a.hash);
         Ok(out)
     })();
     r.map_err(cx.db(OP))
@@ -1115,9 +1113,9 @@ fn op_expire_all(
             )?
             .collect::<rusqlite::Result<_>>()?
         };
-        let mut out: BTreeMap<Namespace, Vec<String>> = BTreeMap::new();
+        let mut out: BTreeMap<Namespace, Vec<MessageHash>> = BTreeMap::new();
         for (n, h) in rows {
-            out.entry(n).or_default().push(h);
+            out.entry(n).or_default().push(hash_from(h)?);
         }
         for v in out.values_mut() {
             v.sort();
@@ -1224,7 +1222,6 @@ fn op_apply_message(
     now_ms: Millis,
 ) -> Result<ApplyOutcome> {
     const OP: &str = "apply_remote_message";
-    check_hash(OP, &m.hash)?;
     if m.data.len() > cx.config.max_message_bytes {
         return Err(StoreError::MessageTooLarge {
             len: m.data.len(),
@@ -1232,7 +1229,7 @@ fn op_apply_message(
         });
     }
     let r = (|| -> Result<ApplyOutcome, OpError> {
-        if let Some(row) = find_live(c, d, &m.hash, now_ms)? {
+        if let Some(row) = find_live(c, d, m.hash.as_str(), now_ms)? {
             if row.owner != m.owner || row.namespace != m.namespace {
                 return Err(StoreError::HashConflict { op: OP }.into());
             }
@@ -1257,9 +1254,14 @@ fn op_apply_message(
         if m.expiry_ms <= now_ms {
             return Ok(ApplyOutcome::Expired);
         }
-        if let TombCheck::Wins =
-            check_tombstone(c, OP, &m.owner, m.namespace, &m.hash, m.timestamp_ms)?
-        {
+        if let TombCheck::Wins = check_tombstone(
+            c,
+            OP,
+            &m.owner,
+            m.namespace,
+            m.hash.as_str(),
+            m.timestamp_ms,
+        )? {
             return Ok(ApplyOutcome::Tombstoned);
         }
         if is_public_outbox(m.namespace)
@@ -1268,7 +1270,7 @@ fn op_apply_message(
                 d,
                 &m.owner,
                 m.namespace,
-                &m.hash,
+                m.hash.as_str(),
                 m.timestamp_ms,
                 now_ms,
                 cx.config.tombstone_retention_ms,
@@ -1281,7 +1283,7 @@ fn op_apply_message(
             d,
             &m.owner,
             m.namespace,
-            &m.hash,
+            m.hash.as_str(),
             &m.data,
             m.timestamp_ms,
             m.expiry_ms,
@@ -1300,11 +1302,10 @@ fn op_apply_tombstone(
     now_ms: Millis,
 ) -> Result<ApplyOutcome> {
     const OP: &str = "apply_remote_tombstone";
-    check_hash(OP, &t.hash)?;
     // The keep time is recomputed from the deletion time, whatever the peer sent.
     let keep = cx.keep_until(t.deleted_ms);
     let r = (|| -> Result<ApplyOutcome, OpError> {
-        if let Some(row) = find_live(c, d, &t.hash, now_ms)? {
+        if let Some(row) = find_live(c, d, t.hash.as_str(), now_ms)? {
             if row.owner != t.owner || row.namespace != t.namespace {
                 return Err(StoreError::HashConflict { op: OP }.into());
             }
@@ -1317,22 +1318,29 @@ fn op_apply_tombstone(
                 c,
                 &t.owner,
                 t.namespace,
-                &t.hash,
+                t.hash.as_str(),
                 t.deleted_ms,
                 keep,
                 Some(row.id),
             )?;
             return Ok(ApplyOutcome::Changed);
         }
-        if let Some(existing) = find_tombstone(c, &t.hash)? {
+        if let Some(existing) = find_tombstone(c, t.hash.as_str())? {
             if existing.owner != t.owner || existing.namespace != t.namespace {
                 return Err(StoreError::HashConflict { op: OP }.into());
             }
         } else if keep <= now_ms {
             return Ok(ApplyOutcome::Expired);
         }
-        let changed =
-            upsert_tombstone(c, &t.owner, t.namespace, &t.hash, t.deleted_ms, keep, None)?;
+        let changed = upsert_tombstone(
+            c,
+            &t.owner,
+            t.namespace,
+            t.hash.as_str(),
+            t.deleted_ms,
+            keep,
+            None,
+        )?;
         Ok(if changed {
             ApplyOutcome::Changed
         } else {
@@ -1351,7 +1359,7 @@ fn op_apply_expiry(
 ) -> Result<ApplyOutcome> {
     const OP: &str = "apply_remote_expiry";
     let r = (|| -> Result<ApplyOutcome, OpError> {
-        let Some(row) = find_live(c, d, &e.hash, now_ms)? else {
+        let Some(row) = find_live(c, d, e.hash.as_str(), now_ms)? else {
             return Ok(ApplyOutcome::NotFound);
         };
         if row.owner != e.owner {

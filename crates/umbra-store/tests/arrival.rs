@@ -89,7 +89,7 @@ fn a_message_applied_from_a_peer_wakes_and_an_earlier_commit_is_not_missed() {
             ReplicaMessage {
                 owner: m.owner,
                 namespace: m.namespace,
-                hash: m.hash.clone(),
+                hash: m.hash,
                 data: m.data.clone(),
                 timestamp_ms: m.timestamp_ms,
                 expiry_ms: m.expiry_ms,

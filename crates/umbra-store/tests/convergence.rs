@@ -17,7 +17,7 @@ fn replica(m: &NewMessage) -> ReplicaMessage {
     ReplicaMessage {
         owner: m.owner,
         namespace: m.namespace,
-        hash: m.hash.clone(),
+        hash: m.hash,
         data: m.data.clone(),
         timestamp_ms: m.timestamp_ms,
         expiry_ms: m.expiry_ms,
@@ -46,7 +46,7 @@ fn pull(from: &Store, to: &Store, now: i64) {
         let mut missing = Vec::new();
         for m in &remote.messages {
             match local.messages.iter().find(|l| l.hash == m.hash) {
-                None => missing.push(m.hash.clone()),
+                None => missing.push(m.hash),
                 Some(l)
                     if (l.timestamp_ms, l.expiry_version, l.expiry_ms)
                         != (m.timestamp_ms, m.expiry_version, m.expiry_ms) =>
@@ -54,7 +54,7 @@ fn pull(from: &Store, to: &Store, now: i64) {
                     to.apply_remote_expiry(
                         ExpiryUpdate {
                             owner: d.owner,
-                            hash: m.hash.clone(),
+                            hash: m.hash,
                             timestamp_ms: m.timestamp_ms,
                             expiry_ms: m.expiry_ms,
                             expiry_version: m.expiry_version,
@@ -85,13 +85,7 @@ fn delete_is_not_resurrected_by_reconciliation() {
     a.store(m.clone(), NOW).wait().unwrap();
     b.store(m.clone(), NOW).wait().unwrap();
     // b misses the delete.
-    assert_eq!(
-        a.delete(o, vec![m.hash.clone()], NOW + 5)
-            .wait()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(a.delete(o, vec![m.hash], NOW + 5).wait().unwrap().len(), 1);
     assert_ne!(digests(&a, NOW + 6), digests(&b, NOW + 6));
     // a pulls from b: the tombstone beats b's copy; nothing comes back.
     pull(&b, &a, NOW + 6);
@@ -151,7 +145,7 @@ fn tombstone_is_kept_for_the_retention() {
     let o = owner(1);
     let m = msg(&o, 0, b"long", NOW, NOW + 2000);
     s.store(m.clone(), NOW).wait().unwrap();
-    s.delete(o, vec![m.hash.clone()], NOW + 10).wait().unwrap();
+    s.delete(o, vec![m.hash], NOW + 10).wait().unwrap();
     let e = s.bucket_entries(&o, 0, NOW + 10).unwrap();
     assert_eq!(e.tombstones.len(), 1);
     assert_eq!(
@@ -193,15 +187,8 @@ fn remote_apply_is_idempotent_and_validated() {
         s.apply_remote_message(expired, NOW + 10).wait().unwrap(),
         ApplyOutcome::Expired
     );
-    let mut bad = m.clone();
-    bad.hash = "nope".into();
-    assert!(matches!(
-        s.apply_remote_message(bad, NOW).wait(),
-        Err(StoreError::InvalidHash {
-            op: "apply_remote_message",
-            ..
-        })
-    ));
+    // A replica with a malformed hash cannot be built: `ReplicaMessage` holds a `MessageHash`.
+    assert!("nope".parse::<MessageHash>().is_err());
     let mut conflict = m.clone();
     conflict.owner = owner(2);
     assert!(matches!(
@@ -211,7 +198,7 @@ fn remote_apply_is_idempotent_and_validated() {
     // Expiry: larger (version, expiry) wins, smaller is ignored, unknown hash is NotFound.
     let upd = |v, e| ExpiryUpdate {
         owner: o,
-        hash: m.hash.clone(),
+        hash: m.hash,
         timestamp_ms: NOW,
         expiry_ms: e,
         expiry_version: v,
@@ -235,11 +222,11 @@ fn remote_apply_is_idempotent_and_validated() {
         ApplyOutcome::Unchanged
     );
     assert_eq!(
-        s.get_expiries(&o, &[m.hash.clone()], NOW).unwrap()[&m.hash],
+        s.get_expiries(&o, &[m.hash], NOW).unwrap()[&m.hash],
         NOW + 2 * DAY
     );
     let mut other = upd(NOW + 9, NOW + DAY);
-    other.hash = "q".repeat(43);
+    other.hash = h(&"q".repeat(43));
     assert_eq!(
         s.apply_remote_expiry(other, NOW).wait().unwrap(),
         ApplyOutcome::NotFound
@@ -249,7 +236,7 @@ fn remote_apply_is_idempotent_and_validated() {
     let t = Tombstone {
         owner: o,
         namespace: 3,
-        hash: m.hash.clone(),
+        hash: m.hash,
         deleted_ms: NOW - 1,
         keep_until_ms: NOW + DAY,
     };
@@ -269,13 +256,9 @@ fn remote_apply_is_idempotent_and_validated() {
         s.apply_remote_tombstone(t.clone(), NOW).wait().unwrap(),
         ApplyOutcome::Unchanged
     );
-    assert!(
-        s.get_expiries(&o, &[m.hash.clone()], NOW)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(s.get_expiries(&o, &[m.hash], NOW).unwrap().is_empty());
     let stale = Tombstone {
-        hash: "s".repeat(43),
+        hash: h(&"s".repeat(43)),
         deleted_ms: NOW - 32 * DAY,
         keep_until_ms: NOW - DAY,
         ..t
@@ -449,7 +432,7 @@ proptest! {
         // What a client sees is identical everywhere (hash and expiry per namespace).
         for ns in [0i16, -1, 2] {
             let view = |s: &Store| {
-                let mut v: Vec<(String, i64)> = s.retrieve(&o, ns, None, RetrieveLimits::default(), now)
+                let mut v: Vec<(MessageHash, i64)> = s.retrieve(&o, ns, None, RetrieveLimits::default(), now)
                     .unwrap().messages.into_iter().map(|m| (m.hash, m.expiry_ms)).collect();
                 v.sort();
                 v
@@ -473,8 +456,8 @@ proptest! {
         let mk = |&(d, kind, t, e): &(u8, u8, i64, i64)| -> (u8, ReplicaMessage, Tombstone, ExpiryUpdate) {
             let m = msg(&o, if d % 2 == 0 { 0 } else { 2 }, &[d], NOW + t, NOW + e);
             let r = ReplicaMessage { expiry_version: NOW + t + e % 7, ..replica(&m) };
-            let tomb = Tombstone { owner: o, namespace: m.namespace, hash: m.hash.clone(), deleted_ms: NOW + t + 3, keep_until_ms: NOW + e };
-            let up = ExpiryUpdate { owner: o, hash: m.hash.clone(), timestamp_ms: NOW + t, expiry_ms: NOW + e + 11, expiry_version: NOW + t + e };
+            let tomb = Tombstone { owner: o, namespace: m.namespace, hash: m.hash, deleted_ms: NOW + t + 3, keep_until_ms: NOW + e };
+            let up = ExpiryUpdate { owner: o, hash: m.hash, timestamp_ms: NOW + t, expiry_ms: NOW + e + 11, expiry_version: NOW + t + e };
             (kind, r, tomb, up)
         };
         let apply = |s: &Store, it: &(u8, ReplicaMessage, Tombstone, ExpiryUpdate)| {

@@ -32,7 +32,7 @@ fn durability_child_writer() {
                 let o = owner(t + 1);
                 for i in 0u32.. {
                     let m = msg(&o, 0, &i.to_be_bytes(), NOW, NOW + DAY);
-                    let h = m.hash.clone();
+                    let h = m.hash;
                     store.store(m, NOW).wait().unwrap();
                     println!("ACK {t} {h}");
                 }
@@ -62,12 +62,12 @@ fn acknowledged_stores_survive_kill_9() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let mut acked: Vec<(u8, String)> = Vec::new();
+    let mut acked: Vec<(u8, MessageHash)> = Vec::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
         if let Some(rest) = line.strip_prefix("ACK ") {
             let (t, h) = rest.split_once(' ').unwrap();
-            acked.push((t.parse().unwrap(), h.to_string()));
+            acked.push((t.parse().unwrap(), h.parse().unwrap()));
             if acked.len() >= 3000 {
                 break;
             }
@@ -81,13 +81,13 @@ fn acknowledged_stores_survive_kill_9() {
     let store = Store::open(&db, StoreConfig::default()).unwrap();
     for t in 0..4u8 {
         let o = owner(t + 1);
-        let mine: Vec<String> = acked
+        let mine: Vec<MessageHash> = acked
             .iter()
             .filter(|(x, _)| *x == t)
-            .map(|(_, h)| h.clone())
+            .map(|(_, h)| *h)
             .collect();
         let got = store.get_expiries(&o, &mine, NOW).unwrap();
-        let lost: Vec<&String> = mine.iter().filter(|h| !got.contains_key(*h)).collect();
+        let lost: Vec<&MessageHash> = mine.iter().filter(|h| !got.contains_key(*h)).collect();
         assert!(
             lost.is_empty(),
             "{} acknowledged stores lost for thread {t}",
@@ -107,7 +107,7 @@ fn store_dropped_without_close_reopens_with_everything() {
         let s = open(&dir);
         for i in 0..200u32 {
             let m = msg(&o, 0, &i.to_be_bytes(), NOW, NOW + DAY);
-            hashes.push(m.hash.clone());
+            hashes.push(m.hash);
             s.store(m, NOW).wait().unwrap();
         }
         // Leak the handle: no writer shutdown, connections never closed.
@@ -118,10 +118,7 @@ fn store_dropped_without_close_reopens_with_everything() {
         .retrieve(&o, 0, None, RetrieveLimits::default(), NOW)
         .unwrap();
     assert_eq!(
-        r.messages
-            .iter()
-            .map(|m| m.hash.clone())
-            .collect::<Vec<_>>(),
+        r.messages.iter().map(|m| m.hash).collect::<Vec<_>>(),
         hashes
     );
     assert_eq!(s.stats().unwrap().messages, 200);

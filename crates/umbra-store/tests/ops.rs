@@ -22,8 +22,8 @@ fn all() -> RetrieveLimits {
     RetrieveLimits::default()
 }
 
-fn hashes(r: &Retrieved) -> Vec<String> {
-    r.messages.iter().map(|m| m.hash.clone()).collect()
+fn hashes(r: &Retrieved) -> Vec<MessageHash> {
+    r.messages.iter().map(|m| m.hash).collect()
 }
 
 #[test]
@@ -44,7 +44,7 @@ fn store_then_retrieve_returns_the_message() {
     assert_eq!(
         r.messages,
         vec![StoredMessage {
-            hash: m.hash.clone(),
+            hash: m.hash,
             namespace: 0,
             data: b"hello".to_vec(),
             timestamp_ms: NOW,
@@ -113,15 +113,8 @@ fn store_rejects_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
     let o = owner(1);
-    let mut m = msg(&o, 0, b"x", NOW, NOW + DAY);
-    m.hash = "short".into();
-    assert!(matches!(
-        s.store(m, NOW).wait(),
-        Err(StoreError::InvalidHash {
-            op: "store",
-            len: 5
-        })
-    ));
+    // A malformed hash cannot reach the store: `NewMessage` holds a parsed `MessageHash`.
+    assert!("short".parse::<MessageHash>().is_err());
     let big = msg(&o, 0, &vec![0u8; 76_801], NOW, NOW + DAY);
     let e = s.store(big, NOW).wait().unwrap_err();
     assert!(matches!(
@@ -171,18 +164,14 @@ fn expired_messages_are_never_returned() {
             .is_empty()
     );
     assert!(
-        s.get_expiries(&o, &[m.hash.clone()], NOW + 10_000)
+        s.get_expiries(&o, &[m.hash], NOW + 10_000)
             .unwrap()
             .is_empty()
     );
-    assert!(
-        s.get_replicas(&[m.hash.clone()], NOW + 10_000)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(s.get_replicas(&[m.hash], NOW + 10_000).unwrap().is_empty());
     // Not deletable either (nothing to delete).
     assert!(
-        s.delete(o, vec![m.hash.clone()], NOW + 10_000)
+        s.delete(o, vec![m.hash], NOW + 10_000)
             .wait()
             .unwrap()
             .is_empty()
@@ -219,7 +208,7 @@ fn sweep_removes_expired_rows_and_old_tombstones() {
     s.store(keep.clone(), NOW).wait().unwrap();
     let gone = msg(&o, 0, b"gone", NOW, NOW + 5000);
     s.store(gone.clone(), NOW).wait().unwrap();
-    s.delete(o, vec![gone.hash.clone()], NOW).wait().unwrap();
+    s.delete(o, vec![gone.hash], NOW).wait().unwrap();
     assert_eq!(s.stats().unwrap().messages, 11);
     assert_eq!(s.stats().unwrap().tombstones, 1);
 
@@ -280,14 +269,14 @@ fn retrieve_pages_by_last_hash_count_and_size() {
     let mut all_hashes = Vec::new();
     for i in 0..120u8 {
         let m = msg(&o, 0, &[i; 30], NOW + i64::from(i), NOW + DAY);
-        all_hashes.push(m.hash.clone());
+        all_hashes.push(m.hash);
         s.store(m, NOW).wait().unwrap();
     }
     // Count paging.
     let mut got = Vec::new();
-    let mut last: Option<String> = None;
+    let mut last: Option<MessageHash> = None;
     loop {
-        let r = s.retrieve(&o, 0, last.as_deref(), limits(50), NOW).unwrap();
+        let r = s.retrieve(&o, 0, last.as_ref(), limits(50), NOW).unwrap();
         got.extend(hashes(&r));
         last = got.last().cloned();
         if !r.more {
@@ -318,12 +307,13 @@ fn retrieve_pages_by_last_hash_count_and_size() {
     // Exactly at the end: more = false.
     let r = s.retrieve(&o, 0, None, limits(120), NOW).unwrap();
     assert_eq!((r.messages.len(), r.more), (120, false));
-    // Unknown last_hash starts from the beginning; empty too.
+    // Unknown last_hash starts from the beginning, as does none (the node passes an empty or
+    // malformed one as none).
     let r = s
-        .retrieve(&o, 0, Some(&"Z".repeat(43)), limits(2), NOW)
+        .retrieve(&o, 0, Some(&h(&"Z".repeat(43))), limits(2), NOW)
         .unwrap();
     assert_eq!(hashes(&r), all_hashes[..2]);
-    let r = s.retrieve(&o, 0, Some(""), limits(2), NOW).unwrap();
+    let r = s.retrieve(&o, 0, None, limits(2), NOW).unwrap();
     assert_eq!(hashes(&r), all_hashes[..2]);
     // Default request limits (1/5 of 7.8 MB) return everything here.
     let r = s
@@ -342,12 +332,12 @@ fn last_hash_of_deleted_message_keeps_its_position() {
         s.store(m.clone(), NOW).wait().unwrap();
     }
     let r = s.retrieve(&o, 0, None, limits(3), NOW).unwrap();
-    let last = r.messages[2].hash.clone();
-    s.delete(o, vec![last.clone()], NOW).wait().unwrap();
+    let last = r.messages[2].hash;
+    s.delete(o, vec![last], NOW).wait().unwrap();
     let r = s.retrieve(&o, 0, Some(&last), all(), NOW).unwrap();
     assert_eq!(
         hashes(&r),
-        ms[3..].iter().map(|m| m.hash.clone()).collect::<Vec<_>>()
+        ms[3..].iter().map(|m| m.hash).collect::<Vec<_>>()
     );
 }
 
@@ -363,14 +353,14 @@ fn last_hash_of_expired_message_keeps_its_position_during_grace() {
         s.store(m.clone(), NOW).wait().unwrap();
     }
     let r = s.retrieve(&o, 0, None, all(), NOW).unwrap();
-    assert_eq!(hashes(&r), [long.hash.clone(), short.hash.clone()]);
+    assert_eq!(hashes(&r), [long.hash, short.hash]);
     s.store(later.clone(), NOW + 500).wait().unwrap();
     // `short` expires and the sweep runs, within the grace period.
     assert_eq!(s.sweep_expired(NOW + 2000).wait().unwrap().messages, 0);
     let r = s
         .retrieve(&o, 0, Some(&short.hash), all(), NOW + 2000)
         .unwrap();
-    assert_eq!(hashes(&r), [later.hash.clone()]);
+    assert_eq!(hashes(&r), [later.hash]);
     // After the grace period the row is gone and paging restarts from the beginning.
     let grace = StoreConfig::default().expired_grace_ms;
     assert_eq!(
@@ -380,7 +370,7 @@ fn last_hash_of_expired_message_keeps_its_position_during_grace() {
     let r = s
         .retrieve(&o, 0, Some(&short.hash), all(), NOW + 1000 + grace)
         .unwrap();
-    assert_eq!(hashes(&r), [long.hash.clone(), later.hash.clone()]);
+    assert_eq!(hashes(&r), [long.hash, later.hash]);
 }
 
 #[test]
@@ -396,14 +386,14 @@ fn delete_by_hash_reports_sorted_deleted_only_own() {
         s.store(m.clone(), NOW).wait().unwrap();
     }
     let req = vec![
-        ma[3].hash.clone(),
-        ma[0].hash.clone(),
-        mb.hash.clone(),
-        "unknown-hash-unknown-hash-unknown-hash-xxxx".into(),
-        ma[0].hash.clone(),
+        ma[3].hash,
+        ma[0].hash,
+        mb.hash,
+        h("unknown+hash+unknown+hash+unknown+hash+xxxx"),
+        ma[0].hash,
     ];
     let deleted = s.delete(a, req, NOW).wait().unwrap();
-    let mut want = vec![ma[0].hash.clone(), ma[3].hash.clone()];
+    let mut want = vec![ma[0].hash, ma[3].hash];
     want.sort();
     assert_eq!(deleted, want);
     // b's message untouched; deleting again deletes nothing.
@@ -422,10 +412,10 @@ fn delete_all_one_namespace_and_all() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
     let o = owner(1);
-    let mut by_ns: std::collections::BTreeMap<i16, Vec<String>> = Default::default();
+    let mut by_ns: std::collections::BTreeMap<i16, Vec<MessageHash>> = Default::default();
     for (i, ns) in [0i16, 0, 5, -10, 5].into_iter().enumerate() {
         let m = msg(&o, ns, &[i as u8], NOW, NOW + DAY);
-        by_ns.entry(ns).or_default().push(m.hash.clone());
+        by_ns.entry(ns).or_default().push(m.hash);
         s.store(m, NOW).wait().unwrap();
     }
     s.store(msg(&owner(2), 0, b"other", NOW, NOW + DAY), NOW)
@@ -471,7 +461,7 @@ fn delete_before_uses_timestamp_inclusive() {
         .delete_before(o, NamespaceSel::One(0), NOW + 200, NOW)
         .wait()
         .unwrap();
-    let mut want: Vec<String> = ms[..3].iter().map(|m| m.hash.clone()).collect();
+    let mut want: Vec<MessageHash> = ms[..3].iter().map(|m| m.hash).collect();
     want.sort();
     assert_eq!(d.namespace(0), want.as_slice());
     assert_eq!(d.len(), 3);
@@ -482,7 +472,7 @@ fn delete_before_uses_timestamp_inclusive() {
     assert_eq!(d.len(), 1);
     assert_eq!(d.namespace(2).len(), 1);
     let left = s.retrieve(&o, 0, None, all(), NOW).unwrap();
-    assert_eq!(hashes(&left), [ms[3].hash.clone(), ms[4].hash.clone()]);
+    assert_eq!(hashes(&left), [ms[3].hash, ms[4].hash]);
 }
 
 #[test]
@@ -498,20 +488,15 @@ fn expire_plain_shorten_extend() {
     }
     let req = |mode, e| ExpireRequest {
         owner: o,
-        hashes: vec![
-            b.hash.clone(),
-            a.hash.clone(),
-            foreign.hash.clone(),
-            b.hash.clone(),
-        ],
+        hashes: vec![b.hash, a.hash, foreign.hash, b.hash],
         expiry: ExpiryTarget::Single(e),
         mode,
     };
-    let sorted = |mut v: Vec<String>| {
+    let sorted = |mut v: Vec<MessageHash>| {
         v.sort();
         v
     };
-    let ab = sorted(vec![a.hash.clone(), b.hash.clone()]);
+    let ab = sorted(vec![a.hash, b.hash]);
 
     // Extend to 3 days: only a (2d) moves; b (4d) unchanged.
     let out = s
@@ -522,7 +507,7 @@ fn expire_plain_shorten_extend() {
     assert_eq!(
         out.updated,
         [UpdatedExpiry {
-            hash: a.hash.clone(),
+            hash: a.hash,
             expiry_ms: NOW + 3 * DAY
         }]
     );
@@ -535,7 +520,7 @@ fn expire_plain_shorten_extend() {
     assert_eq!(
         out.updated,
         [UpdatedExpiry {
-            hash: b.hash.clone(),
+            hash: b.hash,
             expiry_ms: e
         }]
     );
@@ -546,25 +531,16 @@ fn expire_plain_shorten_extend() {
         .expire(req(ExpireMode::Set, NOW + DAY), NOW)
         .wait()
         .unwrap();
-    assert_eq!(
-        out.updated
-            .iter()
-            .map(|u| u.hash.clone())
-            .collect::<Vec<_>>(),
-        ab
-    );
+    assert_eq!(out.updated.iter().map(|u| u.hash).collect::<Vec<_>>(), ab);
     assert!(out.unchanged.is_empty());
-    let ex = s
-        .get_expiries(&o, &[a.hash.clone(), b.hash.clone()], NOW)
-        .unwrap();
+    let ex = s.get_expiries(&o, &[a.hash, b.hash], NOW).unwrap();
     assert_eq!(
         ex.values().copied().collect::<Vec<_>>(),
         [NOW + DAY, NOW + DAY]
     );
     // Foreign account's message untouched.
     assert_eq!(
-        s.get_expiries(&owner(2), &[foreign.hash.clone()], NOW)
-            .unwrap()[&foreign.hash],
+        s.get_expiries(&owner(2), &[foreign.hash], NOW).unwrap()[&foreign.hash],
         NOW + 4 * DAY
     );
 
@@ -604,7 +580,7 @@ fn expire_multi_and_mismatch() {
         .expire(
             ExpireRequest {
                 owner: o,
-                hashes: vec![a.hash.clone(), b.hash.clone()],
+                hashes: vec![a.hash, b.hash],
                 expiry: ExpiryTarget::PerMessage(vec![NOW + DAY, NOW + 3 * DAY]),
                 mode: ExpireMode::Extend,
             },
@@ -616,7 +592,7 @@ fn expire_multi_and_mismatch() {
     assert_eq!(
         out.updated,
         [UpdatedExpiry {
-            hash: b.hash.clone(),
+            hash: b.hash,
             expiry_ms: NOW + 3 * DAY
         }]
     );
@@ -625,7 +601,7 @@ fn expire_multi_and_mismatch() {
         .expire(
             ExpireRequest {
                 owner: o,
-                hashes: vec![a.hash.clone(), b.hash.clone()],
+                hashes: vec![a.hash, b.hash],
                 expiry: ExpiryTarget::PerMessage(vec![NOW + DAY]),
                 mode: ExpireMode::Set,
             },
@@ -657,17 +633,15 @@ fn expire_all_only_shortens() {
         .expire_all(o, NamespaceSel::One(0), NOW + 2 * DAY, NOW)
         .wait()
         .unwrap();
-    assert_eq!(u.namespace(0), [b.hash.clone()]);
+    assert_eq!(u.namespace(0), [b.hash]);
     assert_eq!(u.len(), 1);
     let u = s
         .expire_all(o, NamespaceSel::All, NOW + 2 * DAY, NOW)
         .wait()
         .unwrap();
-    assert_eq!(u.namespace(7), [c.hash.clone()]);
+    assert_eq!(u.namespace(7), [c.hash]);
     assert_eq!(u.len(), 1);
-    let ex = s
-        .get_expiries(&o, &[a.hash.clone(), b.hash.clone(), c.hash.clone()], NOW)
-        .unwrap();
+    let ex = s.get_expiries(&o, &[a.hash, b.hash, c.hash], NOW).unwrap();
     assert_eq!(ex[&a.hash], NOW + DAY);
     assert_eq!(ex[&b.hash], NOW + 2 * DAY);
     assert_eq!(ex[&c.hash], NOW + 2 * DAY);
@@ -687,12 +661,12 @@ fn get_expiries_only_existing_own_messages() {
     let a = msg(&o, 3, b"a", NOW, NOW + DAY);
     s.store(a.clone(), NOW).wait().unwrap();
     let ex = s
-        .get_expiries(&o, &[a.hash.clone(), "all".into(), "x".repeat(43)], NOW)
+        .get_expiries(&o, &[a.hash, h(&"x".repeat(43))], NOW)
         .unwrap();
     assert_eq!(ex.len(), 1);
     assert_eq!(ex[&a.hash], NOW + DAY);
     assert!(
-        s.get_expiries(&owner(2), &[a.hash.clone()], NOW)
+        s.get_expiries(&owner(2), &[a.hash], NOW)
             .unwrap()
             .is_empty()
     );
@@ -721,7 +695,7 @@ fn public_outbox_keeps_only_the_newest() {
     );
     assert_eq!(
         hashes(&s.retrieve(&o, -1, None, all(), NOW).unwrap()),
-        [second.hash.clone()]
+        [second.hash]
     );
     // An older message does not replace the newer one.
     assert_eq!(
@@ -1095,8 +1069,8 @@ fn retrieve_with_only_max_count_keeps_the_size_cap() {
     assert_eq!((r.messages.len(), r.more), (116, true));
     // 116 × 66 809 = 7 749 844 ≤ 7 800 000 < 117 × 66 809 = 7 816 653.
     // The rest comes on the next page; the last page ends with more: false.
-    let last = r.messages.last().map(|m| m.hash.clone());
-    let r = s.retrieve(&o, 0, last.as_deref(), l, NOW).unwrap();
+    let last = r.messages.last().map(|m| m.hash);
+    let r = s.retrieve(&o, 0, last.as_ref(), l, NOW).unwrap();
     assert_eq!((r.messages.len(), r.more), (4, false));
     // A negative max_count acts as 1; a message alone over max_size is still returned.
     let r = s
@@ -1129,8 +1103,8 @@ fn retrieve_reverse_pages_newest_first() {
     s.store(msg(&owner(2), 0, b"other", NOW, NOW + DAY), NOW)
         .wait()
         .unwrap();
-    let newest_first: Vec<String> = stored.iter().rev().cloned().collect();
-    let rev = |last: Option<&str>, l: RetrieveLimits| {
+    let newest_first: Vec<MessageHash> = stored.iter().rev().cloned().collect();
+    let rev = |last: Option<&MessageHash>, l: RetrieveLimits| {
         s.retrieve_in(&o, 0, last, l, RetrieveDirection::Reverse, NOW)
             .unwrap()
     };
@@ -1138,10 +1112,10 @@ fn retrieve_reverse_pages_newest_first() {
     assert_eq!((hashes(&r), r.more), (newest_first.clone(), false));
     // Pages of 3: the last (oldest) element of a page is the cursor of the next.
     let mut seen = Vec::new();
-    let mut last: Option<String> = None;
+    let mut last: Option<MessageHash> = None;
     let mut pages = Vec::new();
     loop {
-        let r = rev(last.as_deref(), limits(3));
+        let r = rev(last.as_ref(), limits(3));
         seen.extend(hashes(&r));
         pages.push((r.messages.len(), r.more));
         last = seen.last().cloned();
@@ -1156,14 +1130,11 @@ fn retrieve_reverse_pages_newest_first() {
     assert_eq!((r.messages.len(), r.more), (0, false));
     // Strictly older than last_hash, never repeating it.
     let r = rev(Some(&stored[4]), limits(2));
-    assert_eq!(
-        (hashes(&r), r.more),
-        (vec![stored[3].clone(), stored[2].clone()], true)
-    );
-    // Unknown, empty, or another namespace's hash: from the newest.
-    for unknown in ["Z".repeat(43), String::new(), hash_of(&o, 1, b"ns1")] {
-        let r = rev(Some(&unknown), limits(2));
-        assert_eq!(hashes(&r), newest_first[..2], "{unknown}");
+    assert_eq!((hashes(&r), r.more), (vec![stored[3], stored[2]], true));
+    // None, unknown, or another namespace's hash: from the newest.
+    for unknown in [None, Some(h(&"Z".repeat(43))), Some(hash_of(&o, 1, b"ns1"))] {
+        let r = rev(unknown.as_ref(), limits(2));
+        assert_eq!(hashes(&r), newest_first[..2], "{unknown:?}");
     }
     // Size limits count the same way: 183 bytes a message, 400 bytes → 2, more.
     let l = RetrieveLimits {
@@ -1203,13 +1174,13 @@ fn explicit_extend_skips_trivial_extensions() {
     }
     // At NOW + 1 day the 30-day cap allows up to NOW + 31 days.
     let now = NOW + DAY;
-    let req = |mode, hashes: Vec<String>, expiry| ExpireRequest {
+    let req = |mode, hashes: Vec<MessageHash>, expiry| ExpireRequest {
         owner: o,
         hashes,
         expiry,
         mode,
     };
-    let both = vec![a.hash.clone(), b.hash.clone()];
+    let both = vec![a.hash, b.hash];
     // + 1 h: trivial, skipped.
     let one_hour = NOW + 30 * DAY + HOUR;
     let out = s
@@ -1226,8 +1197,8 @@ fn explicit_extend_skips_trivial_extensions() {
     assert_eq!(out.applied_expiry_ms, Some(one_hour));
     assert!(out.updated.is_empty());
     let mut unchanged = std::collections::BTreeMap::new();
-    unchanged.insert(a.hash.clone(), NOW + 30 * DAY);
-    unchanged.insert(b.hash.clone(), NOW + 30 * DAY);
+    unchanged.insert(a.hash, NOW + 30 * DAY);
+    unchanged.insert(b.hash, NOW + 30 * DAY);
     assert_eq!(out.unchanged, unchanged);
     // The skipped messages were not rewritten: same expiry, same replication version.
     let before = s.bucket_entries(&o, 0, now).unwrap();
@@ -1243,7 +1214,7 @@ fn explicit_extend_skips_trivial_extensions() {
         .expire(
             req(
                 ExpireMode::ExtendNonTrivial,
-                vec![a.hash.clone()],
+                vec![a.hash],
                 ExpiryTarget::Single(exactly),
             ),
             now,
@@ -1253,7 +1224,7 @@ fn explicit_extend_skips_trivial_extensions() {
     assert_eq!(
         out.updated,
         [UpdatedExpiry {
-            hash: a.hash.clone(),
+            hash: a.hash,
             expiry_ms: exactly
         }]
     );
@@ -1262,7 +1233,7 @@ fn explicit_extend_skips_trivial_extensions() {
         .expire(
             req(
                 ExpireMode::ExtendNonTrivial,
-                vec![b.hash.clone()],
+                vec![b.hash],
                 ExpiryTarget::Single(exactly - 1),
             ),
             now,
@@ -1277,7 +1248,7 @@ fn explicit_extend_skips_trivial_extensions() {
         .expire(
             req(
                 ExpireMode::ExtendNonTrivial,
-                vec![b.hash.clone()],
+                vec![b.hash],
                 ExpiryTarget::Single(eight),
             ),
             now,
@@ -1301,7 +1272,7 @@ fn explicit_extend_skips_trivial_extensions() {
     assert_eq!(
         out.updated,
         [UpdatedExpiry {
-            hash: b.hash.clone(),
+            hash: b.hash,
             expiry_ms: eight + 9 * HOUR
         }]
     );
@@ -1311,7 +1282,7 @@ fn explicit_extend_skips_trivial_extensions() {
         .expire(
             req(
                 ExpireMode::Extend,
-                vec![a.hash.clone()],
+                vec![a.hash],
                 ExpiryTarget::Single(exactly + 1),
             ),
             now,
@@ -1324,7 +1295,7 @@ fn explicit_extend_skips_trivial_extensions() {
         .expire(
             req(
                 ExpireMode::ExtendNonTrivial,
-                vec!["Q".repeat(43)],
+                vec![h(&"Q".repeat(43))],
                 ExpiryTarget::Single(eight),
             ),
             now,

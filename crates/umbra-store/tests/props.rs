@@ -44,7 +44,7 @@ fn step() -> impl Strategy<Value = Step> {
 
 #[derive(Debug, Clone)]
 struct ModelMsg {
-    hash: String,
+    hash: MessageHash,
     ns: i16,
     ts: i64,
     expiry: i64,
@@ -64,9 +64,9 @@ proptest! {
         let o = owner(1);
         let mut now = NOW;
         let mut model: Vec<ModelMsg> = Vec::new();
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen: Vec<MessageHash> = Vec::new();
         let mut seen_set = HashSet::new();
-        let mut cursor: Option<String> = None;
+        let mut cursor: Option<MessageHash> = None;
         let mut n = 0u32;
         for st in steps {
             match st {
@@ -83,28 +83,28 @@ proptest! {
                         max_count: (count > 0).then_some(count),
                         max_size: (size > 0).then_some(size),
                     };
-                    let r = s.retrieve(&o, 0, cursor.as_deref(), limits, now).unwrap();
+                    let r = s.retrieve(&o, 0, cursor.as_ref(), limits, now).unwrap();
                     if let Some(c) = limits.max_count {
                         prop_assert!(r.messages.len() <= c.max(1));
                     }
                     for m in &r.messages {
                         prop_assert!(m.expiry_ms > now, "expired message returned");
-                        prop_assert!(seen_set.insert(m.hash.clone()), "message repeated");
-                        seen.push(m.hash.clone());
+                        prop_assert!(seen_set.insert(m.hash), "message repeated");
+                        seen.push(m.hash);
                     }
                     if let Some(last) = r.messages.last() {
-                        cursor = Some(last.hash.clone());
+                        cursor = Some(last.hash);
                     }
                     // `more` is exact: without it, nothing live remains after the cursor.
                     if !r.more {
-                        let rest = s.retrieve(&o, 0, cursor.as_deref(), RetrieveLimits::default(), now).unwrap();
+                        let rest = s.retrieve(&o, 0, cursor.as_ref(), RetrieveLimits::default(), now).unwrap();
                         prop_assert!(rest.messages.is_empty(), "more=false but messages remained");
                     }
                 }
                 Step::Delete { pick } => {
                     if !model.is_empty() {
                         let i = pick % model.len();
-                        let d = s.delete(o, vec![model[i].hash.clone()], now).wait().unwrap();
+                        let d = s.delete(o, vec![model[i].hash], now).wait().unwrap();
                         let live = !model[i].deleted && model[i].expiry > now;
                         prop_assert_eq!(d.len(), usize::from(live));
                         model[i].deleted = true;
@@ -119,7 +119,7 @@ proptest! {
                         let target = now + ttl;
                         let out = s.expire(ExpireRequest {
                             owner: o,
-                            hashes: vec![model[i].hash.clone()],
+                            hashes: vec![model[i].hash],
                             expiry: ExpiryTarget::Single(target),
                             mode,
                         }, now).wait().unwrap();
@@ -142,12 +142,12 @@ proptest! {
         // Drain the rest: after this, the client must have seen every message of namespace 0 that
         // is still alive, each once, in insertion order.
         loop {
-            let r = s.retrieve(&o, 0, cursor.as_deref(), RetrieveLimits { max_count: Some(3), ..Default::default() }, now).unwrap();
+            let r = s.retrieve(&o, 0, cursor.as_ref(), RetrieveLimits { max_count: Some(3), ..Default::default() }, now).unwrap();
             for m in &r.messages {
-                prop_assert!(seen_set.insert(m.hash.clone()), "message repeated");
-                seen.push(m.hash.clone());
+                prop_assert!(seen_set.insert(m.hash), "message repeated");
+                seen.push(m.hash);
             }
-            if let Some(last) = r.messages.last() { cursor = Some(last.hash.clone()); }
+            if let Some(last) = r.messages.last() { cursor = Some(last.hash); }
             if !r.more { break; }
         }
         let order: BTreeMap<&str, usize> = model.iter().enumerate().map(|(i, m)| (m.hash.as_str(), i)).collect();
@@ -157,11 +157,11 @@ proptest! {
             prop_assert!(seen_set.contains(&m.hash), "live message skipped");
         }
         // And the store agrees with the model on what is alive and with which expiry.
-        let all: Vec<String> = model.iter().map(|m| m.hash.clone()).collect();
+        let all: Vec<MessageHash> = model.iter().map(|m| m.hash).collect();
         let ex = s.get_expiries(&o, &all, now).unwrap();
-        let want: BTreeMap<String, i64> = model.iter()
+        let want: BTreeMap<MessageHash, i64> = model.iter()
             .filter(|m| !m.deleted && m.expiry > now)
-            .map(|m| (m.hash.clone(), m.expiry)).collect();
+            .map(|m| (m.hash, m.expiry)).collect();
         prop_assert_eq!(ex, want);
     }
 
@@ -188,7 +188,7 @@ proptest! {
             (RetrieveDirection::Forward, lens)
         };
         let r = s.retrieve_in(&o, 0, None, limits, direction, NOW).unwrap();
-        let total: usize = r.messages.iter().map(|m| RetrieveLimits::message_size(m.hash.len(), m.data.len())).sum();
+        let total: usize = r.messages.iter().map(|m| RetrieveLimits::message_size(m.hash.as_str().len(), m.data.len())).sum();
         prop_assert!(!r.messages.is_empty());
         prop_assert!(r.messages.len() == 1 || total <= max_size);
         prop_assert_eq!(r.more, r.messages.len() < lens.len());

@@ -59,7 +59,8 @@ fn local_hashes(net: &TestNetwork, i: usize, acct: &TestAccount) -> BTreeSet<Str
         .unwrap()
         .messages
         .into_iter()
-        .map(|m| m.hash)
+        // As the RPC answers show them.
+        .map(|m| m.hash.to_string())
         .collect()
 }
 

@@ -20,7 +20,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use umbra_clock::{Clock, ManualClock};
-use umbra_crypto::Identity;
+use umbra_crypto::{Identity, MessageHash};
 use umbra_replica::client::{PeerAddressing, PeerPort, PeerScheme};
 use umbra_replica::{
     ForwardFuture, ForwardHandler, ForwardReply, Member, MemberResult, MembershipView, Replica,
@@ -69,15 +69,14 @@ impl TestRpc {
                     .unwrap();
                 let ts = params["timestamp"].as_i64().unwrap();
                 let ttl = params["ttl"].as_i64().unwrap();
-                let hash =
-                    umbra_crypto::hash::message_hash(&owner, i32::from(ns), &data).to_string();
+                let hash = umbra_crypto::hash::message_hash(&owner, i32::from(ns), &data);
                 let out = self
                     .store
                     .store(
                         NewMessage {
                             owner,
                             namespace: ns,
-                            hash: hash.clone(),
+                            hash,
                             data,
                             timestamp_ms: ts,
                             expiry_ms: ts + ttl,
@@ -86,20 +85,19 @@ impl TestRpc {
                     )
                     .await
                     .unwrap();
-                let mut body =
-                    json!({"hash": hash, "signature": sign(hash.as_bytes()), "expiry": ts + ttl});
+                let mut body = json!({"hash": hash, "signature": sign(hash.as_str().as_bytes()), "expiry": ts + ttl});
                 if out.already() {
                     body["already"] = json!(true);
                 }
                 ForwardReply { status: 200, body }
             }
             "delete" => {
-                let hashes: Vec<String> =
+                let hashes: Vec<MessageHash> =
                     serde_json::from_value(params["messages"].clone()).unwrap();
                 let deleted = self.store.delete(owner, hashes.clone(), now).await.unwrap();
                 let mut signed = owner_hex.as_bytes().to_vec();
                 for h in hashes.iter().chain(&deleted) {
-                    signed.extend_from_slice(h.as_bytes());
+                    signed.extend_from_slice(h.as_str().as_bytes());
                 }
                 ForwardReply {
                     status: 200,
@@ -107,7 +105,7 @@ impl TestRpc {
                 }
             }
             "expire" => {
-                let hashes: Vec<String> =
+                let hashes: Vec<MessageHash> =
                     serde_json::from_value(params["messages"].clone()).unwrap();
                 let expiry = params["expiry"].as_i64().unwrap();
                 let out = self
@@ -123,7 +121,7 @@ impl TestRpc {
                     )
                     .await
                     .unwrap();
-                let updated: Vec<String> = out.updated.iter().map(|u| u.hash.clone()).collect();
+                let updated: Vec<MessageHash> = out.updated.iter().map(|u| u.hash).collect();
                 ForwardReply {
                     status: 200,
                     body: json!({"updated": updated, "expiry": expiry, "signature": sign(b"expire")}),
@@ -192,7 +190,7 @@ impl TestNode {
     }
 
     /// The hashes of the account's live messages in a namespace.
-    pub fn hashes(&self, owner: &AccountId, ns: i16, now: i64) -> BTreeSet<String> {
+    pub fn hashes(&self, owner: &AccountId, ns: i16, now: i64) -> BTreeSet<MessageHash> {
         // No count or size limit: everything.
         let limits = RetrieveLimits::default();
         self.store
@@ -237,8 +235,8 @@ pub fn store_params(owner: &AccountId, ns: i16, data: &[u8], ts: i64) -> Value {
     })
 }
 
-pub fn hash_of(owner: &AccountId, ns: i16, data: &[u8]) -> String {
-    umbra_crypto::hash::message_hash(owner, i32::from(ns), data).to_string()
+pub fn hash_of(owner: &AccountId, ns: i16, data: &[u8]) -> MessageHash {
+    umbra_crypto::hash::message_hash(owner, i32::from(ns), data)
 }
 
 /// The identity of test node `i`.

@@ -1,8 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use blake2::{Blake2b256, Digest};
-use umbra_store::{AccountId, NewMessage, Store, StoreConfig};
+use umbra_store::{AccountId, MessageHash, NewMessage, Store, StoreConfig};
 
 pub const NOW: i64 = 1_700_000_000_000;
 pub const DAY: i64 = 24 * 3600 * 1000;
@@ -13,15 +12,14 @@ pub fn owner(n: u8) -> AccountId {
     AccountId::new(b)
 }
 
-/// A 43-character hash-looking string derived from owner, namespace and data.
-pub fn hash_of(owner: &AccountId, ns: i16, data: &[u8]) -> String {
-    let d = Blake2b256::new()
-        .chain_update(owner.as_bytes())
-        .chain_update(ns.to_be_bytes())
-        .chain_update(data)
-        .finalize();
-    let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
-    hex[..43].to_string()
+/// The storage hash of a message (`identity-and-crypto.md` §6).
+pub fn hash_of(owner: &AccountId, ns: i16, data: &[u8]) -> MessageHash {
+    umbra_crypto::hash::message_hash(owner, i32::from(ns), data)
+}
+
+/// `s` as a message hash (43 base64 characters).
+pub fn h(s: &str) -> MessageHash {
+    s.parse().unwrap()
 }
 
 pub fn msg(owner: &AccountId, ns: i16, data: &[u8], ts: i64, expiry: i64) -> NewMessage {

@@ -62,11 +62,6 @@ pub(crate) fn parse_sig_b64(s: &str) -> Option<Signature> {
     Signature::from_slice(&b64_decode(s)?).ok()
 }
 
-/// Whether `h` looks like a message hash (43 base64 characters).
-pub(crate) fn is_valid_message_hash(h: &str) -> bool {
-    umbra_crypto::MessageHash::is_valid(h)
-}
-
 /// Parses a 66-hex-digit account id.
 pub(crate) fn parse_account_hex(s: &str) -> Option<AccountId> {
     if s.len() != 66 {

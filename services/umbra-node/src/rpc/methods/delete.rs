@@ -1,10 +1,11 @@
 //! `delete`, `delete_all`, `delete_before` (`storage-rpc.md` §5.3–5.5): recursive (§7).
 
 use serde_json::{Map, Value, json};
+use umbra_crypto::MessageHash;
 use umbra_store::AccountId;
 
 use super::{
-    Exec, NamespaceReq, SIG_WINDOW, SignedBy, check_hashes, check_recent, check_swarm, node_sig,
+    Exec, NamespaceReq, SIG_WINDOW, SignedBy, check_recent, check_swarm, node_sig, parse_hashes,
     recursive, require_signature, signed_bytes, window,
 };
 use crate::rpc::auth::{Auth, PERM_DELETE, Requirement};
@@ -17,7 +18,7 @@ const DELETE: Requirement = Requirement::perms(PERM_DELETE);
 pub(crate) struct DeleteReq {
     owner: AccountId,
     auth: Auth,
-    messages: Vec<String>,
+    messages: Vec<MessageHash>,
     required: bool,
     raw: Value,
 }
@@ -26,8 +27,7 @@ pub(crate) fn parse_delete(p: Params<'_>) -> PResult<DeleteReq> {
     let messages = p.str_array("messages")?;
     let (signed_by, required) = SignedBy::read_around(p, || p.boolean("required"))?;
     let (owner, auth) = signed_by.load()?;
-    let messages = require("messages", messages)?;
-    check_hashes(&messages)?;
+    let messages = parse_hashes(&require("messages", messages)?)?;
     Ok(DeleteReq {
         owner,
         auth,
@@ -40,7 +40,7 @@ pub(crate) fn parse_delete(p: Params<'_>) -> PResult<DeleteReq> {
 pub(crate) async fn exec_delete(ctx: &Ctx<'_>, r: DeleteReq) -> Exec {
     check_swarm(ctx, &r.owner)?;
     // storage-rpc.md §3.2: "delete" || hash_0 || … || hash_n (request order), no timestamp.
-    let msg = signed_bytes(&[b"delete"], &r.messages);
+    let msg = signed_bytes(&[b"delete"], r.messages.iter().map(MessageHash::as_str));
     // §5.3, §10: the 401 text says `delete_msgs`.
     require_signature(
         ctx,
@@ -55,8 +55,14 @@ pub(crate) async fn exec_delete(ctx: &Ctx<'_>, r: DeleteReq) -> Exec {
     let requested = r.messages.clone();
     let write = || ctx.state.store.delete(r.owner, r.messages, ctx.now);
     // §7: PUBKEY_HEX || requested hashes (request order) || deleted hashes (sorted).
-    let entry = |deleted: Vec<String>| {
-        let m = signed_bytes(&[pk_hex.as_bytes()], requested.iter().chain(deleted.iter()));
+    let entry = |deleted: Vec<MessageHash>| {
+        let m = signed_bytes(
+            &[pk_hex.as_bytes()],
+            requested
+                .iter()
+                .chain(deleted.iter())
+                .map(MessageHash::as_str),
+        );
         json!({"deleted": deleted, "signature": node_sig(ctx, &m)})
     };
     let mut resp = recursive(ctx, "delete", r.owner, r.raw, Map::new(), write, entry).await;

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use umbra_report::ErrorExt as _;
 
 use serde_json::{Map, Value, json};
+use umbra_crypto::MessageHash;
 use umbra_store::{AccountId, ExpireMode, ExpireOutcome, ExpireRequest, ExpiryTarget};
 
 use super::{
-    Exec, NamespaceReq, SIG_WINDOW, SignedBy, blocking, check_hashes, check_recent, check_swarm,
-    node_sig, recursive, require_signature, server_error, signed_bytes, window,
+    Exec, NamespaceReq, SIG_WINDOW, SignedBy, blocking, check_recent, check_swarm, node_sig,
+    parse_hashes, recursive, require_signature, server_error, signed_bytes, window,
 };
 use crate::rpc::auth::{Auth, PERM_DELETE, PERM_READ, PERM_WRITE, Requirement};
 use crate::rpc::params::{PResult, Params, require};
@@ -21,7 +22,7 @@ pub(crate) struct ExpireReq {
     expiry: Vec<i64>,
     shorten: bool,
     extend: bool,
-    messages: Vec<String>,
+    messages: Vec<MessageHash>,
     raw: Value,
 }
 
@@ -56,7 +57,7 @@ pub(crate) fn parse_expire(p: Params<'_>) -> PResult<ExpireReq> {
             "'expiry' must be a single expiry, or the same length as 'messages'".into(),
         ));
     }
-    check_hashes(&messages)?;
+    let messages = parse_hashes(&messages)?;
     Ok(ExpireReq {
         owner,
         auth,
@@ -92,7 +93,7 @@ pub(crate) async fn exec_expire(ctx: &Ctx<'_>, r: ExpireReq) -> Exec {
         &[b"expire", mode_str.as_bytes()],
         r.expiry.iter().map(i64::to_string),
     );
-    let msg = signed_bytes(&[&head], &r.messages);
+    let msg = signed_bytes(&[&head], r.messages.iter().map(MessageHash::as_str));
     // §9: Write (Delete is checked below, for shortening).
     require_signature(
         ctx,
@@ -162,12 +163,12 @@ pub(crate) async fn exec_expire(ctx: &Ctx<'_>, r: ExpireReq) -> Exec {
             &[pk_hex.as_bytes(), expiry_sig.as_bytes()],
             requested
                 .iter()
-                .map(String::as_str)
+                .map(MessageHash::as_str)
                 .chain(updated.iter().copied()),
         );
         if explicit {
             for (h, e) in &out.unchanged {
-                m.extend_from_slice(h.as_bytes());
+                m.extend_from_slice(h.as_str().as_bytes());
                 m.extend_from_slice(e.to_string().as_bytes());
             }
         }
@@ -265,13 +266,16 @@ pub(crate) async fn exec_get_expiries(ctx: &Ctx<'_>, r: GetExpiriesReq) -> Exec 
     let store = ctx.state.store.clone();
     let owner = r.owner;
     let now = ctx.now;
-    let hashes = r.messages;
-    let found: BTreeMap<String, i64> = blocking(move || store.get_expiries(&owner, &hashes, now))
-        .await
-        .map_err(|e| {
-            tracing::warn!("get_expiries failed: {}", e.report());
-            server_error()
-        })?;
+    // §5.8 signs and accepts hashes of any shape; one that is not a message hash cannot be
+    // stored, so it is simply not found.
+    let hashes: Vec<MessageHash> = r.messages.iter().filter_map(|h| h.parse().ok()).collect();
+    let found: BTreeMap<MessageHash, i64> =
+        blocking(move || store.get_expiries(&owner, &hashes, now))
+            .await
+            .map_err(|e| {
+                tracing::warn!("get_expiries failed: {}", e.report());
+                server_error()
+            })?;
     // §5.8, §6: no `t`/`hf` here.
     Ok(RpcResponse::json(200, json!({"expiries": found})))
 }

@@ -31,12 +31,13 @@ use std::future::Future;
 use umbra_report::ErrorExt as _;
 
 use serde_json::{Map, Value, json};
+use umbra_crypto::MessageHash;
 use umbra_store::{AccountId, ByNamespace, Namespace, NamespaceSel, StoreError, is_public_outbox};
 
 use super::auth::{
     Auth, PERM_DELETE, Requirement, load_pk_signature, load_subaccount, verify_request,
 };
-use super::params::{PResult, Params, b64, is_valid_message_hash, require};
+use super::params::{PResult, Params, b64, require};
 use super::{Ctx, Origin, RpcError, RpcResponse};
 use crate::replicate::{MemberResults, RecursiveRequest};
 
@@ -117,19 +118,22 @@ where
     m
 }
 
-/// A non-empty list of well-formed hashes (`storage-rpc.md` §5.3, §5.6; texts §10).
-fn check_hashes(hashes: &[String]) -> PResult<()> {
+/// A non-empty list of well-formed hashes, parsed (`storage-rpc.md` §5.3, §5.6; texts §10).
+/// A `MessageHash` keeps the characters it was given, so signatures over the parsed list
+/// cover exactly the bytes the client signed.
+fn parse_hashes(hashes: &[String]) -> PResult<Vec<MessageHash>> {
     if hashes.is_empty() {
         return Err(RpcError::invalid(
             "messages does not contain any message hashes".into(),
         ));
     }
-    for h in hashes {
-        if !is_valid_message_hash(h) {
-            return Err(RpcError::invalid(format!("invalid message hash: {h}")));
-        }
-    }
-    Ok(())
+    hashes
+        .iter()
+        .map(|h| {
+            h.parse()
+                .map_err(|_| RpcError::invalid(format!("invalid message hash: {h}")))
+        })
+        .collect()
 }
 
 /// `deleted`/`updated` as the reply shows it: a list, or a dict by namespace for `"all"`
@@ -158,7 +162,7 @@ fn by_ns_entry(
 ) -> Value {
     let m = signed_bytes(
         &[hex::encode(owner).as_bytes(), value.as_bytes()],
-        hashes.all_sorted(),
+        hashes.all_sorted().iter().map(MessageHash::as_str),
     );
     let mut entry = Map::new();
     entry.insert(key.into(), by_ns_json(sel, hashes));

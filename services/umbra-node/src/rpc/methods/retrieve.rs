@@ -5,6 +5,7 @@ use std::time::Duration;
 use umbra_report::ErrorExt as _;
 
 use serde_json::{Value, json};
+use umbra_crypto::MessageHash;
 use umbra_store::{AccountId, Namespace, RetrieveDirection, RetrieveLimits};
 
 use super::{
@@ -19,7 +20,7 @@ pub(crate) struct RetrieveReq {
     owner: AccountId,
     ns: Namespace,
     auth: Option<(Auth, i64)>,
-    last_hash: Option<String>,
+    last_hash: Option<MessageHash>,
     max_count: i64,
     max_size: i64,
     /// `reverse_direction` (`storage-rpc-addendum.md` A2): newest first, paging backwards.
@@ -78,7 +79,9 @@ pub(crate) fn parse_retrieve(p: Params<'_>) -> PResult<RetrieveReq> {
             if !is_base64(h) {
                 return Err(RpcError::invalid("Invalid last_hash: not base64".into()));
             }
-            Some(h.to_string())
+            // Base64 with `=` inside is not a message hash: like an unknown one, it starts
+            // the page at the beginning.
+            h.parse().ok()
         }
         Some(_) => {
             return Err(RpcError::invalid(
@@ -159,10 +162,10 @@ pub(crate) async fn exec_retrieve(ctx: &Ctx<'_>, r: RetrieveReq, may_wait: bool)
         RetrieveDirection::Forward
     };
     let fetch = |now: i64| {
-        let (store, ns, last_hash) = (store.clone(), r.ns, r.last_hash.clone());
+        let (store, ns, last_hash) = (store.clone(), r.ns, r.last_hash);
         async move {
             blocking(move || {
-                store.retrieve_in(&owner, ns, last_hash.as_deref(), limits, direction, now)
+                store.retrieve_in(&owner, ns, last_hash.as_ref(), limits, direction, now)
             })
             .await
             .map_err(|e| {

@@ -166,12 +166,12 @@ pub(crate) async fn exec_store(ctx: &Ctx<'_>, r: StoreReq) -> Exec {
         .await?;
     }
 
-    let hash = message_hash(&r.owner, i32::from(r.ns), &r.data).to_string();
+    let hash = message_hash(&r.owner, i32::from(r.ns), &r.data);
     let requested_expiry = r.expiry;
     let msg = NewMessage {
         owner: r.owner,
         namespace: r.ns,
-        hash: hash.clone(),
+        hash,
         data: r.data,
         timestamp_ms: r.timestamp,
         expiry_ms: r.expiry,
@@ -194,7 +194,7 @@ pub(crate) async fn exec_store(ctx: &Ctx<'_>, r: StoreReq) -> Exec {
         // §7: the node signs the hash string.
         let mut own = json!({
             "hash": hash,
-            "signature": node_sig(ctx, hash.as_bytes()),
+            "signature": node_sig(ctx, hash.as_str().as_bytes()),
             "expiry": expiry,
         });
         // §5.1: `already` only when true; the entry node's own entry carries a deprecated `t`.
