@@ -44,6 +44,9 @@ pub enum GroupError {
     /// A subaccount request refused as the group swarm refuses it (`storage-rpc.md` §9).
     #[error("subaccount refused: {0}")]
     Subaccount(&'static str),
+    /// A group message (namespace 11) that cannot be built or read.
+    #[error("group message: {0}")]
+    Message(&'static str),
     /// A kicked notice that is malformed.
     #[error("invalid kicked notice: {0}")]
     KickedNotice(&'static str),

@@ -6,6 +6,7 @@ mod error;
 mod identity;
 mod key;
 pub mod keyring;
+pub mod message;
 pub mod multi;
 pub mod parse;
 pub mod rekey;
@@ -16,6 +17,7 @@ pub use error::GroupError;
 pub use identity::{GROUP_PREFIX, GroupAdmin, GroupPublic};
 pub use key::GroupKey;
 pub use keyring::{GroupKeys, Loaded, Role};
+pub use message::{GroupMessage, decrypt_message, encrypt_message};
 pub use parse::{FullKeys, KeysMessage, SupplementalKeys};
 pub use subaccount::{
     Flags, MemberAuth, RevocationList, SignedRequest, Subaccount, SubaccountAuth, Token,

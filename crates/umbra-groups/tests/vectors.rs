@@ -282,3 +282,40 @@ fn keys_message_size_formula() {
         );
     }
 }
+
+/// A 1632-byte text encrypts to 256 bytes compressed and 2048 uncompressed.
+#[test]
+fn group_message_sizes() {
+    use umbra_groups::message::{decrypt_message, encrypt_message_with_nonce};
+    use umbra_groups::{GroupKeys, Role};
+
+    let v = vector("group_message_sizes");
+    let spec = &v["plaintext_utf8_repeat"];
+    let mut text = s(&spec["text"]).to_owned();
+    for _ in 0..spec["doubled_times"].as_u64().unwrap() {
+        text = text.repeat(2);
+    }
+    assert_eq!(text.len() as u64, spec["total_length"].as_u64().unwrap());
+
+    let group = GroupAdmin::from_seed(&[1; 32]);
+    let sender = Identity::from_seed(&[2; 32]);
+    let mut keys = GroupKeys::new(*group.public());
+    let msg = keys.rekey(&group, &[sender.session_id()], 0).unwrap();
+    keys.load(Role::Admin(&group), "h", &msg, 1).unwrap();
+    for (compress, size) in [
+        (true, &v["encrypted_size_compressed"]),
+        (false, &v["encrypted_size_uncompressed"]),
+    ] {
+        let ct = encrypt_message_with_nonce(&sender, &keys, text.as_bytes(), compress, &[7; 24])
+            .unwrap();
+        assert_eq!(
+            ct.len() as u64,
+            size.as_u64().unwrap(),
+            "compress {compress}"
+        );
+        let m = decrypt_message(&keys, &ct).unwrap();
+        assert_eq!(m.payload, text.as_bytes());
+        assert_eq!(m.sender, sender.session_id());
+        assert!(!m.legacy_signature);
+    }
+}
