@@ -5,8 +5,11 @@
 //! The first input byte picks the mode:
 //! - `0..=95`: the rest is a keys message as retrieved (almost never correctly signed: this
 //!   exercises the parser up to the signature check);
-//! - `96..=223`: the rest is the body of a message before its signature; it is signed with the
+//! - `96..=191`: the rest is the body of a message before its signature; it is signed with the
 //!   group key first, so the fuzzer reaches everything behind the signature check;
+//! - `192..=223`: the rest is a group message (namespace 11) as retrieved;
+//! - `224..=239`: the rest is a group message's plaintext, sealed under the group key first
+//!   (reaches the dict, the signature check and zstd behind the AEAD);
 //! - otherwise the rest is member auth data, checked by a member.
 #![no_main]
 
@@ -31,7 +34,10 @@ fn load_all(group: &GroupAdmin, member: &Identity, bytes: &[u8]) {
             "a refused message adds no key"
         );
         if let Ok(l) = loaded {
-            assert_eq!(Some(l.generation), parsed.as_ref().ok().map(KeysMessage::generation));
+            assert_eq!(
+                Some(l.generation),
+                parsed.as_ref().ok().map(KeysMessage::generation)
+            );
         }
     }
 }
@@ -44,13 +50,37 @@ fuzz_target!(|data: &[u8]| {
     let member = Identity::from_seed(&[4; 32]);
     match mode {
         0..=95 => load_all(&group, &member, rest),
-        96..=223 => {
+        96..=191 => {
             let mut m = rest.to_vec();
             let sig = group.sign(&m);
             m.extend_from_slice(b"1:~64:");
             m.extend_from_slice(sig.as_bytes());
             m.push(b'e');
             load_all(&group, &member, &m);
+        }
+        192..=239 => {
+            let mut keys = GroupKeys::new(*group.public());
+            let Ok(first) = keys.rekey(&group, &[], 0) else {
+                return;
+            };
+            if keys.load(Role::Admin(&group), "h", &first, 1).is_err() {
+                return;
+            }
+            let stored = if mode < 224 {
+                rest.to_vec()
+            } else {
+                let Some(key) = keys.encryption_key() else {
+                    return;
+                };
+                let nonce = [9u8; 24];
+                let Ok(sealed) = umbra_groups::multi::seal(key.key(), &nonce, rest) else {
+                    return;
+                };
+                [&nonce[..], &sealed].concat()
+            };
+            if let Ok(m) = umbra_groups::decrypt_message(&keys, &stored) {
+                assert!(m.payload.len() <= umbra_groups::message::MAX_PAYLOAD);
+            }
         }
         _ => {
             if let Ok(auth) = MemberAuth::from_slice(rest) {

@@ -70,7 +70,7 @@ const TARGETS: &[(&str, &str)] = &[
     ),
     (
         "groups_keys",
-        "groups v2 keys messages: parse, verify, open K and copies; member auth",
+        "groups v2: keys messages (parse, verify, open K and copies), group messages, member auth",
     ),
 ];
 
