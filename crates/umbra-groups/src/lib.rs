@@ -6,6 +6,7 @@ mod error;
 mod identity;
 mod key;
 pub mod keyring;
+pub mod kicked;
 pub mod message;
 pub mod multi;
 pub mod parse;

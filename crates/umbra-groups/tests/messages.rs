@@ -95,3 +95,33 @@ fn payload_only_signatures_of_old_senders_are_accepted_and_flagged() {
         Err(GroupError::Message("sender signature does not verify"))
     );
 }
+
+/// The kicked notice (namespace −11) tells exactly the removed members their generation.
+#[test]
+fn kicked_notices_reach_only_the_removed() {
+    use umbra_groups::kicked::{kicked_notice, read_kicked_notice};
+
+    let group = GroupAdmin::from_seed(&[1; 32]);
+    let (ann, bob, cat) = (
+        Identity::from_seed(&[2; 32]),
+        Identity::from_seed(&[3; 32]),
+        Identity::from_seed(&[4; 32]),
+    );
+    let notice = kicked_notice(
+        &group,
+        &[ann.session_id(), bob.session_id()],
+        17,
+        &mut SeededRandom::new(3),
+    )
+    .unwrap();
+    for who in [&ann, &bob] {
+        assert_eq!(
+            read_kicked_notice(who, group.public(), &notice),
+            Ok(Some(17))
+        );
+    }
+    assert_eq!(read_kicked_notice(&cat, group.public(), &notice), Ok(None));
+    let other = GroupAdmin::from_seed(&[2; 32]);
+    assert_eq!(read_kicked_notice(&ann, other.public(), &notice), Ok(None));
+    assert!(read_kicked_notice(&ann, group.public(), &notice[..notice.len() - 3]).is_err());
+}
