@@ -139,28 +139,38 @@ fn strip_zeros(b: &[u8]) -> &[u8] {
     &b[n..]
 }
 
+/// zstd level 1, as libsession compresses configs and group messages; `None` if zstd fails.
+pub fn zstd_compress(data: &[u8]) -> Option<Vec<u8>> {
+    zstd::bulk::compress(data, 1).ok()
+}
+
 /// zstd level 1 with a `z` prefix, kept only if smaller (§2.1).
 fn compress(message: &[u8]) -> Vec<u8> {
-    match zstd::bulk::compress(message, 1) {
-        Ok(c) if c.len() + 1 < message.len() => [b"z".as_slice(), &c].concat(),
+    match zstd_compress(message) {
+        Some(c) if c.len() + 1 < message.len() => [b"z".as_slice(), &c].concat(),
         _ => message.to_vec(),
     }
 }
 
-/// Inflates a `z` body, refusing more than [`MAX_TOTAL`] bytes of output (a small input can
-/// claim a huge output) and zstd windows beyond 8 MiB (the decoder's memory).
-fn decompress(z: &[u8]) -> Result<Vec<u8>, ConfigError> {
-    let fail = ConfigError::Decompress { limit: MAX_TOTAL };
+/// Inflates zstd data, refusing more than `limit` bytes of output (a small input can claim a
+/// huge output) and zstd windows beyond 8 MiB (the decoder's memory).
+pub fn zstd_decompress(z: &[u8], limit: usize) -> Result<Vec<u8>, ConfigError> {
+    let fail = ConfigError::Decompress { limit };
     let mut dec = zstd::stream::read::Decoder::with_buffer(z).map_err(|_| fail.clone())?;
     dec.window_log_max(23).map_err(|_| fail.clone())?;
     let mut out = Vec::new();
-    dec.take(MAX_TOTAL as u64 + 1)
+    dec.take(limit as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|_| fail.clone())?;
-    if out.len() > MAX_TOTAL {
+    if out.len() > limit {
         return Err(fail);
     }
     Ok(out)
+}
+
+/// Inflates a `z` config body within [`MAX_TOTAL`].
+fn decompress(z: &[u8]) -> Result<Vec<u8>, ConfigError> {
+    zstd_decompress(z, MAX_TOTAL)
 }
 
 /// The message dict out of a whole decrypted body: zeros stripped, `z` inflated, must be `d…`.

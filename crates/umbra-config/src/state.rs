@@ -78,6 +78,8 @@ enum Phase {
     Waiting,
 }
 
+/// Keys a config holds at once ([`ConfigState::set_keys`]).
+pub const MAX_KEYS: usize = 64;
 /// Incomplete multi-part sets kept at once; more evicts the oldest-hashed.
 const MAX_PARTIAL_SETS: usize = 4;
 /// Completed multi-part hashes remembered, to ignore repeats of their parts.
@@ -86,6 +88,9 @@ const MAX_DONE_SETS: usize = 16;
 /// The state of one config (one namespace) on this device.
 pub struct ConfigState {
     key_base: Zeroizing<[u8; 32]>,
+    /// Older keys, newest first, tried when `key_base` does not open a message (group configs
+    /// after a rekey, §1.6). Never used to encrypt.
+    older_keys: Vec<Zeroizing<[u8; 32]>>,
     domain: &'static str,
     msg: ConfigMessage,
     /// Hash of `msg` when it is final (Clean, Waiting).
@@ -124,6 +129,7 @@ impl ConfigState {
         let msg = ConfigMessage::empty();
         Ok(ConfigState {
             key_base: Zeroizing::new(*key_base),
+            older_keys: Vec::new(),
             domain,
             hash: msg.hash(),
             msg,
@@ -216,6 +222,44 @@ impl ConfigState {
         }
     }
 
+    /// Replaces the keys (group configs, §1.6): `newest_first[0]` encrypts from now on, and
+    /// every key is tried when opening retrieved messages. With `reencrypt` (an admin after a
+    /// rekey) a new encryption key makes the config dirty, so the next push stores it under
+    /// that key with a new seqno (libsession's `add_key` with `dirty_config`); a member, who
+    /// cannot push, passes `false`. At most [`MAX_KEYS`] keys are kept.
+    pub fn set_keys(
+        &mut self,
+        newest_first: &[[u8; 32]],
+        reencrypt: bool,
+    ) -> Result<(), ConfigError> {
+        let Some((first, rest)) = newest_first.split_first() else {
+            return Err(ConfigError::Message("a config needs at least one key"));
+        };
+        let changed = *first != *self.key_base;
+        self.key_base = Zeroizing::new(*first);
+        self.older_keys = rest
+            .iter()
+            .take(MAX_KEYS - 1)
+            .map(|k| Zeroizing::new(*k))
+            .collect();
+        if changed && reencrypt {
+            self.make_dirty();
+        }
+        Ok(())
+    }
+
+    /// Starts a new seqno on top of the current message, unless local changes already did.
+    fn make_dirty(&mut self) {
+        if self.phase != Phase::Dirty {
+            if self.phase == Phase::Clean {
+                self.obsolete.extend(self.current.drain(..));
+            }
+            self.msg = self.msg.increment(self.hash);
+            self.orig = Some(self.msg.data.clone());
+            self.phase = Phase::Dirty;
+        }
+    }
+
     /// Changes the data with `f`. Empty sets and dicts are pruned afterwards. A change makes
     /// the config dirty (a new seqno on top of the current message); no change leaves it as is.
     pub fn edit<R>(&mut self, f: impl FnOnce(&mut Dict) -> R) -> R {
@@ -225,14 +269,7 @@ impl ConfigState {
         if data == self.msg.data {
             return r;
         }
-        if self.phase != Phase::Dirty {
-            if self.phase == Phase::Clean {
-                self.obsolete.extend(self.current.drain(..));
-            }
-            self.msg = self.msg.increment(self.hash);
-            self.orig = Some(self.msg.data.clone());
-            self.phase = Phase::Dirty;
-        }
+        self.make_dirty();
         self.msg.data = data;
         r
     }
@@ -304,13 +341,25 @@ impl ConfigState {
         }
     }
 
+    /// Decrypts with the current key, then the older ones.
+    fn open_any_key(&self, bytes: &[u8]) -> Result<Opened, ConfigError> {
+        let mut result = crypt::open(&self.key_base, self.domain, bytes);
+        for k in &self.older_keys {
+            if result != Err(ConfigError::Decrypt) {
+                break;
+            }
+            result = crypt::open(k, self.domain, bytes);
+        }
+        result
+    }
+
     /// Opens one retrieved message: a whole message, or the last missing part of a set.
     fn open(
         &mut self,
         hash: &SwarmHash,
         bytes: &[u8],
     ) -> Result<Option<(Parsed, Vec<SwarmHash>)>, ConfigError> {
-        match crypt::open(&self.key_base, self.domain, bytes)? {
+        match self.open_any_key(bytes)? {
             Opened::Whole(b) => {
                 self.check_signature(&b)?;
                 Ok(Some((ConfigMessage::parse(&b)?, vec![hash.clone()])))

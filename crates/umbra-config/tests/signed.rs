@@ -87,3 +87,37 @@ fn admins_merge_members_adopt() {
     assert!(r.skipped.iter().all(|(_, e)| *e == ConfigError::Signature));
     assert_eq!(member.data(), a1.data());
 }
+
+/// After a rekey (`set_keys`): an admin re-pushes under the new key with a new seqno and the
+/// old message becomes obsolete; a member holding both keys reads old and new messages, one
+/// without the new key cannot.
+#[test]
+fn rekeyed_configs_reencrypt_and_read_with_any_key() {
+    let new_key = [5u8; 32];
+    let mut admin = device(true);
+    admin.edit(|d| d.insert(b"n".to_vec(), Value::from("g")));
+    let old = push(&mut admin, "old");
+
+    admin.set_keys(&[new_key, KEY], true).unwrap();
+    assert!(admin.is_dirty());
+    assert_eq!(admin.seqno(), 2);
+    let p = admin.push().unwrap().unwrap();
+    assert_eq!(p.obsolete, vec![old.0.clone()]);
+    let new = (SwarmHash("new".into()), p.messages[0].clone());
+    admin.confirm_pushed(p.seqno, std::slice::from_ref(&new.0));
+
+    let mut member = device(false);
+    member.set_keys(&[new_key, KEY], false).unwrap();
+    assert!(!member.needs_push());
+    let r = member.merge(&[(old.0.clone(), &old.1), (new.0.clone(), &new.1)]);
+    assert_eq!((r.accepted.len(), r.skipped.len()), (2, 0));
+    assert_eq!(member.seqno(), 2);
+
+    let mut stale = device(false);
+    let r = stale.merge(&[(new.0.clone(), &new.1)]);
+    assert_eq!(r.skipped, vec![(new.0, ConfigError::Decrypt)]);
+    assert!(stale.set_keys(&[], false).is_err());
+    // The same key again changes nothing.
+    admin.set_keys(&[new_key], true).unwrap();
+    assert!(!admin.needs_push());
+}

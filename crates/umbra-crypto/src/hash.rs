@@ -5,7 +5,7 @@
 //! `crypto_generichash` with a key), not `H(key || data)`. Multi-part input equals the
 //! concatenation of its parts.
 
-use blake2::digest::consts::{U24, U32, U64};
+use blake2::digest::consts::{U24, U32, U56, U64};
 use blake2::digest::{KeyInit, Mac, Update};
 use blake2::{Blake2b, Blake2bMac, Digest};
 
@@ -53,6 +53,8 @@ macro_rules! blake2b_fns {
 
 blake2b_fns!(blake2b_24, blake2b_24_keyed, 24, U24);
 blake2b_fns!(blake2b_32, blake2b_32_keyed, 32, U32);
+// Groups v2 derive a new group key and the keys-message nonce from one 56-byte output.
+blake2b_fns!(blake2b_56, blake2b_56_keyed, 56, U56);
 blake2b_fns!(blake2b_64, blake2b_64_keyed, 64, U64);
 
 /// The storage message hash: `base64_unpadded(BLAKE2b-32(prefix || pubkey32 || ns_str || data))`.

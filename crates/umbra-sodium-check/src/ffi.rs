@@ -264,3 +264,14 @@ pub fn xchacha20poly1305_decrypt(
     };
     (rc == 0 && out_len == len as u64).then_some(out)
 }
+
+/// `randombytes_buf_deterministic(len, seed)`: `len` bytes of libsodium's deterministic
+/// generator (the junk entries of a groups v2 keys message).
+pub fn randombytes_buf_deterministic(len: usize, seed: &[u8; 32]) -> Vec<u8> {
+    init();
+    let mut out = vec![0u8; len];
+    // SAFETY: `out` holds `len` writable bytes, `seed` 32 readable bytes
+    // (randombytes_SEEDBYTES).
+    unsafe { sys::randombytes_buf_deterministic(out.as_mut_ptr().cast(), len, seed.as_ptr()) };
+    out
+}

@@ -68,6 +68,10 @@ const TARGETS: &[(&str, &str)] = &[
         "attachment_decrypt",
         "attachment decryption: stream, chunked view, legacy AES-CBC+HMAC",
     ),
+    (
+        "groups_keys",
+        "groups v2: keys messages (parse, verify, open K and copies), group messages, member auth",
+    ),
 ];
 
 /// Seconds of each target in CI's smoke run.
@@ -81,7 +85,7 @@ const FLAGS: &[&str] = &["--sanitizer", "none", "--debug-assertions"];
 pub(crate) struct Args {
     /// Which target (all when none): onion_frame, onion_bencode, onion_peel, onion_v4,
     /// onion_reply, onion_umbra, rpc_request, wire_envelope, config_message, replica_wire,
-    /// registry_list, attachments_request, attachment_decrypt.
+    /// registry_list, attachments_request, attachment_decrypt, groups_keys.
     target: Option<String>,
     /// Seconds to run each target.
     #[arg(long, default_value_t = 60)]
