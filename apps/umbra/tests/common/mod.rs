@@ -42,9 +42,10 @@ pub(crate) fn finish(mut child: Child, guard: Duration, what: &str) -> Output {
     }
 }
 
-/// Builds umbra-node and umbra-registry next to the `umbra` binary under test.
+/// Builds umbra-node, umbra-registry and umbra-attachments next to the `umbra` binary under
+/// test.
 pub(crate) fn build_daemons() {
-    build_next_to_umbra(&["umbra-node", "umbra-registry"]);
+    build_next_to_umbra(&["umbra-node", "umbra-registry", "umbra-attachments"]);
 }
 
 /// Builds other packages' binaries next to the `umbra` binary under test, in its profile
