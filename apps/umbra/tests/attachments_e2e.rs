@@ -13,7 +13,7 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{Devnet, GUARD, Pair, User, alice_and_bob, build_daemons, exe, finish, ok, umbra};
+use common::{GUARD, Pair, User, alice_and_bob, devnet_up, exe, finish, ok};
 use serde_json::Value;
 use umbra_clock::{Clock as _, SystemClock};
 
@@ -101,18 +101,7 @@ impl User {
 
 #[test]
 fn a_file_crosses_the_devnet_and_interrupted_transfers_resume() {
-    build_daemons();
-    let devnet = Devnet::new();
-    let dir = devnet.arg().to_owned();
-    ok(
-        &umbra(
-            &["devnet", "up", "--detach", "--nodes", "7", "--dir", &dir],
-            &[],
-            "",
-        ),
-        "devnet up",
-    );
-    let network = devnet.path().join("network.json");
+    let (_devnet, network) = devnet_up("7");
     let homes = tempfile::tempdir().unwrap();
     let Pair {
         alice,

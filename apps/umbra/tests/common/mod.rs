@@ -207,6 +207,24 @@ pub(crate) fn logged_devnet(args: &[&str]) -> Output {
     finish(child, GUARD, &format!("umbra devnet {}", args.join(" ")))
 }
 
+/// Builds the daemons and starts a detached devnet of `nodes` nodes; returns it (torn down
+/// when dropped) and its network file.
+pub(crate) fn devnet_up(nodes: &str) -> (Devnet, PathBuf) {
+    build_daemons();
+    let devnet = Devnet::new();
+    let dir = devnet.arg().to_owned();
+    ok(
+        &umbra(
+            &["devnet", "up", "--detach", "--nodes", nodes, "--dir", &dir],
+            &[],
+            "",
+        ),
+        "devnet up",
+    );
+    let network = devnet.path().join("network.json");
+    (devnet, network)
+}
+
 /// Set by `cargo xtask integration`: keep the devnet directories (it removes them itself).
 pub(crate) const KEEP_ENV: &str = "UMBRA_KEEP_DEVNET_DIRS";
 
