@@ -20,7 +20,7 @@ use super::layout::{Layout, shown_path, write_atomically};
 use super::ports::{PortPicker, is_free};
 use super::probe::{Http, Listing};
 use super::process::{ProcRef, spawn_daemon, stop_all};
-use super::state::{AttachmentsRecord, DevnetState, NodeRecord, RegistryRecord};
+use super::state::{DevnetState, NodeRecord, RegistryRecord};
 
 /// Heartbeat interval the registry announces to devnet nodes.
 pub(crate) const HEARTBEAT_INTERVAL_MS: u64 = 2_000;
@@ -82,15 +82,8 @@ impl Launcher {
         let data = self.layout.attachments_data_dir();
         std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
         let ready = self.layout.attachments_ready_file();
-        let log = self.layout.attachments_log();
-        let mut port = if state.attachments.port != 0 && is_free(state.attachments.port) {
-            state.attachments.port
-        } else {
-            0
-        };
-        loop {
-            remove_if_there(&ready)?;
-            let args: Vec<OsString> = vec![
+        let args = |port: u16| -> Vec<OsString> {
+            vec![
                 "--listen".into(),
                 format!("127.0.0.1:{port}").into(),
                 "--data-dir".into(),
@@ -99,45 +92,26 @@ impl Launcher {
                 ready.clone().into(),
                 "--log".into(),
                 "info".into(),
-            ];
-            let mut child = spawn_daemon(&self.attachments_bin, &args, &log)?;
-            state.attachments.process = Some(ProcRef::of(child.id()));
-            state.save(&self.layout)?;
-            loop {
-                if let Some((addr, key)) = read_attachments_ready(&ready)? {
-                    state.attachments = AttachmentsRecord {
-                        process: state.attachments.process,
-                        port: addr.port(),
-                        x25519_pubkey: key,
-                    };
-                    state.save(&self.layout)?;
-                    return Ok(child);
-                }
-                if let Some(status) = child.try_wait().context("watching the attachment server")? {
-                    state.attachments.process = None;
-                    let tail = log_tail(&log);
-                    if port != 0 && looks_like_port_taken(&tail) {
-                        port = 0;
-                        break;
-                    }
-                    bail!(
-                        "the attachment server exited while starting ({status}): {} (log: {})",
-                        tail_or_nothing(&tail),
-                        shown_path(&log)
-                    );
-                }
-                if SystemClock.instant() >= deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    state.attachments.process = None;
-                    bail!(
-                        "the attachment server did not start in time (log: {})",
-                        shown_path(&log)
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-        }
+            ]
+        };
+        let daemon = Announcing {
+            what: "the attachment server",
+            bin: &self.attachments_bin,
+            ready: &ready,
+            log: self.layout.attachments_log(),
+            args: &args,
+            read: read_attachments_ready,
+        };
+        let previous = state.attachments.port;
+        let (child, (addr, key)) = self
+            .start_announcing(&daemon, previous, deadline, state, |s, p| {
+                s.attachments.process = p;
+            })
+            .await?;
+        state.attachments.port = addr.port();
+        state.attachments.x25519_pubkey = key;
+        state.save(&self.layout)?;
+        Ok(child)
     }
 
     /// Starts the registry (on its previous port if free, else any) and waits for its
@@ -150,20 +124,9 @@ impl Launcher {
         let dir = self.layout.registry_dir();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let ready = self.layout.registry_ready_file();
-        let log = self.layout.registry_log();
-        let mut port = if state.registry.port != 0 && is_free(state.registry.port) {
-            state.registry.port
-        } else {
-            0
-        };
         let inactive_after = inactive_after_ms()?;
-        loop {
-            match std::fs::remove_file(&ready) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).with_context(|| format!("removing {}", ready.display())),
-            }
-            let args: Vec<OsString> = vec![
+        let args = |port: u16| -> Vec<OsString> {
+            vec![
                 "--listen".into(),
                 format!("127.0.0.1:{port}").into(),
                 "--dir".into(),
@@ -176,39 +139,77 @@ impl Launcher {
                 inactive_after.to_string().into(),
                 "--log".into(),
                 "info".into(),
-            ];
-            let mut child = spawn_daemon(&self.registry_bin, &args, &log)?;
-            state.registry.process = Some(ProcRef::of(child.id()));
+            ]
+        };
+        let daemon = Announcing {
+            what: "the registry",
+            bin: &self.registry_bin,
+            ready: &ready,
+            log: self.layout.registry_log(),
+            args: &args,
+            read: read_registry_ready,
+        };
+        let previous = state.registry.port;
+        let (child, (addr, pubkey)) = self
+            .start_announcing(&daemon, previous, deadline, state, |s, p| {
+                s.registry.process = p;
+            })
+            .await?;
+        state.registry.port = addr.port();
+        state.registry.pubkey = pubkey;
+        state.save(&self.layout)?;
+        Ok(child)
+    }
+
+    /// Starts a daemon that announces itself in a start-up file (on `previous` port if free,
+    /// else any; again on any port if its old one was taken meanwhile) and waits for that
+    /// file. `record` notes the process in `state` (saved at once) or its end.
+    async fn start_announcing<T>(
+        &self,
+        daemon: &Announcing<'_, T>,
+        previous: u16,
+        deadline: Instant,
+        state: &mut DevnetState,
+        record: impl Fn(&mut DevnetState, Option<ProcRef>),
+    ) -> anyhow::Result<(Child, T)> {
+        let what = daemon.what;
+        let log = &daemon.log;
+        let mut port = if previous != 0 && is_free(previous) {
+            previous
+        } else {
+            0
+        };
+        loop {
+            remove_if_there(daemon.ready)?;
+            let mut child = spawn_daemon(daemon.bin, &(daemon.args)(port), log)?;
+            record(state, Some(ProcRef::of(child.id())));
             state.save(&self.layout)?;
             loop {
-                if let Some((addr, pubkey)) = read_registry_ready(&ready)? {
-                    state.registry.port = addr.port();
-                    state.registry.pubkey = pubkey;
-                    state.save(&self.layout)?;
-                    return Ok(child);
+                if let Some(found) = (daemon.read)(daemon.ready)? {
+                    return Ok((child, found));
                 }
-                if let Some(status) = child.try_wait().context("watching the registry")? {
-                    state.registry.process = None;
-                    let tail = log_tail(&log);
+                if let Some(status) = child
+                    .try_wait()
+                    .with_context(|| format!("watching {what}"))?
+                {
+                    record(state, None);
+                    let tail = log_tail(log);
                     if port != 0 && looks_like_port_taken(&tail) {
                         // Our old port went to someone else in the meantime: take any.
                         port = 0;
                         break;
                     }
                     bail!(
-                        "the registry exited while starting ({status}): {} (log: {})",
+                        "{what} exited while starting ({status}): {} (log: {})",
                         tail_or_nothing(&tail),
-                        shown_path(&log)
+                        shown_path(log)
                     );
                 }
                 if SystemClock.instant() >= deadline {
                     let _ = child.kill();
                     let _ = child.wait();
-                    state.registry.process = None;
-                    bail!(
-                        "the registry did not start in time (log: {})",
-                        shown_path(&log)
-                    );
+                    record(state, None);
+                    bail!("{what} did not start in time (log: {})", shown_path(log));
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
@@ -470,6 +471,19 @@ impl Launcher {
         rec.process = Some(ProcRef::of(child.id()));
         Ok(child)
     }
+}
+
+/// A daemon that binds a port and announces itself in a start-up file.
+struct Announcing<'a, T> {
+    /// "the registry", for messages.
+    what: &'static str,
+    bin: &'a Path,
+    ready: &'a Path,
+    log: PathBuf,
+    /// Its arguments for a port (0: any).
+    args: &'a dyn Fn(u16) -> Vec<OsString>,
+    /// Reads its start-up file; `Ok(None)` while it is not there yet.
+    read: fn(&Path) -> anyhow::Result<Option<T>>,
 }
 
 /// A node spawned but not yet answering.
