@@ -3,10 +3,11 @@
 //!
 //! The daemons belong to other packages, and cargo builds other packages' binaries for a test
 //! only through artifact dependencies, which stable cargo does not have. [`daemons`]
-//! therefore runs `cargo build -p umbra-node -p umbra-registry` once per test process, into the
-//! target directory and profile of this test's `umbra` binary (a quick no-op when they are up
-//! to date, e.g. under `cargo test --workspace`, which builds them for their own tests), and
-//! the CLI is pointed at them with `UMBRA_NODE_BIN` / `UMBRA_REGISTRY_BIN`.
+//! therefore runs `cargo build -p umbra-node -p umbra-registry -p umbra-attachments` once per
+//! test process, into the target directory and profile of this test's `umbra` binary (a quick
+//! no-op when they are up to date, e.g. under `cargo test --workspace`, which builds them for
+//! their own tests), and the CLI is pointed at them with `UMBRA_NODE_BIN` /
+//! `UMBRA_REGISTRY_BIN` (it finds `umbra-attachments` beside itself).
 //!
 //! Every command runs under a hang guard (killed and failed after a generous limit); no
 //! assertion depends on how fast the machine is. A teardown guard process stops the devnet
@@ -96,6 +97,8 @@ fn daemons() -> &'static (PathBuf, PathBuf) {
                 "umbra-node",
                 "-p",
                 "umbra-registry",
+                "-p",
+                "umbra-attachments",
                 "--target-dir",
             ])
             .arg(&target_dir);
@@ -111,7 +114,7 @@ fn daemons() -> &'static (PathBuf, PathBuf) {
         let out = run_guarded(
             cmd,
             BUILD_GUARD,
-            "cargo build -p umbra-node -p umbra-registry",
+            "cargo build -p umbra-node -p umbra-registry -p umbra-attachments",
         );
         assert!(
             out.status.success(),
@@ -361,11 +364,36 @@ fn a_devnet_of_14_nodes_forms_two_swarms_reacts_to_a_stopped_node_and_tears_down
     assert_eq!(registry_pubkey.len(), 64);
     assert!(registry_pubkey.chars().all(|c| c.is_ascii_hexdigit()));
     assert_eq!(network["nodes"].as_array().unwrap().len(), 14);
+    let attachments_url = network["attachment_server"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        attachments_url.starts_with("http://127.0.0.1:"),
+        "{network}"
+    );
+    let attachments_key = network["attachment_server"]["x25519_pubkey"]
+        .as_str()
+        .unwrap();
+    assert_eq!(attachments_key.len(), 64);
+    assert!(attachments_key.chars().all(|c| c.is_ascii_hexdigit()));
 
     // status --json: every node healthy, two swarms of 7, as the registry itself says.
     let status = net.status();
     assert_eq!(status["registry"]["seed_url"], seed_url.as_str());
     assert!(status["registry"]["pid"].as_u64().is_some());
+    let att = &status["attachment_server"];
+    assert_eq!(att["url"], attachments_url.as_str());
+    assert_eq!(att["x25519_pubkey"], attachments_key);
+    assert_eq!(att["healthy"], true, "{att}");
+    assert!(att["pid"].as_u64().is_some(), "{att}");
+    let table = umbra_ok(&["devnet", "status", "--dir", net.arg()]);
+    assert!(
+        table.contains(&format!(
+            "{attachments_url}  key {attachments_key}  healthy"
+        )),
+        "{table}"
+    );
     let nodes = status["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 14);
     for n in nodes {
@@ -429,14 +457,15 @@ fn a_devnet_of_14_nodes_forms_two_swarms_reacts_to_a_stopped_node_and_tears_down
     );
 
     // Tear down: nothing of this devnet is left running.
-    let pids: Vec<u64> = std::iter::once(&after_start["registry"])
+    let pids: Vec<u64> = [&after_start["registry"], &after_start["attachment_server"]]
+        .into_iter()
         .chain(after_start["nodes"].as_array().unwrap())
         .filter_map(|p| p["pid"].as_u64())
         .collect();
-    assert_eq!(pids.len(), 15);
+    assert_eq!(pids.len(), 16);
     let down = umbra_ok(&["devnet", "down", "--dir", net.arg()]);
     assert!(
-        down.contains("stopped 14 node(s) and the registry"),
+        down.contains("stopped 14 node(s), the registry and the attachment server"),
         "{down}"
     );
     let alive: Vec<u64> = pids.into_iter().filter(|p| pid_running(*p)).collect();
@@ -445,6 +474,7 @@ fn a_devnet_of_14_nodes_forms_two_swarms_reacts_to_a_stopped_node_and_tears_down
     assert!(left.is_empty(), "processes left behind: {left:?}");
     let status = net.status();
     assert_eq!(status["registry"]["running"], false);
+    assert_eq!(status["attachment_server"]["running"], false);
     assert!(
         status["nodes"]
             .as_array()
@@ -540,7 +570,10 @@ fn a_foreground_devnet_stops_everything_on_ctrl_c() {
     };
     let out = reader.join().unwrap();
     assert!(exit.success(), "{exit}: {out}");
-    assert!(out.contains("stopped 5 node(s) and the registry"), "{out}");
+    assert!(
+        out.contains("stopped 5 node(s), the registry and the attachment server"),
+        "{out}"
+    );
     let left = net.left_behind();
     assert!(left.is_empty(), "processes left behind: {left:?}");
     let status = net.status();

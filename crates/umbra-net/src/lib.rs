@@ -23,4 +23,4 @@ pub use transport::{
 pub use umbra_clock::ManualClock;
 pub use umbra_clock::{BoxFuture, Clock, SystemClock};
 pub use umbra_nodelist::list::NodeEntry;
-pub use umbra_onion::{Server, StorageReply, V4Request, V4Response};
+pub use umbra_onion::{Protocol, Server, StorageReply, V4Request, V4Response};

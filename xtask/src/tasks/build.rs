@@ -3,7 +3,13 @@
 use crate::run::{cargo, run as exec};
 
 /// The binaries people run or deploy.
-pub(crate) const BINARIES: &[&str] = &["umbra", "umbra-node", "umbra-registry", "umbra-bench"];
+pub(crate) const BINARIES: &[&str] = &[
+    "umbra",
+    "umbra-node",
+    "umbra-registry",
+    "umbra-attachments",
+    "umbra-bench",
+];
 
 pub(crate) fn run() -> anyhow::Result<()> {
     let mut cmd = cargo(["build", "--release", "--locked"]);

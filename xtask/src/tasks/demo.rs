@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::run::{cargo, root, run as exec};
 
-/// Builds what a devnet needs: the CLI, the node and the registry.
+/// Builds what a devnet needs: the CLI, the node, the registry and the attachment server.
 fn build_devnet_binaries() -> anyhow::Result<()> {
     exec(&mut cargo([
         "build",
@@ -17,6 +17,8 @@ fn build_devnet_binaries() -> anyhow::Result<()> {
         "umbra-node",
         "-p",
         "umbra-registry",
+        "-p",
+        "umbra-attachments",
     ]))
 }
 

@@ -40,6 +40,7 @@ pub(crate) const SCENARIO_BINARIES: &[&str] = &[
     "devnet_teardown",
     "client_e2e",
     "client_faults",
+    "attachments_e2e",
     "desktop_xvfb",
 ];
 
@@ -389,13 +390,15 @@ fn recorded_ports(dir: &Path) -> Vec<u16> {
     ports
 }
 
-/// The registry's and the nodes' ports of one `devnet.json` (0, not yet picked, left out).
+/// The registry's, the attachment server's and the nodes' ports of one `devnet.json` (0, not
+/// yet picked, left out).
 fn ports_of(state: &Value) -> Vec<u16> {
     let nodes = state["nodes"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default();
-    std::iter::once(&state["registry"]["port"])
+    [&state["registry"]["port"], &state["attachments"]["port"]]
+        .into_iter()
         .chain(
             nodes
                 .iter()
@@ -464,6 +467,9 @@ mod tests {
             {"https_port": 0, "metrics_port": 4004}
         ]});
         assert_eq!(ports_of(&v), vec![4000, 4001, 4002, 4004]);
+        let with_attachments = serde_json::json!({"registry": {"port": 4000},
+            "attachments": {"port": 4009}, "nodes": []});
+        assert_eq!(ports_of(&with_attachments), vec![4000, 4009]);
         let dir = std::env::temp_dir().join(format!("xtask-ports-{}", std::process::id()));
         let net = dir.join("a").join("net");
         std::fs::create_dir_all(&net).unwrap();

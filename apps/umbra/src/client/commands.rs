@@ -130,7 +130,9 @@ pub(crate) async fn send(a: &SendArgs) -> anyhow::Result<()> {
         Reach::Ready => None,
         Reach::Unreachable(why) => Some(why),
     };
-    let msg = m.send_text(&to, &a.text).await?;
+    let msg = m
+        .send_text(&to, a.text.as_deref().unwrap_or_default())
+        .await?;
     if a.g.json {
         print_json(&message_json(&msg, false));
         return Ok(());

@@ -16,8 +16,8 @@ use umbra_report::ErrorExt as _;
 use anyhow::{anyhow, bail};
 use umbra_crypto::{Identity, OsRandom, SessionId};
 use umbra_messenger::{
-    KdfParams, Messenger, MessengerError, NodeId, OnionSwarm, Profile, RetrievedPage, StoreAck,
-    SwarmApi, SwarmError,
+    FileServer, FileServerAddress, KdfParams, Messenger, MessengerError, NodeId, OnionFileServer,
+    OnionSwarm, Profile, RetrievedPage, StoreAck, SwarmApi, SwarmError,
 };
 use umbra_net::{
     BoxFuture, ClientError, NetworkConfig, OnionTransport, SystemClock, TransportConfig,
@@ -180,6 +180,23 @@ pub(crate) fn online_with(
         network: path.to_path_buf(),
         state_dir: dir,
     })
+}
+
+impl Online {
+    /// The network's attachment server (`attachment_server` in the network file), reached
+    /// through this transport's onion paths.
+    pub(crate) fn file_server(&self) -> anyhow::Result<FileServer> {
+        let bytes = std::fs::read(&self.network).map_err(|e| {
+            anyhow!(
+                "reading the network file {}: {}",
+                self.network.display(),
+                e.report()
+            )
+        })?;
+        let address = FileServerAddress::from_network_json(&bytes)?;
+        let link = OnionFileServer::new(self.transport.clone(), &address)?;
+        Ok(FileServer::new(Arc::new(link), address.url))
+    }
 }
 
 /// A transport error with what to do when it is about the guards' directory.

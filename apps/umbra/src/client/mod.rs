@@ -12,6 +12,8 @@
 //!  crash.rs     UMBRA_TEST_CRASH: a test hook of debug builds that aborts at a given store
 //!  render.rs    message / contact / conversation objects (JSON) and their one-line forms
 //!  commands.rs  one function per command
+//!  files.rs     `send --file`, `attachments`, `download`
+//!  progress.rs  transfer progress: a bar on a terminal, JSON lines with --json
 //!  chat.rs      `umbra chat`: a line-based interactive conversation
 //!  demo.rs      `umbra demo`: a devnet, two identities, messages through onion paths
 //! ```
@@ -26,6 +28,8 @@ mod context;
 mod crash;
 mod demo;
 mod editor;
+mod files;
+mod progress;
 mod render;
 
 use std::path::PathBuf;
@@ -56,8 +60,13 @@ pub(crate) struct Globals {
 pub(crate) enum ClientCommand {
     /// Your identity: create one, restore it from its recovery phrase, show it.
     Id(IdArgs),
-    /// Send a text message to a Session ID or a contact.
+    /// Send a text message, or a file with --file, to a Session ID or a contact.
     Send(SendArgs),
+    /// The files of a conversation: message id, name, size and state.
+    Attachments(WhoArgs),
+    /// Download the file of a message (by the message id `attachments` shows); an interrupted
+    /// download resumes when run again.
+    Download(DownloadArgs),
     /// Fetch new messages and print them.
     Receive(ReceiveArgs),
     /// Conversations, newest first, with unread counts.
@@ -135,7 +144,27 @@ pub(crate) struct SendArgs {
     /// A Session ID (66 hex digits) or a contact's name.
     pub(crate) to: String,
     /// The message.
-    pub(crate) text: String,
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub(crate) text: Option<String>,
+    /// Send this file (up to 1 GiB), encrypted, through the network's attachment server; an
+    /// interrupted upload resumes when the same command runs again.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) file: Option<PathBuf>,
+    /// A caption for the file.
+    #[arg(long, value_name = "TEXT", requires = "file")]
+    pub(crate) caption: Option<String>,
+    #[arg(skip)]
+    pub(crate) g: Globals,
+}
+
+/// `umbra download`.
+#[derive(Debug, Args)]
+pub(crate) struct DownloadArgs {
+    /// The message id, as `umbra attachments` shows it.
+    pub(crate) message_id: i64,
+    /// Where to save the file [default: the profile's attachments/downloads/ directory].
+    #[arg(long, value_name = "PATH")]
+    pub(crate) out: Option<PathBuf>,
     #[arg(skip)]
     pub(crate) g: Globals,
 }
@@ -260,6 +289,7 @@ impl ClientCommand {
         match self {
             ClientCommand::Id(a) => &mut a.g,
             ClientCommand::Send(a) => &mut a.g,
+            ClientCommand::Download(a) => &mut a.g,
             ClientCommand::Receive(a) => &mut a.g,
             ClientCommand::Chats(a)
             | ClientCommand::Requests(a)
@@ -270,6 +300,7 @@ impl ClientCommand {
             | ClientCommand::Decline(a)
             | ClientCommand::Block(a)
             | ClientCommand::Unblock(a)
+            | ClientCommand::Attachments(a)
             | ClientCommand::Chat(a) => &mut a.g,
             ClientCommand::Contact(a) => &mut a.g,
             ClientCommand::Unsend(a) => &mut a.g,
@@ -289,7 +320,10 @@ pub(crate) fn run(cmd: ClientCommand) -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cmd {
             ClientCommand::Id(a) => commands::id(a.cmd, &a.g),
+            ClientCommand::Send(a) if a.file.is_some() => files::send_file(&a).await,
             ClientCommand::Send(a) => commands::send(&a).await,
+            ClientCommand::Attachments(a) => files::attachments(&a),
+            ClientCommand::Download(a) => files::download(&a).await,
             ClientCommand::Receive(a) => commands::receive(&a).await,
             ClientCommand::Chats(a) => commands::chats(&a.g),
             ClientCommand::Requests(a) => commands::requests(&a.g),

@@ -1,12 +1,13 @@
 //! Finding the daemon binaries: an environment variable naming the file, else the directory of
-//! the running `umbra` (a cargo target directory holds all three side by side), else `PATH`.
+//! the running `umbra` (a cargo target directory holds them all side by side), else `PATH`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
 /// What to build when a daemon is missing.
-pub(crate) const BUILD_HINT: &str = "cargo build --release -p umbra-node -p umbra-registry";
+pub(crate) const BUILD_HINT: &str =
+    "cargo build --release -p umbra-node -p umbra-registry -p umbra-attachments";
 
 /// One daemon binary this CLI runs.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +28,12 @@ pub(crate) const NODE: Daemon = Daemon {
 pub(crate) const REGISTRY: Daemon = Daemon {
     name: "umbra-registry",
     env: "UMBRA_REGISTRY_BIN",
+};
+
+/// The attachment server.
+pub(crate) const ATTACHMENTS: Daemon = Daemon {
+    name: "umbra-attachments",
+    env: "UMBRA_ATTACHMENTS_BIN",
 };
 
 /// Finds `daemon`, or fails with one line saying what to build or set.

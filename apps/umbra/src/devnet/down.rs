@@ -1,5 +1,5 @@
 //! `umbra devnet down`: stops every process of the devnet (nodes first, so that they can say
-//! goodbye to the registry, then the registry), SIGTERM then SIGKILL after a grace period.
+//! goodbye to the registry, then the registry and the attachment server), SIGTERM then SIGKILL after a grace period.
 //!
 //! `umbra devnet down --after-stdin-closes` (hidden) is a teardown guard: started by a test
 //! (or any harness) with a pipe as its standard input and in its own process group, it waits
@@ -15,7 +15,7 @@ use anyhow::{Context as _, anyhow};
 use nix::sys::signal::Signal;
 
 use super::DownArgs;
-use super::binaries::{NODE, REGISTRY};
+use super::binaries::{ATTACHMENTS, NODE, REGISTRY};
 use super::layout::Layout;
 use super::lock::DirLock;
 use super::process::{ProcRef, running_under, stop_all};
@@ -28,20 +28,29 @@ pub(crate) struct Stopped {
     pub(crate) nodes: usize,
     /// Whether the registry was running.
     pub(crate) registry: bool,
+    /// Whether the attachment server was running.
+    pub(crate) attachments: bool,
 }
 
 impl Stopped {
-    /// "stopped N node(s) and the registry", or `None` when nothing was running.
+    /// "stopped N node(s), the registry and the attachment server", or `None` when nothing
+    /// was running.
     pub(crate) fn describe(&self) -> Option<String> {
-        if self.nodes == 0 && !self.registry {
+        if self.nodes == 0 && !self.registry && !self.attachments {
             return None;
         }
-        let registry = if self.registry {
-            " and the registry"
-        } else {
-            ""
-        };
-        Some(format!("stopped {} node(s){registry}", self.nodes))
+        let mut parts = vec![format!("{} node(s)", self.nodes)];
+        if self.registry {
+            parts.push("the registry".to_owned());
+        }
+        if self.attachments {
+            parts.push("the attachment server".to_owned());
+        }
+        let last = parts.pop().unwrap_or_default();
+        if parts.is_empty() {
+            return Some(format!("stopped {last}"));
+        }
+        Some(format!("stopped {} and {last}", parts.join(", ")))
     }
 }
 
@@ -83,7 +92,7 @@ async fn guard(layout: &Layout, grace: Duration) -> anyhow::Result<()> {
         Some(mut state) => stop_network(layout, &mut state, grace).await?,
         None => Stopped::default(),
     };
-    let strays = running_under(layout.root(), &[NODE.name, REGISTRY.name]);
+    let strays = running_under(layout.root(), &[NODE.name, REGISTRY.name, ATTACHMENTS.name]);
     let left = stop_all(&strays, grace).await;
     match stopped.describe() {
         Some(what) => println!("{what} in {}", layout.shown()),
@@ -126,7 +135,14 @@ pub(crate) async fn stop_network(
         .into_iter()
         .filter(ProcRef::is_running)
         .collect();
-    left.extend(stop_all(&registry, grace).await);
+    let attachments: Vec<ProcRef> = state
+        .attachments
+        .process
+        .into_iter()
+        .filter(ProcRef::is_running)
+        .collect();
+    let both: Vec<ProcRef> = registry.iter().chain(&attachments).copied().collect();
+    left.extend(stop_all(&both, grace).await);
 
     for n in &mut state.nodes {
         if n.process.is_some_and(|p| !left.contains(&p)) {
@@ -136,6 +152,13 @@ pub(crate) async fn stop_network(
     if state.registry.process.is_some_and(|p| !left.contains(&p)) {
         state.registry.process = None;
     }
+    if state
+        .attachments
+        .process
+        .is_some_and(|p| !left.contains(&p))
+    {
+        state.attachments.process = None;
+    }
     state.save(layout)?;
     if !left.is_empty() {
         return Err(still_running(&left));
@@ -143,6 +166,7 @@ pub(crate) async fn stop_network(
     Ok(Stopped {
         nodes: nodes.len(),
         registry: !registry.is_empty(),
+        attachments: !attachments.is_empty(),
     })
 }
 
@@ -154,4 +178,35 @@ fn still_running(left: &[ProcRef]) -> anyhow::Error {
         pids.join(", "),
         pids.join(",")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_was_stopped_is_said_in_one_phrase() {
+        let s = |nodes, registry, attachments| {
+            Stopped {
+                nodes,
+                registry,
+                attachments,
+            }
+            .describe()
+        };
+        assert_eq!(s(0, false, false), None);
+        assert_eq!(s(3, false, false).unwrap(), "stopped 3 node(s)");
+        assert_eq!(
+            s(3, true, false).unwrap(),
+            "stopped 3 node(s) and the registry"
+        );
+        assert_eq!(
+            s(3, true, true).unwrap(),
+            "stopped 3 node(s), the registry and the attachment server"
+        );
+        assert_eq!(
+            s(0, false, true).unwrap(),
+            "stopped 0 node(s) and the attachment server"
+        );
+    }
 }

@@ -1,5 +1,5 @@
-//! Starting the daemons and waiting for them: the registry (which binds port 0 and announces
-//! its address and key in a start-up file), then the storage nodes (on ports picked here,
+//! Starting the daemons and waiting for them: the registry and the attachment server (each binds
+//! port 0 and announces its address and key in a start-up file), then the storage nodes (on ports picked here,
 //! started again on new ports when another program took one first), until every node answers
 //! HTTPS, sits in a swarm of the registry's list, and serves that very list (its operator
 //! port's `GET /status`).
@@ -15,7 +15,7 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 use tokio::task::JoinSet;
 
-use super::binaries::{self, NODE, REGISTRY};
+use super::binaries::{self, ATTACHMENTS, NODE, REGISTRY};
 use super::layout::{Layout, shown_path, write_atomically};
 use super::ports::{PortPicker, is_free};
 use super::probe::{Http, Listing};
@@ -53,19 +53,65 @@ pub(crate) struct Launcher {
     http: Http,
     node_bin: PathBuf,
     registry_bin: PathBuf,
+    attachments_bin: PathBuf,
 }
 
 impl Launcher {
-    /// Finds both daemon binaries (failing with what to build) and prepares a probe client.
+    /// Finds the daemon binaries (failing with what to build) and prepares a probe client.
     pub(crate) fn new(layout: Layout) -> anyhow::Result<Launcher> {
         let registry_bin = binaries::locate(REGISTRY)?;
         let node_bin = binaries::locate(NODE)?;
+        let attachments_bin = binaries::locate(ATTACHMENTS)?;
         Ok(Launcher {
             layout,
             http: Http::new()?,
             node_bin,
             registry_bin,
+            attachments_bin,
         })
+    }
+
+    /// Starts the attachment server (on its previous port if free, else any; its key stays in
+    /// its data directory across restarts) and waits for its start-up file. Records it in
+    /// `state` (saved) as soon as it is spawned.
+    pub(crate) async fn start_attachments(
+        &self,
+        state: &mut DevnetState,
+        deadline: Instant,
+    ) -> anyhow::Result<Child> {
+        let data = self.layout.attachments_data_dir();
+        std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+        let ready = self.layout.attachments_ready_file();
+        let args = |port: u16| -> Vec<OsString> {
+            vec![
+                "--listen".into(),
+                format!("127.0.0.1:{port}").into(),
+                "--data-dir".into(),
+                data.clone().into(),
+                "--ready-file".into(),
+                ready.clone().into(),
+                "--log".into(),
+                "info".into(),
+            ]
+        };
+        let daemon = Announcing {
+            what: "the attachment server",
+            bin: &self.attachments_bin,
+            ready: &ready,
+            log: self.layout.attachments_log(),
+            args: &args,
+            read: read_attachments_ready,
+        };
+        let previous = state.attachments.port;
+        let (child, (addr, key)) = self
+            .start_announcing(&daemon, previous, deadline, state, |s, p| {
+                s.attachments.process = p;
+            })
+            .await?;
+        state.attachments.port = addr.port();
+        state.attachments.x25519_pubkey = key;
+        state.save(&self.layout)?;
+        Ok(child)
     }
 
     /// Starts the registry (on its previous port if free, else any) and waits for its
@@ -78,20 +124,9 @@ impl Launcher {
         let dir = self.layout.registry_dir();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let ready = self.layout.registry_ready_file();
-        let log = self.layout.registry_log();
-        let mut port = if state.registry.port != 0 && is_free(state.registry.port) {
-            state.registry.port
-        } else {
-            0
-        };
         let inactive_after = inactive_after_ms()?;
-        loop {
-            match std::fs::remove_file(&ready) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).with_context(|| format!("removing {}", ready.display())),
-            }
-            let args: Vec<OsString> = vec![
+        let args = |port: u16| -> Vec<OsString> {
+            vec![
                 "--listen".into(),
                 format!("127.0.0.1:{port}").into(),
                 "--dir".into(),
@@ -104,39 +139,77 @@ impl Launcher {
                 inactive_after.to_string().into(),
                 "--log".into(),
                 "info".into(),
-            ];
-            let mut child = spawn_daemon(&self.registry_bin, &args, &log)?;
-            state.registry.process = Some(ProcRef::of(child.id()));
+            ]
+        };
+        let daemon = Announcing {
+            what: "the registry",
+            bin: &self.registry_bin,
+            ready: &ready,
+            log: self.layout.registry_log(),
+            args: &args,
+            read: read_registry_ready,
+        };
+        let previous = state.registry.port;
+        let (child, (addr, pubkey)) = self
+            .start_announcing(&daemon, previous, deadline, state, |s, p| {
+                s.registry.process = p;
+            })
+            .await?;
+        state.registry.port = addr.port();
+        state.registry.pubkey = pubkey;
+        state.save(&self.layout)?;
+        Ok(child)
+    }
+
+    /// Starts a daemon that announces itself in a start-up file (on `previous` port if free,
+    /// else any; again on any port if its old one was taken meanwhile) and waits for that
+    /// file. `record` notes the process in `state` (saved at once) or its end.
+    async fn start_announcing<T>(
+        &self,
+        daemon: &Announcing<'_, T>,
+        previous: u16,
+        deadline: Instant,
+        state: &mut DevnetState,
+        record: impl Fn(&mut DevnetState, Option<ProcRef>),
+    ) -> anyhow::Result<(Child, T)> {
+        let what = daemon.what;
+        let log = &daemon.log;
+        let mut port = if previous != 0 && is_free(previous) {
+            previous
+        } else {
+            0
+        };
+        loop {
+            remove_if_there(daemon.ready)?;
+            let mut child = spawn_daemon(daemon.bin, &(daemon.args)(port), log)?;
+            record(state, Some(ProcRef::of(child.id())));
             state.save(&self.layout)?;
             loop {
-                if let Some((addr, pubkey)) = read_registry_ready(&ready)? {
-                    state.registry.port = addr.port();
-                    state.registry.pubkey = pubkey;
-                    state.save(&self.layout)?;
-                    return Ok(child);
+                if let Some(found) = (daemon.read)(daemon.ready)? {
+                    return Ok((child, found));
                 }
-                if let Some(status) = child.try_wait().context("watching the registry")? {
-                    state.registry.process = None;
-                    let tail = log_tail(&log);
+                if let Some(status) = child
+                    .try_wait()
+                    .with_context(|| format!("watching {what}"))?
+                {
+                    record(state, None);
+                    let tail = log_tail(log);
                     if port != 0 && looks_like_port_taken(&tail) {
                         // Our old port went to someone else in the meantime: take any.
                         port = 0;
                         break;
                     }
                     bail!(
-                        "the registry exited while starting ({status}): {} (log: {})",
+                        "{what} exited while starting ({status}): {} (log: {})",
                         tail_or_nothing(&tail),
-                        shown_path(&log)
+                        shown_path(log)
                     );
                 }
                 if SystemClock.instant() >= deadline {
                     let _ = child.kill();
                     let _ = child.wait();
-                    state.registry.process = None;
-                    bail!(
-                        "the registry did not start in time (log: {})",
-                        shown_path(&log)
-                    );
+                    record(state, None);
+                    bail!("{what} did not start in time (log: {})", shown_path(log));
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
@@ -400,6 +473,19 @@ impl Launcher {
     }
 }
 
+/// A daemon that binds a port and announces itself in a start-up file.
+struct Announcing<'a, T> {
+    /// "the registry", for messages.
+    what: &'static str,
+    bin: &'a Path,
+    ready: &'a Path,
+    log: PathBuf,
+    /// Its arguments for a port (0: any).
+    args: &'a dyn Fn(u16) -> Vec<OsString>,
+    /// Reads its start-up file; `Ok(None)` while it is not there yet.
+    read: fn(&Path) -> anyhow::Result<Option<T>>,
+}
+
 /// A node spawned but not yet answering.
 #[derive(Debug)]
 struct Pending {
@@ -516,6 +602,46 @@ fn read_registry_ready(path: &Path) -> anyhow::Result<Option<(SocketAddr, String
         .filter(|k| k.len() == 64 && k.chars().all(|c| c.is_ascii_hexdigit()))
         .with_context(|| format!("{} has no registry_pubkey", path.display()))?;
     Ok(Some((addr, key.to_ascii_lowercase())))
+}
+
+/// Removes `path` if it exists.
+fn remove_if_there(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+    }
+}
+
+/// Reads the attachment server's start-up file: `{"pid", "listen": "127.0.0.1:PORT", "url",
+/// "x25519_pubkey": hex}`. `Ok(None)` while it is not there yet.
+fn read_attachments_ready(path: &Path) -> anyhow::Result<Option<(SocketAddr, String)>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    parse_attachments_ready(&text).map(Some).with_context(|| {
+        format!(
+            "{} is not what the attachment server writes",
+            path.display()
+        )
+    })
+}
+
+fn parse_attachments_ready(text: &str) -> anyhow::Result<(SocketAddr, String)> {
+    let v: Value = serde_json::from_str(text.trim()).context("not JSON")?;
+    let addr = v
+        .get("listen")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<SocketAddr>().ok())
+        .context("no listen address")?;
+    let key = v
+        .get("x25519_pubkey")
+        .and_then(Value::as_str)
+        .filter(|k| k.len() == 64 && k.chars().all(|c| c.is_ascii_hexdigit()))
+        .context("no x25519_pubkey")?;
+    Ok((addr, key.to_ascii_lowercase()))
 }
 
 /// Reads `node.pub` (`ed25519 HEX` and `x25519 HEX` lines) from a node's data directory.
@@ -651,7 +777,8 @@ mod tests {
             layout,
             http: Http::new().unwrap(),
             node_bin: script.clone(),
-            registry_bin: script,
+            registry_bin: script.clone(),
+            attachments_bin: script,
         };
         let mut state = DevnetState::empty();
         state.registry.port = 1;
@@ -665,6 +792,38 @@ mod tests {
             pubkey_x25519: String::new(),
         });
         (launcher, state)
+    }
+
+    #[test]
+    fn the_attachment_servers_ready_file_is_read() {
+        let key = "AB".repeat(32);
+        let (addr, k) = parse_attachments_ready(&format!(
+            r#"{{"pid":7,"listen":"127.0.0.1:4321","url":"http://127.0.0.1:4321","x25519_pubkey":"{key}"}}"#
+        ))
+        .unwrap();
+        assert_eq!(addr.port(), 4321);
+        assert_eq!(k, "ab".repeat(32));
+        let e = parse_attachments_ready(r#"{"listen":"127.0.0.1:1","x25519_pubkey":"abc"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x25519_pubkey"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_attachment_server_that_exits_at_start_is_reported_with_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (launcher, mut state) = failing_launcher(dir.path(), "umbra-attachments: quota full");
+        let e = launcher
+            .start_attachments(&mut state, SystemClock.instant() + Duration::from_secs(60))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the attachment server exited while starting"),
+            "{e}"
+        );
+        assert!(e.contains("quota full"), "{e}");
+        assert!(state.attachments.process.is_none());
     }
 
     #[tokio::test]

@@ -60,6 +60,26 @@ impl Layout {
         self.logs_dir().join("registry.log")
     }
 
+    /// The attachment server's directory (its ready file; its data below).
+    pub(crate) fn attachments_dir(&self) -> PathBuf {
+        self.root.join("attachments")
+    }
+
+    /// The attachment server's data directory (blobs, database, X25519 key).
+    pub(crate) fn attachments_data_dir(&self) -> PathBuf {
+        self.attachments_dir().join("data")
+    }
+
+    /// The file in which the attachment server announces its address and key at start.
+    pub(crate) fn attachments_ready_file(&self) -> PathBuf {
+        self.attachments_dir().join("ready.json")
+    }
+
+    /// The attachment server's log.
+    pub(crate) fn attachments_log(&self) -> PathBuf {
+        self.logs_dir().join("attachments.log")
+    }
+
     /// The directory of one node.
     pub(crate) fn node_dir(&self, name: &str) -> PathBuf {
         self.root.join("nodes").join(name)

@@ -49,6 +49,14 @@ impl Http {
         }
     }
 
+    /// Whether the attachment server at `url` answers (its `GET /metrics`).
+    pub(crate) async fn attachments_answer(&self, url: &str) -> bool {
+        match self.client.get(format!("{url}/metrics")).send().await {
+            Ok(r) => r.status().is_success(),
+            Err(_) => false,
+        }
+    }
+
     /// What the node with operator (metrics) port `metrics_port` serves: `None` when it does
     /// not answer there (yet) or answers something else.
     pub(crate) async fn node_serving(&self, metrics_port: u16) -> Option<Serving> {

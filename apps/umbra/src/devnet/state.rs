@@ -24,6 +24,32 @@ pub(crate) struct DevnetState {
     pub(crate) registry: RegistryRecord,
     /// The storage nodes, in the order they were added.
     pub(crate) nodes: Vec<NodeRecord>,
+    /// The attachment server (absent from a `devnet.json` written before it existed).
+    #[serde(default)]
+    pub(crate) attachments: AttachmentsRecord,
+}
+
+/// The attachment server as last started.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct AttachmentsRecord {
+    /// The running process, `None` when stopped.
+    pub(crate) process: Option<ProcRef>,
+    /// The HTTP port it listened on last (0 before the first start).
+    pub(crate) port: u16,
+    /// Its X25519 public key in hex, for onion requests (empty before the first start).
+    pub(crate) x25519_pubkey: String,
+}
+
+impl AttachmentsRecord {
+    /// Its base URL (what clients name as the exit's target).
+    pub(crate) fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Whether it was ever started (so it has a port and a key).
+    pub(crate) fn is_known(&self) -> bool {
+        self.port != 0 && !self.x25519_pubkey.is_empty()
+    }
 }
 
 /// The registry as last started.
@@ -74,6 +100,7 @@ impl DevnetState {
             supervisor: None,
             registry: RegistryRecord::default(),
             nodes: Vec::new(),
+            attachments: AttachmentsRecord::default(),
         }
     }
 
@@ -178,6 +205,20 @@ pub(crate) struct NetworkFile {
     pub(crate) epoch: Option<u64>,
     /// The nodes of this devnet.
     pub(crate) nodes: Vec<NetworkNode>,
+    /// The attachment server clients upload to through onion paths (absent before it ever
+    /// started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) attachment_server: Option<NetworkAttachmentServer>,
+}
+
+/// The attachment server in `network.json`: where an exit node reaches it and the key onion
+/// requests to it are encrypted to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct NetworkAttachmentServer {
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub(crate) url: String,
+    /// Its X25519 public key in hex.
+    pub(crate) x25519_pubkey: String,
 }
 
 /// One node in `network.json`.
@@ -218,6 +259,13 @@ impl NetworkFile {
             registry_pubkey: state.registry.pubkey.clone(),
             epoch: listing.map(|l| l.epoch),
             nodes,
+            attachment_server: state
+                .attachments
+                .is_known()
+                .then(|| NetworkAttachmentServer {
+                    url: state.attachments.url(),
+                    x25519_pubkey: state.attachments.x25519_pubkey.clone(),
+                }),
         }
     }
 
@@ -285,5 +333,29 @@ mod tests {
         let back = DevnetState::load(&layout).unwrap().unwrap();
         assert_eq!(back.registry.seed_url(), "http://127.0.0.1:4242/json_rpc");
         assert_eq!(back.nodes[0].name, "node-01");
+        assert!(!back.attachments.is_known());
+    }
+
+    #[test]
+    fn the_attachment_server_is_in_network_json_once_started() {
+        let mut s = DevnetState::empty();
+        let net = serde_json::to_value(NetworkFile::build(&s, None)).unwrap();
+        assert!(net.get("attachment_server").is_none(), "{net}");
+        s.attachments.port = 4343;
+        s.attachments.x25519_pubkey = "ab".repeat(32);
+        let net = serde_json::to_value(NetworkFile::build(&s, None)).unwrap();
+        assert_eq!(net["attachment_server"]["url"], "http://127.0.0.1:4343");
+        assert_eq!(net["attachment_server"]["x25519_pubkey"], "ab".repeat(32));
+    }
+
+    #[test]
+    fn a_state_from_before_the_attachment_server_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path()).unwrap();
+        let mut v = serde_json::to_value(DevnetState::empty()).unwrap();
+        v.as_object_mut().unwrap().remove("attachments");
+        std::fs::write(layout.state_file(), v.to_string()).unwrap();
+        let back = DevnetState::load(&layout).unwrap().unwrap();
+        assert!(back.attachments.process.is_none());
     }
 }

@@ -1,4 +1,4 @@
-//! `umbra devnet status`: the registry and every node, with the registry's swarms and a health
+//! `umbra devnet status`: the registry, the attachment server and every node, with the registry's swarms and a health
 //! verdict per node (running, answering HTTPS, an active swarm member, and serving the
 //! registry's current node list).
 
@@ -20,6 +20,7 @@ struct Report {
     /// pid of a foreground `umbra devnet up` watching the network.
     supervisor_pid: Option<u32>,
     registry: RegistryReport,
+    attachment_server: AttachmentsReport,
     swarms: Vec<SwarmReport>,
     nodes: Vec<NodeReport>,
 }
@@ -34,6 +35,17 @@ struct RegistryReport {
     seed_url: String,
     pubkey: String,
     epoch: Option<u64>,
+    log: String,
+}
+
+#[derive(Debug, Serialize)]
+struct AttachmentsReport {
+    pid: Option<u32>,
+    running: bool,
+    /// Whether it answered `GET /metrics` just now.
+    healthy: bool,
+    url: String,
+    x25519_pubkey: String,
     log: String,
 }
 
@@ -112,6 +124,11 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 
 async fn build(layout: &Layout, state: &DevnetState, http: &Http) -> Report {
     let reg_proc = state.registry.process.filter(|p| p.is_running());
+    let att_proc = state.attachments.process.filter(|p| p.is_running());
+    let att_healthy = match att_proc {
+        Some(_) => http.attachments_answer(&state.attachments.url()).await,
+        None => false,
+    };
     let listing: Option<Listing> = match reg_proc {
         Some(_) => http.registry_list(&state.registry.seed_url()).await.ok(),
         None => None,
@@ -198,6 +215,14 @@ async fn build(layout: &Layout, state: &DevnetState, http: &Http) -> Report {
             epoch: listing.as_ref().map(|l| l.epoch),
             log: shown_path(&layout.registry_log()),
         },
+        attachment_server: AttachmentsReport {
+            pid: att_proc.map(|p| p.pid),
+            running: att_proc.is_some(),
+            healthy: att_healthy,
+            url: state.attachments.url(),
+            x25519_pubkey: state.attachments.x25519_pubkey.clone(),
+            log: shown_path(&layout.attachments_log()),
+        },
         swarms,
         nodes,
     }
@@ -231,6 +256,23 @@ fn table(r: &Report) -> String {
             .map_or_else(|| "-".to_owned(), |p| p.to_string()),
         r.registry.seed_url,
         r.registry.pubkey
+    );
+    let att = &r.attachment_server;
+    let att_state = match (att.running, att.healthy) {
+        (false, _) => "stopped",
+        (true, false) => "not answering",
+        (true, true) => "healthy",
+    };
+    let _ = writeln!(
+        t,
+        "attachments pid {:<7}  {}  key {}  {att_state}",
+        att.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+        att.url,
+        if att.x25519_pubkey.is_empty() {
+            "?"
+        } else {
+            &att.x25519_pubkey
+        }
     );
     for s in &r.swarms {
         let _ = writeln!(t, "swarm {:>16}  {} node(s)", s.swarm, s.nodes);

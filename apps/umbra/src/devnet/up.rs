@@ -1,4 +1,4 @@
-//! `umbra devnet up`: starts the registry and the nodes, waits until every node answers, sits
+//! `umbra devnet up`: starts the registry, the attachment server and the nodes, waits until every node answers, sits
 //! in a swarm and serves the registry's current node list (so that onion requests and swarm
 //! writes work as soon as it returns), writes `network.json`, prints a summary, then either
 //! returns (`--detach`) or watches the network in the foreground until Ctrl-C and stops it.
@@ -105,8 +105,9 @@ fn prepare_state(layout: &Layout, nodes: Option<usize>) -> anyhow::Result<Devnet
         .filter(|n| n.process.is_some_and(|p| p.is_running()))
         .count();
     let registry = state.registry.process.is_some_and(|p| p.is_running());
+    let attachments = state.attachments.process.is_some_and(|p| p.is_running());
     let watched = state.supervisor.is_some_and(|p| p.is_running());
-    if running > 0 || registry || watched {
+    if running > 0 || registry || attachments || watched {
         bail!(
             "a devnet is already running in {} ({running} node(s){}): see `umbra devnet status{flag}`, or stop it with `umbra devnet down{flag}`",
             layout.shown(),
@@ -136,6 +137,9 @@ async fn start_network(
     let registry = launcher.start_registry(state, deadline).await?;
     children.push(("registry".to_owned(), registry));
     phases.done("registry ready");
+    let attachments = launcher.start_attachments(state, deadline).await?;
+    children.push(("attachments".to_owned(), attachments));
+    phases.done("attachment server ready");
     let all: Vec<usize> = (0..state.nodes.len()).collect();
     children.extend(launcher.start_nodes(state, &all, deadline).await?);
     phases.done(&format!("{} node(s) answering HTTPS", all.len()));
@@ -180,6 +184,11 @@ fn print_summary(layout: &Layout, state: &DevnetState, listing: &Listing) {
     println!("  seed URL      {}", state.registry.seed_url());
     println!("  registry key  {}", state.registry.pubkey);
     println!(
+        "  attachments   {}  key {}",
+        state.attachments.url(),
+        state.attachments.x25519_pubkey
+    );
+    println!(
         "  network file  {}  (for clients: --network PATH or UMBRA_NETWORK)",
         shown_path(&layout.network_file())
     );
@@ -199,10 +208,10 @@ async fn supervise(layout: &Layout, children: &mut Vec<(String, Child)>, signals
         children.retain_mut(|(name, child)| match child.try_wait() {
             Ok(None) => true,
             Ok(Some(status)) => {
-                let log = if name == "registry" {
-                    layout.registry_log()
-                } else {
-                    layout.node_log(name)
+                let log = match name.as_str() {
+                    "registry" => layout.registry_log(),
+                    "attachments" => layout.attachments_log(),
+                    _ => layout.node_log(name),
                 };
                 println!("{name} exited ({status}); log: {}", shown_path(&log));
                 false

@@ -42,9 +42,10 @@ pub(crate) fn finish(mut child: Child, guard: Duration, what: &str) -> Output {
     }
 }
 
-/// Builds umbra-node and umbra-registry next to the `umbra` binary under test.
+/// Builds umbra-node, umbra-registry and umbra-attachments next to the `umbra` binary under
+/// test.
 pub(crate) fn build_daemons() {
-    build_next_to_umbra(&["umbra-node", "umbra-registry"]);
+    build_next_to_umbra(&["umbra-node", "umbra-registry", "umbra-attachments"]);
 }
 
 /// Set by `cargo xtask test` (and CI): the workspace build nextest just made holds every
@@ -221,6 +222,24 @@ pub(crate) fn logged_devnet(args: &[&str]) -> Output {
         .spawn()
         .unwrap();
     finish(child, GUARD, &format!("umbra devnet {}", args.join(" ")))
+}
+
+/// Builds the daemons and starts a detached devnet of `nodes` nodes; returns it (torn down
+/// when dropped) and its network file.
+pub(crate) fn devnet_up(nodes: &str) -> (Devnet, PathBuf) {
+    build_daemons();
+    let devnet = Devnet::new();
+    let dir = devnet.arg().to_owned();
+    ok(
+        &umbra(
+            &["devnet", "up", "--detach", "--nodes", nodes, "--dir", &dir],
+            &[],
+            "",
+        ),
+        "devnet up",
+    );
+    let network = devnet.path().join("network.json");
+    (devnet, network)
 }
 
 /// Set by `cargo xtask integration`: keep the devnet directories (it removes them itself).

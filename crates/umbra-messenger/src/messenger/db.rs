@@ -8,6 +8,8 @@
 use rusqlite_cipher::{Connection, OptionalExtension as _, Row, params};
 use umbra_crypto::SessionId;
 
+use umbra_wire::{Attachment, AttachmentPointer};
+
 use super::MessengerError;
 use super::model::{Contact, Disappearing, Message, MessageStatus, OutboxEntry};
 
@@ -87,10 +89,35 @@ const MIGRATIONS: &[&str] = &[
         last_error      TEXT
     );
     ",
+    // 2: attachments of messages (`messages.md` §3.9), with where their download stands.
+    r"
+    CREATE TABLE attachments (
+        message_id   INTEGER NOT NULL,
+        idx          INTEGER NOT NULL,
+        url          TEXT NOT NULL,
+        key          BLOB NOT NULL,
+        size         INTEGER NOT NULL,
+        digest       BLOB,
+        file_name    TEXT,
+        content_type TEXT,
+        width        INTEGER,
+        height       INTEGER,
+        caption      TEXT,
+        voice        INTEGER NOT NULL DEFAULT 0,
+        state        INTEGER NOT NULL,
+        path         TEXT,
+        PRIMARY KEY (message_id, idx)
+    );
+    -- An attachment goes with its message, however the message is deleted.
+    CREATE TRIGGER attachments_follow_messages AFTER DELETE ON messages
+    BEGIN
+        DELETE FROM attachments WHERE message_id = old.id;
+    END;
+    ",
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -211,6 +238,11 @@ pub(crate) fn u_opt<T: TryFrom<i64>>(
 fn disappearing(kind: i64, timer: i64) -> Disappearing {
     Disappearing::from_wire(i32::try_from(kind).ok(), u32::try_from(timer).ok())
 }
+
+/// [`MESSAGE_COLUMNS`] of a query where `messages` is aliased `m`.
+const MESSAGE_COLUMNS_M: &str = "m.conversation, m.author, m.sent_ms, m.body, m.outgoing, \
+     m.status, m.received_ms, m.read_ms, m.read_by_peer, m.expiration_type, \
+     m.expiration_timer_s, m.expires_at_ms, m.hash";
 
 /// Columns of [`message_row`].
 pub(crate) const MESSAGE_COLUMNS: &str = "conversation, author, sent_ms, body, outgoing, status, \
@@ -999,6 +1031,133 @@ pub(crate) fn mark_seen(
     conn.execute(
         "INSERT INTO seen (hash, forget_after_ms) VALUES (?1, ?2)",
         params![hash, i("forget_after_ms", forget_after_ms)?],
+    )
+    .map(drop)
+}
+
+/// One saved attachment row.
+pub(crate) struct AttachmentRow {
+    /// The message's row id.
+    pub(crate) message_id: i64,
+    /// Its position in the message.
+    pub(crate) idx: i64,
+    /// The pointer, checked when it was saved.
+    pub(crate) attachment: Attachment,
+    /// [`AttachmentState`] as stored.
+    pub(crate) state: i64,
+    /// The local file, once there is one.
+    pub(crate) path: Option<String>,
+}
+
+/// Saves attachment `idx` of message `message_id` in `state`.
+pub(crate) fn insert_attachment(
+    conn: &Connection,
+    message_id: i64,
+    idx: i64,
+    a: &Attachment,
+    state: i64,
+    path: Option<&str>,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO attachments (message_id, idx, url, key, size, digest, file_name,
+             content_type, width, height, caption, voice, state, path)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            message_id,
+            idx,
+            a.url.to_url(),
+            a.key.as_slice(),
+            i64::from(a.size),
+            a.digest.as_ref().map(|d| d.as_slice()),
+            a.file_name,
+            a.content_type,
+            a.width.map(i64::from),
+            a.height.map(i64::from),
+            a.caption,
+            i64::from(a.voice_message),
+            state,
+            path,
+        ],
+    )
+    .map(drop)
+}
+
+const ATTACHMENT_COLUMNS: &str = "a.message_id, a.idx, a.url, a.key, a.size, a.digest, \
+     a.file_name, a.content_type, a.width, a.height, a.caption, a.voice, a.state, a.path";
+
+fn attachment_row(r: &Row<'_>) -> rusqlite_cipher::Result<AttachmentRow> {
+    let bad = |what: &str| {
+        rusqlite_cipher::Error::InvalidColumnType(
+            0,
+            format!("attachment {what}"),
+            rusqlite_cipher::types::Type::Blob,
+        )
+    };
+    let key: Vec<u8> = r.get(3)?;
+    let digest: Option<Vec<u8>> = r.get(5)?;
+    let url: String = r.get(2)?;
+    let pointer = AttachmentPointer {
+        deprecated_id: 0,
+        content_type: r.get(7)?,
+        key: Some(key),
+        size: Some(u("attachment size", r.get(4)?)?),
+        digest,
+        file_name: r.get(6)?,
+        flags: Some(u("attachment flags", r.get(11)?)?),
+        width: u_opt("attachment width", r.get(8)?)?,
+        height: u_opt("attachment height", r.get(9)?)?,
+        caption: r.get(10)?,
+        url: Some(url),
+    };
+    let attachment = Attachment::from_pointer(&pointer).map_err(|_| bad("pointer"))?;
+    Ok(AttachmentRow {
+        message_id: r.get(0)?,
+        idx: r.get(1)?,
+        attachment,
+        state: r.get(12)?,
+        path: r.get(13)?,
+    })
+}
+
+/// The attachments of the messages of a conversation, oldest message first.
+pub(crate) fn conversation_attachments(
+    conn: &Connection,
+    conversation: &SessionId,
+) -> rusqlite_cipher::Result<Vec<(AttachmentRow, Message)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ATTACHMENT_COLUMNS}, {MESSAGE_COLUMNS_M} FROM attachments a
+         JOIN messages m ON m.id = a.message_id
+         WHERE m.conversation = ?1 ORDER BY m.sent_ms, a.message_id, a.idx"
+    ))?;
+    let rows = stmt.query_map(params![conversation.to_hex()], |r| {
+        Ok((attachment_row(r)?, message_row_at(r, 14)?))
+    })?;
+    rows.collect()
+}
+
+/// The attachments of message `message_id`, in order.
+pub(crate) fn message_attachments(
+    conn: &Connection,
+    message_id: i64,
+) -> rusqlite_cipher::Result<Vec<AttachmentRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM attachments a WHERE a.message_id = ?1 ORDER BY a.idx"
+    ))?;
+    let rows = stmt.query_map(params![message_id], attachment_row)?;
+    rows.collect()
+}
+
+/// Records where attachment (`message_id`, `idx`) stands.
+pub(crate) fn set_attachment_state(
+    conn: &Connection,
+    message_id: i64,
+    idx: i64,
+    state: i64,
+    path: Option<&str>,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "UPDATE attachments SET state = ?3, path = ?4 WHERE message_id = ?1 AND idx = ?2",
+        params![message_id, idx, state, path],
     )
     .map(drop)
 }

@@ -121,6 +121,53 @@ pub enum MessengerError {
     /// Encoding an outgoing message failed.
     #[error("encoding a message")]
     Encoding(#[source] umbra_wire::WireError),
+    /// A request to the attachment server failed.
+    #[error("{what}")]
+    FileServer {
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: super::files::FileServerError,
+    },
+    /// Encrypting a file failed.
+    #[error("{what}")]
+    AttachmentCrypto {
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: umbra_attachment_crypto::AttachmentError,
+    },
+    /// A file to send is larger than an attachment may be.
+    #[error("sending a file: {path} has {size} bytes, the limit is {max}")]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A path to send is not a regular file.
+    #[error("sending a file: {0} is not a regular file")]
+    NotAFile(PathBuf),
+    /// The message has no attachment (or no such message).
+    #[error("downloading: message {0} has no attachment (see `umbra attachments`)")]
+    NoAttachment(i64),
+    /// The attachment is on a server whose onion key this client does not know.
+    #[error(
+        "downloading: the attachment is on {0}, not on this network's attachment server, and its key is unknown"
+    )]
+    ForeignFileServer(String),
+    /// A downloaded attachment failed its checks; it was discarded.
+    #[error(
+        "downloading: the attachment was refused: {0}; it was discarded (run the command again to fetch it anew)"
+    )]
+    DownloadRefused(String),
+    /// A task of the messenger ended abnormally.
+    #[error("{0}: an internal task failed")]
+    Task(&'static str),
     /// A swarm request failed.
     #[error("{what}")]
     Swarm {

@@ -6,9 +6,13 @@ use rusqlite_cipher::Transaction;
 use umbra_crypto::{Redacted, SessionId};
 use umbra_report::ErrorExt as _;
 use umbra_wire::data_message::FLAG_EXPIRATION_TIMER_UPDATE;
-use umbra_wire::{Content, LokiProfile, decode_one_to_one, receipt_message, typing_message};
+use umbra_wire::{
+    Attachment, AttachmentPointer, Content, DataMessage, LokiProfile, decode_one_to_one,
+    receipt_message, typing_message,
+};
 
 use super::db::{self, OP_DELETE};
+use super::model::AttachmentState;
 use super::{
     DEFAULT_TTL_MS, Disappearing, Event, Message, MessageStatus, Messenger, MessengerError,
     SEEN_GRACE_MS, StoredMessage,
@@ -64,6 +68,7 @@ impl Messenger {
         author: &SessionId,
         sent_ms: u64,
         body: &str,
+        attachments: &[AttachmentPointer],
         mode: Disappearing,
         hash: &str,
     ) -> Result<Option<Message>, MessengerError> {
@@ -102,6 +107,30 @@ impl Messenger {
             hash: Some(hash.to_string()),
         };
         let new = db::insert_message_if_new(tx, &message).map_err(MessengerError::db(what))?;
+        if new && !attachments.is_empty() {
+            let id = tx.last_insert_rowid();
+            let state = if outgoing {
+                AttachmentState::Sent
+            } else {
+                AttachmentState::Available
+            };
+            // A pointer that fails its checks cannot be downloaded; the message still shows.
+            let valid = attachments
+                .iter()
+                .filter_map(|p| match Attachment::from_pointer(p) {
+                    Ok(a) => Some(a),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "ignoring an attachment pointer");
+                        None
+                    }
+                })
+                .take(MAX_ATTACHMENTS_PER_MESSAGE);
+            for (idx, a) in (0i64..).zip(valid) {
+                // Received copies of our own files have no local file on this device.
+                db::insert_attachment(tx, id, idx, &a, state.to_i64(), None)
+                    .map_err(MessengerError::db(what))?;
+            }
+        }
         Ok(new.then_some(message))
     }
 
@@ -145,13 +174,14 @@ impl Messenger {
                     .map_err(MessengerError::db(what))?;
                 if dm.flags.unwrap_or(0) & FLAG_EXPIRATION_TIMER_UPDATE != 0 {
                     events.extend(self.apply_timer(tx, &target, mode)?);
-                } else if let Some(body) = dm.body.as_deref().filter(|b| !b.is_empty())
+                } else if let Some(body) = visible_body(dm)
                     && let Some(m) = self.insert_message(
                         tx,
                         &target,
                         &self.me,
                         sent_ms,
                         body,
+                        &dm.attachments,
                         mode,
                         &stored.hash,
                     )?
@@ -182,14 +212,21 @@ impl Messenger {
             Self::update_profile(tx, &sender, dm.profile.as_ref())?;
             if dm.flags.unwrap_or(0) & FLAG_EXPIRATION_TIMER_UPDATE != 0 {
                 events.extend(self.apply_timer(tx, &sender, mode)?);
-            } else if let Some(body) = dm.body.as_deref().filter(|b| !b.is_empty()) {
+            } else if let Some(body) = visible_body(dm) {
                 if approved {
                     // They wrote back in an accepted conversation: they accept us too.
                     db::set_approved_me(tx, &sender).map_err(MessengerError::db(what))?;
                 }
-                if let Some(m) =
-                    self.insert_message(tx, &sender, &sender, sent_ms, body, mode, &stored.hash)?
-                {
+                if let Some(m) = self.insert_message(
+                    tx,
+                    &sender,
+                    &sender,
+                    sent_ms,
+                    body,
+                    &dm.attachments,
+                    mode,
+                    &stored.hash,
+                )? {
                     tracing::debug!(from = %Redacted::new(sender), sent_ms, request = !approved, "message received");
                     events.push(Event::Message {
                         message: m,
@@ -279,5 +316,18 @@ impl Messenger {
             author: *author,
             sent_ms,
         }])
+    }
+}
+
+/// Attachments saved per message at most (Session clients send up to 32).
+const MAX_ATTACHMENTS_PER_MESSAGE: usize = 32;
+
+/// The text of a data message that shows as a message: its body, or an empty one when it
+/// carries attachments only. `None` for a message with neither.
+fn visible_body(dm: &DataMessage) -> Option<&str> {
+    match dm.body.as_deref().filter(|b| !b.is_empty()) {
+        Some(b) => Some(b),
+        None if !dm.attachments.is_empty() => Some(""),
+        None => None,
     }
 }

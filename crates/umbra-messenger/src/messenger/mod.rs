@@ -1,14 +1,18 @@
 //! The messenger itself; the crate docs (README.md) describe it.
 
 // One file per concern, each an `impl Messenger` block; the SQL of all of them is in `db`.
+mod attachments;
 mod contacts;
 mod control;
 mod conversations;
 mod db;
+mod download;
 mod error;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;
+pub mod files;
 mod ingest;
+mod media;
 mod model;
 pub mod onion;
 mod outbox;
@@ -18,6 +22,7 @@ mod send;
 pub mod swarm;
 #[cfg(test)]
 mod tests;
+mod upload;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -27,15 +32,18 @@ use umbra_crypto::{Identity, Random, Redacted, SessionId};
 use umbra_net::Clock;
 use umbra_wire::Content;
 
+pub use attachments::AttachmentRowView;
 pub use db::SCHEMA_VERSION;
 pub use error::MessengerError;
+pub use files::{FileServer, FileServerAddress, FileServerError, FileServerLink, OnionFileServer};
 pub use model::{
-    Contact, Conversation, Disappearing, Event, FlushReport, Message, MessageStatus, OutboxEntry,
-    Settings,
+    AttachmentInfo, AttachmentState, Contact, Conversation, Disappearing, Event, FlushReport,
+    Message, MessageStatus, OutboxEntry, Progress, ProgressFn, Settings, TransferPhase,
 };
 pub use onion::OnionSwarm;
 pub use profile::{KdfParams, Profile};
 pub use swarm::{NodeId, RetrievedPage, StoreAck, StoredMessage, SwarmApi, SwarmError};
+pub use upload::{MAX_ATTACHMENT_SIZE, SINGLE_UPLOAD_MAX};
 
 /// The longest message text, in characters (Session's limit without Pro).
 pub const MAX_BODY_CHARS: usize = 2_000;

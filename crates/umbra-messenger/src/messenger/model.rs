@@ -237,3 +237,113 @@ pub struct FlushReport {
     /// Entries left in the outbox.
     pub pending: usize,
 }
+
+/// Where an attachment stands on this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentState {
+    /// Ours: uploaded and sent (the local file is the one we sent).
+    Sent,
+    /// Received, not downloaded yet (or a download was interrupted: it resumes).
+    Available,
+    /// Downloaded, its size and digest checked.
+    Downloaded,
+    /// The last download was refused (tampered or truncated) and discarded; it can be tried
+    /// again.
+    Failed,
+}
+
+impl AttachmentState {
+    pub(crate) fn to_i64(self) -> i64 {
+        match self {
+            Self::Sent => 0,
+            Self::Available => 1,
+            Self::Downloaded => 2,
+            Self::Failed => 3,
+        }
+    }
+
+    pub(crate) fn from_i64(v: i64) -> Self {
+        match v {
+            0 => Self::Sent,
+            2 => Self::Downloaded,
+            3 => Self::Failed,
+            _ => Self::Available,
+        }
+    }
+
+    /// A lower-case word for lists (`sent`, `available`, `downloaded`, `failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Available => "available",
+            Self::Downloaded => "downloaded",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// An attachment of a message, as lists show it (the key stays inside the messenger).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentInfo {
+    /// The message's id (what `download` takes).
+    pub message_id: i64,
+    /// Its position in the message.
+    pub index: u32,
+    /// The message it belongs to.
+    pub message: Message,
+    /// The file's name, if the sender gave one.
+    pub file_name: Option<String>,
+    /// Its MIME type, if known.
+    pub content_type: Option<String>,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Image width in pixels, where known.
+    pub width: Option<u32>,
+    /// Image height in pixels, where known.
+    pub height: Option<u32>,
+    /// Its caption.
+    pub caption: Option<String>,
+    /// Where it stands.
+    pub state: AttachmentState,
+    /// The local file, once there is one.
+    pub path: Option<std::path::PathBuf>,
+}
+
+/// What a transfer is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferPhase {
+    /// Reading the file twice: the key is a hash of it, then encrypting it.
+    Encrypting,
+    /// Sending the encrypted bytes to the attachment server.
+    Uploading,
+    /// Fetching the encrypted bytes from the attachment server.
+    Downloading,
+    /// Checking the digest and decrypting.
+    Verifying,
+}
+
+impl TransferPhase {
+    /// A lower-case word for progress lines (`encrypting`, `uploading`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Encrypting => "encrypting",
+            Self::Uploading => "uploading",
+            Self::Downloading => "downloading",
+            Self::Verifying => "verifying",
+        }
+    }
+}
+
+/// How far a transfer is: `done` of `total` bytes in `phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The phase.
+    pub phase: TransferPhase,
+    /// Bytes done in it.
+    pub done: u64,
+    /// Bytes it has in all.
+    pub total: u64,
+}
+
+/// A progress callback (called from the messenger's tasks, possibly from a blocking thread).
+pub type ProgressFn = std::sync::Arc<dyn Fn(Progress) + Send + Sync>;

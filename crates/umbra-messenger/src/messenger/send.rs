@@ -2,9 +2,10 @@
 
 use rusqlite_cipher::Transaction;
 use umbra_crypto::{AccountId, Redacted, SessionId};
-use umbra_wire::{Content, DataMessage, encode_one_to_one};
+use umbra_wire::{Attachment, Content, DataMessage, encode_one_to_one};
 
 use super::db::{self, NewStore};
+use super::model::AttachmentState;
 use super::{
     DEFAULT_TTL_MS, Disappearing, MAX_BODY_CHARS, MAX_OUTBOX, Message, MessageStatus, Messenger,
     MessengerError, lock, ttl_for, with_mode,
@@ -118,114 +119,130 @@ impl Messenger {
                 max: MAX_BODY_CHARS,
             });
         }
-        let sent_ms = {
-            let what = "saving an outgoing message";
-            let mut conn = self.db();
-            let tx = conn.transaction().map_err(MessengerError::db(what))?;
-            let queued = db::outbox_len(&tx).map_err(MessengerError::db(what))?;
-            if queued >= MAX_OUTBOX {
-                return Err(MessengerError::OutboxFull { limit: MAX_OUTBOX });
-            }
-            db::ensure_contact(&tx, to).map_err(MessengerError::db(what))?;
-            let contact = db::contact(&tx, to)
-                .map_err(MessengerError::db(what))?
-                .ok_or(MessengerError::NoSuchMessage(what))?;
-            if contact.blocked {
-                return Err(MessengerError::Blocked("sending a message"));
-            }
-            let mode = contact.disappearing;
-            let sent_ms = self.fresh_sent_ms(&tx)?;
-            let profile = Self::profile_proto(&tx).map_err(MessengerError::db(what))?;
-            let data_message = DataMessage {
-                body: Some(text.to_string()),
-                profile,
-                ..DataMessage::default()
-            };
-            let content = with_mode(
-                Content {
-                    data_message: Some(data_message.clone()),
-                    ..Content::default()
-                },
-                mode,
-            );
-            let sync = with_mode(
-                Content {
-                    data_message: Some(DataMessage {
-                        sync_target: Some(to.to_hex()),
-                        ..data_message
-                    }),
-                    ..Content::default()
-                },
-                mode,
-            );
-            let expires_at = match mode {
-                Disappearing::Off => None,
-                Disappearing::AfterSend { seconds } | Disappearing::AfterRead { seconds } => {
-                    Some(sent_ms + u64::from(seconds) * 1000)
-                }
-            };
-            db::approve(&tx, to).map_err(MessengerError::db(what))?;
-            let id = db::insert_message(
-                &tx,
-                &Message {
-                    conversation: *to,
-                    author: self.me,
-                    sent_ms,
-                    body: text.to_string(),
-                    outgoing: true,
-                    status: MessageStatus::Queued,
-                    received_ms: sent_ms,
-                    read_ms: Some(sent_ms),
-                    read_by_peer: false,
-                    disappearing: mode,
-                    expires_at_ms: expires_at,
-                    hash: None,
-                },
-            )
-            .map_err(MessengerError::db(what))?;
-            let sync_hash = if *to == self.me {
-                // A note to self: the one copy is the sync copy.
-                self.queue_store(
-                    &tx,
-                    &self.me,
-                    &sync,
-                    sent_ms,
-                    ttl_for(mode, true),
-                    "message",
-                    Some(id),
-                    true,
-                )?
-            } else {
-                self.queue_store(
-                    &tx,
-                    to,
-                    &content,
-                    sent_ms,
-                    ttl_for(mode, false),
-                    "message",
-                    Some(id),
-                    true,
-                )?;
-                self.queue_store(
-                    &tx,
-                    &self.me,
-                    &sync,
-                    sent_ms,
-                    ttl_for(mode, true),
-                    "sync",
-                    Some(id),
-                    false,
-                )?
-            };
-            db::set_message_hash(&tx, id, &sync_hash).map_err(MessengerError::db(what))?;
-            tx.commit().map_err(MessengerError::db(what))?;
-            sent_ms
-        };
+        let (sent_ms, _) = self.save_and_queue(to, text, &[], None)?;
         tracing::debug!(to = %Redacted::new(to), sent_ms, "message queued");
         // Delivery failures stay in the outbox (flush_outbox handles them per entry); an error
         // here is the database that could not be written, which the user must see.
         self.flush_outbox().await?;
         db::message_by(&self.db(), &self.me, sent_ms)
             .map_err(MessengerError::db("reading the sent message"))
+    }
+
+    /// Saves an outgoing message (text `text`, possibly empty, and `attachments`, saved as
+    /// [`AttachmentState::Sent`] with the local file `local_path`) and queues it for `to` and
+    /// our own swarm, in one transaction. Returns its sent time and row id.
+    pub(super) fn save_and_queue(
+        &self,
+        to: &SessionId,
+        text: &str,
+        attachments: &[Attachment],
+        local_path: Option<&str>,
+    ) -> Result<(u64, i64), MessengerError> {
+        let what = "saving an outgoing message";
+        let mut conn = self.db();
+        let tx = conn.transaction().map_err(MessengerError::db(what))?;
+        let queued = db::outbox_len(&tx).map_err(MessengerError::db(what))?;
+        if queued >= MAX_OUTBOX {
+            return Err(MessengerError::OutboxFull { limit: MAX_OUTBOX });
+        }
+        db::ensure_contact(&tx, to).map_err(MessengerError::db(what))?;
+        let contact = db::contact(&tx, to)
+            .map_err(MessengerError::db(what))?
+            .ok_or(MessengerError::NoSuchMessage(what))?;
+        if contact.blocked {
+            return Err(MessengerError::Blocked("sending a message"));
+        }
+        let mode = contact.disappearing;
+        let sent_ms = self.fresh_sent_ms(&tx)?;
+        let profile = Self::profile_proto(&tx).map_err(MessengerError::db(what))?;
+        let data_message = DataMessage {
+            body: (!text.is_empty()).then(|| text.to_string()),
+            attachments: attachments.iter().map(Attachment::to_pointer).collect(),
+            profile,
+            ..DataMessage::default()
+        };
+        let content = with_mode(
+            Content {
+                data_message: Some(data_message.clone()),
+                ..Content::default()
+            },
+            mode,
+        );
+        let sync = with_mode(
+            Content {
+                data_message: Some(DataMessage {
+                    sync_target: Some(to.to_hex()),
+                    ..data_message
+                }),
+                ..Content::default()
+            },
+            mode,
+        );
+        let expires_at = match mode {
+            Disappearing::Off => None,
+            Disappearing::AfterSend { seconds } | Disappearing::AfterRead { seconds } => {
+                Some(sent_ms + u64::from(seconds) * 1000)
+            }
+        };
+        db::approve(&tx, to).map_err(MessengerError::db(what))?;
+        let id = db::insert_message(
+            &tx,
+            &Message {
+                conversation: *to,
+                author: self.me,
+                sent_ms,
+                body: text.to_string(),
+                outgoing: true,
+                status: MessageStatus::Queued,
+                received_ms: sent_ms,
+                read_ms: Some(sent_ms),
+                read_by_peer: false,
+                disappearing: mode,
+                expires_at_ms: expires_at,
+                hash: None,
+            },
+        )
+        .map_err(MessengerError::db(what))?;
+        let sync_hash = if *to == self.me {
+            // A note to self: the one copy is the sync copy.
+            self.queue_store(
+                &tx,
+                &self.me,
+                &sync,
+                sent_ms,
+                ttl_for(mode, true),
+                "message",
+                Some(id),
+                true,
+            )?
+        } else {
+            self.queue_store(
+                &tx,
+                to,
+                &content,
+                sent_ms,
+                ttl_for(mode, false),
+                "message",
+                Some(id),
+                true,
+            )?;
+            self.queue_store(
+                &tx,
+                &self.me,
+                &sync,
+                sent_ms,
+                ttl_for(mode, true),
+                "sync",
+                Some(id),
+                false,
+            )?
+        };
+        db::set_message_hash(&tx, id, &sync_hash).map_err(MessengerError::db(what))?;
+        for (idx, a) in (0i64..).zip(attachments) {
+            db::insert_attachment(&tx, id, idx, a, AttachmentState::Sent.to_i64(), local_path)
+                .map_err(MessengerError::db(what))?;
+        }
+        tx.commit().map_err(MessengerError::db(what))?;
+        Ok((sent_ms, id))
     }
 }

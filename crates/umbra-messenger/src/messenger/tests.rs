@@ -904,3 +904,6 @@ async fn an_open_messenger_changes_its_passphrase_keeps_app_values_and_lists_blo
     drop(alice);
     drop(Profile::open(&dir, None).unwrap());
 }
+
+#[path = "attachment_tests.rs"]
+mod attachment_tests;

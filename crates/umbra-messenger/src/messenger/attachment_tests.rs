@@ -1,0 +1,343 @@
+//! Attachments end to end against the real attachment server (in-process, on loopback),
+//! with faults injected in the link: interrupted uploads and downloads resume, tampered and
+//! truncated downloads are refused.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest as _, Sha256};
+use umbra_net::{BoxFuture, V4Request};
+
+use super::Net;
+use crate::messenger::files::{FileServer, FileServerError, FileServerLink};
+use crate::messenger::*;
+
+/// The server's onion-free HTTP API, for tests only: a client reaches it through onion paths.
+struct TestLink {
+    http: reqwest::Client,
+    base: String,
+    /// Requests answered before the link "breaks" (`usize::MAX`: never).
+    budget: AtomicUsize,
+    /// Flip a byte of every downloaded chunk.
+    tamper: AtomicBool,
+    /// Drop the last byte of every downloaded chunk.
+    truncate: AtomicBool,
+    /// Chunk uploads and downloads seen.
+    chunk_puts: AtomicU64,
+    chunk_gets: AtomicU64,
+    single_posts: AtomicU64,
+}
+
+impl FileServerLink for TestLink {
+    fn send(&self, r: V4Request) -> BoxFuture<'_, Result<(u16, Vec<u8>), FileServerError>> {
+        Box::pin(async move {
+            if self
+                .budget
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1))
+                .is_err()
+            {
+                return Err(FileServerError::Unreachable("link cut by the test".into()));
+            }
+            let chunk_get = r.method == "GET" && r.endpoint.contains("/chunk/");
+            if chunk_get {
+                self.chunk_gets.fetch_add(1, Ordering::SeqCst);
+            }
+            if r.method == "PUT" {
+                self.chunk_puts.fetch_add(1, Ordering::SeqCst);
+            }
+            if r.method == "POST" && r.endpoint == "/file" {
+                self.single_posts.fetch_add(1, Ordering::SeqCst);
+            }
+            let method = reqwest::Method::from_bytes(r.method.as_bytes()).unwrap();
+            let mut req = self
+                .http
+                .request(method, format!("{}{}", self.base, r.endpoint));
+            for (k, v) in &r.headers {
+                req = req.header(k, v);
+            }
+            if let Some(b) = r.body {
+                req = req.body(b);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| FileServerError::Unreachable(e.to_string()))?;
+            let status = resp.status().as_u16();
+            let mut body = resp.bytes().await.unwrap().to_vec();
+            if chunk_get && status == 200 {
+                if self.tamper.load(Ordering::SeqCst) {
+                    body[0] ^= 1;
+                }
+                if self.truncate.load(Ordering::SeqCst) {
+                    body.pop();
+                }
+            }
+            Ok((status, body))
+        })
+    }
+}
+
+struct Server {
+    link: Arc<TestLink>,
+    files: FileServer,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = umbra_attachments::store::Store::open(dir.path(), 1 << 30).unwrap();
+        let state = umbra_attachments::server::AppState::new(
+            store,
+            Arc::new(umbra_clock::SystemClock),
+            umbra_attachments::server::Limits::default(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(umbra_attachments::server::serve(
+            listener,
+            state,
+            std::future::pending(),
+        ));
+        let link = Arc::new(TestLink {
+            http: reqwest::Client::builder().build().unwrap(),
+            base: base.clone(),
+            budget: AtomicUsize::new(usize::MAX),
+            tamper: AtomicBool::new(false),
+            truncate: AtomicBool::new(false),
+            chunk_puts: AtomicU64::new(0),
+            chunk_gets: AtomicU64::new(0),
+            single_posts: AtomicU64::new(0),
+        });
+        let files = FileServer::new(link.clone(), base);
+        Server {
+            link,
+            files,
+            _dir: dir,
+        }
+    }
+
+    fn cut_after(&self, requests: usize) {
+        self.link.budget.store(requests, Ordering::SeqCst);
+    }
+
+    fn mend(&self) {
+        self.link.budget.store(usize::MAX, Ordering::SeqCst);
+    }
+}
+
+/// A file of `len` bytes that does not repeat within a chunk.
+fn file_of(dir: &std::path::Path, name: &str, len: usize) -> (std::path::PathBuf, Vec<u8>) {
+    let mut data = Vec::with_capacity(len);
+    let mut x: u32 = 0x1234_5678;
+    while data.len() < len {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    data.truncate(len);
+    let path = dir.join(name);
+    std::fs::write(&path, &data).unwrap();
+    (path, data)
+}
+
+fn quiet() -> ProgressFn {
+    Arc::new(|_| {})
+}
+
+fn recording() -> (ProgressFn, Arc<Mutex<Vec<Progress>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    (Arc::new(move |p| s.lock().unwrap().push(p)), seen)
+}
+
+fn sha(bytes: &[u8]) -> Vec<u8> {
+    Sha256::digest(bytes).to_vec()
+}
+
+#[tokio::test]
+async fn a_small_file_goes_in_one_request_and_arrives_intact() {
+    let net = Net::new();
+    let server = Server::start().await;
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (a, b) = (alice.session_id(), bob.session_id());
+    let (path, data) = file_of(net.root.path(), "note.txt", 10_000);
+
+    let (progress, seen) = recording();
+    let (msg, _) = alice
+        .send_file(&b, &path, Some("read this"), &server.files, progress)
+        .await
+        .unwrap();
+    assert_eq!(msg.status, MessageStatus::Sent);
+    assert_eq!(msg.body, "read this");
+    assert_eq!(server.link.single_posts.load(Ordering::SeqCst), 1);
+    assert_eq!(server.link.chunk_puts.load(Ordering::SeqCst), 0);
+    let last = *seen.lock().unwrap().last().unwrap();
+    assert_eq!(last.phase, TransferPhase::Uploading);
+    assert_eq!(last.done, last.total);
+    let mine = alice.attachments(&b).unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].state, AttachmentState::Sent);
+
+    bob.receive().await.unwrap();
+    let list = bob.attachments(&a).unwrap();
+    assert_eq!(list.len(), 1);
+    let got = &list[0];
+    assert_eq!(got.file_name.as_deref(), Some("note.txt"));
+    assert_eq!(got.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(got.size, 10_000);
+    assert_eq!(got.state, AttachmentState::Available);
+    assert_eq!(got.caption.as_deref(), Some("read this"));
+
+    let out = net.root.path().join("got.txt");
+    let saved = bob
+        .download_attachment(got.message_id, Some(&out), &server.files, quiet())
+        .await
+        .unwrap();
+    assert_eq!(sha(&std::fs::read(&saved).unwrap()), sha(&data));
+    let list = bob.attachments(&a).unwrap();
+    assert_eq!(list[0].state, AttachmentState::Downloaded);
+    assert_eq!(list[0].path.as_deref(), Some(saved.as_path()));
+}
+
+#[tokio::test]
+async fn interrupted_uploads_and_downloads_resume_where_they_stopped() {
+    let net = Net::new();
+    let server = Server::start().await;
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (a, b) = (alice.session_id(), bob.session_id());
+    // 3.5 MB: a blob of 4 chunks.
+    let (path, data) = file_of(net.root.path(), "clip.bin", 3_500_000);
+
+    // The link breaks after opening the upload and two chunks.
+    server.cut_after(3);
+    let e = alice
+        .send_file(&b, &path, None, &server.files, quiet())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, MessengerError::FileServer { .. }), "{e:?}");
+    assert!(e.to_string().contains("run the same command again"), "{e}");
+    assert_eq!(server.link.chunk_puts.load(Ordering::SeqCst), 2);
+    assert!(alice.history(&b).unwrap().is_empty(), "nothing sent yet");
+
+    // Again: only the two missing chunks travel.
+    server.mend();
+    let (progress, seen) = recording();
+    alice
+        .send_file(&b, &path, None, &server.files, progress)
+        .await
+        .unwrap();
+    assert_eq!(server.link.chunk_puts.load(Ordering::SeqCst), 4);
+    let first_upload = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .copied()
+        .find(|p| p.phase == TransferPhase::Uploading)
+        .unwrap();
+    assert_eq!(
+        first_upload.done,
+        2 * (1 << 20),
+        "the resume starts at 2 MiB"
+    );
+
+    bob.receive().await.unwrap();
+    let id = bob.attachments(&a).unwrap()[0].message_id;
+    // The download breaks after two chunks …
+    server.cut_after(2);
+    let e = bob
+        .download_attachment(id, None, &server.files, quiet())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, MessengerError::FileServer { .. }), "{e:?}");
+    assert_eq!(server.link.chunk_gets.load(Ordering::SeqCst), 2);
+    // … and continues with the other two.
+    server.mend();
+    let saved = bob
+        .download_attachment(id, None, &server.files, quiet())
+        .await
+        .unwrap();
+    assert_eq!(server.link.chunk_gets.load(Ordering::SeqCst), 4);
+    assert!(saved.ends_with(format!("{id}-clip.bin")), "{saved:?}");
+    assert_eq!(sha(&std::fs::read(&saved).unwrap()), sha(&data));
+}
+
+#[tokio::test]
+async fn tampered_and_truncated_downloads_are_refused_then_succeed_on_retry() {
+    let net = Net::new();
+    let server = Server::start().await;
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (a, b) = (alice.session_id(), bob.session_id());
+    let (path, data) = file_of(net.root.path(), "photo.bin", 1_500_000);
+    alice
+        .send_file(&b, &path, None, &server.files, quiet())
+        .await
+        .unwrap();
+    bob.receive().await.unwrap();
+    let id = bob.attachments(&a).unwrap()[0].message_id;
+    let out = net.root.path().join("photo-out.bin");
+
+    server.link.tamper.store(true, Ordering::SeqCst);
+    let e = bob
+        .download_attachment(id, Some(&out), &server.files, quiet())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, MessengerError::DownloadRefused(_)), "{e:?}");
+    assert!(e.to_string().contains("digest"), "{e}");
+    assert!(!out.exists(), "a refused file is never exposed");
+    assert_eq!(
+        bob.attachments(&a).unwrap()[0].state,
+        AttachmentState::Failed
+    );
+    server.link.tamper.store(false, Ordering::SeqCst);
+
+    server.link.truncate.store(true, Ordering::SeqCst);
+    let e = bob
+        .download_attachment(id, Some(&out), &server.files, quiet())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("truncated"), "{e}");
+    assert!(!out.exists());
+    server.link.truncate.store(false, Ordering::SeqCst);
+
+    let saved = bob
+        .download_attachment(id, Some(&out), &server.files, quiet())
+        .await
+        .unwrap();
+    assert_eq!(sha(&std::fs::read(saved).unwrap()), sha(&data));
+}
+
+#[tokio::test]
+async fn files_that_cannot_be_sent_are_refused_before_any_work() {
+    let net = Net::new();
+    let server = Server::start().await;
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let b = bob.session_id();
+    let e = alice
+        .send_file(&b, net.root.path(), None, &server.files, quiet())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, MessengerError::NotAFile(_)), "{e:?}");
+    let e = alice
+        .send_file(
+            &b,
+            &net.root.path().join("missing"),
+            None,
+            &server.files,
+            quiet(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, MessengerError::ProfileIo { .. }), "{e:?}");
+    let e = alice
+        .download_attachment(4242, None, &server.files, quiet())
+        .await;
+    assert!(matches!(e, Err(MessengerError::NoAttachment(4242))));
+    assert_eq!(server.link.single_posts.load(Ordering::SeqCst), 0);
+}
