@@ -1,6 +1,12 @@
 //! The messenger itself; the crate docs (README.md) describe it.
 
 // One file per concern, each an `impl Messenger` block; the SQL of all of them is in `db`.
+mod config_apply;
+mod config_legacy;
+mod config_state;
+mod config_sync;
+#[cfg(test)]
+mod config_tests;
 mod contacts;
 mod control;
 mod conversations;
@@ -27,6 +33,9 @@ use umbra_crypto::{Identity, Random, Redacted, SessionId};
 use umbra_net::Clock;
 use umbra_wire::Content;
 
+pub use config_apply::{MAX_SYNCED_NAME, ProfilePicture};
+pub use config_state::{ConfigKind, ConfigStatus, SyncMark};
+pub use config_sync::{CONFIG_TTL_MS, ConfigSyncReport, MAX_CONFIG_MESSAGE};
 pub use db::SCHEMA_VERSION;
 pub use error::MessengerError;
 pub use model::{
