@@ -41,6 +41,7 @@ pub(crate) const SCENARIO_BINARIES: &[&str] = &[
     "client_e2e",
     "client_faults",
     "desktop_xvfb",
+    "config_sync_e2e",
 ];
 
 /// Environment variable of the scenarios: keep the devnet directories, which the harness
