@@ -42,6 +42,7 @@ pub(crate) const SCENARIO_BINARIES: &[&str] = &[
     "client_faults",
     "attachments_e2e",
     "desktop_xvfb",
+    "config_sync_e2e",
 ];
 
 /// Environment variable of the scenarios: keep the devnet directories, which the harness

@@ -16,6 +16,7 @@
 //!  progress.rs  transfer progress: a bar on a terminal, JSON lines with --json
 //!  chat.rs      `umbra chat`: a line-based interactive conversation
 //!  demo.rs      `umbra demo`: a devnet, two identities, messages through onion paths
+//!  sync.rs      `umbra profile`, `umbra devices`: the profile and config sync state
 //! ```
 //!
 //! Never: print or log a recovery phrase except as the answer to `umbra id new`; log a
@@ -31,6 +32,7 @@ mod editor;
 mod files;
 mod progress;
 mod render;
+mod sync;
 
 use std::path::PathBuf;
 
@@ -96,6 +98,10 @@ pub(crate) enum ClientCommand {
     Settings(SettingsArgs),
     /// An interactive conversation in the terminal.
     Chat(WhoArgs),
+    /// Your profile (display name, picture), synced to your other devices.
+    Profile(sync::ProfileArgs),
+    /// What this device last pushed and pulled of each synced config (seqno per config).
+    Devices(Plain),
     /// Start (or reuse) a devnet, create two identities and exchange messages through onion
     /// paths, showing what each side saw and the delivery latency.
     Demo(DemoArgs),
@@ -294,7 +300,9 @@ impl ClientCommand {
             ClientCommand::Chats(a)
             | ClientCommand::Requests(a)
             | ClientCommand::Outbox(a)
-            | ClientCommand::Paths(a) => &mut a.g,
+            | ClientCommand::Paths(a)
+            | ClientCommand::Devices(a) => &mut a.g,
+            ClientCommand::Profile(a) => &mut a.g,
             ClientCommand::History(a)
             | ClientCommand::Accept(a)
             | ClientCommand::Decline(a)
@@ -337,6 +345,8 @@ pub(crate) fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             ClientCommand::Contact(a) => commands::contact(a.cmd, &a.g),
             ClientCommand::Unsend(a) => commands::unsend(&a).await,
             ClientCommand::Settings(a) => commands::settings(&a).await,
+            ClientCommand::Profile(a) => sync::profile(a.cmd, &a.g),
+            ClientCommand::Devices(a) => sync::devices(&a.g),
             ClientCommand::Chat(a) => chat::run(&a).await,
             ClientCommand::Demo(a) => demo::run(&a).await,
         }

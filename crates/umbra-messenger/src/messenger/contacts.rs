@@ -3,7 +3,7 @@
 use umbra_crypto::SessionId;
 use umbra_wire::{Content, LokiProfile, MessageRequestResponse};
 
-use super::{Contact, Messenger, MessengerError, Settings, db};
+use super::{Contact, Messenger, MessengerError, Settings, config_apply, db};
 use rusqlite_cipher::Connection;
 
 impl Messenger {
@@ -16,12 +16,18 @@ impl Messenger {
     }
 
     /// Sets our display name; it travels with our messages (`LokiProfile`).
+    /// Our other devices get it through the synced profile.
     pub fn set_display_name(&self, name: &str) -> Result<(), MessengerError> {
+        let what = "saving the display name";
+        config_apply::check_name(what, name)?;
         let now_s = self.now() / 1000;
-        let conn = self.db();
-        db::meta_set(&conn, "display_name", name.as_bytes())
-            .and_then(|()| db::meta_set(&conn, "profile_updated_s", now_s.to_string().as_bytes()))
-            .map_err(MessengerError::db("saving the display name"))
+        let mut conn = self.db();
+        let tx = conn.transaction().map_err(MessengerError::db(what))?;
+        db::meta_set(&tx, "display_name", name.as_bytes())
+            .and_then(|()| db::meta_set(&tx, "profile_updated_s", now_s.to_string().as_bytes()))
+            .map_err(MessengerError::db(what))?;
+        self.sync_note_name(&tx, name)?;
+        tx.commit().map_err(MessengerError::db(what))
     }
 
     /// Our profile as it travels with our messages.
@@ -101,10 +107,17 @@ impl Messenger {
         id: &SessionId,
         nickname: Option<&str>,
     ) -> Result<(), MessengerError> {
-        let conn = self.db();
-        db::ensure_contact(&conn, id)
-            .and_then(|()| db::approve_contact(&conn, id, nickname))
-            .map_err(MessengerError::db("adding a contact"))
+        let what = "adding a contact";
+        if let Some(n) = nickname {
+            config_apply::check_name(what, n)?;
+        }
+        let mut conn = self.db();
+        let tx = conn.transaction().map_err(MessengerError::db(what))?;
+        db::ensure_contact(&tx, id)
+            .and_then(|()| db::approve_contact(&tx, id, nickname))
+            .map_err(MessengerError::db(what))?;
+        self.sync_note_contact(&tx, id)?;
+        tx.commit().map_err(MessengerError::db(what))
     }
 
     /// Sets (or with `None` clears) a contact's local nickname.
@@ -113,10 +126,17 @@ impl Messenger {
         id: &SessionId,
         nickname: Option<&str>,
     ) -> Result<(), MessengerError> {
-        let conn = self.db();
-        db::ensure_contact(&conn, id)
-            .and_then(|()| db::set_nickname(&conn, id, nickname))
-            .map_err(MessengerError::db("renaming a contact"))
+        let what = "renaming a contact";
+        if let Some(n) = nickname {
+            config_apply::check_name(what, n)?;
+        }
+        let mut conn = self.db();
+        let tx = conn.transaction().map_err(MessengerError::db(what))?;
+        db::ensure_contact(&tx, id)
+            .and_then(|()| db::set_nickname(&tx, id, nickname))
+            .map_err(MessengerError::db(what))?;
+        self.sync_note_contact(&tx, id)?;
+        tx.commit().map_err(MessengerError::db(what))
     }
 
     /// One contact.
@@ -139,6 +159,7 @@ impl Messenger {
             db::ensure_contact(&tx, from)
                 .and_then(|()| db::approve_contact(&tx, from, None))
                 .map_err(MessengerError::db(what))?;
+            self.sync_note_contact(&tx, from)?;
             let content = Content {
                 message_request_response: Some(MessageRequestResponse {
                     is_approved: true,
@@ -162,6 +183,12 @@ impl Messenger {
         let tx = conn.transaction().map_err(MessengerError::db(what))?;
         // Only an unaccepted conversation is a request: an accepted chat keeps its history.
         db::delete_request(&tx, from).map_err(MessengerError::db(what))?;
+        if db::contact(&tx, from)
+            .map_err(MessengerError::db(what))?
+            .is_none()
+        {
+            self.sync_forget_contact(&tx, from)?;
+        }
         tx.commit().map_err(MessengerError::db(what))
     }
 
@@ -179,6 +206,7 @@ impl Messenger {
             db::delete_conversation(&tx, id).map_err(MessengerError::db(what))?;
         }
         db::block_contact(&tx, id).map_err(MessengerError::db(what))?;
+        self.sync_note_contact(&tx, id)?;
         tx.commit().map_err(MessengerError::db(what))
     }
 
@@ -189,7 +217,12 @@ impl Messenger {
 
     /// Unblocks an account (its conversation becomes an ordinary accepted one).
     pub fn unblock(&self, id: &SessionId) -> Result<(), MessengerError> {
-        db::unblock_contact(&self.db(), id).map_err(MessengerError::db("unblocking a contact"))
+        let what = "unblocking a contact";
+        let mut conn = self.db();
+        let tx = conn.transaction().map_err(MessengerError::db(what))?;
+        db::unblock_contact(&tx, id).map_err(MessengerError::db(what))?;
+        self.sync_note_contact(&tx, id)?;
+        tx.commit().map_err(MessengerError::db(what))
     }
 }
 

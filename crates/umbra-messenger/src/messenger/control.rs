@@ -77,6 +77,9 @@ impl Messenger {
                     Self::queue_own_swarm_op(&tx, OP_EXPIRE, std::slice::from_ref(h), exp, now)?;
                 }
             }
+            if let Some(newest) = unread.iter().map(|(_, m)| m.sent_ms).max() {
+                self.sync_note_read(&tx, with, newest)?;
+            }
             let approved = db::contact(&tx, with)
                 .map_err(MessengerError::db(what))?
                 .is_some_and(|c| c.approved && !c.blocked);
@@ -169,6 +172,7 @@ impl Messenger {
             db::ensure_contact(&tx, with)
                 .and_then(|()| db::set_contact_timer(&tx, with, setting))
                 .map_err(MessengerError::db(what))?;
+            self.sync_note_contact(&tx, with)?;
             let (kind, timer) = setting.wire();
             let update = |target: Option<String>| Content {
                 data_message: Some(DataMessage {

@@ -1161,3 +1161,98 @@ pub(crate) fn set_attachment_state(
     )
     .map(drop)
 }
+
+// ----- config sync -------------------------------------------------------------------------
+
+/// Where retrieving `namespace` from `node` resumes.
+pub(crate) fn cursor_in(
+    conn: &Connection,
+    node: &str,
+    namespace: i32,
+) -> rusqlite_cipher::Result<Option<String>> {
+    conn.query_row(
+        "SELECT last_hash FROM cursors WHERE node = ?1 AND namespace = ?2",
+        params![node, namespace],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Moves the retrieve position of `namespace` at `node` to `last_hash`.
+pub(crate) fn set_cursor_in(
+    conn: &Connection,
+    node: &str,
+    namespace: i32,
+    last_hash: &str,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT INTO cursors (node, namespace, last_hash) VALUES (?1, ?2, ?3)
+         ON CONFLICT (node, namespace) DO UPDATE SET last_hash = excluded.last_hash",
+        params![node, namespace, last_hash],
+    )
+    .map(drop)
+}
+
+/// A contact's state as the synced contacts config holds it.
+pub(crate) struct SyncedContact<'a> {
+    pub(crate) nickname: Option<&'a str>,
+    pub(crate) display_name: Option<&'a str>,
+    pub(crate) approved: bool,
+    pub(crate) approved_me: bool,
+    pub(crate) blocked: bool,
+    pub(crate) disappearing: Disappearing,
+}
+
+/// Applies the synced state of contact `id` (created if missing). Approvals only ever turn
+/// on (no device un-approves); the nickname, block and timer follow the config; the display
+/// name fills a missing one only (their own messages carry newer profiles).
+pub(crate) fn apply_synced_contact(
+    conn: &Connection,
+    id: &SessionId,
+    c: &SyncedContact<'_>,
+) -> rusqlite_cipher::Result<()> {
+    ensure_contact(conn, id)?;
+    let (kind, timer) = c.disappearing.wire();
+    conn.execute(
+        "UPDATE contacts SET nickname = ?2, display_name = COALESCE(display_name, ?3),
+             approved = approved OR ?4, approved_me = approved_me OR ?5, blocked = ?6,
+             expiration_type = ?7, expiration_timer_s = ?8
+         WHERE session_id = ?1",
+        params![
+            id.to_hex(),
+            c.nickname,
+            c.display_name,
+            c.approved,
+            c.approved_me,
+            c.blocked,
+            kind,
+            timer
+        ],
+    )
+    .map(drop)
+}
+
+/// Marks incoming messages of the conversation with `with` sent up to `last_read_ms` read
+/// at `now` (read on another device), starting their delete-after-read timers. Returns how
+/// many changed.
+pub(crate) fn mark_read_until(
+    conn: &Connection,
+    with: &SessionId,
+    last_read_ms: u64,
+    now: u64,
+) -> rusqlite_cipher::Result<usize> {
+    let (after_read, _) = Disappearing::AfterRead { seconds: 1 }.wire();
+    let now = i("now", now)?;
+    conn.execute(
+        "UPDATE messages SET read_ms = ?3,
+             expires_at_ms = CASE WHEN expiration_type = ?4 AND expiration_timer_s > 0
+                 THEN ?3 + expiration_timer_s * 1000 ELSE expires_at_ms END
+         WHERE conversation = ?1 AND outgoing = 0 AND read_ms IS NULL AND sent_ms <= ?2",
+        params![
+            with.to_hex(),
+            i("last_read_ms", last_read_ms)?,
+            now,
+            after_read
+        ],
+    )
+}

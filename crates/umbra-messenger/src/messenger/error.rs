@@ -121,6 +121,16 @@ pub enum MessengerError {
     /// Encoding an outgoing message failed.
     #[error("encoding a message")]
     Encoding(#[source] umbra_wire::WireError),
+    /// A synced config (profile, contacts, read state) refused a value or could not be
+    /// built.
+    #[error("{what}")]
+    Config {
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: umbra_config::ConfigError,
+    },
     /// A request to the attachment server failed.
     #[error("{what}")]
     FileServer {
@@ -192,6 +202,11 @@ impl MessengerError {
             },
             None => Self::Database { what, source },
         }
+    }
+
+    /// The error of a config call made while doing `what`.
+    pub(crate) fn config(what: &'static str) -> impl FnOnce(umbra_config::ConfigError) -> Self {
+        move |source| Self::Config { what, source }
     }
 
     pub(crate) fn io<'a>(

@@ -50,6 +50,8 @@ struct State {
     faults: Vec<StoreFault>,
     stores: u64,
     retrieves: u64,
+    own_faults: Vec<StoreFault>,
+    own_stores: u64,
 }
 
 /// In-memory swarms keyed by owner. Cheap to clone (shared state).
@@ -102,9 +104,36 @@ impl FakeSwarms {
         self.st().stores
     }
 
-    /// Retrieve requests received so far.
+    /// Retrieve requests of the messages namespace (0) received so far: one per poll.
     pub fn retrieve_count(&self) -> u64 {
         self.st().retrieves
+    }
+
+    /// Queues a fault for the next owner-signed store (`store_own`, the config pushes),
+    /// apart from the faults of [`push_store_fault`](Self::push_store_fault).
+    pub fn push_own_store_fault(&self, fault: StoreFault) {
+        self.st().own_faults.push(fault);
+    }
+
+    /// Owner-signed stores (config pushes) received so far, failed ones included.
+    pub fn own_store_count(&self) -> u64 {
+        self.st().own_stores
+    }
+
+    /// The stored bytes of `owner`'s messages in `namespace`, in order, with their hashes.
+    pub fn messages(&self, owner: &SessionId, namespace: i32) -> Vec<(String, Vec<u8>)> {
+        let now = self.clock.now_ms();
+        self.st()
+            .boxes
+            .get(&owner.to_hex())
+            .and_then(|b| b.get(&namespace))
+            .map(|v| {
+                v.iter()
+                    .filter(|e| e.expiry_ms > now)
+                    .map(|e| (e.hash.clone(), e.data.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Hashes currently stored (not expired) for `owner` in `namespace`, in order.
@@ -227,6 +256,75 @@ impl SwarmApi for FakeSwarms {
         })
     }
 
+    fn store_own<'a>(
+        &'a self,
+        identity: &'a Identity,
+        namespace: i32,
+        data: &'a [u8],
+        timestamp_ms: u64,
+        ttl_ms: u64,
+        obsolete: &'a [String],
+    ) -> BoxFuture<'a, Result<StoreAck, SwarmError>> {
+        Box::pin(async move {
+            let fault = {
+                let mut st = self.st();
+                st.own_stores += 1;
+                if st.own_faults.is_empty() {
+                    StoreFault::None
+                } else {
+                    st.own_faults.remove(0)
+                }
+            };
+            self.check_up()?;
+            let now = self.clock.now_ms();
+            // Owner-signed namespaces keep messages up to 30 days (§5.1).
+            if !(10_000..=30 * 86_400_000).contains(&ttl_ms) {
+                return Err(SwarmError::Status {
+                    status: 403,
+                    body: "Provided expiry/TTL is not valid.".into(),
+                });
+            }
+            if timestamp_ms > now + 10_000 || timestamp_ms.saturating_add(ttl_ms) + 10_000 < now {
+                return Err(SwarmError::Status {
+                    status: 406,
+                    body: "Timestamp error: check your clock".into(),
+                });
+            }
+            let owner = identity.session_id();
+            let stored = |this: &Self| {
+                let ack = this.write(&owner, namespace, data, timestamp_ms, ttl_ms);
+                // The `delete` of the same `sequence`, after the store succeeded.
+                if let Some(b) = this.st().boxes.get_mut(&owner.to_hex()) {
+                    for entries in b.values_mut() {
+                        entries.retain(|e| !obsolete.contains(&e.hash));
+                    }
+                }
+                ack
+            };
+            match fault {
+                StoreFault::None => Ok(stored(self)),
+                StoreFault::FailBeforeWrite => {
+                    Err(SwarmError::Unreachable("injected failure".into()))
+                }
+                StoreFault::FailAfterWrite => {
+                    stored(self);
+                    Err(SwarmError::Unreachable(
+                        "injected lost acknowledgement".into(),
+                    ))
+                }
+                StoreFault::HangBeforeWrite => {
+                    self.entered.notify_one();
+                    std::future::pending().await
+                }
+                StoreFault::HangAfterWrite => {
+                    stored(self);
+                    self.entered.notify_one();
+                    std::future::pending().await
+                }
+            }
+        })
+    }
+
     fn retrieve<'a>(
         &'a self,
         identity: &'a Identity,
@@ -238,7 +336,9 @@ impl SwarmApi for FakeSwarms {
             self.check_up()?;
             let now = self.clock.now_ms();
             let mut st = self.st();
-            st.retrieves += 1;
+            if namespace == 0 {
+                st.retrieves += 1;
+            }
             let Some(entries) = st
                 .boxes
                 .get(&identity.session_id().to_hex())

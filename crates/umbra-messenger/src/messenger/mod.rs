@@ -2,6 +2,12 @@
 
 // One file per concern, each an `impl Messenger` block; the SQL of all of them is in `db`.
 mod attachments;
+mod config_apply;
+mod config_legacy;
+mod config_state;
+mod config_sync;
+#[cfg(test)]
+mod config_tests;
 mod contacts;
 mod control;
 mod conversations;
@@ -33,6 +39,9 @@ use umbra_net::Clock;
 use umbra_wire::Content;
 
 pub use attachments::AttachmentRowView;
+pub use config_apply::{MAX_SYNCED_NAME, ProfilePicture};
+pub use config_state::{ConfigKind, ConfigStatus, SyncMark};
+pub use config_sync::{CONFIG_TTL_MS, ConfigSyncReport, MAX_CONFIG_MESSAGE};
 pub use db::SCHEMA_VERSION;
 pub use error::MessengerError;
 pub use files::{FileServer, FileServerAddress, FileServerError, FileServerLink, OnionFileServer};

@@ -15,7 +15,7 @@ use umbra_crypto::{AccountId, Identity, SessionId};
 
 use super::swarm::{
     NodeId, RetrievedPage, StoreAck, StoredMessage, SwarmApi, SwarmError, delete_signed_bytes,
-    expire_signed_bytes, retrieve_signed_bytes,
+    expire_signed_bytes, retrieve_signed_bytes, store_signed_bytes,
 };
 use umbra_net::{BoxFuture, Clock};
 use umbra_net::{Destination, OnionTransport, Request, Response};
@@ -109,6 +109,84 @@ pub fn store_request(
         p["namespace"] = json!(namespace);
     }
     rpc("store", p)
+}
+
+/// The `params` of an owner-signed `store` (§5.1) in our own swarm, signed at
+/// `sig_timestamp_ms` (§3.2).
+fn own_store_params(
+    identity: &Identity,
+    namespace: i32,
+    data: &[u8],
+    timestamp_ms: u64,
+    ttl_ms: u64,
+    sig_timestamp_ms: u64,
+) -> Value {
+    let (pubkey, ed, sig) = auth(identity, &store_signed_bytes(namespace, sig_timestamp_ms));
+    json!({
+        "pubkey": pubkey,
+        "pubkey_ed25519": ed,
+        "namespace": namespace,
+        "timestamp": timestamp_ms,
+        "sig_timestamp": sig_timestamp_ms,
+        "ttl": ttl_ms,
+        "data": STANDARD.encode(data),
+        "signature": sig,
+    })
+}
+
+/// A `sequence` (§5.14): an owner-signed store in our own swarm, then the delete of the
+/// messages it makes obsolete (omitted when there are none). The node stops at the first
+/// failure, so nothing is deleted unless the new message is stored.
+pub fn store_own_request(
+    identity: &Identity,
+    namespace: i32,
+    data: &[u8],
+    timestamp_ms: u64,
+    ttl_ms: u64,
+    sig_timestamp_ms: u64,
+    obsolete: &[String],
+) -> Vec<u8> {
+    let mut requests = vec![json!({
+        "method": "store",
+        "params": own_store_params(identity, namespace, data, timestamp_ms, ttl_ms, sig_timestamp_ms),
+    })];
+    if !obsolete.is_empty() {
+        let (pubkey, ed, sig) = auth(identity, &delete_signed_bytes(obsolete));
+        requests.push(json!({
+            "method": "delete",
+            "params": {"pubkey": pubkey, "pubkey_ed25519": ed, "messages": obsolete, "signature": sig},
+        }));
+    }
+    rpc("sequence", json!({ "requests": requests }))
+}
+
+/// Reads the answer of [`store_own_request`]: the store's acknowledgement. A failed delete
+/// is not an error (the obsolete messages lapse with their TTL); a failed store is.
+pub fn parse_store_own(body: &Value) -> Result<StoreAck, SwarmError> {
+    let results = body
+        .get("results")
+        .and_then(Value::as_array)
+        .ok_or_else(|| SwarmError::Malformed("sequence answer has no results".into()))?;
+    let first = results
+        .first()
+        .ok_or_else(|| SwarmError::Malformed("sequence answer is empty".into()))?;
+    let code = first.get("code").and_then(Value::as_u64).unwrap_or(0);
+    let inner = first.get("body").cloned().unwrap_or(Value::Null);
+    if code != 200 {
+        return Err(SwarmError::Status {
+            status: u16::try_from(code).unwrap_or(0),
+            body: match inner {
+                Value::String(s) => s,
+                other => other.to_string(),
+            },
+        });
+    }
+    if let Some(del) = results.get(1)
+        && del.get("code").and_then(Value::as_u64) != Some(200)
+    {
+        tracing::debug!("the delete of obsolete config messages failed; they lapse with their TTL");
+    }
+    parse_store(&inner)
 }
 
 /// `delete` request JSON (§5.3).
@@ -311,6 +389,31 @@ impl SwarmApi for OnionSwarm {
         })
     }
 
+    fn store_own<'a>(
+        &'a self,
+        identity: &'a Identity,
+        namespace: i32,
+        data: &'a [u8],
+        timestamp_ms: u64,
+        ttl_ms: u64,
+        obsolete: &'a [String],
+    ) -> BoxFuture<'a, Result<StoreAck, SwarmError>> {
+        Box::pin(async move {
+            let body = store_own_request(
+                identity,
+                namespace,
+                data,
+                timestamp_ms,
+                ttl_ms,
+                self.network_now(),
+                obsolete,
+            );
+            let owner = AccountId::from(identity.session_id());
+            let json = self.call(Destination::Swarm(owner), body).await?;
+            parse_store_own(&json)
+        })
+    }
+
     fn retrieve<'a>(
         &'a self,
         identity: &'a Identity,
@@ -413,6 +516,37 @@ mod tests {
                 .unwrap();
         assert_eq!(s["params"]["data"], STANDARD.encode(b"xyz"));
         assert!(s["params"].get("signature").is_none());
+    }
+
+    #[test]
+    fn own_stores_are_signed_and_delete_in_the_same_sequence() {
+        let id = Identity::generate(&mut SeededRandom::new(2));
+        let obsolete = vec!["old1".to_string(), "old2".to_string()];
+        let req = store_own_request(&id, 3, b"cfg", 5, 10_000, 1_700_000_000_000, &obsolete);
+        let v: Value = serde_json::from_slice(&req).unwrap();
+        assert_eq!(v["method"], "sequence");
+        let reqs = v["params"]["requests"].as_array().unwrap();
+        assert_eq!(reqs.len(), 2);
+        let store = json!({"method": "store", "params": reqs[0]["params"].clone()});
+        sig_ok(&id, store.to_string().as_bytes(), b"store31700000000000");
+        assert_eq!(reqs[0]["params"]["namespace"], 3);
+        assert_eq!(reqs[0]["params"]["data"], STANDARD.encode(b"cfg"));
+        let delete = json!({"method": "delete", "params": reqs[1]["params"].clone()});
+        sig_ok(&id, delete.to_string().as_bytes(), b"deleteold1old2");
+        let alone = store_own_request(&id, 3, b"cfg", 5, 10_000, 1_700_000_000_000, &[]);
+        let v: Value = serde_json::from_slice(&alone).unwrap();
+        assert_eq!(v["params"]["requests"].as_array().unwrap().len(), 1);
+
+        let ok = json!({"results": [{"code": 200, "body": {"hash": "H", "swarm": {}}},
+            {"code": 404, "body": "gone"}]});
+        assert_eq!(parse_store_own(&ok).unwrap().hash, "H");
+        let refused =
+            json!({"results": [{"code": 401, "body": "store signature verification failed"}]});
+        assert!(matches!(
+            parse_store_own(&refused),
+            Err(SwarmError::Status { status: 401, .. })
+        ));
+        assert!(parse_store_own(&json!({})).is_err());
     }
 
     const DEFAULT_TTL: u64 = super::super::DEFAULT_TTL_MS;

@@ -23,6 +23,11 @@ impl Messenger {
         self.purge_expired()?;
         // Only a database that cannot be written fails here (see send_text).
         self.flush_outbox().await?;
+        // Configs first: blocks and accepted requests apply before the messages they concern.
+        // A config sync that fails does not stop the messages; it is retried next poll.
+        if let Err(e) = self.sync_config().await {
+            tracing::debug!(error = %e.report(), "config sync failed; retrying at the next poll");
+        }
         let nodes = self
             .swarm
             .nodes(&self.me)
@@ -85,6 +90,8 @@ impl Messenger {
                 break;
             }
         }
+        // What another device read is read here too, also among the messages just retrieved.
+        self.apply_read_state(&self.db())?;
         self.purge_expired()?;
         Ok(events)
     }

@@ -119,6 +119,29 @@ pub trait SwarmApi: Send + Sync {
         self.retrieve(identity, namespace, node, last_hash)
     }
 
+    /// Authenticated `store` (§5.1) of `data` in `identity`'s own swarm, in a `namespace`
+    /// that needs the owner's signature (the config namespaces 2–5), then — in the same
+    /// request (`sequence`, §5.14), so only when the store succeeded — a `delete` of
+    /// `obsolete` (when not empty): the messages the stored one supersedes. The default
+    /// refuses as unreachable: swarm access without a network (offline stand-ins) needs
+    /// nothing more.
+    fn store_own<'a>(
+        &'a self,
+        identity: &'a Identity,
+        namespace: i32,
+        data: &'a [u8],
+        timestamp_ms: u64,
+        ttl_ms: u64,
+        obsolete: &'a [String],
+    ) -> BoxFuture<'a, Result<StoreAck, SwarmError>> {
+        let _ = (identity, namespace, data, timestamp_ms, ttl_ms, obsolete);
+        Box::pin(async {
+            Err(SwarmError::Unreachable(
+                "this swarm access cannot store in our own namespaces".into(),
+            ))
+        })
+    }
+
     /// Authenticated `delete` (§5.3) of `hashes` from `identity`'s own swarm; returns the
     /// hashes some node deleted.
     fn delete<'a>(
@@ -151,6 +174,11 @@ pub fn namespace_part(namespace: i32) -> String {
 /// The exact bytes a `retrieve` signs: `"retrieve" || ns || timestamp`.
 pub fn retrieve_signed_bytes(namespace: i32, timestamp_ms: u64) -> Vec<u8> {
     format!("retrieve{}{timestamp_ms}", namespace_part(namespace)).into_bytes()
+}
+
+/// The exact bytes an owner-signed `store` signs: `"store" || ns || sig_timestamp`.
+pub fn store_signed_bytes(namespace: i32, sig_timestamp_ms: u64) -> Vec<u8> {
+    format!("store{}{sig_timestamp_ms}", namespace_part(namespace)).into_bytes()
 }
 
 /// The exact bytes a `delete` signs: `"delete" || hash_0 || … || hash_n` (request order).
@@ -186,6 +214,10 @@ mod tests {
         assert_eq!(
             retrieve_signed_bytes(-11, 1_700_000_000_000),
             b"retrieve-111700000000000".to_vec()
+        );
+        assert_eq!(
+            store_signed_bytes(3, 1_700_000_000_000),
+            b"store31700000000000".to_vec()
         );
         assert_eq!(
             delete_signed_bytes(&["aa".into(), "bb".into()]),

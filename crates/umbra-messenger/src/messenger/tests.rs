@@ -10,21 +10,21 @@ use super::fake::{FakeSwarms, StoreFault};
 use super::*;
 use umbra_net::{Clock as _, ManualClock, SystemClock};
 
-const T0: u64 = 1_700_000_000_000;
-const FAST_KDF: KdfParams = KdfParams {
+pub(super) const T0: u64 = 1_700_000_000_000;
+pub(super) const FAST_KDF: KdfParams = KdfParams {
     m_kib: 64,
     t: 1,
     p: 1,
 };
 
-struct Net {
-    clock: Arc<ManualClock>,
-    swarms: FakeSwarms,
+pub(super) struct Net {
+    pub(super) clock: Arc<ManualClock>,
+    pub(super) swarms: FakeSwarms,
     root: tempfile::TempDir,
 }
 
 impl Net {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let clock = Arc::new(ManualClock::new(T0));
         Self {
             swarms: FakeSwarms::new(clock.clone()),
@@ -33,11 +33,11 @@ impl Net {
         }
     }
 
-    fn dir(&self, name: &str) -> std::path::PathBuf {
+    pub(super) fn dir(&self, name: &str) -> std::path::PathBuf {
         self.root.path().join(name)
     }
 
-    fn messenger(&self, profile: Profile, seed: u64) -> Messenger {
+    pub(super) fn messenger(&self, profile: Profile, seed: u64) -> Messenger {
         Messenger::new(
             profile,
             Arc::new(self.swarms.clone()),
@@ -47,7 +47,7 @@ impl Net {
     }
 
     /// A new user with a profile in `<root>/<name>`; returns it and its recovery phrase.
-    fn user(&self, name: &str, seed: u64) -> (Messenger, String) {
+    pub(super) fn user(&self, name: &str, seed: u64) -> (Messenger, String) {
         let (p, phrase) = Profile::create(
             &self.dir(name),
             None,
