@@ -345,7 +345,7 @@ pub(crate) fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             ClientCommand::Contact(a) => commands::contact(a.cmd, &a.g),
             ClientCommand::Unsend(a) => commands::unsend(&a).await,
             ClientCommand::Settings(a) => commands::settings(&a).await,
-            ClientCommand::Profile(a) => sync::profile(a.cmd, &a.g),
+            ClientCommand::Profile(a) => sync::profile(a.cmd, &a.g).await,
             ClientCommand::Devices(a) => sync::devices(&a.g),
             ClientCommand::Chat(a) => chat::run(&a).await,
             ClientCommand::Demo(a) => demo::run(&a).await,

@@ -3,21 +3,19 @@
 //! pulled of each config.
 //!
 //! Local commands: the change is made here and kept in the profile's database; the next
-//! online command (`umbra receive`, `umbra chat`) pushes it to the swarm.
+//! online command (`umbra receive`, `umbra chat`) pushes it to the swarm. Only `--picture`
+//! goes online at once: the picture is encrypted and uploaded to the network's attachment
+//! server through onion paths before the profile names it.
 
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use umbra_messenger::{ConfigStatus, MAX_SYNCED_NAME, Messenger, SyncMark};
+use umbra_messenger::{ConfigStatus, MAX_PICTURE_SIZE, MAX_SYNCED_NAME, Messenger, SyncMark};
 
 use super::render::{self, print_json};
 use super::{Globals, context};
-
-/// The largest picture file accepted, bytes (Session's clients resize avatars far below
-/// this; the attachment server's limit applies on upload).
-const MAX_PICTURE_BYTES: u64 = 10 * 1024 * 1024;
 
 /// `umbra profile …`.
 #[derive(Debug, Args)]
@@ -46,8 +44,7 @@ pub(crate) enum ProfileCommand {
 }
 
 /// `umbra profile set | show`.
-pub(crate) fn profile(cmd: ProfileCommand, g: &Globals) -> anyhow::Result<()> {
-    let m = context::offline(g)?;
+pub(crate) async fn profile(cmd: ProfileCommand, g: &Globals) -> anyhow::Result<()> {
     match cmd {
         ProfileCommand::Set { name, picture } => {
             if name.is_none() && picture.is_none() {
@@ -60,12 +57,22 @@ pub(crate) fn profile(cmd: ProfileCommand, g: &Globals) -> anyhow::Result<()> {
                 }
             }
             // Every check first: nothing changes when the picture cannot be set.
-            if let Some(path) = &picture {
-                check_picture(path)?;
-                bail!(
-                    "umbra profile set --picture: no attachment server is configured to upload the picture to"
-                );
-            }
+            let m = match &picture {
+                Some(path) => {
+                    check_picture(path)?;
+                    let online = context::online(g)?;
+                    let server = online.file_server()?;
+                    // The upload goes through onion paths: without the network, nothing
+                    // changes.
+                    online.connect_or_fail().await?;
+                    online
+                        .messenger
+                        .upload_profile_picture(path, &server)
+                        .await?;
+                    online.messenger
+                }
+                None => std::sync::Arc::new(context::offline(g)?),
+            };
             if let Some(n) = &name {
                 m.set_display_name(n.trim())?;
             }
@@ -79,6 +86,7 @@ pub(crate) fn profile(cmd: ProfileCommand, g: &Globals) -> anyhow::Result<()> {
             Ok(())
         }
         ProfileCommand::Show => {
+            let m = context::offline(g)?;
             let v = profile_json(&m)?;
             if g.json {
                 print_json(&v);
@@ -102,11 +110,11 @@ pub(crate) fn profile(cmd: ProfileCommand, g: &Globals) -> anyhow::Result<()> {
 fn check_picture(path: &Path) -> anyhow::Result<()> {
     let meta = std::fs::metadata(path)
         .with_context(|| format!("umbra profile set --picture: reading {}", path.display()))?;
-    if !meta.is_file() || meta.len() == 0 || meta.len() > MAX_PICTURE_BYTES {
+    if !meta.is_file() || meta.len() == 0 || meta.len() > MAX_PICTURE_SIZE {
         bail!(
-            "umbra profile set --picture: {} must be a non-empty file of at most {} MiB",
+            "umbra profile set --picture: {} must be a non-empty file of at most {} bytes (resize it)",
             path.display(),
-            MAX_PICTURE_BYTES / 1024 / 1024
+            MAX_PICTURE_SIZE
         );
     }
     Ok(())

@@ -341,3 +341,69 @@ async fn files_that_cannot_be_sent_are_refused_before_any_work() {
     assert!(matches!(e, Err(MessengerError::NoAttachment(4242))));
     assert_eq!(server.link.single_posts.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn a_profile_picture_is_uploaded_and_named_in_the_profile() {
+    let net = Net::new();
+    let server = Server::start().await;
+    let (alice, _) = net.user("alice", 1);
+    let (path, data) = file_of(net.root.path(), "me.jpg", 50_000);
+
+    let picture = alice
+        .upload_profile_picture(&path, &server.files)
+        .await
+        .unwrap();
+    assert_eq!(alice.profile_picture().unwrap().as_ref(), Some(&picture));
+    assert_eq!(server.link.single_posts.load(Ordering::SeqCst), 1);
+    let url = umbra_wire::FileUrl::parse(&picture.url).unwrap();
+    assert!(url.stream_format, "{}", picture.url);
+    // What a contact does with the URL and key: fetch the blob, decrypt it.
+    let blob = server.files.get_chunk(&url.file_id, 0).await.unwrap();
+    let key = umbra_attachment_crypto::AttachmentKey::from_bytes(picture.key);
+    assert_eq!(
+        umbra_attachment_crypto::decrypt_to_vec(&key, &blob).unwrap(),
+        data
+    );
+}
+
+#[tokio::test]
+async fn a_picture_that_cannot_be_set_changes_nothing() {
+    let net = Net::new();
+    let server = Server::start().await;
+    let (alice, _) = net.user("alice", 1);
+    let (big, _) = file_of(net.root.path(), "big.png", 1_000_001);
+    let err = alice
+        .upload_profile_picture(&big, &server.files)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MessengerError::FileTooLarge { .. }), "{err}");
+    let (empty, _) = file_of(net.root.path(), "empty.png", 0);
+    assert!(
+        alice
+            .upload_profile_picture(&empty, &server.files)
+            .await
+            .is_err()
+    );
+    assert!(
+        alice
+            .upload_profile_picture(net.root.path(), &server.files)
+            .await
+            .is_err()
+    );
+    let (ok, _) = file_of(net.root.path(), "ok.png", 1_000_000);
+    server.cut_after(0);
+    assert!(
+        alice
+            .upload_profile_picture(&ok, &server.files)
+            .await
+            .is_err()
+    );
+    assert_eq!(alice.profile_picture().unwrap(), None);
+    assert_eq!(server.link.single_posts.load(Ordering::SeqCst), 0);
+    server.mend();
+    alice
+        .upload_profile_picture(&ok, &server.files)
+        .await
+        .unwrap();
+    assert!(alice.profile_picture().unwrap().is_some());
+}

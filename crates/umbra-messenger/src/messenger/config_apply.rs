@@ -210,12 +210,17 @@ impl Messenger {
     ) -> Result<(), MessengerError> {
         let what = "setting the profile picture";
         let now_s = i64::try_from(self.now() / 1000).unwrap_or(i64::MAX);
-        let conn = self.db();
-        let mut profile = config_state::user_profile(&conn, self.config_key())?;
+        let mut conn = self.db();
+        let tx = conn.transaction().map_err(MessengerError::db(what))?;
+        let mut profile = config_state::user_profile(&tx, self.config_key())?;
         profile
             .set_picture(picture, now_s)
             .map_err(MessengerError::config(what))?;
-        config_state::save(&conn, ConfigKind::UserProfile, profile.state())
+        config_state::save(&tx, ConfigKind::UserProfile, profile.state())?;
+        // Contacts take a profile that comes with our messages only when it is newer.
+        db::meta_set(&tx, "profile_updated_s", now_s.to_string().as_bytes())
+            .map_err(MessengerError::db(what))?;
+        tx.commit().map_err(MessengerError::db(what))
     }
 
     /// What this device holds of each user config and last pushed and pulled.

@@ -30,17 +30,33 @@ impl Messenger {
         tx.commit().map_err(MessengerError::db(what))
     }
 
-    /// Our profile as it travels with our messages.
-    pub(super) fn profile_proto(conn: &Connection) -> rusqlite_cipher::Result<Option<LokiProfile>> {
-        let name = db::meta_get(conn, "display_name")?.and_then(|b| String::from_utf8(b).ok());
-        let updated = db::meta_get(conn, "profile_updated_s")?
+    /// Our profile as it travels with our messages: `LokiProfile` (name, picture URL) and
+    /// the `profileKey` that decrypts the picture.
+    pub(super) fn profile_proto(
+        &self,
+        conn: &Connection,
+    ) -> Result<(Option<LokiProfile>, Option<Vec<u8>>), MessengerError> {
+        let what = "reading our profile";
+        let name = db::meta_get(conn, "display_name")
+            .map_err(MessengerError::db(what))?
+            .and_then(|b| String::from_utf8(b).ok());
+        let updated = db::meta_get(conn, "profile_updated_s")
+            .map_err(MessengerError::db(what))?
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.parse::<u64>().ok());
-        Ok(name.map(|n| LokiProfile {
-            display_name: Some(n),
-            profile_picture: None,
-            last_profile_update_seconds: updated,
-        }))
+        let picture = super::config_state::user_profile(conn, self.identity.seed())?.picture();
+        if name.is_none() && picture.is_none() {
+            return Ok((None, None));
+        }
+        let key = picture.as_ref().map(|p| p.key.to_vec());
+        Ok((
+            Some(LokiProfile {
+                display_name: name,
+                profile_picture: picture.map(|p| p.url),
+                last_profile_update_seconds: updated,
+            }),
+            key,
+        ))
     }
 
     /// The user settings.
@@ -160,11 +176,12 @@ impl Messenger {
                 .and_then(|()| db::approve_contact(&tx, from, None))
                 .map_err(MessengerError::db(what))?;
             self.sync_note_contact(&tx, from)?;
+            let (profile, profile_key) = self.profile_proto(&tx)?;
             let content = Content {
                 message_request_response: Some(MessageRequestResponse {
                     is_approved: true,
-                    profile_key: None,
-                    profile: Self::profile_proto(&tx).map_err(MessengerError::db(what))?,
+                    profile_key,
+                    profile,
                 }),
                 ..Content::default()
             };

@@ -2,6 +2,7 @@
 
 // One file per concern, each an `impl Messenger` block; the SQL of all of them is in `db`.
 mod attachments;
+mod avatar;
 mod config_apply;
 mod config_legacy;
 mod config_state;
@@ -39,6 +40,7 @@ use umbra_net::Clock;
 use umbra_wire::Content;
 
 pub use attachments::AttachmentRowView;
+pub use avatar::MAX_PICTURE_SIZE;
 pub use config_apply::{MAX_SYNCED_NAME, ProfilePicture};
 pub use config_state::{ConfigKind, ConfigStatus, SyncMark};
 pub use config_sync::{CONFIG_TTL_MS, ConfigSyncReport, MAX_CONFIG_MESSAGE};

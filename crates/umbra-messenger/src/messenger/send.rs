@@ -154,11 +154,12 @@ impl Messenger {
         }
         let mode = contact.disappearing;
         let sent_ms = self.fresh_sent_ms(&tx)?;
-        let profile = Self::profile_proto(&tx).map_err(MessengerError::db(what))?;
+        let (profile, profile_key) = self.profile_proto(&tx)?;
         let data_message = DataMessage {
             body: (!text.is_empty()).then(|| text.to_string()),
             attachments: attachments.iter().map(Attachment::to_pointer).collect(),
             profile,
+            profile_key,
             ..DataMessage::default()
         };
         let content = with_mode(
