@@ -9,6 +9,9 @@
 //! - `member_finds_key`: a member parses and verifies that message and finds and decrypts
 //!   its copy; the member measured is the one whose copy comes last (the worst case: every
 //!   other entry is tried first).
+//! - `ceiling_x25519_per_member`: the floor under `rekey_on_removal`, measured in the same
+//!   run: one X25519 with each of the `n − 1` members and nothing else. A rekey cannot cost
+//!   less; its ratio to this says what the rest (AEAD, junk, encoding, signature) adds.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -67,5 +70,16 @@ fn member_finds_key(bencher: Bencher, n: usize) {
             unreachable!("a full keys message")
         };
         f.decrypt_member(last, &group).unwrap().unwrap()
+    });
+}
+
+#[divan::bench(args = SIZES, sample_count = 20)]
+fn ceiling_x25519_per_member(bencher: Bencher, n: usize) {
+    let sender = Identity::from_seed(&[1; 32]);
+    let keys: Vec<_> = people(n)[1..].iter().map(Identity::x25519_public).collect();
+    bencher.bench(|| {
+        for k in black_box(&keys) {
+            black_box(sender.x25519_dh(k).unwrap());
+        }
     });
 }
