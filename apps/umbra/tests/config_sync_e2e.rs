@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Config sync end to end on a real devnet: three devices of one account (CLI profiles
 //! restored from the same recovery phrase, the third one later), edits on each while another
-//! is offline — accept a request, nickname, block, read, display name — and then all three
+//! is offline — accept a request, nickname, block, read, display name and picture (uploaded
+//! to the devnet's attachment server) — and then all three
 //! agree; the device restored last sees the whole state, and a message unsent before it was
 //! restored does not come back.
 //!
@@ -41,8 +42,10 @@ fn state(u: &User) -> Value {
         .iter()
         .map(|c| json!([c["config"], c["seqno"], c["needs_push"]]))
         .collect();
+    let profile = u.json(&["profile", "show"]);
     json!({
-        "name": u.json(&["profile", "show"])["display_name"],
+        "name": profile["display_name"],
+        "picture": profile["picture"]["url"],
         "chats": chats,
         "requests": requests,
         "configs": configs,
@@ -119,9 +122,26 @@ fn three_devices_of_one_account_agree() {
     ok(&phone.run(&["receive"], ""), "receive");
     // …and the desktop, which has not seen that, blocks dave and renames the account.
     ok(&desktop.run(&["block", &d_id], ""), "block");
+    let picture = homes.path().join("me.jpg");
+    std::fs::write(&picture, [0x5a_u8; 20_000]).unwrap();
     ok(
-        &desktop.run(&["profile", "set", "--name", "Alice A."], ""),
+        &desktop.run(
+            &[
+                "profile",
+                "set",
+                "--name",
+                "Alice A.",
+                "--picture",
+                picture.to_str().unwrap(),
+            ],
+            "",
+        ),
         "profile set",
+    );
+    let pic_url = desktop.json(&["profile", "show"])["picture"]["url"].clone();
+    assert!(
+        pic_url.as_str().unwrap().contains("/file/"),
+        "the picture was not uploaded: {pic_url}"
     );
     let merged = until(&desktop, "the desktop merges the phone's edits", |s| {
         s["chats"].as_array().unwrap().len() == 1
@@ -133,13 +153,14 @@ fn three_devices_of_one_account_agree() {
     );
     // The phone reads bob's message while the desktop is offline.
     let phone_state = until(phone, "the phone merges the desktop's edits", |s| {
-        s["name"] == "Alice A." && s["requests"] == json!([c_id])
+        s["name"] == "Alice A." && s["picture"] == pic_url && s["requests"] == json!([c_id])
     });
     assert_eq!(phone_state["chats"][0][2], 1);
     ok(&phone.run(&["history", b_id], ""), "history");
 
     let agreed = |s: &Value| {
         s["name"] == "Alice A."
+            && s["picture"] == pic_url
             && s["chats"] == json!([[b_id, "bob", 0]])
             && s["requests"] == json!([c_id])
             && s["configs"]
