@@ -1,5 +1,5 @@
 //! A received or sent file as the messenger handles it: the fields of an
-//! [`AttachmentPointer`](crate::AttachmentPointer) (`messages.md` §3.9), checked once at the
+//! [`AttachmentPointer`] (`messages.md` §3.9), checked once at the
 //! edge so that nothing later trusts a length, a URL or a name from the network.
 //!
 //! ```text
