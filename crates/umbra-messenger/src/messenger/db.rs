@@ -114,10 +114,52 @@ const MIGRATIONS: &[&str] = &[
         DELETE FROM attachments WHERE message_id = old.id;
     END;
     ",
+    // 3: closed groups v2 (`groups-config-attachments.md` §1): the groups we take part in,
+    // the verified keys/info/members messages of their swarms (the key ring and configs are
+    // rebuilt from them), retrieve positions, and group messages (a 03 group is not a
+    // Session ID, so not a `messages.conversation`).
+    r"
+    CREATE TABLE groups (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        status      INTEGER NOT NULL,
+        admin_seed  BLOB,
+        member_auth BLOB,
+        invited_by  TEXT,
+        joined_ms   INTEGER NOT NULL
+    );
+    CREATE TABLE group_data (
+        group_id     TEXT NOT NULL,
+        namespace    INTEGER NOT NULL,
+        hash         TEXT NOT NULL,
+        data         BLOB NOT NULL,
+        timestamp_ms INTEGER NOT NULL,
+        seq          INTEGER PRIMARY KEY,
+        UNIQUE (group_id, namespace, hash)
+    );
+    CREATE TABLE group_cursors (
+        group_id  TEXT NOT NULL,
+        namespace INTEGER NOT NULL,
+        last_hash TEXT NOT NULL,
+        PRIMARY KEY (group_id, namespace)
+    );
+    CREATE TABLE group_messages (
+        id          INTEGER PRIMARY KEY,
+        group_id    TEXT NOT NULL,
+        author      TEXT NOT NULL,
+        sent_ms     INTEGER NOT NULL,
+        body        TEXT NOT NULL,
+        outgoing    INTEGER NOT NULL,
+        received_ms INTEGER NOT NULL,
+        hash        TEXT,
+        UNIQUE (group_id, author, sent_ms)
+    );
+    CREATE INDEX group_messages_by_group ON group_messages (group_id, sent_ms);
+    ",
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -1255,4 +1297,219 @@ pub(crate) fn mark_read_until(
             after_read
         ],
     )
+}
+
+// ----- groups ------------------------------------------------------------------------------
+
+/// A group row as stored.
+pub(crate) struct GroupRow {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) status: i64,
+    pub(crate) admin_seed: Option<Vec<u8>>,
+    pub(crate) member_auth: Option<Vec<u8>>,
+    pub(crate) invited_by: Option<String>,
+    pub(crate) joined_ms: u64,
+}
+
+const GROUP_COLUMNS: &str = "id, name, status, admin_seed, member_auth, invited_by, joined_ms";
+
+fn group_row(r: &Row<'_>) -> rusqlite_cipher::Result<GroupRow> {
+    Ok(GroupRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        status: r.get(2)?,
+        admin_seed: r.get(3)?,
+        member_auth: r.get(4)?,
+        invited_by: r.get(5)?,
+        joined_ms: u("joined_ms", r.get(6)?)?,
+    })
+}
+
+/// The group `id`, if known.
+pub(crate) fn group(conn: &Connection, id: &str) -> rusqlite_cipher::Result<Option<GroupRow>> {
+    conn.query_row(
+        &format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = ?1"),
+        params![id],
+        group_row,
+    )
+    .optional()
+}
+
+/// Every group, by id.
+pub(crate) fn groups(conn: &Connection) -> rusqlite_cipher::Result<Vec<GroupRow>> {
+    let mut stmt = conn.prepare(&format!("SELECT {GROUP_COLUMNS} FROM groups ORDER BY id"))?;
+    stmt.query_map([], group_row).and_then(Iterator::collect)
+}
+
+/// Adds or replaces a group row.
+pub(crate) fn put_group(conn: &Connection, g: &GroupRow) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT INTO groups (id, name, status, admin_seed, member_auth, invited_by, joined_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status,
+           admin_seed = excluded.admin_seed, member_auth = excluded.member_auth,
+           invited_by = excluded.invited_by, joined_ms = excluded.joined_ms",
+        params![
+            g.id,
+            g.name,
+            g.status,
+            g.admin_seed,
+            g.member_auth,
+            g.invited_by,
+            i("joined_ms", g.joined_ms)?
+        ],
+    )
+    .map(drop)
+}
+
+/// Sets a group's status (and name, when given).
+pub(crate) fn set_group_status(
+    conn: &Connection,
+    id: &str,
+    status: i64,
+    name: Option<&str>,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "UPDATE groups SET status = ?2, name = COALESCE(?3, name) WHERE id = ?1",
+        params![id, status, name],
+    )
+    .map(drop)
+}
+
+/// Forgets a group: its row, swarm data, positions and messages.
+pub(crate) fn delete_group(conn: &Connection, id: &str) -> rusqlite_cipher::Result<()> {
+    for table in ["group_data", "group_cursors", "group_messages"] {
+        conn.execute(
+            &format!("DELETE FROM {table} WHERE group_id = ?1"),
+            params![id],
+        )?;
+    }
+    conn.execute("DELETE FROM groups WHERE id = ?1", params![id])
+        .map(drop)
+}
+
+/// Keeps a verified message of a group swarm namespace (12, 13 or 14).
+pub(crate) fn put_group_data(
+    conn: &Connection,
+    id: &str,
+    namespace: i32,
+    hash: &str,
+    data: &[u8],
+    timestamp_ms: u64,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO group_data (group_id, namespace, hash, data, timestamp_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, namespace, hash, data, i("timestamp_ms", timestamp_ms)?],
+    )
+    .map(drop)
+}
+
+/// The kept messages of a group namespace, in the order they were kept.
+pub(crate) fn group_data(
+    conn: &Connection,
+    id: &str,
+    namespace: i32,
+) -> rusqlite_cipher::Result<Vec<(String, Vec<u8>, u64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT hash, data, timestamp_ms FROM group_data WHERE group_id = ?1 AND namespace = ?2
+         ORDER BY seq",
+    )?;
+    stmt.query_map(params![id, namespace], |r| {
+        Ok((r.get(0)?, r.get(1)?, u("timestamp_ms", r.get(2)?)?))
+    })
+    .and_then(Iterator::collect)
+}
+
+/// Drops the kept messages of a group namespace that are not in `keep`.
+pub(crate) fn prune_group_data(
+    conn: &Connection,
+    id: &str,
+    namespace: i32,
+    keep: &[String],
+) -> rusqlite_cipher::Result<()> {
+    for (hash, _, _) in group_data(conn, id, namespace)? {
+        if !keep.contains(&hash) {
+            conn.execute(
+                "DELETE FROM group_data WHERE group_id = ?1 AND namespace = ?2 AND hash = ?3",
+                params![id, namespace, hash],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Where retrieving a group namespace resumes.
+pub(crate) fn group_cursor(
+    conn: &Connection,
+    id: &str,
+    namespace: i32,
+) -> rusqlite_cipher::Result<Option<String>> {
+    conn.query_row(
+        "SELECT last_hash FROM group_cursors WHERE group_id = ?1 AND namespace = ?2",
+        params![id, namespace],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Moves the retrieve position of a group namespace.
+pub(crate) fn set_group_cursor(
+    conn: &Connection,
+    id: &str,
+    namespace: i32,
+    last_hash: &str,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT INTO group_cursors (group_id, namespace, last_hash) VALUES (?1, ?2, ?3)
+         ON CONFLICT (group_id, namespace) DO UPDATE SET last_hash = excluded.last_hash",
+        params![id, namespace, last_hash],
+    )
+    .map(drop)
+}
+
+/// Saves a group message unless (group, author, sent time) is known; whether it was new.
+pub(crate) fn insert_group_message(
+    conn: &Connection,
+    m: &super::model::GroupChatMessage,
+) -> rusqlite_cipher::Result<bool> {
+    conn.execute(
+        "INSERT OR IGNORE INTO group_messages
+         (group_id, author, sent_ms, body, outgoing, received_ms, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            m.group,
+            m.author.to_hex(),
+            i("sent_ms", m.sent_ms)?,
+            m.body,
+            m.outgoing,
+            i("received_ms", m.received_ms)?,
+            m.hash
+        ],
+    )
+    .map(|n| n > 0)
+}
+
+/// The messages of a group, oldest first.
+pub(crate) fn group_history(
+    conn: &Connection,
+    id: &str,
+) -> rusqlite_cipher::Result<Vec<super::model::GroupChatMessage>> {
+    let mut stmt = conn.prepare(
+        "SELECT group_id, author, sent_ms, body, outgoing, received_ms, hash FROM group_messages
+         WHERE group_id = ?1 ORDER BY sent_ms, id",
+    )?;
+    stmt.query_map(params![id], |r| {
+        Ok(super::model::GroupChatMessage {
+            group: r.get(0)?,
+            author: sid(&r.get::<_, String>(1)?)?,
+            sent_ms: u("sent_ms", r.get(2)?)?,
+            body: r.get(3)?,
+            outgoing: r.get(4)?,
+            received_ms: u("received_ms", r.get(5)?)?,
+            hash: r.get(6)?,
+        })
+    })
+    .and_then(Iterator::collect)
 }

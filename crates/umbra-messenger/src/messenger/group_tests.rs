@@ -1,0 +1,445 @@
+//! Closed groups on the in-memory swarms (which check subaccount tokens and revocations as
+//! a node does): invitations, messages both ways, removal, catching up, forgeries.
+
+use umbra_groups::{
+    Flags, GroupAdmin, GroupInfo, GroupKeys, GroupPublic, Role, decrypt_message, namespace,
+    rekey::build_rekey,
+};
+
+use super::groups::parse_group_id;
+use super::swarm::{GroupAuth, SwarmApi as _};
+use super::tests::Net;
+use super::*;
+
+fn group_texts(h: &[GroupChatMessage]) -> Vec<(bool, &str)> {
+    h.iter().map(|m| (m.outgoing, m.body.as_str())).collect()
+}
+
+fn group_messages(events: &[Event]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GroupMessage { message } => Some(message.body.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `who` receives the invitation to `group` and accepts it.
+async fn join(net: &Net, who: &Messenger, group: &str) {
+    let ev = who.receive().await.unwrap();
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::GroupInvite { group: g, .. } if g == group)),
+        "an invitation arrives: {ev:?}"
+    );
+    assert_eq!(who.group(group).unwrap().status, GroupStatus::Invited);
+    who.accept_group(group).await.unwrap();
+    assert_eq!(who.group(group).unwrap().status, GroupStatus::Joined);
+    net.clock.advance(1_000);
+}
+
+/// A member's key ring built from everything in the group swarm's keys namespace.
+fn ring_of(net: &Net, who: &Messenger, group: &GroupPublic) -> GroupKeys {
+    let mut keys = GroupKeys::new(*group);
+    for (hash, data) in net.swarms.group_messages(group, i32::from(namespace::KEYS)) {
+        let _ = keys.load(Role::Member(&who.identity), &hash, &data, 0);
+    }
+    keys
+}
+
+#[tokio::test]
+async fn create_invite_accept_and_message_both_ways() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let view = alice
+        .create_group("Hikers", &[bob.session_id()])
+        .await
+        .unwrap();
+    assert!(view.id.starts_with("03") && view.id.len() == 66);
+    assert!(view.admin);
+    assert_eq!(view.name, "Hikers");
+    let mut ids: Vec<_> = view
+        .members
+        .iter()
+        .map(|m| (m.session_id, m.admin, m.invited))
+        .collect();
+    ids.sort();
+    let mut want = vec![
+        (alice.session_id(), true, false),
+        (bob.session_id(), false, true),
+    ];
+    want.sort();
+    assert_eq!(ids, want);
+
+    join(&net, &bob, &view.id).await;
+    let seen_by_bob = bob.group(&view.id).unwrap();
+    assert_eq!(seen_by_bob.name, "Hikers");
+    assert!(!seen_by_bob.admin);
+    assert_eq!(seen_by_bob.invited_by, Some(alice.session_id()));
+    assert_eq!(seen_by_bob.members.len(), 2);
+
+    // Alice sees Bob's acceptance and clears his invitation.
+    alice.receive().await.unwrap();
+    let member_bob = alice
+        .group(&view.id)
+        .unwrap()
+        .members
+        .into_iter()
+        .find(|m| m.session_id == bob.session_id())
+        .unwrap();
+    assert!(!member_bob.invited);
+
+    alice.send_group_text(&view.id, "hi all").await.unwrap();
+    net.clock.advance(1_000);
+    assert_eq!(
+        group_messages(&bob.receive().await.unwrap()),
+        vec!["hi all"]
+    );
+    bob.send_group_text(&view.id, "hi alice").await.unwrap();
+    assert_eq!(
+        group_messages(&alice.receive().await.unwrap()),
+        vec!["hi alice"]
+    );
+    // Nothing twice.
+    assert!(group_messages(&alice.receive().await.unwrap()).is_empty());
+
+    assert_eq!(
+        group_texts(&alice.group_history(&view.id).unwrap()),
+        vec![(true, "hi all"), (false, "hi alice")]
+    );
+    assert_eq!(
+        group_texts(&bob.group_history(&view.id).unwrap()),
+        vec![(false, "hi all"), (true, "hi alice")]
+    );
+    // Stored once in the group swarm: two texts and Bob's acceptance, nothing per member.
+    let public = parse_group_id(&view.id).unwrap();
+    assert_eq!(
+        net.swarms
+            .group_messages(&public, i32::from(namespace::MESSAGES))
+            .len(),
+        3
+    );
+    // The 1:1 swarm of Bob holds the invitation only, none of the group texts.
+    assert_eq!(net.swarms.messages(&bob.session_id(), 0).len(), 1);
+}
+
+#[tokio::test]
+async fn a_declined_or_unknown_invitation_is_not_joined() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let view = alice.create_group("G", &[bob.session_id()]).await.unwrap();
+    bob.receive().await.unwrap();
+    bob.decline_group(&view.id).unwrap();
+    assert!(bob.groups().unwrap().is_empty());
+    assert!(matches!(
+        bob.send_group_text(&view.id, "x").await,
+        Err(MessengerError::UnknownGroup(_))
+    ));
+    assert!(matches!(
+        bob.group("05abc"),
+        Err(MessengerError::InvalidGroupId(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_removed_member_cannot_read_newer_messages_and_its_token_is_refused() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (carol, _) = net.user("carol", 3);
+    let view = alice
+        .create_group("G", &[bob.session_id(), carol.session_id()])
+        .await
+        .unwrap();
+    join(&net, &bob, &view.id).await;
+    join(&net, &carol, &view.id).await;
+    alice.receive().await.unwrap();
+    alice.send_group_text(&view.id, "before").await.unwrap();
+    net.clock.advance(1_000);
+    assert_eq!(
+        group_messages(&carol.receive().await.unwrap()),
+        vec!["before"]
+    );
+
+    alice
+        .remove_group_members(&view.id, &[carol.session_id()])
+        .await
+        .unwrap();
+    net.clock.advance(1_000);
+    alice.send_group_text(&view.id, "after").await.unwrap();
+    net.clock.advance(1_000);
+
+    // Carol reads the kicked notice and stops.
+    let ev = carol.receive().await.unwrap();
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::GroupClosed {
+            status: GroupStatus::Kicked,
+            ..
+        }
+    )));
+    assert_eq!(carol.group(&view.id).unwrap().status, GroupStatus::Kicked);
+    assert_eq!(
+        group_texts(&carol.group_history(&view.id).unwrap()),
+        vec![(false, "before")]
+    );
+
+    // Even with every keys message, Carol holds no key that opens "after"; Bob does.
+    let public = parse_group_id(&view.id).unwrap();
+    let stored = net
+        .swarms
+        .group_messages(&public, i32::from(namespace::MESSAGES));
+    let (_, newest) = stored.last().unwrap();
+    assert!(decrypt_message(&ring_of(&net, &carol, &public), newest).is_err());
+    let opened = decrypt_message(&ring_of(&net, &bob, &public), newest).unwrap();
+    assert_eq!(opened.sender, alice.session_id());
+    assert_eq!(
+        group_messages(&bob.receive().await.unwrap()),
+        vec!["before", "after"]
+    );
+
+    // Her token is revoked: the swarm refuses her reads and writes.
+    let admin = GroupAdmin::from_seed(alice.held_of(&view.id).unwrap().admin.unwrap().seed());
+    let token = admin.member_token(&carol.session_id(), Flags::member(true, false));
+    assert!(net.swarms.is_revoked(&public, &token));
+    let sub = carol.subaccount(&carol.held_of(&view.id).unwrap()).unwrap();
+    let refused = net
+        .swarms
+        .group_retrieve(&public, GroupAuth::Member(&sub), 11, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, SwarmError::Status { status: 401, .. }));
+    let refused = net
+        .swarms
+        .group_store(
+            &public,
+            GroupAuth::Member(&sub),
+            11,
+            b"x",
+            net.clock.now_ms(),
+            86_400_000,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, SwarmError::Status { status: 401, .. }));
+    // And the messenger will not send for her.
+    assert!(matches!(
+        carol.send_group_text(&view.id, "let me in").await,
+        Err(MessengerError::GroupNotActive { .. })
+    ));
+    // Alice's member list no longer has her.
+    assert!(
+        !alice
+            .group(&view.id)
+            .unwrap()
+            .members
+            .iter()
+            .any(|m| m.session_id == carol.session_id())
+    );
+}
+
+#[tokio::test]
+async fn a_member_offline_during_two_rekeys_catches_up() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (carol, _) = net.user("carol", 3);
+    let (dave, _) = net.user("dave", 4);
+    let view = alice
+        .create_group(
+            "G",
+            &[bob.session_id(), carol.session_id(), dave.session_id()],
+        )
+        .await
+        .unwrap();
+    join(&net, &bob, &view.id).await;
+    // Bob is offline from here on.
+    alice
+        .remove_group_members(&view.id, &[carol.session_id()])
+        .await
+        .unwrap();
+    net.clock.advance(1_000);
+    alice
+        .remove_group_members(&view.id, &[dave.session_id()])
+        .await
+        .unwrap();
+    net.clock.advance(1_000);
+    let alice_generation = alice.held_of(&view.id).unwrap().keys.current_generation();
+    assert_eq!(alice_generation, Some(2));
+    alice
+        .send_group_text(&view.id, "two rekeys later")
+        .await
+        .unwrap();
+    net.clock.advance(1_000);
+
+    let ev = bob.receive().await.unwrap();
+    assert_eq!(group_messages(&ev), vec!["two rekeys later"]);
+    assert_eq!(
+        bob.held_of(&view.id).unwrap().keys.current_generation(),
+        alice_generation
+    );
+    let mut members: Vec<_> = bob
+        .group(&view.id)
+        .unwrap()
+        .members
+        .into_iter()
+        .map(|m| m.session_id)
+        .collect();
+    members.sort();
+    let mut want = vec![alice.session_id(), bob.session_id()];
+    want.sort();
+    assert_eq!(members, want);
+    // And Bob still writes with the newest key.
+    bob.send_group_text(&view.id, "back").await.unwrap();
+    assert_eq!(
+        group_messages(&alice.receive().await.unwrap()),
+        vec!["back"]
+    );
+}
+
+#[tokio::test]
+async fn forged_keys_messages_and_configs_are_ignored() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let view = alice
+        .create_group("Real", &[bob.session_id()])
+        .await
+        .unwrap();
+    join(&net, &bob, &view.id).await;
+    let public = parse_group_id(&view.id).unwrap();
+    let before = bob.held_of(&view.id).unwrap().keys.keys().to_vec();
+
+    // A forger without the group key writes a rekey for Bob and a renamed Info config,
+    // signed with its own key.
+    let forger = GroupAdmin::from_seed(&[66; 32]);
+    let forged_keys = build_rekey(&forger, &[bob.session_id()], 7)
+        .unwrap()
+        .message;
+    net.swarms
+        .inject_group_message(&public, i32::from(namespace::KEYS), &forged_keys);
+    let alice_keys = alice.held_of(&view.id).unwrap().keys;
+    let mut forged_info = GroupInfo::new(&public, Some(&forger), &alice_keys).unwrap();
+    forged_info.state_mut().merge(
+        &net.swarms
+            .group_messages(&public, i32::from(namespace::INFO))
+            .iter()
+            .map(|(h, d)| (umbra_config::SwarmHash(h.clone()), d.as_slice()))
+            .collect::<Vec<_>>(),
+    );
+    forged_info.set_name("Pwned").unwrap();
+    let push = forged_info.state_mut().push().unwrap().unwrap();
+    for m in &push.messages {
+        net.swarms
+            .inject_group_message(&public, i32::from(namespace::INFO), m);
+    }
+    net.clock.advance(1_000);
+
+    bob.receive().await.unwrap();
+    let after = bob.held_of(&view.id).unwrap().keys;
+    assert_eq!(after.keys(), before.as_slice(), "no forged key loaded");
+    assert_eq!(after.current_generation(), Some(0));
+    assert_eq!(bob.group(&view.id).unwrap().name, "Real");
+    // Nothing forged was kept.
+    let kept = db::group_data(&bob.db(), &view.id, i32::from(namespace::KEYS)).unwrap();
+    assert_eq!(kept.len(), 1);
+
+    // The group still works.
+    alice.send_group_text(&view.id, "still us").await.unwrap();
+    assert_eq!(
+        group_messages(&bob.receive().await.unwrap()),
+        vec!["still us"]
+    );
+}
+
+#[tokio::test]
+async fn promote_leave_and_delete_for_everyone() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (carol, _) = net.user("carol", 3);
+    let view = alice
+        .create_group("G", &[bob.session_id(), carol.session_id()])
+        .await
+        .unwrap();
+    join(&net, &bob, &view.id).await;
+    join(&net, &carol, &view.id).await;
+
+    // Bob becomes an admin: he holds the group key and can add members.
+    assert!(matches!(
+        bob.remove_group_members(&view.id, &[carol.session_id()])
+            .await,
+        Err(MessengerError::NotGroupAdmin(_))
+    ));
+    alice
+        .promote_group_member(&view.id, &bob.session_id())
+        .await
+        .unwrap();
+    bob.receive().await.unwrap();
+    let bob_view = bob.group(&view.id).unwrap();
+    assert!(bob_view.admin);
+    assert!(
+        bob_view
+            .members
+            .iter()
+            .any(|m| m.session_id == bob.session_id() && m.admin)
+    );
+
+    // Carol leaves; an admin removes her at its next poll and rekeys.
+    carol.leave_group(&view.id).await.unwrap();
+    assert!(carol.groups().unwrap().is_empty());
+    net.clock.advance(1_000);
+    alice.receive().await.unwrap();
+    assert!(
+        !alice
+            .group(&view.id)
+            .unwrap()
+            .members
+            .iter()
+            .any(|m| m.session_id == carol.session_id())
+    );
+    assert_eq!(
+        alice.held_of(&view.id).unwrap().keys.current_generation(),
+        Some(1)
+    );
+
+    // Alice deletes the group for everyone.
+    net.clock.advance(1_000);
+    alice.delete_group(&view.id).await.unwrap();
+    let ev = bob.receive().await.unwrap();
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::GroupClosed {
+            status: GroupStatus::Destroyed,
+            ..
+        }
+    )));
+    assert_eq!(bob.group(&view.id).unwrap().status, GroupStatus::Destroyed);
+    assert!(matches!(
+        bob.send_group_text(&view.id, "anyone?").await,
+        Err(MessengerError::GroupNotActive { .. })
+    ));
+}
+
+#[tokio::test]
+async fn groups_survive_a_restart() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let view = alice.create_group("G", &[bob.session_id()]).await.unwrap();
+    join(&net, &bob, &view.id).await;
+    drop(bob);
+    let bob = net.reopen("bob", 2);
+    assert_eq!(bob.group(&view.id).unwrap().status, GroupStatus::Joined);
+    alice
+        .send_group_text(&view.id, "after restart")
+        .await
+        .unwrap();
+    assert_eq!(
+        group_messages(&bob.receive().await.unwrap()),
+        vec!["after restart"]
+    );
+}
