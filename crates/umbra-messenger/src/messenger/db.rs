@@ -1513,3 +1513,18 @@ pub(crate) fn group_history(
     })
     .and_then(Iterator::collect)
 }
+
+/// Whether (group, author, sent time) already names a group message.
+pub(crate) fn group_sent_time_taken(
+    conn: &Connection,
+    id: &str,
+    author: &SessionId,
+    sent_ms: u64,
+) -> rusqlite_cipher::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM group_messages
+         WHERE group_id = ?1 AND author = ?2 AND sent_ms = ?3)",
+        params![id, author.to_hex(), i("sent_ms", sent_ms)?],
+        |r| r.get(0),
+    )
+}

@@ -443,3 +443,21 @@ async fn groups_survive_a_restart() {
         vec!["after restart"]
     );
 }
+
+#[tokio::test]
+async fn two_messages_in_the_same_millisecond_both_arrive() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let view = alice.create_group("G", &[bob.session_id()]).await.unwrap();
+    join(&net, &bob, &view.id).await;
+    // The clock does not move between the two.
+    let first = alice.send_group_text(&view.id, "one").await.unwrap();
+    let second = alice.send_group_text(&view.id, "two").await.unwrap();
+    assert_ne!(first.sent_ms, second.sent_ms);
+    assert_eq!(
+        group_messages(&bob.receive().await.unwrap()),
+        vec!["one", "two"]
+    );
+    assert_eq!(alice.group_history(&view.id).unwrap().len(), 2);
+}

@@ -862,7 +862,13 @@ impl Messenger {
             }),
             ..Content::default()
         };
-        let sent_ms = self.now();
+        // (author, sent time) names a message: a second one in the same millisecond waits one.
+        let mut sent_ms = self.now();
+        while db::group_sent_time_taken(&self.db(), &h.row.id, &self.me, sent_ms)
+            .map_err(MessengerError::db(what))?
+        {
+            sent_ms += 1;
+        }
         let hash = self.send_group_content(&h, &content, sent_ms).await?;
         let m = GroupChatMessage {
             group: h.row.id.clone(),
@@ -898,6 +904,12 @@ impl Messenger {
             }
         }
         Ok(events)
+    }
+
+    /// Polls one group now, whatever its state (a removed member is refused by the swarm).
+    pub async fn refresh_group(&self, group: &str) -> Result<Vec<Event>, MessengerError> {
+        let public = parse_group_id(group)?;
+        self.poll_group(&public).await
     }
 
     /// Polls one group swarm: kicked notices, keys, info, members, then messages.
@@ -941,13 +953,17 @@ impl Messenger {
                             Ok(Some(g)) if g >= current)
                     });
                     if kicked {
-                        db::set_group_status(
-                            &self.db(),
-                            &h.row.id,
-                            GroupStatus::Kicked.to_i64(),
-                            None,
-                        )
-                        .map_err(MessengerError::db(what))?;
+                        let conn = self.db();
+                        db::set_group_cursor(&conn, &h.row.id, i32::from(ns), &newest)
+                            .and_then(|()| {
+                                db::set_group_status(
+                                    &conn,
+                                    &h.row.id,
+                                    GroupStatus::Kicked.to_i64(),
+                                    None,
+                                )
+                            })
+                            .map_err(MessengerError::db(what))?;
                         tracing::debug!("removed from a group");
                         events.push(Event::GroupClosed {
                             group: h.row.id.clone(),
