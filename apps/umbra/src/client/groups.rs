@@ -108,6 +108,9 @@ fn print_group(m: &Messenger, v: &GroupView) {
         if member.invited {
             tags.push("invited");
         }
+        if member.promoting {
+            tags.push("promotion pending");
+        }
         if member.session_id == m.session_id() {
             tags.push("you");
         }

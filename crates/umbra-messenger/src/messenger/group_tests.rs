@@ -378,15 +378,25 @@ async fn promote_leave_and_delete_for_everyone() {
         .promote_group_member(&view.id, &bob.session_id())
         .await
         .unwrap();
+    let bob_in = |v: GroupView| {
+        v.members
+            .into_iter()
+            .find(|m| m.session_id == bob.session_id())
+            .unwrap()
+    };
+    let pending = bob_in(alice.group(&view.id).unwrap());
+    assert!(pending.admin && pending.promoting);
     bob.receive().await.unwrap();
     let bob_view = bob.group(&view.id).unwrap();
     assert!(bob_view.admin);
+    let confirmed = bob_in(bob_view);
     assert!(
-        bob_view
-            .members
-            .iter()
-            .any(|m| m.session_id == bob.session_id() && m.admin)
+        confirmed.admin && !confirmed.promoting,
+        "Bob confirms his promotion"
     );
+    net.clock.advance(1_000);
+    alice.receive().await.unwrap();
+    assert!(!bob_in(alice.group(&view.id).unwrap()).promoting);
 
     // Carol leaves; an admin removes her at its next poll and rekeys.
     carol.leave_group(&view.id).await.unwrap();

@@ -190,6 +190,7 @@ impl Messenger {
                         session_id: m.session_id,
                         admin: m.admin,
                         invited: !m.admin && m.invite.is_some(),
+                        promoting: m.promotion.is_some(),
                     })
                     .collect()
             })
@@ -1106,23 +1107,29 @@ impl Messenger {
         accepted: &[SessionId],
         left: &[SessionId],
     ) -> Result<(), MessengerError> {
-        if !accepted.is_empty() {
-            let list = self.members_config(&self.db(), h)?;
-            if let Some(mut list) = list {
-                let mut changed = false;
-                for id in accepted {
-                    if let Some(mut m) = list.get(id).filter(|m| m.invite.is_some()) {
-                        m.invite = None;
-                        m.supplement = false;
-                        list.set(&m)
-                            .map_err(MessengerError::group("marking an invitation accepted"))?;
-                        changed = true;
-                    }
+        let list = self.members_config(&self.db(), h)?;
+        if let Some(mut list) = list {
+            let mut changed = false;
+            // Newly promoted: the seed arrived, so the promotion is accepted (§1.9 "Promote").
+            if let Some(mut me) = list.get(&self.me).filter(|m| m.promotion.is_some()) {
+                me.promotion = None;
+                me.admin = true;
+                list.set(&me)
+                    .map_err(MessengerError::group("accepting a promotion"))?;
+                changed = true;
+            }
+            for id in accepted {
+                if let Some(mut m) = list.get(id).filter(|m| m.invite.is_some()) {
+                    m.invite = None;
+                    m.supplement = false;
+                    list.set(&m)
+                        .map_err(MessengerError::group("marking an invitation accepted"))?;
+                    changed = true;
                 }
-                if changed {
-                    self.push_group_config(h, namespace::MEMBERS, list.state_mut())
-                        .await?;
-                }
+            }
+            if changed {
+                self.push_group_config(h, namespace::MEMBERS, list.state_mut())
+                    .await?;
             }
         }
         let left: Vec<SessionId> = left.iter().copied().filter(|id| *id != self.me).collect();

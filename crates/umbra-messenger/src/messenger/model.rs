@@ -231,6 +231,8 @@ pub struct GroupMemberView {
     pub admin: bool,
     /// Invited, not yet accepted.
     pub invited: bool,
+    /// Promoted to admin, not yet confirmed by the member.
+    pub promoting: bool,
 }
 
 /// What this device knows of a group.
