@@ -471,3 +471,78 @@ async fn two_messages_in_the_same_millisecond_both_arrive() {
     );
     assert_eq!(alice.group_history(&view.id).unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn members_added_later_read_history_only_when_it_is_shared() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (carol, _) = net.user("carol", 3);
+    let (dave, _) = net.user("dave", 4);
+    let view = alice.create_group("G", &[bob.session_id()]).await.unwrap();
+    join(&net, &bob, &view.id).await;
+    alice.send_group_text(&view.id, "old news").await.unwrap();
+    net.clock.advance(1_000);
+
+    // Without history: a rekey; Carol reads from her arrival on.
+    assert!(matches!(
+        bob.add_group_members(&view.id, &[carol.session_id()], false)
+            .await,
+        Err(MessengerError::NotGroupAdmin(_))
+    ));
+    alice
+        .add_group_members(&view.id, &[carol.session_id()], false)
+        .await
+        .unwrap();
+    assert_eq!(
+        alice.held_of(&view.id).unwrap().keys.current_generation(),
+        Some(1)
+    );
+    net.clock.advance(1_000);
+    join(&net, &carol, &view.id).await;
+    // With history: a supplemental keys message; Dave reads the old message too.
+    alice
+        .add_group_members(&view.id, &[dave.session_id()], true)
+        .await
+        .unwrap();
+    assert_eq!(
+        alice.held_of(&view.id).unwrap().keys.current_generation(),
+        Some(1),
+        "no rekey for a member added with history"
+    );
+    net.clock.advance(1_000);
+    join(&net, &dave, &view.id).await;
+    alice.send_group_text(&view.id, "welcome").await.unwrap();
+    net.clock.advance(1_000);
+
+    let carol_saw = carol.group_history(&view.id).unwrap();
+    let dave_saw = dave.group_history(&view.id).unwrap();
+    carol.receive().await.unwrap();
+    dave.receive().await.unwrap();
+    let carol_all: Vec<_> = carol
+        .group_history(&view.id)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    let dave_all: Vec<_> = dave
+        .group_history(&view.id)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert!(carol_saw.iter().all(|m| m.body != "old news"));
+    assert_eq!(carol_all, vec!["welcome"]);
+    assert!(dave_saw.iter().any(|m| m.body == "old news"));
+    assert_eq!(dave_all, vec!["old news", "welcome"]);
+    // Bob, there from the start (and offline since), reads both across the rekey.
+    assert_eq!(
+        group_messages(&bob.receive().await.unwrap()),
+        vec!["old news", "welcome"]
+    );
+    // Everyone is in Alice's list, invitations accepted.
+    alice.receive().await.unwrap();
+    let v = alice.group(&view.id).unwrap();
+    assert_eq!(v.members.len(), 4);
+    assert!(v.members.iter().all(|m| !m.invited), "{:?}", v.members);
+}
