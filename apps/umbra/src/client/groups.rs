@@ -6,7 +6,7 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use umbra_crypto::SessionId;
-use umbra_messenger::{GroupChatMessage, GroupView, Messenger, is_group_id};
+use umbra_messenger::{GroupChatMessage, GroupView, MessageStatus, Messenger, is_group_id};
 
 use super::Globals;
 use super::context::{self, Reach, resolve};
@@ -133,6 +133,7 @@ pub(crate) fn group_message_json(msg: &GroupChatMessage) -> Value {
         "timestamp": msg.sent_ms,
         "hash": msg.hash,
         "outgoing": msg.outgoing,
+        "status": render::status(msg.status),
         "received_at": msg.received_ms,
     })
 }
@@ -140,8 +141,13 @@ pub(crate) fn group_message_json(msg: &GroupChatMessage) -> Value {
 /// One line for a group message: `[2025-01-02 10:11:12] Hikers / alice: hello`.
 pub(crate) fn group_message_line(m: &Messenger, msg: &GroupChatMessage) -> String {
     let group = m.group(&msg.group).map(|g| g.name).unwrap_or_default();
+    let tail = match msg.status {
+        MessageStatus::Queued => "  (queued)",
+        MessageStatus::Failed => "  (failed)",
+        _ => "",
+    };
     format!(
-        "[{}] {group} / {}: {}",
+        "[{}] {group} / {}: {}{tail}",
         render::timestamp(msg.sent_ms),
         render::name_of(m, &msg.author),
         msg.body
@@ -264,12 +270,19 @@ pub(crate) async fn send(g: &Globals, group: &str, text: &str) -> anyhow::Result
     let msg = m.send_group_text(group, text).await?;
     if g.json {
         print_json(&group_message_json(&msg));
-    } else {
-        println!(
+        return Ok(());
+    }
+    match msg.status {
+        MessageStatus::Sent => println!(
             "sent to the group at {} (timestamp {})",
             render::timestamp(msg.sent_ms),
             msg.sent_ms
-        );
+        ),
+        MessageStatus::Failed => bail!("sending to the group: the group swarm refused it"),
+        _ => println!(
+            "queued (timestamp {}): the group swarm did not acknowledge it; `umbra receive` will retry it",
+            msg.sent_ms
+        ),
     }
     Ok(())
 }

@@ -152,6 +152,7 @@ const MIGRATIONS: &[&str] = &[
         outgoing    INTEGER NOT NULL,
         received_ms INTEGER NOT NULL,
         hash        TEXT,
+        status      INTEGER NOT NULL,
         UNIQUE (group_id, author, sent_ms)
     );
     CREATE INDEX group_messages_by_group ON group_messages (group_id, sent_ms);
@@ -865,7 +866,8 @@ pub(crate) fn outbox_entries(
     let mut stmt = conn.prepare(
         "SELECT o.id, o.kind, o.owner, m.conversation, m.sent_ms, o.attempts,
                 o.next_attempt_ms, o.last_error
-         FROM outbox o LEFT JOIN messages m ON m.id = o.message_id ORDER BY o.id",
+         FROM outbox o LEFT JOIN messages m ON m.id = o.message_id
+         WHERE o.kind <> 'group' ORDER BY o.id",
     )?;
     stmt.query_map([], |r| {
         let kind: String = r.get(1)?;
@@ -962,6 +964,8 @@ pub(crate) fn queue_own_swarm_op(
 pub(crate) struct Pending {
     pub(crate) id: i64,
     pub(crate) op: i64,
+    /// "group" for a group message (its `message_id` is a `group_messages` row).
+    pub(crate) kind: String,
     pub(crate) owner: String,
     pub(crate) namespace: i32,
     pub(crate) data: Vec<u8>,
@@ -981,7 +985,7 @@ pub(crate) fn due_entries(
 ) -> rusqlite_cipher::Result<Vec<Pending>> {
     let mut stmt = conn.prepare(
         "SELECT id, op, owner, namespace, data, hashes, timestamp_ms, ttl_ms, message_id,
-                is_primary, attempts
+                is_primary, attempts, kind
          FROM outbox WHERE next_attempt_ms <= ?1 ORDER BY id LIMIT ?2",
     )?;
     stmt.query_map(params![i("now", now)?, limit], |r| {
@@ -998,6 +1002,7 @@ pub(crate) fn due_entries(
             message_id: r.get(8)?,
             is_primary: r.get(9)?,
             attempts: u("attempts", r.get(10)?)?,
+            kind: r.get(11)?,
         })
     })
     .and_then(Iterator::collect)
@@ -1476,8 +1481,8 @@ pub(crate) fn insert_group_message(
 ) -> rusqlite_cipher::Result<bool> {
     conn.execute(
         "INSERT OR IGNORE INTO group_messages
-         (group_id, author, sent_ms, body, outgoing, received_ms, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         (group_id, author, sent_ms, body, outgoing, received_ms, hash, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             m.group,
             m.author.to_hex(),
@@ -1485,7 +1490,8 @@ pub(crate) fn insert_group_message(
             m.body,
             m.outgoing,
             i("received_ms", m.received_ms)?,
-            m.hash
+            m.hash,
+            m.status.to_i64()
         ],
     )
     .map(|n| n > 0)
@@ -1497,8 +1503,8 @@ pub(crate) fn group_history(
     id: &str,
 ) -> rusqlite_cipher::Result<Vec<super::model::GroupChatMessage>> {
     let mut stmt = conn.prepare(
-        "SELECT group_id, author, sent_ms, body, outgoing, received_ms, hash FROM group_messages
-         WHERE group_id = ?1 ORDER BY sent_ms, id",
+        "SELECT group_id, author, sent_ms, body, outgoing, received_ms, hash, status
+         FROM group_messages WHERE group_id = ?1 ORDER BY sent_ms, id",
     )?;
     stmt.query_map(params![id], |r| {
         Ok(super::model::GroupChatMessage {
@@ -1509,6 +1515,7 @@ pub(crate) fn group_history(
             outgoing: r.get(4)?,
             received_ms: u("received_ms", r.get(5)?)?,
             hash: r.get(6)?,
+            status: MessageStatus::from_i64(r.get(7)?),
         })
     })
     .and_then(Iterator::collect)
@@ -1527,4 +1534,57 @@ pub(crate) fn group_sent_time_taken(
         params![id, author.to_hex(), i("sent_ms", sent_ms)?],
         |r| r.get(0),
     )
+}
+
+/// Adds the store of a group message (namespace 11 of `group_id`'s swarm) to the outbox; its
+/// acknowledgement marks the `group_messages` row `message_id` sent.
+pub(crate) fn queue_group_store(
+    conn: &Connection,
+    group_id: &str,
+    data: &[u8],
+    hash: &str,
+    timestamp_ms: u64,
+    ttl_ms: u64,
+    message_id: i64,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT INTO outbox (op, kind, owner, namespace, data, hashes, timestamp_ms, ttl_ms,
+                             message_id, is_primary, next_attempt_ms)
+         VALUES (?1, 'group', ?2, 11, ?3, ?4, ?5, ?6, ?7, 1, 0)",
+        params![
+            OP_STORE,
+            group_id,
+            data,
+            hash,
+            i("timestamp_ms", timestamp_ms)?,
+            i("ttl_ms", ttl_ms)?,
+            message_id
+        ],
+    )
+    .map(drop)
+}
+
+/// Sets the delivery status of a group message row.
+pub(crate) fn set_group_message_status(
+    conn: &Connection,
+    id: i64,
+    status: MessageStatus,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "UPDATE group_messages SET status = ?2 WHERE id = ?1",
+        params![id, status.to_i64()],
+    )
+    .map(drop)
+}
+
+/// Our group message of `group_id` sent at `sent_ms`.
+pub(crate) fn own_group_message(
+    conn: &Connection,
+    id: &str,
+    me: &SessionId,
+    sent_ms: u64,
+) -> rusqlite_cipher::Result<Option<super::model::GroupChatMessage>> {
+    Ok(group_history(conn, id)?
+        .into_iter()
+        .find(|m| m.author == *me && m.sent_ms == sent_ms))
 }

@@ -546,3 +546,63 @@ async fn members_added_later_read_history_only_when_it_is_shared() {
     assert_eq!(v.members.len(), 4);
     assert!(v.members.iter().all(|m| !m.invited), "{:?}", v.members);
 }
+
+#[tokio::test]
+async fn a_group_message_sent_while_the_swarm_is_down_is_delivered_later() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let view = alice.create_group("G", &[bob.session_id()]).await.unwrap();
+    join(&net, &bob, &view.id).await;
+    net.swarms.set_down(true);
+    let queued = alice
+        .send_group_text(&view.id, "when you can")
+        .await
+        .unwrap();
+    assert_eq!(queued.status, MessageStatus::Queued);
+    assert_eq!(
+        alice.group_history(&view.id).unwrap()[0].status,
+        MessageStatus::Queued
+    );
+    // Group entries are not one-to-one outbox entries (whose owner is a Session ID).
+    assert!(alice.outbox().unwrap().is_empty());
+    net.swarms.set_down(false);
+    net.clock.advance(super::BACKOFF_MIN_MS);
+    let report = alice.flush_outbox().await.unwrap();
+    assert_eq!((report.done, report.pending), (1, 0));
+    assert_eq!(
+        alice.group_history(&view.id).unwrap()[0].status,
+        MessageStatus::Sent
+    );
+    assert_eq!(
+        group_messages(&bob.receive().await.unwrap()),
+        vec!["when you can"]
+    );
+    // Shown once on Alice's side, although the copy comes back from the swarm.
+    alice.receive().await.unwrap();
+    assert_eq!(alice.group_history(&view.id).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_queued_group_message_of_a_removed_member_fails_for_good() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let view = alice.create_group("G", &[bob.session_id()]).await.unwrap();
+    join(&net, &bob, &view.id).await;
+    net.swarms.set_down(true);
+    bob.send_group_text(&view.id, "too late").await.unwrap();
+    net.swarms.set_down(false);
+    alice
+        .remove_group_members(&view.id, &[bob.session_id()])
+        .await
+        .unwrap();
+    net.clock.advance(super::BACKOFF_MIN_MS);
+    // Bob's poll delivers the outbox first: the revoked token is refused for good.
+    bob.receive().await.unwrap();
+    assert_eq!(
+        bob.group_history(&view.id).unwrap()[0].status,
+        MessageStatus::Failed
+    );
+    assert_eq!(bob.flush_outbox().await.unwrap().pending, 0);
+}

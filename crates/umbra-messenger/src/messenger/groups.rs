@@ -33,7 +33,7 @@ use super::db::{self, GroupRow};
 use super::swarm::GroupAuth;
 use super::{
     DEFAULT_TTL_MS, Event, GroupChatMessage, GroupMemberView, GroupStatus, GroupView,
-    MAX_BODY_CHARS, Messenger, MessengerError, lock,
+    MAX_BODY_CHARS, MessageStatus, Messenger, MessengerError, lock,
 };
 
 /// TTL of keys, info, members and kicked notices in the group swarm: 30 days (§1.1).
@@ -863,25 +863,102 @@ impl Messenger {
             }),
             ..Content::default()
         };
-        // (author, sent time) names a message: a second one in the same millisecond waits one.
-        let mut sent_ms = self.now();
-        while db::group_sent_time_taken(&self.db(), &h.row.id, &self.me, sent_ms)
-            .map_err(MessengerError::db(what))?
-        {
-            sent_ms += 1;
-        }
-        let hash = self.send_group_content(&h, &content, sent_ms).await?;
-        let m = GroupChatMessage {
-            group: h.row.id.clone(),
-            author: self.me,
-            sent_ms,
-            body: text.to_string(),
-            outgoing: true,
-            received_ms: sent_ms,
-            hash: Some(hash),
+        // Saved and queued in one transaction, then one delivery attempt (as `send_text`):
+        // a group swarm out of reach keeps it queued for the next poll.
+        let sent_ms = {
+            let mut conn = self.db();
+            let tx = conn.transaction().map_err(MessengerError::db(what))?;
+            if db::outbox_len(&tx).map_err(MessengerError::db(what))? >= super::MAX_OUTBOX {
+                return Err(MessengerError::OutboxFull {
+                    limit: super::MAX_OUTBOX,
+                });
+            }
+            // (author, sent time) names a message: a second one in the same ms waits one.
+            let mut sent_ms = self.now();
+            while db::group_sent_time_taken(&tx, &h.row.id, &self.me, sent_ms)
+                .map_err(MessengerError::db(what))?
+            {
+                sent_ms += 1;
+            }
+            let plain = encode_group_envelope(&content, sent_ms);
+            let data = {
+                let mut rng = lock(&self.rng);
+                encrypt_message(&self.identity, &h.keys, &plain, true, &mut **rng)
+                    .map_err(MessengerError::group("encrypting a group message"))?
+            };
+            let hash = umbra_crypto::hash::message_hash(
+                &h.public.id(),
+                i32::from(namespace::MESSAGES),
+                &data,
+            )
+            .to_string();
+            db::insert_group_message(
+                &tx,
+                &GroupChatMessage {
+                    group: h.row.id.clone(),
+                    author: self.me,
+                    sent_ms,
+                    body: text.to_string(),
+                    outgoing: true,
+                    received_ms: sent_ms,
+                    hash: Some(hash.clone()),
+                    status: MessageStatus::Queued,
+                },
+            )
+            .map_err(MessengerError::db(what))?;
+            let id = tx.last_insert_rowid();
+            db::queue_group_store(&tx, &h.row.id, &data, &hash, sent_ms, DEFAULT_TTL_MS, id)
+                .map_err(MessengerError::db(what))?;
+            tx.commit().map_err(MessengerError::db(what))?;
+            sent_ms
         };
-        db::insert_group_message(&self.db(), &m).map_err(MessengerError::db(what))?;
-        Ok(m)
+        self.flush_outbox().await?;
+        db::own_group_message(&self.db(), &h.row.id, &self.me, sent_ms)
+            .map_err(MessengerError::db(what))?
+            .ok_or(MessengerError::NoSuchMessage(what))
+    }
+
+    /// Delivers one queued group message (an outbox entry of kind "group"): refused for
+    /// good once we are no longer in the group.
+    pub(super) async fn deliver_group_store(
+        &self,
+        p: &db::Pending,
+    ) -> Result<(), super::SwarmError> {
+        let refused = |why: &str| super::SwarmError::Status {
+            status: 403,
+            body: why.to_string(),
+        };
+        let h = match self.held_of(&p.owner) {
+            Ok(h) if h.status() == GroupStatus::Joined => h,
+            _ => return Err(refused("no longer a member of the group")),
+        };
+        let sub;
+        let auth = match &h.admin {
+            Some(a) => GroupAuth::Admin(a),
+            None => {
+                sub = self
+                    .subaccount(&h)
+                    .map_err(|_| refused("no group authentication data"))?;
+                GroupAuth::Member(&sub)
+            }
+        };
+        match self
+            .swarm
+            .group_store(
+                &h.public,
+                auth,
+                p.namespace,
+                &p.data,
+                p.timestamp_ms,
+                p.ttl_ms,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // A refused token (revoked: we were removed) will never be accepted.
+            Err(super::SwarmError::Status { status: 401, body }) => Err(refused(&body)),
+            Err(e) => Err(e),
+        }
     }
 
     // ----- receiving -------------------------------------------------------------------
@@ -1073,6 +1150,11 @@ impl Messenger {
                             outgoing: opened.sender == self.me,
                             received_ms: self.now(),
                             hash: Some(m.hash.clone()),
+                            status: if opened.sender == self.me {
+                                MessageStatus::Sent
+                            } else {
+                                MessageStatus::Received
+                            },
                         };
                         if db::insert_group_message(&conn, &message)
                             .map_err(MessengerError::db(what))?

@@ -175,6 +175,8 @@ pub struct GroupChatMessage {
     pub received_ms: u64,
     /// Its hash in the group swarm.
     pub hash: Option<String>,
+    /// Delivery state (ours: queued until the group swarm acknowledged it).
+    pub status: MessageStatus,
 }
 
 /// Where we stand in a group.

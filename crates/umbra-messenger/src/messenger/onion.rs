@@ -110,7 +110,8 @@ fn group_auth(auth: GroupAuth<'_>, signed: &[u8], params: &mut Value) {
     }
 }
 
-/// `store` request JSON (§5.1) in `namespace` of a group swarm, signed at `timestamp_ms`.
+/// `store` request JSON (§5.1) in `namespace` of a group swarm, signed at
+/// `sig_timestamp_ms` (now: a retried message keeps its own `timestamp`).
 pub fn group_store_request(
     group: &GroupPublic,
     auth: GroupAuth<'_>,
@@ -118,15 +119,21 @@ pub fn group_store_request(
     data: &[u8],
     timestamp_ms: u64,
     ttl_ms: u64,
+    sig_timestamp_ms: u64,
 ) -> Vec<u8> {
     let mut p = json!({
         "pubkey": group.id().to_hex(),
         "namespace": namespace,
         "timestamp": timestamp_ms,
+        "sig_timestamp": sig_timestamp_ms,
         "ttl": ttl_ms,
         "data": STANDARD.encode(data),
     });
-    group_auth(auth, &store_signed_bytes(namespace, timestamp_ms), &mut p);
+    group_auth(
+        auth,
+        &store_signed_bytes(namespace, sig_timestamp_ms),
+        &mut p,
+    );
     rpc("store", p)
 }
 
@@ -542,7 +549,15 @@ impl SwarmApi for OnionSwarm {
     ) -> BoxFuture<'a, Result<StoreAck, SwarmError>> {
         Box::pin(async move {
             // Signed now (±60 s of the node), stored with the message's own time.
-            let body = group_store_request(group, auth, namespace, data, timestamp_ms, ttl_ms);
+            let body = group_store_request(
+                group,
+                auth,
+                namespace,
+                data,
+                timestamp_ms,
+                ttl_ms,
+                self.network_now(),
+            );
             let json = self.call(Destination::Swarm(group.id()), body).await?;
             parse_store(&json)
         })
@@ -664,12 +679,15 @@ mod tests {
             GroupAuth::Admin(&admin),
             11,
             b"x",
-            1_700_000_000_000,
+            1_600_000_000_000,
             20_000,
+            1_700_000_000_000,
         );
         let v: Value = serde_json::from_slice(&req).unwrap();
         let p = &v["params"];
         assert_eq!(p["pubkey"], group.id().to_hex());
+        assert_eq!(p["timestamp"], 1_600_000_000_000_u64);
+        assert_eq!(p["sig_timestamp"], 1_700_000_000_000_u64);
         assert!(p["pubkey"].as_str().unwrap().starts_with("03"));
         let sig = STANDARD.decode(p["signature"].as_str().unwrap()).unwrap();
         let sig = umbra_crypto::Signature::from_slice(&sig).unwrap();
