@@ -606,3 +606,81 @@ async fn a_queued_group_message_of_a_removed_member_fails_for_good() {
     );
     assert_eq!(bob.flush_outbox().await.unwrap().pending, 0);
 }
+
+/// Another device of the account with `phrase`.
+fn second_device(net: &Net, name: &str, phrase: &str, seed: u64) -> Messenger {
+    let p = Profile::restore(
+        &net.dir(name),
+        phrase,
+        None,
+        super::tests::FAST_KDF,
+        &mut umbra_crypto::SeededRandom::new(seed),
+    )
+    .unwrap();
+    net.messenger(p, seed)
+}
+
+#[tokio::test]
+async fn a_second_device_learns_the_groups_through_the_user_groups_config() {
+    let net = Net::new();
+    let (alice, phrase) = net.user("alice", 1);
+    let (bob, bob_phrase) = net.user("bob", 2);
+    let view = alice
+        .create_group("Synced", &[bob.session_id()])
+        .await
+        .unwrap();
+    join(&net, &bob, &view.id).await;
+    alice.receive().await.unwrap();
+    alice
+        .send_group_text(&view.id, "from device one")
+        .await
+        .unwrap();
+    net.clock.advance(1_000);
+
+    // Alice's second device pulls UserGroups (with the seed) and reads the group as admin.
+    let alice2 = second_device(&net, "alice2", &phrase, 11);
+    let ev = alice2.receive().await.unwrap();
+    assert_eq!(group_messages(&ev), vec!["from device one"]);
+    let v = alice2.group(&view.id).unwrap();
+    assert_eq!(v.status, GroupStatus::Joined);
+    assert!(v.admin);
+    assert_eq!(v.name, "Synced");
+    assert_eq!(v.members.len(), 2);
+
+    // Bob's second device: a member (auth data from the config), joined, not a request.
+    let bob2 = second_device(&net, "bob2", &bob_phrase, 12);
+    assert_eq!(
+        group_messages(&bob2.receive().await.unwrap()),
+        vec!["from device one"]
+    );
+    let v = bob2.group(&view.id).unwrap();
+    assert_eq!(v.status, GroupStatus::Joined);
+    assert!(!v.admin);
+
+    net.clock.advance(1_000);
+    alice2
+        .send_group_text(&view.id, "from device two")
+        .await
+        .unwrap();
+    assert_eq!(
+        group_messages(&bob2.receive().await.unwrap()),
+        vec!["from device two"]
+    );
+    assert_eq!(
+        group_messages(&bob.receive().await.unwrap()),
+        vec!["from device one", "from device two"]
+    );
+
+    // A removal seen by one device closes the group on the other through the config too.
+    alice
+        .remove_group_members(&view.id, &[bob.session_id()])
+        .await
+        .unwrap();
+    net.clock.advance(1_000);
+    bob.receive().await.unwrap();
+    assert_eq!(bob.group(&view.id).unwrap().status, GroupStatus::Kicked);
+    net.clock.advance(1_000);
+    bob.receive().await.unwrap();
+    bob2.sync_config().await.unwrap();
+    assert_eq!(bob2.group(&view.id).unwrap().status, GroupStatus::Kicked);
+}

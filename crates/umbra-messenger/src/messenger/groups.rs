@@ -29,6 +29,9 @@ use umbra_wire::{
     group_update_member_change_message,
 };
 
+use umbra_config::{Group as SyncedGroup, GroupRemoved};
+
+use super::config_state::{self, ConfigKind};
 use super::db::{self, GroupRow};
 use super::swarm::GroupAuth;
 use super::{
@@ -485,19 +488,23 @@ impl Messenger {
         let public = *admin.public();
         let id = public.id().to_hex();
         let now = self.now();
-        db::put_group(
-            &self.db(),
-            &GroupRow {
-                id: id.clone(),
-                name: name.to_string(),
-                status: GroupStatus::Joined.to_i64(),
-                admin_seed: Some(admin.seed().to_vec()),
-                member_auth: None,
-                invited_by: None,
-                joined_ms: now,
-            },
-        )
-        .map_err(MessengerError::db("saving a new group"))?;
+        {
+            let conn = self.db();
+            db::put_group(
+                &conn,
+                &GroupRow {
+                    id: id.clone(),
+                    name: name.to_string(),
+                    status: GroupStatus::Joined.to_i64(),
+                    admin_seed: Some(admin.seed().to_vec()),
+                    member_auth: None,
+                    invited_by: None,
+                    joined_ms: now,
+                },
+            )
+            .map_err(MessengerError::db("saving a new group"))?;
+            self.sync_note_group(&conn, &id)?;
+        }
         let mut h = self.held(&self.db(), &public)?;
         let mut everyone = vec![self.me];
         everyone.extend(invitees.iter().copied());
@@ -538,6 +545,7 @@ impl Messenger {
         self.push_group_config(&h, namespace::MEMBERS, list.state_mut())
             .await?;
         self.send_invites(&h, name, &invitees).await?;
+        self.push_groups_config().await;
         tracing::debug!(members = invitees.len() + 1, "group created");
         let conn = self.db();
         let h = self.held(&conn, &public)?;
@@ -774,8 +782,10 @@ impl Messenger {
         info.destroy();
         self.push_group_config(&h, namespace::INFO, info.state_mut())
             .await?;
-        db::set_group_status(&self.db(), &h.row.id, GroupStatus::Destroyed.to_i64(), None)
-            .map_err(MessengerError::db(what))
+        let conn = self.db();
+        db::set_group_status(&conn, &h.row.id, GroupStatus::Destroyed.to_i64(), None)
+            .map_err(MessengerError::db(what))?;
+        self.sync_note_group(&conn, &h.row.id)
     }
 
     // ----- member actions --------------------------------------------------------------
@@ -793,8 +803,12 @@ impl Messenger {
                 });
             }
         }
-        db::set_group_status(&self.db(), &h.row.id, GroupStatus::Joined.to_i64(), None)
-            .map_err(MessengerError::db(what))?;
+        {
+            let conn = self.db();
+            db::set_group_status(&conn, &h.row.id, GroupStatus::Joined.to_i64(), None)
+                .map_err(MessengerError::db(what))?;
+            self.sync_note_group(&conn, &h.row.id)?;
+        }
         let events = self.poll_group(&h.public).await?;
         let h = self.held_of(group)?;
         if h.keys.encryption_key().is_some() && h.status() == GroupStatus::Joined {
@@ -806,7 +820,16 @@ impl Messenger {
         } else {
             tracing::debug!("no group key yet; the admins learn of the acceptance later");
         }
+        self.push_groups_config().await;
         Ok(events)
+    }
+
+    /// Pushes the UserGroups change at once, so the account's other devices see it without
+    /// waiting for this one's next poll; a failure is retried at that poll.
+    async fn push_groups_config(&self) {
+        if let Err(e) = self.sync_config().await {
+            tracing::debug!(error = %e.report(), "config sync failed; retrying at the next poll");
+        }
     }
 
     /// Declines an invitation: the group is forgotten.
@@ -814,7 +837,8 @@ impl Messenger {
         let public = parse_group_id(group)?;
         let conn = self.db();
         let h = self.held(&conn, &public)?;
-        db::delete_group(&conn, &h.row.id).map_err(MessengerError::db("declining a group"))
+        db::delete_group(&conn, &h.row.id).map_err(MessengerError::db("declining a group"))?;
+        self.sync_note_group(&conn, &h.row.id)
     }
 
     /// Leaves a group: the admins are told (they remove us and rekey), and the group is
@@ -832,7 +856,9 @@ impl Messenger {
                 tracing::debug!(error = %e.report(), "could not tell the group we left");
             }
         }
-        db::delete_group(&self.db(), &h.row.id).map_err(MessengerError::db(what))
+        let conn = self.db();
+        db::delete_group(&conn, &h.row.id).map_err(MessengerError::db(what))?;
+        self.sync_note_group(&conn, &h.row.id)
     }
 
     /// Sends a text message to the group: encrypted with the group key, stored once.
@@ -1042,6 +1068,7 @@ impl Messenger {
                                 )
                             })
                             .map_err(MessengerError::db(what))?;
+                        self.sync_note_group(&conn, &h.row.id)?;
                         tracing::debug!("removed from a group");
                         events.push(Event::GroupClosed {
                             group: h.row.id.clone(),
@@ -1091,6 +1118,7 @@ impl Messenger {
                                 None,
                             )
                             .map_err(MessengerError::db(what))?;
+                            self.sync_note_group(&conn, &h.row.id)?;
                             events.push(Event::GroupClosed {
                                 group: h.row.id.clone(),
                                 status: GroupStatus::Destroyed,
@@ -1255,6 +1283,7 @@ impl Messenger {
                         },
                     )
                     .map_err(MessengerError::db(what))?;
+                    self.sync_note_group(tx, &id)?;
                     tracing::debug!(from = %Redacted::new(sender), "group invitation received");
                     return Ok(vec![Event::GroupInvite {
                         group: id,
@@ -1283,6 +1312,7 @@ impl Messenger {
                         rusqlite_cipher::params![id, admin.seed().to_vec()],
                     )
                     .map_err(MessengerError::db("saving a promotion"))?;
+                    self.sync_note_group(tx, &id)?;
                     tracing::debug!("promoted to group admin");
                 }
                 _ => tracing::warn!("ignoring a promotion to a group we are not in"),
@@ -1314,6 +1344,113 @@ impl Messenger {
         }
         Ok(public)
     }
+}
+
+impl Messenger {
+    /// Writes the group as this device now holds it into the UserGroups config (§2.11:
+    /// `K` seed for admins, `s` auth data for members, `i` invited, `r` removed), in the
+    /// caller's transaction: another device of the account learns it at its next sync.
+    pub(super) fn sync_note_group(
+        &self,
+        conn: &Connection,
+        id: &str,
+    ) -> Result<(), MessengerError> {
+        let what = "syncing a group";
+        let mut cfg = config_state::user_groups(conn, self.identity.seed())?;
+        let key = group_key(id)?;
+        let Some(row) = db::group(conn, id).map_err(MessengerError::db(what))? else {
+            if cfg.erase_group(&key) {
+                config_state::save(conn, ConfigKind::UserGroups, cfg.state())?;
+            }
+            return Ok(());
+        };
+        let mut g = cfg.group(&key).unwrap_or_else(|| SyncedGroup::new(key));
+        let mut end = row.name.len().min(100);
+        while !row.name.is_char_boundary(end) {
+            end -= 1;
+        }
+        g.name = row.name[..end].to_string();
+        g.secret_seed = row
+            .admin_seed
+            .as_deref()
+            .and_then(|s| <[u8; 32]>::try_from(s).ok());
+        g.auth_data = if g.secret_seed.is_some() {
+            None
+        } else {
+            row.member_auth.clone()
+        };
+        let status = GroupStatus::from_i64(row.status);
+        g.invited = status == GroupStatus::Invited;
+        g.removed = match status {
+            GroupStatus::Kicked => GroupRemoved::Kicked,
+            GroupStatus::Destroyed => GroupRemoved::Destroyed,
+            _ => GroupRemoved::No,
+        };
+        g.joined_at = i64::try_from(row.joined_ms / 1000).unwrap_or(0);
+        cfg.set_group(&g).map_err(MessengerError::config(what))?;
+        config_state::save(conn, ConfigKind::UserGroups, cfg.state())
+    }
+
+    /// Applies a merged UserGroups config: groups another device created, joined or was
+    /// invited to appear here; a seed learnt there makes us admin here; a removal there
+    /// closes the group here. Groups are never re-opened or forgotten from a config.
+    pub(super) fn apply_groups_config(&self, conn: &Connection) -> Result<(), MessengerError> {
+        let what = "applying the synced groups";
+        let cfg = config_state::user_groups(conn, self.identity.seed())?;
+        for g in cfg.groups() {
+            let id = hex::encode(g.id);
+            if parse_group_id(&id).is_err() {
+                continue;
+            }
+            let synced_status = match (g.removed, g.invited) {
+                (GroupRemoved::Kicked, _) => GroupStatus::Kicked,
+                (GroupRemoved::Destroyed, _) => GroupStatus::Destroyed,
+                (GroupRemoved::No, true) => GroupStatus::Invited,
+                (GroupRemoved::No, false) => GroupStatus::Joined,
+            };
+            let local = db::group(conn, &id).map_err(MessengerError::db(what))?;
+            let row = match local {
+                None => GroupRow {
+                    id: id.clone(),
+                    name: g.name.clone(),
+                    status: synced_status.to_i64(),
+                    admin_seed: g.secret_seed.map(|s| s.to_vec()),
+                    member_auth: g.auth_data.clone(),
+                    invited_by: None,
+                    joined_ms: u64::try_from(g.joined_at).unwrap_or(0) * 1000,
+                },
+                Some(mut row) => {
+                    if row.admin_seed.is_none() {
+                        row.admin_seed = g.secret_seed.map(|s| s.to_vec());
+                    }
+                    if row.member_auth.is_none() {
+                        row.member_auth.clone_from(&g.auth_data);
+                    }
+                    let here = GroupStatus::from_i64(row.status);
+                    let moves = matches!(
+                        (here, synced_status),
+                        (GroupStatus::Invited, _)
+                            | (
+                                GroupStatus::Joined,
+                                GroupStatus::Kicked | GroupStatus::Destroyed
+                            )
+                    );
+                    if moves {
+                        row.status = synced_status.to_i64();
+                    }
+                    row
+                }
+            };
+            db::put_group(conn, &row).map_err(MessengerError::db(what))?;
+        }
+        Ok(())
+    }
+}
+
+/// The UserGroups key of a group id.
+fn group_key(id: &str) -> Result<[u8; 33], MessengerError> {
+    let public = parse_group_id(id)?;
+    Ok(*public.id().as_bytes())
 }
 
 /// Merges the kept messages of a config namespace into `state`.
