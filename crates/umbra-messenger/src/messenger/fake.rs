@@ -499,6 +499,26 @@ impl SwarmApi for FakeSwarms {
         })
     }
 
+    fn group_expire<'a>(
+        &'a self,
+        admin: &'a GroupAdmin,
+        hashes: &'a [String],
+        expiry_ms: u64,
+    ) -> BoxFuture<'a, Result<(), SwarmError>> {
+        Box::pin(async move {
+            self.check_up()?;
+            let mut st = self.st();
+            if let Some(b) = st.boxes.get_mut(&admin.id().to_hex()) {
+                for e in b.values_mut().flatten() {
+                    if hashes.contains(&e.hash) {
+                        e.expiry_ms = expiry_ms;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn group_revoke<'a>(
         &'a self,
         admin: &'a GroupAdmin,

@@ -684,3 +684,44 @@ async fn a_second_device_learns_the_groups_through_the_user_groups_config() {
     bob2.sync_config().await.unwrap();
     assert_eq!(bob2.group(&view.id).unwrap().status, GroupStatus::Kicked);
 }
+
+#[tokio::test]
+async fn an_admin_keeps_the_group_alive_beyond_the_config_ttl() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (carol, _) = net.user("carol", 3);
+    let view = alice
+        .create_group("Old", &[bob.session_id()])
+        .await
+        .unwrap();
+    join(&net, &bob, &view.id).await;
+    let public = parse_group_id(&view.id).unwrap();
+    let day = 24 * 3_600_000;
+    // Alice polls now and then for 40 days; the keys and configs outlive their 30-day TTL.
+    for _ in 0..4 {
+        net.clock.advance(10 * day);
+        alice.receive().await.unwrap();
+    }
+    for ns in [namespace::KEYS, namespace::INFO, namespace::MEMBERS] {
+        assert!(
+            !net.swarms.group_messages(&public, i32::from(ns)).is_empty(),
+            "namespace {ns} expired"
+        );
+    }
+    // So a member added now still finds its keys and the group's name.
+    alice
+        .add_group_members(&view.id, &[carol.session_id()], true)
+        .await
+        .unwrap();
+    join(&net, &carol, &view.id).await;
+    assert_eq!(carol.group(&view.id).unwrap().name, "Old");
+    alice
+        .send_group_text(&view.id, "forty days on")
+        .await
+        .unwrap();
+    assert_eq!(
+        group_messages(&carol.receive().await.unwrap()),
+        vec!["forty days on"]
+    );
+}

@@ -41,6 +41,8 @@ use super::{
 
 /// TTL of keys, info, members and kicked notices in the group swarm: 30 days (§1.1).
 pub const GROUP_CONFIG_TTL_MS: u64 = 30 * 24 * 3_600_000;
+/// How often an admin extends the group's keys and configs in the swarm: daily.
+const GROUP_EXTEND_EVERY_MS: u64 = 24 * 3_600_000;
 /// Members of a group at most (the target; Session caps at 100).
 pub const MAX_GROUP_MEMBERS: usize = 1_000;
 
@@ -1101,6 +1103,10 @@ impl Messenger {
                             ),
                         }
                     }
+                    // Generations the ring let expire (§1.5) need not be kept any more.
+                    let keep: Vec<String> = h.keys.active_hashes().map(str::to_string).collect();
+                    db::prune_group_data(&conn, &h.row.id, i32::from(ns), &keep)
+                        .map_err(MessengerError::db(what))?;
                 }
                 namespace::INFO | namespace::MEMBERS => {
                     let conn = self.db();
@@ -1200,6 +1206,9 @@ impl Messenger {
             }
         }
         let h = self.held_of(&group.id().to_hex())?;
+        if h.admin.is_some() && h.status() == GroupStatus::Joined {
+            self.keep_group_alive(&h).await;
+        }
         if h.admin.is_some()
             && h.status() == GroupStatus::Joined
             && let Err(e) = self.admin_follow_up(&h, &accepted, &left).await
@@ -1208,6 +1217,48 @@ impl Messenger {
             tracing::debug!(error = %e.report(), "a group admin follow-up failed");
         }
         Ok(events)
+    }
+
+    /// An admin extends the keys messages and configs still needed to the full config TTL
+    /// (§1.1, §2.10), at most once a day per group; otherwise the swarm forgets them after
+    /// 30 days and no newcomer could read the group.
+    async fn keep_group_alive(&self, h: &Held) {
+        let Some(admin) = &h.admin else { return };
+        let now = self.now();
+        let key = format!("group_extended.{}", h.row.id);
+        let last = db::meta_get(&self.db(), &key)
+            .ok()
+            .flatten()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(h.row.joined_ms);
+        if now < last.saturating_add(GROUP_EXTEND_EVERY_MS) {
+            return;
+        }
+        let hashes: Vec<String> = {
+            let conn = self.db();
+            [namespace::KEYS, namespace::INFO, namespace::MEMBERS]
+                .iter()
+                .filter_map(|ns| db::group_data(&conn, &h.row.id, i32::from(*ns)).ok())
+                .flatten()
+                .map(|(hash, _, _)| hash)
+                .collect()
+        };
+        if hashes.is_empty() {
+            return;
+        }
+        match self
+            .swarm
+            .group_expire(admin, &hashes, now + GROUP_CONFIG_TTL_MS)
+            .await
+        {
+            Ok(()) => {
+                if let Err(e) = db::meta_set(&self.db(), &key, now.to_string().as_bytes()) {
+                    tracing::debug!(error = %e.report(), "could not note a group extension");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e.report(), "extending the group data failed"),
+        }
     }
 
     /// What an admin does after a poll: marks accepted invitations, removes who left.

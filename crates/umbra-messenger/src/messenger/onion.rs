@@ -161,6 +161,20 @@ pub fn group_retrieve_request(
     rpc("retrieve", p)
 }
 
+/// `expire` request JSON (§5.6) of `hashes` in a group swarm, signed by the group key.
+pub fn group_expire_request(admin: &GroupAdmin, hashes: &[String], expiry_ms: u64) -> Vec<u8> {
+    let sig = admin.sign(&expire_signed_bytes(false, expiry_ms, hashes));
+    rpc(
+        "expire",
+        json!({
+            "pubkey": admin.id().to_hex(),
+            "messages": hashes,
+            "expiry": expiry_ms,
+            "signature": STANDARD.encode(sig),
+        }),
+    )
+}
+
 /// `revoke_subaccount` (or, `revoke = false`, `unrevoke_subaccount`) request JSON (§5.9),
 /// signed by the group key.
 pub fn group_revoke_request(
@@ -575,6 +589,20 @@ impl SwarmApi for OnionSwarm {
                 group_retrieve_request(group, auth, namespace, last_hash, self.network_now());
             let json = self.call(Destination::Swarm(group.id()), body).await?;
             parse_retrieve(&json)
+        })
+    }
+
+    fn group_expire<'a>(
+        &'a self,
+        admin: &'a GroupAdmin,
+        hashes: &'a [String],
+        expiry_ms: u64,
+    ) -> BoxFuture<'a, Result<(), SwarmError>> {
+        Box::pin(async move {
+            let body = group_expire_request(admin, hashes, expiry_ms);
+            self.call(Destination::Swarm(admin.id()), body)
+                .await
+                .map(drop)
         })
     }
 

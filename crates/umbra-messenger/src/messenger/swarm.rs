@@ -191,6 +191,19 @@ pub trait SwarmApi: Send + Sync {
         no_group_access()
     }
 
+    /// `expire` (§5.6) of `hashes` in the swarm of `admin`'s group to `expiry_ms`, signed by
+    /// the group key: an admin keeps the keys messages and configs alive (§1.1, §2.10). The
+    /// default refuses as unreachable.
+    fn group_expire<'a>(
+        &'a self,
+        admin: &'a GroupAdmin,
+        hashes: &'a [String],
+        expiry_ms: u64,
+    ) -> BoxFuture<'a, Result<(), SwarmError>> {
+        let _ = (admin, hashes, expiry_ms);
+        no_group_access()
+    }
+
     /// `revoke_subaccount` (§5.9) of `tokens` (at most 50) in the swarm of `admin`'s group:
     /// those members can no longer read or write it; with `revoke = false`,
     /// `unrevoke_subaccount` (a removed member invited again). The default refuses as
