@@ -646,3 +646,12 @@ fn group_commands_refuse_bad_input_in_one_line_and_change_nothing() {
     );
     assert_untouched(&env);
 }
+
+#[test]
+fn chat_with_an_unknown_group_is_refused_in_one_line() {
+    let env = Env::new();
+    env.restored();
+    let net = env.dead_network();
+    let r = env.p(&["chat", &unknown_group(), "--network", &net]);
+    assert_one_line_error(&r, "unknown group");
+}

@@ -327,3 +327,101 @@ pub(crate) fn decline(g: &Globals, group: &str) -> anyhow::Result<()> {
 pub(crate) fn is_group(who: &str) -> bool {
     is_group_id(who)
 }
+
+/// Messages of the history shown when a group chat opens.
+const CHAT_BACKLOG: usize = 20;
+
+/// `umbra chat GROUP`: the group's recent messages, then one line sent per line read from
+/// standard input (`/quit` or end of input leaves) while a background task long-polls and
+/// prints what arrives in the group (one JSON object per line with `--json`).
+pub(crate) async fn chat(g: &Globals, group: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncBufReadExt as _, BufReader};
+    use umbra_messenger::{Event, GroupStatus};
+    use umbra_report::ErrorExt as _;
+
+    let online = context::online(g)?;
+    let m = online.messenger.clone();
+    let view = m.group(group)?;
+    if view.status != GroupStatus::Joined {
+        bail!(
+            "chat: the group is {} (accept an invitation with `umbra accept {}`)",
+            view.status.as_str(),
+            view.id
+        );
+    }
+    connect(&online).await?;
+    let json = g.json;
+    let show = move |m: &Messenger, msg: &GroupChatMessage| {
+        if json {
+            print_json(&group_message_json(msg));
+        } else {
+            println!("{}", group_message_line(m, msg));
+        }
+    };
+    if !json {
+        println!("chat with the group {} — /quit leaves", view.name);
+    }
+    let history = m.group_history(&view.id)?;
+    for msg in history
+        .iter()
+        .skip(history.len().saturating_sub(CHAT_BACKLOG))
+    {
+        show(&m, msg);
+    }
+    let poller = {
+        let m = m.clone();
+        let id = view.id.clone();
+        tokio::spawn(async move {
+            loop {
+                match m.receive_wait(std::time::Duration::from_secs(10)).await {
+                    Ok(events) => {
+                        for e in events {
+                            match e {
+                                Event::GroupMessage { message }
+                                    if message.group == id && !message.outgoing =>
+                                {
+                                    show(&m, &message);
+                                }
+                                Event::GroupClosed { group, status } if group == id && !json => {
+                                    println!("the group is now {}", status.as_str());
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        if !json {
+                            eprintln!("receiving failed, retrying: {}", e.report());
+                        }
+                        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                    }
+                }
+            }
+        })
+    };
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let result = loop {
+        let line = match lines.next_line().await {
+            Ok(Some(l)) => l,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(anyhow::Error::new(e).context("reading standard input")),
+        };
+        let text = line.trim_end();
+        if text.trim() == "/quit" {
+            break Ok(());
+        }
+        if text.trim().is_empty() {
+            continue;
+        }
+        match m.send_group_text(&view.id, text).await {
+            Ok(msg) if json => print_json(&group_message_json(&msg)),
+            Ok(msg) if msg.status == MessageStatus::Queued => {
+                println!("  (queued: it will be sent when the group swarm answers)");
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("not sent: {}", e.report()),
+        }
+    };
+    poller.abort();
+    result
+}

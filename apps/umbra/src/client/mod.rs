@@ -13,7 +13,8 @@
 //!  render.rs    message / contact / conversation objects (JSON) and their one-line forms
 //!  commands.rs  one function per command
 //!  files.rs     `send --file`, `attachments`, `download`
-//!  groups.rs    `group …`, and group ids (03…) in `send`, `history`, `accept`, `decline`
+//!  groups.rs    `group …`, and group ids (03…) in `send`, `history`, `chat`, `accept`,
+//!               `decline`
 //!  progress.rs  transfer progress: a bar on a terminal, JSON lines with --json
 //!  chat.rs      `umbra chat`: a line-based interactive conversation
 //!  demo.rs      `umbra demo`: a devnet, two identities, messages through onion paths
@@ -98,7 +99,7 @@ pub(crate) enum ClientCommand {
     Unsend(UnsendArgs),
     /// Read receipts, typing indicators (yours) and disappearing messages (per conversation).
     Settings(SettingsArgs),
-    /// An interactive conversation in the terminal.
+    /// An interactive conversation in the terminal, with a contact or a group (03…).
     Chat(WhoArgs),
     /// Closed groups: create, info, list, add, remove, promote, leave, delete.
     Group(groups::GroupArgs),
@@ -363,6 +364,7 @@ pub(crate) fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             ClientCommand::Settings(a) => commands::settings(&a).await,
             ClientCommand::Profile(a) => sync::profile(a.cmd, &a.g),
             ClientCommand::Devices(a) => sync::devices(&a.g),
+            ClientCommand::Chat(a) if groups::is_group(&a.who) => groups::chat(&a.g, &a.who).await,
             ClientCommand::Chat(a) => chat::run(&a).await,
             ClientCommand::Demo(a) => demo::run(&a).await,
             ClientCommand::Group(a) => groups::group(a.cmd, &a.g).await,
