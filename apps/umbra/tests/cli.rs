@@ -586,3 +586,72 @@ fn the_profile_keeps_its_guards_and_says_when_it_cannot() {
     );
     assert_untouched(&env);
 }
+
+// ----- groups: what works offline, and one-line errors ---------------------------------------
+
+/// The `03…` id of a group nobody created (a valid Ed25519 key).
+fn unknown_group() -> String {
+    let key = Identity::from_seed(&[9; 32]).ed25519_public();
+    format!("03{}", hex(key.as_bytes()))
+}
+
+/// One line on stderr, exit code 1, nothing on stdout.
+fn assert_one_line_error(r: &Run, contains: &str) {
+    assert_eq!(r.code, 1, "stdout {:?} stderr {:?}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, "");
+    assert_eq!(r.stderr.lines().count(), 1, "{:?}", r.stderr);
+    assert!(r.stderr.contains(contains), "{:?}", r.stderr);
+}
+
+#[test]
+fn group_commands_refuse_bad_input_in_one_line_and_change_nothing() {
+    let env = Env::new();
+    env.restored();
+    env.p(&["contact", "add", BOB, "bob"]);
+    let group = unknown_group();
+
+    assert_eq!(
+        env.p(&["group", "list", "--json"]).json(),
+        serde_json::json!([])
+    );
+    let listed = env.p(&["group", "list"]);
+    assert!(listed.stdout.contains("no groups"), "{}", listed.stdout);
+
+    assert_one_line_error(
+        &env.p(&["group", "info", BOB]),
+        "a group id is 66 hex characters starting with 03",
+    );
+    assert_one_line_error(&env.p(&["group", "info", &group]), "unknown group");
+    assert_one_line_error(&env.p(&["history", &group]), "unknown group");
+    assert_one_line_error(&env.p(&["decline", &group]), "unknown group");
+    let json = env.p(&["group", "info", &group, "--json"]);
+    assert_eq!(json.code, 1);
+    assert!(
+        json.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown group")
+    );
+
+    // Creating needs the network: refused before anything is written.
+    let net = env.dead_network();
+    let create = env.p(&["group", "create", "Hikers", "bob", "--network", &net]);
+    assert_eq!(create.code, 1, "{}", create.stdout);
+    assert_eq!(create.stderr.lines().count(), 1, "{:?}", create.stderr);
+    let unknown_member = env.p(&["group", "create", "Hikers", "nobody", "--network", &net]);
+    assert_one_line_error(&unknown_member, "nobody");
+    assert_eq!(
+        env.p(&["group", "list", "--json"]).json(),
+        serde_json::json!([])
+    );
+    assert_untouched(&env);
+}
+
+#[test]
+fn chat_with_an_unknown_group_is_refused_in_one_line() {
+    let env = Env::new();
+    env.restored();
+    let net = env.dead_network();
+    let r = env.p(&["chat", &unknown_group(), "--network", &net]);
+    assert_one_line_error(&r, "unknown group");
+}

@@ -170,3 +170,79 @@ async fn a_disappearing_message_vanishes_on_both_sides_and_in_the_swarms() {
         );
     }
 }
+
+/// Closed groups on real nodes through onion paths: the node accepts the group key's and the
+/// members' subaccount signatures, stores a group message once, and refuses a removed
+/// member's token after the admin revoked it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_works_on_real_nodes_and_a_removed_member_is_refused() {
+    use umbra_messenger::{Event, GroupStatus};
+    let net = start(&ONE_NODE_SWARMS).await;
+    let dirs = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let alice = messenger(&net, dirs.0.path(), 300);
+    let bob = messenger(&net, dirs.1.path(), 400);
+    let carol = messenger(&net, dirs.2.path(), 500);
+    let group = alice
+        .create_group("Real nodes", &[bob.session_id(), carol.session_id()])
+        .await
+        .unwrap();
+    for member in [&bob, &carol] {
+        let invited = member.receive().await.unwrap();
+        assert!(
+            invited
+                .iter()
+                .any(|e| matches!(e, Event::GroupInvite { group: g, .. } if *g == group.id)),
+            "{invited:?}"
+        );
+        member.accept_group(&group.id).await.unwrap();
+        assert_eq!(member.group(&group.id).unwrap().name, "Real nodes");
+    }
+    alice
+        .send_group_text(&group.id, "hello group")
+        .await
+        .unwrap();
+    let texts = |events: &[Event]| -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::GroupMessage { message } => Some(message.body.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(texts(&bob.receive().await.unwrap()), vec!["hello group"]);
+    bob.send_group_text(&group.id, "hello alice").await.unwrap();
+    assert_eq!(texts(&alice.receive().await.unwrap()), vec!["hello alice"]);
+
+    alice
+        .remove_group_members(&group.id, &[carol.session_id()])
+        .await
+        .unwrap();
+    let closed = carol.receive().await.unwrap();
+    assert!(
+        closed.iter().any(|e| matches!(
+            e,
+            Event::GroupClosed {
+                status: GroupStatus::Kicked,
+                ..
+            }
+        )),
+        "{closed:?}"
+    );
+    // Carol's token is revoked at the node: even a client that ignored the notice is refused.
+    let err = carol.refresh_group(&group.id).await.unwrap_err();
+    assert!(
+        umbra_report::Report(&err).to_string().contains("401"),
+        "{}",
+        umbra_report::Report(&err)
+    );
+    alice
+        .send_group_text(&group.id, "without carol")
+        .await
+        .unwrap();
+    assert_eq!(texts(&bob.receive().await.unwrap()), vec!["without carol"]);
+}

@@ -166,3 +166,56 @@ pub fn decode_one_to_one(recipient: &Identity, stored: &[u8]) -> Result<DecodedM
         content,
     })
 }
+
+/// The plaintext of a group message (`messages.md` §1.3): `Envelope{CLOSED_GROUP_MESSAGE,
+/// sourceDevice = 1, timestamp = sent_ms, content = Content}` with `sigTimestamp` set, not
+/// encrypted, not padded (the group layer encrypts and pads it).
+pub fn encode_group_envelope(content: &Content, sent_ms: u64) -> Vec<u8> {
+    let mut content = content.clone();
+    content.sig_timestamp = Some(sent_ms);
+    Envelope {
+        r#type: envelope::Type::ClosedGroupMessage as i32,
+        source: None,
+        timestamp: sent_ms,
+        source_device: Some(1),
+        content: Some(content.encode_to_vec()),
+        pro_sig: None,
+    }
+    .encode_to_vec()
+}
+
+/// Reads the plaintext of a group message: its `Content` and sent time, checking the type
+/// and that the signed timestamp (when present) equals the envelope's.
+pub fn decode_group_envelope(plain: &[u8]) -> Result<(Content, u64), WireError> {
+    if plain.len() > 1_000_000 {
+        return Err(WireError::TooLarge {
+            got: plain.len(),
+            max: 1_000_000,
+        });
+    }
+    let env = Envelope::decode(plain).map_err(|source| WireError::Decode {
+        layer: "Envelope",
+        source,
+    })?;
+    if env.r#type != envelope::Type::ClosedGroupMessage as i32 {
+        return Err(WireError::NotOneToOne(
+            "a group message's envelope must be CLOSED_GROUP_MESSAGE",
+        ));
+    }
+    let content =
+        Content::decode(env.content.as_deref().unwrap_or_default()).map_err(|source| {
+            WireError::Decode {
+                layer: "Content",
+                source,
+            }
+        })?;
+    if let Some(sig_ts) = content.sig_timestamp
+        && sig_ts != env.timestamp
+    {
+        return Err(WireError::TimestampMismatch {
+            envelope: env.timestamp,
+            content: sig_ts,
+        });
+    }
+    Ok((content, env.timestamp))
+}

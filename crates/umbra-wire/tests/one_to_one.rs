@@ -126,3 +126,27 @@ proptest! {
         prop_assert_eq!(got.sent_ms, ts);
     }
 }
+
+#[test]
+fn group_envelopes_round_trip_and_refuse_one_to_one() {
+    let content = Content {
+        data_message: Some(DataMessage {
+            body: Some("to the group".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let plain = umbra_wire::encode_group_envelope(&content, 1_700_000_000_123);
+    let (back, sent) = umbra_wire::decode_group_envelope(&plain).unwrap();
+    assert_eq!(sent, 1_700_000_000_123);
+    assert_eq!(back.sig_timestamp, Some(1_700_000_000_123));
+    assert_eq!(back.data_message, content.data_message);
+    // Envelope type 7 = CLOSED_GROUP_MESSAGE is field 1: 08 07.
+    assert_eq!(&plain[..2], &[0x08, 0x07]);
+    let one_to_one = Envelope {
+        r#type: envelope::Type::SessionMessage as i32,
+        timestamp: 1,
+        ..Default::default()
+    };
+    assert!(umbra_wire::decode_group_envelope(&one_to_one.encode_to_vec()).is_err());
+}

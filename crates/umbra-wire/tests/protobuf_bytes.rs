@@ -58,6 +58,7 @@ fn full_content() -> Content {
             profile: Some(profile()),
             sync_target: Some("05ef".into()),
             blocks_community_message_requests: Some(true),
+            group_update_message: None,
         }),
         receipt_message: Some(ReceiptMessage {
             r#type: receipt_message::Type::Read as i32,
@@ -124,4 +125,30 @@ fn wrapped_envelope_bytes_are_exact() {
     let stored = wrap_envelope(&env);
     assert_eq!(hex::encode(&stored), STORED_HEX);
     assert_eq!(unwrap_envelope(&stored).unwrap(), env);
+}
+
+#[test]
+fn group_invite_is_field_120_of_the_data_message() {
+    let dm = DataMessage {
+        group_update_message: Some(GroupUpdateMessage {
+            invite_message: Some(GroupUpdateInviteMessage {
+                group_session_id: "03ab".into(),
+                name: "n".into(),
+                member_auth_data: vec![7],
+                admin_signature: vec![9],
+            }),
+            ..GroupUpdateMessage::default()
+        }),
+        ..DataMessage::default()
+    };
+    let bytes = dm.encode_to_vec();
+    // Tag 120, length-delimited: (120 << 3) | 2 = 962 = varint c2 07; then the invite as
+    // field 1 of GroupUpdateMessage, its fields 1 to 4 in order (messages.md §4).
+    let invite: &[u8] = &[
+        0x0a, 0x04, b'0', b'3', b'a', b'b', 0x12, 0x01, b'n', 0x1a, 0x01, 7, 0x22, 0x01, 9,
+    ];
+    let mut expected = vec![0xc2, 0x07, 2 + invite.len() as u8, 0x0a, invite.len() as u8];
+    expected.extend_from_slice(invite);
+    assert_eq!(bytes, expected);
+    assert_eq!(DataMessage::decode(bytes.as_slice()).unwrap(), dm);
 }

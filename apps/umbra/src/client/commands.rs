@@ -160,6 +160,7 @@ pub(crate) async fn send(a: &SendArgs) -> anyhow::Result<()> {
 #[derive(Default)]
 struct Polled {
     messages: Vec<(Message, bool)>,
+    group_messages: Vec<umbra_messenger::GroupChatMessage>,
     notes: Vec<String>,
 }
 
@@ -167,6 +168,15 @@ fn sort_events(m: &Messenger, events: Vec<Event>, out: &mut Polled) {
     for e in events {
         match e {
             Event::Message { message, request } => out.messages.push((message, request)),
+            Event::GroupMessage { message } => out.group_messages.push(message),
+            Event::GroupInvite { group, name, from } => out.notes.push(format!(
+                "{} invited you to the group {name} ({group}); `umbra accept {group}` joins it",
+                render::name_of(m, &from)
+            )),
+            Event::GroupClosed { group, status } => {
+                out.notes
+                    .push(format!("group {group}: {}", status.as_str()));
+            }
             Event::Unsent {
                 author, sent_ms, ..
             } => out.notes.push(format!(
@@ -210,7 +220,7 @@ pub(crate) async fn receive(a: &ReceiveArgs) -> anyhow::Result<()> {
         });
         let events = m.receive_wait(left).await?;
         sort_events(m, events, &mut polled);
-        if !polled.messages.is_empty() || left.is_zero() {
+        if !polled.messages.is_empty() || !polled.group_messages.is_empty() || left.is_zero() {
             break;
         }
     }
@@ -219,6 +229,12 @@ pub(crate) async fn receive(a: &ReceiveArgs) -> anyhow::Result<()> {
             .messages
             .iter()
             .map(|(msg, req)| message_json(msg, *req))
+            .chain(
+                polled
+                    .group_messages
+                    .iter()
+                    .map(super::groups::group_message_json),
+            )
             .collect();
         print_json(&Value::Array(list));
         return Ok(());
@@ -227,10 +243,13 @@ pub(crate) async fn receive(a: &ReceiveArgs) -> anyhow::Result<()> {
         let tag = if *request { "  [request]" } else { "" };
         println!("{}{tag}", render::message_line(m, msg));
     }
+    for msg in &polled.group_messages {
+        println!("{}", super::groups::group_message_line(m, msg));
+    }
     for n in &polled.notes {
         println!("{n}");
     }
-    if polled.messages.is_empty() && polled.notes.is_empty() {
+    if polled.messages.is_empty() && polled.group_messages.is_empty() && polled.notes.is_empty() {
         println!("no new messages");
     }
     Ok(())

@@ -13,6 +13,8 @@
 //!  render.rs    message / contact / conversation objects (JSON) and their one-line forms
 //!  commands.rs  one function per command
 //!  files.rs     `send --file`, `attachments`, `download`
+//!  groups.rs    `group …`, and group ids (03…) in `send`, `history`, `chat`, `accept`,
+//!               `decline`
 //!  progress.rs  transfer progress: a bar on a terminal, JSON lines with --json
 //!  chat.rs      `umbra chat`: a line-based interactive conversation
 //!  demo.rs      `umbra demo`: a devnet, two identities, messages through onion paths
@@ -30,6 +32,7 @@ mod crash;
 mod demo;
 mod editor;
 mod files;
+mod groups;
 mod progress;
 mod render;
 mod sync;
@@ -62,7 +65,7 @@ pub(crate) struct Globals {
 pub(crate) enum ClientCommand {
     /// Your identity: create one, restore it from its recovery phrase, show it.
     Id(IdArgs),
-    /// Send a text message, or a file with --file, to a Session ID or a contact.
+    /// Send a text message, or a file with --file, to a Session ID, a contact or a group (03…).
     Send(SendArgs),
     /// The files of a conversation: message id, name, size and state.
     Attachments(WhoArgs),
@@ -82,9 +85,9 @@ pub(crate) enum ClientCommand {
     /// Your onion paths: the two entry nodes (guards) that see your IP address, kept across
     /// runs, and the nodes of each current path (connects to build them).
     Paths(Plain),
-    /// Accept a message request (the sender is told).
+    /// Accept a message request (the sender is told), or a group invitation (by group id).
     Accept(WhoArgs),
-    /// Decline a message request (its messages are deleted).
+    /// Decline a message request (its messages are deleted), or a group invitation.
     Decline(WhoArgs),
     /// Block an account: its messages are dropped from now on.
     Block(WhoArgs),
@@ -96,8 +99,10 @@ pub(crate) enum ClientCommand {
     Unsend(UnsendArgs),
     /// Read receipts, typing indicators (yours) and disappearing messages (per conversation).
     Settings(SettingsArgs),
-    /// An interactive conversation in the terminal.
+    /// An interactive conversation in the terminal, with a contact or a group (03…).
     Chat(WhoArgs),
+    /// Closed groups: create, info, list, add, remove, promote, leave, delete.
+    Group(groups::GroupArgs),
     /// Your profile (display name, picture), synced to your other devices.
     Profile(sync::ProfileArgs),
     /// What this device last pushed and pulled of each synced config (seqno per config).
@@ -314,6 +319,7 @@ impl ClientCommand {
             ClientCommand::Unsend(a) => &mut a.g,
             ClientCommand::Settings(a) => &mut a.g,
             ClientCommand::Demo(a) => &mut a.g,
+            ClientCommand::Group(a) => &mut a.g,
         }
     }
 }
@@ -328,6 +334,12 @@ pub(crate) fn run(cmd: ClientCommand) -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cmd {
             ClientCommand::Id(a) => commands::id(a.cmd, &a.g),
+            ClientCommand::Send(a) if groups::is_group(&a.to) => match &a.text {
+                Some(text) => groups::send(&a.g, &a.to, text).await,
+                None => anyhow::bail!(
+                    "sending a file to a group is not supported yet; send text with `umbra send GROUP TEXT`"
+                ),
+            },
             ClientCommand::Send(a) if a.file.is_some() => files::send_file(&a).await,
             ClientCommand::Send(a) => commands::send(&a).await,
             ClientCommand::Attachments(a) => files::attachments(&a),
@@ -335,10 +347,15 @@ pub(crate) fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             ClientCommand::Receive(a) => commands::receive(&a).await,
             ClientCommand::Chats(a) => commands::chats(&a.g),
             ClientCommand::Requests(a) => commands::requests(&a.g),
+            ClientCommand::History(a) if groups::is_group(&a.who) => groups::history(&a.g, &a.who),
             ClientCommand::History(a) => commands::history(&a).await,
             ClientCommand::Outbox(a) => commands::outbox(&a.g),
             ClientCommand::Paths(a) => commands::paths(&a.g).await,
+            ClientCommand::Accept(a) if groups::is_group(&a.who) => {
+                groups::accept(&a.g, &a.who).await
+            }
             ClientCommand::Accept(a) => commands::accept(&a).await,
+            ClientCommand::Decline(a) if groups::is_group(&a.who) => groups::decline(&a.g, &a.who),
             ClientCommand::Decline(a) => commands::decline(&a),
             ClientCommand::Block(a) => commands::block(&a, true),
             ClientCommand::Unblock(a) => commands::block(&a, false),
@@ -347,8 +364,10 @@ pub(crate) fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             ClientCommand::Settings(a) => commands::settings(&a).await,
             ClientCommand::Profile(a) => sync::profile(a.cmd, &a.g).await,
             ClientCommand::Devices(a) => sync::devices(&a.g),
+            ClientCommand::Chat(a) if groups::is_group(&a.who) => groups::chat(&a.g, &a.who).await,
             ClientCommand::Chat(a) => chat::run(&a).await,
             ClientCommand::Demo(a) => demo::run(&a).await,
+            ClientCommand::Group(a) => groups::group(a.cmd, &a.g).await,
         }
     })
 }

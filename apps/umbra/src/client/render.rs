@@ -11,7 +11,7 @@ pub(crate) fn print_json(v: &Value) {
     println!("{v}");
 }
 
-fn status(s: MessageStatus) -> &'static str {
+pub(crate) fn status(s: MessageStatus) -> &'static str {
     match s {
         MessageStatus::Received => "received",
         MessageStatus::Queued => "queued",

@@ -175,6 +175,7 @@ impl Messenger {
             };
             db::apply_synced_contact(conn, &id, &synced).map_err(MessengerError::db(what))?;
         }
+        self.apply_groups_config(conn)?;
         self.apply_read_state(conn)
     }
 

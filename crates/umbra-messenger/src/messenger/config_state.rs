@@ -124,6 +124,7 @@ macro_rules! typed {
 typed!(user_profile, UserProfile, UserProfile);
 typed!(contacts, Contacts, Contacts);
 typed!(convo_info, ConvoInfoVolatile, ConvoInfoVolatile);
+typed!(user_groups, UserGroups, UserGroups);
 
 /// Notes a push (`"pushed"`) or pull (`"pulled"`) of `kind` at `seqno`.
 pub(super) fn mark(

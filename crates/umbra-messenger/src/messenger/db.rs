@@ -114,10 +114,53 @@ const MIGRATIONS: &[&str] = &[
         DELETE FROM attachments WHERE message_id = old.id;
     END;
     ",
+    // 3: closed groups v2 (`groups-config-attachments.md` §1): the groups we take part in,
+    // the verified keys/info/members messages of their swarms (the key ring and configs are
+    // rebuilt from them), retrieve positions, and group messages (a 03 group is not a
+    // Session ID, so not a `messages.conversation`).
+    r"
+    CREATE TABLE groups (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        status      INTEGER NOT NULL,
+        admin_seed  BLOB,
+        member_auth BLOB,
+        invited_by  TEXT,
+        joined_ms   INTEGER NOT NULL
+    );
+    CREATE TABLE group_data (
+        group_id     TEXT NOT NULL,
+        namespace    INTEGER NOT NULL,
+        hash         TEXT NOT NULL,
+        data         BLOB NOT NULL,
+        timestamp_ms INTEGER NOT NULL,
+        seq          INTEGER PRIMARY KEY,
+        UNIQUE (group_id, namespace, hash)
+    );
+    CREATE TABLE group_cursors (
+        group_id  TEXT NOT NULL,
+        namespace INTEGER NOT NULL,
+        last_hash TEXT NOT NULL,
+        PRIMARY KEY (group_id, namespace)
+    );
+    CREATE TABLE group_messages (
+        id          INTEGER PRIMARY KEY,
+        group_id    TEXT NOT NULL,
+        author      TEXT NOT NULL,
+        sent_ms     INTEGER NOT NULL,
+        body        TEXT NOT NULL,
+        outgoing    INTEGER NOT NULL,
+        received_ms INTEGER NOT NULL,
+        hash        TEXT,
+        status      INTEGER NOT NULL,
+        UNIQUE (group_id, author, sent_ms)
+    );
+    CREATE INDEX group_messages_by_group ON group_messages (group_id, sent_ms);
+    ",
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -823,7 +866,8 @@ pub(crate) fn outbox_entries(
     let mut stmt = conn.prepare(
         "SELECT o.id, o.kind, o.owner, m.conversation, m.sent_ms, o.attempts,
                 o.next_attempt_ms, o.last_error
-         FROM outbox o LEFT JOIN messages m ON m.id = o.message_id ORDER BY o.id",
+         FROM outbox o LEFT JOIN messages m ON m.id = o.message_id
+         WHERE o.kind <> 'group' ORDER BY o.id",
     )?;
     stmt.query_map([], |r| {
         let kind: String = r.get(1)?;
@@ -920,6 +964,8 @@ pub(crate) fn queue_own_swarm_op(
 pub(crate) struct Pending {
     pub(crate) id: i64,
     pub(crate) op: i64,
+    /// "group" for a group message (its `message_id` is a `group_messages` row).
+    pub(crate) kind: String,
     pub(crate) owner: String,
     pub(crate) namespace: i32,
     pub(crate) data: Vec<u8>,
@@ -939,7 +985,7 @@ pub(crate) fn due_entries(
 ) -> rusqlite_cipher::Result<Vec<Pending>> {
     let mut stmt = conn.prepare(
         "SELECT id, op, owner, namespace, data, hashes, timestamp_ms, ttl_ms, message_id,
-                is_primary, attempts
+                is_primary, attempts, kind
          FROM outbox WHERE next_attempt_ms <= ?1 ORDER BY id LIMIT ?2",
     )?;
     stmt.query_map(params![i("now", now)?, limit], |r| {
@@ -956,6 +1002,7 @@ pub(crate) fn due_entries(
             message_id: r.get(8)?,
             is_primary: r.get(9)?,
             attempts: u("attempts", r.get(10)?)?,
+            kind: r.get(11)?,
         })
     })
     .and_then(Iterator::collect)
@@ -1255,4 +1302,289 @@ pub(crate) fn mark_read_until(
             after_read
         ],
     )
+}
+
+// ----- groups ------------------------------------------------------------------------------
+
+/// A group row as stored.
+pub(crate) struct GroupRow {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) status: i64,
+    pub(crate) admin_seed: Option<Vec<u8>>,
+    pub(crate) member_auth: Option<Vec<u8>>,
+    pub(crate) invited_by: Option<String>,
+    pub(crate) joined_ms: u64,
+}
+
+const GROUP_COLUMNS: &str = "id, name, status, admin_seed, member_auth, invited_by, joined_ms";
+
+fn group_row(r: &Row<'_>) -> rusqlite_cipher::Result<GroupRow> {
+    Ok(GroupRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        status: r.get(2)?,
+        admin_seed: r.get(3)?,
+        member_auth: r.get(4)?,
+        invited_by: r.get(5)?,
+        joined_ms: u("joined_ms", r.get(6)?)?,
+    })
+}
+
+/// The group `id`, if known.
+pub(crate) fn group(conn: &Connection, id: &str) -> rusqlite_cipher::Result<Option<GroupRow>> {
+    conn.query_row(
+        &format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = ?1"),
+        params![id],
+        group_row,
+    )
+    .optional()
+}
+
+/// Every group, by id.
+pub(crate) fn groups(conn: &Connection) -> rusqlite_cipher::Result<Vec<GroupRow>> {
+    let mut stmt = conn.prepare(&format!("SELECT {GROUP_COLUMNS} FROM groups ORDER BY id"))?;
+    stmt.query_map([], group_row).and_then(Iterator::collect)
+}
+
+/// Adds or replaces a group row.
+pub(crate) fn put_group(conn: &Connection, g: &GroupRow) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT INTO groups (id, name, status, admin_seed, member_auth, invited_by, joined_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status,
+           admin_seed = excluded.admin_seed, member_auth = excluded.member_auth,
+           invited_by = excluded.invited_by, joined_ms = excluded.joined_ms",
+        params![
+            g.id,
+            g.name,
+            g.status,
+            g.admin_seed,
+            g.member_auth,
+            g.invited_by,
+            i("joined_ms", g.joined_ms)?
+        ],
+    )
+    .map(drop)
+}
+
+/// Sets a group's status (and name, when given).
+pub(crate) fn set_group_status(
+    conn: &Connection,
+    id: &str,
+    status: i64,
+    name: Option<&str>,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "UPDATE groups SET status = ?2, name = COALESCE(?3, name) WHERE id = ?1",
+        params![id, status, name],
+    )
+    .map(drop)
+}
+
+/// Forgets a group: its row, swarm data, positions and messages.
+pub(crate) fn delete_group(conn: &Connection, id: &str) -> rusqlite_cipher::Result<()> {
+    for table in ["group_data", "group_cursors", "group_messages"] {
+        conn.execute(
+            &format!("DELETE FROM {table} WHERE group_id = ?1"),
+            params![id],
+        )?;
+    }
+    conn.execute("DELETE FROM groups WHERE id = ?1", params![id])
+        .map(drop)
+}
+
+/// Keeps a verified message of a group swarm namespace (12, 13 or 14).
+pub(crate) fn put_group_data(
+    conn: &Connection,
+    id: &str,
+    namespace: i32,
+    hash: &str,
+    data: &[u8],
+    timestamp_ms: u64,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO group_data (group_id, namespace, hash, data, timestamp_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, namespace, hash, data, i("timestamp_ms", timestamp_ms)?],
+    )
+    .map(drop)
+}
+
+/// The kept messages of a group namespace, in the order they were kept.
+pub(crate) fn group_data(
+    conn: &Connection,
+    id: &str,
+    namespace: i32,
+) -> rusqlite_cipher::Result<Vec<(String, Vec<u8>, u64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT hash, data, timestamp_ms FROM group_data WHERE group_id = ?1 AND namespace = ?2
+         ORDER BY seq",
+    )?;
+    stmt.query_map(params![id, namespace], |r| {
+        Ok((r.get(0)?, r.get(1)?, u("timestamp_ms", r.get(2)?)?))
+    })
+    .and_then(Iterator::collect)
+}
+
+/// Drops the kept messages of a group namespace that are not in `keep`.
+pub(crate) fn prune_group_data(
+    conn: &Connection,
+    id: &str,
+    namespace: i32,
+    keep: &[String],
+) -> rusqlite_cipher::Result<()> {
+    for (hash, _, _) in group_data(conn, id, namespace)? {
+        if !keep.contains(&hash) {
+            conn.execute(
+                "DELETE FROM group_data WHERE group_id = ?1 AND namespace = ?2 AND hash = ?3",
+                params![id, namespace, hash],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Where retrieving a group namespace resumes.
+pub(crate) fn group_cursor(
+    conn: &Connection,
+    id: &str,
+    namespace: i32,
+) -> rusqlite_cipher::Result<Option<String>> {
+    conn.query_row(
+        "SELECT last_hash FROM group_cursors WHERE group_id = ?1 AND namespace = ?2",
+        params![id, namespace],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Moves the retrieve position of a group namespace.
+pub(crate) fn set_group_cursor(
+    conn: &Connection,
+    id: &str,
+    namespace: i32,
+    last_hash: &str,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT INTO group_cursors (group_id, namespace, last_hash) VALUES (?1, ?2, ?3)
+         ON CONFLICT (group_id, namespace) DO UPDATE SET last_hash = excluded.last_hash",
+        params![id, namespace, last_hash],
+    )
+    .map(drop)
+}
+
+/// Saves a group message unless (group, author, sent time) is known; whether it was new.
+pub(crate) fn insert_group_message(
+    conn: &Connection,
+    m: &super::model::GroupChatMessage,
+) -> rusqlite_cipher::Result<bool> {
+    conn.execute(
+        "INSERT OR IGNORE INTO group_messages
+         (group_id, author, sent_ms, body, outgoing, received_ms, hash, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            m.group,
+            m.author.to_hex(),
+            i("sent_ms", m.sent_ms)?,
+            m.body,
+            m.outgoing,
+            i("received_ms", m.received_ms)?,
+            m.hash,
+            m.status.to_i64()
+        ],
+    )
+    .map(|n| n > 0)
+}
+
+/// The messages of a group, oldest first.
+pub(crate) fn group_history(
+    conn: &Connection,
+    id: &str,
+) -> rusqlite_cipher::Result<Vec<super::model::GroupChatMessage>> {
+    let mut stmt = conn.prepare(
+        "SELECT group_id, author, sent_ms, body, outgoing, received_ms, hash, status
+         FROM group_messages WHERE group_id = ?1 ORDER BY sent_ms, id",
+    )?;
+    stmt.query_map(params![id], |r| {
+        Ok(super::model::GroupChatMessage {
+            group: r.get(0)?,
+            author: sid(&r.get::<_, String>(1)?)?,
+            sent_ms: u("sent_ms", r.get(2)?)?,
+            body: r.get(3)?,
+            outgoing: r.get(4)?,
+            received_ms: u("received_ms", r.get(5)?)?,
+            hash: r.get(6)?,
+            status: MessageStatus::from_i64(r.get(7)?),
+        })
+    })
+    .and_then(Iterator::collect)
+}
+
+/// Whether (group, author, sent time) already names a group message.
+pub(crate) fn group_sent_time_taken(
+    conn: &Connection,
+    id: &str,
+    author: &SessionId,
+    sent_ms: u64,
+) -> rusqlite_cipher::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM group_messages
+         WHERE group_id = ?1 AND author = ?2 AND sent_ms = ?3)",
+        params![id, author.to_hex(), i("sent_ms", sent_ms)?],
+        |r| r.get(0),
+    )
+}
+
+/// Adds the store of a group message (namespace 11 of `group_id`'s swarm) to the outbox; its
+/// acknowledgement marks the `group_messages` row `message_id` sent.
+pub(crate) fn queue_group_store(
+    conn: &Connection,
+    group_id: &str,
+    data: &[u8],
+    hash: &str,
+    timestamp_ms: u64,
+    ttl_ms: u64,
+    message_id: i64,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "INSERT INTO outbox (op, kind, owner, namespace, data, hashes, timestamp_ms, ttl_ms,
+                             message_id, is_primary, next_attempt_ms)
+         VALUES (?1, 'group', ?2, 11, ?3, ?4, ?5, ?6, ?7, 1, 0)",
+        params![
+            OP_STORE,
+            group_id,
+            data,
+            hash,
+            i("timestamp_ms", timestamp_ms)?,
+            i("ttl_ms", ttl_ms)?,
+            message_id
+        ],
+    )
+    .map(drop)
+}
+
+/// Sets the delivery status of a group message row.
+pub(crate) fn set_group_message_status(
+    conn: &Connection,
+    id: i64,
+    status: MessageStatus,
+) -> rusqlite_cipher::Result<()> {
+    conn.execute(
+        "UPDATE group_messages SET status = ?2 WHERE id = ?1",
+        params![id, status.to_i64()],
+    )
+    .map(drop)
+}
+
+/// Our group message of `group_id` sent at `sent_ms`.
+pub(crate) fn own_group_message(
+    conn: &Connection,
+    id: &str,
+    me: &SessionId,
+    sent_ms: u64,
+) -> rusqlite_cipher::Result<Option<super::model::GroupChatMessage>> {
+    Ok(group_history(conn, id)?
+        .into_iter()
+        .find(|m| m.author == *me && m.sent_ms == sent_ms))
 }

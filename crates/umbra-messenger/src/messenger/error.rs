@@ -187,9 +187,39 @@ pub enum MessengerError {
         #[source]
         source: super::swarm::SwarmError,
     },
+    /// A group operation failed in the group layer (keys, configs, subaccount).
+    #[error("{what}")]
+    Group {
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: umbra_groups::GroupError,
+    },
+    /// Not a group id (`03` followed by 64 hex characters).
+    #[error("invalid group id {0:?}: a group id is 66 hex characters starting with 03")]
+    InvalidGroupId(String),
+    /// The group is not known on this device.
+    #[error("unknown group {0}: see `umbra group info` of a group you created or accepted")]
+    UnknownGroup(String),
+    /// Only an admin (holder of the group key) can do this.
+    #[error("{0}: only a group admin can do this (ask an admin to promote you)")]
+    NotGroupAdmin(&'static str),
+    /// The group is not one we take part in now.
+    #[error("{what}: the group is {state} (accept an invitation with `umbra accept GROUP`)")]
+    GroupNotActive {
+        /// What was being done.
+        what: &'static str,
+        /// Its state.
+        state: &'static str,
+    },
 }
 
 impl MessengerError {
+    pub(crate) fn group(what: &'static str) -> impl FnOnce(umbra_groups::GroupError) -> Self {
+        move |source| Self::Group { what, source }
+    }
+
     /// The error of a database call made while doing `what`: [`Self::NumberOutOfRange`] for
     /// a number the call could not convert, [`Self::Database`] otherwise.
     pub(crate) fn db(what: &'static str) -> impl FnOnce(rusqlite_cipher::Error) -> Self {

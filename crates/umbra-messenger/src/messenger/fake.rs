@@ -12,7 +12,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use umbra_crypto::hash::message_hash;
 use umbra_crypto::{AccountId, Identity, SessionId};
 
-use super::swarm::{NodeId, RetrievedPage, StoreAck, StoredMessage, SwarmApi, SwarmError};
+use umbra_groups::{Flags, GroupAdmin, GroupPublic, RevocationList, Token};
+
+use super::swarm::{
+    GroupAuth, NodeId, RetrievedPage, StoreAck, StoredMessage, SwarmApi, SwarmError,
+    retrieve_signed_bytes, store_signed_bytes,
+};
 use umbra_net::{BoxFuture, Clock};
 
 /// The one node of every fake swarm.
@@ -52,6 +57,8 @@ struct State {
     retrieves: u64,
     own_faults: Vec<StoreFault>,
     own_stores: u64,
+    // group (hex) -> revoked subaccount tokens
+    revoked: BTreeMap<String, RevocationList>,
 }
 
 /// In-memory swarms keyed by owner. Cheap to clone (shared state).
@@ -153,7 +160,95 @@ impl FakeSwarms {
     }
 
     fn write(&self, owner: &SessionId, namespace: i32, data: &[u8], ts: u64, ttl: u64) -> StoreAck {
-        let hash = message_hash(&AccountId::from(*owner), namespace, data).to_string();
+        self.write_hex(&AccountId::from(*owner), namespace, data, ts, ttl)
+    }
+
+    /// Entries of `owner_hex`'s `namespace` after `last_hash` (from the start if unknown).
+    fn page(&self, owner_hex: &str, namespace: i32, last_hash: Option<&str>) -> RetrievedPage {
+        let now = self.clock.now_ms();
+        let st = self.st();
+        let Some(entries) = st.boxes.get(owner_hex).and_then(|b| b.get(&namespace)) else {
+            return RetrievedPage::default();
+        };
+        // An unknown last_hash returns from the beginning, as real nodes do.
+        let start = last_hash
+            .and_then(|h| entries.iter().position(|e| e.hash == h))
+            .map_or(0, |i| i + 1);
+        RetrievedPage {
+            messages: entries[start..]
+                .iter()
+                .filter(|e| e.expiry_ms > now)
+                .map(|e| StoredMessage {
+                    hash: e.hash.clone(),
+                    data: e.data.clone(),
+                    timestamp_ms: e.timestamp_ms,
+                    expiry_ms: e.expiry_ms,
+                })
+                .collect(),
+            more: false,
+        }
+    }
+
+    /// Checks a group request as a node does (`storage-rpc.md` §3.1, §9): an admin's key must
+    /// be the group's; a member's subaccount must carry `required`, be signed by the group,
+    /// not be revoked (unless the namespace is unrevocable, −11) and sign `msg`.
+    fn check_group(
+        &self,
+        group: &GroupPublic,
+        auth: GroupAuth<'_>,
+        msg: &[u8],
+        required: u8,
+        namespace: i32,
+    ) -> Result<(), SwarmError> {
+        let refused = |why: String| SwarmError::Status {
+            status: 401,
+            body: format!("subaccount refused: {why}"),
+        };
+        match auth {
+            GroupAuth::Admin(admin) if admin.public() == group => Ok(()),
+            GroupAuth::Admin(_) => Err(refused("not the group's key".into())),
+            GroupAuth::Member(sub) => {
+                let st = self.st();
+                let empty = RevocationList::new();
+                let list = st.revoked.get(&group.id().to_hex()).unwrap_or(&empty);
+                list.check_request(group, &sub.request(msg), required, namespace == -11)
+                    .map_err(|e| refused(e.to_string()))
+            }
+        }
+    }
+
+    /// Whether `token` is revoked in `group`'s swarm.
+    pub fn is_revoked(&self, group: &GroupPublic, token: &Token) -> bool {
+        self.st()
+            .revoked
+            .get(&group.id().to_hex())
+            .is_some_and(|l| l.contains(token))
+    }
+
+    /// The stored bytes of `group`'s swarm in `namespace`, in order, with their hashes.
+    pub fn group_messages(&self, group: &GroupPublic, namespace: i32) -> Vec<(String, Vec<u8>)> {
+        self.page(&group.id().to_hex(), namespace, None)
+            .messages
+            .into_iter()
+            .map(|m| (m.hash, m.data))
+            .collect()
+    }
+
+    /// Stores `data` in `group`'s swarm without any check (a forger that reached a node).
+    pub fn inject_group_message(&self, group: &GroupPublic, namespace: i32, data: &[u8]) {
+        let now = self.clock.now_ms();
+        self.write_hex(&group.id(), namespace, data, now, 86_400_000);
+    }
+
+    fn write_hex(
+        &self,
+        owner: &AccountId,
+        namespace: i32,
+        data: &[u8],
+        ts: u64,
+        ttl: u64,
+    ) -> StoreAck {
+        let hash = message_hash(owner, namespace, data).to_string();
         let expiry = ts.saturating_add(ttl);
         let mut st = self.st();
         let mailbox = st
@@ -363,6 +458,83 @@ impl SwarmApi for FakeSwarms {
                     .collect(),
                 more: false,
             })
+        })
+    }
+
+    fn group_store<'a>(
+        &'a self,
+        group: &'a GroupPublic,
+        auth: GroupAuth<'a>,
+        namespace: i32,
+        data: &'a [u8],
+        timestamp_ms: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<'a, Result<StoreAck, SwarmError>> {
+        Box::pin(async move {
+            self.check_up()?;
+            let msg = store_signed_bytes(namespace, timestamp_ms);
+            self.check_group(group, auth, &msg, Flags::WRITE, namespace)?;
+            if !(10_000..=30 * 86_400_000).contains(&ttl_ms) {
+                return Err(SwarmError::Status {
+                    status: 403,
+                    body: "Provided expiry/TTL is not valid.".into(),
+                });
+            }
+            Ok(self.write_hex(&group.id(), namespace, data, timestamp_ms, ttl_ms))
+        })
+    }
+
+    fn group_retrieve<'a>(
+        &'a self,
+        group: &'a GroupPublic,
+        auth: GroupAuth<'a>,
+        namespace: i32,
+        last_hash: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
+        Box::pin(async move {
+            self.check_up()?;
+            let msg = retrieve_signed_bytes(namespace, self.clock.now_ms());
+            self.check_group(group, auth, &msg, Flags::READ, namespace)?;
+            Ok(self.page(&group.id().to_hex(), namespace, last_hash))
+        })
+    }
+
+    fn group_expire<'a>(
+        &'a self,
+        admin: &'a GroupAdmin,
+        hashes: &'a [String],
+        expiry_ms: u64,
+    ) -> BoxFuture<'a, Result<(), SwarmError>> {
+        Box::pin(async move {
+            self.check_up()?;
+            let mut st = self.st();
+            if let Some(b) = st.boxes.get_mut(&admin.id().to_hex()) {
+                for e in b.values_mut().flatten() {
+                    if hashes.contains(&e.hash) {
+                        e.expiry_ms = expiry_ms;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn group_revoke<'a>(
+        &'a self,
+        admin: &'a GroupAdmin,
+        tokens: &'a [Token],
+        revoke: bool,
+    ) -> BoxFuture<'a, Result<(), SwarmError>> {
+        Box::pin(async move {
+            self.check_up()?;
+            let mut st = self.st();
+            let list = st.revoked.entry(admin.id().to_hex()).or_default();
+            if revoke {
+                list.revoke(tokens);
+            } else {
+                list.unrevoke(tokens);
+            }
+            Ok(())
         })
     }
 

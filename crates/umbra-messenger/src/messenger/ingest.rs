@@ -207,6 +207,16 @@ impl Messenger {
         }
         let approved = contact.as_ref().is_some_and(|c| c.approved);
 
+        if let Some(update) = content
+            .data_message
+            .as_ref()
+            .and_then(|d| d.group_update_message.as_ref())
+        {
+            // Invitations and promotions (`messages.md` §4); checked there.
+            events.extend(self.apply_group_update(tx, &sender, sent_ms, update)?);
+            return Ok(events);
+        }
+
         if let Some(dm) = &content.data_message {
             db::ensure_contact(tx, &sender).map_err(MessengerError::db(what))?;
             Self::update_profile(tx, &sender, dm.profile.as_ref())?;

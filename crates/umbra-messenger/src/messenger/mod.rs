@@ -18,6 +18,9 @@ mod error;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 pub mod files;
+#[cfg(test)]
+mod group_tests;
+mod groups;
 mod ingest;
 mod media;
 mod model;
@@ -47,13 +50,15 @@ pub use config_sync::{CONFIG_TTL_MS, ConfigSyncReport, MAX_CONFIG_MESSAGE};
 pub use db::SCHEMA_VERSION;
 pub use error::MessengerError;
 pub use files::{FileServer, FileServerAddress, FileServerError, FileServerLink, OnionFileServer};
+pub use groups::{GROUP_CONFIG_TTL_MS, MAX_GROUP_MEMBERS, is_group_id, parse_group_id};
 pub use model::{
     AttachmentInfo, AttachmentState, Contact, Conversation, Disappearing, Event, FlushReport,
-    Message, MessageStatus, OutboxEntry, Progress, ProgressFn, Settings, TransferPhase,
+    GroupChatMessage, GroupMemberView, GroupStatus, GroupView, Message, MessageStatus, OutboxEntry,
+    Progress, ProgressFn, Settings, TransferPhase,
 };
 pub use onion::OnionSwarm;
 pub use profile::{KdfParams, Profile};
-pub use swarm::{NodeId, RetrievedPage, StoreAck, StoredMessage, SwarmApi, SwarmError};
+pub use swarm::{GroupAuth, NodeId, RetrievedPage, StoreAck, StoredMessage, SwarmApi, SwarmError};
 pub use upload::{MAX_ATTACHMENT_SIZE, SINGLE_UPLOAD_MAX};
 
 /// The longest message text, in characters (Session's limit without Pro).

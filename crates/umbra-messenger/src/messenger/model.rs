@@ -158,6 +158,102 @@ pub struct Settings {
     pub typing_indicators: bool,
 }
 
+/// A message of a group chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupChatMessage {
+    /// The group id (`03…` hex).
+    pub group: String,
+    /// Who wrote it.
+    pub author: SessionId,
+    /// Its sent time (the envelope's), ms.
+    pub sent_ms: u64,
+    /// Its text.
+    pub body: String,
+    /// Written by us.
+    pub outgoing: bool,
+    /// When this device saved it, ms.
+    pub received_ms: u64,
+    /// Its hash in the group swarm.
+    pub hash: Option<String>,
+    /// Delivery state (ours: queued until the group swarm acknowledged it).
+    pub status: MessageStatus,
+}
+
+/// Where we stand in a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupStatus {
+    /// Invited; not accepted yet (a request).
+    Invited,
+    /// A member (or admin).
+    Joined,
+    /// Removed by an admin.
+    Kicked,
+    /// Deleted for everyone by an admin.
+    Destroyed,
+}
+
+impl GroupStatus {
+    /// The stored integer.
+    pub(crate) fn to_i64(self) -> i64 {
+        match self {
+            Self::Invited => 0,
+            Self::Joined => 1,
+            Self::Kicked => 2,
+            Self::Destroyed => 3,
+        }
+    }
+
+    /// From the stored integer (unknown values read as kicked: nothing more to do there).
+    pub(crate) fn from_i64(v: i64) -> Self {
+        match v {
+            0 => Self::Invited,
+            1 => Self::Joined,
+            3 => Self::Destroyed,
+            _ => Self::Kicked,
+        }
+    }
+
+    /// A word for people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invited => "invited",
+            Self::Joined => "joined",
+            Self::Kicked => "removed",
+            Self::Destroyed => "deleted",
+        }
+    }
+}
+
+/// One member of a group as its Members config shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMemberView {
+    /// The member.
+    pub session_id: SessionId,
+    /// Holds the group key.
+    pub admin: bool,
+    /// Invited, not yet accepted.
+    pub invited: bool,
+    /// Promoted to admin, not yet confirmed by the member.
+    pub promoting: bool,
+}
+
+/// What this device knows of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView {
+    /// The group id (`03…` hex).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Where we stand.
+    pub status: GroupStatus,
+    /// Whether we hold the group key.
+    pub admin: bool,
+    /// Who invited us (none for the creator).
+    pub invited_by: Option<SessionId>,
+    /// The members (empty until the Members config is read).
+    pub members: Vec<GroupMemberView>,
+}
+
 /// Something a poll brought in, already saved to the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -196,6 +292,27 @@ pub enum Event {
     RequestAccepted {
         /// By whom.
         by: SessionId,
+    },
+    /// A group message (from a member, or one of ours from another device).
+    GroupMessage {
+        /// The message.
+        message: GroupChatMessage,
+    },
+    /// An invitation to a group arrived (accept with `accept_group`).
+    GroupInvite {
+        /// The group id.
+        group: String,
+        /// Its name.
+        name: String,
+        /// Who invited us.
+        from: SessionId,
+    },
+    /// We were removed from a group, or it was deleted for everyone.
+    GroupClosed {
+        /// The group id.
+        group: String,
+        /// Removed or deleted.
+        status: GroupStatus,
     },
     /// The disappearing-messages setting of a conversation changed.
     DisappearingChanged {

@@ -13,9 +13,11 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use umbra_crypto::{AccountId, Identity, SessionId};
 
+use umbra_groups::{GroupAdmin, GroupPublic, Token};
+
 use super::swarm::{
-    NodeId, RetrievedPage, StoreAck, StoredMessage, SwarmApi, SwarmError, delete_signed_bytes,
-    expire_signed_bytes, retrieve_signed_bytes, store_signed_bytes,
+    GroupAuth, NodeId, RetrievedPage, StoreAck, StoredMessage, SwarmApi, SwarmError,
+    delete_signed_bytes, expire_signed_bytes, retrieve_signed_bytes, store_signed_bytes,
 };
 use umbra_net::{BoxFuture, Clock};
 use umbra_net::{Destination, OnionTransport, Request, Response};
@@ -89,6 +91,115 @@ pub fn long_poll_request(
         p["umbra_wait_ms"] = json!(wait_ms);
     }
     rpc("retrieve", p)
+}
+
+/// The authentication fields of a request to a group swarm over `signed` bytes (§3.1, §9):
+/// the group key's signature (admins), or the subaccount token, the group's signature of it
+/// and the blinded key's signature (members).
+fn group_auth(auth: GroupAuth<'_>, signed: &[u8], params: &mut Value) {
+    match auth {
+        GroupAuth::Admin(admin) => {
+            params["signature"] = json!(STANDARD.encode(admin.sign(signed)));
+        }
+        GroupAuth::Member(sub) => {
+            let a = sub.authorize(signed);
+            params["subaccount"] = json!(a.subaccount);
+            params["subaccount_sig"] = json!(a.subaccount_sig);
+            params["signature"] = json!(a.signature);
+        }
+    }
+}
+
+/// `store` request JSON (§5.1) in `namespace` of a group swarm, signed at
+/// `sig_timestamp_ms` (now: a retried message keeps its own `timestamp`).
+pub fn group_store_request(
+    group: &GroupPublic,
+    auth: GroupAuth<'_>,
+    namespace: i32,
+    data: &[u8],
+    timestamp_ms: u64,
+    ttl_ms: u64,
+    sig_timestamp_ms: u64,
+) -> Vec<u8> {
+    let mut p = json!({
+        "pubkey": group.id().to_hex(),
+        "namespace": namespace,
+        "timestamp": timestamp_ms,
+        "sig_timestamp": sig_timestamp_ms,
+        "ttl": ttl_ms,
+        "data": STANDARD.encode(data),
+    });
+    group_auth(
+        auth,
+        &store_signed_bytes(namespace, sig_timestamp_ms),
+        &mut p,
+    );
+    rpc("store", p)
+}
+
+/// `retrieve` request JSON (§5.2) of `namespace` of a group swarm.
+pub fn group_retrieve_request(
+    group: &GroupPublic,
+    auth: GroupAuth<'_>,
+    namespace: i32,
+    last_hash: Option<&str>,
+    timestamp_ms: u64,
+) -> Vec<u8> {
+    let mut p = json!({
+        "pubkey": group.id().to_hex(),
+        "namespace": namespace,
+        "timestamp": timestamp_ms,
+    });
+    if let Some(h) = last_hash {
+        p["last_hash"] = json!(h);
+    }
+    group_auth(
+        auth,
+        &retrieve_signed_bytes(namespace, timestamp_ms),
+        &mut p,
+    );
+    rpc("retrieve", p)
+}
+
+/// `expire` request JSON (§5.6) of `hashes` in a group swarm, signed by the group key.
+pub fn group_expire_request(admin: &GroupAdmin, hashes: &[String], expiry_ms: u64) -> Vec<u8> {
+    let sig = admin.sign(&expire_signed_bytes(false, expiry_ms, hashes));
+    rpc(
+        "expire",
+        json!({
+            "pubkey": admin.id().to_hex(),
+            "messages": hashes,
+            "expiry": expiry_ms,
+            "signature": STANDARD.encode(sig),
+        }),
+    )
+}
+
+/// `revoke_subaccount` (or, `revoke = false`, `unrevoke_subaccount`) request JSON (§5.9),
+/// signed by the group key.
+pub fn group_revoke_request(
+    admin: &GroupAdmin,
+    tokens: &[Token],
+    revoke: bool,
+    timestamp_ms: u64,
+) -> Result<Vec<u8>, SwarmError> {
+    let ts = i64::try_from(timestamp_ms).unwrap_or(i64::MAX);
+    let sig = admin
+        .revoke_signature(revoke, ts, tokens)
+        .map_err(|e| SwarmError::Malformed(e.to_string()))?;
+    let list: Vec<String> = tokens.iter().map(Token::to_base64).collect();
+    let (method, field) = if revoke {
+        ("revoke_subaccount", "revoke")
+    } else {
+        ("unrevoke_subaccount", "unrevoke")
+    };
+    let mut p = json!({
+        "pubkey": admin.id().to_hex(),
+        "timestamp": timestamp_ms,
+        "signature": STANDARD.encode(sig),
+    });
+    p[field] = json!(list);
+    Ok(rpc(method, p))
 }
 
 /// `store` request JSON (§5.1) for a public-inbox namespace (no signature).
@@ -441,6 +552,74 @@ impl SwarmApi for OnionSwarm {
         })
     }
 
+    fn group_store<'a>(
+        &'a self,
+        group: &'a GroupPublic,
+        auth: GroupAuth<'a>,
+        namespace: i32,
+        data: &'a [u8],
+        timestamp_ms: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<'a, Result<StoreAck, SwarmError>> {
+        Box::pin(async move {
+            // Signed now (±60 s of the node), stored with the message's own time.
+            let body = group_store_request(
+                group,
+                auth,
+                namespace,
+                data,
+                timestamp_ms,
+                ttl_ms,
+                self.network_now(),
+            );
+            let json = self.call(Destination::Swarm(group.id()), body).await?;
+            parse_store(&json)
+        })
+    }
+
+    fn group_retrieve<'a>(
+        &'a self,
+        group: &'a GroupPublic,
+        auth: GroupAuth<'a>,
+        namespace: i32,
+        last_hash: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
+        Box::pin(async move {
+            let body =
+                group_retrieve_request(group, auth, namespace, last_hash, self.network_now());
+            let json = self.call(Destination::Swarm(group.id()), body).await?;
+            parse_retrieve(&json)
+        })
+    }
+
+    fn group_expire<'a>(
+        &'a self,
+        admin: &'a GroupAdmin,
+        hashes: &'a [String],
+        expiry_ms: u64,
+    ) -> BoxFuture<'a, Result<(), SwarmError>> {
+        Box::pin(async move {
+            let body = group_expire_request(admin, hashes, expiry_ms);
+            self.call(Destination::Swarm(admin.id()), body)
+                .await
+                .map(drop)
+        })
+    }
+
+    fn group_revoke<'a>(
+        &'a self,
+        admin: &'a GroupAdmin,
+        tokens: &'a [Token],
+        revoke: bool,
+    ) -> BoxFuture<'a, Result<(), SwarmError>> {
+        Box::pin(async move {
+            let body = group_revoke_request(admin, tokens, revoke, self.network_now())?;
+            self.call(Destination::Swarm(admin.id()), body)
+                .await
+                .map(drop)
+        })
+    }
+
     fn delete<'a>(
         &'a self,
         identity: &'a Identity,
@@ -516,6 +695,54 @@ mod tests {
                 .unwrap();
         assert_eq!(s["params"]["data"], STANDARD.encode(b"xyz"));
         assert!(s["params"].get("signature").is_none());
+    }
+
+    #[test]
+    fn group_requests_carry_the_group_or_subaccount_signature() {
+        let admin = GroupAdmin::from_seed(&[5; 32]);
+        let member = Identity::from_seed(&[6; 32]);
+        let group = *admin.public();
+        let req = group_store_request(
+            &group,
+            GroupAuth::Admin(&admin),
+            11,
+            b"x",
+            1_600_000_000_000,
+            20_000,
+            1_700_000_000_000,
+        );
+        let v: Value = serde_json::from_slice(&req).unwrap();
+        let p = &v["params"];
+        assert_eq!(p["pubkey"], group.id().to_hex());
+        assert_eq!(p["timestamp"], 1_600_000_000_000_u64);
+        assert_eq!(p["sig_timestamp"], 1_700_000_000_000_u64);
+        assert!(p["pubkey"].as_str().unwrap().starts_with("03"));
+        let sig = STANDARD.decode(p["signature"].as_str().unwrap()).unwrap();
+        let sig = umbra_crypto::Signature::from_slice(&sig).unwrap();
+        assert!(group.verify(b"store111700000000000", &sig));
+
+        let auth = admin.member_auth(
+            &member.session_id(),
+            umbra_groups::Flags::member(true, false),
+        );
+        let sub = umbra_groups::Subaccount::verify(&auth, &member, &group, 0).unwrap();
+        let req = group_retrieve_request(
+            &group,
+            GroupAuth::Member(&sub),
+            12,
+            Some("h"),
+            1_700_000_000_000,
+        );
+        let v: Value = serde_json::from_slice(&req).unwrap();
+        let p = &v["params"];
+        assert_eq!(p["subaccount"], sub.token().to_base64());
+        assert_eq!(p["last_hash"], "h");
+        let sig = STANDARD.decode(p["signature"].as_str().unwrap()).unwrap();
+        let sig = umbra_crypto::Signature::from_slice(&sig).unwrap();
+        assert!(
+            umbra_crypto::sign::verify(&sub.token().signer(), b"retrieve121700000000000", &sig)
+                .is_ok()
+        );
     }
 
     #[test]

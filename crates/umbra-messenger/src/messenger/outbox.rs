@@ -5,7 +5,8 @@ use umbra_report::ErrorExt as _;
 
 use super::db::{self, OP_DELETE, OP_STORE, Pending};
 use super::{
-    FLUSH_BATCH, FlushReport, Messenger, MessengerError, OutboxEntry, SwarmError, backoff_ms,
+    FLUSH_BATCH, FlushReport, MessageStatus, Messenger, MessengerError, OutboxEntry, SwarmError,
+    backoff_ms,
 };
 
 impl Messenger {
@@ -27,6 +28,16 @@ impl Messenger {
         let mut report = FlushReport::default();
         for p in due {
             let result: Result<(), SwarmError> = match p.op {
+                OP_STORE if p.kind == "group" => {
+                    if p.timestamp_ms.saturating_add(p.ttl_ms) <= now {
+                        Err(SwarmError::Status {
+                            status: 410,
+                            body: "expired before it could be delivered".into(),
+                        })
+                    } else {
+                        self.deliver_group_store(&p).await
+                    }
+                }
                 OP_STORE => {
                     if p.timestamp_ms.saturating_add(p.ttl_ms) <= now {
                         // It would already have expired in the swarm: give up on it.
@@ -92,7 +103,12 @@ impl Messenger {
                 if p.is_primary
                     && let Some(mid) = p.message_id
                 {
-                    db::mark_message_sent(&tx, mid).map_err(MessengerError::db(what))?;
+                    if p.kind == "group" {
+                        db::set_group_message_status(&tx, mid, MessageStatus::Sent)
+                    } else {
+                        db::mark_message_sent(&tx, mid)
+                    }
+                    .map_err(MessengerError::db(what))?;
                 }
                 report.done += 1;
             }
@@ -115,7 +131,12 @@ impl Messenger {
                 if p.is_primary
                     && let Some(mid) = p.message_id
                 {
-                    db::mark_message_failed(&tx, mid).map_err(MessengerError::db(what))?;
+                    if p.kind == "group" {
+                        db::set_group_message_status(&tx, mid, MessageStatus::Failed)
+                    } else {
+                        db::mark_message_failed(&tx, mid)
+                    }
+                    .map_err(MessengerError::db(what))?;
                 }
                 report.failed += 1;
             }

@@ -90,6 +90,8 @@ impl Messenger {
                 break;
             }
         }
+        // The group swarms (closed groups v2); a failing group is retried at the next poll.
+        events.extend(self.poll_groups().await?);
         // What another device read is read here too, also among the messages just retrieved.
         self.apply_read_state(&self.db())?;
         self.purge_expired()?;

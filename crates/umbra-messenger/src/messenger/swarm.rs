@@ -6,6 +6,7 @@
 
 use thiserror::Error;
 use umbra_crypto::{Identity, SessionId};
+use umbra_groups::{GroupAdmin, GroupPublic, Subaccount, Token};
 
 use umbra_net::BoxFuture;
 
@@ -76,6 +77,23 @@ pub struct RetrievedPage {
 /// hex); `retrieve` positions (`last_hash`) are kept per node.
 pub type NodeId = String;
 
+/// Who signs a request to a group swarm (`storage-rpc.md` §3.1, §9).
+#[derive(Debug, Clone, Copy)]
+pub enum GroupAuth<'a> {
+    /// An admin, with the group's own Ed25519 key.
+    Admin(&'a GroupAdmin),
+    /// A member, with its subaccount token (signed by the group) and blinded key.
+    Member(&'a Subaccount),
+}
+
+fn no_group_access<T: Send + 'static>() -> BoxFuture<'static, Result<T, SwarmError>> {
+    Box::pin(async {
+        Err(SwarmError::Unreachable(
+            "this swarm access cannot reach group swarms".into(),
+        ))
+    })
+}
+
 /// What the messenger needs from the network. Every method is one storage RPC (or its
 /// in-memory equivalent); retries and backoff are the messenger's job.
 pub trait SwarmApi: Send + Sync {
@@ -140,6 +158,64 @@ pub trait SwarmApi: Send + Sync {
                 "this swarm access cannot store in our own namespaces".into(),
             ))
         })
+    }
+
+    /// Authenticated `store` (§5.1) of `data` in `namespace` of the swarm of `group`, signed
+    /// by `auth` (an admin's group key, or a member's subaccount: Write). The default refuses
+    /// as unreachable.
+    #[allow(clippy::too_many_arguments)]
+    fn group_store<'a>(
+        &'a self,
+        group: &'a GroupPublic,
+        auth: GroupAuth<'a>,
+        namespace: i32,
+        data: &'a [u8],
+        timestamp_ms: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<'a, Result<StoreAck, SwarmError>> {
+        let _ = (group, auth, namespace, data, timestamp_ms, ttl_ms);
+        no_group_access()
+    }
+
+    /// Authenticated `retrieve` (§5.2) of `namespace` of the swarm of `group`, after
+    /// `last_hash`, signed by `auth` (a member needs Read; a revoked one may still read the
+    /// unrevocable namespace −11). The default refuses as unreachable.
+    fn group_retrieve<'a>(
+        &'a self,
+        group: &'a GroupPublic,
+        auth: GroupAuth<'a>,
+        namespace: i32,
+        last_hash: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
+        let _ = (group, auth, namespace, last_hash);
+        no_group_access()
+    }
+
+    /// `expire` (§5.6) of `hashes` in the swarm of `admin`'s group to `expiry_ms`, signed by
+    /// the group key: an admin keeps the keys messages and configs alive (§1.1, §2.10). The
+    /// default refuses as unreachable.
+    fn group_expire<'a>(
+        &'a self,
+        admin: &'a GroupAdmin,
+        hashes: &'a [String],
+        expiry_ms: u64,
+    ) -> BoxFuture<'a, Result<(), SwarmError>> {
+        let _ = (admin, hashes, expiry_ms);
+        no_group_access()
+    }
+
+    /// `revoke_subaccount` (§5.9) of `tokens` (at most 50) in the swarm of `admin`'s group:
+    /// those members can no longer read or write it; with `revoke = false`,
+    /// `unrevoke_subaccount` (a removed member invited again). The default refuses as
+    /// unreachable.
+    fn group_revoke<'a>(
+        &'a self,
+        admin: &'a GroupAdmin,
+        tokens: &'a [Token],
+        revoke: bool,
+    ) -> BoxFuture<'a, Result<(), SwarmError>> {
+        let _ = (admin, tokens, revoke);
+        no_group_access()
     }
 
     /// Authenticated `delete` (§5.3) of `hashes` from `identity`'s own swarm; returns the

@@ -60,7 +60,7 @@ impl Net {
         (m, phrase.to_string())
     }
 
-    fn reopen(&self, name: &str, seed: u64) -> Messenger {
+    pub(super) fn reopen(&self, name: &str, seed: u64) -> Messenger {
         self.messenger(Profile::open(&self.dir(name), None).unwrap(), seed)
     }
 }

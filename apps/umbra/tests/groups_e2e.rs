@@ -1,0 +1,121 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Closed groups end to end on a real devnet, through the CLI: an admin creates a group of
+//! four, everyone accepts and reads a message, one member is removed (it reads nothing
+//! afterwards), one is promoted and removes another, one leaves, and the group is deleted for
+//! everyone.
+//!
+//! Ignored by default and not among `SCENARIO_BINARIES` (the CI time budget): run it alone
+//! with `cargo nextest run -p umbra --test groups_e2e --run-ignored only`.
+
+mod common;
+
+use common::{GUARD, User, devnet_up, ok};
+use serde_json::Value;
+use std::time::Duration;
+use umbra_clock::{Clock as _, SystemClock};
+
+/// The group messages `u` has, as texts.
+fn texts(u: &User, group: &str) -> Vec<String> {
+    u.json(&["history", group])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs `receive` as `u` until `check` holds of `group info` (or the guard runs out).
+fn until(u: &User, group: &str, what: &str, check: impl Fn(&Value, &User) -> bool) -> Value {
+    let start = SystemClock.instant();
+    loop {
+        ok(&u.run(&["receive"], ""), "receive");
+        let info = u.run(&["group", "info", group, "--json"], "");
+        if info.status.success() {
+            let v: Value = serde_json::from_slice(&info.stdout).unwrap();
+            if check(&v, u) {
+                return v;
+            }
+        }
+        assert!(start.elapsed() < GUARD, "{what} never happened");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+#[ignore = "a devnet scenario outside the CI time budget; run it with --run-ignored only"]
+fn a_group_of_four_through_the_cli() {
+    let (_devnet, network) = devnet_up("7");
+    let homes = tempfile::tempdir().unwrap();
+    let users: Vec<(User, String)> = ["alice", "bob", "carol", "dave"]
+        .iter()
+        .map(|name| {
+            let u = common::user(homes.path(), &network, name);
+            let id = u.json(&["id", "new", "--name", name])["session_id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            (u, id)
+        })
+        .collect();
+    let [(alice, a_id), (bob, b_id), (carol, c_id), (dave, d_id)] = &users[..] else {
+        unreachable!()
+    };
+    let _ = a_id;
+
+    let created = alice.json(&["group", "create", "Hikers", b_id, c_id, d_id]);
+    let group = created["group_id"].as_str().unwrap().to_owned();
+    assert!(group.starts_with("03"));
+    for u in [bob, carol, dave] {
+        until(u, &group, "the invitation", |v, _| v["status"] == "invited");
+        ok(&u.run(&["accept", &group], ""), "accept");
+    }
+    let all_joined = |v: &Value, _: &User| v["invited"].as_array().unwrap().is_empty();
+    until(alice, &group, "every acceptance", all_joined);
+
+    assert_eq!(alice.json(&["send", &group, "hello all"])["status"], "sent");
+    for u in [bob, carol, dave] {
+        until(u, &group, "the first message", |_, u| {
+            texts(u, &group) == ["hello all"]
+        });
+    }
+
+    // Carol is removed: she is told, and reads nothing sent afterwards.
+    ok(&alice.run(&["group", "remove", &group, c_id], ""), "remove");
+    until(carol, &group, "carol's removal", |v, _| {
+        v["status"] == "removed"
+    });
+    assert_eq!(
+        alice.json(&["send", &group, "without carol"])["status"],
+        "sent"
+    );
+    until(bob, &group, "the second message", |_, u| {
+        texts(u, &group).len() == 2
+    });
+    ok(&carol.run(&["receive"], ""), "receive");
+    assert_eq!(texts(carol, &group), ["hello all"]);
+    let refused = carol.run(&["send", &group, "let me in"], "");
+    assert!(!refused.status.success());
+
+    // Bob becomes an admin and removes Dave himself.
+    ok(
+        &alice.run(&["group", "promote", &group, b_id], ""),
+        "promote",
+    );
+    until(bob, &group, "bob's promotion", |v, _| v["admin"] == true);
+    ok(
+        &bob.run(&["group", "remove", &group, d_id], ""),
+        "remove by bob",
+    );
+    until(dave, &group, "dave's removal", |v, _| {
+        v["status"] == "removed"
+    });
+
+    // Bob leaves; Alice removes him at her next poll; then she deletes the group.
+    ok(&bob.run(&["group", "leave", &group], ""), "leave");
+    until(alice, &group, "bob gone", |v, _| {
+        v["members"].as_array().unwrap().len() == 1
+    });
+    ok(&alice.run(&["group", "delete", &group], ""), "delete");
+    let info = alice.json(&["group", "info", &group]);
+    assert_eq!(info["status"], "deleted");
+}

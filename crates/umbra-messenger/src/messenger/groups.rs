@@ -1,0 +1,1550 @@
+//! Closed groups v2 (`groups-config-attachments.md` §1, `messages.md` §1.3 and §4): creating
+//! a group, invitations (as requests until accepted), group messages stored once in the group
+//! swarm (namespace 11), polling keys, info and members (12, 13, 14, in that order), adding,
+//! removing (rekey, revoked token, kicked notice), promoting, leaving and deleting.
+//!
+//! ```text
+//!  admin ── keys (12), info (13), members (14): signed with the group key ──▶ group swarm 03…
+//!    └── GroupUpdateInviteMessage (1:1, memberAuthData + "INVITE" signature) ──▶ invitee
+//!  member ── subaccount token ──▶ retrieve 12 → 13 → 14 → 11, store 11
+//! ```
+//!
+//! Only what verifies is kept: a keys message or config that does not carry the group's
+//! signature is logged and dropped, never applied. The key ring and the configs are rebuilt
+//! from the kept messages (`group_data`) when needed.
+
+use rusqlite_cipher::Connection;
+use umbra_config::{ConfigState, SwarmHash};
+use umbra_crypto::{AccountId, Redacted, SessionId, Signature};
+use umbra_groups::kicked::{kicked_notice, read_kicked_notice};
+use umbra_groups::{
+    Flags, GroupAdmin, GroupInfo, GroupKeys, GroupMembers, GroupPublic, Member, MemberAuth,
+    Pending, Role, Subaccount, decrypt_message, encrypt_message, namespace,
+};
+use umbra_report::ErrorExt as _;
+use umbra_wire::{
+    Content, DataMessage, GroupUpdateInviteMessage, GroupUpdateInviteResponseMessage,
+    GroupUpdateMemberChangeMessage, GroupUpdateMemberLeftMessage, GroupUpdateMessage,
+    GroupUpdatePromoteMessage, decode_group_envelope, encode_group_envelope,
+    group_update_member_change_message,
+};
+
+use umbra_config::{Group as SyncedGroup, GroupRemoved};
+
+use super::config_state::{self, ConfigKind};
+use super::db::{self, GroupRow};
+use super::swarm::GroupAuth;
+use super::{
+    DEFAULT_TTL_MS, Event, GroupChatMessage, GroupMemberView, GroupStatus, GroupView,
+    MAX_BODY_CHARS, MessageStatus, Messenger, MessengerError, lock,
+};
+
+/// TTL of keys, info, members and kicked notices in the group swarm: 30 days (§1.1).
+pub const GROUP_CONFIG_TTL_MS: u64 = 30 * 24 * 3_600_000;
+/// How often an admin extends the group's keys and configs in the swarm: daily.
+const GROUP_EXTEND_EVERY_MS: u64 = 24 * 3_600_000;
+/// Members of a group at most (the issue's target; Session caps at 100).
+pub const MAX_GROUP_MEMBERS: usize = 1_000;
+
+/// The namespaces of a poll, in the order §1.1 requires (keys before what they decrypt); the
+/// kicked notices (−11) first, as they are readable even with a revoked token.
+const POLL_ORDER: [i16; 5] = [
+    namespace::KICKED,
+    namespace::KEYS,
+    namespace::INFO,
+    namespace::MEMBERS,
+    namespace::MESSAGES,
+];
+
+/// A group as this device holds it: its row, key pair (admins) and key ring.
+pub(super) struct Held {
+    pub(super) row: GroupRow,
+    pub(super) public: GroupPublic,
+    pub(super) admin: Option<GroupAdmin>,
+    pub(super) keys: GroupKeys,
+}
+
+impl Held {
+    fn status(&self) -> GroupStatus {
+        GroupStatus::from_i64(self.row.status)
+    }
+}
+
+/// Parses a `03…` group id.
+pub fn parse_group_id(text: &str) -> Result<GroupPublic, MessengerError> {
+    let bad = || MessengerError::InvalidGroupId(text.trim().to_string());
+    let id: AccountId = text.trim().parse().map_err(|_| bad())?;
+    if id.prefix() != umbra_groups::GROUP_PREFIX {
+        return Err(bad());
+    }
+    GroupPublic::from_id(&id).map_err(|_| bad())
+}
+
+/// Whether `text` looks like a group id (`03` and 64 more hex characters).
+pub fn is_group_id(text: &str) -> bool {
+    let t = text.trim();
+    t.len() == 66 && t.starts_with("03") && t.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn member_change_signed(kind: i32, timestamp_ms: u64) -> Vec<u8> {
+    format!("MEMBER_CHANGE{kind}{timestamp_ms}").into_bytes()
+}
+
+fn invite_signed(invitee: &SessionId, timestamp_ms: u64) -> Vec<u8> {
+    format!("INVITE{}{timestamp_ms}", invitee.to_hex()).into_bytes()
+}
+
+fn group_content(update: GroupUpdateMessage) -> Content {
+    Content {
+        data_message: Some(DataMessage {
+            group_update_message: Some(update),
+            ..DataMessage::default()
+        }),
+        ..Content::default()
+    }
+}
+
+fn swarm_err(what: &'static str) -> impl FnOnce(super::SwarmError) -> MessengerError {
+    move |source| MessengerError::Swarm { what, source }
+}
+
+impl Messenger {
+    // ----- reading ---------------------------------------------------------------------
+
+    /// Rebuilds what we hold of `group` from the database.
+    fn held(&self, conn: &Connection, group: &GroupPublic) -> Result<Held, MessengerError> {
+        let what = "reading a group";
+        let id = group.id().to_hex();
+        let row = db::group(conn, &id)
+            .map_err(MessengerError::db(what))?
+            .ok_or_else(|| MessengerError::UnknownGroup(id.clone()))?;
+        let admin = row
+            .admin_seed
+            .as_deref()
+            .and_then(|s| <[u8; 32]>::try_from(s).ok())
+            .map(|s| GroupAdmin::from_seed(&s))
+            .filter(|a| a.public() == group);
+        let mut keys = GroupKeys::new(*group);
+        for (hash, data, ts) in db::group_data(conn, &id, i32::from(namespace::KEYS))
+            .map_err(MessengerError::db(what))?
+        {
+            let role = match &admin {
+                Some(a) => Role::Admin(a),
+                None => Role::Member(&self.identity),
+            };
+            let ts = i64::try_from(ts).unwrap_or(i64::MAX);
+            if let Err(e) = keys.load(role, &hash, &data, ts) {
+                tracing::warn!(error = %e.report(), "a kept keys message no longer loads");
+            }
+        }
+        Ok(Held {
+            row,
+            public: *group,
+            admin,
+            keys,
+        })
+    }
+
+    /// The Info config rebuilt from the kept messages; `None` before any key.
+    fn info_config(
+        &self,
+        conn: &Connection,
+        h: &Held,
+    ) -> Result<Option<GroupInfo>, MessengerError> {
+        if h.keys.keys().is_empty() && h.keys.encryption_key().is_none() {
+            return Ok(None);
+        }
+        let mut info = GroupInfo::new(&h.public, h.admin.as_ref(), &h.keys)
+            .map_err(MessengerError::group("reading the group info"))?;
+        merge_kept(
+            conn,
+            &h.row.id,
+            i32::from(namespace::INFO),
+            info.state_mut(),
+        )?;
+        Ok(Some(info))
+    }
+
+    /// The Members config rebuilt from the kept messages; `None` before any key.
+    fn members_config(
+        &self,
+        conn: &Connection,
+        h: &Held,
+    ) -> Result<Option<GroupMembers>, MessengerError> {
+        if h.keys.keys().is_empty() && h.keys.encryption_key().is_none() {
+            return Ok(None);
+        }
+        let mut members = GroupMembers::new(&h.public, h.admin.as_ref(), &h.keys)
+            .map_err(MessengerError::group("reading the group members"))?;
+        merge_kept(
+            conn,
+            &h.row.id,
+            i32::from(namespace::MEMBERS),
+            members.state_mut(),
+        )?;
+        Ok(Some(members))
+    }
+
+    fn view(&self, conn: &Connection, h: &Held) -> Result<GroupView, MessengerError> {
+        let members = self
+            .members_config(conn, h)?
+            .map(|m| {
+                m.all()
+                    .into_iter()
+                    .map(|m| GroupMemberView {
+                        session_id: m.session_id,
+                        admin: m.admin,
+                        invited: !m.admin && m.invite.is_some(),
+                        promoting: m.promotion.is_some(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(GroupView {
+            id: h.row.id.clone(),
+            name: h.row.name.clone(),
+            status: h.status(),
+            admin: h.admin.is_some(),
+            invited_by: h.row.invited_by.as_deref().and_then(|s| s.parse().ok()),
+            members,
+        })
+    }
+
+    /// What this device knows of `group`: name, status, members and admins.
+    pub fn group(&self, group: &str) -> Result<GroupView, MessengerError> {
+        let public = parse_group_id(group)?;
+        let conn = self.db();
+        let h = self.held(&conn, &public)?;
+        self.view(&conn, &h)
+    }
+
+    /// Every group this device knows, invitations included.
+    pub fn groups(&self) -> Result<Vec<GroupView>, MessengerError> {
+        let conn = self.db();
+        let rows = db::groups(&conn).map_err(MessengerError::db("listing groups"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let public = parse_group_id(&r.id)?;
+            let h = self.held(&conn, &public)?;
+            out.push(self.view(&conn, &h)?);
+        }
+        Ok(out)
+    }
+
+    /// The messages of a group, oldest first.
+    pub fn group_history(&self, group: &str) -> Result<Vec<GroupChatMessage>, MessengerError> {
+        let public = parse_group_id(group)?;
+        let conn = self.db();
+        let h = self.held(&conn, &public)?;
+        db::group_history(&conn, &h.row.id).map_err(MessengerError::db("reading the history"))
+    }
+
+    pub(super) fn held_of(&self, group: &str) -> Result<Held, MessengerError> {
+        let public = parse_group_id(group)?;
+        self.held(&self.db(), &public)
+    }
+
+    fn require_joined(h: &Held, what: &'static str) -> Result<(), MessengerError> {
+        match h.status() {
+            GroupStatus::Joined => Ok(()),
+            s => Err(MessengerError::GroupNotActive {
+                what,
+                state: s.as_str(),
+            }),
+        }
+    }
+
+    // ----- the group swarm -------------------------------------------------------------
+
+    /// The member's subaccount from its stored authentication data.
+    pub(super) fn subaccount(&self, h: &Held) -> Result<Subaccount, MessengerError> {
+        let auth = h
+            .row
+            .member_auth
+            .as_deref()
+            .ok_or(MessengerError::GroupNotActive {
+                what: "reaching the group swarm",
+                state: "missing its authentication data",
+            })?;
+        let auth = MemberAuth::from_slice(auth)
+            .map_err(MessengerError::group("reading the group authentication"))?;
+        Subaccount::verify(&auth, &self.identity, &h.public, 0)
+            .map_err(MessengerError::group("reading the group authentication"))
+    }
+
+    /// Stores `data` in `namespace` of the group swarm as `h`'s admin or member, and keeps
+    /// it (for 12, 13, 14) as verified data of the group.
+    async fn group_put(
+        &self,
+        h: &Held,
+        ns: i16,
+        data: &[u8],
+        ttl_ms: u64,
+    ) -> Result<String, MessengerError> {
+        let what = "storing in the group swarm";
+        let now = self.now();
+        let sub;
+        let auth = match &h.admin {
+            Some(a) => GroupAuth::Admin(a),
+            None => {
+                sub = self.subaccount(h)?;
+                GroupAuth::Member(&sub)
+            }
+        };
+        let ack = self
+            .swarm
+            .group_store(&h.public, auth, i32::from(ns), data, now, ttl_ms)
+            .await
+            .map_err(swarm_err(what))?;
+        if matches!(ns, namespace::KEYS | namespace::INFO | namespace::MEMBERS) {
+            db::put_group_data(&self.db(), &h.row.id, i32::from(ns), &ack.hash, data, now)
+                .map_err(MessengerError::db(what))?;
+        }
+        Ok(ack.hash)
+    }
+
+    /// Pushes a config an admin changed (all its parts), then keeps only the current one.
+    async fn push_group_config(
+        &self,
+        h: &Held,
+        ns: i16,
+        state: &mut ConfigState,
+    ) -> Result<(), MessengerError> {
+        let Some(push) = state
+            .push()
+            .map_err(MessengerError::config("pushing a group config"))?
+        else {
+            return Ok(());
+        };
+        let mut hashes = Vec::with_capacity(push.messages.len());
+        for m in &push.messages {
+            hashes.push(SwarmHash(
+                self.group_put(h, ns, m, GROUP_CONFIG_TTL_MS).await?,
+            ));
+        }
+        state.confirm_pushed(push.seqno, &hashes);
+        let keep: Vec<String> = state.current_hashes().iter().map(|h| h.0.clone()).collect();
+        db::prune_group_data(&self.db(), &h.row.id, i32::from(ns), &keep)
+            .map_err(MessengerError::db("keeping a group config"))
+    }
+
+    /// A full rekey for `members` (admin): stored, loaded back, and both configs pushed under
+    /// the new key.
+    async fn rekey_group(
+        &self,
+        h: &mut Held,
+        members: &[SessionId],
+        info: &mut GroupInfo,
+        list: &mut GroupMembers,
+    ) -> Result<(), MessengerError> {
+        let admin = h
+            .admin
+            .as_ref()
+            .ok_or(MessengerError::NotGroupAdmin("rekeying"))?;
+        let now = self.now();
+        let ts = i64::try_from(now).unwrap_or(i64::MAX);
+        let message = h
+            .keys
+            .rekey(admin, members, ts)
+            .map_err(MessengerError::group("rekeying the group"))?;
+        let hash = self
+            .group_put(h, namespace::KEYS, &message, GROUP_CONFIG_TTL_MS)
+            .await?;
+        let admin = h
+            .admin
+            .as_ref()
+            .ok_or(MessengerError::NotGroupAdmin("rekeying"))?;
+        h.keys
+            .load(Role::Admin(admin), &hash, &message, ts)
+            .map_err(MessengerError::group("loading our own rekey"))?;
+        info.set_keys(&h.keys, true)
+            .map_err(MessengerError::group("re-encrypting the group info"))?;
+        list.set_keys(&h.keys, true)
+            .map_err(MessengerError::group("re-encrypting the group members"))?;
+        self.push_group_config(h, namespace::INFO, info.state_mut())
+            .await?;
+        self.push_group_config(h, namespace::MEMBERS, list.state_mut())
+            .await
+    }
+
+    /// Encrypts `content` for the group (`messages.md` §1.3) and stores it once in ns 11.
+    async fn send_group_content(
+        &self,
+        h: &Held,
+        content: &Content,
+        sent_ms: u64,
+    ) -> Result<String, MessengerError> {
+        let plain = encode_group_envelope(content, sent_ms);
+        let data = {
+            let mut rng = lock(&self.rng);
+            encrypt_message(&self.identity, &h.keys, &plain, true, &mut **rng)
+                .map_err(MessengerError::group("encrypting a group message"))?
+        };
+        self.group_put(h, namespace::MESSAGES, &data, DEFAULT_TTL_MS)
+            .await
+    }
+
+    /// Tells the group about a membership change (signed by the group key).
+    async fn send_member_change(
+        &self,
+        h: &Held,
+        kind: group_update_member_change_message::Type,
+        ids: &[SessionId],
+        history: bool,
+    ) -> Result<(), MessengerError> {
+        let Some(admin) = &h.admin else {
+            return Ok(());
+        };
+        let now = self.now();
+        let sig = admin.sign(&member_change_signed(kind as i32, now));
+        let content = group_content(GroupUpdateMessage {
+            member_change_message: Some(GroupUpdateMemberChangeMessage {
+                r#type: kind as i32,
+                member_session_ids: ids.iter().map(SessionId::to_hex).collect(),
+                history_shared: history.then_some(true),
+                admin_signature: sig.to_bytes().to_vec(),
+            }),
+            ..GroupUpdateMessage::default()
+        });
+        self.send_group_content(h, &content, now).await.map(drop)
+    }
+
+    /// Queues one invitation per member (1:1, `messages.md` §4) and delivers the outbox.
+    async fn send_invites(
+        &self,
+        h: &Held,
+        name: &str,
+        invitees: &[SessionId],
+    ) -> Result<(), MessengerError> {
+        let admin = h
+            .admin
+            .as_ref()
+            .ok_or(MessengerError::NotGroupAdmin("inviting"))?;
+        {
+            let what = "queueing group invitations";
+            let mut conn = self.db();
+            let tx = conn.transaction().map_err(MessengerError::db(what))?;
+            let now = self.now();
+            for id in invitees.iter().filter(|id| **id != self.me) {
+                let auth = admin.member_auth(id, Flags::member(true, false));
+                let content = group_content(GroupUpdateMessage {
+                    invite_message: Some(GroupUpdateInviteMessage {
+                        group_session_id: h.row.id.clone(),
+                        name: name.to_string(),
+                        member_auth_data: auth.0.to_vec(),
+                        admin_signature: admin.sign(&invite_signed(id, now)).to_bytes().to_vec(),
+                    }),
+                    ..GroupUpdateMessage::default()
+                });
+                self.queue_store(
+                    &tx,
+                    id,
+                    &content,
+                    now,
+                    DEFAULT_TTL_MS,
+                    "control",
+                    None,
+                    false,
+                )?;
+            }
+            tx.commit().map_err(MessengerError::db(what))?;
+        }
+        self.flush_outbox().await.map(drop)
+    }
+
+    // ----- admin actions ---------------------------------------------------------------
+
+    /// Creates a group named `name` with us as its admin and `members` invited: a new group
+    /// key pair, the first keys message and both configs in the group swarm, then one
+    /// invitation per member (§1.9 "Create"). Returns the group.
+    pub async fn create_group(
+        &self,
+        name: &str,
+        members: &[SessionId],
+    ) -> Result<GroupView, MessengerError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(MessengerError::GroupNotActive {
+                what: "creating a group",
+                state: "unnamed (give it a name)",
+            });
+        }
+        let mut invitees: Vec<SessionId> =
+            members.iter().copied().filter(|m| *m != self.me).collect();
+        invitees.sort();
+        invitees.dedup();
+        if invitees.len() + 1 > MAX_GROUP_MEMBERS {
+            return Err(MessengerError::Group {
+                what: "creating a group",
+                source: umbra_groups::GroupError::TooLarge {
+                    what: "member list",
+                    len: invitees.len() + 1,
+                    limit: MAX_GROUP_MEMBERS,
+                },
+            });
+        }
+        let admin = {
+            let mut rng = lock(&self.rng);
+            GroupAdmin::generate(&mut **rng)
+        };
+        let public = *admin.public();
+        let id = public.id().to_hex();
+        let now = self.now();
+        {
+            let conn = self.db();
+            db::put_group(
+                &conn,
+                &GroupRow {
+                    id: id.clone(),
+                    name: name.to_string(),
+                    status: GroupStatus::Joined.to_i64(),
+                    admin_seed: Some(admin.seed().to_vec()),
+                    member_auth: None,
+                    invited_by: None,
+                    joined_ms: now,
+                },
+            )
+            .map_err(MessengerError::db("saving a new group"))?;
+            self.sync_note_group(&conn, &id)?;
+        }
+        let mut h = self.held(&self.db(), &public)?;
+        let mut everyone = vec![self.me];
+        everyone.extend(invitees.iter().copied());
+        // The first key, then the configs encrypted with it.
+        let ts = i64::try_from(now).unwrap_or(i64::MAX);
+        let message = h
+            .keys
+            .rekey(&admin, &everyone, ts)
+            .map_err(MessengerError::group("keying the new group"))?;
+        let hash = self
+            .group_put(&h, namespace::KEYS, &message, GROUP_CONFIG_TTL_MS)
+            .await?;
+        h.keys
+            .load(Role::Admin(&admin), &hash, &message, ts)
+            .map_err(MessengerError::group("loading our own keys message"))?;
+        let mut info = GroupInfo::new(&public, Some(&admin), &h.keys)
+            .map_err(MessengerError::group("creating the group info"))?;
+        info.set_name(name)
+            .map_err(MessengerError::group("naming the group"))?;
+        info.set_created(i64::try_from(now / 1000).unwrap_or(i64::MAX));
+        let mut list = GroupMembers::new(&public, Some(&admin), &h.keys)
+            .map_err(MessengerError::group("creating the member list"))?;
+        let my_name = self.display_name()?.unwrap_or_default();
+        let mut me = Member::new(self.me);
+        me.admin = true;
+        me.invite = None;
+        me.name = my_name.chars().take(100).collect();
+        list.set(&me)
+            .map_err(MessengerError::group("adding ourselves"))?;
+        for m in &invitees {
+            let mut entry = Member::new(*m);
+            entry.invite = Some(Pending::Sent);
+            list.set(&entry)
+                .map_err(MessengerError::group("adding a member"))?;
+        }
+        self.push_group_config(&h, namespace::INFO, info.state_mut())
+            .await?;
+        self.push_group_config(&h, namespace::MEMBERS, list.state_mut())
+            .await?;
+        self.send_invites(&h, name, &invitees).await?;
+        self.push_groups_config().await;
+        tracing::debug!(members = invitees.len() + 1, "group created");
+        let conn = self.db();
+        let h = self.held(&conn, &public)?;
+        self.view(&conn, &h)
+    }
+
+    /// Adds members (admin): with `share_history` they get every key held (a supplemental
+    /// keys message), else the group is rekeyed without telling them older keys; then
+    /// invitations (§1.9 "Invite").
+    pub async fn add_group_members(
+        &self,
+        group: &str,
+        ids: &[SessionId],
+        share_history: bool,
+    ) -> Result<(), MessengerError> {
+        let what = "adding group members";
+        let mut h = self.held_of(group)?;
+        Self::require_joined(&h, what)?;
+        let admin_seed = *h
+            .admin
+            .as_ref()
+            .ok_or(MessengerError::NotGroupAdmin(what))?
+            .seed();
+        let admin = GroupAdmin::from_seed(&admin_seed);
+        let (mut info, mut list) = {
+            let conn = self.db();
+            (
+                self.info_config(&conn, &h)?
+                    .ok_or(MessengerError::NotGroupAdmin(what))?,
+                self.members_config(&conn, &h)?
+                    .ok_or(MessengerError::NotGroupAdmin(what))?,
+            )
+        };
+        let new: Vec<SessionId> = ids
+            .iter()
+            .copied()
+            .filter(|id| *id != self.me && list.get(id).is_none_or(|m| m.invite.is_some()))
+            .collect();
+        if list.session_ids().len() + new.len() > MAX_GROUP_MEMBERS {
+            return Err(MessengerError::Group {
+                what,
+                source: umbra_groups::GroupError::TooLarge {
+                    what: "member list",
+                    len: list.session_ids().len() + new.len(),
+                    limit: MAX_GROUP_MEMBERS,
+                },
+            });
+        }
+        for id in &new {
+            let mut entry = Member::new(*id);
+            entry.invite = Some(Pending::Sent);
+            entry.supplement = share_history;
+            list.set(&entry).map_err(MessengerError::group(what))?;
+        }
+        // A member removed before has a revoked token: lift it first.
+        let tokens: Vec<_> = new
+            .iter()
+            .map(|id| admin.member_token(id, Flags::member(true, false)))
+            .collect();
+        for chunk in tokens.chunks(umbra_groups::subaccount::MAX_REVOKE_PER_REQUEST) {
+            self.swarm
+                .group_revoke(&admin, chunk, false)
+                .await
+                .map_err(swarm_err(what))?;
+        }
+        if share_history {
+            let message = h
+                .keys
+                .supplemental(&admin, &new)
+                .map_err(MessengerError::group(what))?;
+            let hash = self
+                .group_put(&h, namespace::KEYS, &message, GROUP_CONFIG_TTL_MS)
+                .await?;
+            let ts = i64::try_from(self.now()).unwrap_or(i64::MAX);
+            h.keys
+                .load(Role::Admin(&admin), &hash, &message, ts)
+                .map_err(MessengerError::group(what))?;
+            self.push_group_config(&h, namespace::MEMBERS, list.state_mut())
+                .await?;
+        } else {
+            let everyone = list.session_ids();
+            self.rekey_group(&mut h, &everyone, &mut info, &mut list)
+                .await?;
+        }
+        let name = info.name();
+        self.send_invites(&h, &name, &new).await?;
+        self.send_member_change(
+            &h,
+            group_update_member_change_message::Type::Added,
+            &new,
+            share_history,
+        )
+        .await
+    }
+
+    /// Removes members (admin): erased from Members, a kicked notice (ns −11), their tokens
+    /// revoked, and a rekey without them, so they read nothing sent afterwards (§1.9
+    /// "Remove").
+    pub async fn remove_group_members(
+        &self,
+        group: &str,
+        ids: &[SessionId],
+    ) -> Result<(), MessengerError> {
+        let what = "removing group members";
+        let mut h = self.held_of(group)?;
+        Self::require_joined(&h, what)?;
+        let admin = GroupAdmin::from_seed(
+            h.admin
+                .as_ref()
+                .ok_or(MessengerError::NotGroupAdmin(what))?
+                .seed(),
+        );
+        let (mut info, mut list) = {
+            let conn = self.db();
+            (
+                self.info_config(&conn, &h)?
+                    .ok_or(MessengerError::NotGroupAdmin(what))?,
+                self.members_config(&conn, &h)?
+                    .ok_or(MessengerError::NotGroupAdmin(what))?,
+            )
+        };
+        let removed: Vec<SessionId> = ids
+            .iter()
+            .copied()
+            .filter(|id| *id != self.me && list.erase(id))
+            .collect();
+        if removed.is_empty() {
+            return Ok(());
+        }
+        self.send_member_change(
+            &h,
+            group_update_member_change_message::Type::Removed,
+            &removed,
+            false,
+        )
+        .await?;
+        let generation = h.keys.current_generation().unwrap_or(0);
+        let notice = {
+            let mut rng = lock(&self.rng);
+            kicked_notice(&admin, &removed, generation, &mut **rng)
+                .map_err(MessengerError::group(what))?
+        };
+        self.group_put(&h, namespace::KICKED, &notice, GROUP_CONFIG_TTL_MS)
+            .await?;
+        let tokens: Vec<_> = removed
+            .iter()
+            .map(|id| admin.member_token(id, Flags::member(true, false)))
+            .collect();
+        for chunk in tokens.chunks(umbra_groups::subaccount::MAX_REVOKE_PER_REQUEST) {
+            self.swarm
+                .group_revoke(&admin, chunk, true)
+                .await
+                .map_err(swarm_err(what))?;
+        }
+        let everyone = list.session_ids();
+        self.rekey_group(&mut h, &everyone, &mut info, &mut list)
+            .await?;
+        tracing::debug!(removed = removed.len(), "group members removed");
+        Ok(())
+    }
+
+    /// Makes `member` an admin: the group seed goes to it one-to-one, the Members config
+    /// marks it, and the group is told (§1.9 "Promote").
+    pub async fn promote_group_member(
+        &self,
+        group: &str,
+        member: &SessionId,
+    ) -> Result<(), MessengerError> {
+        let what = "promoting a group member";
+        let h = self.held_of(group)?;
+        Self::require_joined(&h, what)?;
+        let admin = h
+            .admin
+            .as_ref()
+            .ok_or(MessengerError::NotGroupAdmin(what))?;
+        let mut list = self
+            .members_config(&self.db(), &h)?
+            .ok_or(MessengerError::NotGroupAdmin(what))?;
+        let mut entry = list.get(member).ok_or(MessengerError::GroupNotActive {
+            what,
+            state: "without that member (add them first)",
+        })?;
+        entry.admin = true;
+        entry.invite = None;
+        entry.promotion = Some(Pending::Sent);
+        list.set(&entry).map_err(MessengerError::group(what))?;
+        {
+            let mut conn = self.db();
+            let tx = conn.transaction().map_err(MessengerError::db(what))?;
+            let content = group_content(GroupUpdateMessage {
+                promote_message: Some(GroupUpdatePromoteMessage {
+                    group_identity_seed: admin.seed().to_vec(),
+                    name: h.row.name.clone(),
+                }),
+                ..GroupUpdateMessage::default()
+            });
+            let now = self.now();
+            self.queue_store(
+                &tx,
+                member,
+                &content,
+                now,
+                DEFAULT_TTL_MS,
+                "control",
+                None,
+                false,
+            )?;
+            tx.commit().map_err(MessengerError::db(what))?;
+        }
+        self.flush_outbox().await?;
+        self.push_group_config(&h, namespace::MEMBERS, list.state_mut())
+            .await?;
+        self.send_member_change(
+            &h,
+            group_update_member_change_message::Type::Promoted,
+            std::slice::from_ref(member),
+            false,
+        )
+        .await
+    }
+
+    /// Deletes the group for everyone (admin): the Info config is marked destroyed, which
+    /// every member applies at its next poll (§1.9 "Destroy").
+    pub async fn delete_group(&self, group: &str) -> Result<(), MessengerError> {
+        let what = "deleting a group";
+        let h = self.held_of(group)?;
+        if h.admin.is_none() {
+            return Err(MessengerError::NotGroupAdmin(what));
+        }
+        Self::require_joined(&h, what)?;
+        let mut info = self
+            .info_config(&self.db(), &h)?
+            .ok_or(MessengerError::NotGroupAdmin(what))?;
+        info.destroy();
+        self.push_group_config(&h, namespace::INFO, info.state_mut())
+            .await?;
+        let conn = self.db();
+        db::set_group_status(&conn, &h.row.id, GroupStatus::Destroyed.to_i64(), None)
+            .map_err(MessengerError::db(what))?;
+        self.sync_note_group(&conn, &h.row.id)
+    }
+
+    // ----- member actions --------------------------------------------------------------
+
+    /// Accepts an invitation: joins, reads the group swarm, and tells the admins.
+    pub async fn accept_group(&self, group: &str) -> Result<Vec<Event>, MessengerError> {
+        let what = "accepting a group invitation";
+        let h = self.held_of(group)?;
+        match h.status() {
+            GroupStatus::Invited | GroupStatus::Joined => {}
+            s => {
+                return Err(MessengerError::GroupNotActive {
+                    what,
+                    state: s.as_str(),
+                });
+            }
+        }
+        {
+            let conn = self.db();
+            db::set_group_status(&conn, &h.row.id, GroupStatus::Joined.to_i64(), None)
+                .map_err(MessengerError::db(what))?;
+            self.sync_note_group(&conn, &h.row.id)?;
+        }
+        let events = self.poll_group(&h.public).await?;
+        let h = self.held_of(group)?;
+        if h.keys.encryption_key().is_some() && h.status() == GroupStatus::Joined {
+            let content = group_content(GroupUpdateMessage {
+                invite_response: Some(GroupUpdateInviteResponseMessage { is_approved: true }),
+                ..GroupUpdateMessage::default()
+            });
+            self.send_group_content(&h, &content, self.now()).await?;
+        } else {
+            tracing::debug!("no group key yet; the admins learn of the acceptance later");
+        }
+        self.push_groups_config().await;
+        Ok(events)
+    }
+
+    /// Pushes the UserGroups change at once, so the account's other devices see it without
+    /// waiting for this one's next poll; a failure is retried at that poll.
+    async fn push_groups_config(&self) {
+        if let Err(e) = self.sync_config().await {
+            tracing::debug!(error = %e.report(), "config sync failed; retrying at the next poll");
+        }
+    }
+
+    /// Declines an invitation: the group is forgotten.
+    pub fn decline_group(&self, group: &str) -> Result<(), MessengerError> {
+        let public = parse_group_id(group)?;
+        let conn = self.db();
+        let h = self.held(&conn, &public)?;
+        db::delete_group(&conn, &h.row.id).map_err(MessengerError::db("declining a group"))?;
+        self.sync_note_group(&conn, &h.row.id)
+    }
+
+    /// Leaves a group: the admins are told (they remove us and rekey), and the group is
+    /// forgotten here.
+    pub async fn leave_group(&self, group: &str) -> Result<(), MessengerError> {
+        let what = "leaving a group";
+        let h = self.held_of(group)?;
+        if h.status() == GroupStatus::Joined && h.keys.encryption_key().is_some() {
+            let content = group_content(GroupUpdateMessage {
+                member_left_message: Some(GroupUpdateMemberLeftMessage {}),
+                ..GroupUpdateMessage::default()
+            });
+            if let Err(e) = self.send_group_content(&h, &content, self.now()).await {
+                // Leaving works offline too; the admins see us gone at the next rekey.
+                tracing::debug!(error = %e.report(), "could not tell the group we left");
+            }
+        }
+        let conn = self.db();
+        db::delete_group(&conn, &h.row.id).map_err(MessengerError::db(what))?;
+        self.sync_note_group(&conn, &h.row.id)
+    }
+
+    /// Sends a text message to the group: encrypted with the group key, stored once.
+    pub async fn send_group_text(
+        &self,
+        group: &str,
+        text: &str,
+    ) -> Result<GroupChatMessage, MessengerError> {
+        let what = "sending to a group";
+        let chars = text.chars().count();
+        if text.trim().is_empty() {
+            return Err(MessengerError::EmptyMessage);
+        }
+        if chars > MAX_BODY_CHARS {
+            return Err(MessengerError::MessageTooLong {
+                got: chars,
+                max: MAX_BODY_CHARS,
+            });
+        }
+        let h = self.held_of(group)?;
+        Self::require_joined(&h, what)?;
+        let profile = Self::profile_proto(&self.db()).map_err(MessengerError::db(what))?;
+        let content = Content {
+            data_message: Some(DataMessage {
+                body: Some(text.to_string()),
+                profile,
+                ..DataMessage::default()
+            }),
+            ..Content::default()
+        };
+        // Saved and queued in one transaction, then one delivery attempt (as `send_text`):
+        // a group swarm out of reach keeps it queued for the next poll.
+        let sent_ms = {
+            let mut conn = self.db();
+            let tx = conn.transaction().map_err(MessengerError::db(what))?;
+            if db::outbox_len(&tx).map_err(MessengerError::db(what))? >= super::MAX_OUTBOX {
+                return Err(MessengerError::OutboxFull {
+                    limit: super::MAX_OUTBOX,
+                });
+            }
+            // (author, sent time) names a message: a second one in the same ms waits one.
+            let mut sent_ms = self.now();
+            while db::group_sent_time_taken(&tx, &h.row.id, &self.me, sent_ms)
+                .map_err(MessengerError::db(what))?
+            {
+                sent_ms += 1;
+            }
+            let plain = encode_group_envelope(&content, sent_ms);
+            let data = {
+                let mut rng = lock(&self.rng);
+                encrypt_message(&self.identity, &h.keys, &plain, true, &mut **rng)
+                    .map_err(MessengerError::group("encrypting a group message"))?
+            };
+            let hash = umbra_crypto::hash::message_hash(
+                &h.public.id(),
+                i32::from(namespace::MESSAGES),
+                &data,
+            )
+            .to_string();
+            db::insert_group_message(
+                &tx,
+                &GroupChatMessage {
+                    group: h.row.id.clone(),
+                    author: self.me,
+                    sent_ms,
+                    body: text.to_string(),
+                    outgoing: true,
+                    received_ms: sent_ms,
+                    hash: Some(hash.clone()),
+                    status: MessageStatus::Queued,
+                },
+            )
+            .map_err(MessengerError::db(what))?;
+            let id = tx.last_insert_rowid();
+            db::queue_group_store(&tx, &h.row.id, &data, &hash, sent_ms, DEFAULT_TTL_MS, id)
+                .map_err(MessengerError::db(what))?;
+            tx.commit().map_err(MessengerError::db(what))?;
+            sent_ms
+        };
+        self.flush_outbox().await?;
+        db::own_group_message(&self.db(), &h.row.id, &self.me, sent_ms)
+            .map_err(MessengerError::db(what))?
+            .ok_or(MessengerError::NoSuchMessage(what))
+    }
+
+    /// Delivers one queued group message (an outbox entry of kind "group"): refused for
+    /// good once we are no longer in the group.
+    pub(super) async fn deliver_group_store(
+        &self,
+        p: &db::Pending,
+    ) -> Result<(), super::SwarmError> {
+        let refused = |why: &str| super::SwarmError::Status {
+            status: 403,
+            body: why.to_string(),
+        };
+        let h = match self.held_of(&p.owner) {
+            Ok(h) if h.status() == GroupStatus::Joined => h,
+            _ => return Err(refused("no longer a member of the group")),
+        };
+        let sub;
+        let auth = match &h.admin {
+            Some(a) => GroupAuth::Admin(a),
+            None => {
+                sub = self
+                    .subaccount(&h)
+                    .map_err(|_| refused("no group authentication data"))?;
+                GroupAuth::Member(&sub)
+            }
+        };
+        match self
+            .swarm
+            .group_store(
+                &h.public,
+                auth,
+                p.namespace,
+                &p.data,
+                p.timestamp_ms,
+                p.ttl_ms,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // A refused token (revoked: we were removed) will never be accepted.
+            Err(super::SwarmError::Status { status: 401, body }) => Err(refused(&body)),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ----- receiving -------------------------------------------------------------------
+
+    /// Polls every group we are in; a group whose poll fails is retried at the next poll.
+    pub async fn poll_groups(&self) -> Result<Vec<Event>, MessengerError> {
+        let rows = db::groups(&self.db()).map_err(MessengerError::db("listing groups"))?;
+        let mut events = Vec::new();
+        for r in rows
+            .iter()
+            .filter(|r| GroupStatus::from_i64(r.status) == GroupStatus::Joined)
+        {
+            let Ok(public) = parse_group_id(&r.id) else {
+                continue;
+            };
+            match self.poll_group(&public).await {
+                Ok(e) => events.extend(e),
+                Err(e) => {
+                    tracing::debug!(error = %e.report(), "a group poll failed; retrying later");
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    /// Polls one group now, whatever its state (a removed member is refused by the swarm).
+    pub async fn refresh_group(&self, group: &str) -> Result<Vec<Event>, MessengerError> {
+        let public = parse_group_id(group)?;
+        self.poll_group(&public).await
+    }
+
+    /// Polls one group swarm: kicked notices, keys, info, members, then messages.
+    pub(super) async fn poll_group(
+        &self,
+        group: &GroupPublic,
+    ) -> Result<Vec<Event>, MessengerError> {
+        let what = "polling a group";
+        let mut h = self.held_of(&group.id().to_hex())?;
+        let sub = match &h.admin {
+            Some(_) => None,
+            None => Some(self.subaccount(&h)?),
+        };
+        let mut events = Vec::new();
+        let mut left = Vec::new();
+        let mut accepted = Vec::new();
+        for ns in POLL_ORDER {
+            let auth = match (&h.admin, &sub) {
+                (Some(a), _) => GroupAuth::Admin(a),
+                (None, Some(s)) => GroupAuth::Member(s),
+                (None, None) => return Ok(events),
+            };
+            if ns == namespace::KICKED && h.admin.is_some() {
+                continue;
+            }
+            let last = db::group_cursor(&self.db(), &h.row.id, i32::from(ns))
+                .map_err(MessengerError::db(what))?;
+            let page = self
+                .swarm
+                .group_retrieve(group, auth, i32::from(ns), last.as_deref())
+                .await
+                .map_err(swarm_err("retrieving from the group swarm"))?;
+            let Some(newest) = page.messages.last().map(|m| m.hash.clone()) else {
+                continue;
+            };
+            match ns {
+                namespace::KICKED => {
+                    let current = h.keys.current_generation().unwrap_or(0);
+                    let kicked = page.messages.iter().any(|m| {
+                        matches!(read_kicked_notice(&self.identity, group, &m.data),
+                            Ok(Some(g)) if g >= current)
+                    });
+                    if kicked {
+                        let conn = self.db();
+                        db::set_group_cursor(&conn, &h.row.id, i32::from(ns), &newest)
+                            .and_then(|()| {
+                                db::set_group_status(
+                                    &conn,
+                                    &h.row.id,
+                                    GroupStatus::Kicked.to_i64(),
+                                    None,
+                                )
+                            })
+                            .map_err(MessengerError::db(what))?;
+                        self.sync_note_group(&conn, &h.row.id)?;
+                        tracing::debug!("removed from a group");
+                        events.push(Event::GroupClosed {
+                            group: h.row.id.clone(),
+                            status: GroupStatus::Kicked,
+                        });
+                        return Ok(events);
+                    }
+                }
+                namespace::KEYS => {
+                    let conn = self.db();
+                    for m in &page.messages {
+                        let role = match &h.admin {
+                            Some(a) => Role::Admin(a),
+                            None => Role::Member(&self.identity),
+                        };
+                        let ts = i64::try_from(m.timestamp_ms).unwrap_or(i64::MAX);
+                        match h.keys.load(role, &m.hash, &m.data, ts) {
+                            Ok(_) => db::put_group_data(
+                                &conn,
+                                &h.row.id,
+                                i32::from(ns),
+                                &m.hash,
+                                &m.data,
+                                m.timestamp_ms,
+                            )
+                            .map_err(MessengerError::db(what))?,
+                            Err(e) => tracing::warn!(
+                                error = %e.report(),
+                                "ignoring a keys message that does not verify or open"
+                            ),
+                        }
+                    }
+                    // Generations the ring let expire (§1.5) need not be kept any more.
+                    let keep: Vec<String> = h.keys.active_hashes().map(str::to_string).collect();
+                    db::prune_group_data(&conn, &h.row.id, i32::from(ns), &keep)
+                        .map_err(MessengerError::db(what))?;
+                }
+                namespace::INFO | namespace::MEMBERS => {
+                    let conn = self.db();
+                    let report = if ns == namespace::INFO {
+                        let Some(mut info) = self.info_config(&conn, &h)? else {
+                            continue;
+                        };
+                        let report = merge_new(&conn, &h.row.id, ns, info.state_mut(), &page)?;
+                        let name = info.name();
+                        if info.is_destroyed() {
+                            db::set_group_status(
+                                &conn,
+                                &h.row.id,
+                                GroupStatus::Destroyed.to_i64(),
+                                None,
+                            )
+                            .map_err(MessengerError::db(what))?;
+                            self.sync_note_group(&conn, &h.row.id)?;
+                            events.push(Event::GroupClosed {
+                                group: h.row.id.clone(),
+                                status: GroupStatus::Destroyed,
+                            });
+                        } else if !name.is_empty() {
+                            db::set_group_status(&conn, &h.row.id, h.row.status, Some(&name))
+                                .map_err(MessengerError::db(what))?;
+                        }
+                        report
+                    } else {
+                        let Some(mut list) = self.members_config(&conn, &h)? else {
+                            continue;
+                        };
+                        merge_new(&conn, &h.row.id, ns, list.state_mut(), &page)?
+                    };
+                    for (_, e) in &report.skipped {
+                        tracing::warn!(error = %e.report(), "ignoring a group config that does not verify or open");
+                    }
+                }
+                _ => {
+                    let conn = self.db();
+                    for m in &page.messages {
+                        let opened = match decrypt_message(&h.keys, &m.data) {
+                            Ok(o) => o,
+                            Err(e) => {
+                                tracing::debug!(error = %e.report(), "dropping a group message that does not open");
+                                continue;
+                            }
+                        };
+                        let (content, sent_ms) = match decode_group_envelope(&opened.payload) {
+                            Ok(c) => c,
+                            Err(e) => {
+                                tracing::debug!(error = %e.report(), "dropping a malformed group message");
+                                continue;
+                            }
+                        };
+                        let Some(dm) = content.data_message else {
+                            continue;
+                        };
+                        if let Some(update) = dm.group_update_message {
+                            if update.member_left_message.is_some() {
+                                left.push(opened.sender);
+                            }
+                            if update.invite_response.is_some_and(|r| r.is_approved) {
+                                accepted.push(opened.sender);
+                            }
+                            continue;
+                        }
+                        let Some(body) = dm.body.filter(|b| !b.is_empty()) else {
+                            continue;
+                        };
+                        let message = GroupChatMessage {
+                            group: h.row.id.clone(),
+                            author: opened.sender,
+                            sent_ms,
+                            body,
+                            outgoing: opened.sender == self.me,
+                            received_ms: self.now(),
+                            hash: Some(m.hash.clone()),
+                            status: if opened.sender == self.me {
+                                MessageStatus::Sent
+                            } else {
+                                MessageStatus::Received
+                            },
+                        };
+                        if db::insert_group_message(&conn, &message)
+                            .map_err(MessengerError::db(what))?
+                        {
+                            events.push(Event::GroupMessage { message });
+                        }
+                    }
+                }
+            }
+            db::set_group_cursor(&self.db(), &h.row.id, i32::from(ns), &newest)
+                .map_err(MessengerError::db(what))?;
+            if ns == namespace::KEYS {
+                // Reload: what was kept is the ring the configs use.
+                h = self.held_of(&group.id().to_hex())?;
+            }
+        }
+        let h = self.held_of(&group.id().to_hex())?;
+        if h.admin.is_some() && h.status() == GroupStatus::Joined {
+            self.keep_group_alive(&h).await;
+        }
+        if h.admin.is_some()
+            && h.status() == GroupStatus::Joined
+            && let Err(e) = self.admin_follow_up(&h, &accepted, &left).await
+        {
+            // What the poll brought is saved; the follow-up is retried with the next change.
+            tracing::debug!(error = %e.report(), "a group admin follow-up failed");
+        }
+        Ok(events)
+    }
+
+    /// An admin extends the keys messages and configs still needed to the full config TTL
+    /// (§1.1, §2.10), at most once a day per group; otherwise the swarm forgets them after
+    /// 30 days and no newcomer could read the group.
+    async fn keep_group_alive(&self, h: &Held) {
+        let Some(admin) = &h.admin else { return };
+        let now = self.now();
+        let key = format!("group_extended.{}", h.row.id);
+        let last = db::meta_get(&self.db(), &key)
+            .ok()
+            .flatten()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(h.row.joined_ms);
+        if now < last.saturating_add(GROUP_EXTEND_EVERY_MS) {
+            return;
+        }
+        let hashes: Vec<String> = {
+            let conn = self.db();
+            [namespace::KEYS, namespace::INFO, namespace::MEMBERS]
+                .iter()
+                .filter_map(|ns| db::group_data(&conn, &h.row.id, i32::from(*ns)).ok())
+                .flatten()
+                .map(|(hash, _, _)| hash)
+                .collect()
+        };
+        if hashes.is_empty() {
+            return;
+        }
+        match self
+            .swarm
+            .group_expire(admin, &hashes, now + GROUP_CONFIG_TTL_MS)
+            .await
+        {
+            Ok(()) => {
+                if let Err(e) = db::meta_set(&self.db(), &key, now.to_string().as_bytes()) {
+                    tracing::debug!(error = %e.report(), "could not note a group extension");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e.report(), "extending the group data failed"),
+        }
+    }
+
+    /// What an admin does after a poll: marks accepted invitations, removes who left.
+    async fn admin_follow_up(
+        &self,
+        h: &Held,
+        accepted: &[SessionId],
+        left: &[SessionId],
+    ) -> Result<(), MessengerError> {
+        let list = self.members_config(&self.db(), h)?;
+        if let Some(mut list) = list {
+            let mut changed = false;
+            // Newly promoted: the seed arrived, so the promotion is accepted (§1.9 "Promote").
+            if let Some(mut me) = list.get(&self.me).filter(|m| m.promotion.is_some()) {
+                me.promotion = None;
+                me.admin = true;
+                list.set(&me)
+                    .map_err(MessengerError::group("accepting a promotion"))?;
+                changed = true;
+            }
+            for id in accepted {
+                if let Some(mut m) = list.get(id).filter(|m| m.invite.is_some()) {
+                    m.invite = None;
+                    m.supplement = false;
+                    list.set(&m)
+                        .map_err(MessengerError::group("marking an invitation accepted"))?;
+                    changed = true;
+                }
+            }
+            if changed {
+                self.push_group_config(h, namespace::MEMBERS, list.state_mut())
+                    .await?;
+            }
+        }
+        let left: Vec<SessionId> = left.iter().copied().filter(|id| *id != self.me).collect();
+        if !left.is_empty() {
+            self.remove_group_members(&h.row.id, &left).await?;
+        }
+        Ok(())
+    }
+
+    /// A group control message that came one-to-one (an invitation or a promotion), applied
+    /// in the caller's transaction. Anything that does not verify is logged and dropped.
+    pub(super) fn apply_group_update(
+        &self,
+        tx: &Connection,
+        sender: &SessionId,
+        sent_ms: u64,
+        update: &GroupUpdateMessage,
+    ) -> Result<Vec<Event>, MessengerError> {
+        let what = "saving a group invitation";
+        if let Some(invite) = &update.invite_message {
+            match self.check_invite(invite, sent_ms) {
+                Ok(public) => {
+                    let id = public.id().to_hex();
+                    let known = db::group(tx, &id).map_err(MessengerError::db(what))?;
+                    if known
+                        .as_ref()
+                        .is_some_and(|g| g.status == GroupStatus::Joined.to_i64())
+                    {
+                        return Ok(Vec::new());
+                    }
+                    db::put_group(
+                        tx,
+                        &GroupRow {
+                            id: id.clone(),
+                            name: invite.name.chars().take(100).collect(),
+                            status: GroupStatus::Invited.to_i64(),
+                            admin_seed: known.and_then(|k| k.admin_seed),
+                            member_auth: Some(invite.member_auth_data.clone()),
+                            invited_by: Some(sender.to_hex()),
+                            joined_ms: self.now(),
+                        },
+                    )
+                    .map_err(MessengerError::db(what))?;
+                    self.sync_note_group(tx, &id)?;
+                    tracing::debug!(from = %Redacted::new(sender), "group invitation received");
+                    return Ok(vec![Event::GroupInvite {
+                        group: id,
+                        name: invite.name.clone(),
+                        from: *sender,
+                    }]);
+                }
+                Err(why) => {
+                    tracing::warn!(from = %Redacted::new(sender), why, "ignoring a malformed group invitation");
+                }
+            }
+        }
+        if let Some(promote) = &update.promote_message {
+            let admin = <[u8; 32]>::try_from(promote.group_identity_seed.as_slice())
+                .ok()
+                .map(|s| GroupAdmin::from_seed(&s));
+            let id = admin.as_ref().map(|a| a.id().to_hex());
+            match (admin, id) {
+                (Some(admin), Some(id))
+                    if db::group(tx, &id)
+                        .map_err(MessengerError::db(what))?
+                        .is_some() =>
+                {
+                    tx.execute(
+                        "UPDATE groups SET admin_seed = ?2 WHERE id = ?1",
+                        rusqlite_cipher::params![id, admin.seed().to_vec()],
+                    )
+                    .map_err(MessengerError::db("saving a promotion"))?;
+                    self.sync_note_group(tx, &id)?;
+                    tracing::debug!("promoted to group admin");
+                }
+                _ => tracing::warn!("ignoring a promotion to a group we are not in"),
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// Checks an invitation addressed to us: group id, the group's signature of
+    /// `"INVITE" ‖ our id ‖ timestamp`, and that the authentication data is for us.
+    fn check_invite(
+        &self,
+        invite: &GroupUpdateInviteMessage,
+        sent_ms: u64,
+    ) -> Result<GroupPublic, &'static str> {
+        let public =
+            parse_group_id(&invite.group_session_id).map_err(|_| "the group id is not a 03 id")?;
+        let sig = Signature::from_slice(&invite.admin_signature)
+            .map_err(|_| "the admin signature is not 64 bytes")?;
+        if !public.verify(&invite_signed(&self.me, sent_ms), &sig) {
+            return Err("the admin signature does not verify");
+        }
+        let auth = MemberAuth::from_slice(&invite.member_auth_data)
+            .map_err(|_| "the member authentication data is not 100 bytes")?;
+        Subaccount::verify(&auth, &self.identity, &public, 0)
+            .map_err(|_| "the member authentication data is not for us")?;
+        if invite.name.trim().is_empty() {
+            return Err("the group has no name");
+        }
+        Ok(public)
+    }
+}
+
+impl Messenger {
+    /// Writes the group as this device now holds it into the UserGroups config (§2.11:
+    /// `K` seed for admins, `s` auth data for members, `i` invited, `r` removed), in the
+    /// caller's transaction: another device of the account learns it at its next sync.
+    pub(super) fn sync_note_group(
+        &self,
+        conn: &Connection,
+        id: &str,
+    ) -> Result<(), MessengerError> {
+        let what = "syncing a group";
+        let mut cfg = config_state::user_groups(conn, self.identity.seed())?;
+        let key = group_key(id)?;
+        let Some(row) = db::group(conn, id).map_err(MessengerError::db(what))? else {
+            if cfg.erase_group(&key) {
+                config_state::save(conn, ConfigKind::UserGroups, cfg.state())?;
+            }
+            return Ok(());
+        };
+        let mut g = cfg.group(&key).unwrap_or_else(|| SyncedGroup::new(key));
+        let mut end = row.name.len().min(100);
+        while !row.name.is_char_boundary(end) {
+            end -= 1;
+        }
+        g.name = row.name[..end].to_string();
+        g.secret_seed = row
+            .admin_seed
+            .as_deref()
+            .and_then(|s| <[u8; 32]>::try_from(s).ok());
+        g.auth_data = if g.secret_seed.is_some() {
+            None
+        } else {
+            row.member_auth.clone()
+        };
+        let status = GroupStatus::from_i64(row.status);
+        g.invited = status == GroupStatus::Invited;
+        g.removed = match status {
+            GroupStatus::Kicked => GroupRemoved::Kicked,
+            GroupStatus::Destroyed => GroupRemoved::Destroyed,
+            _ => GroupRemoved::No,
+        };
+        g.joined_at = i64::try_from(row.joined_ms / 1000).unwrap_or(0);
+        cfg.set_group(&g).map_err(MessengerError::config(what))?;
+        config_state::save(conn, ConfigKind::UserGroups, cfg.state())
+    }
+
+    /// Applies a merged UserGroups config: groups another device created, joined or was
+    /// invited to appear here; a seed learnt there makes us admin here; a removal there
+    /// closes the group here. Groups are never re-opened or forgotten from a config.
+    pub(super) fn apply_groups_config(&self, conn: &Connection) -> Result<(), MessengerError> {
+        let what = "applying the synced groups";
+        let cfg = config_state::user_groups(conn, self.identity.seed())?;
+        for g in cfg.groups() {
+            let id = hex::encode(g.id);
+            if parse_group_id(&id).is_err() {
+                continue;
+            }
+            let synced_status = match (g.removed, g.invited) {
+                (GroupRemoved::Kicked, _) => GroupStatus::Kicked,
+                (GroupRemoved::Destroyed, _) => GroupStatus::Destroyed,
+                (GroupRemoved::No, true) => GroupStatus::Invited,
+                (GroupRemoved::No, false) => GroupStatus::Joined,
+            };
+            let local = db::group(conn, &id).map_err(MessengerError::db(what))?;
+            let row = match local {
+                None => GroupRow {
+                    id: id.clone(),
+                    name: g.name.clone(),
+                    status: synced_status.to_i64(),
+                    admin_seed: g.secret_seed.map(|s| s.to_vec()),
+                    member_auth: g.auth_data.clone(),
+                    invited_by: None,
+                    joined_ms: u64::try_from(g.joined_at).unwrap_or(0) * 1000,
+                },
+                Some(mut row) => {
+                    if row.admin_seed.is_none() {
+                        row.admin_seed = g.secret_seed.map(|s| s.to_vec());
+                    }
+                    if row.member_auth.is_none() {
+                        row.member_auth.clone_from(&g.auth_data);
+                    }
+                    let here = GroupStatus::from_i64(row.status);
+                    let moves = matches!(
+                        (here, synced_status),
+                        (GroupStatus::Invited, _)
+                            | (
+                                GroupStatus::Joined,
+                                GroupStatus::Kicked | GroupStatus::Destroyed
+                            )
+                    );
+                    if moves {
+                        row.status = synced_status.to_i64();
+                    }
+                    row
+                }
+            };
+            db::put_group(conn, &row).map_err(MessengerError::db(what))?;
+        }
+        Ok(())
+    }
+}
+
+/// The UserGroups key of a group id.
+fn group_key(id: &str) -> Result<[u8; 33], MessengerError> {
+    let public = parse_group_id(id)?;
+    Ok(*public.id().as_bytes())
+}
+
+/// Merges the kept messages of a config namespace into `state`.
+fn merge_kept(
+    conn: &Connection,
+    id: &str,
+    ns: i32,
+    state: &mut ConfigState,
+) -> Result<(), MessengerError> {
+    let kept =
+        db::group_data(conn, id, ns).map_err(MessengerError::db("reading a group config"))?;
+    let messages: Vec<(SwarmHash, &[u8])> = kept
+        .iter()
+        .map(|(h, d, _)| (SwarmHash(h.clone()), d.as_slice()))
+        .collect();
+    state.merge(&messages);
+    Ok(())
+}
+
+/// Merges newly retrieved config messages; keeps those that verified, drops the rest.
+fn merge_new(
+    conn: &Connection,
+    id: &str,
+    ns: i16,
+    state: &mut ConfigState,
+    page: &super::RetrievedPage,
+) -> Result<umbra_config::MergeReport, MessengerError> {
+    let what = "saving a group config";
+    let messages: Vec<(SwarmHash, &[u8])> = page
+        .messages
+        .iter()
+        .map(|m| (SwarmHash(m.hash.clone()), m.data.as_slice()))
+        .collect();
+    let report = state.merge(&messages);
+    for m in &page.messages {
+        if report.accepted.iter().any(|a| a.0 == m.hash) {
+            db::put_group_data(conn, id, i32::from(ns), &m.hash, &m.data, m.timestamp_ms)
+                .map_err(MessengerError::db(what))?;
+        }
+    }
+    if !state.current_hashes().is_empty() {
+        let keep: Vec<String> = state.current_hashes().iter().map(|h| h.0.clone()).collect();
+        db::prune_group_data(conn, id, i32::from(ns), &keep).map_err(MessengerError::db(what))?;
+    }
+    Ok(report)
+}
