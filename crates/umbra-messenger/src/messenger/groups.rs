@@ -882,11 +882,12 @@ impl Messenger {
         }
         let h = self.held_of(group)?;
         Self::require_joined(&h, what)?;
-        let profile = Self::profile_proto(&self.db()).map_err(MessengerError::db(what))?;
+        let (profile, profile_key) = self.profile_proto(&self.db())?;
         let content = Content {
             data_message: Some(DataMessage {
                 body: Some(text.to_string()),
                 profile,
+                profile_key,
                 ..DataMessage::default()
             }),
             ..Content::default()
