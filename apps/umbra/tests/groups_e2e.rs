@@ -3,9 +3,6 @@
 //! four, everyone accepts and reads a message, one member is removed (it reads nothing
 //! afterwards), one is promoted and removes another, one leaves, and the group is deleted for
 //! everyone.
-//!
-//! Ignored by default and not among `SCENARIO_BINARIES` (the CI time budget): run it alone
-//! with `cargo nextest run -p umbra --test groups_e2e --run-ignored only`.
 
 mod common;
 
@@ -42,7 +39,6 @@ fn until(u: &User, group: &str, what: &str, check: impl Fn(&Value, &User) -> boo
 }
 
 #[test]
-#[ignore = "a devnet scenario outside the CI time budget; run it with --run-ignored only"]
 fn a_group_of_four_through_the_cli() {
     let (_devnet, network) = devnet_up("7");
     let homes = tempfile::tempdir().unwrap();

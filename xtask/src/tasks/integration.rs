@@ -43,6 +43,7 @@ pub(crate) const SCENARIO_BINARIES: &[&str] = &[
     "attachments_e2e",
     "desktop_xvfb",
     "config_sync_e2e",
+    "groups_e2e",
 ];
 
 /// Environment variable of the scenarios: keep the devnet directories, which the harness
