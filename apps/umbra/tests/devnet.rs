@@ -4,9 +4,8 @@
 //! The daemons belong to other packages, and cargo builds other packages' binaries for a test
 //! only through artifact dependencies, which stable cargo does not have. [`daemons`]
 //! therefore runs `cargo build -p umbra-node -p umbra-registry -p umbra-attachments` once per
-//! test process, into the target directory and profile of this test's `umbra` binary (a quick
-//! no-op when they are up to date, e.g. under `cargo test --workspace`, which builds them for
-//! their own tests), and the CLI is pointed at them with `UMBRA_NODE_BIN` /
+//! test process, into the target directory and profile of this test's `umbra` binary (skipped
+//! under `cargo xtask test`, whose workspace build made them; see `common`), and the CLI is pointed at them with `UMBRA_NODE_BIN` /
 //! `UMBRA_REGISTRY_BIN` (it finds `umbra-attachments` beside itself).
 //!
 //! Every command runs under a hang guard (killed and failed after a generous limit); no
@@ -26,8 +25,6 @@ use serde_json::{Value, json};
 
 /// Hang guard for one CLI command (a devnet start waits for its own, shorter, --timeout).
 const COMMAND_GUARD: Duration = Duration::from_secs(240);
-/// Hang guard for building the daemons (a cold build on a small machine takes minutes).
-const BUILD_GUARD: Duration = Duration::from_secs(1800);
 /// Hang guard for waiting on the registry to reflect a change.
 const CHANGE_GUARD: Duration = Duration::from_secs(90);
 
@@ -75,52 +72,13 @@ fn run_guarded(mut cmd: Command, guard: Duration, what: &str) -> Output {
     }
 }
 
-/// Builds the daemons once (see the module docs) and returns (node, registry) paths.
+/// Builds the daemons once (see the module docs; skipped under `cargo xtask test`, whose
+/// workspace build made them) and returns (node, registry) paths.
 fn daemons() -> &'static (PathBuf, PathBuf) {
     static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let exe = umbra_bin();
-        let profile_dir = exe.parent().unwrap().to_path_buf();
-        let target_dir = profile_dir.parent().unwrap().to_path_buf();
-        let profile = profile_dir
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
-                "build",
-                "-p",
-                "umbra-node",
-                "-p",
-                "umbra-registry",
-                "-p",
-                "umbra-attachments",
-                "--target-dir",
-            ])
-            .arg(&target_dir);
-        match profile.as_str() {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        let out = run_guarded(
-            cmd,
-            BUILD_GUARD,
-            "cargo build -p umbra-node -p umbra-registry -p umbra-attachments",
-        );
-        assert!(
-            out.status.success(),
-            "building the daemons failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::build_daemons();
+        let profile_dir = umbra_bin().parent().unwrap().to_path_buf();
         let suffix = std::env::consts::EXE_SUFFIX;
         let node = profile_dir.join(format!("umbra-node{suffix}"));
         let registry = profile_dir.join(format!("umbra-registry{suffix}"));
