@@ -429,35 +429,10 @@ impl SwarmApi for FakeSwarms {
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         Box::pin(async move {
             self.check_up()?;
-            let now = self.clock.now_ms();
-            let mut st = self.st();
             if namespace == 0 {
-                st.retrieves += 1;
+                self.st().retrieves += 1;
             }
-            let Some(entries) = st
-                .boxes
-                .get(&identity.session_id().to_hex())
-                .and_then(|b| b.get(&namespace))
-            else {
-                return Ok(RetrievedPage::default());
-            };
-            // An unknown last_hash returns from the beginning, as real nodes do.
-            let start = last_hash
-                .and_then(|h| entries.iter().position(|e| e.hash == h))
-                .map_or(0, |i| i + 1);
-            Ok(RetrievedPage {
-                messages: entries[start..]
-                    .iter()
-                    .filter(|e| e.expiry_ms > now)
-                    .map(|e| StoredMessage {
-                        hash: e.hash.clone(),
-                        data: e.data.clone(),
-                        timestamp_ms: e.timestamp_ms,
-                        expiry_ms: e.expiry_ms,
-                    })
-                    .collect(),
-                more: false,
-            })
+            Ok(self.page(&identity.session_id().to_hex(), namespace, last_hash))
         })
     }
 
