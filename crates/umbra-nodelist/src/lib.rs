@@ -5,6 +5,8 @@ mod error;
 pub mod height;
 mod hexser;
 pub mod list;
+pub mod view;
 
 pub use error::NodeListError;
 pub use height::chain_height;
+pub use view::SwarmView;

@@ -14,9 +14,9 @@ use serde::de::DeserializeOwned;
 use umbra_crypto::Identity;
 
 use crate::auth::{AUTH_HEADER, RequestAuth, ResponseAuth};
-use crate::view::Member;
 use crate::wire::{Endpoint, MAX_RESPONSE_BYTES};
 use umbra_clock::Clock;
+use umbra_nodelist::list::NodeEntry;
 
 use crate::ReplicaError;
 
@@ -58,16 +58,16 @@ impl Default for PeerAddressing {
 
 impl PeerAddressing {
     /// The base URL of a member (`scheme://ip:port`).
-    pub fn base_url(&self, m: &Member) -> String {
+    pub fn base_url(&self, m: &NodeEntry) -> String {
         let scheme = match self.scheme {
             PeerScheme::Https => "https",
             PeerScheme::Http => "http",
         };
         let port = match self.port {
             PeerPort::Storage => m.storage_port,
-            PeerPort::Lmq => m.lmq_port,
+            PeerPort::Lmq => m.storage_lmq_port,
         };
-        format!("{scheme}://{}:{port}", m.ip)
+        format!("{scheme}://{}:{port}", m.public_ip)
     }
 }
 
@@ -174,7 +174,7 @@ impl PeerClient {
     /// [`ReplicaError::BadPeerResponse`] (unsigned, wrongly signed or too large).
     pub async fn call_raw(
         &self,
-        peer: &Member,
+        peer: &NodeEntry,
         endpoint: Endpoint,
         body: Vec<u8>,
     ) -> Result<RawAnswer, ReplicaError> {
@@ -239,7 +239,7 @@ impl PeerClient {
     /// [`ReplicaError::BadPeerResponse`] for an unparsable answer.
     pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
-        peer: &Member,
+        peer: &NodeEntry,
         endpoint: Endpoint,
         req: &Req,
     ) -> Result<Resp, ReplicaError> {

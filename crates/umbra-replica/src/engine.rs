@@ -21,7 +21,7 @@ use umbra_store::{
 use crate::auth::{ReplayCache, RequestAuth};
 use crate::client::{PeerAddressing, PeerClient, RawAnswer, truncate_reason};
 use crate::metrics::{ReplicaMetrics, add, set};
-use crate::view::{Member, MembershipView, ViewHandle};
+use crate::view::ViewHandle;
 use crate::wire::{
     BucketKey, DigestsRequest, DigestsResponse, Endpoint, EntriesRequest, EntriesResponse,
     ForwardRequest, ForwardResponse, HandoverRequest, HandoverResponse, MAX_BUCKETS_PER_REQUEST,
@@ -29,6 +29,8 @@ use crate::wire::{
     ReplicasRequest, ReplicasResponse, WireBucket, WireDigest, WireReplica, WireTombstone,
 };
 use umbra_clock::Clock;
+use umbra_nodelist::SwarmView;
+use umbra_nodelist::list::NodeEntry;
 
 use crate::{MetricsSnapshot, ReplicaError};
 
@@ -554,7 +556,7 @@ impl Replica {
 
     async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
-        peer: &Member,
+        peer: &NodeEntry,
         endpoint: Endpoint,
         req: &Req,
     ) -> Result<Resp, ReplicaError> {
@@ -563,8 +565,8 @@ impl Replica {
 
     async fn reconcile_with(
         &self,
-        view: &MembershipView,
-        peer: &Member,
+        view: &SwarmView,
+        peer: &NodeEntry,
         local: &HashMap<BucketId, [u8; 32]>,
         report: &mut RoundReport,
     ) -> Result<(), ReplicaError> {
@@ -782,8 +784,8 @@ impl Replica {
     /// Fetches full messages from a peer and applies them (hash and owner checked).
     async fn pull(
         &self,
-        peer: &Member,
-        view: &MembershipView,
+        peer: &NodeEntry,
+        view: &SwarmView,
         hashes: Vec<MessageHash>,
         report: &mut RoundReport,
     ) -> Result<(), ReplicaError> {
@@ -875,7 +877,7 @@ impl Replica {
         };
         report.buckets = foreign.len();
         for (d, target) in foreign {
-            let members: Vec<Member> = view.members(target).to_vec();
+            let members: Vec<NodeEntry> = view.members(target).to_vec();
             if members.is_empty() {
                 report.buckets_failed += 1;
                 continue;
@@ -922,7 +924,7 @@ impl Replica {
         &self,
         owner: AccountId,
         ns: Namespace,
-        members: &[Member],
+        members: &[NodeEntry],
         report: &mut HandoverReport,
     ) -> Result<bool, ReplicaError> {
         let now = self.now();
@@ -1017,7 +1019,7 @@ impl Replica {
     }
 
     /// Sends a handover batch to every member concurrently; `true` if at least one acknowledged.
-    async fn push_to_any(&self, members: &[Member], batch: &HandoverRequest) -> bool {
+    async fn push_to_any(&self, members: &[NodeEntry], batch: &HandoverRequest) -> bool {
         let Ok(body) = serde_json::to_vec(batch) else {
             return false;
         };

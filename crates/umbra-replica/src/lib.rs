@@ -16,4 +16,4 @@ pub use engine::{
 };
 pub use error::ReplicaError;
 pub use metrics::{MetricsSnapshot, ReplicaMetrics};
-pub use view::{Member, MembershipView, ViewHandle};
+pub use view::ViewHandle;

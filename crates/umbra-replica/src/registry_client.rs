@@ -28,8 +28,9 @@ use umbra_nodelist::api::{
 };
 use umbra_nodelist::list::{ListVerifier, SignedNodeList, TrustPolicy};
 
-use crate::view::{MembershipView, ViewHandle};
+use crate::view::ViewHandle;
 use umbra_clock::Clock;
+use umbra_nodelist::SwarmView;
 
 use crate::ReplicaError;
 
@@ -39,7 +40,7 @@ pub const MAX_LIST_BYTES: usize = 16 * 1024 * 1024;
 const MAX_STATUS_BYTES: usize = 64 * 1024;
 
 /// A client of one registry that verifies every list it accepts and publishes it as a
-/// [`MembershipView`].
+/// [`SwarmView`].
 pub struct RegistryClient {
     base: String,
     http: reqwest::Client,
@@ -211,7 +212,7 @@ impl RegistryClient {
                 return Ok(false);
             }
             match v.current() {
-                Some(cur) => MembershipView::from_list(&cur.list, self.our_key),
+                Some(cur) => SwarmView::from_list(&cur.list, self.our_key),
                 None => return Ok(false),
             }
         };

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use umbra_clock::{Clock, SystemClock};
 use umbra_crypto::Identity;
+use umbra_nodelist::SwarmView;
 use umbra_nodelist::api::Announcement;
 use umbra_nodelist::list::{NodeList, SignedNodeList, TrustPolicy};
 use umbra_registry::registry::{Registry, RegistryConfig};
 use umbra_registry::server::AppState;
 use umbra_replica::registry_client::{MembershipConfig, RegistryClient, run_membership};
-use umbra_replica::{MembershipView, ReplicaError, ViewHandle};
+use umbra_replica::{ReplicaError, ViewHandle};
 
 fn node(i: u8) -> Identity {
     Identity::from_seed(&[0x30 + i; 32])
@@ -71,7 +72,7 @@ async fn start_registry() -> Reg {
 }
 
 fn client_for(reg: &Reg, me: &Identity) -> (RegistryClient, ViewHandle) {
-    let view = ViewHandle::new(MembershipView::empty(me.ed25519_public()));
+    let view = ViewHandle::new(SwarmView::empty(me.ed25519_public()));
     let c = RegistryClient::new(
         &reg.url,
         TrustPolicy::single(reg.key),

@@ -420,19 +420,20 @@ async fn a_forward_to_a_down_member_is_reported_failed() {
     drop(closed);
     let ghost = umbra_crypto::Identity::from_seed(&[0x99; 32]);
     let mut members = vec![net.nodes[0].member(SWARM_A, true)];
-    members.push(umbra_replica::Member {
+    members.push(umbra_nodelist::list::NodeEntry {
         pubkey_ed25519: ghost.ed25519_public(),
         pubkey_x25519: ghost.x25519_public(),
-        ip: std::net::Ipv4Addr::LOCALHOST,
+        public_ip: std::net::Ipv4Addr::LOCALHOST,
         storage_port: closed_port,
-        lmq_port: closed_port,
+        storage_lmq_port: closed_port,
         swarm_id: SWARM_A,
         active: true,
+        version: [2, 11, 0],
     });
     let n0 = &net.nodes[0];
     assert!(
         n0.view
-            .set(umbra_replica::MembershipView::new(99, n0.key, members))
+            .set(umbra_nodelist::SwarmView::new(99, n0.key, members))
     );
     let (_, results) = n0
         .write("store", store_params(&owner, 0, b"y", now), now)

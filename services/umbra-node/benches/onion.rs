@@ -10,8 +10,6 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +18,7 @@ use umbra_clock::{Clock as _, SystemClock};
 use umbra_crypto::SeededRandom;
 use umbra_crypto::keys::X25519KeyPair;
 use umbra_node::onion::Outcome;
-use umbra_node::testing::{TestAccount, TestNode, https_client, now_ms};
-use umbra_node::{NodeInfo, SwarmView};
+use umbra_node::testing::{TestAccount, TestNode, https_client, now_ms, share_view};
 use umbra_onion::{Destination, Hop, Reply, RequestBuilder};
 
 fn arg(name: &str, default: usize) -> usize {
@@ -75,25 +72,7 @@ async fn network(n: usize) -> (Vec<TestNode>, Vec<Hop>) {
                 .unwrap(),
         );
     }
-    let infos: Vec<NodeInfo> = nodes
-        .iter()
-        .map(|t| {
-            let node = t.node().unwrap();
-            let id = &node.state().identity;
-            NodeInfo {
-                pubkey_ed25519: id.ed25519_public(),
-                pubkey_x25519: id.x25519_public(),
-                ip: Ipv4Addr::LOCALHOST,
-                https_port: node.client_addr().port(),
-                omq_port: node.client_addr().port(),
-            }
-        })
-        .collect();
-    let swarms = BTreeMap::from([(1u64 << 60, infos.clone())]);
-    for (t, info) in nodes.iter().zip(&infos) {
-        let view = SwarmView::new(info.pubkey_ed25519, swarms.clone());
-        t.node().unwrap().state().swarm.set(view);
-    }
+    let infos = share_view(nodes.iter().map(|t| (t, 1u64 << 60)));
     let hops = infos
         .iter()
         .map(|i| Hop {

@@ -65,7 +65,7 @@ pub use config::Config;
 pub use error::NodeError;
 pub use node::{NodeBuilder, NodeState, RunningNode};
 pub use rpc::{RpcBody, RpcResponse, handle_forwarded, handle_method, handle_rpc};
-pub use swarm::{NodeInfo, SwarmHandle, SwarmView};
+pub use swarm::SwarmHandle;
 
 /// The storage-server version this node reports (`info`, `ifelse` `v_*` conditions).
 pub const STORAGE_SERVER_VERSION: [u16; 3] = [2, 8, 0];

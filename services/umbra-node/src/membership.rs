@@ -7,10 +7,10 @@
 //!   publishes it to a [`ViewHandle`]; the membership task ([`run_membership`]) registers the
 //!   node (IP, HTTPS port, peer port, version), heartbeats at the interval the registry asks
 //!   for, fetches every newer list, and leaves the registry at shutdown;
-//! - the view follower turns every accepted list into the node's [`SwarmView`] (its swarm, its
-//!   members, every swarm — what `get_swarm` and 421 replies show), records the list's epoch
-//!   (not the `ifelse` height, `storage-rpc-addendum.md` A4), and persists that epoch in the
-//!   data directory ([`EPOCH_FILE`]) so that after a restart no older list is accepted;
+//! - the view follower hands every accepted list's [`SwarmView`] (its swarm, its members,
+//!   every swarm — what `get_swarm` and 421 replies show) to the node's request handlers,
+//!   records the list's epoch (not the `ifelse` height, `storage-rpc-addendum.md` A4), and
+//!   persists that epoch in the data directory ([`EPOCH_FILE`]) so that after a restart no older list is accepted;
 //! - a [`Replica`] fans recursive writes out to the other members ([`ReplicaReplicator`]),
 //!   serves the peer endpoints (mounted by [`crate::peer`]), and runs anti-entropy and handover
 //!   rounds ([`Replica::run`]) until the node stops.
@@ -29,13 +29,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use umbra_clock::{Clock, SystemClock};
 use umbra_crypto::Identity;
+use umbra_nodelist::SwarmView;
 use umbra_nodelist::api::Announcement;
 use umbra_nodelist::list::TrustPolicy;
 use umbra_replica::client::{PeerAddressing, PeerPort, PeerScheme};
 use umbra_replica::registry_client::{MembershipConfig, RegistryClient, run_membership};
 use umbra_replica::{
-    ForwardFuture, ForwardHandler, ForwardReply, MembershipView, Replica, ReplicaConfig,
-    ViewHandle, member_results_json,
+    ForwardFuture, ForwardHandler, ForwardReply, Replica, ReplicaConfig, ViewHandle,
+    member_results_json,
 };
 use umbra_store::Store;
 
@@ -43,7 +44,6 @@ use crate::config::Config;
 use crate::node::NodeState;
 use crate::replicate::{MemberResults, RecursiveRequest, ReplicateFuture, Replicator};
 use crate::rpc::RpcBody;
-use crate::swarm::{NodeInfo, SwarmView};
 use crate::{NodeError, STORAGE_SERVER_VERSION};
 
 /// File in the data directory holding the newest registry list epoch this node accepted, as
@@ -151,7 +151,7 @@ impl Replication {
     ) -> Result<Replication, NodeError> {
         let identity = Arc::new(Identity::from_seed(identity.seed()));
         let our_key = identity.ed25519_public();
-        let view = ViewHandle::new(MembershipView::empty(our_key));
+        let view = ViewHandle::new(SwarmView::empty(our_key));
         let r = &cfg.replication;
         let client = RegistryClient::new(
             url,
@@ -242,30 +242,6 @@ impl Replication {
     }
 }
 
-/// What the node knows of one listed node.
-fn node_info(m: &umbra_replica::Member) -> NodeInfo {
-    NodeInfo {
-        pubkey_ed25519: m.pubkey_ed25519,
-        pubkey_x25519: m.pubkey_x25519,
-        ip: m.ip,
-        https_port: m.storage_port,
-        omq_port: m.lmq_port,
-    }
-}
-
-/// The node's swarm view for a membership view: every swarm, every listed node (onion relays
-/// forward to any of them) and the list's epoch.
-pub fn swarm_view(view: &MembershipView) -> SwarmView {
-    let swarms = view
-        .swarms()
-        .iter()
-        .map(|(id, members)| (*id, members.iter().map(node_info).collect()))
-        .collect();
-    SwarmView::new(*view.our_key(), swarms)
-        .with_epoch(view.epoch())
-        .with_unplaced(view.nodes().values().map(node_info))
-}
-
 /// Feeds every accepted list to the node's swarm view and list epoch, and persists its
 /// epoch; marks the view stale as soon as the registry announces a newer list (`heard`).
 async fn follow_view(
@@ -281,7 +257,7 @@ async fn follow_view(
     loop {
         let current = changes.borrow_and_update().clone();
         if current.epoch() > 0 {
-            state.swarm.set(swarm_view(&current));
+            state.swarm.set(SwarmView::clone(&current));
             state.set_list_epoch(current.epoch());
             if current.epoch() > persisted {
                 match write_epoch(&epoch_file, &registry_key, current.epoch()).await {

@@ -24,7 +24,9 @@ use crate::onion::{ExitPolicy, OnionService};
 use crate::oxend::{NoOxend, Oxend, RegistryOxend};
 use crate::peer::PeerService;
 use crate::replicate::{Replicator, SingleNode};
-use crate::swarm::{NodeInfo, SwarmHandle, SwarmView};
+use crate::swarm::SwarmHandle;
+use umbra_nodelist::SwarmView;
+use umbra_nodelist::list::NodeEntry;
 
 /// File name of the message database inside the data directory.
 pub const DB_FILE: &str = "messages.sqlite";
@@ -236,19 +238,21 @@ impl NodeBuilder {
                  does not register or replicate"
             );
         }
-        let me = NodeInfo {
-            pubkey_ed25519: identity.ed25519_public(),
-            pubkey_x25519: identity.x25519_public(),
-            ip: cfg.public_ip,
-            https_port: port,
-            omq_port: port,
-        };
         let view = self.swarm.unwrap_or_else(|| {
             if replication.is_some() {
                 // Not ready (503) until the registry's list arrives.
-                SwarmView::new(me.pubkey_ed25519, Default::default())
+                SwarmView::empty(identity.ed25519_public())
             } else {
-                SwarmView::single(me, cfg.swarm.id)
+                SwarmView::single(NodeEntry {
+                    pubkey_ed25519: identity.ed25519_public(),
+                    pubkey_x25519: identity.x25519_public(),
+                    public_ip: cfg.public_ip,
+                    storage_port: port,
+                    storage_lmq_port: port,
+                    swarm_id: cfg.swarm.id,
+                    active: true,
+                    version: crate::STORAGE_SERVER_VERSION,
+                })
             }
         });
         let oxend: Arc<dyn Oxend> = match (self.oxend, &cfg.registry_url) {

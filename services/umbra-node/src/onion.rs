@@ -84,8 +84,10 @@ use umbra_onion::{
 
 use crate::config::LimitsConfig;
 use crate::node::NodeState;
-use crate::swarm::{NodeInfo, SwarmHandle, SwarmView};
+use crate::swarm::SwarmHandle;
 use crate::{RpcBody, handle_rpc};
+use umbra_nodelist::SwarmView;
+use umbra_nodelist::list::NodeEntry;
 
 /// The route clients (and relaying nodes) POST onion requests to.
 pub const ONION_PATH: &str = "/onion_req/v2";
@@ -273,15 +275,15 @@ pub struct OnionEvent {
 /// those not placed in a swarm yet), indexed by Ed25519 key.
 #[derive(Debug, Default)]
 struct Directory {
-    nodes: HashMap<Ed25519PublicKey, NodeInfo>,
+    nodes: HashMap<Ed25519PublicKey, NodeEntry>,
     ips: HashSet<Ipv4Addr>,
 }
 
 impl Directory {
     fn of(view: &SwarmView) -> Directory {
         let mut d = Directory::default();
-        for m in view.all_nodes() {
-            d.ips.insert(m.ip);
+        for m in view.nodes().values() {
+            d.ips.insert(m.public_ip);
             d.nodes.insert(m.pubkey_ed25519, m.clone());
         }
         d
@@ -359,7 +361,7 @@ impl OnionService {
     }
 
     /// The registered node with this Ed25519 key, if the node knows it.
-    pub fn lookup(&self, swarm: &SwarmHandle, ed25519: &Ed25519PublicKey) -> Option<NodeInfo> {
+    pub fn lookup(&self, swarm: &SwarmHandle, ed25519: &Ed25519PublicKey) -> Option<NodeEntry> {
         self.directory(swarm).nodes.get(ed25519).cloned()
     }
 
@@ -571,7 +573,10 @@ async fn forward(state: &NodeState, fwd: Forward) -> Handled {
         let e = OnionError::NextNodeUnreachable(next);
         return done(fwd.fail(&e, &mut OsRandom), Outcome::NextNodeUnreachable);
     };
-    let url = format!("https://{}:{}{ONION_PATH}", info.ip, info.https_port);
+    let url = format!(
+        "https://{}:{}{ONION_PATH}",
+        info.public_ip, info.storage_port
+    );
     match post(client, &url, fwd.to_frame(), hop_timeout(hop_no)).await {
         Ok((status, body)) => done(Response { status, body }, Outcome::Forwarded),
         Err(Fetch::Connect(e)) => {

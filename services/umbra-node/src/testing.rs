@@ -23,6 +23,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use umbra_crypto::{Identity, SeededRandom};
+use umbra_nodelist::SwarmView;
+use umbra_nodelist::list::NodeEntry;
+use umbra_swarm::SwarmId;
 
 use crate::config::Config;
 use crate::node::{NodeBuilder, RunningNode};
@@ -31,6 +34,24 @@ use crate::{NodeError, system_now_ms};
 
 mod network;
 pub use network::{HANG_GUARD, TestNetwork, TestRegistry, eventually};
+
+/// Gives each running node the same static view of the network, without a registry: every
+/// node of `placed` is active in the swarm paired with it. Returns their node list entries,
+/// in order (stopped nodes are skipped).
+pub fn share_view<'a>(placed: impl IntoIterator<Item = (&'a TestNode, SwarmId)>) -> Vec<NodeEntry> {
+    let placed: Vec<(&TestNode, NodeEntry)> = placed
+        .into_iter()
+        .filter_map(|(n, swarm)| Some((n, n.entry(swarm)?)))
+        .collect();
+    let entries: Vec<NodeEntry> = placed.iter().map(|(_, e)| e.clone()).collect();
+    for (n, e) in &placed {
+        if let Some(node) = n.node() {
+            let view = SwarmView::new(0, e.pubkey_ed25519, entries.iter().cloned());
+            node.state().swarm.set(view);
+        }
+    }
+    entries
+}
 
 /// A configuration for tests: loopback listeners on port 0, everything under `data_dir`.
 pub fn test_config(data_dir: &Path) -> Config {
@@ -56,6 +77,23 @@ pub struct TestNode {
 }
 
 impl TestNode {
+    /// This node as a node list names it, active in `swarm_id`: its keys, loopback, its client
+    /// port as both announced ports. `None` once stopped.
+    pub fn entry(&self, swarm_id: SwarmId) -> Option<NodeEntry> {
+        let node = self.node()?;
+        let id = &node.state().identity;
+        Some(NodeEntry {
+            pubkey_ed25519: id.ed25519_public(),
+            pubkey_x25519: id.x25519_public(),
+            public_ip: std::net::Ipv4Addr::LOCALHOST,
+            storage_port: node.client_addr().port(),
+            storage_lmq_port: node.client_addr().port(),
+            swarm_id,
+            active: true,
+            version: crate::STORAGE_SERVER_VERSION,
+        })
+    }
+
     /// Starts a node in a fresh temporary directory.
     pub async fn start() -> Result<TestNode, NodeError> {
         TestNode::start_with(|_| {}).await

@@ -22,8 +22,9 @@ use serde_json::{Value, json};
 use umbra_crypto::SeededRandom;
 use umbra_crypto::keys::X25519KeyPair;
 use umbra_node::onion::Outcome;
-use umbra_node::testing::{TestAccount, TestNode, now_ms, raw_https};
-use umbra_node::{NodeInfo, SwarmView};
+use umbra_node::testing::{TestAccount, TestNode, now_ms, raw_https, share_view};
+use umbra_nodelist::SwarmView;
+use umbra_nodelist::list::NodeEntry;
 use umbra_onion::padding::SIZE_CLASSES;
 use umbra_onion::{
     Destination, EncType, Hop, Protocol, Reply, RequestBuilder, Server, V4Request, V4Response,
@@ -36,7 +37,7 @@ const SWARM_B: u64 = 0x9000_0000_0000_0000;
 
 struct Net {
     nodes: Vec<TestNode>,
-    infos: Vec<NodeInfo>,
+    infos: Vec<NodeEntry>,
 }
 
 impl Net {
@@ -46,28 +47,7 @@ impl Net {
         for _ in swarm_of {
             nodes.push(TestNode::start().await.unwrap());
         }
-        let infos: Vec<NodeInfo> = nodes
-            .iter()
-            .map(|n| {
-                let node = n.node().unwrap();
-                let id = &node.state().identity;
-                NodeInfo {
-                    pubkey_ed25519: id.ed25519_public(),
-                    pubkey_x25519: id.x25519_public(),
-                    ip: Ipv4Addr::LOCALHOST,
-                    https_port: node.client_addr().port(),
-                    omq_port: node.client_addr().port(),
-                }
-            })
-            .collect();
-        let mut swarms: BTreeMap<u64, Vec<NodeInfo>> = BTreeMap::new();
-        for (info, s) in infos.iter().zip(swarm_of) {
-            swarms.entry(*s).or_default().push(info.clone());
-        }
-        for (n, info) in nodes.iter().zip(&infos) {
-            let view = SwarmView::new(info.pubkey_ed25519, swarms.clone());
-            n.node().unwrap().state().swarm.set(view);
-        }
+        let infos = share_view(nodes.iter().zip(swarm_of.iter().copied()));
         Net { nodes, infos }
     }
 
@@ -646,9 +626,8 @@ async fn malformed_oversized_and_looping_frames_are_refused_early() {
     // A node without a node list is not ready.
     let s = net.state(0);
     let view = s.swarm.get();
-    s.swarm.set(SwarmView::new(
+    s.swarm.set(SwarmView::empty(
         umbra_crypto::Ed25519PublicKey::from_bytes([0; 32]),
-        Default::default(),
     ));
     let req = build(&mut rng);
     let (status, body) = post(&client, &net.url(0), req.body).await;

@@ -8,7 +8,6 @@
 // Each test file that includes this module uses part of it.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -17,8 +16,7 @@ use umbra_net::{
     BoxFuture, HttpConfig, HttpLink, LinkError, LinkReply, OnionTransport, PathConfig,
     RegistrySource, SystemClock, TransportConfig,
 };
-use umbra_node::testing::TestNode;
-use umbra_node::{NodeInfo, SwarmView};
+use umbra_node::testing::{TestNode, share_view};
 use umbra_nodelist::list::{NodeEntry, NodeList, SignedNodeList, TrustPolicy};
 
 /// The address the client connects from.
@@ -39,7 +37,7 @@ impl RegistrySource for StaticRegistry {
 /// Running in-process nodes and the list that names them, signed by `registry`.
 pub(crate) struct Net {
     pub(crate) nodes: Vec<Option<TestNode>>,
-    pub(crate) infos: Vec<NodeInfo>,
+    pub(crate) infos: Vec<NodeEntry>,
     pub(crate) registry: Identity,
     pub(crate) list: SignedNodeList,
 }
@@ -50,44 +48,9 @@ pub(crate) async fn start(swarm_of: &[u64]) -> Net {
     for _ in swarm_of {
         nodes.push(TestNode::start().await.unwrap());
     }
-    let infos: Vec<NodeInfo> = nodes
-        .iter()
-        .map(|n| {
-            let node = n.node().unwrap();
-            let id = &node.state().identity;
-            NodeInfo {
-                pubkey_ed25519: id.ed25519_public(),
-                pubkey_x25519: id.x25519_public(),
-                ip: Ipv4Addr::LOCALHOST,
-                https_port: node.client_addr().port(),
-                omq_port: node.client_addr().port(),
-            }
-        })
-        .collect();
-    let mut swarms: BTreeMap<u64, Vec<NodeInfo>> = BTreeMap::new();
-    for (info, s) in infos.iter().zip(swarm_of) {
-        swarms.entry(*s).or_default().push(info.clone());
-    }
-    for (n, info) in nodes.iter().zip(&infos) {
-        let view = SwarmView::new(info.pubkey_ed25519, swarms.clone());
-        n.node().unwrap().state().swarm.set(view);
-    }
+    let infos = share_view(nodes.iter().zip(swarm_of.iter().copied()));
     let registry = Identity::generate(&mut SeededRandom::new(77));
-    let entries = infos
-        .iter()
-        .zip(swarm_of)
-        .map(|(i, s)| NodeEntry {
-            pubkey_ed25519: i.pubkey_ed25519,
-            pubkey_x25519: i.pubkey_x25519,
-            public_ip: i.ip,
-            storage_port: i.https_port,
-            storage_lmq_port: i.omq_port,
-            swarm_id: *s,
-            active: true,
-            version: [2, 8, 0],
-        })
-        .collect();
-    let list = SignedNodeList::sign(NodeList::new(1, 1, entries), &registry);
+    let list = SignedNodeList::sign(NodeList::new(1, 1, infos.clone()), &registry);
     Net {
         nodes: nodes.into_iter().map(Some).collect(),
         infos,

@@ -21,10 +21,11 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use umbra_clock::{Clock, ManualClock};
 use umbra_crypto::{Identity, MessageHash};
+use umbra_nodelist::SwarmView;
+use umbra_nodelist::list::NodeEntry;
 use umbra_replica::client::{PeerAddressing, PeerPort, PeerScheme};
 use umbra_replica::{
-    ForwardFuture, ForwardHandler, ForwardReply, Member, MemberResult, MembershipView, Replica,
-    ReplicaConfig, ViewHandle,
+    ForwardFuture, ForwardHandler, ForwardReply, MemberResult, Replica, ReplicaConfig, ViewHandle,
 };
 use umbra_store::{
     AccountId, ExpireMode, ExpireRequest, ExpiryTarget, NewMessage, RetrieveLimits, Store,
@@ -173,15 +174,16 @@ impl Drop for TestNode {
 }
 
 impl TestNode {
-    pub fn member(&self, swarm: SwarmId, active: bool) -> Member {
-        Member {
+    pub fn member(&self, swarm: SwarmId, active: bool) -> NodeEntry {
+        NodeEntry {
             pubkey_ed25519: self.key,
             pubkey_x25519: self.identity.x25519_public(),
-            ip: Ipv4Addr::LOCALHOST,
+            public_ip: Ipv4Addr::LOCALHOST,
             storage_port: self.addr.port(),
-            lmq_port: self.addr.port(),
+            storage_lmq_port: self.addr.port(),
             swarm_id: swarm,
             active,
+            version: [2, 11, 0],
         }
     }
 
@@ -269,7 +271,7 @@ impl Net {
             let dir = tempfile::tempdir().unwrap();
             let store =
                 Store::open(dir.path().join("messages.sqlite"), StoreConfig::default()).unwrap();
-            let view = ViewHandle::new(MembershipView::empty(key));
+            let view = ViewHandle::new(SwarmView::empty(key));
             let mut config = ReplicaConfig {
                 addressing: PeerAddressing {
                     scheme: PeerScheme::Http,
@@ -323,7 +325,7 @@ impl Net {
     /// `None` for a registered node outside any swarm.
     pub fn assign(&mut self, assignment: &[Option<SwarmId>]) {
         self.epoch += 1;
-        let members: Vec<Member> = self
+        let members: Vec<NodeEntry> = self
             .nodes
             .iter()
             .zip(assignment)
@@ -335,7 +337,7 @@ impl Net {
         for n in &self.nodes {
             assert!(
                 n.view
-                    .set(MembershipView::new(self.epoch, n.key, members.clone()))
+                    .set(SwarmView::new(self.epoch, n.key, members.clone()))
             );
         }
     }

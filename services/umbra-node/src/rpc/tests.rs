@@ -18,8 +18,10 @@ use super::*;
 use crate::node::NodeState;
 use crate::oxend::{Oxend, OxendError, OxendFuture};
 use crate::replicate::{RecursiveRequest, ReplicateFuture, Replicator};
-use crate::swarm::{NodeInfo, SwarmHandle, SwarmView};
+use crate::swarm::SwarmHandle;
 use crate::testing::TestAccount;
+use umbra_nodelist::SwarmView;
+use umbra_nodelist::list::NodeEntry;
 
 const NOW: i64 = 1_700_000_000_000;
 const DAY: i64 = 86_400_000;
@@ -29,21 +31,40 @@ struct Fx {
     _dir: TempDir,
 }
 
-fn me(identity: &Identity) -> NodeInfo {
-    NodeInfo {
+/// This node, alone in swarm 0.
+fn me(identity: &Identity) -> NodeEntry {
+    NodeEntry {
         pubkey_ed25519: identity.ed25519_public(),
         pubkey_x25519: identity.x25519_public(),
-        ip: std::net::Ipv4Addr::new(10, 1, 2, 3),
-        https_port: 22021,
-        omq_port: 22020,
+        public_ip: std::net::Ipv4Addr::new(10, 1, 2, 3),
+        storage_port: 22021,
+        storage_lmq_port: 22020,
+        swarm_id: 0,
+        active: true,
+        version: crate::STORAGE_SERVER_VERSION,
     }
+}
+
+/// This node in swarm 0 and another node in swarm 2^63.
+fn two_swarms(identity: &Identity) -> SwarmView {
+    let other = NodeEntry {
+        pubkey_ed25519: umbra_crypto::Ed25519PublicKey::from_bytes([5u8; 32]),
+        pubkey_x25519: umbra_crypto::X25519PublicKey::from_bytes([6u8; 32]),
+        public_ip: std::net::Ipv4Addr::new(10, 9, 9, 9),
+        storage_port: 1234,
+        storage_lmq_port: 1235,
+        swarm_id: 1 << 63,
+        active: true,
+        version: crate::STORAGE_SERVER_VERSION,
+    };
+    SwarmView::new(0, identity.ed25519_public(), [me(identity), other])
 }
 
 fn fixture_with(f: impl FnOnce(NodeState) -> NodeState) -> Fx {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("db.sqlite"), StoreConfig::default()).unwrap();
     let identity = Identity::from_seed(&[9u8; 32]);
-    let view = SwarmView::single(me(&identity), 0);
+    let view = SwarmView::single(me(&identity));
     let state = f(NodeState::new(identity, store, SwarmHandle::new(view)));
     Fx {
         state: Arc::new(state),
@@ -1279,17 +1300,7 @@ async fn get_swarm_and_wrong_swarm() {
     );
 
     // Two swarms; find an account that maps to the other one.
-    let other = NodeInfo {
-        pubkey_ed25519: umbra_crypto::Ed25519PublicKey::from_bytes([5u8; 32]),
-        pubkey_x25519: umbra_crypto::X25519PublicKey::from_bytes([6u8; 32]),
-        ip: std::net::Ipv4Addr::new(10, 9, 9, 9),
-        https_port: 1234,
-        omq_port: 1235,
-    };
-    let mut swarms = BTreeMap::new();
-    swarms.insert(0u64, vec![me(&fx.state.identity)]);
-    swarms.insert(1u64 << 63, vec![other]);
-    let view = SwarmView::new(fx.state.identity.ed25519_public(), swarms);
+    let view = two_swarms(&fx.state.identity);
     let foreign = (1..200u64)
         .map(TestAccount::new)
         .find(|t| view.swarm_for(&t.pubkey_bytes()) == Some(1 << 63))
@@ -1308,9 +1319,8 @@ async fn get_swarm_and_wrong_swarm() {
     let r = fx.call("retrieve", foreign.retrieve_params(0, NOW)).await;
     assert_eq!(r.status, 421);
     // No swarm information at all: not ready.
-    fx.state.swarm.set(SwarmView::new(
+    fx.state.swarm.set(SwarmView::empty(
         umbra_crypto::Ed25519PublicKey::from_bytes([0; 32]),
-        Default::default(),
     ));
     let r = fx.call("retrieve", a.retrieve_params(0, NOW)).await;
     assert_text(
@@ -1610,7 +1620,7 @@ async fn quota_failure_names_the_limit() {
     };
     let store = Store::open(dir.path().join("db.sqlite"), cfg).unwrap();
     let identity = Identity::from_seed(&[9u8; 32]);
-    let view = SwarmView::single(me(&identity), 0);
+    let view = SwarmView::single(me(&identity));
     let fx = Fx {
         state: Arc::new(NodeState::new(identity, store, SwarmHandle::new(view))),
         _dir: dir,
@@ -1998,17 +2008,7 @@ async fn ifelse_height_is_the_chain_scale_estimate() {
 async fn revoke_limit_is_checked_first_and_only_for_revoke() {
     let fx = fixture();
     // Two swarms; an account that maps to the other one.
-    let other = NodeInfo {
-        pubkey_ed25519: umbra_crypto::Ed25519PublicKey::from_bytes([5u8; 32]),
-        pubkey_x25519: umbra_crypto::X25519PublicKey::from_bytes([6u8; 32]),
-        ip: std::net::Ipv4Addr::new(10, 9, 9, 9),
-        https_port: 1234,
-        omq_port: 1235,
-    };
-    let mut swarms = BTreeMap::new();
-    swarms.insert(0u64, vec![me(&fx.state.identity)]);
-    swarms.insert(1u64 << 63, vec![other]);
-    let view = SwarmView::new(fx.state.identity.ed25519_public(), swarms);
+    let view = two_swarms(&fx.state.identity);
     let foreign = (1..200u64)
         .map(TestAccount::new)
         .find(|t| view.swarm_for(&t.pubkey_bytes()) == Some(1 << 63))

@@ -20,7 +20,7 @@ pub(crate) fn parse_get_swarm(p: Params<'_>) -> PResult<AccountId> {
 /// §5.11: answered by any node.
 pub(crate) fn exec_get_swarm(ctx: &Ctx<'_>, pk: &AccountId) -> RpcResponse {
     let view = ctx.state.swarm.get();
-    RpcResponse::json(200, ctx.stamp(view.swarm_json(pk)))
+    RpcResponse::json(200, ctx.stamp(crate::swarm::swarm_json(&view, pk)))
 }
 
 /// §5.12: `{"version", "timestamp", "t", "hf"}`.

@@ -269,7 +269,10 @@ fn check_swarm(ctx: &Ctx<'_>, owner: &AccountId) -> Result<(), RpcResponse> {
     if view.is_ours(owner) {
         return Ok(());
     }
-    Err(RpcResponse::json(421, ctx.stamp(view.swarm_json(owner))))
+    Err(RpcResponse::json(
+        421,
+        ctx.stamp(crate::swarm::swarm_json(&view, owner)),
+    ))
 }
 
 /// The time rule of `storage-rpc.md` §3.2: `406 <too_far>` (§10) when `ts` is more than
