@@ -27,7 +27,7 @@ use umbra_crypto::Ed25519PublicKey;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use umbra_clock::{Clock, SystemClock};
+use umbra_clock::Clock;
 use umbra_crypto::Identity;
 use umbra_nodelist::SwarmView;
 use umbra_nodelist::api::Announcement;
@@ -118,7 +118,6 @@ impl ForwardHandler for Forwarder {
 }
 
 /// The registry-following and replication part of a node, between start and stop.
-#[derive(Debug)]
 pub struct Replication {
     client: Arc<RegistryClient>,
     replica: Replica,
@@ -126,6 +125,26 @@ pub struct Replication {
     announcement: Announcement,
     registry_key: Ed25519PublicKey,
     membership: MembershipConfig,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Replication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replication")
+            .field("replica", &self.replica)
+            .field("announcement", &self.announcement)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The ports a node announces to the registry: its client HTTPS port (`storage_port`) and the
+/// port its peers reach it on (`storage_lmq_port`).
+#[derive(Debug, Clone, Copy)]
+pub struct AnnouncedPorts {
+    /// The client HTTPS port.
+    pub https: u16,
+    /// The peer port.
+    pub peer: u16,
 }
 
 /// The peer port to announce and the addressing of peers, from the configuration.
@@ -138,16 +157,15 @@ pub(crate) fn addressing() -> PeerAddressing {
 
 impl Replication {
     /// Prepares the client of the registry at `url` (key `registry_key`) and the replica of
-    /// `identity` over `store`. `https_port` and `peer_port` are the ports announced to the
-    /// registry (`storage_port`, `storage_lmq_port`).
+    /// `identity` over `store`, announcing `ports`; `clock` times heartbeats, rounds and
+    /// request deadlines.
     pub fn new(
         cfg: &Config,
-        url: &str,
-        registry_key: Ed25519PublicKey,
+        (url, registry_key): (&str, Ed25519PublicKey),
         identity: &Identity,
         store: Store,
-        https_port: u16,
-        peer_port: u16,
+        ports: AnnouncedPorts,
+        clock: Arc<dyn Clock>,
     ) -> Result<Replication, NodeError> {
         let identity = Arc::new(Identity::from_seed(identity.seed()));
         let our_key = identity.ed25519_public();
@@ -166,7 +184,6 @@ impl Replication {
             Some(epoch) => client.with_seen_epoch(epoch),
             None => client,
         };
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let replica = Replica::new(
             ReplicaConfig {
                 addressing: addressing(),
@@ -178,7 +195,7 @@ impl Replication {
             identity.clone(),
             store,
             view,
-            clock,
+            clock.clone(),
         )
         .map_err(|e| NodeError::HttpClient(e.to_string()))?;
         Ok(Replication {
@@ -187,8 +204,8 @@ impl Replication {
             identity,
             announcement: Announcement {
                 public_ip: cfg.public_ip,
-                storage_port: https_port,
-                storage_lmq_port: peer_port,
+                storage_port: ports.https,
+                storage_lmq_port: ports.peer,
                 version: STORAGE_SERVER_VERSION,
             },
             registry_key,
@@ -196,6 +213,7 @@ impl Replication {
                 refresh_interval: Duration::from_secs(r.registry_refresh_secs),
                 ..MembershipConfig::default()
             },
+            clock,
         })
     }
 
@@ -233,7 +251,7 @@ impl Replication {
                 self.client,
                 self.identity,
                 self.announcement,
-                Arc::new(SystemClock),
+                self.clock,
                 self.membership,
                 stop.clone(),
             )),

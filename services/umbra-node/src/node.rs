@@ -18,7 +18,7 @@ use crate::NodeError;
 use crate::config::Config;
 use crate::http::{self, HttpApp};
 use crate::identity::{load_or_create_identity, load_or_create_tls, server_tls_config};
-use crate::membership::Replication;
+use crate::membership::{AnnouncedPorts, Replication};
 use crate::metrics::Metrics;
 use crate::onion::{ExitPolicy, OnionService};
 use crate::oxend::{NoOxend, Oxend, RegistryOxend};
@@ -126,6 +126,7 @@ pub struct NodeBuilder {
     swarm: Option<SwarmView>,
     replicator: Option<Arc<dyn Replicator>>,
     oxend: Option<Arc<dyn Oxend>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for NodeBuilder {
@@ -144,7 +145,16 @@ impl NodeBuilder {
             swarm: None,
             replicator: None,
             oxend: None,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Uses this clock instead of the system's: for request timestamps, expiries, registry
+    /// heartbeats and replication rounds (tests move time by hand with
+    /// `umbra_clock::ManualClock`).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> NodeBuilder {
+        self.clock = clock;
+        self
     }
 
     /// Uses this swarm view instead of the static single-node one from the config.
@@ -221,14 +231,16 @@ impl NodeBuilder {
         };
         let peer_port = peer_listener.as_ref().map_or(port, |(_, a)| a.port());
         let replication = match (cfg.registry(), &self.replicator) {
-            (Some((url, key)), None) => Some(Replication::new(
+            (Some(registry), None) => Some(Replication::new(
                 &cfg,
-                url,
-                key,
+                registry,
                 &identity,
                 store.clone(),
-                port,
-                peer_port,
+                AnnouncedPorts {
+                    https: port,
+                    peer: peer_port,
+                },
+                self.clock.clone(),
             )?),
             _ => None,
         };
@@ -268,7 +280,8 @@ impl NodeBuilder {
             NodeState::new(identity, store, SwarmHandle::new(view))
                 .with_replicator(replicator)
                 .with_oxend(oxend)
-                .with_exit_policy(ExitPolicy::for_node_ip(cfg.public_ip)),
+                .with_exit_policy(ExitPolicy::for_node_ip(cfg.public_ip))
+                .with_clock(self.clock),
         );
 
         let (stop_tx, stop_rx) = watch::channel(false);

@@ -3,7 +3,9 @@
 //! replies, metrics, rate limiting, and a restart on the same data directory.
 
 use serde_json::{Value, json};
-use umbra_node::testing::{TestAccount, TestNode, https_client, now_ms, raw_https, rpc};
+use umbra_node::testing::{
+    TestAccount, TestNode, https_client, now_ms, raw_https, rpc, test_config,
+};
 
 fn status_line(raw: &[u8]) -> String {
     String::from_utf8_lossy(raw)
@@ -207,4 +209,52 @@ async fn rate_limit_answers_429() {
     }
     assert_eq!(limited.as_deref(), Some("Too Many Requests\n"));
     node.stop().await;
+}
+
+/// `NodeBuilder::clock`: the node answers with the time of the clock it was given, and accepts
+/// a store stamped with that time although the machine's clock is years away from it.
+#[tokio::test]
+async fn a_node_built_with_a_clock_reads_time_from_it() {
+    const THEN: u64 = 1_600_000_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    let clock = std::sync::Arc::new(umbra_clock::ManualClock::new(THEN));
+    let builder = umbra_node::NodeBuilder::new(config.clone()).clock(clock.clone());
+    let node = TestNode::start_builder(dir, config, builder).await.unwrap();
+    let client = https_client().unwrap();
+    let (status, body) = rpc(&client, &node.rpc_url(), "info", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let t = |body: &str| serde_json::from_str::<Value>(body).unwrap()["t"].clone();
+    assert_eq!(t(&body), THEN);
+    clock.advance(5_000);
+    let (_, body) = rpc(&client, &node.rpc_url(), "info", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(t(&body), THEN + 5_000);
+
+    let account = TestAccount::new(41);
+    let then = i64::try_from(THEN).unwrap() + 5_000;
+    let (status, body) = rpc(
+        &client,
+        &node.rpc_url(),
+        "store",
+        account.store_params(0, then, 86_400_000, b"from the past"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = rpc(
+        &client,
+        &node.rpc_url(),
+        "store",
+        account.store_params(0, now_ms(), 86_400_000, b"from the machine's now"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        status, 406,
+        "a timestamp far from the node's clock is refused"
+    );
 }
