@@ -381,6 +381,40 @@ fn block_decline_and_settings_offline() {
     assert_untouched(&env);
 }
 
+#[test]
+fn pin_unpin_hide_offline() {
+    let env = Env::new();
+    env.restored();
+    env.p(&["contact", "add", BOB, "bob"]);
+    let pin = env.p(&["pin", "bob"]);
+    assert_eq!(
+        (pin.code, pin.stdout.as_str()),
+        (0, "pinned bob\n"),
+        "{}",
+        pin.stderr
+    );
+    let json = env.p(&["unpin", "bob", "--json"]).json();
+    assert_eq!(json["action"], "unpin");
+    assert_eq!(json["session_id"], BOB);
+    let hide = env.p(&["hide", BOB]);
+    assert_eq!(hide.code, 0, "{}", hide.stderr);
+    assert!(
+        hide.stdout
+            .starts_with("hid bob until a new message arrives")
+    );
+    // A contact without messages is in no list; `--all` adds hidden ones.
+    assert_eq!(
+        env.p(&["chats", "--all", "--json"]).json(),
+        serde_json::json!([])
+    );
+    let me = env.p(&["id", "show", "--json"]).json()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_one_line_error(&env.p(&["pin", &me]), "not a conversation of the chat list");
+    assert_one_line_error(&env.p(&["hide", "nobody"]), "unknown contact");
+}
+
 // ----- sending: bad input, missing or untrusted networks ------------------------------------------
 
 #[test]

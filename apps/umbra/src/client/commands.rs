@@ -8,12 +8,13 @@ use umbra_clock::{Clock as _, SystemClock};
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::{Value, json};
 use umbra_crypto::SessionId;
-use umbra_messenger::{Event, Message, MessageStatus, Messenger, Settings};
+use umbra_messenger::{ChatPriority, Event, Message, MessageStatus, Messenger, Settings};
 
 use super::context::{self, Reach, resolve};
 use super::render::{self, message_json, print_json};
 use super::{
-    ContactCommand, Globals, IdCommand, ReceiveArgs, SendArgs, SettingsArgs, UnsendArgs, WhoArgs,
+    ChatsArgs, ContactCommand, Globals, IdCommand, ReceiveArgs, SendArgs, SettingsArgs, UnsendArgs,
+    WhoArgs,
 };
 
 // ----- identity ---------------------------------------------------------------------------------
@@ -256,9 +257,14 @@ pub(crate) async fn receive(a: &ReceiveArgs) -> anyhow::Result<()> {
 }
 
 /// `umbra chats`.
-pub(crate) fn chats(g: &Globals) -> anyhow::Result<()> {
+pub(crate) fn chats(a: &ChatsArgs) -> anyhow::Result<()> {
+    let g = &a.g;
     let m = context::offline(g)?;
-    let list = m.conversations()?;
+    let list = if a.all {
+        m.all_conversations()?
+    } else {
+        m.conversations()?
+    };
     if g.json {
         print_json(&Value::Array(
             list.iter()
@@ -271,6 +277,11 @@ pub(crate) fn chats(g: &Globals) -> anyhow::Result<()> {
         println!("no conversations yet");
     }
     for c in &list {
+        let place = match c.priority {
+            ChatPriority::Pinned { .. } => "[pinned] ",
+            ChatPriority::Hidden => "[hidden] ",
+            ChatPriority::Normal => "",
+        };
         let unread = if c.unread > 0 {
             format!(" ({} unread)", c.unread)
         } else {
@@ -281,12 +292,49 @@ pub(crate) fn chats(g: &Globals) -> anyhow::Result<()> {
             .as_ref()
             .map(|msg| format!("  — {}", render::message_line(&m, msg)))
             .unwrap_or_default();
-        println!("{}{unread}{last}", c.contact.name());
+        println!("{place}{}{unread}{last}", c.contact.name());
     }
     let requests = m.requests()?.len();
     if requests > 0 {
         println!("{requests} message request(s): see `umbra requests`");
     }
+    Ok(())
+}
+
+/// What `umbra pin | unpin | hide` does to a conversation's place in the chat list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Place {
+    /// Above the others.
+    Pin,
+    /// Back in its place by its newest message.
+    Unpin,
+    /// Out of the list until a new message arrives.
+    Hide,
+}
+
+/// `umbra pin | unpin | hide`: synced to the account's other devices at the next poll.
+pub(crate) fn place(a: &WhoArgs, place: Place) -> anyhow::Result<()> {
+    let m = context::offline(&a.g)?;
+    let who = resolve(&m, &a.who)?;
+    let name = render::name_of(&m, &who);
+    let (action, line) = match place {
+        Place::Pin => {
+            m.pin_conversation(&who)?;
+            ("pin", format!("pinned {name}"))
+        }
+        Place::Unpin => {
+            m.unpin_conversation(&who)?;
+            ("unpin", format!("{name} is back in its place"))
+        }
+        Place::Hide => {
+            m.hide_conversation(&who)?;
+            (
+                "hide",
+                format!("hid {name} until a new message arrives (`umbra chats --all` shows it)"),
+            )
+        }
+    };
+    done(&a.g, action, &who, line);
     Ok(())
 }
 

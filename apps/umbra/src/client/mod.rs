@@ -74,8 +74,15 @@ pub(crate) enum ClientCommand {
     Download(DownloadArgs),
     /// Fetch new messages and print them.
     Receive(ReceiveArgs),
-    /// Conversations, newest first, with unread counts.
-    Chats(Plain),
+    /// Conversations, pinned ones first, then newest first, with unread counts.
+    Chats(ChatsArgs),
+    /// Pin a conversation above the others (on all your devices).
+    Pin(WhoArgs),
+    /// Put a pinned or hidden conversation back in its place by its newest message.
+    Unpin(WhoArgs),
+    /// Hide a conversation from `chats` until a new message arrives in it (its messages stay,
+    /// marked read; `chats --all` shows it).
+    Hide(WhoArgs),
     /// Message requests: first messages from senders you have not accepted.
     Requests(Plain),
     /// The messages of one conversation (marks them read).
@@ -110,6 +117,16 @@ pub(crate) enum ClientCommand {
     /// Start (or reuse) a devnet, create two identities and exchange messages through onion
     /// paths, showing what each side saw and the delivery latency.
     Demo(DemoArgs),
+}
+
+/// `umbra chats`.
+#[derive(Debug, Args)]
+pub(crate) struct ChatsArgs {
+    /// Also show hidden conversations.
+    #[arg(long)]
+    pub(crate) all: bool,
+    #[arg(skip)]
+    pub(crate) g: Globals,
 }
 
 /// A command with no argument of its own.
@@ -302,8 +319,8 @@ impl ClientCommand {
             ClientCommand::Send(a) => &mut a.g,
             ClientCommand::Download(a) => &mut a.g,
             ClientCommand::Receive(a) => &mut a.g,
-            ClientCommand::Chats(a)
-            | ClientCommand::Requests(a)
+            ClientCommand::Chats(a) => &mut a.g,
+            ClientCommand::Requests(a)
             | ClientCommand::Outbox(a)
             | ClientCommand::Paths(a)
             | ClientCommand::Devices(a) => &mut a.g,
@@ -313,6 +330,9 @@ impl ClientCommand {
             | ClientCommand::Decline(a)
             | ClientCommand::Block(a)
             | ClientCommand::Unblock(a)
+            | ClientCommand::Pin(a)
+            | ClientCommand::Unpin(a)
+            | ClientCommand::Hide(a)
             | ClientCommand::Attachments(a)
             | ClientCommand::Chat(a) => &mut a.g,
             ClientCommand::Contact(a) => &mut a.g,
@@ -345,7 +365,10 @@ pub(crate) fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             ClientCommand::Attachments(a) => files::attachments(&a),
             ClientCommand::Download(a) => files::download(&a).await,
             ClientCommand::Receive(a) => commands::receive(&a).await,
-            ClientCommand::Chats(a) => commands::chats(&a.g),
+            ClientCommand::Chats(a) => commands::chats(&a),
+            ClientCommand::Pin(a) => commands::place(&a, commands::Place::Pin),
+            ClientCommand::Unpin(a) => commands::place(&a, commands::Place::Unpin),
+            ClientCommand::Hide(a) => commands::place(&a, commands::Place::Hide),
             ClientCommand::Requests(a) => commands::requests(&a.g),
             ClientCommand::History(a) if groups::is_group(&a.who) => groups::history(&a.g, &a.who),
             ClientCommand::History(a) => commands::history(&a).await,

@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 use umbra_crypto::SessionId;
-use umbra_messenger::{Contact, Conversation, Disappearing, Message, MessageStatus, Messenger};
+use umbra_messenger::{
+    ChatPriority, Contact, Conversation, Disappearing, Message, MessageStatus, Messenger,
+};
 use umbra_net::NodeEntry;
 
 /// Prints a JSON value on one line.
@@ -115,6 +117,8 @@ pub(crate) fn conversation_json(c: &Conversation, request: bool) -> Value {
         "session_id": c.contact.session_id.to_hex(),
         "name": c.contact.name(),
         "unread": c.unread,
+        "pinned": c.priority.is_pinned(),
+        "hidden": c.priority == ChatPriority::Hidden,
         "last": c.last.as_ref().map(|m| message_json(m, request)),
         "contact": contact_json(&c.contact),
     })

@@ -8,13 +8,15 @@
 //! touch messages other than their read state (unsent and disappeared messages stay gone:
 //! configs carry no messages).
 
+use std::collections::HashMap;
+
 use rusqlite_cipher::Connection;
 use umbra_config::{Contact as SyncContact, ConvoInfo, ConvoKind, Expiration, ProfilePic};
 use umbra_crypto::SessionId;
 
 use super::config_state::{self, ConfigKind, ConfigStatus};
 use super::db::{self, SyncedContact};
-use super::{Disappearing, Messenger, MessengerError};
+use super::{ChatPriority, Disappearing, Messenger, MessengerError};
 
 /// Longest name a config holds, bytes (§2.11).
 pub const MAX_SYNCED_NAME: usize = 100;
@@ -96,6 +98,65 @@ impl Messenger {
         c.expiration = expiration(local.disappearing);
         configs.set(&c).map_err(MessengerError::config(what))?;
         config_state::save(conn, ConfigKind::Contacts, configs.state())
+    }
+
+    /// Writes where the conversation with `id` sits in the chat list into the contacts config,
+    /// with the contact as the local tables hold it.
+    pub(super) fn sync_note_priority(
+        &self,
+        conn: &Connection,
+        id: &SessionId,
+        priority: ChatPriority,
+    ) -> Result<(), MessengerError> {
+        self.sync_note_contact(conn, id)?;
+        let mut configs = config_state::contacts(conn, self.config_key())?;
+        let Some(mut c) = configs.get(id.as_bytes()) else {
+            return Ok(()); // not a contact in the local tables either
+        };
+        c.priority = priority.to_config();
+        configs
+            .set(&c)
+            .map_err(MessengerError::config("syncing a chat's priority"))?;
+        config_state::save(conn, ConfigKind::Contacts, configs.state())
+    }
+
+    /// Where each contact's conversation sits in the chat list, as the contacts config says.
+    pub(super) fn chat_priorities(
+        &self,
+        conn: &Connection,
+    ) -> Result<HashMap<SessionId, ChatPriority>, MessengerError> {
+        Ok(config_state::contacts(conn, self.config_key())?
+            .all()
+            .into_iter()
+            .filter_map(|c| {
+                let id = SessionId::from_bytes(c.id).ok()?;
+                Some((id, ChatPriority::from_config(c.priority)))
+            })
+            .collect())
+    }
+
+    /// Brings a hidden conversation back into the chat list when a message sent at `sent_ms`
+    /// arrives in it after what was read when it was hidden (the synced read state: an old
+    /// message fetched by a restored device leaves it hidden).
+    pub(super) fn sync_unhide(
+        &self,
+        conn: &Connection,
+        id: &SessionId,
+        sent_ms: u64,
+    ) -> Result<(), MessengerError> {
+        let hidden = config_state::contacts(conn, self.config_key())?
+            .get(id.as_bytes())
+            .is_some_and(|c| c.priority < 0);
+        if !hidden {
+            return Ok(());
+        }
+        let read_until = config_state::convo_info(conn, self.config_key())?
+            .get(ConvoKind::OneToOne, id.as_bytes())
+            .map_or(0, |info| info.last_read_ms);
+        if i64::try_from(sent_ms).unwrap_or(i64::MAX) > read_until {
+            self.sync_note_priority(conn, id, ChatPriority::Normal)?;
+        }
+        Ok(())
     }
 
     /// Removes contact `id` from the contacts config (a declined request).

@@ -58,15 +58,19 @@ fn seen(m: &Messenger, people: &[SessionId]) -> Seen {
     }
 }
 
+/// Alice's phone, her recovery phrase and her desktop (one account), and bob, carol and dave.
+fn household(net: &Net) -> (Messenger, String, Messenger, [Messenger; 3]) {
+    let (phone, phrase) = net.user("alice", 1);
+    let desktop = device(net, "alice-desktop", &phrase, 2);
+    let others = [("bob", 3), ("carol", 4), ("dave", 5)].map(|(name, seed)| net.user(name, seed).0);
+    (phone, phrase, desktop, others)
+}
+
 #[tokio::test]
 async fn devices_of_one_account_converge_on_edits_made_while_the_other_was_offline() {
     let net = Net::new();
-    let (phone, phrase) = net.user("alice", 1);
-    let desktop = device(&net, "alice-desktop", &phrase, 2);
+    let (phone, phrase, desktop, [bob, carol, dave]) = household(&net);
     let a = phone.session_id();
-    let (bob, _) = net.user("bob", 3);
-    let (carol, _) = net.user("carol", 4);
-    let (dave, _) = net.user("dave", 5);
     let (b, c, d) = (bob.session_id(), carol.session_id(), dave.session_id());
     for (who, text) in [
         (&bob, "hi from bob"),
@@ -140,6 +144,85 @@ async fn devices_of_one_account_converge_on_edits_made_while_the_other_was_offli
     );
     let status = tablet.config_status().unwrap();
     assert!(status.iter().all(|s| s.pulled.is_some() || s.seqno == 0));
+}
+
+/// The chat list as a device shows it: who, pinned or not, in order.
+fn chat_list(m: &Messenger) -> Vec<(SessionId, bool)> {
+    m.conversations()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.contact.session_id, c.priority.is_pinned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn pinned_and_hidden_conversations_are_the_same_on_every_device() {
+    let net = Net::new();
+    let (phone, phrase, desktop, [bob, carol, dave]) = household(&net);
+    let a = phone.session_id();
+    let (b, c, d) = (bob.session_id(), carol.session_id(), dave.session_id());
+    for who in [&bob, &carol, &dave] {
+        phone.add_contact(&who.session_id(), None).unwrap();
+    }
+    for who in [&bob, &carol, &dave] {
+        who.send_text(&a, "hello").await.unwrap();
+        net.clock.advance(10);
+    }
+    phone.receive().await.unwrap();
+    desktop.receive().await.unwrap();
+    // Newest first: dave, carol, bob.
+    assert_eq!(
+        chat_list(&desktop),
+        vec![(d, false), (c, false), (b, false)]
+    );
+
+    // The phone pins bob then carol (the later pin on top) and hides dave.
+    phone.pin_conversation(&b).unwrap();
+    phone.pin_conversation(&c).unwrap();
+    phone.hide_conversation(&d).unwrap();
+    let want = vec![(c, true), (b, true)];
+    assert_eq!(chat_list(&phone), want);
+    phone.receive().await.unwrap();
+    desktop.receive().await.unwrap();
+    assert_eq!(
+        chat_list(&desktop),
+        want,
+        "the desktop shows what the phone decided"
+    );
+    assert_eq!(
+        desktop.all_conversations().unwrap().len(),
+        3,
+        "hidden, not deleted"
+    );
+    assert_eq!(desktop.history(&d).unwrap().len(), 1);
+
+    // A restored device shows the same list.
+    let tablet = device(&net, "alice-tablet", &phrase, 6);
+    tablet.receive().await.unwrap();
+    assert_eq!(chat_list(&tablet), want);
+
+    // A new message from dave brings his conversation back, on every device; unpinning
+    // carol on the desktop reaches the phone.
+    dave.send_text(&a, "still there?").await.unwrap();
+    net.clock.advance(10);
+    desktop.unpin_conversation(&c).unwrap();
+    desktop.receive().await.unwrap();
+    phone.receive().await.unwrap();
+    desktop.receive().await.unwrap();
+    let want = vec![(b, true), (d, false), (c, false)];
+    assert_eq!(chat_list(&desktop), want);
+    assert_eq!(chat_list(&phone), want);
+
+    // Only conversations of the chat list can be pinned.
+    assert!(matches!(
+        phone.pin_conversation(&a),
+        Err(MessengerError::NotAChat(_))
+    ));
+    let stranger = SessionId::from_bytes([5; 33]).unwrap();
+    assert!(matches!(
+        phone.hide_conversation(&stranger),
+        Err(MessengerError::NotAChat(_))
+    ));
 }
 
 #[tokio::test]

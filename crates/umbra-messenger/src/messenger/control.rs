@@ -63,23 +63,7 @@ impl Messenger {
             let what = "marking messages read";
             let mut conn = self.db();
             let tx = conn.transaction().map_err(MessengerError::db(what))?;
-            let unread = db::unread_incoming(&tx, with).map_err(MessengerError::db(what))?;
-            for (id, m) in &unread {
-                let expires_at = match m.disappearing {
-                    Disappearing::AfterRead { seconds } => Some(now + u64::from(seconds) * 1000),
-                    _ => m.expires_at_ms,
-                };
-                db::mark_message_read(&tx, *id, now, expires_at)
-                    .map_err(MessengerError::db(what))?;
-                if let (Disappearing::AfterRead { .. }, Some(exp), Some(h)) =
-                    (m.disappearing, expires_at, &m.hash)
-                {
-                    Self::queue_own_swarm_op(&tx, OP_EXPIRE, std::slice::from_ref(h), exp, now)?;
-                }
-            }
-            if let Some(newest) = unread.iter().map(|(_, m)| m.sent_ms).max() {
-                self.sync_note_read(&tx, with, newest)?;
-            }
+            let unread = self.read_incoming(&tx, with, now)?;
             let approved = db::contact(&tx, with)
                 .map_err(MessengerError::db(what))?
                 .is_some_and(|c| c.approved && !c.blocked);
@@ -100,6 +84,35 @@ impl Messenger {
             self.flush_outbox().await?;
         }
         Ok(count)
+    }
+
+    /// Marks every unread incoming message of the conversation with `with` read at `now`,
+    /// starts their after-read timers and notes the read state for the other devices;
+    /// returns them (row id, message).
+    pub(super) fn read_incoming(
+        &self,
+        tx: &Transaction<'_>,
+        with: &SessionId,
+        now: u64,
+    ) -> Result<Vec<(i64, super::Message)>, MessengerError> {
+        let what = "marking messages read";
+        let unread = db::unread_incoming(tx, with).map_err(MessengerError::db(what))?;
+        for (id, m) in &unread {
+            let expires_at = match m.disappearing {
+                Disappearing::AfterRead { seconds } => Some(now + u64::from(seconds) * 1000),
+                _ => m.expires_at_ms,
+            };
+            db::mark_message_read(tx, *id, now, expires_at).map_err(MessengerError::db(what))?;
+            if let (Disappearing::AfterRead { .. }, Some(exp), Some(h)) =
+                (m.disappearing, expires_at, &m.hash)
+            {
+                Self::queue_own_swarm_op(tx, OP_EXPIRE, std::slice::from_ref(h), exp, now)?;
+            }
+        }
+        if let Some(newest) = unread.iter().map(|(_, m)| m.sent_ms).max() {
+            self.sync_note_read(tx, with, newest)?;
+        }
+        Ok(unread)
     }
 
     /// Deletes one of our messages for everyone (`messages.md` §5.2): sends an

@@ -1,8 +1,10 @@
-//! Reading conversations: the chat list, message requests and a conversation's history.
+//! Reading conversations: the chat list, message requests and a conversation's history; and
+//! where a conversation sits in the chat list (pinned, hidden), synced to the account's other
+//! devices through the contacts config.
 
 use umbra_crypto::SessionId;
 
-use super::{Conversation, Message, Messenger, MessengerError, db};
+use super::{ChatPriority, Conversation, Message, Messenger, MessengerError, db};
 
 impl Messenger {
     fn conversation_list(&self, requests: bool) -> Result<Vec<Conversation>, MessengerError> {
@@ -11,6 +13,7 @@ impl Messenger {
         let what = "listing conversations";
         let contacts =
             db::contacts_with_messages(&conn, !requests).map_err(MessengerError::db(what))?;
+        let priorities = self.chat_priorities(&conn)?;
         let mut out = Vec::with_capacity(contacts.len());
         for contact in contacts {
             let id = contact.session_id;
@@ -20,15 +23,80 @@ impl Messenger {
                 contact,
                 unread,
                 last,
+                priority: priorities.get(&id).copied().unwrap_or_default(),
             });
         }
-        out.sort_by_key(|c| std::cmp::Reverse(c.last.as_ref().map_or(0, |m| m.sent_ms)));
+        // Pinned first (the latest pinned on top), then by newest message.
+        out.sort_by_key(|c| {
+            (
+                std::cmp::Reverse(c.priority),
+                std::cmp::Reverse(c.last.as_ref().map_or(0, |m| m.sent_ms)),
+            )
+        });
         Ok(out)
     }
 
-    /// Accepted conversations, newest first, with unread counts.
+    /// Accepted conversations: pinned ones first, then newest first, with unread counts.
+    /// Hidden conversations are left out ([`Messenger::all_conversations`] has them).
     pub fn conversations(&self) -> Result<Vec<Conversation>, MessengerError> {
+        let mut list = self.conversation_list(false)?;
+        list.retain(|c| c.priority != ChatPriority::Hidden);
+        Ok(list)
+    }
+
+    /// Accepted conversations, hidden ones included (last).
+    pub fn all_conversations(&self) -> Result<Vec<Conversation>, MessengerError> {
         self.conversation_list(false)
+    }
+
+    /// Pins the conversation with `with` above the others (on top of those pinned before).
+    pub fn pin_conversation(&self, with: &SessionId) -> Result<(), MessengerError> {
+        let top = self
+            .chat_priorities(&self.db())?
+            .values()
+            .filter_map(|p| match p {
+                ChatPriority::Pinned { rank } => Some(*rank),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        self.set_priority(
+            with,
+            ChatPriority::Pinned {
+                rank: top.saturating_add(1),
+            },
+        )
+    }
+
+    /// Hides the conversation with `with` from the chat list until a new message arrives in
+    /// it; its messages stay, marked read (without read receipts). Reading them is also what
+    /// tells a restored device that they are not new: the synced read state is the line a
+    /// message must pass to bring the conversation back.
+    pub fn hide_conversation(&self, with: &SessionId) -> Result<(), MessengerError> {
+        self.set_priority(with, ChatPriority::Hidden)
+    }
+
+    /// Puts a pinned or hidden conversation back in its place by its newest message.
+    pub fn unpin_conversation(&self, with: &SessionId) -> Result<(), MessengerError> {
+        self.set_priority(with, ChatPriority::Normal)
+    }
+
+    fn set_priority(&self, with: &SessionId, priority: ChatPriority) -> Result<(), MessengerError> {
+        let what = "changing a chat's place";
+        let mut conn = self.db();
+        let tx = conn.transaction().map_err(MessengerError::db(what))?;
+        if *with == self.me
+            || db::contact(&tx, with)
+                .map_err(MessengerError::db(what))?
+                .is_none()
+        {
+            return Err(MessengerError::NotAChat(with.to_hex()));
+        }
+        if priority == ChatPriority::Hidden {
+            self.read_incoming(&tx, with, self.now())?;
+        }
+        self.sync_note_priority(&tx, with, priority)?;
+        tx.commit().map_err(MessengerError::db(what))
     }
 
     /// Message requests: conversations started by senders we have not accepted.

@@ -81,6 +81,10 @@ pub enum MessengerError {
     /// A name matches no contact and is not a Session ID.
     #[error("unknown contact: {0:?} is neither a Session ID nor a contact's name")]
     UnknownContact(String),
+    /// Pinning or hiding named a conversation the chat list does not hold (Note to Self, or
+    /// an account never written with).
+    #[error("{0} is not a conversation of the chat list (see `umbra chats`)")]
+    NotAChat(String),
     /// A name matches several contacts.
     #[error("ambiguous contact: {0:?} names several contacts; use the Session ID")]
     AmbiguousContact(String),

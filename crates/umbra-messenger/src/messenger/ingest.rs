@@ -107,6 +107,9 @@ impl Messenger {
             hash: Some(hash.to_string()),
         };
         let new = db::insert_message_if_new(tx, &message).map_err(MessengerError::db(what))?;
+        if new && !outgoing {
+            self.sync_unhide(tx, conversation, sent_ms)?;
+        }
         if new && !attachments.is_empty() {
             let id = tx.last_insert_rowid();
             let state = if outgoing {

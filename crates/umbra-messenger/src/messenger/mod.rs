@@ -52,9 +52,9 @@ pub use error::MessengerError;
 pub use files::{FileServer, FileServerAddress, FileServerError, FileServerLink, OnionFileServer};
 pub use groups::{GROUP_CONFIG_TTL_MS, MAX_GROUP_MEMBERS, is_group_id, parse_group_id};
 pub use model::{
-    AttachmentInfo, AttachmentState, Contact, Conversation, Disappearing, Event, FlushReport,
-    GroupChatMessage, GroupMemberView, GroupStatus, GroupView, Message, MessageStatus, OutboxEntry,
-    Progress, ProgressFn, Settings, TransferPhase,
+    AttachmentInfo, AttachmentState, ChatPriority, Contact, Conversation, Disappearing, Event,
+    FlushReport, GroupChatMessage, GroupMemberView, GroupStatus, GroupView, Message, MessageStatus,
+    OutboxEntry, Progress, ProgressFn, Settings, TransferPhase,
 };
 pub use onion::OnionSwarm;
 pub use profile::{KdfParams, Profile};

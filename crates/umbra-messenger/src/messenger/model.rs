@@ -147,6 +147,50 @@ pub struct Conversation {
     pub unread: u64,
     /// The newest message.
     pub last: Option<Message>,
+    /// Pinned, hidden or neither (synced to the account's other devices).
+    pub priority: ChatPriority,
+}
+
+/// Where a conversation sits in the chat list: the contacts config's priority
+/// (`groups-config-attachments.md`: `+`, −1 hidden, 0 default, > 0 pinned), so every device
+/// of the account agrees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum ChatPriority {
+    /// Left out of the chat list until a new message arrives in it.
+    Hidden,
+    /// Ordered by its newest message.
+    #[default]
+    Normal,
+    /// Above the others; a higher rank was pinned later and comes first.
+    Pinned {
+        /// The config's priority value (≥ 1).
+        rank: i64,
+    },
+}
+
+impl ChatPriority {
+    /// The priority a config value stands for.
+    pub fn from_config(value: i64) -> ChatPriority {
+        match value {
+            v if v < 0 => ChatPriority::Hidden,
+            0 => ChatPriority::Normal,
+            rank => ChatPriority::Pinned { rank },
+        }
+    }
+
+    /// The config value of this priority.
+    pub fn to_config(self) -> i64 {
+        match self {
+            ChatPriority::Hidden => -1,
+            ChatPriority::Normal => 0,
+            ChatPriority::Pinned { rank } => rank.max(1),
+        }
+    }
+
+    /// Whether the conversation is pinned.
+    pub fn is_pinned(self) -> bool {
+        matches!(self, ChatPriority::Pinned { .. })
+    }
 }
 
 /// User settings (`messages.md` §5.3: receipts and typing are opt-in).
