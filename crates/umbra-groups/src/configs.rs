@@ -393,21 +393,37 @@ impl GroupMembers {
 
     /// Adds or updates a member; keys this version does not know are kept.
     pub fn set(&mut self, member: &Member) -> Result<(), GroupError> {
-        member.check()?;
+        self.set_all(std::slice::from_ref(member))
+    }
+
+    /// Adds or updates several members in one edit. Every edit copies and compares the whole
+    /// config, so calling [`set`](Self::set) once per member of an `n`-member list costs
+    /// O(n²): use this when adding many (creating a group, inviting a batch). Every entry is
+    /// checked before anything is written.
+    pub fn set_all(&mut self, members: &[Member]) -> Result<(), GroupError> {
+        for m in members {
+            m.check()?;
+        }
         self.state.edit(|d| {
             let mut all = match d.remove(b"m".as_slice()) {
                 Some(Value::Dict(m)) => m,
                 _ => Dict::new(),
             };
-            let key = member.session_id.as_bytes().to_vec();
-            let mut entry = match all.remove(&key) {
-                Some(Value::Dict(e)) => e,
-                _ => Dict::new(),
-            };
-            let r = member.write(&mut entry);
-            all.insert(key, Value::Dict(entry));
+            let mut result = Ok(());
+            for member in members {
+                let key = member.session_id.as_bytes().to_vec();
+                let mut entry = match all.remove(&key) {
+                    Some(Value::Dict(e)) => e,
+                    _ => Dict::new(),
+                };
+                let r = member.write(&mut entry);
+                all.insert(key, Value::Dict(entry));
+                if result.is_ok() {
+                    result = r;
+                }
+            }
             d.insert(b"m".to_vec(), Value::Dict(all));
-            r
+            result
         })
     }
 

@@ -168,6 +168,37 @@ fn members_round_trip_and_limits() {
 }
 
 #[test]
+fn setting_all_at_once_equals_setting_one_by_one() {
+    let s = setup();
+    let list: Vec<Member> = (0..40u8)
+        .map(|i| {
+            let mut m = Member::new(Identity::from_seed(&[i + 20; 32]).session_id());
+            m.name = format!("m{i}");
+            m.admin = i % 7 == 0;
+            m.invite = (i % 3 == 0).then_some(Pending::Sent);
+            m
+        })
+        .collect();
+    let mut one = GroupMembers::new(s.admin.public(), Some(&s.admin), &s.admin_keys).unwrap();
+    for m in &list {
+        one.set(m).unwrap();
+    }
+    let mut all = GroupMembers::new(s.admin.public(), Some(&s.admin), &s.admin_keys).unwrap();
+    all.set_all(&list).unwrap();
+    assert_eq!(all.all(), one.all());
+    assert_eq!(all.state().data(), one.state().data());
+    assert_eq!(all.all().len(), 40);
+
+    // One bad entry: nothing is written.
+    let mut bad = list.clone();
+    bad[5].name = "x".repeat(101);
+    let mut none = GroupMembers::new(s.admin.public(), Some(&s.admin), &s.admin_keys).unwrap();
+    assert!(none.set_all(&bad).is_err());
+    assert!(none.all().is_empty());
+    assert!(!none.state().needs_push());
+}
+
+#[test]
 fn a_config_needs_a_key() {
     let admin = GroupAdmin::from_seed(&[5; 32]);
     let keys = GroupKeys::new(*admin.public());
