@@ -534,14 +534,17 @@ impl Messenger {
         me.admin = true;
         me.invite = None;
         me.name = my_name.chars().take(100).collect();
-        list.set(&me)
-            .map_err(MessengerError::group("adding ourselves"))?;
-        for m in &invitees {
-            let mut entry = Member::new(*m);
-            entry.invite = Some(Pending::Sent);
-            list.set(&entry)
-                .map_err(MessengerError::group("adding a member"))?;
-        }
+        // One edit for the whole list: one `set` per member copies the list each time
+        // (O(n²), most of a 1 000-member group's creation, BENCHMARKS.md).
+        let entries: Vec<Member> = std::iter::once(me)
+            .chain(invitees.iter().map(|m| {
+                let mut entry = Member::new(*m);
+                entry.invite = Some(Pending::Sent);
+                entry
+            }))
+            .collect();
+        list.set_all(&entries)
+            .map_err(MessengerError::group("adding the members"))?;
         self.push_group_config(&h, namespace::INFO, info.state_mut())
             .await?;
         self.push_group_config(&h, namespace::MEMBERS, list.state_mut())
@@ -596,12 +599,17 @@ impl Messenger {
                 },
             });
         }
-        for id in &new {
-            let mut entry = Member::new(*id);
-            entry.invite = Some(Pending::Sent);
-            entry.supplement = share_history;
-            list.set(&entry).map_err(MessengerError::group(what))?;
-        }
+        let entries: Vec<Member> = new
+            .iter()
+            .map(|id| {
+                let mut entry = Member::new(*id);
+                entry.invite = Some(Pending::Sent);
+                entry.supplement = share_history;
+                entry
+            })
+            .collect();
+        list.set_all(&entries)
+            .map_err(MessengerError::group(what))?;
         // A member removed before has a revoked token: lift it first.
         let tokens: Vec<_> = new
             .iter()
