@@ -208,4 +208,33 @@ fn three_devices_of_one_account_agree() {
             .is_empty(),
         "the blocked account's request stays out"
     );
+
+    // The tablet pins carol's conversation… (accepting it puts it in the chat list)
+    ok(&tablet.run(&["accept", &c_id], ""), "accept carol");
+    ok(&tablet.run(&["pin", "Caz"], ""), "pin");
+    ok(&tablet.run(&["receive"], ""), "receive");
+    let pinned_first = |u: &User| {
+        let chats = u.json(&["chats"]);
+        chats[0]["session_id"] == c_id.as_str() && chats[0]["pinned"] == true
+    };
+    assert!(pinned_first(&tablet));
+    // …and the phone shows it pinned, above bob's.
+    until(phone, "the phone shows the tablet's pin", |_| {
+        pinned_first(phone)
+    });
+
+    // Bob has the account's picture from its messages, and downloads it.
+    assert_eq!(phone.json(&["send", b_id, "new picture"])["status"], "sent");
+    until(bob, "bob receives alice's message", |_| {
+        bob.json(&["contact", "list"])[0]["picture"] == pic_url
+    });
+    let saved = homes.path().join("alice.jpg");
+    ok(
+        &bob.run(
+            &["profile", "picture", a_id, "--out", saved.to_str().unwrap()],
+            "",
+        ),
+        "profile picture",
+    );
+    assert_eq!(std::fs::read(&saved).unwrap(), vec![0x5a_u8; 20_000]);
 }

@@ -615,9 +615,14 @@ pub(crate) fn contact(cmd: ContactCommand, g: &Globals) -> anyhow::Result<()> {
         ContactCommand::List => {
             let list = m.contacts()?;
             if g.json {
-                print_json(&Value::Array(
-                    list.iter().map(render::contact_json).collect(),
-                ));
+                let mut out = Vec::with_capacity(list.len());
+                for c in &list {
+                    let mut v = render::contact_json(c);
+                    // The URL only: `umbra profile picture WHO` downloads it.
+                    v["picture"] = json!(m.contact_picture(&c.session_id)?.map(|p| p.url));
+                    out.push(v);
+                }
+                print_json(&Value::Array(out));
                 return Ok(());
             }
             if list.is_empty() {
@@ -627,6 +632,9 @@ pub(crate) fn contact(cmd: ContactCommand, g: &Globals) -> anyhow::Result<()> {
                 let mut flags = Vec::new();
                 if c.blocked {
                     flags.push("blocked".to_owned());
+                }
+                if m.contact_picture(&c.session_id)?.is_some() {
+                    flags.push("picture".to_owned());
                 }
                 if c.disappearing != Default::default() {
                     flags.push(format!(

@@ -41,6 +41,15 @@ pub(crate) enum ProfileCommand {
     },
     /// Show your profile.
     Show,
+    /// Download and decrypt a profile picture: yours, or the one a contact sent with their
+    /// messages (through the network's attachment server).
+    Picture {
+        /// A contact's Session ID or name (yours when left out).
+        who: Option<String>,
+        /// Where to write the picture.
+        #[arg(long, value_name = "PATH")]
+        out: std::path::PathBuf,
+    },
 }
 
 /// `umbra profile set | show`.
@@ -85,6 +94,7 @@ pub(crate) async fn profile(cmd: ProfileCommand, g: &Globals) -> anyhow::Result<
             }
             Ok(())
         }
+        ProfileCommand::Picture { who, out } => download_picture(g, who.as_deref(), &out).await,
         ProfileCommand::Show => {
             let m = context::offline(g)?;
             let v = profile_json(&m)?;
@@ -104,6 +114,44 @@ pub(crate) async fn profile(cmd: ProfileCommand, g: &Globals) -> anyhow::Result<
             Ok(())
         }
     }
+}
+
+/// `umbra profile picture [WHO] --out PATH`.
+async fn download_picture(g: &Globals, who: Option<&str>, out: &Path) -> anyhow::Result<()> {
+    let online = context::online(g)?;
+    let m = &online.messenger;
+    let (whose, picture) = match who {
+        None => ("your".to_owned(), m.profile_picture()?),
+        Some(who) => {
+            let id = context::resolve(m, who)?;
+            let name = render::name_of(m, &id);
+            (format!("{name}'s"), m.contact_picture(&id)?)
+        }
+    };
+    let Some(picture) = picture else {
+        bail!("umbra profile picture: no picture known for {whose} profile");
+    };
+    if out.exists() {
+        bail!(
+            "umbra profile picture: {} exists; choose another --out or remove it",
+            out.display()
+        );
+    }
+    let server = online.file_server()?;
+    online.connect_or_fail().await?;
+    let bytes = m.download_picture(&picture, &server).await?;
+    std::fs::write(out, &bytes[..])
+        .with_context(|| format!("umbra profile picture: writing {}", out.display()))?;
+    if g.json {
+        print_json(&json!({ "ok": true, "path": out.display().to_string(), "size": bytes.len() }));
+    } else {
+        println!(
+            "saved {whose} picture to {} ({} bytes)",
+            out.display(),
+            bytes.len()
+        );
+    }
+    Ok(())
 }
 
 /// The picture file must be a readable, non-empty file of a sensible size.

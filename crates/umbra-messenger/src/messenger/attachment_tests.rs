@@ -367,6 +367,52 @@ async fn a_profile_picture_is_uploaded_and_named_in_the_profile() {
 }
 
 #[tokio::test]
+async fn a_contacts_picture_arrives_with_its_messages_and_downloads() {
+    let net = Net::new();
+    let server = Server::start().await;
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (a, b) = (alice.session_id(), bob.session_id());
+    alice.set_display_name("alice").unwrap();
+    let (path, data) = file_of(net.root.path(), "me.jpg", 30_000);
+    let picture = alice
+        .upload_profile_picture(&path, &server.files)
+        .await
+        .unwrap();
+    assert_eq!(bob.contact_picture(&a).unwrap(), None);
+
+    alice.send_text(&b, "hi, this is me").await.unwrap();
+    bob.receive().await.unwrap();
+    assert_eq!(bob.contact_picture(&a).unwrap().as_ref(), Some(&picture));
+    let got = bob.download_picture(&picture, &server.files).await.unwrap();
+    assert_eq!(&got[..], &data[..]);
+
+    // A picture named on another server is not fetched; a wrong key does not decrypt.
+    let mut foreign = picture.clone();
+    foreign.url = foreign
+        .url
+        .replace(server.files.url(), "http://elsewhere.example");
+    assert!(matches!(
+        bob.download_picture(&foreign, &server.files).await,
+        Err(MessengerError::ForeignFileServer(_))
+    ));
+    let mut wrong = picture.clone();
+    wrong.key[0] ^= 1;
+    assert!(matches!(
+        bob.download_picture(&wrong, &server.files).await,
+        Err(MessengerError::DownloadRefused(_))
+    ));
+
+    // A newer profile without a picture removes it.
+    net.clock.advance(2_000);
+    alice.set_profile_picture(None).unwrap();
+    alice.set_display_name("alice, no picture").unwrap();
+    alice.send_text(&b, "picture gone").await.unwrap();
+    bob.receive().await.unwrap();
+    assert_eq!(bob.contact_picture(&a).unwrap(), None);
+}
+
+#[tokio::test]
 async fn a_picture_that_cannot_be_set_changes_nothing() {
     let net = Net::new();
     let server = Server::start().await;

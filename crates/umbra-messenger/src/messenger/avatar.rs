@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use umbra_attachment_crypto::{Domain, SizeLimit, encrypt};
+use umbra_attachment_crypto::legacy::decrypt_profile_picture;
+use umbra_attachment_crypto::{AttachmentKey, Domain, SizeLimit, decrypt_to_vec, encrypt};
 use umbra_wire::FileUrl;
 use zeroize::Zeroizing;
 
@@ -95,5 +96,37 @@ impl Messenger {
         self.set_profile_picture(Some(&picture))?;
         tracing::debug!(size = info.size, "profile picture uploaded");
         Ok(picture)
+    }
+
+    /// Downloads and decrypts a profile picture (a contact's, or ours from another device)
+    /// from `server`, the network's attachment server: a picture named on any other server
+    /// is refused, as attachments are (no request to a server the network did not name).
+    pub async fn download_picture(
+        &self,
+        picture: &ProfilePicture,
+        server: &FileServer,
+    ) -> Result<Zeroizing<Vec<u8>>, MessengerError> {
+        let what = "downloading a profile picture";
+        let url = FileUrl::parse(&picture.url)
+            .map_err(|e| MessengerError::DownloadRefused(format!("its URL is malformed: {e}")))?;
+        if url.base != server.url() {
+            return Err(MessengerError::ForeignFileServer(url.base));
+        }
+        // Every picture is one `POST /file` (MAX_PICTURE_SIZE): its first chunk is all of it.
+        let blob = server
+            .get_chunk(&url.file_id, 0)
+            .await
+            .map_err(|source| MessengerError::FileServer { what, source })?;
+        let refused = |e: umbra_attachment_crypto::AttachmentError| {
+            MessengerError::DownloadRefused(format!("the picture does not decrypt: {e}"))
+        };
+        if url.stream_format {
+            let key = AttachmentKey::from_bytes(picture.key);
+            decrypt_to_vec(&key, &blob)
+                .map(Zeroizing::new)
+                .map_err(refused)
+        } else {
+            decrypt_profile_picture(&picture.key, &blob).map_err(refused)
+        }
     }
 }

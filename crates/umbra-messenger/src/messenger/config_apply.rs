@@ -108,16 +108,9 @@ impl Messenger {
         id: &SessionId,
         priority: ChatPriority,
     ) -> Result<(), MessengerError> {
-        self.sync_note_contact(conn, id)?;
-        let mut configs = config_state::contacts(conn, self.config_key())?;
-        let Some(mut c) = configs.get(id.as_bytes()) else {
-            return Ok(()); // not a contact in the local tables either
-        };
-        c.priority = priority.to_config();
-        configs
-            .set(&c)
-            .map_err(MessengerError::config("syncing a chat's priority"))?;
-        config_state::save(conn, ConfigKind::Contacts, configs.state())
+        self.sync_edit_contact(conn, id, "syncing a chat's priority", |c| {
+            c.priority = priority.to_config();
+        })
     }
 
     /// Where each contact's conversation sits in the chat list, as the contacts config says.
@@ -157,6 +150,47 @@ impl Messenger {
             self.sync_note_priority(conn, id, ChatPriority::Normal)?;
         }
         Ok(())
+    }
+
+    /// Notes the picture contact `id` sent with its newest profile (or that it has none).
+    pub(super) fn sync_note_contact_picture(
+        &self,
+        conn: &Connection,
+        id: &SessionId,
+        picture: Option<ProfilePicture>,
+    ) -> Result<(), MessengerError> {
+        self.sync_edit_contact(conn, id, "saving a contact's picture", |c| {
+            c.picture = picture;
+        })
+    }
+
+    /// Writes contact `id` as the local tables hold it into the contacts config, then `edit`s
+    /// the fields the tables do not hold (priority, picture).
+    fn sync_edit_contact(
+        &self,
+        conn: &Connection,
+        id: &SessionId,
+        what: &'static str,
+        edit: impl FnOnce(&mut SyncContact),
+    ) -> Result<(), MessengerError> {
+        self.sync_note_contact(conn, id)?;
+        let mut configs = config_state::contacts(conn, self.config_key())?;
+        let Some(mut c) = configs.get(id.as_bytes()) else {
+            return Ok(()); // not a contact in the local tables either
+        };
+        edit(&mut c);
+        configs.set(&c).map_err(MessengerError::config(what))?;
+        config_state::save(conn, ConfigKind::Contacts, configs.state())
+    }
+
+    /// The picture contact `id` last sent with its profile, if any.
+    pub fn contact_picture(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<ProfilePicture>, MessengerError> {
+        Ok(config_state::contacts(&self.db(), self.config_key())?
+            .get(id.as_bytes())
+            .and_then(|c| c.picture))
     }
 
     /// Removes contact `id` from the contacts config (a declined request).

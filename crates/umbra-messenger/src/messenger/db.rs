@@ -451,13 +451,13 @@ pub(crate) fn update_display_name(
     id: &SessionId,
     name: &str,
     updated_s: u64,
-) -> rusqlite_cipher::Result<()> {
+) -> rusqlite_cipher::Result<bool> {
     conn.execute(
         "UPDATE contacts SET display_name = ?2, profile_updated_s = ?3
          WHERE session_id = ?1 AND (display_name IS NULL OR profile_updated_s <= ?3)",
         params![id.to_hex(), name, i("updated_s", updated_s)?],
     )
-    .map(drop)
+    .map(|rows| rows > 0)
 }
 
 /// Approved contacts other than `me`, by name.

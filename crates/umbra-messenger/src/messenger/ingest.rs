@@ -137,18 +137,40 @@ impl Messenger {
         Ok(new.then_some(message))
     }
 
+    /// Keeps the name and picture a contact sent with a message, unless we have a newer
+    /// profile of theirs. The picture (URL and `profile_key`) goes into the contacts config,
+    /// where our other devices find it too; a newer profile without one removes it.
     fn update_profile(
+        &self,
         tx: &Transaction<'_>,
         who: &SessionId,
         profile: Option<&LokiProfile>,
+        profile_key: Option<&[u8]>,
     ) -> Result<(), MessengerError> {
         let Some(p) = profile else { return Ok(()) };
         let Some(name) = p.display_name.as_deref() else {
             return Ok(());
         };
         let updated = p.last_profile_update_seconds.unwrap_or(0);
-        db::update_display_name(tx, who, name, updated)
-            .map_err(MessengerError::db("saving a profile"))
+        let newer = db::update_display_name(tx, who, name, updated)
+            .map_err(MessengerError::db("saving a profile"))?;
+        if !newer {
+            return Ok(());
+        }
+        let picture = match (p.profile_picture.as_deref(), profile_key) {
+            (Some(url), Some(key)) if !url.is_empty() => {
+                let Ok(key) = <[u8; 32]>::try_from(key) else {
+                    tracing::debug!("ignoring a profile picture with a key of the wrong size");
+                    return Ok(());
+                };
+                Some(super::ProfilePicture {
+                    url: url.to_owned(),
+                    key,
+                })
+            }
+            _ => None,
+        };
+        self.sync_note_contact_picture(tx, who, picture)
     }
     /// What a verified message means (`messages.md` §5), applied in the caller's transaction.
     fn apply(
@@ -222,7 +244,7 @@ impl Messenger {
 
         if let Some(dm) = &content.data_message {
             db::ensure_contact(tx, &sender).map_err(MessengerError::db(what))?;
-            Self::update_profile(tx, &sender, dm.profile.as_ref())?;
+            self.update_profile(tx, &sender, dm.profile.as_ref(), dm.profile_key.as_deref())?;
             if dm.flags.unwrap_or(0) & FLAG_EXPIRATION_TIMER_UPDATE != 0 {
                 events.extend(self.apply_timer(tx, &sender, mode)?);
             } else if let Some(body) = visible_body(dm) {
@@ -278,7 +300,12 @@ impl Messenger {
             && resp.is_approved
         {
             db::ensure_contact(tx, &sender).map_err(MessengerError::db(what))?;
-            Self::update_profile(tx, &sender, resp.profile.as_ref())?;
+            self.update_profile(
+                tx,
+                &sender,
+                resp.profile.as_ref(),
+                resp.profile_key.as_deref(),
+            )?;
             db::set_approved_me(tx, &sender).map_err(MessengerError::db(what))?;
             events.push(Event::RequestAccepted { by: sender });
         }
