@@ -404,6 +404,36 @@ fn a_contact_is_blocked_from_the_header_and_unblocked_in_settings() {
     );
 }
 
+#[test]
+fn a_conversation_is_pinned_and_hidden_from_its_right_click_menu() {
+    use egui::accesskit::Role;
+    let mut p = Pair::new();
+    p.start_chat("hi");
+    let (h, bob, rt, alice) = (&mut p.h, &p.bob, &p.rt, p.alice);
+    let name = short(&bob.session_id());
+    let pinned = format!("{name} · pinned");
+    // The row of the conversation list (the chat header names bob too).
+    let row_shown = |h: &Harness<'_, DesktopApp>, label: &str| {
+        h.query_by_role_and_label(Role::Button, label).is_some()
+    };
+    wait_for(h, "bob's row", |h| row_shown(h, &name));
+    h.get_by_role_and_label(Role::Button, &name)
+        .click_secondary();
+    h.run();
+    click(h, "Pin to the top");
+    wait_for(h, "the pinned row", |h| row_shown(h, &pinned));
+    h.get_by_role_and_label(Role::Button, &pinned)
+        .click_secondary();
+    h.run();
+    click(h, "Hide until a new message arrives");
+    wait_for(h, "the row to go", |h| {
+        !row_shown(h, &pinned) && !row_shown(h, &name)
+    });
+    // A new message from bob brings it back (in its place: hiding ended the pin).
+    rt.block_on(bob.send_text(&alice, "still there?")).unwrap();
+    wait_for(h, "bob's row again", |h| row_shown(h, &name));
+}
+
 /// The name the conversation list gives an account without a display name.
 fn short(id: &SessionId) -> String {
     let hex = id.to_hex();

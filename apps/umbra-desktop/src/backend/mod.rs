@@ -118,6 +118,12 @@ pub(crate) enum Command {
     Block(SessionId),
     /// Unblock an account.
     Unblock(SessionId),
+    /// Pin a conversation above the others (synced to the account's other devices).
+    Pin(SessionId),
+    /// Put a pinned conversation back in its place.
+    Unpin(SessionId),
+    /// Hide a conversation until a new message arrives in it.
+    Hide(SessionId),
     /// Set (or with `None` clear) a contact's nickname.
     Rename {
         with: SessionId,

@@ -396,6 +396,21 @@ async fn handle(shared: Arc<Shared>, command: Command) {
                 shared.notice("unblocking", &e).await;
             }
         }
+        Command::Pin(id) => {
+            if let Err(e) = m.pin_conversation(&id) {
+                shared.notice("pinning the conversation", &e).await;
+            }
+        }
+        Command::Unpin(id) => {
+            if let Err(e) = m.unpin_conversation(&id) {
+                shared.notice("unpinning the conversation", &e).await;
+            }
+        }
+        Command::Hide(id) => {
+            if let Err(e) = m.hide_conversation(&id) {
+                shared.notice("hiding the conversation", &e).await;
+            }
+        }
         Command::Rename { with, nickname } => {
             if let Err(e) = m.rename_contact(&with, nickname.as_deref()) {
                 shared.notice("saving the nickname", &e).await;

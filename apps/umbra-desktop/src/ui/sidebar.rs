@@ -1,5 +1,6 @@
 //! The left side: where to go (new conversation, requests, network, settings), the search
-//! field and the conversation list, most recent activity first.
+//! field and the conversation list: pinned conversations first, then most recent activity
+//! first; a right click pins, unpins or hides one.
 
 use eframe::egui;
 
@@ -82,9 +83,36 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
                     if msg.outgoing { format!("You: {p}") } else { p }
                 });
                 let when = c.last.as_ref().map(|msg| m.zone.short(msg.sent_ms, now));
-                if row(ui, &conversation_name(c), preview, when, c.unread, selected).clicked() {
+                let pinned = c.priority.is_pinned();
+                let name = if pinned {
+                    format!("{} · pinned", conversation_name(c))
+                } else {
+                    conversation_name(c)
+                };
+                let r = row(ui, &name, preview, when, c.unread, selected);
+                if r.clicked() {
                     clicked = Some(id);
                 }
+                // Right click: where the conversation sits in the list, on every device.
+                r.context_menu(|ui| {
+                    let (label, command) = if pinned {
+                        ("Unpin", Command::Unpin(id))
+                    } else {
+                        ("Pin to the top", Command::Pin(id))
+                    };
+                    if ui.button(label).clicked() {
+                        out.push(command);
+                        ui.close();
+                    }
+                    if ui
+                        .button("Hide until a new message arrives")
+                        .on_hover_text("Its messages stay, marked read.")
+                        .clicked()
+                    {
+                        out.push(Command::Hide(id));
+                        ui.close();
+                    }
+                });
             }
         });
     if let Some(id) = clicked {
