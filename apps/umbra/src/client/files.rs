@@ -97,13 +97,14 @@ pub(crate) fn attachments(a: &WhoArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:>8}  {:<10}  {:>9}  {:<8}  NAME",
-        "MESSAGE", "STATE", "SIZE", "FROM"
+        "{:>8}  {:>4}  {:<10}  {:>9}  {:<8}  NAME",
+        "MESSAGE", "FILE", "STATE", "SIZE", "FROM"
     );
     for f in &list {
         println!(
-            "{:>8}  {:<10}  {:>9}  {:<8}  {}",
+            "{:>8}  {:>4}  {:<10}  {:>9}  {:<8}  {}",
             f.message_id,
+            f.index + 1,
             f.state.as_str(),
             human(f.size),
             render::name_of(&m, &f.message.author),
@@ -113,19 +114,34 @@ pub(crate) fn attachments(a: &WhoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `umbra download MESSAGE_ID [--out PATH]`.
+/// `umbra download MESSAGE_ID [--file N] [--out PATH]`.
 pub(crate) async fn download(a: &DownloadArgs) -> anyhow::Result<()> {
     let online = context::online(&a.g)?;
     let m = &online.messenger;
-    // Refuse an unknown message before touching the network.
-    if m.message_attachments(a.message_id)?.is_empty() {
+    // Refuse an unknown message or file before touching the network.
+    let files = m.message_attachments(a.message_id)?.len();
+    if files == 0 {
         return Err(umbra_messenger::MessengerError::NoAttachment(a.message_id).into());
+    }
+    let index = a.file - 1;
+    if usize::try_from(index).map_or(true, |i| i >= files) {
+        anyhow::bail!(
+            "umbra download: message {} has {files} file(s); --file {} is not one of them",
+            a.message_id,
+            a.file
+        );
     }
     let server = online.file_server()?;
     online.connect_or_fail().await?;
     let reporter = Reporter::new(a.g.json);
     let saved = m
-        .download_attachment(a.message_id, a.out.as_deref(), &server, reporter.callback())
+        .download_attachment(
+            a.message_id,
+            index,
+            a.out.as_deref(),
+            &server,
+            reporter.callback(),
+        )
         .await;
     reporter.finish();
     let saved = saved?;

@@ -190,6 +190,9 @@ pub(crate) struct SendArgs {
 pub(crate) struct DownloadArgs {
     /// The message id, as `umbra attachments` shows it.
     pub(crate) message_id: i64,
+    /// Which file of the message, when it has several (the FILE column of `attachments`).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) file: u32,
     /// Where to save the file [default: the profile's attachments/downloads/ directory].
     #[arg(long, value_name = "PATH")]
     pub(crate) out: Option<PathBuf>,

@@ -194,7 +194,7 @@ async fn a_small_file_goes_in_one_request_and_arrives_intact() {
 
     let out = net.root.path().join("got.txt");
     let saved = bob
-        .download_attachment(got.message_id, Some(&out), &server.files, quiet())
+        .download_attachment(got.message_id, 0, Some(&out), &server.files, quiet())
         .await
         .unwrap();
     assert_eq!(sha(&std::fs::read(&saved).unwrap()), sha(&data));
@@ -250,7 +250,7 @@ async fn interrupted_uploads_and_downloads_resume_where_they_stopped() {
     // The download breaks after two chunks …
     server.cut_after(2);
     let e = bob
-        .download_attachment(id, None, &server.files, quiet())
+        .download_attachment(id, 0, None, &server.files, quiet())
         .await
         .unwrap_err();
     assert!(matches!(e, MessengerError::FileServer { .. }), "{e:?}");
@@ -258,7 +258,7 @@ async fn interrupted_uploads_and_downloads_resume_where_they_stopped() {
     // … and continues with the other two.
     server.mend();
     let saved = bob
-        .download_attachment(id, None, &server.files, quiet())
+        .download_attachment(id, 0, None, &server.files, quiet())
         .await
         .unwrap();
     assert_eq!(server.link.chunk_gets.load(Ordering::SeqCst), 4);
@@ -284,7 +284,7 @@ async fn tampered_and_truncated_downloads_are_refused_then_succeed_on_retry() {
 
     server.link.tamper.store(true, Ordering::SeqCst);
     let e = bob
-        .download_attachment(id, Some(&out), &server.files, quiet())
+        .download_attachment(id, 0, Some(&out), &server.files, quiet())
         .await
         .unwrap_err();
     assert!(matches!(e, MessengerError::DownloadRefused(_)), "{e:?}");
@@ -298,7 +298,7 @@ async fn tampered_and_truncated_downloads_are_refused_then_succeed_on_retry() {
 
     server.link.truncate.store(true, Ordering::SeqCst);
     let e = bob
-        .download_attachment(id, Some(&out), &server.files, quiet())
+        .download_attachment(id, 0, Some(&out), &server.files, quiet())
         .await
         .unwrap_err();
     assert!(e.to_string().contains("truncated"), "{e}");
@@ -306,7 +306,7 @@ async fn tampered_and_truncated_downloads_are_refused_then_succeed_on_retry() {
     server.link.truncate.store(false, Ordering::SeqCst);
 
     let saved = bob
-        .download_attachment(id, Some(&out), &server.files, quiet())
+        .download_attachment(id, 0, Some(&out), &server.files, quiet())
         .await
         .unwrap();
     assert_eq!(sha(&std::fs::read(saved).unwrap()), sha(&data));
@@ -336,10 +336,84 @@ async fn files_that_cannot_be_sent_are_refused_before_any_work() {
         .unwrap_err();
     assert!(matches!(e, MessengerError::ProfileIo { .. }), "{e:?}");
     let e = alice
-        .download_attachment(4242, None, &server.files, quiet())
+        .download_attachment(4242, 0, None, &server.files, quiet())
         .await;
     assert!(matches!(e, Err(MessengerError::NoAttachment(4242))));
     assert_eq!(server.link.single_posts.load(Ordering::SeqCst), 0);
+}
+
+/// A message with two files (as Session clients send): each downloads by its index.
+#[tokio::test]
+async fn every_file_of_a_message_downloads() {
+    use super::T0;
+    use umbra_crypto::SeededRandom;
+    use umbra_wire::{Content, DataMessage, encode_one_to_one};
+    let net = Net::new();
+    let server = Server::start().await;
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (a, b) = (alice.session_id(), bob.session_id());
+    // Alice uploads two files (sending them to herself), then writes one message naming both.
+    let mut pointers = Vec::new();
+    let mut contents = Vec::new();
+    for (name, len) in [("one.txt", 3_000), ("two.txt", 5_000)] {
+        let (path, data) = file_of(net.root.path(), name, len);
+        let (msg, _) = alice
+            .send_file(&a, &path, None, &server.files, quiet())
+            .await
+            .unwrap();
+        let row = alice
+            .attachments(&a)
+            .unwrap()
+            .into_iter()
+            .find(|f| f.message.sent_ms == msg.sent_ms)
+            .unwrap();
+        let stored = db::message_attachments(&alice.db(), row.message_id).unwrap();
+        pointers.push(stored[0].attachment.to_pointer());
+        contents.push(data);
+        net.clock.advance(10);
+    }
+    let content = Content {
+        data_message: Some(DataMessage {
+            body: Some("two files".into()),
+            attachments: pointers,
+            ..DataMessage::default()
+        }),
+        ..Content::default()
+    };
+    let data = encode_one_to_one(
+        &alice.identity,
+        &b,
+        &content,
+        T0 + 100,
+        &mut SeededRandom::new(9),
+    )
+    .unwrap();
+    net.swarms
+        .store(&b, 0, &data, T0 + 100, DEFAULT_TTL_MS)
+        .await
+        .unwrap();
+    bob.receive().await.unwrap();
+    let files = bob.attachments(&a).unwrap();
+    assert_eq!(files.len(), 2);
+    let id = files[0].message_id;
+    assert_eq!(files[1].message_id, id, "one message");
+    for (index, want) in (0u32..).zip(&contents) {
+        let saved = bob
+            .download_attachment(id, index, None, &server.files, quiet())
+            .await
+            .unwrap();
+        assert_eq!(
+            sha(&std::fs::read(&saved).unwrap()),
+            sha(want),
+            "file {index}"
+        );
+    }
+    assert!(matches!(
+        bob.download_attachment(id, 2, None, &server.files, quiet())
+            .await,
+        Err(MessengerError::NoAttachment(_))
+    ));
 }
 
 #[tokio::test]

@@ -33,8 +33,8 @@ use super::{Messenger, MessengerError};
 const READ_BUFFER: usize = 64 * 1024;
 
 impl Messenger {
-    /// Downloads the (first) attachment of message `message_id` from `server` to `out`, or
-    /// to `<profile>/attachments/downloads/` under its own name. An interrupted download
+    /// Downloads attachment `index` (0 for the first) of message `message_id` from `server` to
+    /// `out`, or to `<profile>/attachments/downloads/` under its own name. An interrupted download
     /// resumes from the chunks already fetched. The file appears at its place only after its
     /// size and digest have been checked. Returns where it is.
     ///
@@ -46,6 +46,7 @@ impl Messenger {
     pub async fn download_attachment(
         &self,
         message_id: i64,
+        index: u32,
         out: Option<&Path>,
         server: &FileServer,
         progress: ProgressFn,
@@ -53,7 +54,7 @@ impl Messenger {
         let row = db::message_attachments(&self.db(), message_id)
             .map_err(MessengerError::db("reading the attachment"))?
             .into_iter()
-            .next()
+            .find(|r| r.idx == i64::from(index))
             .ok_or(MessengerError::NoAttachment(message_id))?;
         let a = &row.attachment;
         if a.url.base != server.url() {
@@ -65,8 +66,14 @@ impl Messenger {
                 let dir = self.dir.join("attachments").join("downloads");
                 std::fs::create_dir_all(&dir)
                     .map_err(MessengerError::io("creating the download directory", &dir))?;
+                // Two files of one message may share a name: the second on is numbered.
+                let n = if index == 0 {
+                    String::new()
+                } else {
+                    format!("-{}", index + 1)
+                };
                 dir.join(format!(
-                    "{message_id}-{}",
+                    "{message_id}{n}-{}",
                     safe_name(a.file_name.as_deref())
                 ))
             }
