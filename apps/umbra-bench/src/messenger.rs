@@ -829,15 +829,15 @@ async fn retrieve_all(
     node: &str,
 ) -> anyhow::Result<(usize, usize, Duration)> {
     let t = SystemClock.instant();
-    let mut last: Option<String> = None;
+    let mut last: Option<umbra_crypto::MessageHash> = None;
     let mut count = 0;
     let mut pages = 0;
     loop {
-        let page = via.swarm.retrieve(who, 0, node, last.as_deref()).await?;
+        let page = via.swarm.retrieve(who, 0, node, last.as_ref()).await?;
         pages += 1;
         count += page.messages.len();
         match page.messages.last() {
-            Some(m) if page.more => last = Some(m.hash.clone()),
+            Some(m) if page.more => last = Some(m.hash),
             _ => break,
         }
     }

@@ -128,7 +128,7 @@ async fn a_disappearing_message_vanishes_on_both_sides_and_in_the_swarms() {
         }
     }
     assert!(got_timer, "the timer change reached the other side");
-    let hash_at_bob = bob.history(&a).unwrap()[1].hash.clone().unwrap();
+    let hash_at_bob = bob.history(&a).unwrap()[1].hash.unwrap();
     assert_eq!(
         bob.history(&a).unwrap()[1].expires_at_ms,
         Some(vanishing.sent_ms + 10_000)
@@ -150,7 +150,7 @@ async fn a_disappearing_message_vanishes_on_both_sides_and_in_the_swarms() {
     assert_eq!(bodies(&bob, &a), vec!["stays".to_string()]);
 
     // Every node of the recipient's swarm returns the message that stays, not the other.
-    let stays_at_bob = bob.history(&a).unwrap()[0].hash.clone().unwrap();
+    let stays_at_bob = bob.history(&a).unwrap()[0].hash.unwrap();
     let bob_identity = Identity::generate(&mut SeededRandom::new(400));
     assert_eq!(
         bob_identity.session_id(),

@@ -4,7 +4,7 @@
 //! The CLI has the same type (`apps/umbra/src/client/context.rs`); it belongs in the
 //! messenger crate beside `SwarmApi`.
 
-use umbra_crypto::{Identity, SessionId};
+use umbra_crypto::{Identity, MessageHash, SessionId};
 
 use crate::client::{BoxFuture, NodeId, RetrievedPage, StoreAck, SwarmApi, SwarmError};
 
@@ -40,7 +40,7 @@ impl SwarmApi for Offline {
         _: &'a Identity,
         _: i32,
         _: &'a str,
-        _: Option<&'a str>,
+        _: Option<&'a MessageHash>,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         self.refuse()
     }
@@ -48,15 +48,15 @@ impl SwarmApi for Offline {
     fn delete<'a>(
         &'a self,
         _: &'a Identity,
-        _: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<String>, SwarmError>> {
+        _: &'a [MessageHash],
+    ) -> BoxFuture<'a, Result<Vec<MessageHash>, SwarmError>> {
         self.refuse()
     }
 
     fn expire<'a>(
         &'a self,
         _: &'a Identity,
-        _: &'a [String],
+        _: &'a [MessageHash],
         _: u64,
         _: bool,
     ) -> BoxFuture<'a, Result<(), SwarmError>> {

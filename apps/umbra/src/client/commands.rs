@@ -692,7 +692,7 @@ pub(crate) async fn unsend(a: &UnsendArgs) -> anyhow::Result<()> {
     let convs = m.conversations()?.into_iter().chain(m.requests()?);
     'search: for c in convs {
         for msg in m.history(&c.contact.session_id)? {
-            if msg.hash.as_deref() == Some(key) || ts == Some(msg.sent_ms) {
+            if msg.hash.is_some_and(|h| h == key) || ts == Some(msg.sent_ms) {
                 found = Some(msg);
                 break 'search;
             }

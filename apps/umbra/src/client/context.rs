@@ -14,7 +14,7 @@ use std::sync::Arc;
 use umbra_report::ErrorExt as _;
 
 use anyhow::{anyhow, bail};
-use umbra_crypto::{Identity, OsRandom, SessionId};
+use umbra_crypto::{Identity, MessageHash, OsRandom, SessionId};
 use umbra_messenger::{
     FileServer, FileServerAddress, KdfParams, Messenger, MessengerError, NodeId, OnionFileServer,
     OnionSwarm, Profile, RetrievedPage, StoreAck, SwarmApi, SwarmError,
@@ -297,7 +297,7 @@ impl SwarmApi for NoNetwork {
         _: &'a Identity,
         _: i32,
         _: &'a str,
-        _: Option<&'a str>,
+        _: Option<&'a MessageHash>,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         no_network()
     }
@@ -305,15 +305,15 @@ impl SwarmApi for NoNetwork {
     fn delete<'a>(
         &'a self,
         _: &'a Identity,
-        _: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<String>, SwarmError>> {
+        _: &'a [MessageHash],
+    ) -> BoxFuture<'a, Result<Vec<MessageHash>, SwarmError>> {
         no_network()
     }
 
     fn expire<'a>(
         &'a self,
         _: &'a Identity,
-        _: &'a [String],
+        _: &'a [MessageHash],
         _: u64,
         _: bool,
     ) -> BoxFuture<'a, Result<(), SwarmError>> {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::anyhow;
-use umbra_crypto::{Identity, SessionId};
+use umbra_crypto::{Identity, MessageHash, SessionId};
 use umbra_messenger::{NodeId, RetrievedPage, StoreAck, SwarmApi, SwarmError};
 use umbra_net::BoxFuture;
 
@@ -100,7 +100,7 @@ impl SwarmApi for Crashing {
         identity: &'a Identity,
         namespace: i32,
         node: &'a str,
-        last_hash: Option<&'a str>,
+        last_hash: Option<&'a MessageHash>,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         self.inner.retrieve(identity, namespace, node, last_hash)
     }
@@ -110,7 +110,7 @@ impl SwarmApi for Crashing {
         identity: &'a Identity,
         namespace: i32,
         node: &'a str,
-        last_hash: Option<&'a str>,
+        last_hash: Option<&'a MessageHash>,
         wait_ms: u64,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         self.inner
@@ -120,15 +120,15 @@ impl SwarmApi for Crashing {
     fn delete<'a>(
         &'a self,
         identity: &'a Identity,
-        hashes: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<String>, SwarmError>> {
+        hashes: &'a [MessageHash],
+    ) -> BoxFuture<'a, Result<Vec<MessageHash>, SwarmError>> {
         self.inner.delete(identity, hashes)
     }
 
     fn expire<'a>(
         &'a self,
         identity: &'a Identity,
-        hashes: &'a [String],
+        hashes: &'a [MessageHash],
         expiry_ms: u64,
         shorten: bool,
     ) -> BoxFuture<'a, Result<(), SwarmError>> {

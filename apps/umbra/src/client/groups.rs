@@ -5,7 +5,7 @@
 use anyhow::bail;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use umbra_crypto::SessionId;
+use umbra_crypto::{MessageHash, SessionId};
 use umbra_messenger::{GroupChatMessage, GroupView, MessageStatus, Messenger, is_group_id};
 
 use super::Globals;
@@ -131,7 +131,7 @@ pub(crate) fn group_message_json(msg: &GroupChatMessage) -> Value {
         "group": msg.group,
         "text": msg.body,
         "timestamp": msg.sent_ms,
-        "hash": msg.hash,
+        "hash": msg.hash.as_ref().map(MessageHash::as_str),
         "outgoing": msg.outgoing,
         "status": render::status(msg.status),
         "received_at": msg.received_ms,

@@ -2,7 +2,7 @@
 //! (the same shapes in every command), and one line of text each for people.
 
 use serde_json::{Value, json};
-use umbra_crypto::SessionId;
+use umbra_crypto::{MessageHash, SessionId};
 use umbra_messenger::{
     ChatPriority, Contact, Conversation, Disappearing, Message, MessageStatus, Messenger,
 };
@@ -85,7 +85,7 @@ pub(crate) fn message_json(m: &Message, request: bool) -> Value {
         "conversation": m.conversation.to_hex(),
         "text": m.body,
         "timestamp": m.sent_ms,
-        "hash": m.hash,
+        "hash": m.hash.as_ref().map(MessageHash::as_str),
         "outgoing": m.outgoing,
         "status": status(m.status),
         "received_at": m.received_ms,

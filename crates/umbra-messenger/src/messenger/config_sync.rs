@@ -9,6 +9,7 @@
 //! refused unread.
 
 use umbra_config::SwarmHash;
+use umbra_crypto::MessageHash;
 use umbra_report::ErrorExt as _;
 
 use super::config_legacy::unwrap_config;
@@ -91,7 +92,7 @@ impl Messenger {
                 .map_err(MessengerError::db("reading the retrieve position"))?;
             let page = self
                 .swarm
-                .retrieve(&self.identity, ns, node, last.as_deref())
+                .retrieve(&self.identity, ns, node, last.as_ref())
                 .await
                 .map_err(|source| MessengerError::Swarm {
                     what: "retrieving synced configs",
@@ -113,7 +114,7 @@ impl Messenger {
                     continue;
                 }
                 opened.push((
-                    SwarmHash(m.hash.clone()),
+                    SwarmHash(m.hash.to_string()),
                     unwrap_config(&self.identity, &m.data),
                 ));
             }
@@ -163,12 +164,12 @@ impl Messenger {
         };
         let now = self.now();
         if let Some(push) = push {
-            let obsolete: Vec<String> = push.obsolete.iter().map(|h| h.0.clone()).collect();
+            let obsolete = config_hashes(&push.obsolete);
             let mut stored = Vec::with_capacity(push.messages.len());
             let last = push.messages.len().saturating_sub(1);
             for (i, data) in push.messages.iter().enumerate() {
                 // The obsolete messages go with the last part, once every part is stored.
-                let delete: &[String] = if i == last { &obsolete } else { &[] };
+                let delete: &[MessageHash] = if i == last { &obsolete } else { &[] };
                 match self
                     .swarm
                     .store_own(
@@ -181,7 +182,7 @@ impl Messenger {
                     )
                     .await
                 {
-                    Ok(ack) => stored.push(SwarmHash(ack.hash)),
+                    Ok(ack) => stored.push(SwarmHash(ack.hash.to_string())),
                     Err(e) => {
                         tracing::debug!(config = kind.domain(), error = %e.report(), "a config push failed; retrying at the next sync");
                         report.push_failures += 1;
@@ -196,7 +197,7 @@ impl Messenger {
             config_state::mark(&conn, kind, "pushed", push.seqno, now)?;
             report.pushed.push(kind);
         } else if !deletable.is_empty() {
-            let hashes: Vec<String> = deletable.iter().map(|h| h.0.clone()).collect();
+            let hashes = config_hashes(&deletable);
             match self.swarm.delete(&self.identity, &hashes).await {
                 Ok(_) => {
                     let conn = self.db();
@@ -229,7 +230,7 @@ impl Messenger {
             let mut hashes = Vec::new();
             for kind in ConfigKind::ALL {
                 match config_state::load(&conn, self.identity.seed(), kind) {
-                    Ok(s) => hashes.extend(s.current_hashes().iter().map(|h| h.0.clone())),
+                    Ok(s) => hashes.extend(config_hashes(s.current_hashes())),
                     Err(e) => tracing::debug!(error = %e.report(), "reading a config to extend"),
                 }
             }
@@ -253,4 +254,26 @@ impl Messenger {
             Err(e) => tracing::debug!(error = %e.report(), "extending the config TTL failed"),
         }
     }
+}
+
+/// Hashes kept as text by the crates below (`umbra-config`'s `SwarmHash`, `umbra-groups`'
+/// key ring) as message hashes. They were parsed when they came from the swarm; one that no
+/// longer parses (a damaged state) is left out rather than sent to a node that would refuse
+/// the whole request.
+pub(super) fn message_hashes<'a>(hashes: impl IntoIterator<Item = &'a str>) -> Vec<MessageHash> {
+    hashes
+        .into_iter()
+        .filter_map(|h| match h.parse() {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::debug!(error = %e, "skipping a malformed kept message hash");
+                None
+            }
+        })
+        .collect()
+}
+
+/// [`message_hashes`] of a config state's hashes.
+pub(super) fn config_hashes(hashes: &[SwarmHash]) -> Vec<MessageHash> {
+    message_hashes(hashes.iter().map(|h| h.0.as_str()))
 }

@@ -6,7 +6,7 @@
 //! [`SCHEMA_VERSION`].
 
 use rusqlite_cipher::{Connection, OptionalExtension as _, Row, params};
-use umbra_crypto::SessionId;
+use umbra_crypto::{MessageHash, SessionId};
 
 use umbra_wire::{Attachment, AttachmentPointer};
 
@@ -205,6 +205,22 @@ pub(crate) fn sid(text: &str) -> rusqlite_cipher::Result<SessionId> {
     })
 }
 
+/// A message hash kept as TEXT (the 43 characters as the swarm gave them).
+pub(crate) fn parse_hash(text: &str) -> rusqlite_cipher::Result<MessageHash> {
+    text.parse().map_err(|e: umbra_crypto::CryptoError| {
+        rusqlite_cipher::Error::FromSqlConversionFailure(
+            0,
+            rusqlite_cipher::types::Type::Text,
+            Box::new(e),
+        )
+    })
+}
+
+/// An optional [`parse_hash`].
+pub(crate) fn parse_hash_opt(text: Option<String>) -> rusqlite_cipher::Result<Option<MessageHash>> {
+    text.as_deref().map(parse_hash).transpose()
+}
+
 /// A number that the conversion between the messenger's numbers and the database's signed
 /// 64-bit integers cannot carry unchanged. Never clamped: a clamped time or count would be
 /// stored or shown as another, valid-looking one. [`MessengerError::db`] turns it into
@@ -309,7 +325,7 @@ pub(crate) fn message_row_at(r: &Row<'_>, o: usize) -> rusqlite_cipher::Result<M
         read_by_peer: r.get(o + 8)?,
         disappearing: disappearing(r.get(o + 9)?, r.get(o + 10)?),
         expires_at_ms: u_opt("expires_at_ms", r.get(o + 11)?)?,
-        hash: r.get(o + 12)?,
+        hash: parse_hash_opt(r.get(o + 12)?)?,
     })
 }
 
@@ -639,7 +655,7 @@ fn insert_message_row(
             kind,
             timer,
             i_opt("expires_at_ms", m.expires_at_ms)?,
-            m.hash
+            m.hash.as_ref().map(MessageHash::as_str)
         ],
     )
 }
@@ -662,11 +678,11 @@ pub(crate) fn insert_message_if_new(
 pub(crate) fn set_message_hash(
     conn: &Connection,
     id: i64,
-    hash: &str,
+    hash: &MessageHash,
 ) -> rusqlite_cipher::Result<()> {
     conn.execute(
         "UPDATE messages SET hash = ?2 WHERE id = ?1",
-        params![id, hash],
+        params![id, hash.as_str()],
     )
     .map(drop)
 }
@@ -744,7 +760,7 @@ pub(crate) struct MessageRef {
     /// The author ([`ours_at`]) or the conversation ([`by_author_at`]).
     pub(crate) who: SessionId,
     /// Storage hash, if known.
-    pub(crate) hash: Option<String>,
+    pub(crate) hash: Option<MessageHash>,
 }
 
 /// The message of the conversation with `with` sent at `sent_ms` (ours first), with its
@@ -762,7 +778,7 @@ pub(crate) fn ours_at(
             Ok(MessageRef {
                 id: r.get(0)?,
                 who: sid(&r.get::<_, String>(1)?)?,
-                hash: r.get(2)?,
+                hash: parse_hash_opt(r.get(2)?)?,
             })
         },
     )
@@ -782,7 +798,7 @@ pub(crate) fn by_author_at(
             Ok(MessageRef {
                 id: r.get(0)?,
                 who: sid(&r.get::<_, String>(1)?)?,
-                hash: r.get(2)?,
+                hash: parse_hash_opt(r.get(2)?)?,
             })
         },
     )
@@ -905,7 +921,7 @@ pub(crate) struct NewStore<'a> {
     /// The encoded message.
     pub(crate) data: &'a [u8],
     /// Its storage hash.
-    pub(crate) hash: &'a str,
+    pub(crate) hash: &'a MessageHash,
     /// Its timestamp (the sent time).
     pub(crate) timestamp_ms: u64,
     /// Its storage TTL.
@@ -927,7 +943,7 @@ pub(crate) fn queue_store(conn: &Connection, s: &NewStore<'_>) -> rusqlite_ciphe
             s.kind,
             s.owner.to_hex(),
             s.data,
-            s.hash,
+            s.hash.as_str(),
             i("timestamp_ms", s.timestamp_ms)?,
             i("ttl_ms", s.ttl_ms)?,
             s.message_id,
@@ -942,7 +958,7 @@ pub(crate) fn queue_store(conn: &Connection, s: &NewStore<'_>) -> rusqlite_ciphe
 pub(crate) fn queue_own_swarm_op(
     conn: &Connection,
     op: i64,
-    hashes: &[String],
+    hashes: &[MessageHash],
     expiry_ms: u64,
     now: u64,
 ) -> rusqlite_cipher::Result<()> {
@@ -952,7 +968,11 @@ pub(crate) fn queue_own_swarm_op(
         params![
             op,
             if op == OP_DELETE { "delete" } else { "expire" },
-            hashes.join(" "),
+            hashes
+                .iter()
+                .map(MessageHash::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
             i("now", now)?,
             i("expiry_ms", expiry_ms)?
         ],
@@ -969,7 +989,7 @@ pub(crate) struct Pending {
     pub(crate) owner: String,
     pub(crate) namespace: i32,
     pub(crate) data: Vec<u8>,
-    pub(crate) hashes: Vec<String>,
+    pub(crate) hashes: Vec<MessageHash>,
     pub(crate) timestamp_ms: u64,
     pub(crate) ttl_ms: u64,
     pub(crate) message_id: Option<i64>,
@@ -996,7 +1016,10 @@ pub(crate) fn due_entries(
             owner: r.get(2)?,
             namespace: r.get(3)?,
             data: r.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default(),
-            hashes: hashes.split_whitespace().map(str::to_string).collect(),
+            hashes: hashes
+                .split_whitespace()
+                .map(parse_hash)
+                .collect::<rusqlite_cipher::Result<_>>()?,
             timestamp_ms: u("timestamp_ms", r.get(6)?)?,
             ttl_ms: u("ttl_ms", r.get(7)?)?,
             message_id: r.get(8)?,
@@ -1037,11 +1060,14 @@ pub(crate) fn retry_outbox_entry(
 // ----- receiving ---------------------------------------------------------------------------
 
 /// Where retrieving from `node` resumes (namespace 0).
-pub(crate) fn cursor(conn: &Connection, node: &str) -> rusqlite_cipher::Result<Option<String>> {
+pub(crate) fn cursor(
+    conn: &Connection,
+    node: &str,
+) -> rusqlite_cipher::Result<Option<MessageHash>> {
     conn.query_row(
         "SELECT last_hash FROM cursors WHERE node = ?1 AND namespace = 0",
         params![node],
-        |r| r.get(0),
+        |r| parse_hash(&r.get::<_, String>(0)?),
     )
     .optional()
 }
@@ -1050,21 +1076,21 @@ pub(crate) fn cursor(conn: &Connection, node: &str) -> rusqlite_cipher::Result<O
 pub(crate) fn set_cursor(
     conn: &Connection,
     node: &str,
-    last_hash: &str,
+    last_hash: &MessageHash,
 ) -> rusqlite_cipher::Result<()> {
     conn.execute(
         "INSERT INTO cursors (node, namespace, last_hash) VALUES (?1, 0, ?2)
          ON CONFLICT (node, namespace) DO UPDATE SET last_hash = excluded.last_hash",
-        params![node, last_hash],
+        params![node, last_hash.as_str()],
     )
     .map(drop)
 }
 
 /// Whether a stored message's `hash` was processed already.
-pub(crate) fn is_seen(conn: &Connection, hash: &str) -> rusqlite_cipher::Result<bool> {
+pub(crate) fn is_seen(conn: &Connection, hash: &MessageHash) -> rusqlite_cipher::Result<bool> {
     conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM seen WHERE hash = ?1)",
-        params![hash],
+        params![hash.as_str()],
         |r| r.get(0),
     )
 }
@@ -1072,12 +1098,12 @@ pub(crate) fn is_seen(conn: &Connection, hash: &str) -> rusqlite_cipher::Result<
 /// Remembers `hash` as processed until `forget_after_ms`.
 pub(crate) fn mark_seen(
     conn: &Connection,
-    hash: &str,
+    hash: &MessageHash,
     forget_after_ms: u64,
 ) -> rusqlite_cipher::Result<()> {
     conn.execute(
         "INSERT INTO seen (hash, forget_after_ms) VALUES (?1, ?2)",
-        params![hash, i("forget_after_ms", forget_after_ms)?],
+        params![hash.as_str(), i("forget_after_ms", forget_after_ms)?],
     )
     .map(drop)
 }
@@ -1216,11 +1242,11 @@ pub(crate) fn cursor_in(
     conn: &Connection,
     node: &str,
     namespace: i32,
-) -> rusqlite_cipher::Result<Option<String>> {
+) -> rusqlite_cipher::Result<Option<MessageHash>> {
     conn.query_row(
         "SELECT last_hash FROM cursors WHERE node = ?1 AND namespace = ?2",
         params![node, namespace],
-        |r| r.get(0),
+        |r| parse_hash(&r.get::<_, String>(0)?),
     )
     .optional()
 }
@@ -1230,12 +1256,12 @@ pub(crate) fn set_cursor_in(
     conn: &Connection,
     node: &str,
     namespace: i32,
-    last_hash: &str,
+    last_hash: &MessageHash,
 ) -> rusqlite_cipher::Result<()> {
     conn.execute(
         "INSERT INTO cursors (node, namespace, last_hash) VALUES (?1, ?2, ?3)
          ON CONFLICT (node, namespace) DO UPDATE SET last_hash = excluded.last_hash",
-        params![node, namespace, last_hash],
+        params![node, namespace, last_hash.as_str()],
     )
     .map(drop)
 }
@@ -1399,14 +1425,20 @@ pub(crate) fn put_group_data(
     conn: &Connection,
     id: &str,
     namespace: i32,
-    hash: &str,
+    hash: &MessageHash,
     data: &[u8],
     timestamp_ms: u64,
 ) -> rusqlite_cipher::Result<()> {
     conn.execute(
         "INSERT OR IGNORE INTO group_data (group_id, namespace, hash, data, timestamp_ms)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, namespace, hash, data, i("timestamp_ms", timestamp_ms)?],
+        params![
+            id,
+            namespace,
+            hash.as_str(),
+            data,
+            i("timestamp_ms", timestamp_ms)?
+        ],
     )
     .map(drop)
 }
@@ -1416,13 +1448,17 @@ pub(crate) fn group_data(
     conn: &Connection,
     id: &str,
     namespace: i32,
-) -> rusqlite_cipher::Result<Vec<(String, Vec<u8>, u64)>> {
+) -> rusqlite_cipher::Result<Vec<(MessageHash, Vec<u8>, u64)>> {
     let mut stmt = conn.prepare(
         "SELECT hash, data, timestamp_ms FROM group_data WHERE group_id = ?1 AND namespace = ?2
          ORDER BY seq",
     )?;
     stmt.query_map(params![id, namespace], |r| {
-        Ok((r.get(0)?, r.get(1)?, u("timestamp_ms", r.get(2)?)?))
+        Ok((
+            parse_hash(&r.get::<_, String>(0)?)?,
+            r.get(1)?,
+            u("timestamp_ms", r.get(2)?)?,
+        ))
     })
     .and_then(Iterator::collect)
 }
@@ -1432,13 +1468,13 @@ pub(crate) fn prune_group_data(
     conn: &Connection,
     id: &str,
     namespace: i32,
-    keep: &[String],
+    keep: &[MessageHash],
 ) -> rusqlite_cipher::Result<()> {
     for (hash, _, _) in group_data(conn, id, namespace)? {
         if !keep.contains(&hash) {
             conn.execute(
                 "DELETE FROM group_data WHERE group_id = ?1 AND namespace = ?2 AND hash = ?3",
-                params![id, namespace, hash],
+                params![id, namespace, hash.as_str()],
             )?;
         }
     }
@@ -1450,11 +1486,11 @@ pub(crate) fn group_cursor(
     conn: &Connection,
     id: &str,
     namespace: i32,
-) -> rusqlite_cipher::Result<Option<String>> {
+) -> rusqlite_cipher::Result<Option<MessageHash>> {
     conn.query_row(
         "SELECT last_hash FROM group_cursors WHERE group_id = ?1 AND namespace = ?2",
         params![id, namespace],
-        |r| r.get(0),
+        |r| parse_hash(&r.get::<_, String>(0)?),
     )
     .optional()
 }
@@ -1464,12 +1500,12 @@ pub(crate) fn set_group_cursor(
     conn: &Connection,
     id: &str,
     namespace: i32,
-    last_hash: &str,
+    last_hash: &MessageHash,
 ) -> rusqlite_cipher::Result<()> {
     conn.execute(
         "INSERT INTO group_cursors (group_id, namespace, last_hash) VALUES (?1, ?2, ?3)
          ON CONFLICT (group_id, namespace) DO UPDATE SET last_hash = excluded.last_hash",
-        params![id, namespace, last_hash],
+        params![id, namespace, last_hash.as_str()],
     )
     .map(drop)
 }
@@ -1490,7 +1526,7 @@ pub(crate) fn insert_group_message(
             m.body,
             m.outgoing,
             i("received_ms", m.received_ms)?,
-            m.hash,
+            m.hash.as_ref().map(MessageHash::as_str),
             m.status.to_i64()
         ],
     )
@@ -1514,7 +1550,7 @@ pub(crate) fn group_history(
             body: r.get(3)?,
             outgoing: r.get(4)?,
             received_ms: u("received_ms", r.get(5)?)?,
-            hash: r.get(6)?,
+            hash: parse_hash_opt(r.get(6)?)?,
             status: MessageStatus::from_i64(r.get(7)?),
         })
     })
@@ -1542,7 +1578,7 @@ pub(crate) fn queue_group_store(
     conn: &Connection,
     group_id: &str,
     data: &[u8],
-    hash: &str,
+    hash: &MessageHash,
     timestamp_ms: u64,
     ttl_ms: u64,
     message_id: i64,
@@ -1555,7 +1591,7 @@ pub(crate) fn queue_group_store(
             OP_STORE,
             group_id,
             data,
-            hash,
+            hash.as_str(),
             i("timestamp_ms", timestamp_ms)?,
             i("ttl_ms", ttl_ms)?,
             message_id

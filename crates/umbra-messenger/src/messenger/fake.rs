@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use umbra_crypto::hash::message_hash;
-use umbra_crypto::{AccountId, Identity, SessionId};
+use umbra_crypto::{AccountId, Identity, MessageHash, SessionId};
 
 use umbra_groups::{Flags, GroupAdmin, GroupPublic, RevocationList, Token};
 
@@ -41,7 +41,7 @@ pub enum StoreFault {
 
 #[derive(Debug, Clone)]
 struct Entry {
-    hash: String,
+    hash: MessageHash,
     data: Vec<u8>,
     timestamp_ms: u64,
     expiry_ms: u64,
@@ -128,7 +128,7 @@ impl FakeSwarms {
     }
 
     /// The stored bytes of `owner`'s messages in `namespace`, in order, with their hashes.
-    pub fn messages(&self, owner: &SessionId, namespace: i32) -> Vec<(String, Vec<u8>)> {
+    pub fn messages(&self, owner: &SessionId, namespace: i32) -> Vec<(MessageHash, Vec<u8>)> {
         let now = self.clock.now_ms();
         self.st()
             .boxes
@@ -137,14 +137,14 @@ impl FakeSwarms {
             .map(|v| {
                 v.iter()
                     .filter(|e| e.expiry_ms > now)
-                    .map(|e| (e.hash.clone(), e.data.clone()))
+                    .map(|e| (e.hash, e.data.clone()))
                     .collect()
             })
             .unwrap_or_default()
     }
 
     /// Hashes currently stored (not expired) for `owner` in `namespace`, in order.
-    pub fn hashes(&self, owner: &SessionId, namespace: i32) -> Vec<String> {
+    pub fn hashes(&self, owner: &SessionId, namespace: i32) -> Vec<MessageHash> {
         let now = self.clock.now_ms();
         self.st()
             .boxes
@@ -153,7 +153,7 @@ impl FakeSwarms {
             .map(|v| {
                 v.iter()
                     .filter(|e| e.expiry_ms > now)
-                    .map(|e| e.hash.clone())
+                    .map(|e| e.hash)
                     .collect()
             })
             .unwrap_or_default()
@@ -164,7 +164,12 @@ impl FakeSwarms {
     }
 
     /// Entries of `owner_hex`'s `namespace` after `last_hash` (from the start if unknown).
-    fn page(&self, owner_hex: &str, namespace: i32, last_hash: Option<&str>) -> RetrievedPage {
+    fn page(
+        &self,
+        owner_hex: &str,
+        namespace: i32,
+        last_hash: Option<&MessageHash>,
+    ) -> RetrievedPage {
         let now = self.clock.now_ms();
         let st = self.st();
         let Some(entries) = st.boxes.get(owner_hex).and_then(|b| b.get(&namespace)) else {
@@ -172,14 +177,14 @@ impl FakeSwarms {
         };
         // An unknown last_hash returns from the beginning, as real nodes do.
         let start = last_hash
-            .and_then(|h| entries.iter().position(|e| e.hash == h))
+            .and_then(|h| entries.iter().position(|e| e.hash == *h))
             .map_or(0, |i| i + 1);
         RetrievedPage {
             messages: entries[start..]
                 .iter()
                 .filter(|e| e.expiry_ms > now)
                 .map(|e| StoredMessage {
-                    hash: e.hash.clone(),
+                    hash: e.hash,
                     data: e.data.clone(),
                     timestamp_ms: e.timestamp_ms,
                     expiry_ms: e.expiry_ms,
@@ -226,7 +231,11 @@ impl FakeSwarms {
     }
 
     /// The stored bytes of `group`'s swarm in `namespace`, in order, with their hashes.
-    pub fn group_messages(&self, group: &GroupPublic, namespace: i32) -> Vec<(String, Vec<u8>)> {
+    pub fn group_messages(
+        &self,
+        group: &GroupPublic,
+        namespace: i32,
+    ) -> Vec<(MessageHash, Vec<u8>)> {
         self.page(&group.id().to_hex(), namespace, None)
             .messages
             .into_iter()
@@ -248,7 +257,7 @@ impl FakeSwarms {
         ts: u64,
         ttl: u64,
     ) -> StoreAck {
-        let hash = message_hash(owner, namespace, data).to_string();
+        let hash = message_hash(owner, namespace, data);
         let expiry = ts.saturating_add(ttl);
         let mut st = self.st();
         let mailbox = st
@@ -265,7 +274,7 @@ impl FakeSwarms {
             };
         }
         mailbox.push(Entry {
-            hash: hash.clone(),
+            hash,
             data: data.to_vec(),
             timestamp_ms: ts,
             expiry_ms: expiry,
@@ -358,7 +367,7 @@ impl SwarmApi for FakeSwarms {
         data: &'a [u8],
         timestamp_ms: u64,
         ttl_ms: u64,
-        obsolete: &'a [String],
+        obsolete: &'a [MessageHash],
     ) -> BoxFuture<'a, Result<StoreAck, SwarmError>> {
         Box::pin(async move {
             let fault = {
@@ -425,7 +434,7 @@ impl SwarmApi for FakeSwarms {
         identity: &'a Identity,
         namespace: i32,
         _node: &'a str,
-        last_hash: Option<&'a str>,
+        last_hash: Option<&'a MessageHash>,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         Box::pin(async move {
             self.check_up()?;
@@ -464,7 +473,7 @@ impl SwarmApi for FakeSwarms {
         group: &'a GroupPublic,
         auth: GroupAuth<'a>,
         namespace: i32,
-        last_hash: Option<&'a str>,
+        last_hash: Option<&'a MessageHash>,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         Box::pin(async move {
             self.check_up()?;
@@ -477,7 +486,7 @@ impl SwarmApi for FakeSwarms {
     fn group_expire<'a>(
         &'a self,
         admin: &'a GroupAdmin,
-        hashes: &'a [String],
+        hashes: &'a [MessageHash],
         expiry_ms: u64,
     ) -> BoxFuture<'a, Result<(), SwarmError>> {
         Box::pin(async move {
@@ -516,8 +525,8 @@ impl SwarmApi for FakeSwarms {
     fn delete<'a>(
         &'a self,
         identity: &'a Identity,
-        hashes: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<String>, SwarmError>> {
+        hashes: &'a [MessageHash],
+    ) -> BoxFuture<'a, Result<Vec<MessageHash>, SwarmError>> {
         Box::pin(async move {
             self.check_up()?;
             let mut st = self.st();
@@ -527,7 +536,7 @@ impl SwarmApi for FakeSwarms {
                     entries.retain(|e| {
                         let hit = hashes.contains(&e.hash);
                         if hit {
-                            deleted.push(e.hash.clone());
+                            deleted.push(e.hash);
                         }
                         !hit
                     });
@@ -541,7 +550,7 @@ impl SwarmApi for FakeSwarms {
     fn expire<'a>(
         &'a self,
         identity: &'a Identity,
-        hashes: &'a [String],
+        hashes: &'a [MessageHash],
         expiry_ms: u64,
         shorten: bool,
     ) -> BoxFuture<'a, Result<(), SwarmError>> {

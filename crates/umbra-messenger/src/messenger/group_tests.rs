@@ -43,7 +43,7 @@ async fn join(net: &Net, who: &Messenger, group: &str) {
 fn ring_of(net: &Net, who: &Messenger, group: &GroupPublic) -> GroupKeys {
     let mut keys = GroupKeys::new(*group);
     for (hash, data) in net.swarms.group_messages(group, i32::from(namespace::KEYS)) {
-        let _ = keys.load(Role::Member(&who.identity), &hash, &data, 0);
+        let _ = keys.load(Role::Member(&who.identity), hash.as_str(), &data, 0);
     }
     keys
 }
@@ -327,7 +327,7 @@ async fn forged_keys_messages_and_configs_are_ignored() {
         &net.swarms
             .group_messages(&public, i32::from(namespace::INFO))
             .iter()
-            .map(|(h, d)| (umbra_config::SwarmHash(h.clone()), d.as_slice()))
+            .map(|(h, d)| (umbra_config::SwarmHash(h.to_string()), d.as_slice()))
             .collect::<Vec<_>>(),
     );
     forged_info.set_name("Pwned").unwrap();

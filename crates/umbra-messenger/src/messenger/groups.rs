@@ -15,7 +15,7 @@
 
 use rusqlite_cipher::Connection;
 use umbra_config::{ConfigState, SwarmHash};
-use umbra_crypto::{AccountId, Redacted, SessionId, Signature};
+use umbra_crypto::{AccountId, MessageHash, Redacted, SessionId, Signature};
 use umbra_groups::kicked::{kicked_notice, read_kicked_notice};
 use umbra_groups::{
     Flags, GroupAdmin, GroupInfo, GroupKeys, GroupMembers, GroupPublic, Member, MemberAuth,
@@ -32,6 +32,7 @@ use umbra_wire::{
 use umbra_config::{Group as SyncedGroup, GroupRemoved};
 
 use super::config_state::{self, ConfigKind};
+use super::config_sync::{config_hashes, message_hashes};
 use super::db::{self, GroupRow};
 use super::swarm::GroupAuth;
 use super::{
@@ -133,7 +134,7 @@ impl Messenger {
                 None => Role::Member(&self.identity),
             };
             let ts = i64::try_from(ts).unwrap_or(i64::MAX);
-            if let Err(e) = keys.load(role, &hash, &data, ts) {
+            if let Err(e) = keys.load(role, hash.as_str(), &data, ts) {
                 tracing::warn!(error = %e.report(), "a kept keys message no longer loads");
             }
         }
@@ -280,7 +281,7 @@ impl Messenger {
         ns: i16,
         data: &[u8],
         ttl_ms: u64,
-    ) -> Result<String, MessengerError> {
+    ) -> Result<MessageHash, MessengerError> {
         let what = "storing in the group swarm";
         let now = self.now();
         let sub;
@@ -319,11 +320,13 @@ impl Messenger {
         let mut hashes = Vec::with_capacity(push.messages.len());
         for m in &push.messages {
             hashes.push(SwarmHash(
-                self.group_put(h, ns, m, GROUP_CONFIG_TTL_MS).await?,
+                self.group_put(h, ns, m, GROUP_CONFIG_TTL_MS)
+                    .await?
+                    .to_string(),
             ));
         }
         state.confirm_pushed(push.seqno, &hashes);
-        let keep: Vec<String> = state.current_hashes().iter().map(|h| h.0.clone()).collect();
+        let keep = config_hashes(state.current_hashes());
         db::prune_group_data(&self.db(), &h.row.id, i32::from(ns), &keep)
             .map_err(MessengerError::db("keeping a group config"))
     }
@@ -355,7 +358,7 @@ impl Messenger {
             .as_ref()
             .ok_or(MessengerError::NotGroupAdmin("rekeying"))?;
         h.keys
-            .load(Role::Admin(admin), &hash, &message, ts)
+            .load(Role::Admin(admin), hash.as_str(), &message, ts)
             .map_err(MessengerError::group("loading our own rekey"))?;
         info.set_keys(&h.keys, true)
             .map_err(MessengerError::group("re-encrypting the group info"))?;
@@ -373,7 +376,7 @@ impl Messenger {
         h: &Held,
         content: &Content,
         sent_ms: u64,
-    ) -> Result<String, MessengerError> {
+    ) -> Result<MessageHash, MessengerError> {
         let plain = encode_group_envelope(content, sent_ms);
         let data = {
             let mut rng = lock(&self.rng);
@@ -520,7 +523,7 @@ impl Messenger {
             .group_put(&h, namespace::KEYS, &message, GROUP_CONFIG_TTL_MS)
             .await?;
         h.keys
-            .load(Role::Admin(&admin), &hash, &message, ts)
+            .load(Role::Admin(&admin), hash.as_str(), &message, ts)
             .map_err(MessengerError::group("loading our own keys message"))?;
         let mut info = GroupInfo::new(&public, Some(&admin), &h.keys)
             .map_err(MessengerError::group("creating the group info"))?;
@@ -631,7 +634,7 @@ impl Messenger {
                 .await?;
             let ts = i64::try_from(self.now()).unwrap_or(i64::MAX);
             h.keys
-                .load(Role::Admin(&admin), &hash, &message, ts)
+                .load(Role::Admin(&admin), hash.as_str(), &message, ts)
                 .map_err(MessengerError::group(what))?;
             self.push_group_config(&h, namespace::MEMBERS, list.state_mut())
                 .await?;
@@ -927,8 +930,7 @@ impl Messenger {
                 &h.public.id(),
                 i32::from(namespace::MESSAGES),
                 &data,
-            )
-            .to_string();
+            );
             db::insert_group_message(
                 &tx,
                 &GroupChatMessage {
@@ -938,7 +940,7 @@ impl Messenger {
                     body: text.to_string(),
                     outgoing: true,
                     received_ms: sent_ms,
-                    hash: Some(hash.clone()),
+                    hash: Some(hash),
                     status: MessageStatus::Queued,
                 },
             )
@@ -1054,10 +1056,10 @@ impl Messenger {
                 .map_err(MessengerError::db(what))?;
             let page = self
                 .swarm
-                .group_retrieve(group, auth, i32::from(ns), last.as_deref())
+                .group_retrieve(group, auth, i32::from(ns), last.as_ref())
                 .await
                 .map_err(swarm_err("retrieving from the group swarm"))?;
-            let Some(newest) = page.messages.last().map(|m| m.hash.clone()) else {
+            let Some(newest) = page.messages.last().map(|m| m.hash) else {
                 continue;
             };
             match ns {
@@ -1096,7 +1098,7 @@ impl Messenger {
                             None => Role::Member(&self.identity),
                         };
                         let ts = i64::try_from(m.timestamp_ms).unwrap_or(i64::MAX);
-                        match h.keys.load(role, &m.hash, &m.data, ts) {
+                        match h.keys.load(role, m.hash.as_str(), &m.data, ts) {
                             Ok(_) => db::put_group_data(
                                 &conn,
                                 &h.row.id,
@@ -1113,7 +1115,7 @@ impl Messenger {
                         }
                     }
                     // Generations the ring let expire (§1.5) need not be kept any more.
-                    let keep: Vec<String> = h.keys.active_hashes().map(str::to_string).collect();
+                    let keep = message_hashes(h.keys.active_hashes());
                     db::prune_group_data(&conn, &h.row.id, i32::from(ns), &keep)
                         .map_err(MessengerError::db(what))?;
                 }
@@ -1192,7 +1194,7 @@ impl Messenger {
                             body,
                             outgoing: opened.sender == self.me,
                             received_ms: self.now(),
-                            hash: Some(m.hash.clone()),
+                            hash: Some(m.hash),
                             status: if opened.sender == self.me {
                                 MessageStatus::Sent
                             } else {
@@ -1244,7 +1246,7 @@ impl Messenger {
         if now < last.saturating_add(GROUP_EXTEND_EVERY_MS) {
             return;
         }
-        let hashes: Vec<String> = {
+        let hashes: Vec<MessageHash> = {
             let conn = self.db();
             [namespace::KEYS, namespace::INFO, namespace::MEMBERS]
                 .iter()
@@ -1524,7 +1526,7 @@ fn merge_kept(
         db::group_data(conn, id, ns).map_err(MessengerError::db("reading a group config"))?;
     let messages: Vec<(SwarmHash, &[u8])> = kept
         .iter()
-        .map(|(h, d, _)| (SwarmHash(h.clone()), d.as_slice()))
+        .map(|(h, d, _)| (SwarmHash(h.to_string()), d.as_slice()))
         .collect();
     state.merge(&messages);
     Ok(())
@@ -1542,17 +1544,17 @@ fn merge_new(
     let messages: Vec<(SwarmHash, &[u8])> = page
         .messages
         .iter()
-        .map(|m| (SwarmHash(m.hash.clone()), m.data.as_slice()))
+        .map(|m| (SwarmHash(m.hash.to_string()), m.data.as_slice()))
         .collect();
     let report = state.merge(&messages);
     for m in &page.messages {
-        if report.accepted.iter().any(|a| a.0 == m.hash) {
+        if report.accepted.iter().any(|a| m.hash == a.0.as_str()) {
             db::put_group_data(conn, id, i32::from(ns), &m.hash, &m.data, m.timestamp_ms)
                 .map_err(MessengerError::db(what))?;
         }
     }
     if !state.current_hashes().is_empty() {
-        let keep: Vec<String> = state.current_hashes().iter().map(|h| h.0.clone()).collect();
+        let keep = config_hashes(state.current_hashes());
         db::prune_group_data(conn, id, i32::from(ns), &keep).map_err(MessengerError::db(what))?;
     }
     Ok(report)

@@ -3,7 +3,7 @@
 //! response, a timer change — in one transaction with the cursor.
 
 use rusqlite_cipher::Transaction;
-use umbra_crypto::{Redacted, SessionId};
+use umbra_crypto::{MessageHash, Redacted, SessionId};
 use umbra_report::ErrorExt as _;
 use umbra_wire::data_message::FLAG_EXPIRATION_TIMER_UPDATE;
 use umbra_wire::{
@@ -70,7 +70,7 @@ impl Messenger {
         body: &str,
         attachments: &[AttachmentPointer],
         mode: Disappearing,
-        hash: &str,
+        hash: &MessageHash,
     ) -> Result<Option<Message>, MessengerError> {
         let what = "saving a received message";
         let now = self.now();
@@ -104,7 +104,7 @@ impl Messenger {
             read_by_peer: false,
             disappearing: mode,
             expires_at_ms: expires_at,
-            hash: Some(hash.to_string()),
+            hash: Some(*hash),
         };
         let new = db::insert_message_if_new(tx, &message).map_err(MessengerError::db(what))?;
         if new && !outgoing {

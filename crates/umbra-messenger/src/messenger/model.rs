@@ -1,7 +1,7 @@
 //! What the messenger shows its callers: messages, contacts, conversations, settings and the
 //! events a poll produces. Plain data, no behaviour.
 
-use umbra_crypto::SessionId;
+use umbra_crypto::{MessageHash, SessionId};
 
 /// Where an outgoing message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +106,7 @@ pub struct Message {
     /// When it will be deleted locally, ms (known once its timer has started).
     pub expires_at_ms: Option<u64>,
     /// Storage hash of the copy in our own swarm (received copy, or our sync copy).
-    pub hash: Option<String>,
+    pub hash: Option<MessageHash>,
 }
 
 /// A contact (any account we have exchanged messages with, or added by hand).
@@ -218,7 +218,7 @@ pub struct GroupChatMessage {
     /// When this device saved it, ms.
     pub received_ms: u64,
     /// Its hash in the group swarm.
-    pub hash: Option<String>,
+    pub hash: Option<MessageHash>,
     /// Delivery state (ours: queued until the group swarm acknowledged it).
     pub status: MessageStatus,
 }

@@ -11,7 +11,7 @@ use umbra_report::ErrorExt as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use umbra_crypto::{AccountId, Identity, SessionId};
+use umbra_crypto::{AccountId, Identity, MessageHash, SessionId};
 
 use umbra_groups::{GroupAdmin, GroupPublic, Token};
 
@@ -58,7 +58,7 @@ fn auth(identity: &Identity, signed: &[u8]) -> (String, String, String) {
 pub fn retrieve_request(
     identity: &Identity,
     namespace: i32,
-    last_hash: Option<&str>,
+    last_hash: Option<&MessageHash>,
     timestamp_ms: u64,
 ) -> Vec<u8> {
     long_poll_request(identity, namespace, last_hash, timestamp_ms, 0)
@@ -70,7 +70,7 @@ pub fn retrieve_request(
 pub fn long_poll_request(
     identity: &Identity,
     namespace: i32,
-    last_hash: Option<&str>,
+    last_hash: Option<&MessageHash>,
     timestamp_ms: u64,
     wait_ms: u64,
 ) -> Vec<u8> {
@@ -142,7 +142,7 @@ pub fn group_retrieve_request(
     group: &GroupPublic,
     auth: GroupAuth<'_>,
     namespace: i32,
-    last_hash: Option<&str>,
+    last_hash: Option<&MessageHash>,
     timestamp_ms: u64,
 ) -> Vec<u8> {
     let mut p = json!({
@@ -162,7 +162,7 @@ pub fn group_retrieve_request(
 }
 
 /// `expire` request JSON (§5.6) of `hashes` in a group swarm, signed by the group key.
-pub fn group_expire_request(admin: &GroupAdmin, hashes: &[String], expiry_ms: u64) -> Vec<u8> {
+pub fn group_expire_request(admin: &GroupAdmin, hashes: &[MessageHash], expiry_ms: u64) -> Vec<u8> {
     let sig = admin.sign(&expire_signed_bytes(false, expiry_ms, hashes));
     rpc(
         "expire",
@@ -255,7 +255,7 @@ pub fn store_own_request(
     timestamp_ms: u64,
     ttl_ms: u64,
     sig_timestamp_ms: u64,
-    obsolete: &[String],
+    obsolete: &[MessageHash],
 ) -> Vec<u8> {
     let mut requests = vec![json!({
         "method": "store",
@@ -301,7 +301,7 @@ pub fn parse_store_own(body: &Value) -> Result<StoreAck, SwarmError> {
 }
 
 /// `delete` request JSON (§5.3).
-pub fn delete_request(identity: &Identity, hashes: &[String]) -> Vec<u8> {
+pub fn delete_request(identity: &Identity, hashes: &[MessageHash]) -> Vec<u8> {
     let (pubkey, ed, sig) = auth(identity, &delete_signed_bytes(hashes));
     rpc(
         "delete",
@@ -312,7 +312,7 @@ pub fn delete_request(identity: &Identity, hashes: &[String]) -> Vec<u8> {
 /// `expire` request JSON (§5.6).
 pub fn expire_request(
     identity: &Identity,
-    hashes: &[String],
+    hashes: &[MessageHash],
     expiry_ms: u64,
     shorten: bool,
 ) -> Vec<u8> {
@@ -343,6 +343,7 @@ pub fn parse_retrieve(body: &Value) -> Result<RetrievedPage, SwarmError> {
             .get("hash")
             .and_then(Value::as_str)
             .ok_or_else(|| bad("a message has no hash"))?;
+        let hash = parse_hash(hash).map_err(|e| bad(&e))?;
         let data = m
             .get("data")
             .and_then(Value::as_str)
@@ -351,7 +352,7 @@ pub fn parse_retrieve(body: &Value) -> Result<RetrievedPage, SwarmError> {
             .decode(data)
             .map_err(|_| bad("a message's data is not base64"))?;
         messages.push(StoredMessage {
-            hash: hash.to_string(),
+            hash,
             data,
             timestamp_ms: m.get("timestamp").and_then(Value::as_u64).unwrap_or(0),
             expiry_ms: m
@@ -367,11 +368,18 @@ pub fn parse_retrieve(body: &Value) -> Result<RetrievedPage, SwarmError> {
     })
 }
 
+/// A message hash as a node wrote it in an answer: parsed here, once, where it enters the
+/// client; the error says what was wrong with it.
+fn parse_hash(text: &str) -> Result<MessageHash, String> {
+    text.parse()
+        .map_err(|e: umbra_crypto::CryptoError| format!("malformed message hash {text:?}: {e}"))
+}
+
 /// Reads a store answer: the hash, and whether any node reports it already stored. Fails
-/// when every node of the swarm reports a failure.
+/// when every node of the swarm reports a failure, or when the hash is malformed.
 pub fn parse_store(body: &Value) -> Result<StoreAck, SwarmError> {
     let swarm = body.get("swarm").and_then(Value::as_object);
-    let mut hash = body.get("hash").and_then(Value::as_str).map(str::to_string);
+    let mut hash = body.get("hash").and_then(Value::as_str);
     let mut already = false;
     if let Some(nodes) = swarm {
         let ok: Vec<&Value> = nodes
@@ -386,26 +394,30 @@ pub fn parse_store(body: &Value) -> Result<StoreAck, SwarmError> {
         for n in ok {
             already |= n.get("already").and_then(Value::as_bool).unwrap_or(false);
             if hash.is_none() {
-                hash = n.get("hash").and_then(Value::as_str).map(str::to_string);
+                hash = n.get("hash").and_then(Value::as_str);
             }
         }
     }
     Ok(StoreAck {
-        hash: hash.ok_or_else(|| SwarmError::Malformed("store answer has no hash".into()))?,
+        hash: parse_hash(
+            hash.ok_or_else(|| SwarmError::Malformed("store answer has no hash".into()))?,
+        )
+        .map_err(|e| SwarmError::Malformed(format!("store answer: {e}")))?,
         already,
     })
 }
 
-/// Reads the hashes deleted by any node from a delete answer.
-pub fn parse_delete(body: &Value) -> Vec<String> {
-    let mut out: Vec<String> = body
+/// Reads the hashes deleted by any node from a delete answer; a malformed one (no hash we
+/// asked to delete) is left out.
+pub fn parse_delete(body: &Value) -> Vec<MessageHash> {
+    let mut out: Vec<MessageHash> = body
         .get("swarm")
         .and_then(Value::as_object)
         .into_iter()
         .flat_map(|m| m.values())
         .filter_map(|n| n.get("deleted").and_then(Value::as_array))
         .flatten()
-        .filter_map(|h| h.as_str().map(str::to_string))
+        .filter_map(|h| h.as_str().and_then(|h| h.parse().ok()))
         .collect();
     out.sort();
     out.dedup();
@@ -507,7 +519,7 @@ impl SwarmApi for OnionSwarm {
         data: &'a [u8],
         timestamp_ms: u64,
         ttl_ms: u64,
-        obsolete: &'a [String],
+        obsolete: &'a [MessageHash],
     ) -> BoxFuture<'a, Result<StoreAck, SwarmError>> {
         Box::pin(async move {
             let body = store_own_request(
@@ -530,7 +542,7 @@ impl SwarmApi for OnionSwarm {
         identity: &'a Identity,
         namespace: i32,
         node: &'a str,
-        last_hash: Option<&'a str>,
+        last_hash: Option<&'a MessageHash>,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         self.retrieve_wait(identity, namespace, node, last_hash, 0)
     }
@@ -540,7 +552,7 @@ impl SwarmApi for OnionSwarm {
         identity: &'a Identity,
         namespace: i32,
         node: &'a str,
-        last_hash: Option<&'a str>,
+        last_hash: Option<&'a MessageHash>,
         wait_ms: u64,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         Box::pin(async move {
@@ -582,7 +594,7 @@ impl SwarmApi for OnionSwarm {
         group: &'a GroupPublic,
         auth: GroupAuth<'a>,
         namespace: i32,
-        last_hash: Option<&'a str>,
+        last_hash: Option<&'a MessageHash>,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         Box::pin(async move {
             let body =
@@ -595,7 +607,7 @@ impl SwarmApi for OnionSwarm {
     fn group_expire<'a>(
         &'a self,
         admin: &'a GroupAdmin,
-        hashes: &'a [String],
+        hashes: &'a [MessageHash],
         expiry_ms: u64,
     ) -> BoxFuture<'a, Result<(), SwarmError>> {
         Box::pin(async move {
@@ -623,8 +635,8 @@ impl SwarmApi for OnionSwarm {
     fn delete<'a>(
         &'a self,
         identity: &'a Identity,
-        hashes: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<String>, SwarmError>> {
+        hashes: &'a [MessageHash],
+    ) -> BoxFuture<'a, Result<Vec<MessageHash>, SwarmError>> {
         Box::pin(async move {
             let owner = AccountId::from(identity.session_id());
             let json = self
@@ -637,7 +649,7 @@ impl SwarmApi for OnionSwarm {
     fn expire<'a>(
         &'a self,
         identity: &'a Identity,
-        hashes: &'a [String],
+        hashes: &'a [MessageHash],
         expiry_ms: u64,
         shorten: bool,
     ) -> BoxFuture<'a, Result<(), SwarmError>> {
@@ -658,6 +670,11 @@ mod tests {
     use super::*;
     use umbra_crypto::SeededRandom;
 
+    /// A well-formed message hash of 43 `c`s.
+    fn h(c: char) -> MessageHash {
+        c.to_string().repeat(43).parse().unwrap()
+    }
+
     fn sig_ok(identity: &Identity, req: &[u8], signed: &[u8]) -> Value {
         let v: Value = serde_json::from_slice(req).unwrap();
         let p = &v["params"];
@@ -672,20 +689,25 @@ mod tests {
     #[test]
     fn requests_carry_the_exact_signatures() {
         let id = Identity::generate(&mut SeededRandom::new(1));
-        let r = retrieve_request(&id, 0, Some("h"), 1_700_000_000_000);
+        let r = retrieve_request(&id, 0, Some(&h('h')), 1_700_000_000_000);
         let v = sig_ok(&id, &r, b"retrieve1700000000000");
         assert_eq!(v["method"], "retrieve");
-        assert_eq!(v["params"]["last_hash"], "h");
+        assert_eq!(v["params"]["last_hash"], h('h').as_str());
         assert!(v["params"].get("namespace").is_none());
 
-        let hashes = vec!["a".to_string(), "b".to_string()];
-        let v = sig_ok(&id, &delete_request(&id, &hashes), b"deleteab");
-        assert_eq!(v["params"]["messages"], json!(["a", "b"]));
+        let (a, b) = (h('a'), h('b'));
+        let hashes = vec![a, b];
+        let v = sig_ok(
+            &id,
+            &delete_request(&id, &hashes),
+            format!("delete{a}{b}").as_bytes(),
+        );
+        assert_eq!(v["params"]["messages"], json!([a.as_str(), b.as_str()]));
 
         let v = sig_ok(
             &id,
             &expire_request(&id, &hashes, 1_700_000_000_000, true),
-            b"expireshorten1700000000000ab",
+            format!("expireshorten1700000000000{a}{b}").as_bytes(),
         );
         assert_eq!(v["params"]["shorten"], true);
         assert_eq!(v["params"]["expiry"], 1_700_000_000_000u64);
@@ -730,13 +752,13 @@ mod tests {
             &group,
             GroupAuth::Member(&sub),
             12,
-            Some("h"),
+            Some(&h('h')),
             1_700_000_000_000,
         );
         let v: Value = serde_json::from_slice(&req).unwrap();
         let p = &v["params"];
         assert_eq!(p["subaccount"], sub.token().to_base64());
-        assert_eq!(p["last_hash"], "h");
+        assert_eq!(p["last_hash"], h('h').as_str());
         let sig = STANDARD.decode(p["signature"].as_str().unwrap()).unwrap();
         let sig = umbra_crypto::Signature::from_slice(&sig).unwrap();
         assert!(
@@ -748,7 +770,7 @@ mod tests {
     #[test]
     fn own_stores_are_signed_and_delete_in_the_same_sequence() {
         let id = Identity::generate(&mut SeededRandom::new(2));
-        let obsolete = vec!["old1".to_string(), "old2".to_string()];
+        let obsolete = vec![h('1'), h('2')];
         let req = store_own_request(&id, 3, b"cfg", 5, 10_000, 1_700_000_000_000, &obsolete);
         let v: Value = serde_json::from_slice(&req).unwrap();
         assert_eq!(v["method"], "sequence");
@@ -759,14 +781,18 @@ mod tests {
         assert_eq!(reqs[0]["params"]["namespace"], 3);
         assert_eq!(reqs[0]["params"]["data"], STANDARD.encode(b"cfg"));
         let delete = json!({"method": "delete", "params": reqs[1]["params"].clone()});
-        sig_ok(&id, delete.to_string().as_bytes(), b"deleteold1old2");
+        sig_ok(
+            &id,
+            delete.to_string().as_bytes(),
+            format!("delete{}{}", h('1'), h('2')).as_bytes(),
+        );
         let alone = store_own_request(&id, 3, b"cfg", 5, 10_000, 1_700_000_000_000, &[]);
         let v: Value = serde_json::from_slice(&alone).unwrap();
         assert_eq!(v["params"]["requests"].as_array().unwrap().len(), 1);
 
-        let ok = json!({"results": [{"code": 200, "body": {"hash": "H", "swarm": {}}},
+        let ok = json!({"results": [{"code": 200, "body": {"hash": h('H'), "swarm": {}}},
             {"code": 404, "body": "gone"}]});
-        assert_eq!(parse_store_own(&ok).unwrap().hash, "H");
+        assert_eq!(parse_store_own(&ok).unwrap().hash, h('H'));
         let refused =
             json!({"results": [{"code": 401, "body": "store signature verification failed"}]});
         assert!(matches!(
@@ -843,27 +869,54 @@ mod tests {
     #[test]
     fn answers_are_read_as_the_spec_shows_them() {
         let page = parse_retrieve(&json!({"messages": [{"data": STANDARD.encode(b"hi"),
-            "expiration": 9, "hash": "H", "timestamp": 7}], "more": true, "t": 1}))
+            "expiration": 9, "hash": h('H'), "timestamp": 7}], "more": true, "t": 1}))
         .unwrap();
+        assert_eq!(page.messages[0].hash, h('H'));
         assert_eq!(page.messages[0].data, b"hi");
         assert_eq!(page.messages[0].expiry_ms, 9);
         assert!(page.more);
-        let ack = parse_store(&json!({"swarm": {"n1": {"hash": "H", "already": true},
-            "n2": {"failed": true, "timeout": true}}, "hash": "H"}))
+        let ack = parse_store(&json!({"swarm": {"n1": {"hash": h('H'), "already": true},
+            "n2": {"failed": true, "timeout": true}}, "hash": h('H')}))
         .unwrap();
         assert_eq!(
             ack,
             StoreAck {
-                hash: "H".into(),
+                hash: h('H'),
                 already: true
             }
         );
         assert!(parse_store(&json!({"swarm": {"n2": {"failed": true}}})).is_err());
         assert_eq!(
             parse_delete(
-                &json!({"swarm": {"a": {"deleted": ["x", "y"]}, "b": {"deleted": ["x"]}}})
+                &json!({"swarm": {"a": {"deleted": [h('x'), h('y')]}, "b": {"deleted": [h('x')]}}})
             ),
-            vec!["x".to_string(), "y".to_string()]
+            vec![h('x'), h('y')]
+        );
+    }
+
+    #[test]
+    fn a_malformed_hash_from_a_node_is_refused_where_it_arrives() {
+        let short = "A".repeat(42);
+        let err = parse_retrieve(&json!({"messages": [{"data": "", "hash": short}]})).unwrap_err();
+        assert!(
+            matches!(&err, SwarmError::Malformed(m) if m.contains("malformed message hash")
+                && m.contains("42 characters")),
+            "{err}"
+        );
+        let err = parse_store(&json!({"hash": "not/a=hash", "swarm": {}})).unwrap_err();
+        assert!(
+            matches!(&err, SwarmError::Malformed(m) if m.starts_with("store answer: malformed message hash")),
+            "{err}"
+        );
+        let ok = json!({"results": [{"code": 200, "body": {"hash": "H", "swarm": {}}}]});
+        assert!(matches!(
+            parse_store_own(&ok),
+            Err(SwarmError::Malformed(_))
+        ));
+        // A delete answer naming something that is no hash names nothing we asked to delete.
+        assert_eq!(
+            parse_delete(&json!({"swarm": {"a": {"deleted": ["x", h('y')]}}})),
+            vec![h('y')]
         );
     }
 }

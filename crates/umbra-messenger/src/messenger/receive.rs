@@ -55,7 +55,7 @@ impl Messenger {
                 .map_err(MessengerError::db("reading the retrieve position"))?;
             let page = match self
                 .swarm
-                .retrieve_wait(&self.identity, 0, &node, last.as_deref(), wait_ms)
+                .retrieve_wait(&self.identity, 0, &node, last.as_ref(), wait_ms)
                 .await
             {
                 Ok(p) => p,

@@ -1,7 +1,7 @@
 //! Sending: encoding into the outbox (inside the caller's transaction) and `send_text`.
 
 use rusqlite_cipher::Transaction;
-use umbra_crypto::{AccountId, Redacted, SessionId};
+use umbra_crypto::{AccountId, MessageHash, Redacted, SessionId};
 use umbra_wire::{Attachment, Content, DataMessage, encode_one_to_one};
 
 use super::db::{self, NewStore};
@@ -24,13 +24,13 @@ impl Messenger {
         kind: &str,
         message_id: Option<i64>,
         is_primary: bool,
-    ) -> Result<String, MessengerError> {
+    ) -> Result<MessageHash, MessengerError> {
         let data = {
             let mut rng = lock(&self.rng);
             encode_one_to_one(&self.identity, to, content, sent_ms, &mut **rng)
                 .map_err(MessengerError::Encoding)?
         };
-        let hash = umbra_crypto::hash::message_hash(&AccountId::from(*to), 0, &data).to_string();
+        let hash = umbra_crypto::hash::message_hash(&AccountId::from(*to), 0, &data);
         db::queue_store(
             tx,
             &NewStore {
@@ -53,7 +53,7 @@ impl Messenger {
     pub(super) fn queue_own_swarm_op(
         tx: &Transaction<'_>,
         op: i64,
-        hashes: &[String],
+        hashes: &[MessageHash],
         expiry_ms: u64,
         now: u64,
     ) -> Result<(), MessengerError> {

@@ -5,7 +5,7 @@
 //! `FakeSwarms` (in memory, feature `test-support`).
 
 use thiserror::Error;
-use umbra_crypto::{Identity, SessionId};
+use umbra_crypto::{Identity, MessageHash, SessionId};
 use umbra_groups::{GroupAdmin, GroupPublic, Subaccount, Token};
 
 use umbra_net::BoxFuture;
@@ -46,7 +46,7 @@ impl SwarmError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreAck {
     /// The message hash the swarm stored the data under.
-    pub hash: String,
+    pub hash: MessageHash,
     /// The data was already stored (a retry of an acknowledged store).
     pub already: bool,
 }
@@ -54,8 +54,8 @@ pub struct StoreAck {
 /// One stored message as `retrieve` returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
-    /// Its storage hash (43 characters of unpadded base64).
-    pub hash: String,
+    /// Its storage hash.
+    pub hash: MessageHash,
     /// The stored bytes (base64-decoded).
     pub data: Vec<u8>,
     /// The `timestamp` given at `store`, ms.
@@ -119,7 +119,7 @@ pub trait SwarmApi: Send + Sync {
         identity: &'a Identity,
         namespace: i32,
         node: &'a str,
-        last_hash: Option<&'a str>,
+        last_hash: Option<&'a MessageHash>,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>>;
 
     /// [`SwarmApi::retrieve`] that may wait at the node up to `wait_ms` for something new
@@ -130,7 +130,7 @@ pub trait SwarmApi: Send + Sync {
         identity: &'a Identity,
         namespace: i32,
         node: &'a str,
-        last_hash: Option<&'a str>,
+        last_hash: Option<&'a MessageHash>,
         wait_ms: u64,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         let _ = wait_ms;
@@ -150,7 +150,7 @@ pub trait SwarmApi: Send + Sync {
         data: &'a [u8],
         timestamp_ms: u64,
         ttl_ms: u64,
-        obsolete: &'a [String],
+        obsolete: &'a [MessageHash],
     ) -> BoxFuture<'a, Result<StoreAck, SwarmError>> {
         let _ = (identity, namespace, data, timestamp_ms, ttl_ms, obsolete);
         Box::pin(async {
@@ -185,7 +185,7 @@ pub trait SwarmApi: Send + Sync {
         group: &'a GroupPublic,
         auth: GroupAuth<'a>,
         namespace: i32,
-        last_hash: Option<&'a str>,
+        last_hash: Option<&'a MessageHash>,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         let _ = (group, auth, namespace, last_hash);
         no_group_access()
@@ -197,7 +197,7 @@ pub trait SwarmApi: Send + Sync {
     fn group_expire<'a>(
         &'a self,
         admin: &'a GroupAdmin,
-        hashes: &'a [String],
+        hashes: &'a [MessageHash],
         expiry_ms: u64,
     ) -> BoxFuture<'a, Result<(), SwarmError>> {
         let _ = (admin, hashes, expiry_ms);
@@ -223,15 +223,15 @@ pub trait SwarmApi: Send + Sync {
     fn delete<'a>(
         &'a self,
         identity: &'a Identity,
-        hashes: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<String>, SwarmError>>;
+        hashes: &'a [MessageHash],
+    ) -> BoxFuture<'a, Result<Vec<MessageHash>, SwarmError>>;
 
     /// Authenticated `expire` (§5.6) of `hashes` in `identity`'s own swarm to `expiry_ms`;
     /// with `shorten`, only expiries later than `expiry_ms` change.
     fn expire<'a>(
         &'a self,
         identity: &'a Identity,
-        hashes: &'a [String],
+        hashes: &'a [MessageHash],
         expiry_ms: u64,
         shorten: bool,
     ) -> BoxFuture<'a, Result<(), SwarmError>>;
@@ -258,21 +258,21 @@ pub fn store_signed_bytes(namespace: i32, sig_timestamp_ms: u64) -> Vec<u8> {
 }
 
 /// The exact bytes a `delete` signs: `"delete" || hash_0 || … || hash_n` (request order).
-pub fn delete_signed_bytes(hashes: &[String]) -> Vec<u8> {
+pub fn delete_signed_bytes<H: AsRef<str>>(hashes: &[H]) -> Vec<u8> {
     let mut out = b"delete".to_vec();
     for h in hashes {
-        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(h.as_ref().as_bytes());
     }
     out
 }
 
 /// The exact bytes an `expire` signs: `"expire" || mode || expiry || hash_0 || … || hash_n`,
 /// `mode` being `""` or `"shorten"` here.
-pub fn expire_signed_bytes(shorten: bool, expiry_ms: u64, hashes: &[String]) -> Vec<u8> {
+pub fn expire_signed_bytes<H: AsRef<str>>(shorten: bool, expiry_ms: u64, hashes: &[H]) -> Vec<u8> {
     let mode = if shorten { "shorten" } else { "" };
     let mut out = format!("expire{mode}{expiry_ms}").into_bytes();
     for h in hashes {
-        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(h.as_ref().as_bytes());
     }
     out
 }
@@ -295,16 +295,13 @@ mod tests {
             store_signed_bytes(3, 1_700_000_000_000),
             b"store31700000000000".to_vec()
         );
+        assert_eq!(delete_signed_bytes(&["aa", "bb"]), b"deleteaabb".to_vec());
         assert_eq!(
-            delete_signed_bytes(&["aa".into(), "bb".into()]),
-            b"deleteaabb".to_vec()
-        );
-        assert_eq!(
-            expire_signed_bytes(true, 1_700_000_000_000, &["h1".into()]),
+            expire_signed_bytes(true, 1_700_000_000_000, &["h1"]),
             b"expireshorten1700000000000h1".to_vec()
         );
         assert_eq!(
-            expire_signed_bytes(false, 5_000_000_000_000, &[]),
+            expire_signed_bytes::<&str>(false, 5_000_000_000_000, &[]),
             b"expire5000000000000".to_vec()
         );
     }

@@ -224,9 +224,9 @@ async fn unsend_removes_the_message_on_the_other_side_and_in_our_swarm() {
     let oops = alice.send_text(&b, "oops").await.unwrap();
     bob.receive().await.unwrap();
     assert_eq!(bob.history(&a).unwrap().len(), 2);
-    let sync_hash = oops.hash.clone().unwrap();
+    let sync_hash = oops.hash.unwrap();
     assert!(net.swarms.hashes(&a, 0).contains(&sync_hash));
-    let bob_copy = bob.history(&a).unwrap()[1].hash.clone().unwrap();
+    let bob_copy = bob.history(&a).unwrap()[1].hash.unwrap();
 
     alice.unsend(&b, oops.sent_ms).await.unwrap();
     assert_eq!(texts(&alice.history(&b).unwrap()), vec![(true, "keep me")]);
@@ -299,7 +299,7 @@ async fn disappearing_after_send_vanishes_on_both_sides_and_in_the_swarm() {
     let got = bob.history(&a).unwrap();
     assert_eq!(got.last().unwrap().body, "vanishing");
     assert_eq!(got.last().unwrap().expires_at_ms, Some(m.sent_ms + 60_000));
-    let stored_in_bob = got.last().unwrap().hash.clone().unwrap();
+    let stored_in_bob = got.last().unwrap().hash.unwrap();
 
     net.clock.advance(59_000);
     assert_eq!(alice.history(&b).unwrap().len(), 2, "not yet");
@@ -325,7 +325,7 @@ async fn disappearing_after_read_starts_when_read() {
         .unwrap();
     let m = alice.send_text(&b, "read me").await.unwrap();
     bob.receive().await.unwrap();
-    let hash = bob.history(&a).unwrap()[0].hash.clone().unwrap();
+    let hash = bob.history(&a).unwrap()[0].hash.unwrap();
 
     net.clock.advance(3_600_000);
     assert_eq!(bob.history(&a).unwrap().len(), 1, "unread: still there");
