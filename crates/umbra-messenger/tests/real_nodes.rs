@@ -246,3 +246,106 @@ async fn a_group_works_on_real_nodes_and_a_removed_member_is_refused() {
         .unwrap();
     assert_eq!(texts(&bob.receive().await.unwrap()), vec!["without carol"]);
 }
+
+/// The system clock, `offset_ms` off: a device whose clock is wrong.
+struct SkewedClock {
+    offset_ms: i64,
+}
+
+impl umbra_net::Clock for SkewedClock {
+    fn now_ms(&self) -> u64 {
+        let real = i64::try_from(SystemClock.now_ms()).unwrap();
+        u64::try_from(real + self.offset_ms).unwrap()
+    }
+
+    fn instant(&self) -> std::time::Instant {
+        SystemClock.instant()
+    }
+
+    fn sleep(&self, duration: std::time::Duration) -> umbra_clock::BoxFuture<'static, ()> {
+        SystemClock.sleep(duration)
+    }
+}
+
+/// Clock skew between devices loses no edit: a laptop whose clock runs a day and a half ahead
+/// signs its requests with the nodes' time (learnt from their answers, not its own clock, so
+/// the nodes accept them), and its config edits and the phone's meet on both devices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_with_a_skewed_clock_still_syncs_its_edits() {
+    use umbra_messenger::{KdfParams, Messenger, OnionSwarm, Profile};
+    let net = start(&ONE_NODE_SWARMS).await;
+    let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+    let (phone_profile, phrase) = Profile::create(
+        dirs[0].path(),
+        None,
+        KdfParams::default(),
+        &mut SeededRandom::new(500),
+    )
+    .unwrap();
+    let device = |profile: Profile, clock: Arc<dyn umbra_net::Clock>, seed: u64| {
+        let swarm = OnionSwarm::new(transport(&net), clock.clone());
+        Messenger::new(
+            profile,
+            Arc::new(swarm),
+            clock,
+            Box::new(SeededRandom::new(seed)),
+        )
+    };
+    let phone = device(phone_profile, Arc::new(SystemClock), 501);
+    let laptop_profile = Profile::restore(
+        dirs[1].path(),
+        &phrase,
+        None,
+        KdfParams::default(),
+        &mut SeededRandom::new(502),
+    )
+    .unwrap();
+    let skewed = Arc::new(SkewedClock {
+        offset_ms: 36 * 3_600_000,
+    });
+    let laptop = device(laptop_profile, skewed, 503);
+    let bob = messenger(&net, dirs[2].path(), 600);
+    let (a, b) = (phone.session_id(), bob.session_id());
+    let wait = std::time::Duration::from_secs(60);
+
+    bob.send_text(&a, "hi alice").await.unwrap();
+    phone.receive_wait(wait).await.unwrap();
+    laptop.receive().await.unwrap();
+    assert_eq!(laptop.history(&b).unwrap().len(), 1, "the laptop retrieves");
+
+    laptop.rename_contact(&b, Some("Bobby")).unwrap();
+    phone.set_display_name("Alice (phone)").unwrap();
+    for _ in 0..2 {
+        laptop.receive().await.unwrap();
+        phone.receive().await.unwrap();
+    }
+    for (who, m) in [("phone", &phone), ("laptop", &laptop)] {
+        assert_eq!(
+            m.contact(&b).unwrap().and_then(|c| c.nickname).as_deref(),
+            Some("Bobby"),
+            "{who}"
+        );
+        assert_eq!(
+            m.display_name().unwrap().as_deref(),
+            Some("Alice (phone)"),
+            "{who}"
+        );
+        assert!(
+            m.config_status().unwrap().iter().all(|s| !s.needs_push),
+            "{who}: every edit pushed"
+        );
+    }
+    // Its messages carry the network's time, not its own clock's.
+    let sent = laptop.send_text(&b, "from the laptop").await.unwrap();
+    let real = SystemClock.now_ms();
+    assert!(
+        sent.sent_ms.abs_diff(real) < 60_000,
+        "stamped {} ms from the network's time",
+        sent.sent_ms.abs_diff(real)
+    );
+    assert_eq!(
+        sent.status,
+        umbra_messenger::MessageStatus::Sent,
+        "the node took it"
+    );
+}

@@ -183,7 +183,11 @@ impl Messenger {
         lock(&self.conn)
     }
 
+    /// The network's time: this device's clock, corrected by what the nodes' answers showed
+    /// (a device whose clock is off still stamps messages the nodes accept).
     fn now(&self) -> u64 {
-        self.clock.now_ms()
+        self.clock
+            .now_ms()
+            .saturating_add_signed(self.swarm.network_offset_ms())
     }
 }

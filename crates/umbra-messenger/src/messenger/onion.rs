@@ -5,7 +5,7 @@
 //! (only the Ed25519 public key and signatures leave the client).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use umbra_report::ErrorExt as _;
 
 use base64::Engine as _;
@@ -30,6 +30,8 @@ pub struct OnionSwarm {
     /// Network time minus local time, ms, learnt from the nodes' `t` (signatures must be
     /// within ±60 s of the node's clock).
     offset_ms: Arc<AtomicI64>,
+    /// Whether `offset_ms` was learnt since start or since a node refused a request's time.
+    time_known: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for OnionSwarm {
@@ -432,12 +434,30 @@ impl OnionSwarm {
             transport,
             clock,
             offset_ms: Arc::new(AtomicI64::new(0)),
+            time_known: Arc::new(AtomicBool::new(false)),
         }
     }
 
     fn network_now(&self) -> u64 {
         let local = i64::try_from(self.clock.now_ms()).unwrap_or(i64::MAX);
         u64::try_from(local.saturating_add(self.offset_ms.load(Ordering::Relaxed))).unwrap_or(0)
+    }
+
+    /// The network's time to sign a request to `destination` with. Until a node has answered
+    /// (and again after a node refused a request's time), an unsigned `info` (§5.12) asks
+    /// `destination` for it first: a device whose clock is a day off would otherwise have
+    /// every signed request refused (406) and never hear a node's time at all.
+    async fn signing_now(&self, destination: &Destination) -> u64 {
+        if !self.time_known.load(Ordering::Relaxed) {
+            let info = serde_json::json!({"method": "info", "params": {}});
+            if let Err(e) = self
+                .call(destination.clone(), info.to_string().into_bytes())
+                .await
+            {
+                tracing::debug!("asking a node for the time: {e}");
+            }
+        }
+        self.network_now()
     }
 
     async fn call(&self, destination: Destination, body: Vec<u8>) -> Result<Value, SwarmError> {
@@ -450,6 +470,11 @@ impl OnionSwarm {
             return Err(SwarmError::Malformed("not a storage answer".into()));
         };
         if reply.status != 200 {
+            if reply.status == 406 {
+                // A request's time out of the node's window (or another refusal of the
+                // request's terms): learn the network's time again before the next one.
+                self.time_known.store(false, Ordering::Relaxed);
+            }
             let body = match &reply.body {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
@@ -469,6 +494,7 @@ impl OnionSwarm {
             let node = i64::try_from(t).unwrap_or(i64::MAX);
             self.offset_ms
                 .store(node.saturating_sub(local), Ordering::Relaxed);
+            self.time_known.store(true, Ordering::Relaxed);
         }
         Ok(json)
     }
@@ -480,6 +506,10 @@ impl OnionSwarm {
 }
 
 impl SwarmApi for OnionSwarm {
+    fn network_offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
+    }
+
     fn nodes<'a>(&'a self, owner: &'a SessionId) -> BoxFuture<'a, Result<Vec<NodeId>, SwarmError>> {
         Box::pin(async move {
             self.transport
@@ -522,17 +552,17 @@ impl SwarmApi for OnionSwarm {
         obsolete: &'a [MessageHash],
     ) -> BoxFuture<'a, Result<StoreAck, SwarmError>> {
         Box::pin(async move {
+            let destination = Destination::Swarm(AccountId::from(identity.session_id()));
             let body = store_own_request(
                 identity,
                 namespace,
                 data,
                 timestamp_ms,
                 ttl_ms,
-                self.network_now(),
+                self.signing_now(&destination).await,
                 obsolete,
             );
-            let owner = AccountId::from(identity.session_id());
-            let json = self.call(Destination::Swarm(owner), body).await?;
+            let json = self.call(destination, body).await?;
             parse_store_own(&json)
         })
     }
@@ -557,9 +587,10 @@ impl SwarmApi for OnionSwarm {
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         Box::pin(async move {
             let key = Self::node_key(node)?;
-            let body =
-                long_poll_request(identity, namespace, last_hash, self.network_now(), wait_ms);
-            let json = self.call(Destination::Node(key), body).await?;
+            let destination = Destination::Node(key);
+            let now = self.signing_now(&destination).await;
+            let body = long_poll_request(identity, namespace, last_hash, now, wait_ms);
+            let json = self.call(destination, body).await?;
             parse_retrieve(&json)
         })
     }
@@ -575,6 +606,7 @@ impl SwarmApi for OnionSwarm {
     ) -> BoxFuture<'a, Result<StoreAck, SwarmError>> {
         Box::pin(async move {
             // Signed now (±60 s of the node), stored with the message's own time.
+            let destination = Destination::Swarm(group.id());
             let body = group_store_request(
                 group,
                 auth,
@@ -582,9 +614,9 @@ impl SwarmApi for OnionSwarm {
                 data,
                 timestamp_ms,
                 ttl_ms,
-                self.network_now(),
+                self.signing_now(&destination).await,
             );
-            let json = self.call(Destination::Swarm(group.id()), body).await?;
+            let json = self.call(destination, body).await?;
             parse_store(&json)
         })
     }
@@ -597,9 +629,10 @@ impl SwarmApi for OnionSwarm {
         last_hash: Option<&'a MessageHash>,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         Box::pin(async move {
-            let body =
-                group_retrieve_request(group, auth, namespace, last_hash, self.network_now());
-            let json = self.call(Destination::Swarm(group.id()), body).await?;
+            let destination = Destination::Swarm(group.id());
+            let now = self.signing_now(&destination).await;
+            let body = group_retrieve_request(group, auth, namespace, last_hash, now);
+            let json = self.call(destination, body).await?;
             parse_retrieve(&json)
         })
     }
@@ -625,10 +658,10 @@ impl SwarmApi for OnionSwarm {
         revoke: bool,
     ) -> BoxFuture<'a, Result<(), SwarmError>> {
         Box::pin(async move {
-            let body = group_revoke_request(admin, tokens, revoke, self.network_now())?;
-            self.call(Destination::Swarm(admin.id()), body)
-                .await
-                .map(drop)
+            let destination = Destination::Swarm(admin.id());
+            let now = self.signing_now(&destination).await;
+            let body = group_revoke_request(admin, tokens, revoke, now)?;
+            self.call(destination, body).await.map(drop)
         })
     }
 
@@ -833,12 +866,21 @@ mod tests {
 
         net.clear_traces();
         // The fake node echoes the method instead of a retrieve answer: the adapter says so.
+        // (It first asks the node for the time with `info`: the echo has none.)
         let err = swarm.retrieve(&id, 0, &nodes[0], None).await.unwrap_err();
         assert!(matches!(err, SwarmError::Malformed(_)), "{err:?}");
-        let trace = net
-            .traces()
+        let method = |t: &umbra_net::testing::Trace| {
+            let body = t.destination_body.as_deref()?;
+            serde_json::from_slice::<Value>(body).ok()?["method"]
+                .as_str()
+                .map(str::to_owned)
+        };
+        let traces = net.traces();
+        let methods: Vec<String> = traces.iter().filter_map(method).collect();
+        assert_eq!(methods, ["info", "retrieve"]);
+        let trace = traces
             .into_iter()
-            .find(|t| t.destination_body.is_some())
+            .find(|t| method(t).as_deref() == Some("retrieve"))
             .unwrap();
         let (dest, _) = trace.hops.last().unwrap().clone();
         assert_eq!(hex::encode(dest), nodes[0], "sent to the node asked for");

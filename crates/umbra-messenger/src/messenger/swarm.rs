@@ -97,6 +97,14 @@ fn no_group_access<T: Send + 'static>() -> BoxFuture<'static, Result<T, SwarmErr
 /// What the messenger needs from the network. Every method is one storage RPC (or its
 /// in-memory equivalent); retries and backoff are the messenger's job.
 pub trait SwarmApi: Send + Sync {
+    /// The network's time minus this device's clock, ms, as the nodes' answers showed it (0
+    /// until one answered, and for an adapter whose clock is the network's). The messenger
+    /// stamps messages with its clock plus this, so a device whose clock is off still sends
+    /// messages the nodes accept and that sort right on the other side.
+    fn network_offset_ms(&self) -> i64 {
+        0
+    }
+
     /// The nodes of the swarm that owns `owner`, in a stable order (computed locally from the
     /// verified node list; never a `get_swarm` request).
     fn nodes<'a>(&'a self, owner: &'a SessionId) -> BoxFuture<'a, Result<Vec<NodeId>, SwarmError>>;
