@@ -80,7 +80,7 @@ fn rate(
             }
         }
         done += samples.len() as u64;
-        let elapsed = start.elapsed();
+        let elapsed = SystemClock.since(start);
         if elapsed >= budget {
             let wall = elapsed.as_secs_f64();
             // CPU time has 10 ms resolution; without it (no /proc) assume a whole core.

@@ -256,7 +256,7 @@ pub(crate) async fn run_phase(
                     }
                     Err(e) => Err(e),
                 };
-                let us = u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX);
+                let us = u32::try_from(SystemClock.since(t).as_micros()).unwrap_or(u32::MAX);
                 r.latencies_us.push(us);
                 match outcome {
                     Ok((200, body)) => {
@@ -281,7 +281,7 @@ pub(crate) async fn run_phase(
     for w in workers {
         result.merge(w.await.context("a client task failed")?);
     }
-    result.wall = started.elapsed();
+    result.wall = SystemClock.since(started);
     result.latencies_us.sort_unstable();
     Ok(result)
 }

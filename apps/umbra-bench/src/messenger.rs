@@ -174,7 +174,7 @@ impl CpuSpan {
     /// in 10 ms ticks per process, too coarse for them).
     fn cores(&self, net: &Network) -> (String, Value) {
         let (me, nodes) = net.cpu();
-        let wall = self.at.elapsed().as_secs_f64();
+        let wall = SystemClock.since(self.at).as_secs_f64();
         if wall < 1.0 {
             return ("CPU not measured (under 1 s)".into(), Value::Null);
         }
@@ -318,7 +318,7 @@ pub(crate) async fn run(args: &MessengerArgs) -> anyhow::Result<Value> {
     ready(&bob, &net).await?;
     println!(
         "alice and bob: profiles created, node list verified, onion paths tested in {:.2} s",
-        t.elapsed().as_secs_f64()
+        SystemClock.since(t).as_secs_f64()
     );
 
     summary.insert("ceiling".into(), ceilings(args, &bob, &net).await?);
@@ -357,8 +357,8 @@ async fn wait_for(
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let t0 = SystemClock.instant();
-    while t0.elapsed() < timeout {
-        let left = timeout.saturating_sub(t0.elapsed());
+    while SystemClock.since(t0) < timeout {
+        let left = timeout.saturating_sub(SystemClock.since(t0));
         for e in to.receive_wait(left).await? {
             if let Event::Message { message, .. } = e
                 && message.author == *from
@@ -392,7 +392,7 @@ async fn ceilings(args: &MessengerArgs, bob: &Client, net: &Network) -> anyhow::
         let t = SystemClock.instant();
         let page = bob.swarm.retrieve(&empty, 0, node, None).await?;
         if i >= warmup {
-            retrieves.push(t.elapsed());
+            retrieves.push(SystemClock.since(t));
         }
         if !page.messages.is_empty() {
             bail!("the ceiling's fresh account unexpectedly has messages");
@@ -412,7 +412,7 @@ async fn ceilings(args: &MessengerArgs, bob: &Client, net: &Network) -> anyhow::
             .store(&sink, 0, &data, now_ms(), PROBE_TTL_MS)
             .await?;
         if i >= warmup {
-            stores.push(t.elapsed());
+            stores.push(SystemClock.since(t));
         }
     }
     let (s_cpu, s_cpu_json) = cpu.cores(net);
@@ -497,7 +497,7 @@ async fn latency(
         *statuses.entry(status_name(m.status)).or_default() += 1;
         tokio::time::sleep(pause).await;
     }
-    let sending = t0.elapsed();
+    let sending = SystemClock.since(t0);
     let deadline = SystemClock.instant() + Duration::from_secs(args.timeout);
     loop {
         let have = {
@@ -612,10 +612,10 @@ async fn send_rate(args: &MessengerArgs, alice: &Client, net: &Network) -> anyho
         let text = format!("send rate benchmark message {} of {n}", i + 1);
         let t = SystemClock.instant();
         let m = alice.messenger.send_text(&carol, &text).await?;
-        times.push(t.elapsed());
+        times.push(SystemClock.since(t));
         *statuses.entry(status_name(m.status)).or_default() += 1;
     }
-    let wall = t0.elapsed();
+    let wall = SystemClock.since(t0);
     let (c_cpu, c_cpu_json) = cpu.cores(net);
     times.sort_unstable();
     let rate = n as f64 / wall.as_secs_f64().max(1e-9);
@@ -690,7 +690,7 @@ async fn restore(args: &MessengerArgs, base: &Path, net: &Network) -> anyhow::Re
         queued += q;
         left += l;
     }
-    let fill = t0.elapsed();
+    let fill = SystemClock.since(t0);
     let (f_cpu, f_cpu_json) = cpu.cores(net);
     println!(
         "restore: {k} fillers put {total} messages into rita's swarm at once (each sending its share one after another) in {:.1} s → {:.0} messages/s; {queued} first queued, {left} still queued at the end; {f_cpu}",
@@ -714,7 +714,7 @@ async fn restore(args: &MessengerArgs, base: &Path, net: &Network) -> anyhow::Re
             if have >= expected {
                 break;
             }
-            if t.elapsed() > timeout {
+            if SystemClock.since(t) > timeout {
                 bail!(
                     "a node of rita's swarm holds {have} of {expected} messages after {} s",
                     timeout.as_secs()
@@ -726,7 +726,7 @@ async fn restore(args: &MessengerArgs, base: &Path, net: &Network) -> anyhow::Re
     println!(
         "restore: all {} nodes of rita's swarm hold the {expected} messages ({total} + {k} of her own sync copies), {:.1} s after the fill",
         nodes.len(),
-        t.elapsed().as_secs_f64()
+        SystemClock.since(t).as_secs_f64()
     );
     // Ceiling: every page from the node the messenger polls first, nothing decrypted or saved.
     let node = nodes
@@ -754,11 +754,11 @@ async fn restore(args: &MessengerArgs, base: &Path, net: &Network) -> anyhow::Re
     )?;
     let restored = connect(profile, net)?;
     ready(&restored, net).await?;
-    let setup = t0.elapsed();
+    let setup = SystemClock.since(t0);
     let mut got = 0usize;
     let mut polls = 0u64;
     let mut errors = 0u64;
-    while got < expected && t0.elapsed() < timeout {
+    while got < expected && SystemClock.since(t0) < timeout {
         polls += 1;
         match restored.messenger.receive().await {
             Ok(events) => {
@@ -773,7 +773,7 @@ async fn restore(args: &MessengerArgs, base: &Path, net: &Network) -> anyhow::Re
             }
         }
     }
-    let took = t0.elapsed();
+    let took = SystemClock.since(t0);
     let (r_cpu, r_cpu_json) = cpu.cores(net);
     let mut incoming = 0usize;
     let mut outgoing = 0usize;
@@ -841,5 +841,5 @@ async fn retrieve_all(
             _ => break,
         }
     }
-    Ok((count, pages, t.elapsed()))
+    Ok((count, pages, SystemClock.since(t)))
 }

@@ -92,7 +92,7 @@ fn wait_event(
     let start = umbra_clock::Clock::instant(&umbra_clock::SystemClock);
     loop {
         let left = WAIT
-            .checked_sub(start.elapsed())
+            .checked_sub(umbra_clock::Clock::since(&umbra_clock::SystemClock, start))
             .unwrap_or_else(|| panic!("the app never reported {what}"));
         let line = lines
             .recv_timeout(left)
@@ -211,7 +211,7 @@ fn the_desktop_app_shows_a_message_sent_from_the_cli() {
     let start = umbra_clock::Clock::instant(&umbra_clock::SystemClock);
     while app.0.try_wait().unwrap().is_none() {
         assert!(
-            start.elapsed() < Duration::from_secs(15),
+            umbra_clock::Clock::since(&umbra_clock::SystemClock, start) < Duration::from_secs(15),
             "SIGTERM did not stop the app"
         );
         std::thread::sleep(Duration::from_millis(100));

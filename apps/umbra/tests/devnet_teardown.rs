@@ -75,7 +75,7 @@ fn wait_for(marker: &Path, inner: &mut Child, out: &Path) {
                 std::fs::read_to_string(out).unwrap_or_default()
             );
         }
-        if start.elapsed() > GUARD {
+        if SystemClock.since(start) > GUARD {
             let _ = inner.kill();
             panic!("hang guard: the inner test's devnet did not come up");
         }
@@ -119,7 +119,7 @@ fn a_scenario_killed_with_sigkill_leaves_no_daemon_behind() {
             break;
         }
         assert!(
-            killed.elapsed() < GONE_WITHIN,
+            SystemClock.since(killed) < GONE_WITHIN,
             "{GONE_WITHIN:?} after the test process was killed, (pid, ports) still there: \
              {left:?}; teardown log: {}",
             std::fs::read_to_string(teardown_log(&net)).unwrap_or_default()
@@ -128,7 +128,7 @@ fn a_scenario_killed_with_sigkill_leaves_no_daemon_behind() {
     }
     eprintln!(
         "every daemon gone and every port free {:?} after the SIGKILL",
-        killed.elapsed()
+        SystemClock.since(killed)
     );
 }
 

@@ -29,6 +29,13 @@ pub trait Clock: Send + Sync + 'static {
     /// wall time.
     fn instant(&self) -> Instant;
 
+    /// How long ago `earlier` (an [`Clock::instant`] of this clock) was: what
+    /// `Instant::elapsed` would say, but read from this clock, so a test's hand-moved clock
+    /// moves it too (`clippy.toml` bans `elapsed`).
+    fn since(&self, earlier: Instant) -> Duration {
+        self.instant().saturating_duration_since(earlier)
+    }
+
     /// Waits `duration` (a retry backoff, a poll interval).
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
 }

@@ -79,7 +79,7 @@ fn run(durability: Durability, total: usize, data_len: usize) {
     for t in threads {
         t.join().unwrap();
     }
-    let secs = start.elapsed().as_secs_f64();
+    let secs = SystemClock.since(start).as_secs_f64();
     let stored = per_client * CLIENTS;
     println!(
         "{durability:?}: {stored} stores of {data_len} B in {secs:.2} s = {:.0} stores/s",
@@ -110,7 +110,7 @@ fn run(durability: Durability, total: usize, data_len: usize) {
         })
         .collect();
     let got: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
-    let secs = start.elapsed().as_secs_f64();
+    let secs = SystemClock.since(start).as_secs_f64();
     println!(
         "{durability:?}: {reads} retrieves (max_count 20, {got} messages) in {secs:.2} s = {:.0} retrieves/s",
         reads as f64 / secs

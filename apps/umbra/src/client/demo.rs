@@ -63,7 +63,7 @@ pub(crate) async fn run(a: &DemoArgs) -> anyhow::Result<()> {
     bob.connect_or_fail().await?;
     progress(&format!(
         "Both have a verified node list and tested onion paths ({} ms)\n",
-        started.elapsed().as_millis()
+        SystemClock.since(started).as_millis()
     ));
 
     let timeout = Duration::from_secs(a.timeout);
@@ -167,17 +167,17 @@ async fn deliver(
         );
     }
     loop {
-        let left = timeout.saturating_sub(t0.elapsed());
+        let left = timeout.saturating_sub(SystemClock.since(t0));
         for e in to.receive_wait(left).await? {
             if let Event::Message { message, request } = e
                 && message.author == from.session_id()
                 && message.sent_ms == sent.sent_ms
             {
-                let ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+                let ms = u64::try_from(SystemClock.since(t0).as_millis()).unwrap_or(u64::MAX);
                 return Ok((ms, request));
             }
         }
-        if t0.elapsed() > timeout {
+        if SystemClock.since(t0) > timeout {
             return Err(anyhow!(
                 "the message did not arrive within {} s",
                 timeout.as_secs()

@@ -168,7 +168,7 @@ impl Phases {
 
     fn done(&self, what: &str) {
         if let Some(t) = self.start {
-            eprintln!("[{:>7.3} s] {what}", t.elapsed().as_secs_f64());
+            eprintln!("[{:>7.3} s] {what}", SystemClock.since(t).as_secs_f64());
         }
     }
 }

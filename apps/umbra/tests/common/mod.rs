@@ -30,7 +30,7 @@ pub(crate) fn finish(mut child: Child, guard: Duration, what: &str) -> Output {
         if child.try_wait().unwrap().is_some() {
             return child.wait_with_output().unwrap();
         }
-        if start.elapsed() > guard {
+        if SystemClock.since(start) > guard {
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
             panic!(
@@ -341,7 +341,7 @@ impl Drop for TeardownGuard {
         let status = loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => break Some(status),
-                Ok(None) if start.elapsed() < GUARD => {
+                Ok(None) if SystemClock.since(start) < GUARD => {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 _ => {
