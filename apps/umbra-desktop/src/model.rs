@@ -261,6 +261,8 @@ pub(crate) struct Model {
     /// The settings pane's edit of the display name.
     pub(crate) name_edit: String,
     pub(crate) theme: Theme,
+    /// What notifications of new messages say.
+    pub(crate) notify: crate::NotifyLevel,
     /// The offset times are shown in.
     pub(crate) zone: crate::time::Zone,
     /// Where the profile lives (shown in settings).
@@ -309,6 +311,7 @@ impl Model {
                     match key {
                         persist::DRAFTS_KEY => self.drafts = persist::decode_drafts(&value),
                         persist::THEME_KEY => self.theme = persist::decode_theme(&value),
+                        persist::NOTIFY_KEY => self.notify = crate::NotifyLevel::decode(&value),
                         _ => {}
                     }
                 }

@@ -15,6 +15,8 @@ use crate::model::Theme;
 pub(crate) const DRAFTS_KEY: &str = "desktop.drafts";
 /// The key of the theme.
 pub(crate) const THEME_KEY: &str = "desktop.theme";
+/// The key of what notifications say ([`crate::NotifyLevel`]).
+pub(crate) const NOTIFY_KEY: &str = "desktop.notifications";
 /// Drafts are saved this long after the last change (well within the second a user may
 /// kill the app after typing).
 pub(crate) const DRAFT_SAVE_MS: u64 = 300;

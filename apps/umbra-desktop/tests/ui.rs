@@ -10,7 +10,7 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use umbra_crypto::{OsRandom, SessionId};
-use umbra_desktop::{Backend, BackendConfig, DesktopApp, NetworkSource, Zone};
+use umbra_desktop::{Backend, BackendConfig, DesktopApp, NetworkSource, RecordingNotifier, Zone};
 use umbra_messenger::fake::FakeSwarms;
 use umbra_messenger::{Event, KdfParams, Messenger, Profile};
 use umbra_net::{Clock as _, SystemClock};
@@ -27,10 +27,21 @@ fn app(dir: &Path, swarms: &FakeSwarms) -> Harness<'static, DesktopApp> {
 }
 
 fn app_in(dir: &Path, swarms: &FakeSwarms, zone: Zone) -> Harness<'static, DesktopApp> {
+    app_notifying(dir, swarms, zone, RecordingNotifier::default())
+}
+
+/// The app, its notifications going to `notifier` (never to this machine's desktop).
+fn app_notifying(
+    dir: &Path,
+    swarms: &FakeSwarms,
+    zone: Zone,
+    notifier: RecordingNotifier,
+) -> Harness<'static, DesktopApp> {
     let config = BackendConfig {
         profile_dir: dir.to_path_buf(),
         network: NetworkSource::Swarm(Arc::new(swarms.clone())),
         kdf: CHEAP,
+        notifier: Arc::new(notifier),
     };
     let backend = Backend::start(config, || {}).unwrap();
     Harness::builder()
@@ -432,6 +443,42 @@ fn a_conversation_is_pinned_and_hidden_from_its_right_click_menu() {
     // A new message from bob brings it back (in its place: hiding ended the pin).
     rt.block_on(bob.send_text(&alice, "still there?")).unwrap();
     wait_for(h, "bob's row again", |h| row_shown(h, &name));
+}
+
+#[test]
+fn new_messages_are_notified_with_the_text_only_when_chosen() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let s = swarms();
+    let bob = messenger(dirs[1].path(), &s);
+    let notes = RecordingNotifier::default();
+    let mut h = app_notifying(dirs[0].path(), &s, Zone::utc(), notes.clone());
+    let alice = create_account(&mut h, "Alice");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    rt.block_on(bob.send_text(&alice, "secret plans")).unwrap();
+    wait_for(&mut h, "a notification", |_| !notes.shown().is_empty());
+    let request = format!("Message request from {}", short(&bob.session_id()));
+    assert_eq!(
+        notes.shown(),
+        vec![(request, String::new())],
+        "no text by default"
+    );
+
+    click(&mut h, "Settings");
+    wait_label(&mut h, "Sender and text");
+    click(&mut h, "Sender and text");
+    rt.block_on(bob.send_text(&alice, "more plans")).unwrap();
+    wait_for(&mut h, "a second notification", |_| {
+        notes.shown().len() == 2
+    });
+    assert_eq!(notes.shown()[1].1, "more plans");
+
+    click(&mut h, "Off");
+    rt.block_on(bob.send_text(&alice, "unheard")).unwrap();
+    wait_label(&mut h, "Requests (1)");
+    std::thread::sleep(Duration::from_millis(300));
+    h.run();
+    assert_eq!(notes.shown().len(), 2, "off is off");
 }
 
 /// The name the conversation list gives an account without a display name.

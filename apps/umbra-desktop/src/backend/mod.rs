@@ -64,6 +64,8 @@ pub struct BackendConfig {
     pub network: NetworkSource,
     /// Argon2id parameters for a new passphrase (the CLI's defaults; tests use cheap ones).
     pub kdf: KdfParams,
+    /// Where notifications of new messages go.
+    pub notifier: Arc<dyn crate::Notifier>,
 }
 
 impl BackendConfig {
@@ -73,6 +75,7 @@ impl BackendConfig {
             profile_dir,
             network,
             kdf: KdfParams::default(),
+            notifier: Arc::new(crate::DesktopNotifier),
         }
     }
 }

@@ -219,6 +219,8 @@ struct Shared {
     status: Mutex<NetworkStatus>,
     /// Argon2id parameters of a new passphrase.
     kdf: KdfParams,
+    /// Where notifications of new messages go.
+    notifier: Arc<dyn crate::Notifier>,
 }
 
 impl Shared {
@@ -286,6 +288,7 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
         current: Mutex::new(None),
         status: Mutex::new(NetworkStatus::default()),
         kdf: config.kdf,
+        notifier: config.notifier.clone(),
     });
     if let Some(name) = name.as_deref().map(str::trim).filter(|n| !n.is_empty())
         && let Err(e) = m.set_display_name(name)
@@ -294,10 +297,14 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
     }
     let display_name = m.display_name().ok().flatten();
     let settings = m.settings().unwrap_or_default();
-    let app_values = [crate::persist::DRAFTS_KEY, crate::persist::THEME_KEY]
-        .into_iter()
-        .filter_map(|k| Some((k, m.app_value(k).ok().flatten()?)))
-        .collect();
+    let app_values = [
+        crate::persist::DRAFTS_KEY,
+        crate::persist::THEME_KEY,
+        crate::persist::NOTIFY_KEY,
+    ]
+    .into_iter()
+    .filter_map(|k| Some((k, m.app_value(k).ok().flatten()?)))
+    .collect();
     let has_passphrase = Profile::needs_passphrase(&config.profile_dir).unwrap_or(false);
     out.send(Update::Ready {
         me: m.session_id(),
@@ -558,6 +565,9 @@ async fn deliver(shared: &Shared, events: Vec<Event>) {
             {
                 read_current = true;
             }
+            Event::Message { message, request } if !message.outgoing => {
+                notify(shared, &message, request);
+            }
             _ => {}
         }
     }
@@ -568,6 +578,33 @@ async fn deliver(shared: &Shared, events: Vec<Event>) {
         shared.notice("marking messages read", &e).await;
     }
     shared.refresh().await;
+}
+
+/// Tells the desktop of a message in a conversation the window does not show, saying as much
+/// as the user chose (by default the sender, never the text).
+fn notify(shared: &Shared, message: &umbra_messenger::Message, request: bool) {
+    let level = shared
+        .m
+        .app_value(crate::persist::NOTIFY_KEY)
+        .ok()
+        .flatten()
+        .map_or_else(crate::NotifyLevel::default, |v| {
+            crate::NotifyLevel::decode(&v)
+        });
+    let name = match shared.m.contact(&message.author) {
+        Ok(Some(c)) if c.nickname.is_some() || c.display_name.is_some() => c.name(),
+        _ => crate::model::short_id(&message.author),
+    };
+    let title = if request {
+        format!("Message request from {name}")
+    } else {
+        format!("New message from {name}")
+    };
+    match level {
+        crate::NotifyLevel::Off => {}
+        crate::NotifyLevel::SenderOnly => shared.notifier.show(&title, ""),
+        crate::NotifyLevel::SenderAndText => shared.notifier.show(&title, &message.body),
+    }
 }
 
 /// Reads the network panel's facts from the transport every [`NETWORK_EVERY`].

@@ -1,9 +1,10 @@
-//! Settings: display name, read receipts, typing indicators, theme, blocked accounts, and
-//! where the data lives.
+//! Settings: display name, read receipts, typing indicators, theme, notifications, blocked
+//! accounts, and where the data lives.
 
 use eframe::egui;
 
 use super::widgets;
+use crate::NotifyLevel;
 use crate::backend::Command;
 use crate::model::{Model, Theme, short_id};
 
@@ -48,6 +49,20 @@ fn sections(ui: &mut egui::Ui, m: &mut Model, out: &mut Vec<Command>) {
         out.push(Command::SaveAppValue {
             key: crate::persist::THEME_KEY,
             value: crate::persist::encode_theme(m.theme),
+        });
+    }
+    ui.add_space(10.0);
+    ui.label(egui::RichText::new("Notifications").strong());
+    let before = m.notify;
+    ui.horizontal_wrapped(|ui| {
+        ui.radio_value(&mut m.notify, NotifyLevel::Off, "Off");
+        ui.radio_value(&mut m.notify, NotifyLevel::SenderOnly, "Sender only");
+        ui.radio_value(&mut m.notify, NotifyLevel::SenderAndText, "Sender and text");
+    });
+    if m.notify != before {
+        out.push(Command::SaveAppValue {
+            key: crate::persist::NOTIFY_KEY,
+            value: m.notify.encode(),
         });
     }
     ui.add_space(10.0);
