@@ -391,7 +391,8 @@ impl Model {
         }
     }
 
-    /// The conversation list as shown: matching the search, most recent activity first.
+    /// The conversation list as shown: matching the search, pinned ones first, then most
+    /// recent activity first.
     pub(crate) fn visible_chats(&self) -> Vec<&Conversation> {
         let q = self.search.trim().to_lowercase();
         let mut list: Vec<&Conversation> = self
@@ -403,7 +404,8 @@ impl Model {
                     || c.contact.session_id.to_hex().contains(&q)
             })
             .collect();
-        list.sort_by_key(|c| std::cmp::Reverse(c.last.as_ref().map_or(0, |m| m.sent_ms)));
+        // The messenger's order, kept while local changes arrive between refreshes.
+        list.sort_by_key(|c| c.list_order());
         list
     }
 

@@ -26,13 +26,7 @@ impl Messenger {
                 priority: priorities.get(&id).copied().unwrap_or_default(),
             });
         }
-        // Pinned first (the latest pinned on top), then by newest message.
-        out.sort_by_key(|c| {
-            (
-                std::cmp::Reverse(c.priority),
-                std::cmp::Reverse(c.last.as_ref().map_or(0, |m| m.sent_ms)),
-            )
-        });
+        out.sort_by_key(Conversation::list_order);
         Ok(out)
     }
 

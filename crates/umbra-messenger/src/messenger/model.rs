@@ -151,6 +151,17 @@ pub struct Conversation {
     pub priority: ChatPriority,
 }
 
+impl Conversation {
+    /// Its place in the chat list, smallest first: pinned ones on top (the latest pinned
+    /// first), then by newest message.
+    pub fn list_order(&self) -> impl Ord + use<> {
+        (
+            std::cmp::Reverse(self.priority),
+            std::cmp::Reverse(self.last.as_ref().map_or(0, |m| m.sent_ms)),
+        )
+    }
+}
+
 /// Where a conversation sits in the chat list: the contacts config's priority
 /// (`groups-config-attachments.md`: `+`, −1 hidden, 0 default, > 0 pinned), so every device
 /// of the account agrees.
