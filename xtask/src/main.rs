@@ -49,6 +49,12 @@ enum Task {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every task builds the workspace, and the node's store (issue 12: RocksDB) compiles C++
+    // with bindgen: a C++ compiler and libclang must be there first.
+    if let Err(e) = system::ensure_rocksdb_build_tools() {
+        eprintln!("xtask: {}", umbra_report::Report(e.as_ref()));
+        return ExitCode::FAILURE;
+    }
     let result = match cli.task {
         Task::Build => tasks::build::run(),
         Task::Test(a) => tasks::test::run(&a),

@@ -25,6 +25,44 @@ pub(crate) const DESKTOP_SCENARIO: &[&str] = &[
     "libxi6",
 ];
 
+/// Debian packages that building RocksDB (bundled in `librocksdb-sys`, the node's store) needs:
+/// a C++ compiler, and libclang for bindgen (the image has only `libclang-cpp`).
+pub(crate) const ROCKSDB_BUILD: &[&str] = &["g++", "libclang-dev"];
+
+/// Makes sure a C++ compiler and libclang are there before anything builds RocksDB: installed
+/// with apt-get on Debian as root, otherwise the one command to run.
+pub(crate) fn ensure_rocksdb_build_tools() -> anyhow::Result<()> {
+    const WHY: &str = "building RocksDB (the service node's store)";
+    if !has_program("dpkg-query") {
+        if has_program("c++") && has_libclang() {
+            return Ok(());
+        }
+        bail!(
+            "{WHY} needs a C++ compiler and libclang: install them with your package manager (Debian: `apt-get install -y g++ libclang-dev`), or point LIBCLANG_PATH at libclang"
+        );
+    }
+    install_missing(ROCKSDB_BUILD, WHY)
+}
+
+/// Whether the dynamic loader knows a libclang (what bindgen loads at build time), or
+/// `LIBCLANG_PATH` names one.
+fn has_libclang() -> bool {
+    if std::env::var_os("LIBCLANG_PATH").is_some() {
+        return true;
+    }
+    Command::new("ldconfig")
+        .arg("-p")
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout).lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with("libclang.so")
+                    || (l.starts_with("libclang-") && !l.starts_with("libclang-cpp"))
+            })
+        })
+}
+
 /// Makes sure every package of `packages` is installed (Debian), installing the missing ones
 /// when we are root; `why` says in a few words what needs them.
 pub(crate) fn ensure_debian_packages(packages: &[&str], why: &str) -> anyhow::Result<()> {
@@ -35,6 +73,12 @@ pub(crate) fn ensure_debian_packages(packages: &[&str], why: &str) -> anyhow::Re
         }
         bail!("{why} need Xvfb and Mesa's software OpenGL: install them with your package manager");
     }
+    install_missing(packages, why)
+}
+
+/// On Debian: installs the packages of `packages` that are missing (as root), or says the one
+/// command to run.
+fn install_missing(packages: &[&str], why: &str) -> anyhow::Result<()> {
     let missing: Vec<&str> = packages
         .iter()
         .copied()
