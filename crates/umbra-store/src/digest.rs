@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use blake2::{Blake2b256, Digest};
-use rusqlite::{Connection, params};
 
-use crate::columns::{hash_from, owner_from};
+use crate::error::Result;
+use crate::keys::{self, TombValue};
+use crate::reader::Reader;
 use crate::types::{
     AccountId, BucketDigest, BucketEntries, MessageVersion, Millis, Namespace, Tombstone,
 };
@@ -54,84 +55,82 @@ fn bucket(
 }
 
 pub(crate) fn bucket_digests(
-    c: &Connection,
+    r: &Reader<'_>,
     owner: Option<&AccountId>,
     now_ms: Millis,
-) -> rusqlite::Result<Vec<BucketDigest>> {
-    let owner_param: Option<Vec<u8>> = owner.map(|o| o.as_bytes().to_vec());
+) -> Result<Vec<BucketDigest>> {
+    let prefix: &[u8] = owner.map_or(&[], |o| &o.as_bytes()[..]);
     let mut buckets: BTreeMap<(AccountId, Namespace), BucketDigest> = BTreeMap::new();
-    {
-        let mut st = c.prepare_cached(
-            "SELECT owner, namespace, hash, expiry_ms FROM messages
-             WHERE expiry_ms > ?1 AND (?2 IS NULL OR owner = ?2)",
-        )?;
-        let mut rows = st.query(params![now_ms, owner_param])?;
-        while let Some(r) = rows.next()? {
-            let o = owner_from(r.get(0)?)?;
-            let ns: Namespace = r.get(1)?;
-            let hash: String = r.get(2)?;
-            let exp: i64 = r.get(3)?;
+    let mut it = r.iter(r.cf.messages, prefix);
+    it.seek_to_first();
+    while let Some((k, v)) = it.item() {
+        let (h, _) = keys::parse_msg(v)?;
+        if h.expiry_ms > now_ms {
+            let (o, ns) = keys::parse_bucket(k)?;
             let b = bucket(&mut buckets, o, ns);
-            xor_into(&mut b.digest, &message_item(&hash, exp));
+            xor_into(&mut b.digest, &message_item(h.hash.as_str(), h.expiry_ms));
             b.messages += 1;
         }
+        it.next();
     }
-    {
-        let mut st = c.prepare_cached(
-            "SELECT owner, namespace, hash FROM tombstones
-             WHERE keep_until_ms > ?1 AND (?2 IS NULL OR owner = ?2)",
-        )?;
-        let mut rows = st.query(params![now_ms, owner_param])?;
-        while let Some(r) = rows.next()? {
-            let o = owner_from(r.get(0)?)?;
-            let ns: Namespace = r.get(1)?;
-            let hash: String = r.get(2)?;
+    r.status(&it)?;
+    let mut it = r.iter(r.cf.tombstones, prefix);
+    it.seek_to_first();
+    while let Some((k, v)) = it.item() {
+        if TombValue::parse(v)?.keep_until_ms > now_ms {
+            let (o, ns) = keys::parse_bucket(k)?;
             let b = bucket(&mut buckets, o, ns);
-            xor_into(&mut b.digest, &tombstone_item(&hash));
+            xor_into(&mut b.digest, &tombstone_item(keys::tomb_hash(k)?.as_str()));
             b.tombstones += 1;
         }
+        it.next();
     }
+    r.status(&it)?;
     Ok(buckets.into_values().collect())
 }
 
 pub(crate) fn bucket_entries(
-    c: &Connection,
+    r: &Reader<'_>,
     owner: &AccountId,
     ns: Namespace,
     now_ms: Millis,
-) -> rusqlite::Result<BucketEntries> {
-    let o = &owner.as_bytes()[..];
-    let messages = {
-        let mut st = c.prepare_cached(
-            "SELECT hash, timestamp_ms, expiry_ms, expiry_version FROM messages
-             WHERE owner = ?1 AND namespace = ?2 AND expiry_ms > ?3 ORDER BY hash",
-        )?;
-        st.query_map(params![o, ns, now_ms], |r| {
-            Ok(MessageVersion {
-                hash: hash_from(r.get(0)?)?,
-                timestamp_ms: r.get(1)?,
-                expiry_ms: r.get(2)?,
-                expiry_version: r.get(3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-    };
-    let tombstones = {
-        let mut st = c.prepare_cached(
-            "SELECT hash, deleted_ms, keep_until_ms FROM tombstones
-             WHERE owner = ?1 AND namespace = ?2 AND keep_until_ms > ?3 ORDER BY hash",
-        )?;
-        st.query_map(params![o, ns, now_ms], |r| {
-            Ok(Tombstone {
+) -> Result<BucketEntries> {
+    let prefix = keys::bucket(owner, ns);
+    let mut messages = Vec::new();
+    let mut it = r.iter(r.cf.messages, &prefix);
+    it.seek_to_first();
+    while let Some((_, v)) = it.item() {
+        let (h, _) = keys::parse_msg(v)?;
+        if h.expiry_ms > now_ms {
+            messages.push(MessageVersion {
+                hash: h.hash,
+                timestamp_ms: h.timestamp_ms,
+                expiry_ms: h.expiry_ms,
+                expiry_version: h.expiry_version,
+            });
+        }
+        it.next();
+    }
+    r.status(&it)?;
+    messages.sort_by_key(|m| m.hash);
+    // Tombstone keys end in the hash: already in hash order.
+    let mut tombstones = Vec::new();
+    let mut it = r.iter(r.cf.tombstones, &prefix);
+    it.seek_to_first();
+    while let Some((k, v)) = it.item() {
+        let t = TombValue::parse(v)?;
+        if t.keep_until_ms > now_ms {
+            tombstones.push(Tombstone {
                 owner: *owner,
                 namespace: ns,
-                hash: hash_from(r.get(0)?)?,
-                deleted_ms: r.get(1)?,
-                keep_until_ms: r.get(2)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-    };
+                hash: keys::tomb_hash(k)?,
+                deleted_ms: t.deleted_ms,
+                keep_until_ms: t.keep_until_ms,
+            });
+        }
+        it.next();
+    }
+    r.status(&it)?;
     Ok(BucketEntries {
         messages,
         tombstones,

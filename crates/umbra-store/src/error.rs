@@ -27,29 +27,33 @@ impl std::fmt::Display for QuotaLimit {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database file could not be opened or configured.
+    /// The store's directory could not be opened or configured.
     #[error("opening the message store at {path}")]
     Open {
-        /// Path of the database file.
+        /// Path of the store's directory.
         path: PathBuf,
-        /// What SQLite said.
+        /// What RocksDB said.
         #[source]
-        source: rusqlite::Error,
+        source: rocksdb::Error,
     },
-    /// A schema migration failed.
-    #[error("migrating the message store schema from version {from} to {to}")]
-    Migrate {
-        /// Version found on disk.
-        from: i64,
-        /// Version the migration was moving to.
-        to: i64,
-        /// What SQLite said.
-        #[source]
-        source: rusqlite::Error,
-    },
-    /// The database was written by a newer build whose schema this build does not know.
+    /// The path holds a message store of the SQLite format of earlier builds, which this build
+    /// does not read (and never overwrites).
     #[error(
-        "opening the message store: schema version {found} is newer than this build supports ({supported})"
+        "{path} is a message store in the old SQLite format, which this build no longer reads: stop the node, move the file (and its -wal/-shm files) out of the data directory and start again; the swarm's anti-entropy refills the new store"
+    )]
+    OldSqliteFormat {
+        /// The SQLite file found.
+        path: PathBuf,
+    },
+    /// The path exists but is not a directory of this store (a file of another kind).
+    #[error("{path} is not a message store directory (expected a directory)")]
+    NotAStore {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The store was written by a newer build whose layout this build does not know.
+    #[error(
+        "opening the message store: layout version {found} is newer than this build supports ({supported})"
     )]
     SchemaTooNew {
         /// Version found on disk.
@@ -57,19 +61,25 @@ pub enum StoreError {
         /// Highest version this build knows.
         supported: i64,
     },
+    /// A stored record does not have the shape this build writes (damage on disk).
+    #[error("the message store holds a damaged record: {what}")]
+    Corrupt {
+        /// Which part of which record.
+        what: &'static str,
+    },
     /// The writer thread could not be started.
     #[error("starting the message store writer thread")]
     Spawn(#[source] std::io::Error),
-    /// SQLite reported an error while performing `op`.
+    /// RocksDB reported an error while performing `op`.
     #[error("{op}: database error")]
     Database {
         /// The operation being performed.
         op: &'static str,
-        /// What SQLite said.
+        /// What RocksDB said.
         #[source]
-        source: rusqlite::Error,
+        source: rocksdb::Error,
     },
-    /// The database reached its configured size cap ([`crate::StoreConfig::max_db_bytes`]).
+    /// The stored data reached its configured size cap ([`crate::StoreConfig::max_db_bytes`]).
     #[error("{op}: message store is full (database size limit of {max_db_bytes} bytes reached)")]
     DatabaseFull {
         /// The operation being performed.
@@ -82,7 +92,7 @@ pub enum StoreError {
     Commit {
         /// The operation being performed.
         op: &'static str,
-        /// What SQLite said.
+        /// What RocksDB said.
         reason: String,
     },
     /// Storing would take the account over one of its quotas.
@@ -144,15 +154,9 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Wraps a SQLite error, recognising "database or disk is full".
-    pub(crate) fn db(op: &'static str, max_db_bytes: Option<u64>, source: rusqlite::Error) -> Self {
-        if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
-            return StoreError::DatabaseFull {
-                op,
-                max_db_bytes: max_db_bytes.unwrap_or(0),
-            };
-        }
-        StoreError::Database { op, source }
+    /// Wraps a RocksDB error met while performing `op`.
+    pub(crate) fn db(op: &'static str) -> impl Fn(rocksdb::Error) -> StoreError {
+        move |source| StoreError::Database { op, source }
     }
 }
 

@@ -1,13 +1,17 @@
 #![doc = include_str!("../README.md")]
 
 mod arrival;
-mod columns;
 mod config;
 mod digest;
+mod engine;
 mod error;
+mod keys;
+mod merge;
+mod ops;
 mod reader;
 mod reply;
-mod schema;
+mod rows;
+mod sweep;
 mod types;
 mod writer;
 
@@ -15,7 +19,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use arrival::{Arrival, SHARDS as ARRIVAL_SHARDS};
-pub use config::{Durability, Quota, StoreConfig};
+pub use config::{Durability, Quota, Resources, StoreConfig};
+pub use engine::refuse_old_format;
 pub use error::{QuotaLimit, Result, StoreError};
 pub use reply::Reply;
 pub use types::{
@@ -28,10 +33,12 @@ pub use types::{
     is_public_outbox,
 };
 
+use engine::Db;
+use reader::Reader;
 use writer::{Cmd, Writer};
 
 /// A handle to an open message store. Cheap to clone; all clones share the writer thread and the
-/// read pool. The writer stops (after finishing queued writes) when the last handle is dropped.
+/// database. The writer stops (after finishing queued writes) when the last handle is dropped.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -40,7 +47,7 @@ pub struct Store {
 struct Inner {
     writer: Writer,
     hub: Arc<arrival::Hub>,
-    readers: reader::ReadPool,
+    db: Arc<Db>,
     config: StoreConfig,
 }
 
@@ -53,21 +60,28 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, migrates its schema, and starts the
-    /// writer thread.
+    /// Opens (creating if needed) the store's directory at `path`, checks its layout, and
+    /// starts the writer thread. A file at `path` is refused: one of the old SQLite format with
+    /// [`StoreError::OldSqliteFormat`] (it is never read, changed or overwritten).
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Store> {
         let path = path.as_ref();
         let hub = Arc::new(arrival::Hub::new());
-        let writer = Writer::start(path, &config, hub.clone())?;
-        let readers = reader::ReadPool::new(path, &config);
+        let (db, next_seq) = engine::open(path, &config)?;
+        let db = Arc::new(db);
+        let writer = Writer::start(Arc::clone(&db), next_seq, &config, hub.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 writer,
                 hub,
-                readers,
+                db,
                 config,
             }),
         })
+    }
+
+    /// Runs a read for `op`.
+    fn read<T>(&self, op: &'static str, f: impl FnOnce(&Reader<'_>) -> Result<T>) -> Result<T> {
+        f(&Reader::new(&self.inner.db, op)?)
     }
 
     /// A future that resolves once a message for `owner` (or another account sharing its
@@ -265,7 +279,7 @@ impl Store {
     }
 
     // -----------------------------------------------------------------------------------------
-    // Reads (read pool; see every write whose Reply has resolved)
+    // Reads (any thread; see every write whose Reply has resolved)
     // -----------------------------------------------------------------------------------------
 
     /// One page of the account's live messages in a namespace, in this node's insertion order,
@@ -301,8 +315,8 @@ impl Store {
         direction: RetrieveDirection,
         now_ms: Millis,
     ) -> Result<Retrieved> {
-        self.inner.readers.with("retrieve", |c| {
-            reader::retrieve(c, owner, namespace, last_hash, limits, direction, now_ms)
+        self.read("retrieve", |r| {
+            reader::retrieve(r, owner, namespace, last_hash, limits, direction, now_ms)
         })
     }
 
@@ -313,7 +327,7 @@ impl Store {
         hashes: &[MessageHash],
         now_ms: Millis,
     ) -> Result<std::collections::BTreeMap<MessageHash, Millis>> {
-        self.inner.readers.with("get_expiries", |c| {
+        self.read("get_expiries", |c| {
             reader::get_expiries(c, owner, hashes, now_ms)
         })
     }
@@ -321,9 +335,7 @@ impl Store {
     /// The account's revoked subaccount tokens, most recently revoked first
     /// (`revoked_subaccounts`, §5.10).
     pub fn revoked_subaccounts(&self, owner: &AccountId) -> Result<Vec<SubaccountToken>> {
-        self.inner
-            .readers
-            .with("revoked_subaccounts", |c| reader::revoked(c, owner))
+        self.read("revoked_subaccounts", |c| reader::revoked(c, owner))
     }
 
     /// Whether `token` is revoked for the account.
@@ -332,7 +344,7 @@ impl Store {
         owner: &AccountId,
         token: &SubaccountToken,
     ) -> Result<bool> {
-        self.inner.readers.with("is_subaccount_revoked", |c| {
+        self.read("is_subaccount_revoked", |c| {
             reader::is_revoked(c, owner, token)
         })
     }
@@ -343,9 +355,7 @@ impl Store {
         hashes: &[MessageHash],
         now_ms: Millis,
     ) -> Result<Vec<ReplicaMessage>> {
-        self.inner
-            .readers
-            .with("get_replicas", |c| reader::get_replicas(c, hashes, now_ms))
+        self.read("get_replicas", |c| reader::get_replicas(c, hashes, now_ms))
     }
 
     /// Digests of every non-empty bucket (optionally only the account `owner`'s), ordered by
@@ -355,7 +365,7 @@ impl Store {
         owner: Option<&AccountId>,
         now_ms: Millis,
     ) -> Result<Vec<BucketDigest>> {
-        self.inner.readers.with("bucket_digests", |c| {
+        self.read("bucket_digests", |c| {
             digest::bucket_digests(c, owner, now_ms)
         })
     }
@@ -367,16 +377,14 @@ impl Store {
         namespace: Namespace,
         now_ms: Millis,
     ) -> Result<BucketEntries> {
-        self.inner.readers.with("bucket_entries", |c| {
+        self.read("bucket_entries", |c| {
             digest::bucket_entries(c, owner, namespace, now_ms)
         })
     }
 
     /// Distinct accounts holding live messages, sorted.
     pub fn owners(&self, now_ms: Millis) -> Result<Vec<AccountId>> {
-        self.inner
-            .readers
-            .with("owners", |c| reader::owners(c, now_ms))
+        self.read("owners", |c| reader::owners(c, now_ms))
     }
 
     /// Pages through all live messages in local row order and returns those whose owner
@@ -389,16 +397,16 @@ impl Store {
         scan_limit: usize,
         now_ms: Millis,
     ) -> Result<ExportPage> {
-        self.inner.readers.with("export_messages", |c| {
+        self.read("export_messages", |c| {
             reader::export_messages(c, filter, after, scan_limit, now_ms)
         })
     }
 
-    /// Counters for metrics. `messages` and `bytes` are kept in memory by the writer (no query);
-    /// `tombstones` and `db_bytes` are read from the database.
+    /// Counters for metrics. `messages`, `bytes` and `tombstones` are kept in memory by the
+    /// writer (no query); `db_bytes` is read from RocksDB's properties.
     pub fn stats(&self) -> Result<Stats> {
-        let (messages, bytes) = self.inner.writer.totals();
-        let (tombstones, db_bytes) = self.inner.readers.with("stats", reader::db_stats)?;
+        let (messages, bytes, tombstones) = self.inner.writer.totals();
+        let db_bytes = self.read("stats", |r| Ok(reader::disk_bytes(r)))?;
         Ok(Stats {
             messages,
             bytes,

@@ -1,319 +1,297 @@
-//! The read pool and the read-only queries.
+//! The read-only queries. They read the database directly from any thread (RocksDB reads are
+//! thread-safe; each scan sees one consistent view) and see every write whose reply has
+//! resolved.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rocksdb::{DBRawIteratorWithThreadMode, ReadOptions};
 
-use crate::columns::{hash_from, owner_bytes, owner_from};
-use crate::config::StoreConfig;
+use crate::engine::{self, Db};
 use crate::error::{Result, StoreError};
-use crate::schema;
+use crate::keys::{self, KIND_MESSAGE, MsgHeader, TombValue};
+use crate::rows::Cfs;
 use crate::types::{
     AccountId, ExportCursor, ExportPage, MessageHash, Millis, Namespace, ReplicaMessage,
     RetrieveDirection, RetrieveLimits, Retrieved, StoredMessage, SubaccountToken,
 };
 
-struct PoolState {
-    idle: Vec<Connection>,
-    opened: usize,
+/// A read of the database for one operation.
+pub(crate) struct Reader<'db> {
+    pub(crate) db: &'db Db,
+    pub(crate) cf: Cfs<'db>,
+    pub(crate) op: &'static str,
 }
 
-/// A small pool of read connections, opened lazily up to `max`.
-pub(crate) struct ReadPool {
-    path: PathBuf,
-    max: usize,
-    max_db_bytes: Option<u64>,
-    state: Mutex<PoolState>,
-    returned: Condvar,
-}
-
-impl ReadPool {
-    pub(crate) fn new(path: &Path, config: &StoreConfig) -> Self {
-        ReadPool {
-            path: path.to_path_buf(),
-            max: config.readers.max(1),
-            max_db_bytes: config.max_db_bytes,
-            state: Mutex::new(PoolState {
-                idle: Vec::new(),
-                opened: 0,
-            }),
-            returned: Condvar::new(),
-        }
+impl<'db> Reader<'db> {
+    pub(crate) fn new(db: &'db Db, op: &'static str) -> Result<Reader<'db>> {
+        Ok(Reader {
+            db,
+            cf: Cfs::new(db)?,
+            op,
+        })
     }
 
-    fn lock(&self) -> MutexGuard<'_, PoolState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn get(&self, cf: &rocksdb::ColumnFamily, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.get_cf(cf, key).map_err(StoreError::db(self.op))
     }
 
-    /// Runs `f` on a pooled connection (blocking while all are busy).
-    pub(crate) fn with<T>(
+    /// A raw iterator over `cf` limited to keys starting with `prefix`.
+    pub(crate) fn iter(
         &self,
-        op: &'static str,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T> {
-        let conn = {
-            let mut st = self.lock();
-            loop {
-                if let Some(c) = st.idle.pop() {
-                    break Some(c);
-                }
-                if st.opened < self.max {
-                    st.opened += 1;
-                    break None;
-                }
-                st = self.returned.wait(st).unwrap_or_else(|e| e.into_inner());
-            }
+        cf: &rocksdb::ColumnFamily,
+        prefix: &[u8],
+    ) -> DBRawIteratorWithThreadMode<'db, Db> {
+        let mut ro = ReadOptions::default();
+        if !prefix.is_empty() {
+            ro.set_iterate_lower_bound(prefix.to_vec());
+            ro.set_iterate_upper_bound(keys::prefix_end(prefix));
+        }
+        self.db.raw_iterator_cf_opt(cf, ro)
+    }
+
+    pub(crate) fn status(&self, it: &DBRawIteratorWithThreadMode<'_, Db>) -> Result<()> {
+        it.status().map_err(StoreError::db(self.op))
+    }
+
+    /// The message key the hash's message has, if any.
+    fn message_key(&self, hash: &MessageHash) -> Result<Option<Vec<u8>>> {
+        self.get(self.cf.hashes, &keys::hash_key(hash, KIND_MESSAGE))
+    }
+
+    /// The message with this hash: its key and value.
+    fn message(&self, hash: &MessageHash) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let Some(key) = self.message_key(hash)? else {
+            return Ok(None);
         };
-        let conn = match conn {
-            Some(c) => c,
-            None => match schema::open_reader(&self.path) {
-                Ok(c) => c,
-                Err(e) => {
-                    self.lock().opened -= 1;
-                    self.returned.notify_one();
-                    return Err(e);
-                }
-            },
+        Ok(self.get(self.cf.messages, &key)?.map(|v| (key, v)))
+    }
+
+    /// The seq `last_hash` stands for: a live (or not yet swept) message, or a deleted one
+    /// whose tombstone remembers its position. `None` when this node knows no such message of
+    /// the account in the namespace.
+    fn anchor(&self, owner: &AccountId, ns: Namespace, hash: &MessageHash) -> Result<Option<u64>> {
+        let bucket = keys::bucket(owner, ns);
+        if let Some(key) = self.message_key(hash)?
+            && key.starts_with(&bucket)
+        {
+            return keys::seq_of(&key).map(Some);
+        }
+        let Some(v) = self.get(self.cf.tombstones, &keys::tomb_key(owner, ns, hash))? else {
+            return Ok(None);
         };
-        let r = f(&conn).map_err(|e| StoreError::db(op, self.max_db_bytes, e));
-        self.lock().idle.push(conn);
-        self.returned.notify_one();
-        r
+        let t = TombValue::parse(&v)?;
+        Ok((t.local_seq != 0).then_some(t.local_seq))
     }
 }
 
-/// The local row id `last_hash` stands for: a live (or not yet swept) message, or a deleted one
-/// whose tombstone remembers its position. `None` when this node knows no such message of the
-/// account in the namespace.
-fn anchor(
-    c: &Connection,
-    owner: &AccountId,
-    ns: Namespace,
-    hash: &str,
-) -> rusqlite::Result<Option<i64>> {
-    let id: Option<i64> = c
-        .prepare_cached(
-            "SELECT id FROM messages WHERE hash = ?1 AND owner = ?2 AND namespace = ?3",
-        )?
-        .query_row(params![hash, owner_bytes(owner), ns], |r| r.get(0))
-        .optional()?;
-    if id.is_some() {
-        return Ok(id);
-    }
-    let id: Option<Option<i64>> = c
-        .prepare_cached(
-            "SELECT local_id FROM tombstones WHERE hash = ?1 AND owner = ?2 AND namespace = ?3",
-        )?
-        .query_row(params![hash, owner_bytes(owner), ns], |r| r.get(0))
-        .optional()?;
-    Ok(id.flatten())
+fn replica(key: &[u8], value: &[u8]) -> Result<ReplicaMessage> {
+    let (owner, namespace) = keys::parse_bucket(key)?;
+    let (h, data) = keys::parse_msg(value)?;
+    Ok(ReplicaMessage {
+        owner,
+        namespace,
+        hash: h.hash,
+        data: data.to_vec(),
+        timestamp_ms: h.timestamp_ms,
+        expiry_ms: h.expiry_ms,
+        expiry_version: h.expiry_version,
+    })
 }
 
+/// One page of a bucket after (or, reversed, before) `last_hash`: one seek, then a scan.
 pub(crate) fn retrieve(
-    c: &Connection,
+    r: &Reader<'_>,
     owner: &AccountId,
     ns: Namespace,
     last_hash: Option<&MessageHash>,
     limits: RetrieveLimits,
     direction: RetrieveDirection,
     now_ms: Millis,
-) -> rusqlite::Result<Retrieved> {
+) -> Result<Retrieved> {
     let known = match last_hash {
-        Some(h) => anchor(c, owner, ns, h.as_str())?,
+        Some(h) => r.anchor(owner, ns, h)?,
         None => None,
     };
     let max_count = limits.max_count.map(|n| n.max(1));
-    let sql_limit: i64 = max_count
-        .map(|n| i64::try_from(n).unwrap_or(i64::MAX - 1).saturating_add(1))
-        .unwrap_or(-1);
+    let bucket = keys::bucket(owner, ns);
+    let mut it = r.iter(r.cf.messages, &bucket);
     // storage-rpc-addendum.md A2: reversed, strictly older than `last_hash`, newest first; an
     // absent or unknown `last_hash` starts at the newest (forward: at the oldest).
-    let (sql, bound) = match direction {
-        RetrieveDirection::Forward => (
-            "SELECT hash, data, timestamp_ms, expiry_ms FROM messages
-             WHERE owner = ?1 AND namespace = ?2 AND id > ?3 AND expiry_ms > ?4
-             ORDER BY id LIMIT ?5",
-            known.unwrap_or(0),
-        ),
-        RetrieveDirection::Reverse => (
-            "SELECT hash, data, timestamp_ms, expiry_ms FROM messages
-             WHERE owner = ?1 AND namespace = ?2 AND id < ?3 AND expiry_ms > ?4
-             ORDER BY id DESC LIMIT ?5",
-            known.unwrap_or(i64::MAX),
-        ),
-    };
-    let mut st = c.prepare_cached(sql)?;
-    let mut rows = st.query(params![owner_bytes(owner), ns, bound, now_ms, sql_limit])?;
+    let forward = matches!(direction, RetrieveDirection::Forward);
+    match (forward, known) {
+        (true, Some(seq)) => it.seek(keys::msg_key(owner, ns, seq.saturating_add(1))),
+        (true, None) => it.seek(bucket),
+        (false, Some(seq)) => it.seek_for_prev(keys::msg_key(owner, ns, seq.saturating_sub(1))),
+        (false, None) => it.seek_to_last(),
+    }
     let mut out = Retrieved::default();
     let mut total = 0usize;
-    while let Some(r) = rows.next()? {
-        // storage-rpc-addendum.md A1: `more` only when a further message exists and a limit
-        // left it out (this row is that message).
-        if max_count.is_some_and(|m| out.messages.len() >= m) {
-            out.more = true;
-            break;
-        }
-        let hash: String = r.get(0)?;
-        let data: Vec<u8> = r.get(1)?;
-        if let Some(max) = limits.max_size {
-            total = total.saturating_add(RetrieveLimits::message_size(hash.len(), data.len()));
-            // The first message is always returned, even when alone it is over the cap.
-            if !out.messages.is_empty() && total > max {
+    while let Some((_, v)) = it.item() {
+        let (h, data) = keys::parse_msg(v)?;
+        if h.expiry_ms > now_ms {
+            // storage-rpc-addendum.md A1: `more` only when a further message exists and a
+            // limit left it out (this one is that message).
+            if max_count.is_some_and(|m| out.messages.len() >= m) {
                 out.more = true;
                 break;
             }
+            if let Some(max) = limits.max_size {
+                total = total.saturating_add(RetrieveLimits::message_size(
+                    h.hash.as_str().len(),
+                    data.len(),
+                ));
+                // The first message is always returned, even when alone it is over the cap.
+                if !out.messages.is_empty() && total > max {
+                    out.more = true;
+                    break;
+                }
+            }
+            out.messages.push(stored(ns, &h, data));
         }
-        out.messages.push(StoredMessage {
-            hash: hash_from(hash)?,
-            namespace: ns,
-            data,
-            timestamp_ms: r.get(2)?,
-            expiry_ms: r.get(3)?,
-        });
+        if forward {
+            it.next();
+        } else {
+            it.prev();
+        }
     }
+    r.status(&it)?;
     Ok(out)
+}
+
+fn stored(ns: Namespace, h: &MsgHeader, data: &[u8]) -> StoredMessage {
+    StoredMessage {
+        hash: h.hash,
+        namespace: ns,
+        data: data.to_vec(),
+        timestamp_ms: h.timestamp_ms,
+        expiry_ms: h.expiry_ms,
+    }
 }
 
 pub(crate) fn get_expiries(
-    c: &Connection,
+    r: &Reader<'_>,
     owner: &AccountId,
     hashes: &[MessageHash],
     now_ms: Millis,
-) -> rusqlite::Result<BTreeMap<MessageHash, Millis>> {
+) -> Result<BTreeMap<MessageHash, Millis>> {
     let mut out = BTreeMap::new();
-    let mut st = c.prepare_cached(
-        "SELECT expiry_ms FROM messages WHERE hash = ?1 AND owner = ?2 AND expiry_ms > ?3",
-    )?;
     for h in hashes {
-        if let Some(e) = st
-            .query_row(params![h.as_str(), owner_bytes(owner), now_ms], |r| {
-                r.get::<_, i64>(0)
-            })
-            .optional()?
-        {
-            out.insert(*h, e);
+        let Some((k, v)) = r.message(h)? else {
+            continue;
+        };
+        let (o, _) = keys::parse_bucket(&k)?;
+        let (m, _) = keys::parse_msg(&v)?;
+        if o == *owner && m.expiry_ms > now_ms {
+            out.insert(*h, m.expiry_ms);
         }
     }
     Ok(out)
 }
 
-pub(crate) fn revoked(c: &Connection, owner: &AccountId) -> rusqlite::Result<Vec<SubaccountToken>> {
-    let mut st = c.prepare_cached(
-        "SELECT token FROM revoked_subaccounts WHERE owner = ?1 ORDER BY id DESC",
-    )?;
-    let rows = st.query_map([owner_bytes(owner)], |r| r.get::<_, Vec<u8>>(0))?;
-    let mut out = Vec::new();
-    for t in rows {
-        let t = t?;
-        if let Ok(arr) = <[u8; 36]>::try_from(t.as_slice()) {
-            out.push(SubaccountToken(arr));
-        }
+pub(crate) fn revoked(r: &Reader<'_>, owner: &AccountId) -> Result<Vec<SubaccountToken>> {
+    let mut it = r.iter(r.cf.revoked, owner.as_bytes());
+    it.seek_to_first();
+    let mut all = Vec::new();
+    while let Some((k, v)) = it.item() {
+        all.push((keys::revoked_order(v)?, keys::revoked_token(k)?));
+        it.next();
     }
-    Ok(out)
+    r.status(&it)?;
+    all.sort_by_key(|e| std::cmp::Reverse(e.0));
+    Ok(all.into_iter().map(|(_, t)| SubaccountToken(t)).collect())
 }
 
 pub(crate) fn is_revoked(
-    c: &Connection,
+    r: &Reader<'_>,
     owner: &AccountId,
     token: &SubaccountToken,
-) -> rusqlite::Result<bool> {
-    let n: i64 = c
-        .prepare_cached("SELECT COUNT(*) FROM revoked_subaccounts WHERE owner = ?1 AND token = ?2")?
-        .query_row(params![owner_bytes(owner), &token.0[..]], |r| r.get(0))?;
-    Ok(n > 0)
+) -> Result<bool> {
+    Ok(r.get(r.cf.revoked, &keys::revoked_key(owner, &token.0))?
+        .is_some())
 }
-
-fn replica_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReplicaMessage> {
-    Ok(ReplicaMessage {
-        owner: owner_from(r.get(0)?)?,
-        namespace: r.get(1)?,
-        hash: hash_from(r.get(2)?)?,
-        data: r.get(3)?,
-        timestamp_ms: r.get(4)?,
-        expiry_ms: r.get(5)?,
-        expiry_version: r.get(6)?,
-    })
-}
-
-const REPLICA_COLUMNS: &str =
-    "owner, namespace, hash, data, timestamp_ms, expiry_ms, expiry_version";
 
 pub(crate) fn get_replicas(
-    c: &Connection,
+    r: &Reader<'_>,
     hashes: &[MessageHash],
     now_ms: Millis,
-) -> rusqlite::Result<Vec<ReplicaMessage>> {
-    let mut st = c.prepare_cached(&format!(
-        "SELECT {REPLICA_COLUMNS} FROM messages WHERE hash = ?1 AND expiry_ms > ?2"
-    ))?;
+) -> Result<Vec<ReplicaMessage>> {
     let mut out = Vec::new();
     for h in hashes {
-        if let Some(m) = st
-            .query_row(params![h.as_str(), now_ms], replica_from_row)
-            .optional()?
-        {
-            out.push(m);
+        if let Some((k, v)) = r.message(h)? {
+            let m = replica(&k, &v)?;
+            if m.expiry_ms > now_ms {
+                out.push(m);
+            }
         }
     }
     Ok(out)
 }
 
-pub(crate) fn owners(c: &Connection, now_ms: Millis) -> rusqlite::Result<Vec<AccountId>> {
-    let mut st = c.prepare_cached(
-        "SELECT DISTINCT owner FROM messages WHERE expiry_ms > ?1 ORDER BY owner",
-    )?;
-    let rows = st.query_map([now_ms], |r| r.get::<_, Vec<u8>>(0))?;
-    rows.map(|r| owner_from(r?)).collect()
+pub(crate) fn owners(r: &Reader<'_>, now_ms: Millis) -> Result<Vec<AccountId>> {
+    let mut it = r.iter(r.cf.messages, &[]);
+    it.seek_to_first();
+    let mut out: Vec<AccountId> = Vec::new();
+    while let Some((k, v)) = it.item() {
+        let (owner, _) = keys::parse_bucket(k)?;
+        if out.last() == Some(&owner) {
+            // Skip the rest of this account at once.
+            it.seek(keys::prefix_end(owner.as_bytes()));
+            continue;
+        }
+        if keys::parse_msg(v)?.0.expiry_ms > now_ms {
+            out.push(owner);
+            continue;
+        }
+        it.next();
+    }
+    r.status(&it)?;
+    Ok(out)
 }
 
 pub(crate) fn export_messages(
-    c: &Connection,
+    r: &Reader<'_>,
     filter: &dyn Fn(&AccountId) -> bool,
     after: ExportCursor,
     scan_limit: usize,
     now_ms: Millis,
-) -> rusqlite::Result<ExportPage> {
+) -> Result<ExportPage> {
     let scan_limit = scan_limit.max(1);
-    let scanned: Vec<(i64, Vec<u8>, i64)> = {
-        let mut st = c.prepare_cached(
-            "SELECT id, owner, expiry_ms FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2",
-        )?;
-        st.query_map(
-            params![after.0, i64::try_from(scan_limit).unwrap_or(i64::MAX)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?
-        .collect::<rusqlite::Result<_>>()?
-    };
-    let mut page = ExportPage::default();
-    let mut full = c.prepare_cached(&format!(
-        "SELECT {REPLICA_COLUMNS} FROM messages WHERE id = ?1"
-    ))?;
-    for (id, owner, expiry) in &scanned {
-        if *expiry <= now_ms {
-            continue;
+    let mut it = r.iter(r.cf.messages, &[]);
+    match &after.0 {
+        Some(k) => {
+            it.seek(k);
+            if it.key() == Some(&k[..]) {
+                it.next();
+            }
         }
-        let o = owner_from(owner.clone())?;
-        if !filter(&o) {
-            continue;
-        }
-        if let Some(m) = full.query_row([id], replica_from_row).optional()? {
-            page.messages.push(m);
-        }
+        None => it.seek_to_first(),
     }
-    if scanned.len() >= scan_limit {
-        page.next = scanned.last().map(|(id, _, _)| ExportCursor(*id));
+    let mut page = ExportPage::default();
+    let mut scanned = 0usize;
+    let mut last = None;
+    while let Some((k, v)) = it.item() {
+        if scanned >= scan_limit {
+            break;
+        }
+        scanned += 1;
+        last = Some(k.to_vec());
+        let (owner, _) = keys::parse_bucket(k)?;
+        if filter(&owner) {
+            let m = replica(k, v)?;
+            if m.expiry_ms > now_ms {
+                page.messages.push(m);
+            }
+        }
+        it.next();
+    }
+    r.status(&it)?;
+    if scanned >= scan_limit {
+        page.next = last.map(|k| ExportCursor(Some(k)));
     }
     Ok(page)
 }
 
-pub(crate) fn db_stats(c: &Connection) -> rusqlite::Result<(u64, u64)> {
-    let tombstones: i64 = c.query_row("SELECT COUNT(*) FROM tombstones", [], |r| r.get(0))?;
-    let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-    let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-    Ok((
-        u64::try_from(tombstones).unwrap_or(0),
-        u64::try_from(pages.saturating_mul(size)).unwrap_or(0),
-    ))
+/// Bytes of the store's files (SST files and memtables).
+pub(crate) fn disk_bytes(r: &Reader<'_>) -> u64 {
+    engine::disk_bytes(r.db)
 }

@@ -313,7 +313,7 @@ pub struct Stats {
     pub bytes: u64,
     /// Tombstones held.
     pub tombstones: u64,
-    /// Size of the database file in bytes (pages in use and free).
+    /// Size of the store's files in bytes (SST files and memtables of every column family).
     pub db_bytes: u64,
 }
 
@@ -429,9 +429,10 @@ pub struct BucketEntries {
     pub tombstones: Vec<Tombstone>,
 }
 
-/// Cursor of [`crate::Store::export_messages`]: the local row id to continue after.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord)]
-pub struct ExportCursor(pub i64);
+/// Cursor of [`crate::Store::export_messages`]: where to continue (opaque; the default starts
+/// at the beginning).
+#[derive(Debug, Clone, PartialEq, Eq, Default, PartialOrd, Ord)]
+pub struct ExportCursor(pub(crate) Option<Vec<u8>>);
 
 /// One page of [`crate::Store::export_messages`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -186,15 +186,28 @@ pub enum DurabilityConfig {
 pub struct StoreTuning {
     /// Commit durability.
     pub durability: DurabilityConfig,
-    /// Cap on the database size in MiB (3584 = the reference's 3.5 GiB); 0 = unlimited.
+    /// Cap on the stored data in MiB (3584 = the reference's 3.5 GiB); 0 = unlimited.
     pub max_db_mib: u64,
+    /// RocksDB write buffers (memtables) of all column families together, in MiB.
+    pub write_buffer_mib: u32,
+    /// RocksDB block cache (reads), in MiB.
+    pub block_cache_mib: u32,
+    /// Most files RocksDB keeps open.
+    pub max_open_files: u16,
+    /// RocksDB background flush and compaction threads.
+    pub background_jobs: u8,
 }
 
 impl Default for StoreTuning {
     fn default() -> Self {
+        let r = umbra_store::Resources::default();
         StoreTuning {
             durability: DurabilityConfig::default(),
             max_db_mib: 3584,
+            write_buffer_mib: u32::try_from(r.write_buffer_bytes >> 20).unwrap_or(16),
+            block_cache_mib: u32::try_from(r.block_cache_bytes >> 20).unwrap_or(24),
+            max_open_files: u16::try_from(r.max_open_files).unwrap_or(256),
+            background_jobs: u8::try_from(r.background_jobs).unwrap_or(2),
         }
     }
 }
@@ -371,6 +384,12 @@ impl Config {
             } else {
                 Some(self.store.max_db_mib.saturating_mul(1024 * 1024))
             },
+            resources: umbra_store::Resources {
+                write_buffer_bytes: mib(self.store.write_buffer_mib),
+                block_cache_bytes: mib(self.store.block_cache_mib),
+                max_open_files: i32::from(self.store.max_open_files),
+                background_jobs: i32::from(self.store.background_jobs),
+            },
             ..umbra_store::StoreConfig::default()
         }
     }
@@ -413,6 +432,13 @@ fn tracing_level_ok(s: &str) -> Option<LogVerbosity> {
         }
     }
     Some(most)
+}
+
+/// `n` MiB in bytes.
+fn mib(n: u32) -> usize {
+    usize::try_from(n)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(1024 * 1024)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! only to their owner, speaking Session's storage RPC (`shared/spec/storage-rpc.md`) over HTTPS.
 //! This crate is the async shell around the pure pieces: it loads the node's identity and
 //! configuration, terminates TLS, parses and authenticates requests, and calls
-//! [`umbra_store`] (SQLite) to keep the messages.
+//! [`umbra_store`] (RocksDB) to keep the messages.
 //!
 //! ```text
 //!  client ──HTTPS──► http::client server ── rate limit, body limit, IPv4, 404/410 ──┐

@@ -167,7 +167,7 @@ pub fn render_store_stats(stats: &umbra_store::Stats, out: &mut String) {
         ),
         (
             "umbra_node_db_bytes",
-            "Size of the message database file.",
+            "Size of the message store's files (RocksDB SST files and memtables).",
             stats.db_bytes,
         ),
     ];

@@ -28,8 +28,12 @@ use crate::swarm::SwarmHandle;
 use umbra_nodelist::SwarmView;
 use umbra_nodelist::list::NodeEntry;
 
-/// File name of the message database inside the data directory.
-pub const DB_FILE: &str = "messages.sqlite";
+/// The message store's directory (RocksDB) inside the data directory.
+pub const DB_FILE: &str = "messages.rocksdb";
+
+/// The message store of earlier builds (SQLite). Its presence stops the node with one line:
+/// it is never read, ignored or overwritten (`umbra_store::refuse_old_format`).
+pub const LEGACY_DB_FILE: &str = "messages.sqlite";
 
 /// Everything a request handler needs. Shared (`Arc`) by all connections and tasks.
 pub struct NodeState {
@@ -182,6 +186,7 @@ impl NodeBuilder {
         cfg.validate()?;
         let identity = load_or_create_identity(&cfg.data_dir)?;
         let tls = server_tls_config(load_or_create_tls(&cfg.data_dir)?)?;
+        umbra_store::refuse_old_format(&cfg.data_dir.join(LEGACY_DB_FILE))?;
         let db_path = cfg.data_dir.join(DB_FILE);
         let store_cfg = cfg.store_config();
         let store = tokio::task::spawn_blocking(move || Store::open(db_path, store_cfg))

@@ -94,6 +94,28 @@ fn an_unreadable_data_directory_is_one_line_with_its_cause_once() {
 }
 
 #[test]
+fn an_old_sqlite_store_is_refused_with_one_line_and_kept() {
+    // A data directory of an earlier build: its SQLite message store must stop the node with
+    // one line saying what it is and what to do, and stay as it was.
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join(umbra_node::node::LEGACY_DB_FILE);
+    let mut bytes = b"SQLite format 3\0".to_vec();
+    bytes.resize(4096, 1);
+    std::fs::write(&old, &bytes).unwrap();
+    let line = failure(node().arg("--data-dir").arg(dir.path()).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]));
+    assert!(line.contains("old SQLite format"), "{line:?}");
+    assert!(line.contains("move the file"), "{line:?}");
+    assert_no_repeated_cause(&line);
+    assert_eq!(std::fs::read(&old).unwrap(), bytes);
+    assert!(!dir.path().join(umbra_node::node::DB_FILE).exists());
+}
+
+#[test]
 fn a_malformed_registry_key_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let line = failure(

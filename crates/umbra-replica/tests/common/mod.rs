@@ -270,7 +270,7 @@ impl Net {
             let key = identity.ed25519_public();
             let dir = tempfile::tempdir().unwrap();
             let store =
-                Store::open(dir.path().join("messages.sqlite"), StoreConfig::default()).unwrap();
+                Store::open(dir.path().join("messages.rocksdb"), StoreConfig::default()).unwrap();
             let view = ViewHandle::new(SwarmView::empty(key));
             let mut config = ReplicaConfig {
                 addressing: PeerAddressing {

@@ -62,7 +62,7 @@ fn two_swarms(identity: &Identity) -> SwarmView {
 
 fn fixture_with(f: impl FnOnce(NodeState) -> NodeState) -> Fx {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("db.sqlite"), StoreConfig::default()).unwrap();
+    let store = Store::open(dir.path().join("store"), StoreConfig::default()).unwrap();
     let identity = Identity::from_seed(&[9u8; 32]);
     let view = SwarmView::single(me(&identity));
     let state = f(NodeState::new(identity, store, SwarmHandle::new(view)));
@@ -1618,7 +1618,7 @@ async fn quota_failure_names_the_limit() {
         },
         ..StoreConfig::default()
     };
-    let store = Store::open(dir.path().join("db.sqlite"), cfg).unwrap();
+    let store = Store::open(dir.path().join("store"), cfg).unwrap();
     let identity = Identity::from_seed(&[9u8; 32]);
     let view = SwarmView::single(me(&identity));
     let fx = Fx {
