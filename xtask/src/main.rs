@@ -4,6 +4,7 @@
 //! printed before they run, so anything `xtask` does can be repeated by hand. Tasks live one per
 //! file in `tasks/`; `run.rs` is the only place that starts processes.
 
+mod rocksdb;
 mod run;
 mod system;
 mod tasks;
@@ -49,8 +50,7 @@ enum Task {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Every task builds the workspace, and the node's store (issue 12: RocksDB) compiles C++
-    // with bindgen: a C++ compiler and libclang must be there first.
+    // Every task builds the workspace, and the node's store compiles RocksDB from C++.
     if let Err(e) = system::ensure_rocksdb_build_tools() {
         eprintln!("xtask: {}", umbra_report::Report(e.as_ref()));
         return ExitCode::FAILURE;

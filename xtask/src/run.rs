@@ -4,6 +4,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,25 @@ where
 {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(root()).args(args);
+    if let Some(dir) = ROCKSDB_ARCHIVE.get() {
+        cmd.env("ROCKSDB_LIB_DIR", dir).env("ROCKSDB_STATIC", "1");
+    }
     cmd
+}
+
+/// The directory of the RocksDB archive every later cargo command links (see
+/// [`crate::rocksdb`]); unset until it has been built.
+static ROCKSDB_ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
+
+/// From now on every [`cargo`] command links the RocksDB archive in `dir` instead of compiling
+/// RocksDB (`ROCKSDB_LIB_DIR` and `ROCKSDB_STATIC`, read by librocksdb-sys's build script).
+pub(crate) fn link_rocksdb_archive(dir: PathBuf) {
+    let _ = ROCKSDB_ARCHIVE.set(dir);
+}
+
+/// The directory [`link_rocksdb_archive`] set, if any.
+pub(crate) fn rocksdb_archive() -> Option<&'static Path> {
+    ROCKSDB_ARCHIVE.get().map(PathBuf::as_path)
 }
 
 /// Runs `cmd` to completion with inherited output, failing when it does.

@@ -18,6 +18,9 @@ pub(crate) fn run() -> anyhow::Result<()> {
     step("rustfmt");
     exec(&mut cargo(["fmt", "--all", "--check"]))?;
 
+    step("RocksDB (compiled once; every later step links it)");
+    crate::rocksdb::ensure_archive()?;
+
     step("clippy");
     exec(&mut cargo([
         "clippy",

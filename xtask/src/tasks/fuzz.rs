@@ -120,6 +120,12 @@ pub(crate) fn smoke() -> anyhow::Result<()> {
 
 fn fuzz(targets: &[&str], secs: u64) -> anyhow::Result<()> {
     ensure_cargo_tool("fuzz", "cargo-fuzz")?;
+    // The fuzz workspace links the node's crates, hence the store and RocksDB: compiling
+    // RocksDB once more for `fuzz/target` (release, its own target dir) would cost ≈ 15 minutes
+    // of CI on 2 cores. Its librocksdb-sys links the workspace's archive instead (RocksDB is not
+    // instrumented, which costs nothing: no fuzz target reaches the store). `fuzz/Cargo.lock`
+    // pins the workspace's librocksdb-sys version: the bindings must match the library.
+    crate::rocksdb::ensure_archive()?;
     // One build of every target first, so each run below only runs.
     let mut build = cargo(["fuzz", "build"]);
     build.args(FLAGS);

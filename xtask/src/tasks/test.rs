@@ -25,6 +25,7 @@ impl Args {
 }
 
 pub(crate) fn run(a: &Args) -> anyhow::Result<()> {
+    crate::rocksdb::ensure_archive()?;
     nextest(&a.profile, &[], &a.filters)?;
     if a.filters.is_empty() {
         exec(&mut cargo(["test", "--doc", "--workspace", "--locked"]))?;
