@@ -90,7 +90,18 @@ pub(crate) fn open(path: &Path, config: &StoreConfig) -> Result<(Db, u64)> {
     let cfs = ALL_CFS
         .iter()
         .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(config, &cache)));
-    let db = Db::open_cf_descriptors(&db_options(config, &cache), path, cfs).map_err(open_err)?;
+    let db = Db::open_cf_descriptors(&db_options(config, &cache), path, cfs).map_err(|e| {
+        // RocksDB reports a held lock as an IO error on the directory's `LOCK` file (from
+        // another process: "Resource temporarily unavailable"; from this one: "lock hold by
+        // current process"); its error kind alone does not tell it from a real IO failure.
+        if e.as_ref().contains("/LOCK") {
+            StoreError::InUse {
+                path: path.to_path_buf(),
+            }
+        } else {
+            open_err(e)
+        }
+    })?;
     let meta = cf(&db, CF_META)?;
     let read = StoreError::db("open");
     match db.get_cf(meta, META_FORMAT).map_err(&read)? {

@@ -36,6 +36,15 @@ pub enum StoreError {
         #[source]
         source: rocksdb::Error,
     },
+    /// Another open store (another node process, or a handle still alive in this one) holds
+    /// the directory's lock: two writers on one store would corrupt it.
+    #[error(
+        "the message store at {path} is in use by another node (or another store handle): stop it, or give this node its own data directory"
+    )]
+    InUse {
+        /// Path of the store's directory.
+        path: PathBuf,
+    },
     /// The path holds a message store of the SQLite format of earlier builds, which this build
     /// does not read (and never overwrites).
     #[error(
