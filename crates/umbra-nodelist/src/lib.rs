@@ -5,6 +5,7 @@ mod error;
 pub mod height;
 mod hexser;
 pub mod list;
+pub mod proto;
 pub mod view;
 
 pub use error::NodeListError;

@@ -17,3 +17,27 @@
 pub mod session {
     include!(concat!(env!("OUT_DIR"), "/session_protos.rs"));
 }
+
+/// Umbra's own gRPC APIs (`proto/umbra/…`, proto3), one module per package.
+///
+/// The messages are always here (plain prost types); the tonic clients and servers
+/// (`*_client`, `*_server` modules) only with the crate's `grpc` feature.
+pub mod umbra {
+    /// The registry's node API (`proto/umbra/registry/v1/registry.proto`, package
+    /// `umbra.registry.v1`): register, heartbeat, leave and the `WatchNodeList` server
+    /// stream. What the fields mean and what is signed: `umbra_nodelist::proto`.
+    pub mod registry {
+        /// Version 1 of the API.
+        #[allow(
+            missing_docs,
+            unreachable_pub,
+            clippy::all,
+            clippy::pedantic,
+            clippy::nursery,
+            rustdoc::all
+        )]
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/umbra.registry.v1.rs"));
+        }
+    }
+}
