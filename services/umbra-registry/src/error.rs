@@ -38,7 +38,45 @@ pub enum RegistryError {
     Corrupt(String),
 }
 
+/// Why a request was refused, in the terms both transports answer with (an HTTP status, a gRPC
+/// code: see the crate docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Malformed body, bad announcement or unusable X25519 key (400, `INVALID_ARGUMENT`).
+    Malformed,
+    /// Bad signature or X25519 proof (401, `UNAUTHENTICATED`).
+    Unauthenticated,
+    /// Heartbeat or leave from an unknown node (404, `NOT_FOUND`).
+    NotRegistered,
+    /// Timestamp too far from the registry's clock (406, `FAILED_PRECONDITION`).
+    Stale,
+    /// Timestamp not newer than the last accepted one (409, `ALREADY_EXISTS`).
+    Replayed,
+    /// The registry failed (500, `INTERNAL`).
+    Internal,
+}
+
 impl RegistryError {
+    /// How the transports answer this error.
+    pub(crate) fn refusal(&self) -> Refusal {
+        match self {
+            Self::NodeList(e) => match e {
+                NodeListError::StaleTimestamp { .. } => Refusal::Stale,
+                NodeListError::BadSignature { .. } | NodeListError::X25519ProofMismatch => {
+                    Refusal::Unauthenticated
+                }
+                NodeListError::BadX25519Key
+                | NodeListError::BadAnnouncement(_)
+                | NodeListError::BadRequest(_)
+                | NodeListError::ListTooLarge { .. } => Refusal::Malformed,
+                _ => Refusal::Internal,
+            },
+            Self::ReplayedTimestamp { .. } => Refusal::Replayed,
+            Self::NotRegistered => Refusal::NotRegistered,
+            _ => Refusal::Internal,
+        }
+    }
+
     /// A short stable machine-readable code for the error (used in HTTP error bodies).
     #[must_use]
     pub fn code(&self) -> &'static str {

@@ -4,10 +4,14 @@
 //! swarms with Session's formation rules ([`umbra_swarm::formation`]), and publishes the node
 //! list, numbered by an epoch and signed with its Ed25519 key. It also answers Session's seed
 //! JSON-RPC (`POST /json_rpc`, `shared/spec/storage-rpc.md` §13), so Session software pointed
-//! at it finds our nodes.
+//! at it finds our nodes. Storage nodes talk to it over gRPC ([`grpc`], on its own listener):
+//! register, heartbeat, leave, and a stream that pushes each new signed list the moment it is
+//! signed.
 //!
 //! ```text
-//!  storage node ── POST /v1/register, /v1/heartbeat, /v1/leave (signed) ──▶ ┌──────────────┐
+//!  storage node ══ gRPC Register, Heartbeat, Leave (signed) ═══════════════▶ ┌──────────────┐
+//!  storage node ◀═ gRPC WatchNodeList (each new SignedNodeList, pushed) ════│              │
+//!  any tool ─────── POST /v1/register, /v1/heartbeat, /v1/leave (signed) ──▶ │              │
 //!                                                                           │   Registry   │ SQLite
 //!  node, client ◀── GET /v1/nodelist (SignedNodeList) ─────────────────────│ swarms, epoch│
 //!  Session apps ◀── POST /json_rpc get_n_service_nodes ────────────────────└──────────────┘
@@ -22,7 +26,7 @@
 //! [`chain_height`](umbra_nodelist::chain_height)) is the library crate [`umbra_nodelist`],
 //! which nodes and clients use without this service. This crate is the service: [`store`]
 //! (SQLite), [`registry`] (the state machine, time passed in), [`server`] (axum routes, clock,
-//! inactivity sweep), [`oxend`] (the seed JSON-RPC as a pure function of a list) and the
+//! inactivity sweep, the channel of signed lists), [`grpc`] (the tonic node API), [`oxend`] (the seed JSON-RPC as a pure function of a list) and the
 //! `umbra-registry` binary.
 //!
 //! ## HTTP API (plain HTTP; JSON bodies; at most 16 KiB per request)
@@ -60,7 +64,21 @@
 //! not newer than the last accepted one from that node; `413` body too large; `500` registry
 //! failure.
 //!
-//! A node's life: `GET /v1/info` (or the pinned key from `network.json`), `POST /v1/register`,
+//! ## gRPC node API (`proto/umbra/registry/v1/registry.proto`, plain HTTP/2)
+//!
+//! `Register`, `Heartbeat` and `Leave` carry the same signed payloads as the HTTP bodies
+//! above (as protobuf, [`umbra_nodelist::proto`]) and answer the same status. Refusals:
+//! `INVALID_ARGUMENT` (400 above), `UNAUTHENTICATED` (401), `NOT_FOUND` (404: register again),
+//! `FAILED_PRECONDITION` (406), `ALREADY_EXISTS` (409), `OUT_OF_RANGE` (message above the
+//! limit), `INTERNAL` (500). `WatchNodeList` sends the current signed list at once and then
+//! each newer one as soon as it is signed; a watcher that reads slowly skips to the newest
+//! (one `tokio::sync::watch` value, no queue). Nodes verify every list against the pinned
+//! key, so the transport needs no authentication of its own (see the node's membership docs).
+//!
+//! A node's life over gRPC: `Register`, `WatchNodeList` (kept open, reopened with backoff),
+//! `Heartbeat` every `heartbeat_interval_ms`, `Leave` on clean shutdown.
+//!
+//! A node's life over HTTP: `GET /v1/info` (or the pinned key from `network.json`), `POST /v1/register`,
 //! then `POST /v1/heartbeat` every `heartbeat_interval_ms`; whenever an answer's `epoch` is
 //! newer than the list it holds, `GET /v1/nodelist` and feed it to a
 //! [`umbra_nodelist::list::ListVerifier`]. A node silent for `inactive_after_ms` is marked
@@ -75,12 +93,14 @@
 //!   without bumping the epoch; never serve a list older than one already published.
 //! - Never log a node key or IP in clear at info level (they go through
 //!   [`umbra_crypto::Redacted`]); never log or print the registry's secret key.
-//! - Never read an unbounded body or list: requests are capped at
-//!   [`umbra_nodelist::api::MAX_REQUEST_BYTES`], lists at
+//! - Never read an unbounded body or list, nor queue lists for a watcher: requests are capped
+//!   at [`umbra_nodelist::api::MAX_REQUEST_BYTES`] (HTTP and gRPC), stream messages at
+//!   [`umbra_nodelist::proto::MAX_LIST_MESSAGE_BYTES`], watchers at [`grpc::MAX_WATCHERS`], lists at
 //!   [`umbra_nodelist::list::MAX_LIST_NODES`] nodes and
 //!   [`umbra_nodelist::list::MAX_LIST_SIGNATURES`] signatures.
 
 mod error;
+pub mod grpc;
 pub mod oxend;
 pub mod registry;
 pub mod server;

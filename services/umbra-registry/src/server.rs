@@ -13,24 +13,31 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::watch;
 use umbra_crypto::OsRandom;
+use umbra_proto::umbra::registry::v1 as pb;
 
-use umbra_nodelist::NodeListError;
 use umbra_nodelist::api::{
     ErrorBody, HeartbeatRequest, LeaveRequest, MAX_REQUEST_BYTES, RegisterRequest,
 };
 
 use crate::RegistryError;
+use crate::error::Refusal;
 use crate::oxend;
 use crate::registry::Registry;
+use umbra_nodelist::NodeListError;
 
 // The workspace's one clock; re-exported because building an [`AppState`] takes one.
 pub use umbra_clock::{Clock, SystemClock};
 
-/// Shared state of the HTTP handlers.
+/// Shared state of the HTTP handlers and the gRPC service.
 pub struct AppState {
     registry: Mutex<Registry>,
     clock: Arc<dyn Clock>,
+    /// The newest signed list, in its gRPC form: every `WatchNodeList` stream follows it.
+    /// A `watch` channel holds one value, so a slow watcher skips to the newest list and no
+    /// queue ever grows.
+    lists: watch::Sender<Arc<pb::SignedNodeList>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -42,10 +49,18 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Wraps a registry and a clock for serving.
     pub fn new(registry: Registry, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let lists = watch::Sender::new(Arc::new(pb::SignedNodeList::from(registry.current())));
         Arc::new(Self {
             registry: Mutex::new(registry),
             clock,
+            lists,
         })
+    }
+
+    /// The newest signed list now and every newer one as soon as it is signed (only the
+    /// newest is kept for a receiver that has not looked yet).
+    pub fn subscribe_lists(&self) -> watch::Receiver<Arc<pb::SignedNodeList>> {
+        self.lists.subscribe()
     }
 
     /// Runs `f` on the registry with the current time.
@@ -58,7 +73,17 @@ impl AppState {
     ) -> Result<T, RegistryError> {
         let mut guard = self.lock()?;
         let now = self.clock.now_ms();
-        f(&mut guard, now)
+        let result = f(&mut guard, now);
+        // Still under the lock, so watchers see the lists in the order they were signed.
+        let current = guard.current();
+        self.lists.send_if_modified(|sent| {
+            let newer = sent.list.as_ref().map(|l| l.epoch) != Some(current.list.epoch);
+            if newer {
+                *sent = Arc::new(pb::SignedNodeList::from(current));
+            }
+            newer
+        });
+        result
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Registry>, RegistryError> {
@@ -69,20 +94,13 @@ impl AppState {
 }
 
 fn status_of(e: &RegistryError) -> StatusCode {
-    match e {
-        RegistryError::NodeList(e) => match e {
-            NodeListError::StaleTimestamp { .. } => StatusCode::NOT_ACCEPTABLE,
-            NodeListError::BadSignature { .. } | NodeListError::X25519ProofMismatch => {
-                StatusCode::UNAUTHORIZED
-            }
-            NodeListError::BadX25519Key
-            | NodeListError::BadAnnouncement(_)
-            | NodeListError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        },
-        RegistryError::ReplayedTimestamp { .. } => StatusCode::CONFLICT,
-        RegistryError::NotRegistered => StatusCode::NOT_FOUND,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    match e.refusal() {
+        Refusal::Malformed => StatusCode::BAD_REQUEST,
+        Refusal::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Refusal::NotRegistered => StatusCode::NOT_FOUND,
+        Refusal::Stale => StatusCode::NOT_ACCEPTABLE,
+        Refusal::Replayed => StatusCode::CONFLICT,
+        Refusal::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -1,8 +1,9 @@
 //! `umbra-registry`: runs an Umbra registry (seed node) over plain HTTP.
 //!
 //! On start it prints one JSON line to stdout (and writes it to `--ready-file` if given):
-//! `{"pid", "listen", "url", "seed_url", "registry_pubkey"}`, so a launcher can learn the
-//! bound port (`--listen 127.0.0.1:0`) and the key to pin.
+//! `{"pid", "listen", "url", "seed_url", "grpc_listen", "grpc_url", "registry_pubkey"}`, so a
+//! launcher can learn the bound ports (`--listen 127.0.0.1:0`, `--grpc-listen 127.0.0.1:0`)
+//! and the key to pin.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use umbra_crypto::{Identity, OsRandom};
+use umbra_registry::grpc::serve_grpc;
 use umbra_registry::registry::{Registry, RegistryConfig};
 use umbra_registry::server::{AppState, Clock as _, SystemClock, serve};
 use umbra_registry::store::Store;
@@ -23,6 +25,14 @@ struct Args {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0", env = "UMBRA_REGISTRY_LISTEN")]
     listen: String,
+    /// Address of the gRPC node API (register, heartbeat, leave, the node list stream) that
+    /// nodes use; port 0 picks a free port.
+    #[arg(
+        long,
+        default_value = "127.0.0.1:0",
+        env = "UMBRA_REGISTRY_GRPC_LISTEN"
+    )]
+    grpc_listen: String,
     /// Directory for the database and the key (created if missing).
     #[arg(long, default_value = ".", env = "UMBRA_REGISTRY_DIR")]
     dir: PathBuf,
@@ -126,23 +136,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let registry = Registry::open(store, identity, config, clock.now_ms())?;
-    let listener = match tokio::net::TcpListener::bind(&args.listen).await {
-        Ok(l) => l,
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            bail!(
-                "{} is already in use: choose another --listen address or port 0",
-                args.listen
-            )
-        }
-        Err(e) => return Err(e).with_context(|| format!("listening on {}", args.listen)),
-    };
+    let listener = bind(&args.listen, "--listen").await?;
+    let grpc_listener = bind(&args.grpc_listen, "--grpc-listen").await?;
     let addr = listener.local_addr()?;
+    let grpc_addr = grpc_listener.local_addr()?;
     let url = format!("http://{addr}");
     let ready = serde_json::json!({
         "pid": std::process::id(),
         "listen": addr.to_string(),
         "url": url,
         "seed_url": format!("{url}/json_rpc"),
+        "grpc_listen": grpc_addr.to_string(),
+        "grpc_url": format!("http://{grpc_addr}"),
         "registry_pubkey": hex::encode(pubkey),
     });
     let line = serde_json::to_string(&ready)?;
@@ -155,10 +160,47 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("{line}");
     tracing::info!("registry listening");
     let state = AppState::new(registry, clock);
-    // Graceful shutdown on SIGINT/SIGTERM (`serve` bounds the wait for open connections).
-    serve(listener, state, shutdown_signal()).await?;
+    // Graceful shutdown on SIGINT/SIGTERM, of both listeners (each bounds its wait for open
+    // connections).
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut grpc = tokio::spawn(serve_grpc(
+        grpc_listener,
+        Arc::clone(&state),
+        stopped(stop_rx.clone()),
+    ));
+    let mut http = tokio::spawn(serve(listener, state, stopped(stop_rx)));
+    tokio::select! {
+        () = shutdown_signal() => {}
+        r = &mut http => {
+            r.context("the HTTP server task")??;
+            bail!("the HTTP server stopped by itself");
+        }
+        r = &mut grpc => {
+            r.context("the gRPC server task")?.context("serving gRPC")?;
+            bail!("the gRPC server stopped by itself");
+        }
+    }
+    let _ = stop_tx.send(true);
+    http.await.context("the HTTP server task")??;
+    grpc.await
+        .context("the gRPC server task")?
+        .context("serving gRPC")?;
     tracing::info!("registry stopped");
     Ok(())
+}
+
+/// Binds `addr` (given as `flag`), with one clear line when the port is taken.
+async fn bind(addr: &str, flag: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            bail!("{addr} is already in use: choose another {flag} address or port 0")
+        }
+        Err(e) => Err(e).with_context(|| format!("listening on {addr}")),
+    }
 }
 
 fn main() {
