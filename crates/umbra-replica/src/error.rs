@@ -51,21 +51,22 @@ pub enum ReplicaError {
         /// Why it was refused.
         reason: &'static str,
     },
-    /// A request to the registry failed at the transport level.
+    /// A call to the registry failed at the transport level (unreachable, timed out).
     #[error("registry {what}: {reason}")]
     Registry {
-        /// The registry call (`nodelist`, `register`, `heartbeat`, `leave`).
+        /// The registry call (`node list`, `node list stream`, `register`, `heartbeat`,
+        /// `leave`).
         what: &'static str,
         /// What went wrong.
         reason: String,
     },
-    /// The registry answered with an error status.
-    #[error("registry {what}: registry answered {status}: {message}")]
-    RegistryStatus {
+    /// The registry refused a gRPC call (its status code and message).
+    #[error("registry {what}: registry refused the call ({code:?}): {message}")]
+    RegistryRefused {
         /// The registry call.
         what: &'static str,
-        /// HTTP status.
-        status: u16,
+        /// The gRPC status code (`NotFound`: the registry does not know the node).
+        code: tonic::Code,
         /// The registry's error text (truncated).
         message: String,
     },
@@ -106,4 +107,18 @@ pub enum ReplicaError {
         /// What was wrong.
         reason: String,
     },
+}
+
+impl ReplicaError {
+    /// Whether the registry refused a heartbeat or leave because it does not know the node
+    /// (register again).
+    pub fn is_not_registered(&self) -> bool {
+        matches!(
+            self,
+            Self::RegistryRefused {
+                code: tonic::Code::NotFound,
+                ..
+            }
+        )
+    }
 }

@@ -1,18 +1,35 @@
-//! Following the registry: the signed node list, registration and heartbeats.
+//! Following the registry over gRPC: the signed node list, registration and heartbeats.
 //!
-//! [`RegistryClient`] speaks the registry's HTTP API (described in the `umbra-registry` service's
-//! docs; the types are [`umbra_nodelist::api`]): `GET /v1/nodelist` (verified with [`umbra_nodelist::list::ListVerifier`] against the pinned
-//! key(s): bad signatures, tampered lists and older epochs are refused), `POST /v1/register`,
-//! `/v1/heartbeat` and `/v1/leave` (signed by the node). Each accepted list replaces the
-//! [`ViewHandle`]'s view; when the registry is down nothing changes, so the node keeps working
-//! with the last list it verified.
+//! [`RegistryClient`] speaks the registry's gRPC node API (`proto/umbra/registry/v1/
+//! registry.proto`; the payloads are [`umbra_nodelist::api`]'s, converted by
+//! [`umbra_nodelist::proto`]): `Register`, `Heartbeat` and `Leave` (signed by the node, each
+//! with a deadline), and `WatchNodeList`, a server stream that sends the current signed list
+//! and then every newer one the moment the registry signs it. Every list goes through a
+//! [`ListVerifier`] holding the pinned key(s): bad signatures, tampered lists and older epochs
+//! are refused. Each accepted list replaces the [`ViewHandle`]'s view; when the registry is
+//! down nothing changes, so the node keeps working with the last list it verified.
 //!
-//! [`run_membership`] is the background task: register (retrying), heartbeat at the interval
-//! the registry asks for, re-register when the registry forgot the node, fetch the list whenever
-//! an answer announces a newer epoch and every `refresh_interval` anyway, and leave on stop.
+//! [`run_membership`] is the background task: it follows the stream (reopening it with
+//! exponential backoff while the registry is down; each new stream starts with the current
+//! list, so nothing signed meanwhile is missed), and beside it registers (retrying with
+//! backoff), heartbeats at the interval the registry asks for, re-registers when the registry
+//! forgot the node, and leaves on stop.
+//!
+//! ## Why the channel to the registry is plain HTTP/2
+//!
+//! The trust anchor is the registry's signature, not the connection: a list is believed only
+//! when it verifies against the key pinned in the node's configuration, and never when it is
+//! older than one already accepted (the epoch is persisted across restarts), so whoever sits
+//! on the path cannot forge, tamper with or roll back a list. The node's requests are signed
+//! by the node, name the registry's key and carry a fresh timestamp the registry checks for
+//! replay, so they cannot be forged or reused elsewhere either. What TLS would add here is
+//! hiding which node talks to the registry (node addresses are public in the list anyway) and
+//! making it harder to withhold new lists; a withheld list is noticed when a heartbeat answer
+//! announces a newer epoch ([`RegistryClient::heard_epochs`]: the node then stops claiming
+//! accounts, and the stream is reopened after `resubscribe_after`).
 //!
 //! Every epoch a registry answer announces is also published on [`RegistryClient::heard_epochs`]
-//! as soon as it is heard, before the list itself is fetched: a node serving an older list knows
+//! as soon as it is heard, before the list itself arrives: a node serving an older list knows
 //! it from then on (and answers as a node not responsible for any account until the list
 //! arrives, `storage-rpc.md` §11).
 
@@ -20,36 +37,38 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use umbra_report::ErrorExt as _;
 
-use serde::de::DeserializeOwned;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
+use tonic::transport::{Channel, Endpoint};
+use umbra_clock::Clock;
 use umbra_crypto::{Ed25519PublicKey, Identity};
+use umbra_nodelist::SwarmView;
 use umbra_nodelist::api::{
-    Announcement, HeartbeatRequest, LeaveRequest, NodeStatus, RegisterRequest,
+    Announcement, HeartbeatRequest, LeaveRequest, MAX_REQUEST_BYTES, NodeStatus, RegisterRequest,
 };
 use umbra_nodelist::list::{ListVerifier, SignedNodeList, TrustPolicy};
-
-use crate::view::ViewHandle;
-use umbra_clock::Clock;
-use umbra_nodelist::SwarmView;
+use umbra_nodelist::proto::MAX_LIST_MESSAGE_BYTES;
+use umbra_proto::umbra::registry::v1 as pb;
+use umbra_proto::umbra::registry::v1::registry_client::RegistryClient as Grpc;
 
 use crate::ReplicaError;
+use crate::view::ViewHandle;
 
-/// Largest node list body read (bytes).
-pub const MAX_LIST_BYTES: usize = 16 * 1024 * 1024;
-/// Largest answer to register/heartbeat/leave read (bytes).
-const MAX_STATUS_BYTES: usize = 64 * 1024;
+/// Interval of the HTTP/2 keep-alive pings on the registry connection, and how long an answer
+/// may take: a registry that vanished without closing the connection is noticed within both.
+pub const KEEPALIVE: (Duration, Duration) = (Duration::from_secs(20), Duration::from_secs(10));
 
 /// A client of one registry that verifies every list it accepts and publishes it as a
 /// [`SwarmView`].
 pub struct RegistryClient {
-    base: String,
-    http: reqwest::Client,
+    grpc: Grpc<Channel>,
+    timeout: Duration,
     registry_pubkey: Ed25519PublicKey,
     our_key: Ed25519PublicKey,
     policy: TrustPolicy,
     verifier: Mutex<ListVerifier>,
     view: ViewHandle,
     heard: watch::Sender<u64>,
+    resubscribe: Notify,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -58,51 +77,76 @@ impl std::fmt::Debug for RegistryClient {
     }
 }
 
-fn transport(what: &'static str, e: &reqwest::Error) -> ReplicaError {
+/// The error of a failed gRPC call: the registry's refusal, or a transport failure.
+fn call_error(what: &'static str, status: &tonic::Status) -> ReplicaError {
+    use tonic::Code;
+    let reason = match status.code() {
+        Code::Unavailable => "registry unreachable",
+        Code::DeadlineExceeded => "timed out",
+        Code::Cancelled => "cancelled",
+        _ => {
+            return ReplicaError::RegistryRefused {
+                what,
+                code: status.code(),
+                message: crate::client::truncate_reason(status.message()),
+            };
+        }
+    };
     ReplicaError::Registry {
         what,
-        reason: if e.is_timeout() {
-            "timed out".into()
-        } else if e.is_connect() {
-            "connection failed".into()
-        } else {
-            "request failed".into()
-        },
+        reason: reason.into(),
+    }
+}
+
+fn timed_out(what: &'static str) -> ReplicaError {
+    ReplicaError::Registry {
+        what,
+        reason: "timed out".into(),
     }
 }
 
 impl RegistryClient {
-    /// A client of the registry at `base_url` (e.g. `http://10.0.0.1:22000`) whose lists must
-    /// satisfy `policy`; requests are addressed to `registry_pubkey` (the key registration
-    /// signatures name). Accepted lists are published to `view` as seen by the node `our_key`.
+    /// A client of the registry's gRPC API at `grpc_url` (e.g. `http://10.0.0.1:22001`) whose
+    /// lists must satisfy `policy`; requests are addressed to `registry_pubkey` (the key
+    /// registration signatures name). Accepted lists are published to `view` as seen by the
+    /// node `our_key`. `timeout` bounds connecting and every unary call. The connection is
+    /// made on first use (and again after it broke), so the registry may be down now.
+    ///
+    /// Must be called inside a tokio runtime.
     ///
     /// # Errors
-    /// [`ReplicaError::HttpClient`] if the HTTP client cannot be built.
+    /// [`ReplicaError::HttpClient`] if `grpc_url` is not a usable URL.
     pub fn new(
-        base_url: &str,
+        grpc_url: &str,
         policy: TrustPolicy,
         registry_pubkey: Ed25519PublicKey,
         our_key: Ed25519PublicKey,
         view: ViewHandle,
         timeout: Duration,
     ) -> Result<Self, ReplicaError> {
-        crate::client::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
+        let endpoint = Endpoint::from_shared(grpc_url.to_owned())
             .map_err(|e| ReplicaError::HttpClient {
-                what: "registry",
+                what: "registry gRPC",
                 reason: e.to_string(),
-            })?;
+            })?
+            .connect_timeout(timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(KEEPALIVE.0)
+            .keep_alive_timeout(KEEPALIVE.1)
+            .keep_alive_while_idle(true);
+        let grpc = Grpc::new(endpoint.connect_lazy())
+            .max_decoding_message_size(MAX_LIST_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_REQUEST_BYTES);
         Ok(RegistryClient {
-            base: base_url.trim_end_matches('/').to_string(),
-            http,
+            grpc,
+            timeout,
             registry_pubkey,
             our_key,
             verifier: Mutex::new(ListVerifier::new(policy.clone())),
             policy,
             view,
             heard: watch::Sender::new(0),
+            resubscribe: Notify::new(),
         })
     }
 
@@ -120,8 +164,8 @@ impl RegistryClient {
         &self.view
     }
 
-    /// The newest list epoch a registry answer announced (0 before the first), changing as
-    /// soon as an answer announces a newer one, before that list is fetched.
+    /// The newest list epoch the registry announced (0 before the first), changing as soon as
+    /// an answer or a list announces a newer one, before that list is accepted.
     pub fn heard_epochs(&self) -> watch::Receiver<u64> {
         self.heard.subscribe()
     }
@@ -146,57 +190,73 @@ impl RegistryClient {
             .seen_epoch()
     }
 
-    async fn read_body(
-        what: &'static str,
-        mut resp: reqwest::Response,
-        max: usize,
-    ) -> Result<Vec<u8>, ReplicaError> {
-        if resp.content_length().is_some_and(|l| l > max as u64) {
-            return Err(ReplicaError::Registry {
-                what,
-                reason: format!("answer larger than {max} bytes"),
-            });
-        }
-        let mut buf = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| transport(what, &e))? {
-            if buf.len() + chunk.len() > max {
-                return Err(ReplicaError::Registry {
-                    what,
-                    reason: format!("answer larger than {max} bytes"),
-                });
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        Ok(buf)
+    async fn open_stream(&self) -> Result<tonic::Streaming<pb::SignedNodeList>, ReplicaError> {
+        const WHAT: &str = "node list stream";
+        let mut grpc = self.grpc.clone();
+        let call = grpc.watch_node_list(pb::WatchNodeListRequest {});
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| timed_out(WHAT))?
+            .map(tonic::Response::into_inner)
+            .map_err(|s| call_error(WHAT, &s))
     }
 
-    /// Fetches the node list, verifies it and, if it is newer, publishes it. Returns whether
-    /// the view changed.
+    /// Converts, verifies and publishes one list received on the stream.
+    fn receive(&self, message: &pb::SignedNodeList) -> Result<bool, ReplicaError> {
+        let signed = SignedNodeList::try_from(message).map_err(ReplicaError::ListRefused)?;
+        self.accept(signed)
+    }
+
+    /// Fetches the current list once (the first message of a new `WatchNodeList` stream),
+    /// verifies it and, if it is newer, publishes it. Returns whether the view changed.
     ///
     /// # Errors
-    /// [`ReplicaError::Registry`] / [`ReplicaError::RegistryStatus`] when the registry cannot be
-    /// reached, [`ReplicaError::ListRefused`] when the list does not verify or is older than
-    /// one already accepted; the current view is unchanged in every error case.
+    /// [`ReplicaError::Registry`] / [`ReplicaError::RegistryRefused`] when the registry cannot
+    /// be reached or ends the stream at once, [`ReplicaError::ListRefused`] when the list does
+    /// not verify or is older than one already accepted; the current view is unchanged in
+    /// every error case.
     pub async fn refresh(&self) -> Result<bool, ReplicaError> {
-        const WHAT: &str = "nodelist";
-        let resp = self
-            .http
-            .get(format!("{}/v1/nodelist", self.base))
-            .send()
+        const WHAT: &str = "node list";
+        let mut stream = self.open_stream().await?;
+        let first = tokio::time::timeout(self.timeout, stream.message())
             .await
-            .map_err(|e| transport(WHAT, &e))?;
-        let status = resp.status().as_u16();
-        let body = Self::read_body(WHAT, resp, MAX_LIST_BYTES).await?;
-        if status != 200 {
-            return Err(ReplicaError::RegistryStatus {
+            .map_err(|_| timed_out(WHAT))?
+            .map_err(|s| call_error(WHAT, &s))?
+            .ok_or_else(|| ReplicaError::Registry {
                 what: WHAT,
-                status,
-                message: crate::client::truncate_reason(&String::from_utf8_lossy(&body)),
-            });
+                reason: "the stream ended before the first list".into(),
+            })?;
+        self.receive(&first)
+    }
+
+    /// Follows the `WatchNodeList` stream: accepts every list it brings until the stream ends,
+    /// fails, `stop` turns `true` or a resubscription is asked for. Refused lists are logged
+    /// and skipped (the current view stays). Returns how many lists arrived.
+    ///
+    /// # Errors
+    /// Opening or reading the stream failed ([`ReplicaError::Registry`],
+    /// [`ReplicaError::RegistryRefused`]).
+    pub async fn follow(&self, stop: &mut watch::Receiver<bool>) -> Result<u64, ReplicaError> {
+        const WHAT: &str = "node list stream";
+        let mut stream = self.open_stream().await?;
+        let mut received = 0u64;
+        loop {
+            let message = tokio::select! {
+                m = stream.message() => m.map_err(|s| call_error(WHAT, &s))?,
+                () = self.resubscribe.notified() => return Ok(received),
+                _ = stop.wait_for(|s| *s) => return Ok(received),
+            };
+            let Some(message) = message else {
+                return Ok(received);
+            };
+            received += 1;
+            if let Some(epoch) = message.list.as_ref().map(|l| l.epoch) {
+                self.announced(epoch);
+            }
+            if let Err(e) = self.receive(&message) {
+                tracing::warn!("node list from the registry stream refused: {}", e.report());
+            }
         }
-        let signed =
-            SignedNodeList::from_json(&body, MAX_LIST_BYTES).map_err(ReplicaError::ListRefused)?;
-        self.accept(signed)
     }
 
     /// Verifies a list obtained some other way (e.g. from disk or a peer) and publishes it if
@@ -224,42 +284,31 @@ impl RegistryClient {
         Ok(changed)
     }
 
-    async fn post<T: serde::Serialize, R: DeserializeOwned>(
+    /// Runs one unary call with the client's deadline (sent to the registry as `grpc-timeout`
+    /// and enforced here too).
+    async fn unary<Q, F>(
         &self,
         what: &'static str,
-        path: &str,
-        body: &T,
-    ) -> Result<R, ReplicaError> {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(body)
-            .send()
+        message: Q,
+        call: impl FnOnce(Grpc<Channel>, tonic::Request<Q>) -> F,
+    ) -> Result<NodeStatus, ReplicaError>
+    where
+        F: Future<Output = Result<tonic::Response<pb::NodeStatus>, tonic::Status>>,
+    {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.timeout);
+        let answer = tokio::time::timeout(self.timeout, call(self.grpc.clone(), request))
             .await
-            .map_err(|e| transport(what, &e))?;
-        let status = resp.status().as_u16();
-        let bytes = Self::read_body(what, resp, MAX_STATUS_BYTES).await?;
-        if status != 200 {
-            let message = serde_json::from_slice::<umbra_nodelist::api::ErrorBody>(&bytes)
-                .map(|e| e.error)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
-            return Err(ReplicaError::RegistryStatus {
-                what,
-                status,
-                message: crate::client::truncate_reason(&message),
-            });
-        }
-        serde_json::from_slice(&bytes).map_err(|e| ReplicaError::Registry {
-            what,
-            reason: format!("unparsable answer: {e}"),
-        })
+            .map_err(|_| timed_out(what))?
+            .map_err(|s| call_error(what, &s))?;
+        Ok(NodeStatus::from(answer.get_ref()))
     }
 
     /// Registers (or re-registers) the node with its announcement.
     ///
     /// # Errors
     /// [`ReplicaError::RegistryRequest`], [`ReplicaError::Registry`],
-    /// [`ReplicaError::RegistryStatus`].
+    /// [`ReplicaError::RegistryRefused`].
     pub async fn register(
         &self,
         identity: &Identity,
@@ -276,14 +325,19 @@ impl RegistryClient {
             what: "register",
             source,
         })?;
-        self.post("register", "/v1/register", &req).await
+        self.unary(
+            "register",
+            pb::RegisterRequest::from(&req),
+            |mut g, r| async move { g.register(r).await },
+        )
+        .await
     }
 
-    /// Sends a heartbeat. A `404` [`ReplicaError::RegistryStatus`] means the registry does not
+    /// Sends a heartbeat. [`ReplicaError::is_not_registered`] means the registry does not
     /// know the node: register again.
     ///
     /// # Errors
-    /// [`ReplicaError::Registry`], [`ReplicaError::RegistryStatus`].
+    /// [`ReplicaError::Registry`], [`ReplicaError::RegistryRefused`].
     pub async fn heartbeat(
         &self,
         identity: &Identity,
@@ -294,13 +348,18 @@ impl RegistryClient {
             &self.registry_pubkey,
             u64::try_from(now_ms).unwrap_or(0),
         );
-        self.post("heartbeat", "/v1/heartbeat", &req).await
+        self.unary(
+            "heartbeat",
+            pb::HeartbeatRequest::from(&req),
+            |mut g, r| async move { g.heartbeat(r).await },
+        )
+        .await
     }
 
     /// Tells the registry the node leaves now (clean shutdown).
     ///
     /// # Errors
-    /// [`ReplicaError::Registry`], [`ReplicaError::RegistryStatus`].
+    /// [`ReplicaError::Registry`], [`ReplicaError::RegistryRefused`].
     pub async fn leave(
         &self,
         identity: &Identity,
@@ -311,44 +370,121 @@ impl RegistryClient {
             &self.registry_pubkey,
             u64::try_from(now_ms).unwrap_or(0),
         );
-        self.post("leave", "/v1/leave", &req).await
-    }
-
-    /// Fetches the list if `status` announces a newer epoch than the one held.
-    async fn follow(&self, status: &NodeStatus) {
-        self.announced(status.epoch);
-        if self.seen_epoch().is_none_or(|e| status.epoch > e)
-            && let Err(e) = self.refresh().await
-        {
-            tracing::warn!("fetching the registry node list: {}", e.report());
-        }
+        self.unary(
+            "leave",
+            pb::LeaveRequest::from(&req),
+            |mut g, r| async move { g.leave(r).await },
+        )
+        .await
     }
 }
 
 /// Timing of [`run_membership`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MembershipConfig {
-    /// Fetch the list at least this often, even without a newer epoch announced.
-    pub refresh_interval: Duration,
-    /// Wait this long before retrying a failed registration.
-    pub retry_interval: Duration,
+    /// First wait before reopening the list stream or retrying a registration after a
+    /// failure; it doubles at each further failure.
+    pub retry_min: Duration,
+    /// Longest wait between two attempts.
+    pub retry_max: Duration,
     /// Heartbeat interval used until the registry tells its own.
     pub default_heartbeat: Duration,
+    /// When heartbeat answers announce a newer list than the stream brought for this long,
+    /// the stream is reopened (it may be stuck behind a broken path).
+    pub resubscribe_after: Duration,
 }
 
 impl Default for MembershipConfig {
     fn default() -> Self {
         MembershipConfig {
-            refresh_interval: Duration::from_secs(30),
-            retry_interval: Duration::from_secs(5),
+            retry_min: Duration::from_millis(250),
+            retry_max: Duration::from_secs(30),
             default_heartbeat: Duration::from_secs(3),
+            resubscribe_after: Duration::from_secs(30),
         }
     }
 }
 
-/// Registers the node, heartbeats, follows the list, and leaves the registry when `stop` turns
-/// `true` (or its sender is dropped). Spawn it as a background task.
+/// Exponential backoff between `min` and `max`.
+#[derive(Debug)]
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(config: &MembershipConfig) -> Self {
+        Self {
+            min: config.retry_min,
+            max: config.retry_max.max(config.retry_min),
+            next: config.retry_min,
+        }
+    }
+
+    /// The wait before the next attempt (doubling each time).
+    fn failed(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = self.next.saturating_mul(2).min(self.max);
+        wait
+    }
+
+    fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
+/// Waits `wait` or until `stop` turns `true`; returns whether to stop.
+async fn pause(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(wait) => {}
+        _ = stop.wait_for(|s| *s) => return true,
+    }
+    *stop.borrow()
+}
+
+/// Keeps the `WatchNodeList` stream open until `stop`, reopening it with backoff.
+async fn follow_lists(
+    client: Arc<RegistryClient>,
+    config: MembershipConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new(&config);
+    while !*stop.borrow() {
+        let wait = match client.follow(&mut stop).await {
+            Ok(0) => backoff.failed(),
+            Ok(_) => {
+                backoff.reset();
+                backoff.failed()
+            }
+            Err(e) => {
+                tracing::warn!("following the registry node list: {}", e.report());
+                backoff.failed()
+            }
+        };
+        if pause(wait, &mut stop).await {
+            break;
+        }
+    }
+}
+
+/// Registers the node, heartbeats, follows the list stream, and leaves the registry when
+/// `stop` turns `true` (or its sender is dropped). Spawn it as a background task.
 pub async fn run_membership(
+    client: Arc<RegistryClient>,
+    identity: Arc<Identity>,
+    announcement: Announcement,
+    clock: Arc<dyn Clock>,
+    config: MembershipConfig,
+    stop: watch::Receiver<bool>,
+) {
+    let lists = follow_lists(client.clone(), config, stop.clone());
+    let beats = heartbeats(client, identity, announcement, clock, config, stop);
+    tokio::join!(lists, beats);
+}
+
+/// The register/heartbeat half of [`run_membership`].
+async fn heartbeats(
     client: Arc<RegistryClient>,
     identity: Arc<Identity>,
     announcement: Announcement,
@@ -358,58 +494,74 @@ pub async fn run_membership(
 ) {
     let mut registered = false;
     let mut heartbeat = config.default_heartbeat;
-    let mut last_refresh: Option<i64> = None;
+    let mut backoff = Backoff::new(&config);
+    // Since when heartbeat answers announce a list the stream has not brought.
+    let mut behind_since = None;
     loop {
         let now = clock.now_ms_i64();
-        let wait = if registered {
-            match client.heartbeat(&identity, now).await {
-                Ok(status) => {
-                    heartbeat =
-                        Duration::from_millis(status.heartbeat_interval_ms.clamp(100, 600_000));
-                    client.follow(&status).await;
-                    heartbeat
-                }
-                Err(ReplicaError::RegistryStatus { status: 404, .. }) => {
-                    tracing::info!("the registry forgot this node; registering again");
-                    registered = false;
-                    Duration::ZERO
-                }
-                Err(e) => {
-                    tracing::warn!("registry heartbeat: {}", e.report());
-                    heartbeat
-                }
-            }
+        let result = if registered {
+            client.heartbeat(&identity, now).await
         } else {
-            match client.register(&identity, announcement.clone(), now).await {
-                Ok(status) => {
-                    registered = true;
-                    heartbeat =
-                        Duration::from_millis(status.heartbeat_interval_ms.clamp(100, 600_000));
+            client.register(&identity, announcement.clone(), now).await
+        };
+        let wait = match result {
+            Ok(status) => {
+                if !registered {
                     tracing::info!(active = status.active, "registered with the registry");
-                    client.follow(&status).await;
-                    heartbeat
                 }
-                Err(e) => {
-                    tracing::warn!("registry registration: {}", e.report());
-                    config.retry_interval
+                registered = true;
+                backoff.reset();
+                heartbeat = Duration::from_millis(status.heartbeat_interval_ms.clamp(100, 600_000));
+                client.announced(status.epoch);
+                if client.seen_epoch().is_none_or(|e| status.epoch > e) {
+                    let since = *behind_since.get_or_insert_with(|| clock.instant());
+                    if clock.since(since) >= config.resubscribe_after {
+                        tracing::info!("the node list stream is behind the registry; reopening it");
+                        client.resubscribe.notify_waiters();
+                        behind_since = None;
+                    }
+                } else {
+                    behind_since = None;
                 }
+                heartbeat
+            }
+            Err(e) if e.is_not_registered() => {
+                tracing::info!("the registry forgot this node; registering again");
+                registered = false;
+                Duration::ZERO
+            }
+            Err(e) if registered => {
+                tracing::warn!("registry heartbeat: {}", e.report());
+                heartbeat.min(backoff.failed().max(config.retry_min))
+            }
+            Err(e) => {
+                tracing::warn!("registry registration: {}", e.report());
+                backoff.failed()
             }
         };
-        let now = clock.now_ms_i64();
-        let refresh_ms = i64::try_from(config.refresh_interval.as_millis()).unwrap_or(i64::MAX);
-        if last_refresh.is_none_or(|t| now.saturating_sub(t) >= refresh_ms) {
-            last_refresh = Some(now);
-            if let Err(e) = client.refresh().await {
-                tracing::warn!("refreshing the registry node list: {}", e.report());
-            }
-        }
-        let wait = wait.min(config.refresh_interval);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.wait_for(|s| *s) => break,
+        if pause(wait, &mut stop).await {
+            break;
         }
     }
     if registered && let Err(e) = client.leave(&identity, clock.now_ms_i64()).await {
         tracing::warn!("leaving the registry: {}", e.report());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_resets() {
+        let mut b = Backoff::new(&MembershipConfig {
+            retry_min: Duration::from_millis(100),
+            retry_max: Duration::from_millis(500),
+            ..MembershipConfig::default()
+        });
+        let waits: Vec<u128> = (0..5).map(|_| b.failed().as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 500, 500]);
+        b.reset();
+        assert_eq!(b.failed(), Duration::from_millis(100));
     }
 }

@@ -6,7 +6,8 @@
 //! listen = "0.0.0.0:22021"          # client HTTPS (storage_rpc)
 //! metrics_listen = "127.0.0.1:22029" # operator: plain HTTP /metrics
 //! public_ip = "203.0.113.7"
-//! registry_url = "http://registry.example:22000"
+//! registry_url = "http://registry.example:22000"       # oxend JSON-RPC proxy
+//! registry_grpc_url = "http://registry.example:22001"  # register, heartbeat, list stream
 //! registry_pubkey = "<64 hex digits>"
 //! log_level = "info"
 //!
@@ -18,7 +19,7 @@
 //! burst = 600
 //! per_second = 300
 //!
-//! [replication]            # with registry_url + registry_pubkey
+//! [replication]            # with registry_grpc_url + registry_pubkey
 //! round_interval_secs = 30
 //! ```
 
@@ -49,10 +50,14 @@ pub struct Config {
     /// The HTTPS port advertised to clients; `None` = the port actually bound by `listen`.
     pub public_port: Option<u16>,
     /// The registry (seed) base URL, e.g. `http://10.0.0.1:22000`; `oxend_request` is proxied
-    /// to `<registry_url>/json_rpc`. `None`: `oxend_request` answers 503. With
-    /// `registry_pubkey` too, the node registers, heartbeats, follows the signed node list and
-    /// replicates with its swarm (see [`ReplicationConfig`]).
+    /// to `<registry_url>/json_rpc`. `None`: `oxend_request` answers 503.
     pub registry_url: Option<String>,
+    /// The registry's gRPC node API (its `--grpc-listen` address), e.g.
+    /// `http://10.0.0.1:22001`: plain HTTP/2, because every list is verified against
+    /// `registry_pubkey` and every request is signed (`umbra_replica::registry_client`). With
+    /// `registry_pubkey`, the node registers, heartbeats, follows the signed node list as the
+    /// registry pushes it, and replicates with its swarm (see [`ReplicationConfig`]).
+    pub registry_grpc_url: Option<String>,
     /// The registry's Ed25519 public key (64 hex digits), used to verify its signed node list.
     pub registry_pubkey: Option<String>,
     /// Log filter: `error`, `warn`, `info`, `debug`, `trace`, or a `tracing` filter directive.
@@ -83,6 +88,7 @@ impl Default for Config {
             public_ip: Ipv4Addr::UNSPECIFIED,
             public_port: None,
             registry_url: None,
+            registry_grpc_url: None,
             registry_pubkey: None,
             log_level: "info".to_string(),
             log_reveal_metadata: false,
@@ -220,7 +226,7 @@ pub struct StaticSwarmConfig {
     pub id: u64,
 }
 
-/// Swarm replication timing. Only used when `registry_url` and `registry_pubkey` are set.
+/// Swarm replication timing. Only used when `registry_grpc_url` and `registry_pubkey` are set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReplicationConfig {
@@ -232,10 +238,12 @@ pub struct ReplicationConfig {
     pub forward_timeout_ms: u64,
     /// Seconds a reconciliation or handover call to a peer may take.
     pub request_timeout_secs: u64,
-    /// Seconds between fetches of the registry's node list, even when no heartbeat answer
-    /// announced a newer epoch.
+    /// Lists arrive on the registry's stream as soon as they are signed; when heartbeat
+    /// answers announce a newer list than the stream brought for this many seconds, the node
+    /// reopens the stream.
     pub registry_refresh_secs: u64,
-    /// Seconds a call to the registry (register, heartbeat, node list, leave) may take.
+    /// Seconds a call to the registry (register, heartbeat, leave, opening the list stream)
+    /// may take, and connecting to it.
     pub registry_timeout_secs: u64,
     /// Most peer requests (`/umbra/peer/v1/*`) served at once; beyond it: 503.
     pub max_peer_inflight: usize,
@@ -295,6 +303,14 @@ impl Config {
                 "registry_url must start with http:// or https://, got {url:?}"
             ));
         }
+        if let Some(url) = &self.registry_grpc_url
+            && !url.starts_with("http://")
+        {
+            return bad(format!(
+                "registry_grpc_url must start with http:// (the registry's gRPC API is plain \
+                 HTTP/2; lists are verified by signature), got {url:?}"
+            ));
+        }
         if let Some(pk) = &self.registry_pubkey
             && self.registry_pubkey_bytes().is_none()
         {
@@ -302,6 +318,14 @@ impl Config {
                 "registry_pubkey must be 64 hex digits (an Ed25519 public key), got {} characters",
                 pk.len()
             ));
+        }
+        if self.registry_pubkey.is_some() && self.registry_grpc_url.is_none() {
+            return bad(
+                "registry_pubkey is set but registry_grpc_url is not: the node follows the \
+                 registry over gRPC (the registry's --grpc-listen address, e.g. \
+                 http://10.0.0.1:22001)"
+                    .into(),
+            );
         }
         if self.rate_limit.enabled
             && (self.rate_limit.burst == 0 || self.rate_limit.per_second == 0)
@@ -323,13 +347,13 @@ impl Config {
         if self.quota.max_messages == 0 || self.quota.max_bytes == 0 {
             return bad("quota.max_messages and quota.max_bytes must be at least 1".into());
         }
-        if self.registry_url.is_some()
+        if self.registry_grpc_url.is_some()
             && self.registry_pubkey.is_some()
             && self.public_ip.is_unspecified()
         {
             return bad(
-                "public_ip must be set when registry_url and registry_pubkey are: it is the \
-                 address announced to the registry"
+                "public_ip must be set when registry_grpc_url and registry_pubkey are: it is \
+                 the address announced to the registry"
                     .into(),
             );
         }
@@ -355,10 +379,13 @@ impl Config {
         Ok(())
     }
 
-    /// The registry URL and key when both are configured: the node then follows the registry
-    /// and replicates with its swarm.
+    /// The registry's gRPC URL and key when both are configured: the node then follows the
+    /// registry and replicates with its swarm.
     pub fn registry(&self) -> Option<(&str, Ed25519PublicKey)> {
-        Some((self.registry_url.as_deref()?, self.registry_pubkey_bytes()?))
+        Some((
+            self.registry_grpc_url.as_deref()?,
+            self.registry_pubkey_bytes()?,
+        ))
     }
 
     /// The registry public key, if configured and well-formed.
@@ -519,10 +546,26 @@ mod tests {
             ..Config::default()
         };
         assert!(!c.reveal_metadata());
-        let with_registry = Config {
+        let without_grpc = Config {
             registry_url: Some("http://127.0.0.1:1".into()),
             registry_pubkey: Some("ab".repeat(32)),
+            public_ip: Ipv4Addr::LOCALHOST,
             ..Config::default()
+        };
+        let e = without_grpc.validate().unwrap_err().to_string();
+        assert!(e.contains("registry_grpc_url"), "{e}");
+        let e = Config {
+            registry_grpc_url: Some("https://127.0.0.1:2".into()),
+            ..without_grpc.clone()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("http://"), "{e}");
+        let with_registry = Config {
+            registry_grpc_url: Some("http://127.0.0.1:2".into()),
+            public_ip: Ipv4Addr::UNSPECIFIED,
+            ..without_grpc
         };
         let e = with_registry.validate().unwrap_err().to_string();
         assert!(e.contains("public_ip"), "{e}");
@@ -534,7 +577,7 @@ mod tests {
         assert_eq!(
             c.registry(),
             Some((
-                "http://127.0.0.1:1",
+                "http://127.0.0.1:2",
                 Ed25519PublicKey::from_bytes([0xab; 32])
             ))
         );

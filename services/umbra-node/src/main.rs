@@ -33,6 +33,10 @@ struct Cli {
     /// Registry (seed) base URL.
     #[arg(long)]
     registry_url: Option<String>,
+    /// Registry gRPC node API URL (register, heartbeat, node list stream), e.g.
+    /// http://10.0.0.1:22001.
+    #[arg(long)]
+    registry_grpc_url: Option<String>,
     /// Registry Ed25519 public key (64 hex digits).
     #[arg(long)]
     registry_pubkey: Option<String>,
@@ -79,6 +83,9 @@ impl Cli {
         }
         if let Some(v) = self.registry_url {
             cfg.registry_url = Some(v);
+        }
+        if let Some(v) = self.registry_grpc_url {
+            cfg.registry_grpc_url = Some(v);
         }
         if let Some(v) = self.registry_pubkey {
             cfg.registry_pubkey = Some(v);

@@ -1,12 +1,17 @@
 //! Following the registry and replicating with the swarm: the wiring of `umbra-replica` into
 //! the node (its crate docs, "Wiring it into a node").
 //!
-//! When the configuration names a registry (`registry_url` and `registry_pubkey`):
+//! When the configuration names a registry (`registry_grpc_url` and `registry_pubkey`):
 //!
-//! - a [`RegistryClient`] verifies the registry's signed node list against the pinned key and
-//!   publishes it to a [`ViewHandle`]; the membership task ([`run_membership`]) registers the
-//!   node (IP, HTTPS port, peer port, version), heartbeats at the interval the registry asks
-//!   for, fetches every newer list, and leaves the registry at shutdown;
+//! - a [`RegistryClient`] speaks the registry's gRPC node API, verifies each signed node list
+//!   against the pinned key and publishes it to a [`ViewHandle`]; the membership task
+//!   ([`run_membership`]) registers the node (IP, HTTPS port, peer port, version), heartbeats
+//!   at the interval the registry asks for, follows the `WatchNodeList` stream (each list
+//!   arrives the moment the registry signs it; the stream is reopened with backoff while the
+//!   registry is down, and the node keeps serving with the list it holds meanwhile), and
+//!   leaves the registry at shutdown. The channel is plain HTTP/2 on purpose: the pinned key's
+//!   signature, not the connection, is what makes a list trusted (why, in
+//!   [`umbra_replica::registry_client`]);
 //! - the view follower hands every accepted list's [`SwarmView`] (its swarm, its members,
 //!   every swarm — what `get_swarm` and 421 replies show) to the node's request handlers,
 //!   records the list's epoch (not the `ifelse` height, `storage-rpc-addendum.md` A4), and
@@ -156,7 +161,7 @@ pub(crate) fn addressing() -> PeerAddressing {
 }
 
 impl Replication {
-    /// Prepares the client of the registry at `url` (key `registry_key`) and the replica of
+    /// Prepares the client of the registry's gRPC API at `url` (key `registry_key`) and the replica of
     /// `identity` over `store`, announcing `ports`; `clock` times heartbeats, rounds and
     /// request deadlines.
     pub fn new(
@@ -210,7 +215,7 @@ impl Replication {
             },
             registry_key,
             membership: MembershipConfig {
-                refresh_interval: Duration::from_secs(r.registry_refresh_secs),
+                resubscribe_after: Duration::from_secs(r.registry_refresh_secs),
                 ..MembershipConfig::default()
             },
             clock,

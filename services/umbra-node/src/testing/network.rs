@@ -66,6 +66,7 @@ where
 /// The registry service running in this process.
 pub struct TestRegistry {
     url: String,
+    grpc_url: String,
     key: Ed25519PublicKey,
     state: Arc<AppState>,
     stop: Option<oneshot::Sender<()>>,
@@ -103,18 +104,33 @@ impl TestRegistry {
         let state = AppState::new(registry, Arc::new(SystemClock));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
+        let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let grpc_url = format!("http://{}", grpc_listener.local_addr()?);
         let (tx, rx) = oneshot::channel::<()>();
         let serving = state.clone();
         let task = tokio::spawn(async move {
-            let stopped = async move {
-                let _ = rx.await;
+            let (stop_all, stopped) = tokio::sync::watch::channel(false);
+            let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|s| *s).await;
             };
-            if let Err(e) = umbra_registry::server::serve(listener, serving, stopped).await {
+            let http =
+                umbra_registry::server::serve(listener, serving.clone(), until(stopped.clone()));
+            let grpc = umbra_registry::grpc::serve_grpc(grpc_listener, serving, until(stopped));
+            let stop = async move {
+                let _ = rx.await;
+                let _ = stop_all.send(true);
+            };
+            let (h, g, ()) = tokio::join!(http, grpc, stop);
+            if let Err(e) = h {
                 tracing::warn!("test registry stopped: {}", e.report());
+            }
+            if let Err(e) = g {
+                tracing::warn!("test registry's gRPC stopped: {}", e.report());
             }
         });
         Ok(TestRegistry {
             url,
+            grpc_url,
             key,
             state,
             stop: Some(tx),
@@ -125,6 +141,11 @@ impl TestRegistry {
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Its gRPC node API, `http://127.0.0.1:<port>`.
+    pub fn grpc_url(&self) -> &str {
+        &self.grpc_url
     }
 
     /// The registry's Ed25519 public key.
@@ -140,6 +161,7 @@ impl TestRegistry {
     /// Points `cfg` at this registry and makes replication rounds frequent (1 s).
     pub fn configure(&self, cfg: &mut Config) {
         cfg.registry_url = Some(self.url.clone());
+        cfg.registry_grpc_url = Some(self.grpc_url.clone());
         cfg.registry_pubkey = Some(hex::encode(self.key));
         cfg.replication.round_interval_secs = 1;
         cfg.replication.registry_refresh_secs = 2;
