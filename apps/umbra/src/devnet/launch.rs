@@ -125,10 +125,19 @@ impl Launcher {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let ready = self.layout.registry_ready_file();
         let inactive_after = inactive_after_ms()?;
+        // The gRPC port follows the HTTP one: its old one when that is tried and still free.
+        let previous_grpc = state.registry.grpc_port;
         let args = |port: u16| -> Vec<OsString> {
+            let grpc_port = if port != 0 && previous_grpc != 0 && is_free(previous_grpc) {
+                previous_grpc
+            } else {
+                0
+            };
             vec![
                 "--listen".into(),
                 format!("127.0.0.1:{port}").into(),
+                "--grpc-listen".into(),
+                format!("127.0.0.1:{grpc_port}").into(),
                 "--dir".into(),
                 dir.clone().into(),
                 "--ready-file".into(),
@@ -150,12 +159,13 @@ impl Launcher {
             read: read_registry_ready,
         };
         let previous = state.registry.port;
-        let (child, (addr, pubkey)) = self
+        let (child, (addr, grpc_addr, pubkey)) = self
             .start_announcing(&daemon, previous, deadline, state, |s, p| {
                 s.registry.process = p;
             })
             .await?;
         state.registry.port = addr.port();
+        state.registry.grpc_port = grpc_addr.port();
         state.registry.pubkey = pubkey;
         state.save(&self.layout)?;
         Ok(child)
@@ -541,6 +551,7 @@ fn node_config_text(
     );
     t.insert("public_ip".into(), "127.0.0.1".into());
     t.insert("registry_url".into(), registry.url().into());
+    t.insert("registry_grpc_url".into(), registry.grpc_url().into());
     t.insert("registry_pubkey".into(), registry.pubkey.clone().into());
     // `UMBRA_DEVNET_NODE_LOG` (a log filter, e.g. `info,umbra_node=debug`) makes the nodes log
     // more, with metadata (peer addresses) in clear: for tests that check what each node saw.
@@ -581,9 +592,10 @@ fn write_node_config(
     write_atomically(&layout.node_config(&rec.name), text.as_bytes())
 }
 
-/// Reads the registry's start-up file: `{"listen": "127.0.0.1:PORT", "registry_pubkey": hex}`.
+/// Reads the registry's start-up file: `{"listen": "127.0.0.1:PORT", "grpc_listen":
+/// "127.0.0.1:PORT", "registry_pubkey": hex}` (its HTTP address, its gRPC address, its key).
 /// `Ok(None)` while it is not there yet.
-fn read_registry_ready(path: &Path) -> anyhow::Result<Option<(SocketAddr, String)>> {
+fn read_registry_ready(path: &Path) -> anyhow::Result<Option<(SocketAddr, SocketAddr, String)>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -596,12 +608,22 @@ fn read_registry_ready(path: &Path) -> anyhow::Result<Option<(SocketAddr, String
         .and_then(Value::as_str)
         .and_then(|s| s.parse::<SocketAddr>().ok())
         .with_context(|| format!("{} has no listen address", path.display()))?;
+    let grpc = v
+        .get("grpc_listen")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<SocketAddr>().ok())
+        .with_context(|| {
+            format!(
+                "{} has no grpc_listen address (an umbra-registry older than this CLI?)",
+                path.display()
+            )
+        })?;
     let key = v
         .get("registry_pubkey")
         .and_then(Value::as_str)
         .filter(|k| k.len() == 64 && k.chars().all(|c| c.is_ascii_hexdigit()))
         .with_context(|| format!("{} has no registry_pubkey", path.display()))?;
-    Ok(Some((addr, key.to_ascii_lowercase())))
+    Ok(Some((addr, grpc, key.to_ascii_lowercase())))
 }
 
 /// Removes `path` if it exists.
@@ -903,6 +925,7 @@ mod tests {
         let reg = RegistryRecord {
             process: None,
             port: 4000,
+            grpc_port: 4001,
             pubkey: "ef".repeat(32),
         };
         let text = node_config_text(&layout, &rec, &reg).unwrap();
@@ -910,6 +933,10 @@ mod tests {
         assert_eq!(t["listen"].as_str(), Some("127.0.0.1:4100"));
         assert_eq!(t["metrics_listen"].as_str(), Some("127.0.0.1:4101"));
         assert_eq!(t["registry_url"].as_str(), Some("http://127.0.0.1:4000"));
+        assert_eq!(
+            t["registry_grpc_url"].as_str(),
+            Some("http://127.0.0.1:4001")
+        );
         assert_eq!(
             t["registry_pubkey"].as_str(),
             Some("ef".repeat(32).as_str())
@@ -929,11 +956,12 @@ mod tests {
         let key = "12".repeat(32);
         std::fs::write(
             &p,
-            format!(r#"{{"pid":1,"listen":"127.0.0.1:4567","url":"x","seed_url":"y","registry_pubkey":"{key}"}}"#),
+            format!(r#"{{"pid":1,"listen":"127.0.0.1:4567","url":"x","seed_url":"y","grpc_listen":"127.0.0.1:4568","grpc_url":"z","registry_pubkey":"{key}"}}"#),
         )
         .unwrap();
-        let (addr, k) = read_registry_ready(&p).unwrap().unwrap();
+        let (addr, grpc, k) = read_registry_ready(&p).unwrap().unwrap();
         assert_eq!(addr.port(), 4567);
+        assert_eq!(grpc.port(), 4568);
         assert_eq!(k, key);
         std::fs::write(&p, "{}").unwrap();
         assert!(read_registry_ready(&p).is_err());

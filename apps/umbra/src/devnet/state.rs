@@ -59,14 +59,23 @@ pub(crate) struct RegistryRecord {
     pub(crate) process: Option<ProcRef>,
     /// The HTTP port it listened on last (0 before the first start).
     pub(crate) port: u16,
+    /// The port of its gRPC node API (0 before the first start, and in a `devnet.json`
+    /// written before it existed).
+    #[serde(default)]
+    pub(crate) grpc_port: u16,
     /// Its Ed25519 public key in hex (empty before the first start).
     pub(crate) pubkey: String,
 }
 
 impl RegistryRecord {
-    /// The registry's base URL (what nodes are configured with).
+    /// The registry's base URL (what nodes proxy oxend JSON-RPC to).
     pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The registry's gRPC node API (what nodes register with and follow the list on).
+    pub(crate) fn grpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
     }
 
     /// Its Session-style seed JSON-RPC URL.
