@@ -182,6 +182,16 @@ impl RegistryClient {
         })
     }
 
+    /// The newest list accepted (persist it to serve with it after a restart while the
+    /// registry is down).
+    pub fn current_list(&self) -> Option<SignedNodeList> {
+        self.verifier
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .current()
+            .cloned()
+    }
+
     /// The newest epoch accepted (persist it to refuse older lists after a restart).
     pub fn seen_epoch(&self) -> Option<u64> {
         self.verifier

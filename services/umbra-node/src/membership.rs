@@ -15,7 +15,10 @@
 //! - the view follower hands every accepted list's [`SwarmView`] (its swarm, its members,
 //!   every swarm — what `get_swarm` and 421 replies show) to the node's request handlers,
 //!   records the list's epoch (not the `ifelse` height, `storage-rpc-addendum.md` A4), and
-//!   persists that epoch in the data directory ([`EPOCH_FILE`]) so that after a restart no older list is accepted;
+//!   persists the signed list ([`LIST_FILE`]) and its epoch ([`EPOCH_FILE`]) in the data
+//!   directory: after a restart no older list is accepted, and a node restarted while the
+//!   registry is down serves with its saved list (verified again against the pinned key)
+//!   instead of nothing;
 //! - a [`Replica`] fans recursive writes out to the other members ([`ReplicaReplicator`]),
 //!   serves the peer endpoints (mounted by [`crate::peer`]), and runs anti-entropy and handover
 //!   rounds ([`Replica::run`]) until the node stops.
@@ -36,13 +39,16 @@ use umbra_clock::Clock;
 use umbra_crypto::Identity;
 use umbra_nodelist::SwarmView;
 use umbra_nodelist::api::Announcement;
-use umbra_nodelist::list::TrustPolicy;
+use umbra_nodelist::list::{SignedNodeList, TrustPolicy};
+use umbra_nodelist::proto::MAX_LIST_MESSAGE_BYTES;
+use umbra_proto::umbra::registry::v1 as pb;
 use umbra_replica::client::{PeerAddressing, PeerPort, PeerScheme};
 use umbra_replica::registry_client::{MembershipConfig, RegistryClient, run_membership};
 use umbra_replica::{
     ForwardFuture, ForwardHandler, ForwardReply, Replica, ReplicaConfig, ViewHandle,
     member_results_json,
 };
+use umbra_report::ErrorExt as _;
 use umbra_store::Store;
 
 use crate::config::Config;
@@ -54,6 +60,11 @@ use crate::{NodeError, STORAGE_SERVER_VERSION};
 /// File in the data directory holding the newest registry list epoch this node accepted, as
 /// `<registry ed25519 hex> <epoch>`.
 pub const EPOCH_FILE: &str = "registry_epoch";
+
+/// File in the data directory holding the newest signed registry list this node accepted, as
+/// the protobuf `umbra.registry.v1.SignedNodeList` it arrived as (at most
+/// [`MAX_LIST_MESSAGE_BYTES`] bytes read back).
+pub const LIST_FILE: &str = "registry_list.pb";
 
 /// The [`Replicator`] of a node in a registry-formed swarm: forwards recursive writes with
 /// [`Replica::replicate`] and reports the replica's metrics.
@@ -189,6 +200,17 @@ impl Replication {
             Some(epoch) => client.with_seen_epoch(epoch),
             None => client,
         };
+        match read_list(&cfg.data_dir.join(LIST_FILE)) {
+            Ok(None) => {}
+            Ok(Some(saved)) => match client.accept(saved) {
+                Ok(_) => tracing::info!(
+                    epoch = client.seen_epoch().unwrap_or(0),
+                    "serving with the saved registry node list until the registry sends one"
+                ),
+                Err(e) => tracing::warn!("the saved registry node list: {}", e.report()),
+            },
+            Err(e) => tracing::warn!("reading the saved registry node list: {e}"),
+        }
         let replica = Replica::new(
             ReplicaConfig {
                 addressing: addressing(),
@@ -246,9 +268,8 @@ impl Replication {
         vec![
             tokio::spawn(follow_view(
                 state.clone(),
-                self.replica.view().clone(),
-                self.client.heard_epochs(),
-                data_dir.join(EPOCH_FILE),
+                self.client.clone(),
+                data_dir.to_path_buf(),
                 self.registry_key,
                 stop.clone(),
             )),
@@ -265,17 +286,17 @@ impl Replication {
     }
 }
 
-/// Feeds every accepted list to the node's swarm view and list epoch, and persists its
-/// epoch; marks the view stale as soon as the registry announces a newer list (`heard`).
+/// Feeds every accepted list to the node's swarm view and list epoch, and persists the list
+/// and its epoch; marks the view stale as soon as the registry announces a newer list.
 async fn follow_view(
     state: Arc<NodeState>,
-    view: ViewHandle,
-    mut heard: watch::Receiver<u64>,
-    epoch_file: PathBuf,
+    client: Arc<RegistryClient>,
+    data_dir: PathBuf,
     registry_key: Ed25519PublicKey,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut changes = view.subscribe();
+    let mut heard = client.heard_epochs();
+    let mut changes = client.view().subscribe();
     let mut persisted = 0u64;
     loop {
         let current = changes.borrow_and_update().clone();
@@ -283,7 +304,15 @@ async fn follow_view(
             state.swarm.set(SwarmView::clone(&current));
             state.set_list_epoch(current.epoch());
             if current.epoch() > persisted {
-                match write_epoch(&epoch_file, &registry_key, current.epoch()).await {
+                // The list first: a list newer than the saved epoch is still accepted after a
+                // crash between the two writes, an older one would not be.
+                if let Some(list) = client.current_list()
+                    && let Err(e) = write_list(&data_dir.join(LIST_FILE), &list).await
+                {
+                    tracing::warn!("saving the registry node list: {e}");
+                }
+                match write_epoch(&data_dir.join(EPOCH_FILE), &registry_key, current.epoch()).await
+                {
                     Ok(()) => persisted = current.epoch(),
                     Err(e) => tracing::warn!("persisting the registry list epoch: {e}"),
                 }
@@ -321,6 +350,42 @@ fn read_epoch(data_dir: &Path, registry_key: &Ed25519PublicKey) -> Option<u64> {
     (key == hex::encode(registry_key)).then_some(epoch)
 }
 
+/// The saved list, if there is one: read within [`MAX_LIST_MESSAGE_BYTES`], decoded and
+/// converted (verified by the caller, like every list).
+fn read_list(path: &Path) -> Result<Option<SignedNodeList>, String> {
+    use prost::Message as _;
+    use std::io::Read as _;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mut bytes = Vec::new();
+    let limit = u64::try_from(MAX_LIST_MESSAGE_BYTES).unwrap_or(u64::MAX);
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() > MAX_LIST_MESSAGE_BYTES {
+        return Err(format!(
+            "{} is larger than {MAX_LIST_MESSAGE_BYTES} bytes",
+            path.display()
+        ));
+    }
+    let message = pb::SignedNodeList::decode(bytes.as_slice())
+        .map_err(|e| format!("{} is not a saved node list: {e}", path.display()))?;
+    SignedNodeList::try_from(&message)
+        .map(Some)
+        .map_err(|e| format!("{} is not a saved node list: {e}", path.display()))
+}
+
+/// Writes the list file atomically (temporary file, then rename).
+async fn write_list(path: &Path, list: &SignedNodeList) -> std::io::Result<()> {
+    use prost::Message as _;
+    let tmp = path.with_extension("tmp");
+    tokio::fs::write(&tmp, pb::SignedNodeList::from(list).encode_to_vec()).await?;
+    tokio::fs::rename(&tmp, path).await
+}
+
 /// Writes the epoch file atomically (temporary file, then rename).
 async fn write_epoch(
     path: &Path,
@@ -352,5 +417,27 @@ mod tests {
         );
         std::fs::write(dir.path().join(EPOCH_FILE), "garbage").unwrap();
         assert_eq!(read_epoch(dir.path(), &key), None);
+    }
+
+    #[tokio::test]
+    async fn list_file_round_trip_and_bounds() {
+        use umbra_nodelist::list::NodeList;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LIST_FILE);
+        assert_eq!(read_list(&path), Ok(None));
+        let list = SignedNodeList::sign(
+            NodeList::new(9, 1, Vec::new()),
+            &Identity::from_seed(&[3; 32]),
+        );
+        write_list(&path, &list).await.unwrap();
+        assert_eq!(read_list(&path), Ok(Some(list)));
+        std::fs::write(&path, b"\xff\xff garbage").unwrap();
+        assert!(
+            read_list(&path)
+                .unwrap_err()
+                .contains("not a saved node list")
+        );
+        std::fs::write(&path, vec![0u8; MAX_LIST_MESSAGE_BYTES + 1]).unwrap();
+        assert!(read_list(&path).unwrap_err().contains("larger than"));
     }
 }
