@@ -164,8 +164,9 @@ impl RegistryClient {
         &self.view
     }
 
-    /// The newest list epoch the registry announced (0 before the first), changing as soon as
-    /// an answer or a list announces a newer one, before that list is accepted.
+    /// The newest list epoch a registry answer announced (0 before the first), changing as
+    /// soon as a heartbeat or registration answer announces a newer one, before that list
+    /// arrives on the stream.
     pub fn heard_epochs(&self) -> watch::Receiver<u64> {
         self.heard.subscribe()
     }
@@ -260,9 +261,8 @@ impl RegistryClient {
                 return Ok(received);
             };
             received += 1;
-            if let Some(epoch) = message.list.as_ref().map(|l| l.epoch) {
-                self.announced(epoch);
-            }
+            // Not `announced` first: an epoch counts as heard only from a list that verifies
+            // (a refused list must not make the node give up the list it serves by).
             if let Err(e) = self.receive(&message) {
                 tracing::warn!("node list from the registry stream refused: {}", e.report());
             }
