@@ -1,10 +1,10 @@
-//! The gRPC shell around [`Registry`](crate::registry::Registry): the node API of
+//! The gRPC shell around [`Registry`]: the node API of
 //! `proto/umbra/registry/v1/registry.proto` (tonic), served on its own listener beside the HTTP
 //! one and sharing its [`AppState`].
 //!
 //! `Register`, `Heartbeat` and `Leave` take the same signed payloads as `POST /v1/register`,
 //! `/v1/heartbeat` and `/v1/leave` (converted by [`umbra_nodelist::proto`]) and answer the same
-//! [`NodeStatus`](umbra_nodelist::api::NodeStatus); refusals map to gRPC codes as the HTTP
+//! [`NodeStatus`]; refusals map to gRPC codes as the HTTP
 //! statuses do (crate docs). `WatchNodeList` streams the current signed list, then every newer
 //! one as soon as the registry signs it ([`AppState::subscribe_lists`]).
 //!

@@ -61,6 +61,10 @@ const TARGETS: &[(&str, &str)] = &[
         "the registry's signed node list: parse and verify",
     ),
     (
+        "registry_list_proto",
+        "the registry's signed node list from its gRPC stream: decode, convert, verify",
+    ),
+    (
         "attachments_request",
         "attachment server: upload manifest, Range, X-FS-TTL, chunk index, file id",
     ),
@@ -85,7 +89,7 @@ const FLAGS: &[&str] = &["--sanitizer", "none", "--debug-assertions"];
 pub(crate) struct Args {
     /// Which target (all when none): onion_frame, onion_bencode, onion_peel, onion_v4,
     /// onion_reply, onion_umbra, rpc_request, wire_envelope, config_message, replica_wire,
-    /// registry_list, attachments_request, attachment_decrypt, groups_keys.
+    /// registry_list, registry_list_proto, attachments_request, attachment_decrypt, groups_keys.
     target: Option<String>,
     /// Seconds to run each target.
     #[arg(long, default_value_t = 60)]
