@@ -322,8 +322,21 @@ async fn the_node_keeps_its_list_while_the_registry_is_down_and_catches_up_on_re
     let (c, view) = client_for(&reg.url, reg.key, &me);
     let c = Arc::new(c);
     let (stop_tx, task) = spawn_membership(&c, &me);
-    let epoch = reg.register(2);
-    wait_for_epoch(&view, epoch).await;
+    reg.register(2);
+    // Both registrations (ours, by the task, and node 2's) in the list the node holds: nothing
+    // else changes the list until the registry stops.
+    tokio::time::timeout(HANG, async {
+        let mut changes = view.subscribe();
+        loop {
+            let v = view.get();
+            if v.our_swarm().is_some() && v.node(&node(2).ed25519_public()).is_some() {
+                break;
+            }
+            changes.changed().await.unwrap();
+        }
+    })
+    .await
+    .unwrap();
     let before = view.get();
 
     // Down: the view stays as it was (the stream ended; reconnects fail and back off).
