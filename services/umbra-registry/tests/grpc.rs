@@ -29,16 +29,20 @@ struct Server {
     task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
-async fn start() -> Server {
-    let now = SystemClock.now_ms();
+/// A registry with the default configuration, in memory, on the system clock.
+fn new_state() -> Arc<AppState> {
     let registry = Registry::open(
         Store::open_in_memory().unwrap(),
         registry_identity(),
         RegistryConfig::default(),
-        now,
+        SystemClock.now_ms(),
     )
     .unwrap();
-    let state = AppState::new(registry, Arc::new(SystemClock));
+    AppState::new(registry, Arc::new(SystemClock))
+}
+
+async fn start() -> Server {
+    let state = new_state();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
@@ -162,4 +166,41 @@ async fn refusals_map_to_grpc_codes() {
     huge.x25519_proof = vec![0; umbra_nodelist::api::MAX_REQUEST_BYTES + 1];
     let e = s.client.register(huge).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::OutOfRange, "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_that_does_not_read_gets_only_the_newest_list() {
+    use tokio_stream::StreamExt as _;
+    use umbra_proto::umbra::registry::v1::registry_server::Registry as _;
+    use umbra_registry::grpc::RegistryService;
+
+    let state = new_state();
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let service = RegistryService::new(state.clone(), stop_rx);
+    let mut stream = service
+        .watch_node_list(tonic::Request::new(pb::WatchNodeListRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    // Twenty lists are signed while the watcher reads nothing: nothing queues up for it.
+    let rpk = registry_identity().ed25519_public();
+    for i in 0..20 {
+        let req = register_req(i, &rpk, SystemClock.now_ms());
+        state.with_registry(|r, now| r.register(&req, now)).unwrap();
+    }
+    let newest = state.with_registry(|r, _| Ok(r.epoch())).unwrap();
+    let first = tokio::time::timeout(HANG, stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.list.unwrap().epoch, newest);
+    // And nothing else is pending: polled once (tokio's `timeout` polls before it checks its
+    // deadline), the stream has nothing ready.
+    assert!(
+        tokio::time::timeout(Duration::ZERO, stream.next())
+            .await
+            .is_err(),
+        "a stale list was queued"
+    );
 }
