@@ -78,26 +78,7 @@ impl Messenger {
         conn: &Connection,
         id: &SessionId,
     ) -> Result<(), MessengerError> {
-        let what = "syncing a contact";
-        let Some(local) = db::contact(conn, id).map_err(MessengerError::db(what))? else {
-            return Ok(());
-        };
-        let mut configs = config_state::contacts(conn, self.config_key())?;
-        let mut c = configs.get(id.as_bytes()).unwrap_or_else(|| {
-            let mut c = SyncContact::new(*id.as_bytes());
-            c.created = i64::try_from(self.now() / 1000).unwrap_or(0);
-            c
-        });
-        c.nickname = local.nickname.as_deref().map(fit).unwrap_or_default();
-        if let Some(n) = &local.display_name {
-            c.name = fit(n);
-        }
-        c.approved |= local.approved;
-        c.approved_me |= local.approved_me;
-        c.blocked = local.blocked;
-        c.expiration = expiration(local.disappearing);
-        configs.set(&c).map_err(MessengerError::config(what))?;
-        config_state::save(conn, ConfigKind::Contacts, configs.state())
+        self.sync_edit_contact(conn, id, "syncing a contact", |_| {})
     }
 
     /// Writes where the conversation with `id` sits in the chat list into the contacts config,
@@ -165,7 +146,7 @@ impl Messenger {
     }
 
     /// Writes contact `id` as the local tables hold it into the contacts config, then `edit`s
-    /// the fields the tables do not hold (priority, picture).
+    /// the fields the tables do not hold (priority, picture): one decode and one save.
     fn sync_edit_contact(
         &self,
         conn: &Connection,
@@ -173,11 +154,23 @@ impl Messenger {
         what: &'static str,
         edit: impl FnOnce(&mut SyncContact),
     ) -> Result<(), MessengerError> {
-        self.sync_note_contact(conn, id)?;
-        let mut configs = config_state::contacts(conn, self.config_key())?;
-        let Some(mut c) = configs.get(id.as_bytes()) else {
-            return Ok(()); // not a contact in the local tables either
+        let Some(local) = db::contact(conn, id).map_err(MessengerError::db(what))? else {
+            return Ok(()); // not a contact in the local tables: nothing to sync
         };
+        let mut configs = config_state::contacts(conn, self.config_key())?;
+        let mut c = configs.get(id.as_bytes()).unwrap_or_else(|| {
+            let mut c = SyncContact::new(*id.as_bytes());
+            c.created = i64::try_from(self.now() / 1000).unwrap_or(0);
+            c
+        });
+        c.nickname = local.nickname.as_deref().map(fit).unwrap_or_default();
+        if let Some(n) = &local.display_name {
+            c.name = fit(n);
+        }
+        c.approved |= local.approved;
+        c.approved_me |= local.approved_me;
+        c.blocked = local.blocked;
+        c.expiration = expiration(local.disappearing);
         edit(&mut c);
         configs.set(&c).map_err(MessengerError::config(what))?;
         config_state::save(conn, ConfigKind::Contacts, configs.state())
