@@ -26,17 +26,18 @@
 
 mod common;
 
+use common::storage::{self, now_ms, rpc, signed_store};
 use common::{Devnet, build_daemons, logged_devnet};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use umbra_clock::{Clock as _, SystemClock};
+use umbra_clock::SystemClock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use umbra_crypto::{Identity, OsRandom};
 use umbra_messenger::{OnionSwarm, SwarmApi};
@@ -112,10 +113,6 @@ fn node_logs(dir: &Path) -> Vec<(String, Vec<Seen>)> {
     }
     logs.sort_by(|a, b| a.0.cmp(&b.0));
     logs
-}
-
-fn now_ms() -> u64 {
-    SystemClock.now_ms()
 }
 
 /// The client from `CLIENT_IP`: store one message in a fresh account's swarm and retrieve it
@@ -254,40 +251,6 @@ fn read_network(path: &Path) -> Vec<Listed> {
         .collect()
 }
 
-/// `POST /storage_rpc/v1` to the node on `port`: (status, JSON body or the text as a string).
-async fn rpc(http: &reqwest::Client, port: u16, method: &str, params: Value) -> (u16, Value) {
-    let url = format!("https://127.0.0.1:{port}/storage_rpc/v1");
-    let resp = tokio::time::timeout(
-        GUARD,
-        http.post(url)
-            .json(&json!({"method": method, "params": params}))
-            .send(),
-    )
-    .await
-    .expect("storage RPC hung")
-    .unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
-}
-
-/// The `store` params of a message to namespace 2 (authenticated, `storage-rpc.md` §4),
-/// signed by `me` (§3.2: `"store" || "2" || sig_timestamp`).
-fn signed_store(me: &Identity, data: &[u8], now: u64) -> Value {
-    let sig = me.sign(format!("store2{now}").as_bytes());
-    json!({
-        "pubkey": me.session_id().to_hex(),
-        "pubkey_ed25519": hex::encode(me.ed25519_public()),
-        "namespace": 2,
-        "timestamp": now,
-        "sig_timestamp": now,
-        "ttl": 3_600_000,
-        "data": B64.encode(data),
-        "signature": B64.encode(sig),
-    })
-}
-
 #[test]
 fn right_after_up_writes_reach_exactly_the_swarm_and_onion_requests_work() {
     std::net::TcpListener::bind((CLIENT_IP, 0)).expect("127.0.0.2 cannot be bound here");
@@ -321,13 +284,7 @@ fn right_after_up_writes_reach_exactly_the_swarm_and_onion_requests_work() {
         .map(|(_, m)| m[0].clone())
         .unwrap();
 
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        // Devnet nodes use self-signed certificates (as Session's do); this is a test.
-        .danger_accept_invalid_certs(true)
-        .no_proxy()
-        .build()
-        .unwrap();
+    let http = storage::client(GUARD);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

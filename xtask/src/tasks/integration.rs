@@ -44,6 +44,7 @@ pub(crate) const SCENARIO_BINARIES: &[&str] = &[
     "desktop_xvfb",
     "config_sync_e2e",
     "groups_e2e",
+    "swarm_faults",
 ];
 
 /// Environment variable of the scenarios: keep the devnet directories, which the harness

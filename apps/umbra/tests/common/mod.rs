@@ -4,6 +4,8 @@
 // Every test file uses a different part of these.
 #![allow(dead_code)]
 
+pub(crate) mod storage;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
