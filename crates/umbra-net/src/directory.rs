@@ -181,6 +181,11 @@ impl NodeDirectory {
         }
     }
 
+    /// When the current list was last fetched (or confirmed unchanged), Unix ms.
+    pub fn fetched_at_ms(&self) -> Option<u64> {
+        self.fetched_at_ms
+    }
+
     /// The current list, if any was accepted.
     pub fn list(&self) -> Option<&NodeList> {
         self.verifier.current().map(|s| &s.list)

@@ -1,4 +1,6 @@
-//! Guard persistence: a small JSON file in a directory the caller gives, written atomically.
+//! What the transport keeps across restarts, in a directory the caller gives, written
+//! atomically: the guards (a small JSON file) and the last verified node list (the registry's
+//! signed body, verbatim), so that a client starts while the registry is unreachable.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,6 +12,9 @@ use crate::paths::Guard;
 
 /// The file name inside the caller's directory.
 pub const GUARD_FILE: &str = "onion-guards.json";
+
+/// The last node list accepted, as the registry signed and served it.
+pub const NODE_LIST_FILE: &str = "node-list.json";
 
 /// The largest guard file read (64 KiB).
 const MAX_GUARD_FILE_BYTES: u64 = 64 * 1024;
@@ -27,12 +32,17 @@ pub struct PersistedState {
     pub list_epoch: Option<u64>,
     /// The guards.
     pub guards: Vec<Guard>,
+    /// When the registry last answered with a valid list (Unix ms): the saved list
+    /// ([`NODE_LIST_FILE`]) counts as fetched then, so a restart does not refetch it early.
+    #[serde(default)]
+    pub list_fetched_at_ms: Option<u64>,
 }
 
 /// Reads and writes [`GUARD_FILE`] in one directory.
 #[derive(Debug, Clone)]
 pub struct GuardStore {
     path: PathBuf,
+    list_path: PathBuf,
 }
 
 impl GuardStore {
@@ -40,6 +50,7 @@ impl GuardStore {
     pub fn new(dir: &Path) -> Self {
         Self {
             path: dir.join(GUARD_FILE),
+            list_path: dir.join(NODE_LIST_FILE),
         }
     }
 
@@ -105,24 +116,50 @@ impl GuardStore {
             source,
         };
         let text = serde_json::to_vec_pretty(state).map_err(|e| err(std::io::Error::other(e)))?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp).map_err(err)?;
-        f.write_all(&text).map_err(err)?;
-        f.sync_all().map_err(err)?;
-        drop(f);
-        std::fs::rename(&tmp, &self.path).map_err(err)?;
-        if let Some(dir) = self.path.parent()
-            && let Ok(d) = std::fs::File::open(dir)
-        {
-            // Makes the rename durable where the platform allows syncing a directory.
-            let _ = d.sync_all();
-        }
-        Ok(())
+        write_atomically(&self.path, &text).map_err(err)
     }
+
+    /// The saved node list body, if there is one of at most `max_bytes`. Only a cache: it is
+    /// verified again before use, and an unreadable one is as good as none.
+    pub fn load_list(&self, max_bytes: usize) -> Option<Vec<u8>> {
+        let file = std::fs::File::open(&self.list_path).ok()?;
+        let mut bytes = Vec::new();
+        let limit = u64::try_from(max_bytes)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes).ok()?;
+        (bytes.len() <= max_bytes).then_some(bytes)
+    }
+
+    /// Saves the body of a node list just accepted (atomically, as the guards).
+    ///
+    /// # Errors
+    /// The I/O error; the caller only warns: the list is a cache.
+    pub fn save_list(&self, body: &[u8]) -> std::io::Result<()> {
+        write_atomically(&self.list_path, body)
+    }
+}
+
+/// Writes `path` atomically: a temporary file in the same directory, flushed to disk, then
+/// renamed over the old one (owner-only permissions on Unix).
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        // Makes the rename durable where the platform allows syncing a directory.
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// Creates `dir` and its missing parents; a directory this call creates is owner-only on
@@ -155,6 +192,7 @@ mod tests {
                 since_ms: 42,
                 confirmed: true,
             }],
+            list_fetched_at_ms: Some(1_700_000_000_000),
         };
         store.save(&state).unwrap();
         assert_eq!(store.load().unwrap(), Some(state.clone()));
@@ -194,6 +232,7 @@ mod tests {
                 version: GUARD_FILE_VERSION,
                 list_epoch: None,
                 guards: Vec::new(),
+                list_fetched_at_ms: None,
             }),
             Err(ClientError::SavingGuards { .. })
         ));
@@ -210,6 +249,7 @@ mod tests {
                 version: GUARD_FILE_VERSION,
                 list_epoch: None,
                 guards: Vec::new(),
+                list_fetched_at_ms: None,
             })
             .unwrap();
         // Opening again is fine.

@@ -14,7 +14,7 @@ use umbra_onion::{
     StorageReply, V4Request, V4Response,
 };
 
-use crate::directory::{NetworkConfig, NodeDirectory};
+use crate::directory::{MAX_LIST_BYTES, NetworkConfig, NodeDirectory};
 use crate::link::{Edge, HttpConfig, HttpLink, LinkReply, OnionLink, RegistrySource};
 use crate::paths::{
     Failure, Guard, GuardChurn, Path, PathConfig, PathManager, accuses_next_hop, random_below,
@@ -230,21 +230,30 @@ impl OnionTransport {
                         version: GUARD_FILE_VERSION,
                         list_epoch: None,
                         guards: Vec::new(),
+                        list_fetched_at_ms: None,
                     })?;
                 }
                 loaded
             }
         };
         let mut paths = PathManager::new(config.paths.clone());
-        let dir = match &saved {
+        let mut dir = match &saved {
             Some(PersistedState {
                 list_epoch: Some(e),
                 ..
             }) => NodeDirectory::with_seen_epoch(policy, *e, config.list_refresh_ms),
             _ => NodeDirectory::new(policy, config.list_refresh_ms),
         };
+        if let (Some(store), Some(fetched_at)) =
+            (&store, saved.as_ref().and_then(|s| s.list_fetched_at_ms))
+        {
+            restore_list(store, &mut dir, fetched_at);
+        }
         if let Some(s) = saved {
             paths.restore_guards(s.guards);
+        }
+        if let Some(list) = dir.list() {
+            paths.on_new_list(list);
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -346,6 +355,7 @@ impl OnionTransport {
             version: GUARD_FILE_VERSION,
             list_epoch: state.dir.seen_epoch(),
             guards: state.paths.guards().to_vec(),
+            list_fetched_at_ms: state.dir.fetched_at_ms(),
         };
         store.save(&saved)
     }
@@ -361,21 +371,27 @@ impl OnionTransport {
         let fetched = self.inner.registry.fetch_list().await;
         let now = self.now();
         let mut st = self.state();
-        let result = match fetched {
-            Err(e) => Err(ClientError::FetchingNodeList(e)),
-            Ok(LinkReply { status: 200, body }) => st.dir.accept_json(&body, now),
-            Ok(LinkReply { status, .. }) => Err(ClientError::RegistryStatus { status }),
+        let (result, body) = match fetched {
+            Err(e) => (Err(ClientError::FetchingNodeList(e)), None),
+            Ok(LinkReply { status: 200, body }) => (st.dir.accept_json(&body, now), Some(body)),
+            Ok(LinkReply { status, .. }) => (Err(ClientError::RegistryStatus { status }), None),
         };
         match result {
             Ok(newer) => {
+                let st = &mut *st;
                 if newer {
-                    let st = &mut *st;
                     if let Some(list) = st.dir.list() {
                         st.paths.on_new_list(list);
                     }
                     tracing::debug!(epoch = ?st.dir.seen_epoch(), "accepted a newer node list");
-                    self.persist(st)?;
+                    if let (Some(store), Some(body)) = (&self.inner.store, &body)
+                        && let Err(e) = store.save_list(body)
+                    {
+                        tracing::warn!(error = %e, "the node list could not be saved; the next start needs the registry");
+                    }
                 }
+                // Also when unchanged: the saved list counts as fresh from now on.
+                self.persist(st)?;
                 Ok(newer)
             }
             Err(e) => {
@@ -894,5 +910,17 @@ impl OnionTransport {
             Some(r) => Ok(Response::Storage(r)),
             None => Err(ClientError::AllAttemptsFailed { attempts, last }),
         }
+    }
+}
+
+/// Makes the list saved by an earlier run current, as fetched at `fetched_at` (Unix ms), after
+/// verifying it again (signature, epoch not older than the newest seen). A saved list that is
+/// missing or fails is only logged: the registry is asked as if there were none.
+fn restore_list(store: &GuardStore, dir: &mut NodeDirectory, fetched_at: u64) {
+    let Some(body) = store.load_list(MAX_LIST_BYTES) else {
+        return;
+    };
+    if let Err(e) = dir.accept_json(&body, fetched_at) {
+        tracing::warn!(error = %e.report(), "the saved node list cannot be used; asking the registry");
     }
 }

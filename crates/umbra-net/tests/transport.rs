@@ -440,6 +440,57 @@ async fn guards_and_the_list_epoch_survive_a_restart() {
 }
 
 #[tokio::test]
+async fn a_restart_while_the_registry_is_down_uses_the_saved_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TransportConfig {
+        state_dir: Some(dir.path().to_path_buf()),
+        ..config()
+    };
+    let net = FakeNetwork::new(6, &distinct_subnets(20), 2);
+    let clock = Arc::new(ManualClock::new(T0));
+    net.publish(); // epoch 2
+    let t = net.transport(cfg.clone(), clock.clone(), 1).unwrap();
+    t.ensure_ready().await.unwrap();
+    drop(t);
+    let saved = dir.path().join(umbra_net::store::NODE_LIST_FILE);
+    assert!(saved.exists());
+
+    // A new process while the registry is down: it starts from the saved list, verified again,
+    // without asking the registry (the list is fresh), and reaches a swarm.
+    net.set_registry_up(false);
+    clock.advance(60_000);
+    let t = net.transport(cfg.clone(), clock.clone(), 2).unwrap();
+    let acc = account(4);
+    assert!(!t.swarm_of(&acc).is_empty(), "the saved list is current");
+    storage_ok(
+        t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+            .await
+            .unwrap(),
+    );
+    drop(t);
+
+    // Still down long after: the refresh fails, the saved list stays in use.
+    clock.advance(2 * 3600 * 1000);
+    let t = net.transport(cfg.clone(), clock.clone(), 3).unwrap();
+    storage_ok(
+        t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+            .await
+            .unwrap(),
+    );
+    drop(t);
+
+    // A saved list that does not verify (one byte changed) is not used: with the registry
+    // down there is then no list at all.
+    let mut body = std::fs::read(&saved).unwrap();
+    let i = body.iter().position(|b| b.is_ascii_digit()).unwrap();
+    body[i] = if body[i] == b'9' { b'8' } else { body[i] + 1 };
+    std::fs::write(&saved, &body).unwrap();
+    let t = net.transport(cfg, clock, 4).unwrap();
+    assert!(t.swarm_of(&acc).is_empty(), "a tampered list was used");
+    assert!(t.ensure_ready().await.is_err());
+}
+
+#[tokio::test]
 async fn node_list_is_verified_refreshed_and_kept_when_the_registry_is_down() {
     let (net, clock, t) = setup(20, 2, config());
     t.ensure_ready().await.unwrap();
