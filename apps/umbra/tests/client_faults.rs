@@ -36,16 +36,6 @@ const WAIT: &str = "60";
 /// How long the registry keeps a silent node listed: longer than any run of this test.
 const INACTIVE_AFTER_MS: &str = "3600000";
 
-/// `umbra devnet status --json` of `devnet`.
-fn status(devnet: &Devnet) -> Value {
-    let out = umbra(
-        &["devnet", "status", "--json", "--dir", devnet.arg()],
-        &[],
-        "",
-    );
-    json(&out, "devnet status")
-}
-
 impl User {
     fn list(&self, args: &[&str]) -> Vec<Value> {
         self.json(args).as_array().unwrap().clone()
@@ -230,7 +220,7 @@ fn swarms(status: &Value) -> BTreeMap<u64, Vec<Value>> {
 /// Scenario 2: every member of the recipient's swarm but one is killed; a message sent then
 /// is delivered.
 fn swarm_down_to_one_node(devnet: &Devnet, alice: &User, bob: &User, a_id: &str, b_id: &str) {
-    let before = status(devnet);
+    let before = devnet.status();
     let by_swarm = swarms(&before);
     assert!(
         by_swarm.len() >= 2,
@@ -249,7 +239,7 @@ fn swarm_down_to_one_node(devnet: &Devnet, alice: &User, bob: &User, a_id: &str,
     }
     let start = SystemClock.instant();
     loop {
-        let s = status(devnet);
+        let s = devnet.status();
         let down = s["nodes"]
             .as_array()
             .unwrap()

@@ -16,7 +16,7 @@
 mod common;
 
 use common::storage::{self, all_hashes, now_ms, signed_store, try_rpc};
-use common::{Devnet, devnet_up, json, umbra};
+use common::{Devnet, devnet_up, umbra};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,18 +50,6 @@ struct Member {
     key: String,
     https_port: u16,
     pid: i32,
-}
-
-/// `umbra devnet status --json`.
-fn status(devnet: &Devnet) -> Value {
-    json(
-        &umbra(
-            &["devnet", "status", "--json", "--dir", devnet.arg()],
-            &[],
-            "",
-        ),
-        "devnet status",
-    )
 }
 
 /// The running members of the swarm, from `status`.
@@ -110,7 +98,7 @@ fn killer(devnet: &Devnet, alive: &Mutex<Vec<Member>>, stores_done: &AtomicBool)
             ),
             "devnet start-node",
         );
-        let now = members(&status(devnet));
+        let now = members(&devnet.status());
         let back = now
             .iter()
             .find(|m| m.key == victim.key)
@@ -206,7 +194,7 @@ async fn wait_converged(members: &[Member], me: &Identity, acked: &BTreeSet<Stri
 #[test]
 fn members_killed_at_random_while_storing_lose_no_acknowledged_message() {
     let (devnet, _network) = devnet_up("7");
-    let first = status(&devnet);
+    let first = devnet.status();
     let swarms: BTreeSet<u64> = first["nodes"]
         .as_array()
         .unwrap()
@@ -246,7 +234,7 @@ fn members_killed_at_random_while_storing_lose_no_acknowledged_message() {
     );
     assert!(kills >= MIN_KILLS, "{kills} kills");
 
-    let final_members = members(&status(&devnet));
+    let final_members = members(&devnet.status());
     assert_eq!(final_members.len(), 7, "{final_members:?}");
     let converge_began = SystemClock.instant();
     rt.block_on(wait_converged(&final_members, &me, &acked));

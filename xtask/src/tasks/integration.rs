@@ -45,6 +45,7 @@ pub(crate) const SCENARIO_BINARIES: &[&str] = &[
     "config_sync_e2e",
     "groups_e2e",
     "swarm_faults",
+    "registry_outage",
 ];
 
 /// Environment variable of the scenarios: keep the devnet directories, which the harness

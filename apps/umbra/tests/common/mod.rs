@@ -288,6 +288,19 @@ impl Devnet {
         self.root.path()
     }
 
+    /// `umbra devnet status --json` of this devnet (it asks the registry: not while the
+    /// registry is away).
+    pub(crate) fn status(&self) -> Value {
+        json(
+            &umbra(
+                &["devnet", "status", "--json", "--dir", self.arg()],
+                &[],
+                "",
+            ),
+            "devnet status",
+        )
+    }
+
     /// The process id of the guard.
     pub(crate) fn guard_pid(&self) -> u32 {
         self.guard.child.id()
