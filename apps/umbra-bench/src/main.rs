@@ -24,6 +24,7 @@
 
 mod ceiling;
 mod client;
+mod files;
 mod messenger;
 mod node;
 mod report;
@@ -53,6 +54,9 @@ enum Command {
     /// Client figures on a running network (e.g. a devnet): delivery latency from `send` to
     /// display, messages/s one client sends, time to restore a profile from its phrase.
     Messenger(messenger::MessengerArgs),
+    /// A large file through onion paths on a running devnet with the `umbra` CLI: upload and
+    /// download throughput, resume after a kill, peak memory of client and server.
+    Files(files::FilesArgs),
 }
 
 /// What to measure and how hard to push.
@@ -153,6 +157,13 @@ fn run() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Node(args)) => return node::run_child(args),
         Some(Command::Messenger(args)) => return run_messenger(&args),
+        Some(Command::Files(args)) => {
+            let summary = files::run(&args)?;
+            if args.json {
+                println!("RESULT {summary}");
+            }
+            return Ok(());
+        }
         None => {}
     }
     let args = cli.bench.effective();
