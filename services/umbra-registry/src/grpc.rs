@@ -203,12 +203,19 @@ pub async fn serve_grpc(
 ) -> Result<(), tonic::transport::Error> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let service = RegistryService::new(state, stop_rx.clone());
+    // grpc.health.v1: "" and the registry service SERVING while it serves, NOT_SERVING from
+    // the moment it starts shutting down (health watchers hear it before their stream ends).
+    let (mut health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<RegistryServer<RegistryService>>()
+        .await;
     let mut stopped = stop_rx;
     let server = tonic::transport::Server::builder()
         .timeout(UNARY_DEADLINE)
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
         .http2_keepalive_interval(Some(KEEPALIVE.0))
         .http2_keepalive_timeout(Some(KEEPALIVE.1))
+        .add_service(health_service)
         .add_service(service.into_server())
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),
@@ -220,6 +227,20 @@ pub async fn serve_grpc(
     tokio::select! {
         r = &mut server => return r,
         () = shutdown => {}
+    }
+    health
+        .set_not_serving::<RegistryServer<RegistryService>>()
+        .await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    // Forgetting the statuses ends the health watchers' streams (after NOT_SERVING), so they do
+    // not hold the shutdown for its whole grace period.
+    for name in [
+        "",
+        <RegistryServer<RegistryService> as tonic::server::NamedService>::NAME,
+    ] {
+        health.clear_service_status(name).await;
     }
     let _ = stop_tx.send(true);
     match tokio::time::timeout(crate::server::SHUTDOWN_GRACE, server).await {

@@ -25,6 +25,7 @@ const HANG: Duration = Duration::from_secs(30);
 
 struct Server {
     client: RegistryClient<tonic::transport::Channel>,
+    channel: tonic::transport::Channel,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -55,7 +56,8 @@ async fn start() -> Server {
         .await
         .unwrap();
     Server {
-        client: RegistryClient::new(channel).max_decoding_message_size(4 << 20),
+        client: RegistryClient::new(channel.clone()).max_decoding_message_size(4 << 20),
+        channel,
         stop,
         task,
     }
@@ -203,4 +205,35 @@ async fn a_watcher_that_does_not_read_gets_only_the_newest_list() {
             .is_err(),
         "a stale list was queued"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_says_serving_then_not_serving_at_shutdown() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let s = start().await;
+    let mut health = HealthClient::new(s.channel.clone());
+    let check = |service: &str| HealthCheckRequest {
+        service: service.to_owned(),
+    };
+    for name in ["", "umbra.registry.v1.Registry"] {
+        let r = health.check(check(name)).await.unwrap().into_inner();
+        assert_eq!(r.status(), ServingStatus::Serving, "{name:?}");
+    }
+    let unknown = health.check(check("umbra.nothing.v1.Nothing")).await;
+    assert_eq!(unknown.unwrap_err().code(), tonic::Code::NotFound);
+
+    let mut watch = health.watch(check("")).await.unwrap().into_inner();
+    let first = tokio::time::timeout(HANG, watch.message()).await.unwrap();
+    assert_eq!(first.unwrap().unwrap().status(), ServingStatus::Serving);
+    s.stop.send(()).unwrap();
+    let next = tokio::time::timeout(HANG, watch.message()).await.unwrap();
+    assert_eq!(next.unwrap().unwrap().status(), ServingStatus::NotServing);
+    tokio::time::timeout(HANG, s.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }
