@@ -109,7 +109,7 @@ enum Action {
     RetryPending(u64),
 }
 
-fn separator(ui: &mut egui::Ui, text: &str) {
+pub(super) fn separator(ui: &mut egui::Ui, text: &str) {
     ui.vertical_centered(|ui| {
         ui.add_space(6.0);
         ui.label(egui::RichText::new(text).small().weak());
@@ -119,7 +119,11 @@ fn separator(ui: &mut egui::Ui, text: &str) {
 
 /// A bubble: ours on the right in the accent colour, theirs on the left in the faint
 /// background colour.
-fn bubble_frame<R>(ui: &mut egui::Ui, outgoing: bool, add: impl FnOnce(&mut egui::Ui) -> R) -> R {
+pub(super) fn bubble_frame<R>(
+    ui: &mut egui::Ui,
+    outgoing: bool,
+    add: impl FnOnce(&mut egui::Ui) -> R,
+) -> R {
     let max = ui.available_width() * 0.7;
     // Ours hug the right edge: their content is aligned right too, or the bubble would
     // stretch to the widest it may be.
