@@ -37,10 +37,9 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, group: &str, out: &mut Vec<
                     && admin
                     && active
                     && Some(p.session_id) != m.me
+                    && act.is_none()
                 {
-                    if act.is_none() {
-                        act = member_actions(ui, m, p);
-                    }
+                    act = member_actions(ui, m, p);
                 }
             }
         });
