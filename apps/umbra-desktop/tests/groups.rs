@@ -62,6 +62,16 @@ fn hikers(p: &mut Pair) -> String {
     group
 }
 
+/// Waits until the member panel is no longer busy (the snapshot can show an action's
+/// outcome a frame before the panel hears that it finished, and its buttons wait till then).
+fn wait_idle(h: &mut egui_kittest::Harness<'_, umbra_desktop::DesktopApp>) {
+    wait_for(h, "the member panel to be idle", |h| {
+        ["Inviting ", "Making ", "Removing "]
+            .iter()
+            .all(|busy| h.query_by_label_contains(busy).is_none())
+    });
+}
+
 fn bob_group_texts(bob: &Messenger, rt: &tokio::runtime::Runtime, group: &str) -> Vec<String> {
     let _ = rt.block_on(bob.receive());
     bob.group_history(group)
@@ -118,13 +128,12 @@ fn an_admin_adds_promotes_and_removes_members_then_deletes_the_group() {
     h.run_steps(2);
     click(h, "Invite to group");
     wait_label(h, "Group · 3 members");
+    wait_idle(h);
 
     click(h, &short(&carol));
     click(h, "Make admin");
-    wait_for(h, "the promotion", |h| {
-        h.query_by_label("becoming admin").is_some()
-            && h.query_by_label_contains("Making ").is_none()
-    });
+    wait_label(h, "becoming admin");
+    wait_idle(h);
     // Admins are not removed (they hold the group's key); the button is not offered.
     assert!(h.query_by_label("Remove from group").is_none());
 
@@ -134,6 +143,7 @@ fn an_admin_adds_promotes_and_removes_members_then_deletes_the_group() {
         h.query_by_label(&short(&bob)).is_none()
     });
     assert!(h.query_by_label("Group · 2 members").is_some());
+    wait_idle(h);
     let mut status = GroupStatus::Joined;
     for _ in 0..20 {
         let _ = p.rt.block_on(p.bob.receive());

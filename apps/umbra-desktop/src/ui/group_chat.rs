@@ -5,7 +5,7 @@
 use eframe::egui;
 
 use super::avatar::{self, Avatar};
-use super::chat::{bubble_frame, separator};
+use super::chat::{Days, bubble_frame, messages_area};
 use super::{group_members, sidebar};
 use crate::backend::Command;
 use crate::client::{GroupChatMessage, GroupStatus, MessageStatus};
@@ -26,44 +26,38 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
     egui::Panel::bottom("group_composer").show(ui, |ui| composer(ui, m, &group, out));
 
     let mut retry = None;
-    egui::ScrollArea::vertical()
-        .auto_shrink([false, false])
-        .stick_to_bottom(true)
-        .show(ui, |ui| {
-            ui.add_space(8.0);
-            let mut last_day = None;
-            let mut last_author = None;
-            for msg in &m.group_history {
-                let day = m.zone.day(msg.sent_ms);
-                if last_day != Some(day) {
-                    separator(ui, &m.zone.separator(msg.sent_ms, now));
-                    last_day = Some(day);
-                    last_author = None;
+    messages_area().show(ui, |ui| {
+        ui.add_space(8.0);
+        let mut days = Days::default();
+        let mut last_author = None;
+        for msg in &m.group_history {
+            if days.before(ui, m.zone, msg.sent_ms, now) {
+                last_author = None;
+            }
+            // A run of messages from one person names them once.
+            let name = (last_author != Some(msg.author)).then(|| m.name_of(&msg.author));
+            last_author = Some(msg.author);
+            bubble(ui, m, msg, name);
+        }
+        for p in m.group_pending_here() {
+            let failed = bubble_frame(ui, true, |ui| {
+                ui.label(&p.text);
+                if let Some(e) = &p.error {
+                    ui.label(egui::RichText::new(format!("failed: {e}")).small());
+                    ui.button("Retry").clicked()
+                } else {
+                    ui.label(egui::RichText::new("sending…").small());
+                    false
                 }
-                // A run of messages from one person names them once.
-                let name = (last_author != Some(msg.author)).then(|| m.name_of(&msg.author));
-                last_author = Some(msg.author);
-                bubble(ui, m, msg, name);
+            });
+            if failed {
+                retry = Some(p.local);
             }
-            for p in m.group_pending_here() {
-                let failed = bubble_frame(ui, true, |ui| {
-                    ui.label(&p.text);
-                    if let Some(e) = &p.error {
-                        ui.label(egui::RichText::new(format!("failed: {e}")).small());
-                        ui.button("Retry").clicked()
-                    } else {
-                        ui.label(egui::RichText::new("sending…").small());
-                        false
-                    }
-                });
-                if failed {
-                    retry = Some(p.local);
-                }
-            }
-            if m.group_history.is_empty() && m.group_pending_here().next().is_none() {
-                ui.label("No messages yet. Say hello to the group!");
-            }
-        });
+        }
+        if m.group_history.is_empty() && m.group_pending_here().next().is_none() {
+            ui.label("No messages yet. Say hello to the group!");
+        }
+    });
     if let Some(local) = retry
         && let Some((local, group, text)) = m.retry_group_pending(local)
     {
