@@ -188,6 +188,11 @@ fn an_invitation_waits_in_requests_and_the_group_is_left() {
     assert!(h.query_by_label("admin").is_some(), "Bob is badged admin");
     assert!(h.query_by_label("Make admin").is_none());
     click(h, "Leave group");
+    // Esc takes the question back; the panel stays.
+    h.key_press(eframe::egui::Key::Escape);
+    h.run_steps(2);
+    assert!(h.query_by_label("Yes, leave").is_none());
+    click(h, "Leave group");
     click(h, "Yes, leave");
     wait_label(h, "You left the group.");
     wait_for(h, "the group to leave the list", |h| {

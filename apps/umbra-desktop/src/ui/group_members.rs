@@ -57,6 +57,14 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, group: &str, out: &mut Vec<
     if active {
         act = act.or(leave_or_delete(ui, m, admin));
     }
+    // Esc takes back a question first, then closes the panel.
+    if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+        if m.group_panel.confirm.is_some() {
+            m.group_panel.confirm = None;
+        } else {
+            m.group_panel.open = false;
+        }
+    }
     if let Some((action, busy)) = act {
         let p = &mut m.group_panel;
         p.busy = Some(busy);
