@@ -2,9 +2,10 @@
 //! changes this file only.
 
 pub(crate) use umbra_messenger::{
-    Contact, Conversation, Disappearing, Event, KdfParams, Message, MessageStatus, Messenger,
-    MessengerError, NodeId, OnionSwarm, OutboxEntry, Profile, RetrievedPage, Settings, StoreAck,
-    SwarmApi, SwarmError,
+    ChatPriority, Contact, Conversation, Disappearing, Event, FileServer, FileServerAddress,
+    GroupChatMessage, GroupMemberView, GroupStatus, GroupView, KdfParams, MAX_GROUP_MEMBERS,
+    Message, MessageStatus, Messenger, MessengerError, NodeId, OnionFileServer, OnionSwarm,
+    OutboxEntry, Profile, RetrievedPage, Settings, StoreAck, SwarmApi, SwarmError,
 };
 pub(crate) use umbra_net::{
     BoxFuture, Clock, NetworkConfig, OnionTransport, SystemClock, TransportConfig,

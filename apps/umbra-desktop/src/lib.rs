@@ -8,6 +8,7 @@ mod lock;
 mod model;
 mod notify;
 mod persist;
+mod picture;
 mod time;
 mod ui;
 

@@ -3,7 +3,8 @@
 //! never goes to a file in clear beside the profile.
 //!
 //! Drafts are one JSON object `{session id hex: text}`, rewritten a moment after the last
-//! keystroke ([`DRAFT_SAVE_MS`]); the theme is one word.
+//! keystroke ([`DRAFT_SAVE_MS`]); the theme is one word; the groups' read marks are one
+//! JSON object `{group id: receive time ms}`.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,8 @@ pub(crate) const DRAFTS_KEY: &str = "desktop.drafts";
 pub(crate) const THEME_KEY: &str = "desktop.theme";
 /// The key of what notifications say ([`crate::NotifyLevel`]).
 pub(crate) const NOTIFY_KEY: &str = "desktop.notifications";
+/// The key of how far each group was read (the messenger keeps no read state for groups).
+pub(crate) const GROUP_READ_KEY: &str = "desktop.group_read";
 /// Drafts are saved this long after the last change (well within the second a user may
 /// kill the app after typing).
 pub(crate) const DRAFT_SAVE_MS: u64 = 300;
@@ -44,6 +47,25 @@ pub(crate) fn decode_drafts(bytes: &[u8]) -> BTreeMap<SessionId, String> {
     };
     map.into_iter()
         .filter_map(|(id, text)| Some((id.parse().ok()?, text.as_str()?.to_string())))
+        .collect()
+}
+
+/// The groups' read marks as saved.
+pub(crate) fn encode_read_marks(marks: &BTreeMap<String, u64>) -> Vec<u8> {
+    let map: serde_json::Map<String, serde_json::Value> = marks
+        .iter()
+        .map(|(group, ms)| (group.clone(), serde_json::Value::from(*ms)))
+        .collect();
+    serde_json::Value::Object(map).to_string().into_bytes()
+}
+
+/// The saved read marks; what cannot be read is skipped.
+pub(crate) fn decode_read_marks(bytes: &[u8]) -> BTreeMap<String, u64> {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(bytes) else {
+        return BTreeMap::new();
+    };
+    map.into_iter()
+        .filter_map(|(group, ms)| Some((group, ms.as_u64()?)))
         .collect()
 }
 
@@ -85,6 +107,15 @@ mod tests {
             decode_drafts(&encode_drafts(&d))[&id(3)].len(),
             MAX_DRAFT_CHARS
         );
+    }
+
+    #[test]
+    fn read_marks_round_trip_and_survive_garbage() {
+        let mut marks = BTreeMap::new();
+        marks.insert("03ab".to_string(), 1_700_000_000_000);
+        assert_eq!(decode_read_marks(&encode_read_marks(&marks)), marks);
+        assert!(decode_read_marks(b"[1]").is_empty());
+        assert!(decode_read_marks(br#"{"03": "soon"}"#).is_empty());
     }
 
     #[test]

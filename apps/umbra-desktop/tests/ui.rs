@@ -2,145 +2,19 @@
 //! The app driven by its accessible labels, headless (no window, no renderer), against the
 //! real messenger on in-memory swarms (`umbra_messenger::fake`).
 
-use std::path::Path;
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use umbra_crypto::{OsRandom, SessionId};
-use umbra_desktop::{Backend, BackendConfig, DesktopApp, NetworkSource, RecordingNotifier, Zone};
-use umbra_messenger::fake::FakeSwarms;
-use umbra_messenger::{Event, KdfParams, Messenger, Profile};
+use umbra_crypto::OsRandom;
+use umbra_desktop::{DesktopApp, RecordingNotifier, Zone};
+use umbra_messenger::{Event, Profile};
 use umbra_net::{Clock as _, SystemClock};
 
-/// Argon2id as cheap as it goes: the tests are not about the key derivation.
-const CHEAP: KdfParams = KdfParams {
-    m_kib: 64,
-    t: 1,
-    p: 1,
-};
-
-fn app(dir: &Path, swarms: &FakeSwarms) -> Harness<'static, DesktopApp> {
-    app_in(dir, swarms, Zone::utc())
-}
-
-fn app_in(dir: &Path, swarms: &FakeSwarms, zone: Zone) -> Harness<'static, DesktopApp> {
-    app_notifying(dir, swarms, zone, RecordingNotifier::default())
-}
-
-/// The app, its notifications going to `notifier` (never to this machine's desktop).
-fn app_notifying(
-    dir: &Path,
-    swarms: &FakeSwarms,
-    zone: Zone,
-    notifier: RecordingNotifier,
-) -> Harness<'static, DesktopApp> {
-    let config = BackendConfig {
-        profile_dir: dir.to_path_buf(),
-        network: NetworkSource::Swarm(Arc::new(swarms.clone())),
-        kdf: CHEAP,
-        notifier: Arc::new(notifier),
-    };
-    let backend = Backend::start(config, || {}).unwrap();
-    Harness::builder()
-        .with_size([1000.0, 700.0])
-        .build_ui_state(
-            |ui, app: &mut DesktopApp| app.show(ui),
-            DesktopApp::new(backend, dir.to_path_buf()).with_zone(zone),
-        )
-}
-
-/// Steps the UI until `ready` holds (the back end runs on its own threads meanwhile).
-#[track_caller]
-fn wait_for(
-    h: &mut Harness<'_, DesktopApp>,
-    what: &str,
-    ready: impl Fn(&Harness<'_, DesktopApp>) -> bool,
-) {
-    // Long enough for the shortest disappearing timer (10 s) on a busy machine.
-    let deadline = SystemClock.instant() + Duration::from_secs(30);
-    while SystemClock.instant() < deadline {
-        h.step();
-        if ready(h) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-#[track_caller]
-fn wait_label(h: &mut Harness<'_, DesktopApp>, label: &str) {
-    wait_for(h, label, |h| h.query_by_label_contains(label).is_some());
-}
-
-fn type_into(h: &mut Harness<'_, DesktopApp>, label: &str, text: &str) {
-    h.get_by_label(label).focus();
-    h.step();
-    h.get_by_label(label).type_text(text);
-    h.step();
-}
-
-fn click(h: &mut Harness<'_, DesktopApp>, label: &str) {
-    h.get_by_label(label).click();
-    // One frame sees the click, the next draws what it changed.
-    h.run_steps(2);
-}
-
-/// Creates an account through the first-start screens, the recovery phrase confirmed by
-/// typing back the two words asked for.
-fn create_account(h: &mut Harness<'_, DesktopApp>, name: &str) -> SessionId {
-    wait_label(h, "Display name");
-    type_into(h, "Display name", name);
-    click(h, "Create account");
-    wait_label(h, "I wrote it down");
-    let asked: Vec<usize> = h
-        .query_all_by_label_contains("Word ")
-        .filter_map(|n| {
-            let label = n.accesskit_node().label()?;
-            label.strip_prefix("Word ")?.parse().ok()
-        })
-        .collect();
-    assert_eq!(asked.len(), 2, "two words are asked for");
-    let word = |h: &Harness<'_, DesktopApp>, n: usize| -> String {
-        let prefix = format!("{n:>2}. ");
-        let text = h.get_by_label_contains(&prefix).value().unwrap();
-        text.split_whitespace().last().unwrap().to_string()
-    };
-    // A wrong word keeps the account on this screen.
-    type_into(h, &format!("Word {}", asked[0]), "notaword");
-    type_into(h, &format!("Word {}", asked[1]), "x");
-    assert!(h.query_by_label_contains("do not match").is_some());
-    for n in &asked {
-        let w = word(h, *n);
-        let label = format!("Word {n}");
-        h.get_by_label(&label).focus();
-        h.step();
-        // Select all and replace what was typed.
-        h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-        h.get_by_label(&label).type_text(&w);
-        h.step();
-    }
-    click(h, "I wrote it down");
-    wait_label(h, "Copy my Session ID");
-    h.state().session_id().unwrap()
-}
-
-fn messenger(dir: &Path, swarms: &FakeSwarms) -> Messenger {
-    let (profile, _) = Profile::create(dir, None, CHEAP, &mut OsRandom).unwrap();
-    Messenger::new(
-        profile,
-        Arc::new(swarms.clone()),
-        Arc::new(SystemClock),
-        Box::new(OsRandom),
-    )
-}
-
-fn swarms() -> FakeSwarms {
-    FakeSwarms::new(Arc::new(SystemClock))
-}
+use support::*;
 
 #[test]
 fn an_account_is_created_on_first_start_and_opens_again_without_it() {
@@ -177,32 +51,6 @@ fn an_invalid_session_id_shows_why() {
         h.query_by_label_contains("'g' is not one of them")
             .is_some()
     );
-}
-
-/// Alice in the app, Bob a plain messenger, on the same in-memory swarms.
-struct Pair {
-    h: Harness<'static, DesktopApp>,
-    alice: SessionId,
-    bob: Messenger,
-    rt: tokio::runtime::Runtime,
-    _dirs: [tempfile::TempDir; 2],
-}
-
-impl Pair {
-    fn new() -> Self {
-        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-        let s = swarms();
-        let bob = messenger(dirs[1].path(), &s);
-        let mut h = app(dirs[0].path(), &s);
-        let alice = create_account(&mut h, "Alice");
-        Self {
-            h,
-            alice,
-            bob,
-            rt: tokio::runtime::Runtime::new().unwrap(),
-            _dirs: dirs,
-        }
-    }
 }
 
 #[test]
@@ -302,13 +150,6 @@ impl Pair {
         }
         panic!("bob never saw {what}");
     }
-}
-
-#[track_caller]
-fn wait_gone(h: &mut Harness<'_, DesktopApp>, label: &str) {
-    wait_for(h, &format!("{label} to go"), |h| {
-        h.query_by_label(label).is_none()
-    });
 }
 
 #[test]
@@ -479,12 +320,6 @@ fn new_messages_are_notified_with_the_text_only_when_chosen() {
     std::thread::sleep(Duration::from_millis(300));
     h.run();
     assert_eq!(notes.shown().len(), 2, "off is off");
-}
-
-/// The name the conversation list gives an account without a display name.
-fn short(id: &SessionId) -> String {
-    let hex = id.to_hex();
-    format!("{}…{}", &hex[..6], &hex[hex.len() - 4..])
 }
 
 #[test]

@@ -8,14 +8,17 @@
 //!   ─────────────────                         ───────────────────────
 //!   Backend::send(Command) ──bounded mpsc──►  worker: open/create the profile, then
 //!                                              ├─ commands (accept, settings, open, …)
-//!                                              ├─ sender: sends, one at a time, in order
+//!                                              ├─ sender: sends (chats and groups), in order
 //!                                              ├─ receiver: receive_wait loop
 //!                                              ├─ purger: expired messages, every second
+//!                                              ├─ pictures: contacts' profile pictures
 //!                                              └─ network: paths and epoch every 2 s
 //!   Backend::poll() ◄──bounded mpsc── Update ─┘  + wake() → ctx.request_repaint()
 //! ```
 
+mod groups;
 mod offline;
+mod pictures;
 mod worker;
 
 use std::path::PathBuf;
@@ -27,8 +30,11 @@ use umbra_crypto::SessionId;
 use zeroize::Zeroizing;
 
 use crate::client::{
-    Contact, Conversation, Disappearing, KdfParams, Message, OutboxEntry, Settings, SwarmApi,
+    Contact, Conversation, Disappearing, GroupChatMessage, KdfParams, Message, OutboxEntry,
+    Settings, SwarmApi,
 };
+
+pub(crate) use groups::{GroupAction, GroupSummary};
 
 /// Commands and updates waiting at most (the UI drains updates every frame; a full command
 /// queue is shown as "busy" rather than blocking a frame).
@@ -145,6 +151,21 @@ pub(crate) enum Command {
     SetSettings(Settings),
     /// We started or stopped typing to someone (sent only when the setting is on).
     Typing { to: SessionId, started: bool },
+    /// Create a group with us as its admin and `members` invited.
+    CreateGroup {
+        name: String,
+        members: Vec<SessionId>,
+    },
+    /// The group now shown (its messages count as read); `Open` shows a chat instead.
+    OpenGroup(String),
+    /// Send a text to a group; `local` identifies it in [`Update::SendDone`].
+    SendGroup {
+        local: u64,
+        group: String,
+        text: String,
+    },
+    /// Something done to a group (member panel, invitations).
+    Group { group: String, action: GroupAction },
 }
 
 /// The network as the network panel shows it.
@@ -195,6 +216,19 @@ pub(crate) enum Update {
     Typing { from: SessionId, started: bool },
     /// The network changed.
     Network(NetworkStatus),
+    /// A group was created (its id), or why not.
+    GroupCreated(Result<String, String>),
+    /// A group action finished; `error` says why it failed.
+    GroupDone {
+        group: String,
+        action: GroupAction,
+        error: Option<String>,
+    },
+    /// A contact's profile picture, downloaded and decoded.
+    Picture {
+        id: SessionId,
+        picture: Arc<crate::picture::Picture>,
+    },
     /// Something failed; one line for the status bar.
     Notice(String),
     /// The profile cannot be used at all.
@@ -209,6 +243,12 @@ pub(crate) struct Snapshot {
     pub(crate) blocked: Vec<Contact>,
     pub(crate) history: Option<(SessionId, Vec<Message>)>,
     pub(crate) outbox: Vec<OutboxEntry>,
+    /// Every group (invitations too), with its newest message and unread count.
+    pub(crate) groups: Vec<GroupSummary>,
+    /// The open group's messages.
+    pub(crate) group_history: Option<(String, Vec<GroupChatMessage>)>,
+    /// The names we know of the groups' members and authors (nickname or display name).
+    pub(crate) names: std::collections::BTreeMap<SessionId, String>,
 }
 
 /// A running back end: its runtime, the command queue in and the update queue out.

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use umbra_crypto::{OsRandom, SessionId};
 use zeroize::Zeroizing;
 
+use super::groups::{self, ReadMarks};
 use super::offline::Offline;
 use super::{BackendConfig, Command, NetworkSource, NetworkStatus, QUEUE, Snapshot, Update, Wake};
 use crate::client::{
@@ -40,7 +41,7 @@ impl Out {
         Self { tx, wake }
     }
 
-    async fn send(&self, update: Update) {
+    pub(super) async fn send(&self, update: Update) {
         if self.tx.send(update).await.is_ok() {
             (self.wake)();
         }
@@ -48,7 +49,7 @@ impl Out {
 }
 
 /// An error and its causes on one line (a `String`, so that it can cross an `.await`).
-fn report(e: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn report(e: &(dyn std::error::Error + 'static)) -> String {
     umbra_report::Report(e).to_string()
 }
 
@@ -211,11 +212,15 @@ fn connect(
 }
 
 /// What the tasks share.
-struct Shared {
-    m: Arc<Messenger>,
-    out: Out,
+pub(super) struct Shared {
+    pub(super) m: Arc<Messenger>,
+    pub(super) out: Out,
     /// The conversation the UI shows.
     current: Mutex<Option<SessionId>>,
+    /// The group the UI shows (never at the same time as a conversation).
+    current_group: Mutex<Option<String>>,
+    /// Up to where each group was read.
+    marks: ReadMarks,
     status: Mutex<NetworkStatus>,
     /// Argon2id parameters of a new passphrase.
     kdf: KdfParams,
@@ -228,19 +233,39 @@ impl Shared {
         *self.current.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn current_group(&self) -> Option<String> {
+        self.current_group
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Shows a conversation or a group (or nothing).
+    pub(super) fn set_current(&self, chat: Option<SessionId>, group: Option<String>) {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = chat;
+        *self
+            .current_group
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = group;
+    }
+
     /// Reads everything the UI mirrors and sends it.
-    async fn refresh(&self) {
+    pub(super) async fn refresh(&self) {
         let read = || -> Result<Snapshot, MessengerError> {
             let history = match self.current() {
                 Some(with) => Some((with, self.m.history(&with)?)),
                 None => None,
             };
+            let g = groups::read(&self.m, &self.marks, self.current_group().as_deref())?;
             Ok(Snapshot {
                 chats: self.m.conversations()?,
                 requests: self.m.requests()?,
                 blocked: self.m.blocked()?,
                 history,
                 outbox: self.m.outbox()?,
+                groups: g.groups,
+                group_history: g.history,
+                names: g.names,
             })
         };
         match read() {
@@ -283,9 +308,11 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
         Box::new(OsRandom),
     ));
     let shared = Arc::new(Shared {
+        marks: ReadMarks::load(&m),
         m: m.clone(),
         out: out.clone(),
         current: Mutex::new(None),
+        current_group: Mutex::new(None),
         status: Mutex::new(NetworkStatus::default()),
         kdf: config.kdf,
         notifier: config.notifier.clone(),
@@ -320,6 +347,11 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
     if online {
         tokio::spawn(receiver(shared.clone(), transport.clone()));
     }
+    if let (NetworkSource::File(path), Some(t)) = (&config.network, &transport)
+        && let Some(server) = super::pictures::server(path, t)
+    {
+        tokio::spawn(super::pictures::fetcher(shared.clone(), server));
+    }
     if let Some(t) = transport {
         tokio::spawn(network_watch(shared.clone(), t));
     }
@@ -330,7 +362,12 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
     while let Some(command) = rx.recv().await {
         match command {
             Command::Send { local, to, text } => {
-                if send_tx.send((local, to, text)).await.is_err() {
+                if send_tx.send((local, To::Chat(to), text)).await.is_err() {
+                    break;
+                }
+            }
+            Command::SendGroup { local, group, text } => {
+                if send_tx.send((local, To::Group(group), text)).await.is_err() {
                     break;
                 }
             }
@@ -341,10 +378,19 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
     }
 }
 
+/// Where a message goes.
+enum To {
+    Chat(SessionId),
+    Group(String),
+}
+
 /// Sends, one at a time, so that messages leave in the order they were written.
-async fn sender(shared: Arc<Shared>, mut rx: mpsc::Receiver<(u64, SessionId, String)>) {
+async fn sender(shared: Arc<Shared>, mut rx: mpsc::Receiver<(u64, To, String)>) {
     while let Some((local, to, text)) = rx.recv().await {
-        let result = shared.m.send_text(&to, &text).await;
+        let result = match &to {
+            To::Chat(to) => shared.m.send_text(to, &text).await.map(drop),
+            To::Group(group) => shared.m.send_group_text(group, &text).await.map(drop),
+        };
         // The saved message (sent or queued) is in the snapshot before the UI drops its
         // own "sending" copy, so it never disappears for a frame.
         shared.refresh().await;
@@ -358,10 +404,7 @@ async fn handle(shared: Arc<Shared>, command: Command) {
     let m = &shared.m;
     match command {
         Command::Open(with) => {
-            *shared
-                .current
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = with;
+            shared.set_current(with, None);
             if let Some(with) = with
                 && let Err(e) = m.mark_read(&with).await
             {
@@ -468,11 +511,18 @@ async fn handle(shared: Arc<Shared>, command: Command) {
             let _ = m.send_typing(&to, started).await;
             return;
         }
+        Command::OpenGroup(group) => shared.set_current(None, Some(group)),
+        c @ (Command::CreateGroup { .. } | Command::Group { .. }) => {
+            // It refreshes before it reports.
+            groups::handle(&shared, c).await;
+            return;
+        }
         // Handled before a profile is open, or by the sender.
         Command::Create { .. }
         | Command::Restore { .. }
         | Command::Unlock { .. }
-        | Command::Send { .. } => return,
+        | Command::Send { .. }
+        | Command::SendGroup { .. } => return,
     }
     shared.refresh().await;
 }
@@ -568,6 +618,22 @@ async fn deliver(shared: &Shared, events: Vec<Event>) {
             Event::Message { message, request } if !message.outgoing => {
                 notify(shared, &message, request);
             }
+            Event::GroupMessage { message }
+                if !message.outgoing
+                    && shared.current_group().as_deref() != Some(message.group.as_str()) =>
+            {
+                let group = shared.m.group(&message.group).map(|g| g.name);
+                let title = format!("New message in {}", group.as_deref().unwrap_or("a group"));
+                notify_text(shared, &title, &message.author, &message.body);
+            }
+            Event::GroupInvite { name, from, .. } => {
+                notify_text(
+                    shared,
+                    &format!("Invitation to the group {name}"),
+                    &from,
+                    "",
+                );
+            }
             _ => {}
         }
     }
@@ -583,6 +649,36 @@ async fn deliver(shared: &Shared, events: Vec<Event>) {
 /// Tells the desktop of a message in a conversation the window does not show, saying as much
 /// as the user chose (by default the sender, never the text).
 fn notify(shared: &Shared, message: &umbra_messenger::Message, request: bool) {
+    let name = name_of(shared, &message.author);
+    let title = if request {
+        format!("Message request from {name}")
+    } else {
+        format!("New message from {name}")
+    };
+    show_notification(shared, &title, "", &message.body);
+}
+
+/// A contact's name as notifications show it.
+fn name_of(shared: &Shared, id: &SessionId) -> String {
+    match shared.m.contact(id) {
+        Ok(Some(c)) if c.nickname.is_some() || c.display_name.is_some() => c.name(),
+        _ => crate::model::short_id(id),
+    }
+}
+
+/// A group notification: `title`, then who wrote (and, when chosen, the text).
+fn notify_text(shared: &Shared, title: &str, from: &SessionId, text: &str) {
+    let name = name_of(shared, from);
+    let body = if text.is_empty() {
+        format!("from {name}")
+    } else {
+        format!("{name}: {text}")
+    };
+    show_notification(shared, title, &format!("from {name}"), &body);
+}
+
+/// Shows `title` with `sender_only` or `with_text` as the user chose.
+fn show_notification(shared: &Shared, title: &str, sender_only: &str, with_text: &str) {
     let level = shared
         .m
         .app_value(crate::persist::NOTIFY_KEY)
@@ -591,19 +687,10 @@ fn notify(shared: &Shared, message: &umbra_messenger::Message, request: bool) {
         .map_or_else(crate::NotifyLevel::default, |v| {
             crate::NotifyLevel::decode(&v)
         });
-    let name = match shared.m.contact(&message.author) {
-        Ok(Some(c)) if c.nickname.is_some() || c.display_name.is_some() => c.name(),
-        _ => crate::model::short_id(&message.author),
-    };
-    let title = if request {
-        format!("Message request from {name}")
-    } else {
-        format!("New message from {name}")
-    };
     match level {
         crate::NotifyLevel::Off => {}
-        crate::NotifyLevel::SenderOnly => shared.notifier.show(&title, ""),
-        crate::NotifyLevel::SenderAndText => shared.notifier.show(&title, &message.body),
+        crate::NotifyLevel::SenderOnly => shared.notifier.show(title, sender_only),
+        crate::NotifyLevel::SenderAndText => shared.notifier.show(title, with_text),
     }
 }
 

@@ -30,47 +30,40 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
             .request_repaint_after(std::time::Duration::from_secs(1));
     }
     let mut actions = Vec::new();
-    egui::ScrollArea::vertical()
-        .auto_shrink([false, false])
-        .stick_to_bottom(true)
-        .show(ui, |ui| {
-            ui.add_space(8.0);
-            let mut last_day = None;
-            for msg in &m.history {
-                let day = m.zone.day(msg.sent_ms);
-                if last_day != Some(day) {
-                    separator(ui, &m.zone.separator(msg.sent_ms, now));
-                    last_day = Some(day);
-                }
-                let selected = m.selected == Some((msg.conversation, msg.sent_ms));
-                if let Some(a) = bubble(ui, msg, m.delivery(msg), selected, now, m.zone) {
-                    actions.push(a);
-                }
+    messages_area().show(ui, |ui| {
+        ui.add_space(8.0);
+        let mut days = Days::default();
+        for msg in &m.history {
+            days.before(ui, m.zone, msg.sent_ms, now);
+            let selected = m.selected == Some((msg.conversation, msg.sent_ms));
+            if let Some(a) = bubble(ui, msg, m.delivery(msg), selected, now, m.zone) {
+                actions.push(a);
             }
-            for p in m.pending_here() {
-                let state = if p.error.is_some() {
-                    "failed"
+        }
+        for p in m.pending_here() {
+            let state = if p.error.is_some() {
+                "failed"
+            } else {
+                "sending…"
+            };
+            let r = bubble_frame(ui, true, |ui| {
+                ui.label(&p.text);
+                ui.label(egui::RichText::new(state).small());
+                if let Some(e) = &p.error {
+                    ui.label(egui::RichText::new(e).small());
+                    ui.button("Retry").clicked()
                 } else {
-                    "sending…"
-                };
-                let r = bubble_frame(ui, true, |ui| {
-                    ui.label(&p.text);
-                    ui.label(egui::RichText::new(state).small());
-                    if let Some(e) = &p.error {
-                        ui.label(egui::RichText::new(e).small());
-                        ui.button("Retry").clicked()
-                    } else {
-                        false
-                    }
-                });
-                if r {
-                    actions.push(Action::RetryPending(p.local));
+                    false
                 }
+            });
+            if r {
+                actions.push(Action::RetryPending(p.local));
             }
-            if m.history.is_empty() && m.pending_here().next().is_none() {
-                ui.label("No messages yet. Say hello!");
-            }
-        });
+        }
+        if m.history.is_empty() && m.pending_here().next().is_none() {
+            ui.label("No messages yet. Say hello!");
+        }
+    });
     for a in actions {
         match a {
             Action::RetryNow => out.push(Command::RetryNow),
@@ -109,6 +102,37 @@ enum Action {
     RetryPending(u64),
 }
 
+/// The scrolling list of a conversation's messages, kept at the newest.
+pub(super) fn messages_area() -> egui::ScrollArea {
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .stick_to_bottom(true)
+}
+
+/// Puts a day separator before the first message of each day.
+#[derive(Default)]
+pub(super) struct Days(Option<u64>);
+
+impl Days {
+    /// Before the message sent at `sent_ms`: draws a separator when a new day begins, and
+    /// says whether it did.
+    pub(super) fn before(
+        &mut self,
+        ui: &mut egui::Ui,
+        zone: time::Zone,
+        sent_ms: u64,
+        now: u64,
+    ) -> bool {
+        let day = zone.day(sent_ms);
+        if self.0 == Some(day) {
+            return false;
+        }
+        separator(ui, &zone.separator(sent_ms, now));
+        self.0 = Some(day);
+        true
+    }
+}
+
 fn separator(ui: &mut egui::Ui, text: &str) {
     ui.vertical_centered(|ui| {
         ui.add_space(6.0);
@@ -119,7 +143,11 @@ fn separator(ui: &mut egui::Ui, text: &str) {
 
 /// A bubble: ours on the right in the accent colour, theirs on the left in the faint
 /// background colour.
-fn bubble_frame<R>(ui: &mut egui::Ui, outgoing: bool, add: impl FnOnce(&mut egui::Ui) -> R) -> R {
+pub(super) fn bubble_frame<R>(
+    ui: &mut egui::Ui,
+    outgoing: bool,
+    add: impl FnOnce(&mut egui::Ui) -> R,
+) -> R {
     let max = ui.available_width() * 0.7;
     // Ours hug the right edge: their content is aligned right too, or the bubble would
     // stretch to the widest it may be.

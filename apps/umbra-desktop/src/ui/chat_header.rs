@@ -4,6 +4,7 @@
 use eframe::egui;
 use umbra_crypto::SessionId;
 
+use super::avatar::{self, Avatar};
 use super::{disappearing, widgets};
 use crate::backend::Command;
 use crate::client::Disappearing;
@@ -20,7 +21,14 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, with: SessionId, out: &mut 
     let setting = contact
         .as_ref()
         .map_or(Disappearing::Off, |c| c.disappearing);
+    let key = with.to_hex();
+    let face = Avatar {
+        key: &key,
+        name: &name,
+        picture: m.pictures.get(&with),
+    };
     ui.horizontal(|ui| {
+        avatar::show(ui, 16.0, face);
         ui.heading(&name);
         ui.label(egui::RichText::new(short_id(&with)).monospace().weak());
         if ui.small_button("Copy ID").clicked() {

@@ -9,21 +9,29 @@
 //!  chat.rs              the open conversation: bubbles, day separators, states, composer
 //!  chat_header.rs       the open conversation's name, nickname, disappearing messages, block
 //!  disappearing.rs      a conversation's disappearing messages (header) and timers
+//!  group_chat.rs        the open group: its header, messages with their senders, composer
+//!  group_members.rs     the group's member panel: admins, add, remove, promote, leave, delete
 //!  new_conversation.rs  a Session ID, checked as it is typed
-//!  requests.rs          message requests: accept, decline, block
+//!  new_group.rs         a group's name and members, each ID checked as it is typed
+//!  requests.rs          message requests (accept, decline, block), group invitations
 //!  my_id.rs           your Session ID as text and as a QR code
 //!  network.rs           connected?, onion paths, node list epoch
 //!  settings.rs          display name, receipts, typing indicators, theme, blocked, where data lives
 //!  passphrase.rs        settings: change, set or remove the profile passphrase
 //!  widgets.rs           labelled fields and small pieces the screens share
+//!  avatar.rs            round avatars: a contact's picture, else initials
 //! ```
 
+mod avatar;
 mod chat;
 mod chat_header;
 mod disappearing;
+mod group_chat;
+mod group_members;
 mod my_id;
 mod network;
 mod new_conversation;
+mod new_group;
 mod onboarding;
 mod passphrase;
 mod requests;
@@ -189,8 +197,10 @@ fn main_screen(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Command
         .min_size(220.0)
         .show(ui, |ui| sidebar::show(ui, m, now, out));
     egui::CentralPanel::default().show(ui, |ui| match m.pane {
+        crate::model::Pane::Chat if m.open_group.is_some() => group_chat::show(ui, m, now, out),
         crate::model::Pane::Chat => chat::show(ui, m, now, out),
         crate::model::Pane::NewConversation => new_conversation::show(ui, m, out),
+        crate::model::Pane::NewGroup => new_group::show(ui, m, out),
         crate::model::Pane::Requests => requests::show(ui, m, now, out),
         crate::model::Pane::Network => network::show(ui, m),
         crate::model::Pane::Settings => settings::show(ui, m, out),

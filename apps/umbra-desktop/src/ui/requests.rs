@@ -1,10 +1,10 @@
 //! Message requests: first messages from people not accepted yet. Accept moves the
 //! conversation to the list (and tells the sender), decline deletes it, block drops their
-//! messages from now on.
+//! messages from now on. Group invitations wait here too: join or decline.
 
 use eframe::egui;
 
-use crate::backend::Command;
+use crate::backend::{Command, GroupAction};
 use crate::model::{Model, conversation_name, short_id};
 
 pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Command>) {
@@ -13,6 +13,12 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
         "People who wrote to you first. They do not know you saw their message until you accept.",
     );
     ui.add_space(8.0);
+    let joined = invitations(ui, m, out);
+    if let Some(group) = joined {
+        m.open_group(group.clone());
+        out.push(Command::OpenGroup(group));
+        return;
+    }
     if m.requests.is_empty() {
         ui.label("No message requests.");
         return;
@@ -52,4 +58,42 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
         m.open(id);
         out.push(Command::Open(Some(id)));
     }
+}
+
+/// Invitations to groups: join or decline; returns the group joined.
+fn invitations(ui: &mut egui::Ui, m: &Model, out: &mut Vec<Command>) -> Option<String> {
+    let mut joined = None;
+    let invites: Vec<_> = m.invitations().collect();
+    if invites.is_empty() {
+        return None;
+    }
+    ui.strong("Group invitations");
+    for g in invites {
+        egui::Frame::group(ui.style()).show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.horizontal(|ui| {
+                ui.label(egui::RichText::new(&g.view.name).strong());
+                if let Some(by) = &g.view.invited_by {
+                    ui.label(format!("invited by {}", m.name_of(by)));
+                    ui.label(egui::RichText::new(short_id(by)).monospace().weak());
+                }
+            });
+            ui.horizontal(|ui| {
+                let action = |action| Command::Group {
+                    group: g.view.id.clone(),
+                    action,
+                };
+                if ui.button("Join group").clicked() {
+                    out.push(action(GroupAction::Accept));
+                    joined = Some(g.view.id.clone());
+                }
+                if ui.button("Decline invitation").clicked() {
+                    out.push(action(GroupAction::Decline));
+                }
+            });
+        });
+    }
+    ui.add_space(8.0);
+    ui.strong("Message requests");
+    joined
 }

@@ -1,11 +1,14 @@
-//! The left side: where to go (new conversation, requests, network, settings), the search
-//! field and the conversation list: pinned conversations first, then most recent activity
-//! first; a right click pins, unpins or hides one.
+//! The left side: where to go (new conversation, new group, requests, network, settings),
+//! the search field and the conversation list (chats and groups): pinned conversations
+//! first, then most recent activity first; a right click pins, unpins or hides a chat.
 
 use eframe::egui;
 
+use super::avatar::{self, Avatar};
 use crate::backend::Command;
-use crate::model::{Model, Pane, conversation_name};
+use crate::backend::GroupSummary;
+use crate::client::GroupStatus;
+use crate::model::{ListRow, Model, Pane, conversation_name};
 
 /// The longest preview shown in a row, in characters.
 const PREVIEW_CHARS: usize = 48;
@@ -19,10 +22,17 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
         {
             m.pane = Pane::NewConversation;
         }
-        let requests = if m.requests.is_empty() {
+        if ui
+            .selectable_label(m.pane == Pane::NewGroup, "New group")
+            .clicked()
+        {
+            m.pane = Pane::NewGroup;
+        }
+        let waiting = m.requests.len() + m.invitations().count();
+        let requests = if waiting == 0 {
             "Requests".to_string()
         } else {
-            format!("Requests ({})", m.requests.len())
+            format!("Requests ({waiting})")
         };
         if ui
             .selectable_label(m.pane == Pane::Requests, requests)
@@ -59,11 +69,12 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
     ui.separator();
 
     let mut clicked = None;
+    let mut clicked_group = None;
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            let chats = m.visible_chats();
-            if chats.is_empty() {
+            let rows = m.visible_rows();
+            if rows.is_empty() {
                 ui.add_space(12.0);
                 ui.label(if m.search.trim().is_empty() {
                     "No conversations yet. Start one with “New conversation”."
@@ -71,7 +82,18 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
                     "No conversation matches."
                 });
             }
-            for c in chats {
+            for row_data in rows {
+                let c = match row_data {
+                    ListRow::Chat(c) => c,
+                    ListRow::Group(g) => {
+                        let selected =
+                            m.pane == Pane::Chat && m.open_group.as_deref() == Some(&g.view.id);
+                        if group_row(ui, m, g, now, selected).clicked() {
+                            clicked_group = Some(g.view.id.clone());
+                        }
+                        continue;
+                    }
+                };
                 let id = c.contact.session_id;
                 let selected = m.pane == Pane::Chat && m.open == Some(id);
                 let preview = c.last.as_ref().map(|msg| {
@@ -84,12 +106,19 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
                 });
                 let when = c.last.as_ref().map(|msg| m.zone.short(msg.sent_ms, now));
                 let pinned = c.priority.is_pinned();
+                let plain = conversation_name(c);
                 let name = if pinned {
-                    format!("{} · pinned", conversation_name(c))
+                    format!("{plain} · pinned")
                 } else {
-                    conversation_name(c)
+                    plain.clone()
                 };
-                let r = row(ui, &name, preview, when, c.unread, selected);
+                let key = id.to_hex();
+                let face = Avatar {
+                    key: &key,
+                    name: &plain,
+                    picture: m.pictures.get(&id),
+                };
+                let r = row(ui, &name, face, preview, when, c.unread, selected);
                 if r.clicked() {
                     clicked = Some(id);
                 }
@@ -119,13 +148,64 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
         m.open(id);
         out.push(Command::Open(Some(id)));
     }
+    if let Some(id) = clicked_group {
+        m.open_group(id.clone());
+        out.push(Command::OpenGroup(id));
+    }
 }
 
-/// One conversation: name and time on the first line, the preview and the unread count on
-/// the second. Its accessible name is the conversation's name.
+/// A group's row: its name, then "Bob: hello" (or how many members, or why it is closed).
+fn group_row(
+    ui: &mut egui::Ui,
+    m: &Model,
+    g: &GroupSummary,
+    now: u64,
+    selected: bool,
+) -> egui::Response {
+    let preview = match (g.view.status, &g.last) {
+        (GroupStatus::Kicked, _) => "You were removed from this group".to_string(),
+        (GroupStatus::Destroyed, _) => "An admin deleted this group".to_string(),
+        (_, Some(msg)) => {
+            let mut p: String = msg.body.chars().take(PREVIEW_CHARS).collect();
+            if msg.body.chars().count() > PREVIEW_CHARS {
+                p.push('…');
+            }
+            format!("{}: {}", m.name_of(&msg.author), p.replace('\n', " "))
+        }
+        (_, None) => members_line(g.view.members.len()),
+    };
+    let when = g.last.as_ref().map(|msg| m.zone.short(msg.sent_ms, now));
+    let face = Avatar {
+        key: &g.view.id,
+        name: &g.view.name,
+        picture: None,
+    };
+    row(
+        ui,
+        &g.view.name,
+        face,
+        Some(preview),
+        when,
+        g.unread,
+        selected,
+    )
+}
+
+/// "Group · 3 members".
+pub(super) fn members_line(n: usize) -> String {
+    if n == 1 {
+        "Group · 1 member".into()
+    } else {
+        format!("Group · {n} members")
+    }
+}
+
+/// One conversation: its avatar, then name and time on the first line, the preview and the
+/// unread count on the second. Its accessible name is the conversation's name.
 fn row(
     ui: &mut egui::Ui,
     name: &str,
+    face: Avatar<'_>,
     preview: Option<String>,
     when: Option<String>,
     unread: u64,
@@ -154,7 +234,13 @@ fn row(
     } else {
         visuals.weak_text_color()
     };
-    let left = rect.left() + 8.0;
+    avatar::paint(
+        ui,
+        egui::pos2(rect.left() + 26.0, rect.center().y),
+        18.0,
+        face,
+    );
+    let left = rect.left() + 54.0;
     let right = rect.right() - 8.0;
     let body = egui::FontId::proportional(14.0);
     let small = egui::FontId::proportional(12.0);

@@ -3,14 +3,20 @@
 //! first-start steps). No drawing here: the `ui` modules read and change this, and
 //! [`Model::apply`] folds the back end's updates into it.
 
+mod groups;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use umbra_crypto::SessionId;
 use zeroize::Zeroizing;
 
-use crate::backend::{Command, NetworkStatus, Snapshot, Update};
-use crate::client::{Contact, Conversation, Message, MessageStatus, OutboxEntry, Settings};
+use crate::backend::{Command, GroupSummary, NetworkStatus, Snapshot, Update};
+use crate::client::{
+    Contact, Conversation, GroupChatMessage, Message, MessageStatus, OutboxEntry, Settings,
+};
 use crate::persist;
+
+pub(crate) use groups::{Confirm, GroupPanel, ListRow, NewGroup, check_member};
 
 /// Which screen the window shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,6 +42,8 @@ pub(crate) enum Pane {
     Chat,
     /// Start a conversation by Session ID.
     NewConversation,
+    /// Create a group: a name and members.
+    NewGroup,
     /// Message requests.
     Requests,
     /// The network panel.
@@ -278,6 +286,20 @@ pub(crate) struct Model {
     pub(crate) selected: Option<(SessionId, u64)>,
     /// To whom and when we last said "typing".
     pub(crate) typing_sent: Option<(SessionId, u64)>,
+    /// Every group, invitations included.
+    pub(crate) groups: Vec<GroupSummary>,
+    /// The open group (never at the same time as `open`) and its messages.
+    pub(crate) open_group: Option<String>,
+    pub(crate) group_history: Vec<GroupChatMessage>,
+    /// Unsent text per group (kept while the app runs).
+    pub(crate) group_drafts: BTreeMap<String, String>,
+    pub(crate) group_pending: Vec<groups::GroupPending>,
+    /// Names of the people in groups, by Session ID.
+    pub(crate) names: BTreeMap<SessionId, String>,
+    pub(crate) new_group: NewGroup,
+    pub(crate) group_panel: GroupPanel,
+    /// Contacts' profile pictures, once downloaded.
+    pub(crate) pictures: BTreeMap<SessionId, std::sync::Arc<crate::picture::Picture>>,
 }
 
 impl Model {
@@ -328,13 +350,25 @@ impl Model {
             }
             Update::Snapshot(s) => self.apply_snapshot(*s),
             Update::SendDone { local, error } => match error {
-                None => self.pending.retain(|p| p.local != local),
+                None => {
+                    self.pending.retain(|p| p.local != local);
+                    self.group_pending.retain(|p| p.local != local);
+                }
                 Some(e) => {
                     if let Some(p) = self.pending.iter_mut().find(|p| p.local == local) {
+                        p.error = Some(e.clone());
+                    }
+                    if let Some(p) = self.group_pending.iter_mut().find(|p| p.local == local) {
                         p.error = Some(e);
                     }
                 }
             },
+            Update::GroupCreated(result) => self.group_created(result),
+            Update::GroupDone {
+                group,
+                action,
+                error,
+            } => self.group_done(&group, &action, error),
             Update::Typing { from, started } => {
                 if started {
                     self.typing.insert(from);
@@ -358,6 +392,9 @@ impl Model {
                 }));
             }
             Update::Network(n) => self.network = n,
+            Update::Picture { id, picture } => {
+                self.pictures.insert(id, picture);
+            }
             Update::Notice(n) => self.notice = Some(n),
             Update::Fatal(f) => {
                 self.fatal = Some(f);
@@ -377,6 +414,20 @@ impl Model {
             self.history = messages;
         }
         self.retrying = retrying(&s.outbox);
+        self.groups = s.groups;
+        self.names = s.names;
+        if let Some((group, messages)) = s.group_history
+            && Some(&group) == self.open_group.as_ref()
+        {
+            self.group_history = messages;
+        }
+        // A group left or declined (here or on another device) is gone from the list.
+        if let Some(open) = &self.open_group
+            && !self.groups.iter().any(|g| &g.view.id == open)
+        {
+            self.open_group = None;
+            self.group_history.clear();
+        }
     }
 
     /// Forgets messages whose disappearing timer ran out: they go from the screen at once,
@@ -425,6 +476,7 @@ impl Model {
             self.selected = None;
             self.header = None;
         }
+        self.open_group = None;
         self.open = Some(with);
         self.pane = Pane::Chat;
     }

@@ -1,0 +1,202 @@
+//! Groups in the back end: the group side of a snapshot (each group with its newest message
+//! and unread count, the open group's messages, the names of members), and the commands of
+//! the member panel and the invitations. Every group decision is the messenger's.
+//!
+//! The messenger keeps no read state for group messages, so the app keeps its own: per
+//! group, the receive time of the newest message shown, in the profile's database
+//! ([`crate::persist::GROUP_READ_KEY`]); later incoming messages are unread.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, PoisonError};
+
+use umbra_crypto::SessionId;
+
+use super::worker::{Shared, report};
+use super::{Command, Update};
+use crate::client::{GroupChatMessage, GroupView, Messenger, MessengerError};
+use crate::persist;
+
+/// Something done to a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum GroupAction {
+    /// Invite members (admins).
+    Add(Vec<SessionId>),
+    /// Remove a member (admins): it reads nothing sent afterwards.
+    Remove(SessionId),
+    /// Make a member an admin (admins).
+    Promote(SessionId),
+    /// Leave the group and forget it here.
+    Leave,
+    /// Delete the group for everyone (admins).
+    Delete,
+    /// Accept an invitation.
+    Accept,
+    /// Decline an invitation (the group is forgotten).
+    Decline,
+}
+
+impl GroupAction {
+    /// What was being done, for an error line ("removing the member: …").
+    pub(crate) fn doing(&self) -> &'static str {
+        match self {
+            Self::Add(_) => "adding members",
+            Self::Remove(_) => "removing the member",
+            Self::Promote(_) => "making them an admin",
+            Self::Leave => "leaving the group",
+            Self::Delete => "deleting the group",
+            Self::Accept => "joining the group",
+            Self::Decline => "declining the invitation",
+        }
+    }
+}
+
+/// A group as the conversation list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GroupSummary {
+    /// Name, state, members, admins.
+    pub(crate) view: GroupView,
+    /// The newest message.
+    pub(crate) last: Option<GroupChatMessage>,
+    /// Incoming messages received after the newest one shown.
+    pub(crate) unread: u64,
+}
+
+/// The read marks: group id → receive time (ms) of the newest message shown.
+#[derive(Debug, Default)]
+pub(crate) struct ReadMarks(Mutex<BTreeMap<String, u64>>);
+
+impl ReadMarks {
+    /// The marks saved in the profile (none when they cannot be read: at worst a group
+    /// shows old messages as unread once).
+    pub(crate) fn load(m: &Messenger) -> Self {
+        let marks = m
+            .app_value(persist::GROUP_READ_KEY)
+            .ok()
+            .flatten()
+            .map(|v| persist::decode_read_marks(&v))
+            .unwrap_or_default();
+        Self(Mutex::new(marks))
+    }
+
+    fn get(&self, group: &str) -> u64 {
+        let marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        marks.get(group).copied().unwrap_or(0)
+    }
+
+    /// Moves `group`'s mark to `received_ms`; the marks to save when it moved.
+    fn advance(&self, group: &str, received_ms: u64) -> Option<Vec<u8>> {
+        let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mark = marks.entry(group.to_string()).or_default();
+        if *mark >= received_ms {
+            return None;
+        }
+        *mark = received_ms;
+        Some(persist::encode_read_marks(&marks))
+    }
+}
+
+/// What a snapshot holds of groups.
+pub(super) struct GroupsPart {
+    pub(super) groups: Vec<GroupSummary>,
+    pub(super) history: Option<(String, Vec<GroupChatMessage>)>,
+    pub(super) names: BTreeMap<SessionId, String>,
+}
+
+/// Reads every group, its history and the names of the people in them; the open group's
+/// messages are marked read.
+pub(super) fn read(
+    m: &Messenger,
+    marks: &ReadMarks,
+    open: Option<&str>,
+) -> Result<GroupsPart, MessengerError> {
+    let mut groups = Vec::new();
+    let mut history = None;
+    let mut people = BTreeSet::new();
+    for view in m.groups()? {
+        let messages = m.group_history(&view.id)?;
+        let newest = messages.iter().map(|g| g.received_ms).max().unwrap_or(0);
+        if open == Some(view.id.as_str())
+            && let Some(save) = marks.advance(&view.id, newest)
+        {
+            m.set_app_value(persist::GROUP_READ_KEY, &save)?;
+        }
+        let mark = marks.get(&view.id);
+        let unread = messages
+            .iter()
+            .filter(|g| !g.outgoing && g.received_ms > mark)
+            .count();
+        people.extend(view.members.iter().map(|p| p.session_id));
+        people.extend(view.invited_by);
+        if open == Some(view.id.as_str()) {
+            people.extend(messages.iter().map(|g| g.author));
+        } else if let Some(last) = messages.last() {
+            people.insert(last.author);
+        }
+        let last = messages.last().cloned();
+        if open == Some(view.id.as_str()) {
+            history = Some((view.id.clone(), messages));
+        }
+        groups.push(GroupSummary {
+            view,
+            last,
+            unread: u64::try_from(unread).unwrap_or(u64::MAX),
+        });
+    }
+    let mut names = BTreeMap::new();
+    for id in people {
+        if let Some(c) = m.contact(&id)?
+            && let Some(name) = c.nickname.or(c.display_name)
+        {
+            names.insert(id, name);
+        }
+    }
+    Ok(GroupsPart {
+        groups,
+        history,
+        names,
+    })
+}
+
+/// Runs a group command, then tells the UI with the snapshot already showing its outcome.
+pub(super) async fn handle(shared: &Shared, command: Command) {
+    let m = &shared.m;
+    match command {
+        Command::CreateGroup { name, members } => {
+            let result = m
+                .create_group(&name, &members)
+                .await
+                .map(|v| v.id)
+                .map_err(|e| format!("creating the group: {}", report(&e)));
+            if let Ok(id) = &result {
+                // The window opens the new group at once.
+                shared.set_current(None, Some(id.clone()));
+            }
+            shared.refresh().await;
+            shared.out.send(Update::GroupCreated(result)).await;
+        }
+        Command::Group { group, action } => {
+            let done = match &action {
+                GroupAction::Add(ids) => m.add_group_members(&group, ids, false).await,
+                GroupAction::Remove(id) => m.remove_group_members(&group, &[*id]).await,
+                GroupAction::Promote(id) => m.promote_group_member(&group, id).await,
+                GroupAction::Leave => m.leave_group(&group).await,
+                GroupAction::Delete => m.delete_group(&group).await,
+                GroupAction::Accept => m.accept_group(&group).await.map(drop),
+                GroupAction::Decline => m.decline_group(&group),
+            };
+            let error = done
+                .err()
+                .map(|e| format!("{}: {}", action.doing(), report(&e)));
+            shared.refresh().await;
+            shared
+                .out
+                .send(Update::GroupDone {
+                    group,
+                    action,
+                    error,
+                })
+                .await;
+        }
+        _ => {}
+    }
+}

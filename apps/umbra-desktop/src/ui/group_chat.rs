@@ -1,0 +1,172 @@
+//! The open group: its header (name, members, the member panel's toggle), the messages as
+//! bubbles with their senders' names, and the composer (Enter sends, Shift+Enter starts a
+//! new line). Read receipts and typing indicators are off in groups, as in Session.
+
+use eframe::egui;
+
+use super::avatar::{self, Avatar};
+use super::chat::{Days, bubble_frame, messages_area};
+use super::{group_members, sidebar};
+use crate::backend::Command;
+use crate::client::{GroupChatMessage, GroupStatus, MessageStatus};
+use crate::model::{Model, short_id};
+
+pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Command>) {
+    let Some(group) = m.open_group.clone() else {
+        return;
+    };
+    egui::Panel::top("group_header").show(ui, |ui| header(ui, m, &group));
+    if m.group_panel.open {
+        egui::Panel::right("group_members")
+            .resizable(true)
+            .default_size(280.0)
+            .min_size(220.0)
+            .show(ui, |ui| group_members::show(ui, m, &group, out));
+    }
+    egui::Panel::bottom("group_composer").show(ui, |ui| composer(ui, m, &group, out));
+
+    let mut retry = None;
+    messages_area().show(ui, |ui| {
+        ui.add_space(8.0);
+        let mut days = Days::default();
+        let mut last_author = None;
+        for msg in &m.group_history {
+            if days.before(ui, m.zone, msg.sent_ms, now) {
+                last_author = None;
+            }
+            // A run of messages from one person names them once.
+            let name = (last_author != Some(msg.author)).then(|| m.name_of(&msg.author));
+            last_author = Some(msg.author);
+            bubble(ui, m, msg, name);
+        }
+        for p in m.group_pending_here() {
+            let failed = bubble_frame(ui, true, |ui| {
+                ui.label(&p.text);
+                if let Some(e) = &p.error {
+                    ui.label(egui::RichText::new(format!("failed: {e}")).small());
+                    ui.button("Retry").clicked()
+                } else {
+                    ui.label(egui::RichText::new("sending…").small());
+                    false
+                }
+            });
+            if failed {
+                retry = Some(p.local);
+            }
+        }
+        if m.group_history.is_empty() && m.group_pending_here().next().is_none() {
+            ui.label("No messages yet. Say hello to the group!");
+        }
+    });
+    if let Some(local) = retry
+        && let Some((local, group, text)) = m.retry_group_pending(local)
+    {
+        out.push(Command::SendGroup { local, group, text });
+    }
+}
+
+/// The group's name, its state and size, and the member panel's toggle.
+fn header(ui: &mut egui::Ui, m: &mut Model, group: &str) {
+    let summary = m.open_group_summary();
+    let name = summary.map_or_else(|| "Group".to_string(), |g| g.view.name.clone());
+    let members = summary.map_or(0, |g| g.view.members.len());
+    let status = summary.map(|g| g.view.status);
+    ui.horizontal(|ui| {
+        let face = Avatar {
+            key: group,
+            name: &name,
+            picture: None,
+        };
+        avatar::show(ui, 16.0, face);
+        ui.heading(&name);
+        ui.label(egui::RichText::new(sidebar::members_line(members)).weak());
+        if ui.small_button("Copy group ID").clicked() {
+            ui.ctx().copy_text(group.to_string());
+        }
+        if ui
+            .selectable_label(m.group_panel.open, "Members")
+            .on_hover_text("Who is in the group; admins add, remove and promote here")
+            .clicked()
+        {
+            m.group_panel.open = !m.group_panel.open;
+        }
+    });
+    match status {
+        Some(GroupStatus::Kicked) => {
+            ui.label("You were removed from this group: you can read what you had, no more.");
+        }
+        Some(GroupStatus::Destroyed) => {
+            ui.label("An admin deleted this group for everyone.");
+        }
+        _ => {}
+    }
+}
+
+/// One group message: the sender's name over the first of a run of theirs, the text, the
+/// time and (ours) the delivery state.
+fn bubble(ui: &mut egui::Ui, m: &Model, msg: &GroupChatMessage, name: Option<String>) {
+    ui.add_space(2.0);
+    bubble_frame(ui, msg.outgoing, |ui| {
+        if !msg.outgoing
+            && let Some(name) = name
+        {
+            let r = ui.label(egui::RichText::new(&name).strong().small());
+            if m.names.contains_key(&msg.author) {
+                r.on_hover_text(short_id(&msg.author));
+            }
+        }
+        ui.label(&msg.body);
+        let mut line = m.zone.clock(msg.sent_ms);
+        let state = match msg.status {
+            _ if !msg.outgoing => "",
+            MessageStatus::Queued => "sending…",
+            MessageStatus::Sent | MessageStatus::Received => "sent",
+            MessageStatus::Failed => "failed",
+        };
+        if !state.is_empty() {
+            line.push_str(" · ");
+            line.push_str(state);
+        }
+        ui.label(egui::RichText::new(line).small());
+    });
+}
+
+fn composer(ui: &mut egui::Ui, m: &mut Model, group: &str, out: &mut Vec<Command>) {
+    ui.add_space(6.0);
+    if !m.open_group_active() {
+        ui.label(egui::RichText::new("You can no longer write to this group.").weak());
+        ui.add_space(6.0);
+        return;
+    }
+    let mut send = false;
+    ui.horizontal(|ui| {
+        ui.add_enabled(false, egui::Button::new("Attach"))
+            .on_disabled_hover_text("attachments: coming");
+        let send_width = 64.0;
+        let draft = m.group_drafts.entry(group.to_string()).or_default();
+        let l = ui.label("Message");
+        let r = ui
+            .add(
+                egui::TextEdit::multiline(draft)
+                    .id(egui::Id::unique(("group_composer", group)))
+                    .hint_text("Write to the group (Enter sends, Shift+Enter: new line)")
+                    .desired_rows(2)
+                    .desired_width(ui.available_width() - send_width)
+                    .return_key(egui::KeyboardShortcut::new(
+                        egui::Modifiers::SHIFT,
+                        egui::Key::Enter,
+                    )),
+            )
+            .labelled_by(l.id);
+        if r.has_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter) && !i.modifiers.shift) {
+            send = true;
+        }
+        if ui.button("Send").clicked() {
+            send = true;
+        }
+    });
+    ui.add_space(6.0);
+    if send && let Some((local, group, text)) = m.take_group_draft() {
+        out.push(Command::SendGroup { local, group, text });
+    }
+}

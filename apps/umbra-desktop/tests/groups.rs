@@ -1,0 +1,219 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Groups in the app, driven by accessible labels against the real messenger on in-memory
+//! swarms (which check group tokens and revocations as a node does): creating one, sending
+//! and receiving with the senders' names, the member panel's admin actions, invitations as
+//! requests, leaving, and an action that fails.
+
+mod support;
+
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use umbra_messenger::{Event, GroupStatus, Messenger};
+
+use support::*;
+
+/// Bob's pending invitation (after `receive`), its group id.
+fn invitation(p: &Pair) -> String {
+    for _ in 0..50 {
+        let events = p.rt.block_on(p.bob.receive()).unwrap();
+        if let Some(group) = events.iter().find_map(|e| match e {
+            Event::GroupInvite { group, .. } => Some(group.clone()),
+            _ => None,
+        }) {
+            return group;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("no invitation reached Bob");
+}
+
+/// Alice creates "Hikers" with Bob from the "New group" form; Bob accepts.
+fn hikers(p: &mut Pair) -> String {
+    let bob = p.bob.session_id();
+    let h = &mut p.h;
+    click(h, "New group");
+    type_into(h, "Group name", "Hikers");
+    type_into(h, "Member 1", "05abc");
+    assert!(
+        h.query_by_label_contains("has 66 characters; this has 5")
+            .is_some()
+    );
+    assert!(
+        h.get_by_label("Create group")
+            .accesskit_node()
+            .is_disabled()
+    );
+    // Replace what was typed with Bob's ID.
+    h.get_by_label("Member 1").focus();
+    h.step();
+    h.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::A);
+    h.get_by_label("Member 1").type_text(&bob.to_hex());
+    h.step();
+    assert!(h.query_by_label_contains("Valid Session ID").is_some());
+    click(h, "Add another member");
+    type_into(h, "Member 2", &bob.to_hex());
+    assert!(h.query_by_label_contains("Already in the list").is_some());
+    h.get_all_by_label("Remove").last().unwrap().click();
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("Already in the list").is_none());
+    click(h, "Create group");
+    wait_label(h, "Group · 2 members");
+    let group = invitation(p);
+    p.rt.block_on(p.bob.accept_group(&group)).unwrap();
+    group
+}
+
+/// Waits until the member panel is no longer busy (the snapshot can show an action's
+/// outcome a frame before the panel hears that it finished, and its buttons wait till then).
+fn wait_idle(h: &mut egui_kittest::Harness<'_, umbra_desktop::DesktopApp>) {
+    wait_for(h, "the member panel to be idle", |h| {
+        ["Inviting ", "Making ", "Removing "]
+            .iter()
+            .all(|busy| h.query_by_label_contains(busy).is_none())
+    });
+}
+
+fn bob_group_texts(bob: &Messenger, rt: &tokio::runtime::Runtime, group: &str) -> Vec<String> {
+    let _ = rt.block_on(bob.receive());
+    bob.group_history(group)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect()
+}
+
+#[test]
+fn a_group_is_created_and_messages_show_their_senders() {
+    let mut p = Pair::new();
+    let group = hikers(&mut p);
+    let bob = p.bob.session_id();
+
+    type_into(&mut p.h, "Message", "hello hikers");
+    p.h.key_press(eframe::egui::Key::Enter);
+    wait_label(&mut p.h, "· sent");
+    let mut seen = false;
+    for _ in 0..50 {
+        if bob_group_texts(&p.bob, &p.rt, &group).contains(&"hello hikers".to_string()) {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "Bob reads Alice's group message");
+
+    p.rt.block_on(p.bob.send_group_text(&group, "hi all"))
+        .unwrap();
+    wait_label(&mut p.h, "hi all");
+    // Bob has no display name here: his message is signed with his short ID.
+    assert!(p.h.query_by_label(&short(&bob)).is_some());
+    // The list and the header both name the group.
+    assert_eq!(p.h.query_all_by_label("Hikers").count(), 2);
+}
+
+#[test]
+fn an_admin_adds_promotes_and_removes_members_then_deletes_the_group() {
+    let mut p = Pair::new();
+    let group = hikers(&mut p);
+    let bob = p.bob.session_id();
+    let carol_dir = tempfile::tempdir().unwrap();
+    let carol = messenger(carol_dir.path(), &p.swarms).session_id();
+    let h = &mut p.h;
+    click(h, "Members");
+    wait_label(h, &short(&bob));
+
+    type_into(h, "Add member", &bob.to_hex());
+    assert!(h.query_by_label("Already in the group.").is_some());
+    h.get_by_label("Add member").focus();
+    h.step();
+    h.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::A);
+    h.get_by_label("Add member").type_text(&carol.to_hex());
+    h.run_steps(2);
+    click(h, "Invite to group");
+    wait_label(h, "Group · 3 members");
+    wait_idle(h);
+
+    click(h, &short(&carol));
+    click(h, "Make admin");
+    wait_label(h, "becoming admin");
+    wait_idle(h);
+    // Admins are not removed (they hold the group's key); the button is not offered.
+    assert!(h.query_by_label("Remove from group").is_none());
+
+    click(h, &short(&bob));
+    click(h, "Remove from group");
+    wait_for(h, "Bob to leave the member list", |h| {
+        h.query_by_label(&short(&bob)).is_none()
+    });
+    assert!(h.query_by_label("Group · 2 members").is_some());
+    wait_idle(h);
+    let mut status = GroupStatus::Joined;
+    for _ in 0..20 {
+        let _ = p.rt.block_on(p.bob.receive());
+        status = p.bob.group(&group).unwrap().status;
+        if status == GroupStatus::Kicked {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(status, GroupStatus::Kicked, "Bob reads that he was removed");
+
+    click(h, "Delete group for everyone");
+    click(h, "Yes, delete for everyone");
+    wait_label(h, "An admin deleted this group for everyone.");
+    assert!(
+        h.query_by_label("You can no longer write to this group.")
+            .is_some()
+    );
+}
+
+#[test]
+fn an_invitation_waits_in_requests_and_the_group_is_left() {
+    let mut p = Pair::new();
+    let alice = p.alice;
+    let view =
+        p.rt.block_on(p.bob.create_group("Book club", &[alice]))
+            .unwrap();
+    let h = &mut p.h;
+    wait_label(h, "Requests (1)");
+    click(h, "Requests (1)");
+    assert!(h.query_by_label("Book club").is_some());
+    click(h, "Join group");
+    wait_label(h, "Group · 2 members");
+    wait_for(h, "the invitation to leave the requests", |h| {
+        h.query_by_label_contains("Requests (").is_none()
+    });
+    p.rt.block_on(p.bob.send_group_text(&view.id, "welcome"))
+        .unwrap();
+    wait_label(h, "welcome");
+
+    click(h, "Members");
+    assert!(h.query_by_label("admin").is_some(), "Bob is badged admin");
+    assert!(h.query_by_label("Make admin").is_none());
+    click(h, "Leave group");
+    // Esc takes the question back; the panel stays.
+    h.key_press(eframe::egui::Key::Escape);
+    h.run_steps(2);
+    assert!(h.query_by_label("Yes, leave").is_none());
+    click(h, "Leave group");
+    click(h, "Yes, leave");
+    wait_label(h, "You left the group.");
+    wait_for(h, "the group to leave the list", |h| {
+        h.query_all_by_label("Book club").next().is_none()
+    });
+}
+
+#[test]
+fn a_failed_action_is_one_line_in_the_member_panel() {
+    let mut p = Pair::new();
+    hikers(&mut p);
+    let bob = p.bob.session_id();
+    let h = &mut p.h;
+    click(h, "Members");
+    wait_label(h, &short(&bob));
+    p.swarms.set_down(true);
+    click(h, &short(&bob));
+    click(h, "Make admin");
+    wait_label(h, "making them an admin:");
+    assert!(
+        h.query_by_label_contains("Making ").is_none(),
+        "no longer busy"
+    );
+}
