@@ -37,8 +37,10 @@ pub const DEFAULT_TTL_MS: u64 = 21 * 24 * 3600 * 1000;
 /// Session client sends fits; bigger files use chunked uploads.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 10_223_616;
 
-/// The largest chunked upload by default: 1 GiB.
-pub const DEFAULT_MAX_LARGE_FILE_SIZE: u64 = 1 << 30;
+/// The largest chunked upload by default: the blob of a 1 GiB file (1056 MiB: padding rounds a
+/// blob of this size up to a multiple of 32 MiB, and the AEAD adds 17 bytes per 32 KiB), so a
+/// file people see as "1 GB" — 10⁹ bytes or 1 GiB — is accepted, not refused for its padding.
+pub const DEFAULT_MAX_LARGE_FILE_SIZE: u64 = 1056 << 20;
 
 /// The server's limits and times.
 #[derive(Debug, Clone, PartialEq, Eq)]

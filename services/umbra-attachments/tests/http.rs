@@ -833,3 +833,12 @@ async fn announced_oversized_chunk_is_a_400() {
     .await;
     assert_eq!(a.json()["missing"], 0);
 }
+
+#[test]
+fn the_default_limit_is_the_blob_of_a_1_gib_file() {
+    use umbra_attachment_crypto::encrypted_size;
+    use umbra_attachments::server::DEFAULT_MAX_LARGE_FILE_SIZE;
+
+    assert!(encrypted_size(1_000_000_000) <= DEFAULT_MAX_LARGE_FILE_SIZE);
+    assert_eq!(encrypted_size(1 << 30), DEFAULT_MAX_LARGE_FILE_SIZE);
+}
