@@ -196,6 +196,10 @@ impl User {
             let (Some(p), Some(done), Some(total)) =
                 (v["phase"].as_str(), v["done"].as_u64(), v["total"].as_u64())
             else {
+                // With --json the CLI reports its error as a JSON object too.
+                if let Some(e) = v["error"].as_str() {
+                    errors.push_str(e);
+                }
                 continue;
             };
             let t = SystemClock.since(start);
