@@ -6,6 +6,10 @@
 //!
 //! Half-way is read from the CLI's own `--json` progress events on standard error, so nothing
 //! depends on machine speed. A guard object stops the devnet when the test ends, however.
+//!
+//! The clients leave from their own address, 127.0.0.2 (`--bind-address`), and the devnet logs
+//! peer addresses in clear: the attachment server must have seen connections, none of them from
+//! the clients' address (only exit nodes reach it), while the guards did see that address.
 
 mod common;
 
@@ -13,13 +17,32 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{GUARD, Pair, User, alice_and_bob, devnet_up, exe, finish, ok};
+use common::{
+    Devnet, GUARD, Pair, User, alice_and_bob, build_daemons, exe, finish, logged_devnet, ok,
+};
 use serde_json::Value;
 use umbra_clock::{Clock as _, SystemClock};
 
 /// The file's size: six 1 MiB chunks of ciphertext, a few seconds through onion paths in a
 /// debug build.
 const FILE_LEN: usize = 6_000_000;
+
+/// The clients' own address (every connection they make leaves from it).
+const CLIENT_IP: &str = "127.0.0.2";
+/// The global option that makes them use it.
+const BIND: [&str; 2] = ["--bind-address", CLIENT_IP];
+
+/// Peer addresses in the lines of `log` that contain `what` followed by ` peer=`.
+fn peers(log: &str, what: &str) -> Vec<String> {
+    let pat = format!("{what} peer=");
+    log.lines()
+        .filter_map(|l| {
+            let at = l.find(&pat)? + pat.len();
+            let addr = l[at..].split_whitespace().next()?;
+            Some(addr.rsplit_once(':').map_or(addr, |(ip, _)| ip).to_owned())
+        })
+        .collect()
+}
 
 /// A file that does not repeat (so no chunk equals another).
 fn write_file(path: &Path) -> Vec<u8> {
@@ -101,7 +124,14 @@ impl User {
 
 #[test]
 fn a_file_crosses_the_devnet_and_interrupted_transfers_resume() {
-    let (_devnet, network) = devnet_up("7");
+    std::net::TcpListener::bind((CLIENT_IP, 0)).expect("127.0.0.2 cannot be bound here");
+    build_daemons();
+    let devnet = Devnet::new();
+    ok(
+        &logged_devnet(&["up", "--detach", "--nodes", "7", "--dir", devnet.arg()]),
+        "devnet up",
+    );
+    let network = devnet.path().join("network.json");
     let homes = tempfile::tempdir().unwrap();
     let Pair {
         alice,
@@ -122,6 +152,8 @@ fn a_file_crosses_the_devnet_and_interrupted_transfers_resume() {
         file_arg,
         "--caption",
         "look",
+        BIND[0],
+        BIND[1],
     ];
     assert!(
         alice.kill_half_way(&send, "uploading"),
@@ -139,7 +171,10 @@ fn a_file_crosses_the_devnet_and_interrupted_transfers_resume() {
     // bob receives the message with its file.
     let start = SystemClock.instant();
     let listed = loop {
-        ok(&bob.run(&["receive", "--wait", "30"], ""), "receive");
+        ok(
+            &bob.run(&["receive", "--wait", "30", BIND[0], BIND[1]], ""),
+            "receive",
+        );
         let list = bob.json(&["attachments", &a_id]);
         if let Some(f) = list.as_array().unwrap().first() {
             break f.clone();
@@ -156,7 +191,14 @@ fn a_file_crosses_the_devnet_and_interrupted_transfers_resume() {
 
     // The download is killed half-way, then resumed.
     let saved = homes.path().join("saved.bin");
-    let download = ["download", id.as_str(), "--out", saved.to_str().unwrap()];
+    let download = [
+        "download",
+        id.as_str(),
+        "--out",
+        saved.to_str().unwrap(),
+        BIND[0],
+        BIND[1],
+    ];
     assert!(
         bob.kill_half_way(&download, "downloading"),
         "the download finished before it could be interrupted"
@@ -174,4 +216,29 @@ fn a_file_crosses_the_devnet_and_interrupted_transfers_resume() {
     assert_eq!(sha256_hex(&got), sha256_hex(&data));
     let list = bob.json(&["attachments", &a_id]);
     assert_eq!(list[0]["state"], "downloaded");
+
+    // Who saw the clients' address: the guards, never the attachment server.
+    let logs = devnet.path().join("logs");
+    let server = std::fs::read_to_string(logs.join("attachments.log")).unwrap();
+    let seen = peers(&server, "connection");
+    assert!(
+        !seen.is_empty(),
+        "the server logged no connection: {server}"
+    );
+    assert!(
+        seen.iter().all(|ip| ip != CLIENT_IP),
+        "the attachment server saw the client's address: {seen:?}"
+    );
+    let guards_saw_it = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("node-"))
+        .any(|e| {
+            let log = std::fs::read_to_string(e.path()).unwrap_or_default();
+            peers(&log, "request").iter().any(|ip| ip == CLIENT_IP)
+        });
+    assert!(
+        guards_saw_it,
+        "no node saw {CLIENT_IP}: the clients did not bind to it"
+    );
 }

@@ -694,7 +694,12 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => {
                 let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
+                    Ok((stream, peer)) => {
+                        // Redacted unless the operator asked for metadata in clear: who
+                        // connects is exactly what the server must not keep.
+                        tracing::debug!(peer = %umbra_redact::Redacted::new(peer), "connection");
+                        stream
+                    }
                     Err(e) => {
                         // E.g. out of file descriptors: back off instead of spinning.
                         tracing::warn!(error = %e.report(), "accept failed");

@@ -144,21 +144,24 @@ pub(crate) fn network_file(g: &Globals) -> anyhow::Result<(PathBuf, NetworkConfi
 pub(crate) fn online(g: &Globals) -> anyhow::Result<Online> {
     let (path, network) = network_file(g)?;
     let profile = open_profile(g)?;
-    online_with(profile, &path, &network)
+    online_with(profile, &path, &network, g.bind_address)
 }
 
 /// Connects an open profile to `network`; onion guards are kept in the profile directory
 /// (`<profile>/network/`, so that every run enters the network through the same two nodes).
 /// A guard file that could not be used is replaced, and the user told so on standard error.
+/// Connections leave from `bind_address` when given.
 pub(crate) fn online_with(
     profile: Profile,
     path: &Path,
     network: &NetworkConfig,
+    bind_address: Option<std::net::IpAddr>,
 ) -> anyhow::Result<Online> {
     let mut config = TransportConfig {
         state_dir: Some(profile.network_dir()),
         ..TransportConfig::default()
     };
+    config.http.local_address = bind_address;
     // A devnet runs every node on 127.0.0.1: one /24, so paths cannot be spread over subnets.
     config.paths.subnet_diversity = !is_devnet(path);
     let dir = profile.network_dir();

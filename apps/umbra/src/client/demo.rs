@@ -144,7 +144,7 @@ fn identity(
 ) -> anyhow::Result<Online> {
     let (profile, _phrase) =
         Profile::create(&base.join(name), None, KdfParams::default(), &mut OsRandom)?;
-    let online = context::online_with(profile, path, network)?;
+    let online = context::online_with(profile, path, network, None)?;
     online.messenger.set_display_name(name)?;
     Ok(online)
 }

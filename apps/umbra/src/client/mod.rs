@@ -55,6 +55,10 @@ pub(crate) struct Globals {
     /// The network file (`umbra devnet up` writes DIR/network.json).
     #[arg(long, env = "UMBRA_NETWORK", value_name = "PATH", global = true)]
     pub(crate) network: Option<PathBuf>,
+    /// The local IP address every connection leaves from, e.g. a VPN interface's [default:
+    /// the system's choice].
+    #[arg(long, env = "UMBRA_BIND_ADDRESS", value_name = "IP", global = true)]
+    pub(crate) bind_address: Option<std::net::IpAddr>,
     /// Print JSON (an object or a list) on standard output; errors as {"error": "..."}.
     #[arg(long, global = true)]
     pub(crate) json: bool,

@@ -90,9 +90,10 @@ impl Launcher {
                 data.clone().into(),
                 "--ready-file".into(),
                 ready.clone().into(),
-                "--log".into(),
-                "info".into(),
             ]
+            .into_iter()
+            .chain(attachments_log_args())
+            .collect()
         };
         let daemon = Announcing {
             what: "the attachment server",
@@ -146,9 +147,10 @@ impl Launcher {
                 HEARTBEAT_INTERVAL_MS.to_string().into(),
                 "--inactive-after-ms".into(),
                 inactive_after.to_string().into(),
-                "--log".into(),
-                "info".into(),
             ]
+            .into_iter()
+            .chain(attachments_log_args())
+            .collect()
         };
         let daemon = Announcing {
             what: "the registry",
@@ -525,8 +527,22 @@ pub(crate) async fn stop_nodes(
     left
 }
 
-/// Environment variable of `umbra devnet up`: the nodes' log filter, with metadata revealed.
+/// Environment variable of `umbra devnet up`: the nodes' log filter, with metadata revealed;
+/// when set, the attachment server also logs each connection's peer in clear.
 const NODE_LOG_ENV: &str = "UMBRA_DEVNET_NODE_LOG";
+
+/// The attachment server's log arguments: `info`, or with [`NODE_LOG_ENV`] set, its connections
+/// at debug level with their peer addresses in clear (for tests that check what it saw).
+fn attachments_log_args() -> Vec<OsString> {
+    match std::env::var(NODE_LOG_ENV) {
+        Ok(level) if !level.trim().is_empty() => vec![
+            "--log".into(),
+            "info,umbra_attachments=debug".into(),
+            "--reveal-metadata".into(),
+        ],
+        _ => vec!["--log".into(), "info".into()],
+    }
+}
 
 /// The node's configuration file (rewritten at every start, so ports and the registry
 /// address follow the devnet).
