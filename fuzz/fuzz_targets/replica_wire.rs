@@ -1,127 +1,148 @@
-//! The peer/replication channel between storage nodes (`umbra-replica`): the JSON bodies of
-//! every peer endpoint, their conversion to store values, and the signed `Authorization`-style
-//! headers of requests and answers.
+//! The peer channel between storage nodes (`umbra-replica`, gRPC `umbra.peer.v1`): the signed
+//! envelope and every inner message as a node receives them, decoded from protobuf and
+//! converted to store values.
 //!
-//! The first input byte picks what the rest is: one of the request/answer bodies, or a request
-//! or answer authentication header.
+//! The first input byte picks what the rest is: a `Signed` envelope (parsed and verified as an
+//! opening, a later request and an answer), or one of the inner messages.
 //!
-//! Properties: never panics; whatever parses serializes to JSON that parses to the same value;
-//! conversions to store values refuse malformed ids and data with an error; a parsed header
-//! written back parses to the same value.
+//! Properties: never panics; whatever decodes re-encodes to bytes that decode to the same
+//! message; conversions to store values refuse malformed ids, hashes, namespaces and data with
+//! an error, and whatever converts converts back to the same wire value.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use umbra_replica::auth::{ReplayCache, RequestAuth, ResponseAuth};
+use prost::Message;
+use umbra_crypto::Ed25519PublicKey;
+use umbra_proto::umbra::peer::v1 as pb;
+use umbra_replica::auth::{self, Direction, Position, ReplayCache, Rpc};
 use umbra_replica::wire::{
-    DigestsRequest, DigestsResponse, EntriesRequest, EntriesResponse, ForwardRequest,
-    ForwardResponse, HandoverRequest, HandoverResponse, ReplicasRequest, ReplicasResponse,
+    self, MAX_REQUEST_BYTES, bucket_from_wire, digest_from_wire, replica_from_wire,
+    replica_to_wire, tombstone_from_wire, tombstone_to_wire, version_from_wire,
 };
 
-fn round_trip<T>(data: &[u8]) -> Option<T>
-where
-    T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
-{
-    let v: T = serde_json::from_slice(data).ok()?;
-    let text = serde_json::to_vec(&v).expect("a parsed body serializes");
-    let again: T = serde_json::from_slice(&text).expect("a serialized body parses");
-    // `Value` fields may hold floats, which need not round-trip exactly: compare once more
-    // after one normalisation.
-    let again2: T =
-        serde_json::from_slice(&serde_json::to_vec(&again).expect("serializes")).expect("parses");
-    assert_eq!(again, again2);
-    Some(v)
+fn round_trip<T: Message + Default + PartialEq + std::fmt::Debug>(data: &[u8]) -> Option<T> {
+    let m = T::decode(data).ok()?;
+    let again = T::decode(m.encode_to_vec().as_slice()).expect("an encoded message decodes");
+    assert_eq!(m, again);
+    Some(m)
+}
+
+fn replicas(ms: &[pb::Replica]) {
+    for m in ms {
+        if let Ok(r) = replica_from_wire(m, 76_800) {
+            assert_eq!(&replica_to_wire(&r), m);
+        }
+    }
+}
+
+fn tombstones(ts: &[pb::Tombstone]) {
+    for t in ts {
+        if let Ok(s) = tombstone_from_wire(t) {
+            assert_eq!(&tombstone_to_wire(&s), t);
+        }
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    match mode % 12 {
+    if rest.len() > MAX_REQUEST_BYTES {
+        return;
+    }
+    match mode % 6 {
         0 => {
-            let _ = round_trip::<ForwardRequest>(rest);
+            let Some(s) = round_trip::<pb::Signed>(rest) else {
+                return;
+            };
+            let me = Ed25519PublicKey::from_bytes([3; 32]);
+            for rpc in Rpc::ALL {
+                let at = Position {
+                    rpc,
+                    direction: Direction::Request,
+                    call: None,
+                    seq: 0,
+                    timestamp_ms: s.timestamp_ms,
+                };
+                if let Ok(o) = auth::open(&s, None, &me, &at) {
+                    let _ = auth::check_fresh(o.timestamp_ms, 0, i64::MIN);
+                    let mut cache = ReplayCache::new(i64::MIN, 2);
+                    let _ = cache.check_and_insert(&o, i64::MIN);
+                    let _ = cache.check_and_insert(&o, i64::MAX);
+                }
+                let call = auth::parse(&s).ok().map(|o| o.signature);
+                let later = Position {
+                    direction: Direction::Answer,
+                    call: call.as_ref(),
+                    seq: s.seq,
+                    ..at
+                };
+                let _ = auth::open(&s, Some(&me), &me, &later);
+            }
         }
         1 => {
-            let _ = round_trip::<ForwardResponse>(rest);
+            if let Some(r) = round_trip::<pb::ForwardRequest>(rest) {
+                let _ = serde_json::from_slice::<serde_json::Value>(&r.params_json);
+            }
         }
         2 => {
-            if let Some(r) = round_trip::<DigestsRequest>(rest) {
-                let _ = r.after.map(|a| a.parse());
+            let Some(r) = round_trip::<pb::ReconcileRequest>(rest) else {
+                return;
+            };
+            match r.ask {
+                Some(pb::reconcile_request::Ask::Digests(d)) => {
+                    let _ = d.after.as_ref().map(bucket_from_wire);
+                }
+                Some(pb::reconcile_request::Ask::Entries(e)) => {
+                    for b in &e.buckets {
+                        let _ = bucket_from_wire(b);
+                    }
+                }
+                Some(pb::reconcile_request::Ask::Replicas(h)) => {
+                    for h in &h.hashes {
+                        if let Ok(m) = wire::hash_from_bytes(h) {
+                            assert_eq!(&wire::hash_to_bytes(&m), h);
+                        }
+                    }
+                }
+                None => {}
             }
         }
         3 => {
-            let _ = round_trip::<DigestsResponse>(rest);
-        }
-        4 => {
-            if let Some(r) = round_trip::<EntriesRequest>(rest) {
-                for b in &r.buckets {
-                    let _ = b.parse();
-                }
-            }
-        }
-        5 => {
-            if let Some(r) = round_trip::<EntriesResponse>(rest) {
-                for b in &r.buckets {
-                    let _ = b.bucket.parse();
-                    let _ = b.versions();
-                    for t in &b.tombstones {
-                        let _ = t.to_store();
-                    }
-                }
-            }
-        }
-        6 => {
-            let _ = round_trip::<ReplicasRequest>(rest);
-        }
-        7 => {
-            if let Some(r) = round_trip::<ReplicasResponse>(rest) {
-                for m in &r.messages {
-                    let _ = m.to_store(76_800);
-                }
-            }
-        }
-        8 => {
-            if let Some(r) = round_trip::<HandoverRequest>(rest) {
-                for m in &r.messages {
-                    let _ = m.to_store(usize::MAX);
-                }
-                for t in &r.tombstones {
-                    let _ = t.to_store();
-                }
-            }
-        }
-        9 => {
-            let _ = round_trip::<HandoverResponse>(rest);
-        }
-        10 => {
-            let Ok(s) = std::str::from_utf8(rest) else {
+            let Some(r) = round_trip::<pb::ReconcileResponse>(rest) else {
                 return;
             };
-            if let Ok(a) = RequestAuth::parse_header(s) {
-                assert_eq!(
-                    RequestAuth::parse_header(&a.to_header()).ok(),
-                    Some(a.clone())
-                );
-                let _ = a.verify(
-                    &umbra_crypto::Ed25519PublicKey::from_bytes([3; 32]),
-                    "POST",
-                    "/umbra/peer/v1/forward",
-                    b"{}",
-                    0,
-                    i64::MIN,
-                );
-                let mut cache = ReplayCache::new(i64::MIN, 2);
-                let _ = cache.check_and_insert(&a, i64::MIN);
-                let _ = cache.check_and_insert(&a, i64::MAX);
+            match r.answer {
+                Some(pb::reconcile_response::Answer::Digests(p)) => {
+                    for d in &p.buckets {
+                        let _ = digest_from_wire(d);
+                    }
+                }
+                Some(pb::reconcile_response::Answer::Entries(p)) => {
+                    for b in &p.buckets {
+                        let _ = b.bucket.as_ref().map(bucket_from_wire);
+                        for v in &b.messages {
+                            let _ = version_from_wire(v);
+                        }
+                        tombstones(&b.tombstones);
+                    }
+                }
+                Some(pb::reconcile_response::Answer::Replicas(p)) => replicas(&p.messages),
+                None => {}
+            }
+        }
+        4 => {
+            if let Some(r) = round_trip::<pb::HandoverRequest>(rest) {
+                for d in &r.acknowledged {
+                    let _ = digest_from_wire(d);
+                }
             }
         }
         _ => {
-            let Ok(s) = std::str::from_utf8(rest) else {
-                return;
-            };
-            if let Ok(a) = ResponseAuth::parse_header(s) {
-                assert_eq!(ResponseAuth::parse_header(&a.to_header()).ok(), Some(a));
+            if let Some(b) = round_trip::<pb::HandoverBatch>(rest) {
+                replicas(&b.messages);
+                tombstones(&b.tombstones);
+                let _ = b.done.as_ref().map(digest_from_wire);
             }
         }
     }

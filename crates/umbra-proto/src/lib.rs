@@ -40,4 +40,23 @@ pub mod umbra {
             include!(concat!(env!("OUT_DIR"), "/umbra.registry.v1.rs"));
         }
     }
+
+    /// The node-to-node peer API (`proto/umbra/peer/v1/peer.proto`, package `umbra.peer.v1`):
+    /// `Forward`, the `Reconcile` bidirectional stream and the `Handover` server stream, every
+    /// message a signed envelope. What is signed and the bounds: `umbra_replica::auth`,
+    /// `umbra_replica::wire`.
+    pub mod peer {
+        /// Version 1 of the API.
+        #[allow(
+            missing_docs,
+            unreachable_pub,
+            clippy::all,
+            clippy::pedantic,
+            clippy::nursery,
+            rustdoc::all
+        )]
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/umbra.peer.v1.rs"));
+        }
+    }
 }

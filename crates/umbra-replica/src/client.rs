@@ -1,155 +1,112 @@
-//! The node-to-node client: signs each request, verifies each answer, reuses connections.
+//! The node-to-node client: gRPC (`proto/umbra/peer/v1/peer.proto`) to each peer's
+//! `storage_lmq_port`, every message signed and every answer verified against the key the
+//! node list gives for the peer ([`crate::auth`]).
 //!
-//! Built on reqwest (rustls with the ring provider; HTTP/2 by ALPN over TLS, keep-alive
-//! HTTP/1.1 otherwise). Peers use self-signed certificates that nobody pins, so certificate
-//! verification is off: a peer is authenticated by the signature on its answer
-//! ([`crate::auth::ResponseAuth`]), checked against the key the membership view lists for it.
+//! One HTTP/2 connection per peer address, reused by every call (HTTP/2 multiplexes them);
+//! keep-alive pings notice a peer that vanished. Every unary call has a deadline (sent to the
+//! peer as `grpc-timeout` and enforced here); every stream message must arrive within the
+//! call's timeout. Answers larger than [`MAX_RESPONSE_BYTES`] are refused while decoding.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use umbra_crypto::Identity;
-
-use crate::auth::{AUTH_HEADER, RequestAuth, ResponseAuth};
-use crate::wire::{Endpoint, MAX_RESPONSE_BYTES};
+use prost::Message as _;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
 use umbra_clock::Clock;
+use umbra_crypto::{Identity, Signature};
 use umbra_nodelist::list::NodeEntry;
+use umbra_proto::umbra::peer::v1 as pb;
+use umbra_proto::umbra::peer::v1::peer_client::PeerClient as Grpc;
 
 use crate::ReplicaError;
+use crate::auth::{self, Direction, Position, Rpc};
+use crate::wire::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 
-/// How peers are addressed from their list entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeerScheme {
-    /// `https://` (production: the node's self-signed TLS listener).
-    Https,
-    /// `http://` (in-process tests and loopback devnets).
-    Http,
-}
+/// Interval of the HTTP/2 keep-alive pings on peer connections, and how long an answer may
+/// take.
+pub const KEEPALIVE: (Duration, Duration) = (Duration::from_secs(20), Duration::from_secs(10));
+/// Most peer connections kept; beyond it the cache is emptied (connections are re-made).
+const MAX_CHANNELS: usize = 4096;
 
-/// Which advertised port serves the peer endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeerPort {
-    /// `storage_port`: the client HTTPS listener also serves `/umbra/peer/v1/*` (the default).
-    Storage,
-    /// `storage_lmq_port`: a separate node-to-node listener.
-    Lmq,
-}
-
-/// Where to reach a peer's endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddressing {
-    /// URL scheme.
-    pub scheme: PeerScheme,
-    /// Port.
-    pub port: PeerPort,
-}
-
-impl Default for PeerAddressing {
-    fn default() -> Self {
-        PeerAddressing {
-            scheme: PeerScheme::Https,
-            port: PeerPort::Storage,
-        }
-    }
-}
-
-impl PeerAddressing {
-    /// The base URL of a member (`scheme://ip:port`).
-    pub fn base_url(&self, m: &NodeEntry) -> String {
-        let scheme = match self.scheme {
-            PeerScheme::Https => "https",
-            PeerScheme::Http => "http",
-        };
-        let port = match self.port {
-            PeerPort::Storage => m.storage_port,
-            PeerPort::Lmq => m.storage_lmq_port,
-        };
-        format!("{scheme}://{}:{port}", m.public_ip)
-    }
-}
-
-/// A signed, connection-reusing client for the peer endpoints. Cheap to clone.
+/// A signed, connection-reusing client of the peer API. Cheap to clone.
 #[derive(Clone)]
 pub struct PeerClient {
-    http: reqwest::Client,
     identity: Arc<Identity>,
     clock: Arc<dyn Clock>,
-    addressing: PeerAddressing,
-    /// The last request timestamp used: each request gets a later one, so that two identical
-    /// requests sent within one millisecond are not signed alike (the receiver would refuse
-    /// the second as a replay).
+    timeout: Duration,
+    channels: Arc<Mutex<HashMap<SocketAddrV4, Channel>>>,
+    /// The last call timestamp used: each call gets a later one, so that two identical calls
+    /// opened within one millisecond are not signed alike (the receiver would refuse the second
+    /// as a replay).
     last_ts: Arc<AtomicI64>,
 }
 
 impl std::fmt::Debug for PeerClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PeerClient")
-            .field("addressing", &self.addressing)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
 
-/// A raw, verified answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawAnswer {
-    /// HTTP status.
-    pub status: u16,
-    /// Body bytes (at most [`MAX_RESPONSE_BYTES`]).
-    pub body: Vec<u8>,
+/// Where a node's peer API listens: its `storage_lmq_port`.
+pub fn peer_address(m: &NodeEntry) -> SocketAddrV4 {
+    SocketAddrV4::new(m.public_ip, m.storage_lmq_port)
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
+fn bad(rpc: Rpc, reason: impl Into<String>) -> ReplicaError {
+    ReplicaError::BadPeerResponse {
+        endpoint: rpc.name(),
+        reason: reason.into(),
     }
-    s[..end].to_string()
 }
 
-/// Installs rustls's ring provider as the process default (idempotent). reqwest is built with
-/// `rustls-no-provider`, so some provider must be installed before the first client is built.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+/// The error of a failed call: transport failures, timeouts and the peer's refusals apart.
+pub(crate) fn status_error(rpc: Rpc, s: &tonic::Status) -> ReplicaError {
+    use std::error::Error as _;
+    let endpoint = rpc.name();
+    match s.code() {
+        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+            ReplicaError::PeerTimeout { endpoint }
+        }
+        // Raised here, not by the peer: the connection failed (the text names the address).
+        _ if s.source().is_some() => ReplicaError::PeerUnreachable {
+            endpoint,
+            reason: "connection failed".into(),
+        },
+        code => ReplicaError::PeerRefused {
+            endpoint,
+            code,
+            reason: truncate_reason(s.message()),
+        },
+    }
 }
 
 impl PeerClient {
-    /// A client signing with `identity`; each call gives up after `timeout`.
-    ///
-    /// # Errors
-    /// [`ReplicaError::HttpClient`] if the HTTP client cannot be built.
-    pub fn new(
-        identity: Arc<Identity>,
-        clock: Arc<dyn Clock>,
-        addressing: PeerAddressing,
-        timeout: Duration,
-    ) -> Result<Self, ReplicaError> {
-        install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(4)
-            // Danger on purpose: peers have self-signed certificates; every peer reply is signed with the member's Ed25519 key and checked.
-            .tls_danger_accept_invalid_certs(true)
-            .tls_danger_accept_invalid_hostnames(true)
-            .build()
-            .map_err(|e| ReplicaError::HttpClient {
-                what: "peer",
-                reason: e.to_string(),
-            })?;
-        Ok(PeerClient {
-            http,
+    /// A client signing with `identity`; each call (each stream message) gives up after
+    /// `timeout`.
+    pub fn new(identity: Arc<Identity>, clock: Arc<dyn Clock>, timeout: Duration) -> Self {
+        PeerClient {
             identity,
             clock,
-            addressing,
+            timeout,
+            channels: Arc::new(Mutex::new(HashMap::new())),
             last_ts: Arc::new(AtomicI64::new(i64::MIN)),
-        })
+        }
     }
 
-    /// The clock's time, or one millisecond after the previous request's if that is not later.
+    /// The per-call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The clock's time, or one millisecond after the previous call's if that is not later.
     fn next_timestamp(&self) -> i64 {
         let now = self.clock.now_ms_i64();
         let prev = self
@@ -161,128 +118,308 @@ impl PeerClient {
         now.max(prev.saturating_add(1))
     }
 
-    /// The addressing in use.
-    pub fn addressing(&self) -> PeerAddressing {
-        self.addressing
+    fn grpc(&self, peer: &NodeEntry, rpc: Rpc) -> Result<Grpc<Channel>, ReplicaError> {
+        let addr = peer_address(peer);
+        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        let channel = match channels.get(&addr) {
+            Some(c) => c.clone(),
+            None => {
+                let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+                    .map_err(|_| bad(rpc, "peer address is not a URL"))?
+                    .connect_timeout(self.timeout)
+                    .tcp_nodelay(true)
+                    .http2_keep_alive_interval(KEEPALIVE.0)
+                    .keep_alive_timeout(KEEPALIVE.1)
+                    .keep_alive_while_idle(true);
+                let c = endpoint.connect_lazy();
+                if channels.len() >= MAX_CHANNELS {
+                    channels.clear();
+                }
+                channels.insert(addr, c.clone());
+                c
+            }
+        };
+        Ok(Grpc::new(channel)
+            .max_decoding_message_size(MAX_RESPONSE_BYTES)
+            .max_encoding_message_size(MAX_REQUEST_BYTES))
     }
 
-    /// Sends `body` to `peer`'s `endpoint` and returns the verified status and body. The answer
-    /// must be signed by `peer`'s key and bound to this request, whatever its status.
+    /// The opening message of a call to `peer`: the client, the signed message, the call's id
+    /// (its signature) and timestamp.
+    fn open_call(
+        &self,
+        peer: &NodeEntry,
+        rpc: Rpc,
+        payload: Vec<u8>,
+    ) -> Result<(Grpc<Channel>, pb::Signed, Signature, i64), ReplicaError> {
+        let grpc = self.grpc(peer, rpc)?;
+        let at = Position {
+            rpc,
+            direction: Direction::Request,
+            call: None,
+            seq: 0,
+            timestamp_ms: self.next_timestamp(),
+        };
+        let signed = auth::seal(&self.identity, &peer.pubkey_ed25519, &at, payload);
+        let call = Signature::from_slice(&signed.signature).map_err(|_| bad(rpc, "signing"))?;
+        Ok((grpc, signed, call, at.timestamp_ms))
+    }
+
+    /// Waits for a call's answer (or the opening of its answer stream) within the timeout.
+    async fn within<T>(
+        &self,
+        rpc: Rpc,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, ReplicaError> {
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| ReplicaError::PeerTimeout {
+                endpoint: rpc.name(),
+            })?
+            .map(tonic::Response::into_inner)
+            .map_err(|s| status_error(rpc, &s))
+    }
+
+    /// Sends a forwarded write to `peer` and returns its verified answer.
     ///
     /// # Errors
     /// [`ReplicaError::PeerTimeout`], [`ReplicaError::PeerUnreachable`],
-    /// [`ReplicaError::BadPeerResponse`] (unsigned, wrongly signed or too large).
-    pub async fn call_raw(
+    /// [`ReplicaError::PeerRefused`], [`ReplicaError::BadPeerResponse`] (unsigned, wrongly
+    /// signed, malformed).
+    pub async fn forward(
         &self,
         peer: &NodeEntry,
-        endpoint: Endpoint,
-        body: Vec<u8>,
-    ) -> Result<RawAnswer, ReplicaError> {
-        let name = endpoint.name();
-        let url = format!("{}{}", self.addressing.base_url(peer), endpoint.path());
-        let auth = RequestAuth::sign(
-            &self.identity,
-            &peer.pubkey_ed25519,
-            self.next_timestamp(),
-            "POST",
-            endpoint.path(),
-            &body,
-        );
-        let send = self
-            .http
-            .post(url)
-            .header(AUTH_HEADER, auth.to_header())
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await;
-        let mut resp = send.map_err(|e| transport_error(name, &e))?;
-        let status = resp.status().as_u16();
-        let header = resp
-            .headers()
-            .get(AUTH_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        if resp
-            .content_length()
-            .is_some_and(|l| l > MAX_RESPONSE_BYTES as u64)
-        {
-            return Err(bad(name, "answer too large"));
-        }
-        let mut buf: Vec<u8> = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    if buf.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                        return Err(bad(name, "answer too large"));
-                    }
-                    buf.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => return Err(transport_error(name, &e)),
-            }
-        }
-        let Some(header) = header else {
-            return Err(bad(name, "unsigned answer"));
-        };
-        let rauth = ResponseAuth::parse_header(&header).map_err(|e| bad(name, e.to_string()))?;
-        rauth
-            .verify(&peer.pubkey_ed25519, &auth, status, &buf)
-            .map_err(|e| bad(name, e.to_string()))?;
-        Ok(RawAnswer { status, body: buf })
+        req: &pb::ForwardRequest,
+    ) -> Result<pb::ForwardResponse, ReplicaError> {
+        let rpc = Rpc::Forward;
+        let (mut grpc, signed, call, ts) = self.open_call(peer, rpc, req.encode_to_vec())?;
+        let mut request = tonic::Request::new(signed);
+        // The deadline travels to the peer too (`grpc-timeout`).
+        request.set_timeout(self.timeout);
+        let answer = self.within(rpc, grpc.forward(request)).await?;
+        let payload = self.verify_answer(peer, rpc, &call, ts, 0, &answer)?;
+        pb::ForwardResponse::decode(payload).map_err(|_| bad(rpc, "malformed answer"))
     }
 
-    /// Sends a JSON request and parses a JSON answer; a non-2xx status is an error.
+    fn verify_answer<'a>(
+        &self,
+        peer: &NodeEntry,
+        rpc: Rpc,
+        call: &Signature,
+        timestamp_ms: i64,
+        seq: u64,
+        answer: &'a pb::Signed,
+    ) -> Result<&'a [u8], ReplicaError> {
+        let at = Position {
+            rpc,
+            direction: Direction::Answer,
+            call: Some(call),
+            seq,
+            timestamp_ms,
+        };
+        auth::open(
+            answer,
+            Some(&peer.pubkey_ed25519),
+            &self.identity.ed25519_public(),
+            &at,
+        )
+        .map_err(|e| bad(rpc, e.to_string()))?;
+        Ok(&answer.payload)
+    }
+
+    /// Opens an anti-entropy stream to `peer` with `first` as its first request and returns
+    /// the call with the answer to it.
     ///
     /// # Errors
-    /// Everything [`PeerClient::call_raw`] returns, [`ReplicaError::PeerStatus`] and
-    /// [`ReplicaError::BadPeerResponse`] for an unparsable answer.
-    pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
+    /// As [`PeerClient::forward`].
+    pub async fn reconcile(
         &self,
         peer: &NodeEntry,
-        endpoint: Endpoint,
-        req: &Req,
-    ) -> Result<Resp, ReplicaError> {
-        let name = endpoint.name();
-        let body = serde_json::to_vec(req).map_err(|e| ReplicaError::Wire {
-            what: "peer request",
-            reason: e.to_string(),
-        })?;
-        let answer = self.call_raw(peer, endpoint, body).await?;
-        if !(200..300).contains(&answer.status) {
-            return Err(ReplicaError::PeerStatus {
-                endpoint: name,
-                status: answer.status,
-                reason: truncate(&String::from_utf8_lossy(&answer.body), 200),
-            });
-        }
-        serde_json::from_slice(&answer.body).map_err(|e| bad(name, e.to_string()))
+        first: &pb::ReconcileRequest,
+    ) -> Result<(ReconcileCall, pb::ReconcileResponse), ReplicaError> {
+        let rpc = Rpc::Reconcile;
+        let (mut grpc, signed, call, timestamp_ms) =
+            self.open_call(peer, rpc, first.encode_to_vec())?;
+        // Lockstep: one request in flight, so one slot is enough.
+        let (tx, rx) = mpsc::channel(1);
+        tx.send(signed)
+            .await
+            .map_err(|_| bad(rpc, "request stream closed"))?;
+        let inbound = self
+            .within(rpc, grpc.reconcile(ReceiverStream::new(rx)))
+            .await?;
+        let mut call = ReconcileCall {
+            client: self.clone(),
+            peer: peer.clone(),
+            call,
+            timestamp_ms,
+            sent: 1,
+            received: 0,
+            tx,
+            inbound,
+        };
+        let answer = call.receive().await?;
+        Ok((call, answer))
+    }
+
+    /// Asks `peer` for the range this node's swarm must take from it; the batches arrive on
+    /// the returned call.
+    ///
+    /// # Errors
+    /// As [`PeerClient::forward`].
+    pub async fn handover(
+        &self,
+        peer: &NodeEntry,
+        req: &pb::HandoverRequest,
+    ) -> Result<HandoverCall, ReplicaError> {
+        let rpc = Rpc::Handover;
+        let (mut grpc, signed, call, timestamp_ms) =
+            self.open_call(peer, rpc, req.encode_to_vec())?;
+        let inbound = self.within(rpc, grpc.handover(signed)).await?;
+        Ok(HandoverCall {
+            client: self.clone(),
+            peer: peer.clone(),
+            call,
+            timestamp_ms,
+            received: 0,
+            inbound,
+        })
+    }
+
+    async fn next_message(
+        &self,
+        rpc: Rpc,
+        inbound: &mut tonic::Streaming<pb::Signed>,
+    ) -> Result<Option<pb::Signed>, ReplicaError> {
+        tokio::time::timeout(self.timeout, inbound.message())
+            .await
+            .map_err(|_| ReplicaError::PeerTimeout {
+                endpoint: rpc.name(),
+            })?
+            .map_err(|s| status_error(rpc, &s))
     }
 }
 
-fn bad(endpoint: &'static str, reason: impl Into<String>) -> ReplicaError {
-    ReplicaError::BadPeerResponse {
-        endpoint,
-        reason: reason.into(),
+/// An open anti-entropy stream: one request, one answer, in order.
+pub struct ReconcileCall {
+    client: PeerClient,
+    peer: NodeEntry,
+    call: Signature,
+    timestamp_ms: i64,
+    sent: u64,
+    received: u64,
+    tx: mpsc::Sender<pb::Signed>,
+    inbound: tonic::Streaming<pb::Signed>,
+}
+
+impl std::fmt::Debug for ReconcileCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReconcileCall")
+            .field("sent", &self.sent)
+            .finish_non_exhaustive()
     }
 }
 
-fn transport_error(endpoint: &'static str, e: &reqwest::Error) -> ReplicaError {
-    if e.is_timeout() {
-        ReplicaError::PeerTimeout { endpoint }
-    } else {
-        ReplicaError::PeerUnreachable {
-            endpoint,
-            // reqwest's message names the URL, i.e. the peer's IP: keep only the kind.
-            reason: if e.is_connect() {
-                "connection failed".into()
-            } else if e.is_body() || e.is_decode() {
-                "reading the answer failed".into()
-            } else {
-                "request failed".into()
-            },
-        }
+impl ReconcileCall {
+    /// Sends the next request and waits for its answer.
+    ///
+    /// # Errors
+    /// As [`PeerClient::forward`].
+    pub async fn ask(
+        &mut self,
+        req: &pb::ReconcileRequest,
+    ) -> Result<pb::ReconcileResponse, ReplicaError> {
+        let rpc = Rpc::Reconcile;
+        let at = Position {
+            rpc,
+            direction: Direction::Request,
+            call: Some(&self.call),
+            seq: self.sent,
+            timestamp_ms: self.timestamp_ms,
+        };
+        let signed = auth::seal(
+            &self.client.identity,
+            &self.peer.pubkey_ed25519,
+            &at,
+            req.encode_to_vec(),
+        );
+        tokio::time::timeout(self.client.timeout, self.tx.send(signed))
+            .await
+            .map_err(|_| ReplicaError::PeerTimeout {
+                endpoint: rpc.name(),
+            })?
+            .map_err(|_| bad(rpc, "the peer closed the stream"))?;
+        self.sent += 1;
+        self.receive().await
     }
+
+    async fn receive(&mut self) -> Result<pb::ReconcileResponse, ReplicaError> {
+        let rpc = Rpc::Reconcile;
+        let Some(msg) = self.client.next_message(rpc, &mut self.inbound).await? else {
+            return Err(bad(rpc, "the peer ended the stream early"));
+        };
+        let payload = self.client.verify_answer(
+            &self.peer,
+            rpc,
+            &self.call,
+            self.timestamp_ms,
+            self.received,
+            &msg,
+        )?;
+        self.received += 1;
+        pb::ReconcileResponse::decode(payload).map_err(|_| bad(rpc, "malformed answer"))
+    }
+}
+
+/// An open handover stream.
+pub struct HandoverCall {
+    client: PeerClient,
+    peer: NodeEntry,
+    call: Signature,
+    timestamp_ms: i64,
+    received: u64,
+    inbound: tonic::Streaming<pb::Signed>,
+}
+
+impl std::fmt::Debug for HandoverCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandoverCall")
+            .field("received", &self.received)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HandoverCall {
+    /// The next verified batch, `None` at the end of the range.
+    ///
+    /// # Errors
+    /// As [`PeerClient::forward`].
+    pub async fn next(&mut self) -> Result<Option<pb::HandoverBatch>, ReplicaError> {
+        let rpc = Rpc::Handover;
+        let Some(msg) = self.client.next_message(rpc, &mut self.inbound).await? else {
+            return Ok(None);
+        };
+        let payload = self.client.verify_answer(
+            &self.peer,
+            rpc,
+            &self.call,
+            self.timestamp_ms,
+            self.received,
+            &msg,
+        )?;
+        self.received += 1;
+        pb::HandoverBatch::decode(payload)
+            .map(Some)
+            .map_err(|_| bad(rpc, "malformed batch"))
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
 }
 
 pub(crate) fn truncate_reason(s: &str) -> String {

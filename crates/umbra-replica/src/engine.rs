@@ -7,26 +7,23 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use umbra_report::ErrorExt as _;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use umbra_crypto::{Ed25519PublicKey, Identity, MessageHash, Redacted};
+use umbra_proto::umbra::peer::v1 as pb;
 use umbra_store::{
-    AccountId, ApplyOutcome, BucketDigest, BucketEntries, ExpiryUpdate, Millis, Namespace,
-    ReplicaMessage, Store,
+    AccountId, ApplyOutcome, BucketDigest, BucketEntries, ExpiryUpdate, Millis, Namespace, Store,
 };
 
-use crate::auth::{ReplayCache, RequestAuth};
-use crate::client::{PeerAddressing, PeerClient, RawAnswer, truncate_reason};
+use crate::auth::ReplayCache;
+use crate::client::{PeerClient, ReconcileCall, truncate_reason};
 use crate::metrics::{ReplicaMetrics, add, set};
 use crate::view::ViewHandle;
 use crate::wire::{
-    BucketKey, DigestsRequest, DigestsResponse, Endpoint, EntriesRequest, EntriesResponse,
-    ForwardRequest, ForwardResponse, HandoverRequest, HandoverResponse, MAX_BUCKETS_PER_REQUEST,
-    MAX_DIGESTS_PER_PAGE, MAX_HANDOVER_DATA_BYTES, MAX_HANDOVER_ITEMS, MAX_HASHES_PER_REQUEST,
-    ReplicasRequest, ReplicasResponse, WireBucket, WireDigest, WireReplica, WireTombstone,
+    MAX_BUCKETS_PER_REQUEST, MAX_DIGESTS_PER_PAGE, MAX_HANDOVER_BUCKETS, MAX_HASHES_PER_REQUEST,
+    bucket, bucket_from_wire, digest_from_wire, hash_to_bytes, replica_from_wire,
+    tombstone_from_wire, version_from_wire,
 };
 use umbra_clock::Clock;
 use umbra_nodelist::SwarmView;
@@ -139,8 +136,6 @@ pub fn member_results_json(results: &[MemberResult]) -> BTreeMap<String, Value> 
 /// Tunables of a [`Replica`]. `Default` gives production values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaConfig {
-    /// Where peers serve the peer endpoints.
-    pub addressing: PeerAddressing,
     /// How long the entry node waits for each member's forwarded result (the reference: 5 s).
     pub forward_timeout: Duration,
     /// Timeout of reconciliation and handover calls.
@@ -161,12 +156,17 @@ pub struct ReplicaConfig {
     pub replay_capacity: usize,
     /// Largest message body accepted from a peer (76 800 bytes by the spec).
     pub max_message_bytes: usize,
+    /// Most peer calls served at once (unary calls and open streams); beyond it a call is
+    /// refused with `RESOURCE_EXHAUSTED`.
+    pub max_inflight: usize,
+    /// Most `Handover` calls made to one source per round (each takes up to
+    /// `handover_buckets_per_round` buckets and acknowledges the previous call's).
+    pub handover_calls_per_source: usize,
 }
 
 impl Default for ReplicaConfig {
     fn default() -> Self {
         ReplicaConfig {
-            addressing: PeerAddressing::default(),
             forward_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(20),
             max_clock_skew_ms: 60_000,
@@ -177,6 +177,8 @@ impl Default for ReplicaConfig {
             handover_buckets_per_round: 1024,
             replay_capacity: 200_000,
             max_message_bytes: 76_800,
+            max_inflight: 256,
+            handover_calls_per_source: 16,
         }
     }
 }
@@ -202,57 +204,60 @@ pub struct RoundReport {
     pub errors: usize,
 }
 
-/// What one handover round did.
+/// What one handover round did (on the receiving side: this node pulls the range its swarm
+/// must take from every listed node outside its swarm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HandoverReport {
-    /// Foreign buckets found (accounts that map to another swarm).
+    /// Nodes asked.
+    pub sources: usize,
+    /// Nodes whose calls failed (retried next round).
+    pub sources_failed: usize,
+    /// Buckets received whole (and acknowledged to their source).
     pub buckets: usize,
-    /// Buckets fully acknowledged by a member of the owning swarm.
-    pub buckets_acknowledged: usize,
-    /// Messages acknowledged.
-    pub messages_sent: usize,
-    /// Tombstones acknowledged.
-    pub tombstones_sent: usize,
-    /// Messages dropped locally after acknowledgement.
-    pub messages_dropped: usize,
-    /// Buckets that no member acknowledged (kept; retried next round).
-    pub buckets_failed: usize,
+    /// Messages received.
+    pub messages: usize,
+    /// Tombstones received.
+    pub tombstones: usize,
+    /// Received items that changed local state.
+    pub applied: usize,
 }
 
-type BucketId = (AccountId, Namespace);
+pub(crate) type BucketId = (AccountId, Namespace);
 
 /// `(computed at, view epoch, listing)`.
-type CachedDigests = (Millis, u64, Arc<Vec<WireDigest>>);
+pub(crate) type CachedDigests = (Millis, u64, Arc<Vec<BucketDigest>>);
 
-struct Inner {
-    identity: Arc<Identity>,
-    store: Store,
-    view: ViewHandle,
-    clock: Arc<dyn Clock>,
+pub(crate) struct Inner {
+    pub(crate) identity: Arc<Identity>,
+    pub(crate) store: Store,
+    pub(crate) view: ViewHandle,
+    pub(crate) clock: Arc<dyn Clock>,
     forward_client: PeerClient,
     client: PeerClient,
-    config: ReplicaConfig,
-    handler: OnceLock<Arc<dyn ForwardHandler>>,
-    metrics: ReplicaMetrics,
-    replay: Mutex<ReplayCache>,
+    pub(crate) config: ReplicaConfig,
+    pub(crate) handler: OnceLock<Arc<dyn ForwardHandler>>,
+    pub(crate) metrics: ReplicaMetrics,
+    pub(crate) replay: Mutex<ReplayCache>,
+    pub(crate) inflight: Arc<tokio::sync::Semaphore>,
     /// Per peer: where the next round continues in its digest listing.
-    cursors: Mutex<HashMap<Ed25519PublicKey, BucketKey>>,
-    /// Foreign buckets already handed over at a given view epoch, with their digest then.
-    handed: Mutex<(u64, HashMap<BucketId, [u8; 32]>)>,
+    cursors: Mutex<HashMap<Ed25519PublicKey, BucketId>>,
+    /// Foreign buckets already handed over (acknowledged and dropped) at a given view epoch,
+    /// with their digest after the drop.
+    pub(crate) handed: Mutex<(u64, HashMap<BucketId, [u8; 32]>)>,
     /// The own-swarm digest listing served to peers: `(computed at, view epoch, listing)`.
     /// A first page (no cursor) always recomputes it; later pages of a pass reuse it for up to
     /// [`DIGEST_CACHE_MS`], so that paging does not rescan the table for every page.
-    digest_cache: Mutex<Option<CachedDigests>>,
+    pub(crate) digest_cache: Mutex<Option<CachedDigests>>,
     rounds: tokio::sync::Mutex<()>,
 }
 
 /// How long a served digest listing is reused (a stale page only delays a pull by one round).
-const DIGEST_CACHE_MS: Millis = 2_000;
+pub(crate) const DIGEST_CACHE_MS: Millis = 2_000;
 
 /// The swarm replication engine of one storage node. Cheap to clone.
 #[derive(Clone)]
 pub struct Replica {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Replica {
@@ -263,7 +268,7 @@ impl std::fmt::Debug for Replica {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -271,54 +276,21 @@ fn short(key: &Ed25519PublicKey) -> Redacted<String> {
     Redacted::new(hex::encode(key))
 }
 
-/// The answer of a peer endpoint: status and JSON (or text) body.
-pub(crate) struct Served {
-    pub(crate) status: u16,
-    pub(crate) body: Vec<u8>,
-}
-
-impl Served {
-    fn json<T: Serialize>(v: &T) -> Served {
-        match serde_json::to_vec(v) {
-            Ok(body) => Served { status: 200, body },
-            Err(_) => Served::error(500, "encoding the answer failed"),
-        }
-    }
-
-    pub(crate) fn error(status: u16, text: &str) -> Served {
-        Served {
-            status,
-            body: text.as_bytes().to_vec(),
-        }
-    }
-}
-
 impl Replica {
     /// An engine for the node `identity` with this store and membership view.
-    ///
-    /// # Errors
-    /// [`ReplicaError::HttpClient`] if the peer HTTP client cannot be built.
     pub fn new(
         config: ReplicaConfig,
         identity: Arc<Identity>,
         store: Store,
         view: ViewHandle,
         clock: Arc<dyn Clock>,
-    ) -> Result<Replica, ReplicaError> {
-        let forward_client = PeerClient::new(
-            identity.clone(),
-            clock.clone(),
-            config.addressing,
-            config.forward_timeout,
-        )?;
-        let client = PeerClient::new(
-            identity.clone(),
-            clock.clone(),
-            config.addressing,
-            config.request_timeout,
-        )?;
+    ) -> Replica {
+        let forward_client =
+            PeerClient::new(identity.clone(), clock.clone(), config.forward_timeout);
+        let client = PeerClient::new(identity.clone(), clock.clone(), config.request_timeout);
         let replay = ReplayCache::new(config.max_clock_skew_ms, config.replay_capacity);
-        Ok(Replica {
+        let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight.max(1)));
+        Replica {
             inner: Arc::new(Inner {
                 identity,
                 store,
@@ -330,12 +302,13 @@ impl Replica {
                 handler: OnceLock::new(),
                 metrics: ReplicaMetrics::default(),
                 replay: Mutex::new(replay),
+                inflight,
                 cursors: Mutex::new(HashMap::new()),
                 handed: Mutex::new((0, HashMap::new())),
                 digest_cache: Mutex::new(None),
                 rounds: tokio::sync::Mutex::new(()),
             }),
-        })
+        }
     }
 
     /// Sets the handler of forwarded writes (once; later calls are ignored and return `false`).
@@ -352,10 +325,6 @@ impl Replica {
     /// The message store.
     pub fn store(&self) -> &Store {
         &self.inner.store
-    }
-
-    pub(crate) fn identity(&self) -> &Identity {
-        &self.inner.identity
     }
 
     /// This node's Ed25519 key.
@@ -378,11 +347,11 @@ impl Replica {
         self.metrics().render_prometheus(out);
     }
 
-    fn now(&self) -> Millis {
+    pub(crate) fn now(&self) -> Millis {
         self.inner.clock.now_ms_i64()
     }
 
-    async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         what: &'static str,
         f: impl FnOnce(&Store) -> umbra_store::Result<T> + Send + 'static,
@@ -410,9 +379,9 @@ impl Replica {
         if peers.is_empty() {
             return Vec::new();
         }
-        let body = serde_json::to_vec(&ForwardRequest {
+        let body = serde_json::to_vec(params).map(|params_json| pb::ForwardRequest {
             method: method.to_string(),
-            params: params.clone(),
+            params_json,
         });
         let Ok(body) = body else {
             return peers
@@ -431,8 +400,7 @@ impl Replica {
             let body = body.clone();
             let key = p.pubkey_ed25519;
             let handle = set.spawn(async move {
-                let r = tokio::time::timeout(timeout, client.call_raw(&p, Endpoint::Forward, body))
-                    .await;
+                let r = tokio::time::timeout(timeout, client.forward(&p, &body)).await;
                 forward_outcome(r)
             });
             keys.insert(handle.id(), key);
@@ -494,9 +462,9 @@ impl Replica {
                 );
             }
             let h = self.handover_round().await;
-            if h.buckets_failed > 0 {
+            if h.sources_failed > 0 {
                 tracing::info!(
-                    failed = h.buckets_failed,
+                    failed = h.sources_failed,
                     "handover incomplete; retrying next round"
                 );
             }
@@ -554,15 +522,6 @@ impl Replica {
         report
     }
 
-    async fn call<Req: Serialize, Resp: DeserializeOwned>(
-        &self,
-        peer: &NodeEntry,
-        endpoint: Endpoint,
-        req: &Req,
-    ) -> Result<Resp, ReplicaError> {
-        self.inner.client.call(peer, endpoint, req).await
-    }
-
     async fn reconcile_with(
         &self,
         view: &SwarmView,
@@ -572,52 +531,45 @@ impl Replica {
     ) -> Result<(), ReplicaError> {
         let cfg = &self.inner.config;
         let key = peer.pubkey_ed25519;
-        let mut cursor = lock(&self.inner.cursors).get(&key).cloned();
+        let mut cursor = lock(&self.inner.cursors).get(&key).copied();
         let budget = cfg.buckets_per_peer_round.max(1);
         let mut compared = 0usize;
         let mut differing: Vec<BucketId> = Vec::new();
+        // One stream per peer and round: opened by the first request.
+        let mut stream = Stream {
+            client: &self.inner.client,
+            peer,
+            call: None,
+        };
         while compared < budget {
             let limit = cfg
                 .digest_page
                 .clamp(1, MAX_DIGESTS_PER_PAGE)
                 .min(budget - compared);
-            let page: DigestsResponse = self
-                .call(
-                    peer,
-                    Endpoint::Digests,
-                    &DigestsRequest {
-                        after: cursor.clone(),
-                        limit,
-                    },
-                )
-                .await?;
+            let ask = pb::reconcile_request::Ask::Digests(pb::DigestsRequest {
+                after: cursor.map(|(o, ns)| bucket(&o, ns)),
+                limit: u32::try_from(limit).unwrap_or(u32::MAX),
+            });
+            let Some(pb::reconcile_response::Answer::Digests(page)) = stream.ask(ask).await? else {
+                return Err(bad_answer("a digest page was expected"));
+            };
             if page.buckets.len() > limit {
-                return Err(ReplicaError::BadPeerResponse {
-                    endpoint: "digests",
-                    reason: "more buckets than asked for".into(),
-                });
+                return Err(bad_answer("more buckets than asked for"));
             }
+            let mut last = None;
             for d in &page.buckets {
                 compared += 1;
-                let Ok((owner, ns)) = (BucketKey {
-                    owner: d.owner.clone(),
-                    namespace: d.namespace,
-                })
-                .parse() else {
+                let Ok(d) = digest_from_wire(d) else {
                     continue;
                 };
-                if !view.is_ours(&owner) {
+                last = Some((d.owner, d.namespace));
+                if !view.is_ours(&d.owner) {
                     continue;
                 }
-                let remote = hex::decode(&d.digest).ok();
-                if remote.as_deref() != local.get(&(owner, ns)).map(|l| &l[..]) {
-                    differing.push((owner, ns));
+                if local.get(&(d.owner, d.namespace)) != Some(&d.digest) {
+                    differing.push((d.owner, d.namespace));
                 }
             }
-            let last = page.buckets.last().map(|d| BucketKey {
-                owner: d.owner.clone(),
-                namespace: d.namespace,
-            });
             if !page.more || last.is_none() {
                 cursor = None;
                 break;
@@ -626,9 +578,9 @@ impl Replica {
         }
         {
             let mut cursors = lock(&self.inner.cursors);
-            match &cursor {
+            match cursor {
                 Some(c) => {
-                    cursors.insert(key, c.clone());
+                    cursors.insert(key, c);
                 }
                 None => {
                     cursors.remove(&key);
@@ -646,31 +598,34 @@ impl Replica {
         let mut pulls: Vec<MessageHash> = Vec::new();
         let mut pulled_total = 0usize;
         for chunk in differing.chunks(MAX_BUCKETS_PER_REQUEST) {
-            let req = EntriesRequest {
-                buckets: chunk.iter().map(|(o, ns)| BucketKey::new(o, *ns)).collect(),
+            let ask = pb::reconcile_request::Ask::Entries(pb::EntriesRequest {
+                buckets: chunk.iter().map(|(o, ns)| bucket(o, *ns)).collect(),
+            });
+            let Some(pb::reconcile_response::Answer::Entries(entries)) = stream.ask(ask).await?
+            else {
+                return Err(bad_answer("entries were expected"));
             };
-            let entries: EntriesResponse = self.call(peer, Endpoint::Entries, &req).await?;
-            for remote in entries.buckets {
-                let Ok((owner, ns)) = remote.bucket.parse() else {
+            for remote in &entries.buckets {
+                let Some(Ok((owner, ns))) = remote.bucket.as_ref().map(bucket_from_wire) else {
                     continue;
                 };
                 if !chunk.contains(&(owner, ns)) {
                     continue;
                 }
-                self.merge_bucket(owner, ns, &remote, &mut pulls, report)
+                self.merge_bucket(owner, ns, remote, &mut pulls, report)
                     .await?;
                 while pulls.len() >= MAX_HASHES_PER_REQUEST
                     && pulled_total < cfg.max_pulls_per_peer_round
                 {
                     let batch: Vec<MessageHash> = pulls.drain(..MAX_HASHES_PER_REQUEST).collect();
                     pulled_total += batch.len();
-                    self.pull(peer, view, batch, report).await?;
+                    self.pull(&mut stream, view, batch, report).await?;
                 }
             }
         }
         if !pulls.is_empty() && pulled_total < cfg.max_pulls_per_peer_round {
             pulls.truncate(cfg.max_pulls_per_peer_round - pulled_total);
-            self.pull(peer, view, pulls, report).await?;
+            self.pull(&mut stream, view, pulls, report).await?;
         }
         Ok(())
     }
@@ -681,7 +636,7 @@ impl Replica {
         &self,
         owner: AccountId,
         ns: Namespace,
-        remote: &WireBucket,
+        remote: &pb::BucketEntries,
         pulls: &mut Vec<MessageHash>,
         report: &mut RoundReport,
     ) -> Result<(), ReplicaError> {
@@ -711,10 +666,12 @@ impl Replica {
         let mut tombs = 0usize;
         let mut tomb_replies = Vec::new();
         for t in &remote.tombstones {
+            let Ok(t) = tombstone_from_wire(t) else {
+                continue;
+            };
             if local_tombs.contains(&(&t.hash, t.deleted_ms, t.keep_until_ms)) {
                 continue;
             }
-            let Ok(t) = t.to_store() else { continue };
             if t.owner != owner || t.namespace != ns {
                 continue;
             }
@@ -737,6 +694,9 @@ impl Replica {
 
         let mut expiry_replies = Vec::new();
         for v in &remote.messages {
+            let Ok(v) = version_from_wire(v) else {
+                continue;
+            };
             let incoming = (v.timestamp_ms, v.expiry_version, v.expiry_ms);
             match local_msgs.get(&v.hash) {
                 Some(l) => {
@@ -784,19 +744,22 @@ impl Replica {
     /// Fetches full messages from a peer and applies them (hash and owner checked).
     async fn pull(
         &self,
-        peer: &NodeEntry,
+        stream: &mut Stream<'_>,
         view: &SwarmView,
         hashes: Vec<MessageHash>,
         report: &mut RoundReport,
     ) -> Result<(), ReplicaError> {
         let wanted: HashSet<MessageHash> = hashes.iter().copied().collect();
-        let resp: ReplicasResponse = self
-            .call(peer, Endpoint::Replicas, &ReplicasRequest { hashes })
-            .await?;
+        let ask = pb::reconcile_request::Ask::Replicas(pb::ReplicasRequest {
+            hashes: hashes.iter().map(hash_to_bytes).collect(),
+        });
+        let Some(pb::reconcile_response::Answer::Replicas(resp)) = stream.ask(ask).await? else {
+            return Err(bad_answer("messages were expected"));
+        };
         let now = self.now();
         let mut replies = Vec::new();
-        for w in resp.messages {
-            let m = match w.to_store(self.inner.config.max_message_bytes) {
+        for w in &resp.messages {
+            let m = match replica_from_wire(w, self.inner.config.max_message_bytes) {
                 Ok(m) => m,
                 Err(_) => {
                     add(&self.inner.metrics.bad_replicas, 1);
@@ -828,429 +791,127 @@ impl Replica {
     }
 
     // -----------------------------------------------------------------------------------------
-    // Handover
+    // Handover (receiving side; the serving side is in `server.rs`)
     // -----------------------------------------------------------------------------------------
 
-    /// One handover round: every bucket held here whose account maps to another swarm (a new
-    /// swarm appeared, this node's swarm dissolved, or this node left its swarm) is pushed to
-    /// the members of the owning swarm, messages and tombstones; once a member acknowledged a
-    /// whole bucket durably, its messages are dropped here (without a tombstone, so nothing is
-    /// deleted elsewhere). Buckets nobody acknowledged are kept and retried next round. Idle
-    /// until this node is listed by the registry and swarms exist.
+    /// One handover round: this node asks every listed node outside its swarm for the range
+    /// of accounts that now map to its swarm (a new swarm appeared, a swarm dissolved, a node
+    /// left its swarm), applies it durably — tombstones first, every message's hash checked,
+    /// every account checked to map here — and acknowledges each bucket received whole in the
+    /// next call, upon which the source drops its copies (without a tombstone, so nothing is
+    /// deleted elsewhere). Nodes that fail are retried next round. Idle until this node is in
+    /// a swarm of the registry's list.
     pub async fn handover_round(&self) -> HandoverReport {
         let _guard = self.inner.rounds.lock().await;
         let mut report = HandoverReport::default();
         let view = self.inner.view.get();
-        if view.swarms().is_empty() || !view.is_listed() {
+        let Some(ours) = view.our_swarm() else {
+            return report;
+        };
+        if !view.is_listed() {
             return report;
         }
-        let now = self.now();
-        let digests = match self
-            .read("reading digests", move |s| s.bucket_digests(None, now))
-            .await
-        {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!("handover: {}", e.report());
-                return report;
-            }
-        };
-        let foreign: Vec<(BucketDigest, u64)> = {
-            let mut handed = lock(&self.inner.handed);
-            if handed.0 != view.epoch() {
-                *handed = (view.epoch(), HashMap::new());
-            }
-            digests
-                .into_iter()
-                .filter_map(|d| {
-                    let target = view.swarm_for(&d.owner)?;
-                    if Some(target) == view.our_swarm() {
-                        return None;
-                    }
-                    if handed.1.get(&(d.owner, d.namespace)) == Some(&d.digest) {
-                        return None;
-                    }
-                    Some((d, target))
-                })
-                .take(self.inner.config.handover_buckets_per_round.max(1))
-                .collect()
-        };
-        report.buckets = foreign.len();
-        for (d, target) in foreign {
-            let members: Vec<NodeEntry> = view.members(target).to_vec();
-            if members.is_empty() {
-                report.buckets_failed += 1;
-                continue;
-            }
-            match self
-                .hand_over_bucket(d.owner, d.namespace, &members, &mut report)
-                .await
-            {
-                Ok(true) => {
-                    report.buckets_acknowledged += 1;
-                    let owner = d.owner;
-                    let ns = d.namespace;
-                    let after = self
-                        .read("reading digests", move |s| {
-                            s.bucket_digests(Some(&owner), now)
-                        })
-                        .await
-                        .ok()
-                        .and_then(|v| v.into_iter().find(|b| b.namespace == ns));
-                    if let Some(after) = after {
-                        let mut handed = lock(&self.inner.handed);
-                        if handed.1.len() < 1_000_000 {
-                            handed.1.insert((owner, ns), after.digest);
-                        }
-                    }
-                }
-                Ok(false) => {
-                    report.buckets_failed += 1;
-                    add(&self.inner.metrics.handover_failed, 1);
-                }
-                Err(e) => {
-                    report.buckets_failed += 1;
-                    add(&self.inner.metrics.handover_failed, 1);
-                    tracing::warn!("handover: {}", e.report());
-                }
+        let our_key = self.our_key();
+        let sources: Vec<NodeEntry> = view
+            .nodes()
+            .values()
+            .filter(|n| n.pubkey_ed25519 != our_key)
+            .filter(|n| {
+                !view
+                    .members(ours)
+                    .iter()
+                    .any(|m| m.pubkey_ed25519 == n.pubkey_ed25519)
+            })
+            .cloned()
+            .collect();
+        for source in &sources {
+            report.sources += 1;
+            if let Err(e) = self.take_from(&view, source, &mut report).await {
+                report.sources_failed += 1;
+                add(&self.inner.metrics.handover_failed, 1);
+                add(&self.inner.metrics.peer_errors, 1);
+                tracing::debug!(peer = %short(&source.pubkey_ed25519), "handover from a node failed: {}", e.report());
             }
         }
         report
     }
 
-    /// Hands one bucket over; `Ok(true)` when every batch was acknowledged and the messages were
-    /// dropped here.
-    async fn hand_over_bucket(
+    /// Takes this swarm's range from one node: calls until a call brings no bucket (that last
+    /// call carries the final acknowledgements).
+    async fn take_from(
         &self,
-        owner: AccountId,
-        ns: Namespace,
-        members: &[NodeEntry],
+        view: &SwarmView,
+        source: &NodeEntry,
         report: &mut HandoverReport,
-    ) -> Result<bool, ReplicaError> {
-        let now = self.now();
-        let entries: BucketEntries = self
-            .read("reading bucket entries", move |s| {
-                s.bucket_entries(&owner, ns, now)
-            })
-            .await?;
-        let hashes: Vec<MessageHash> = entries.messages.iter().map(|m| m.hash).collect();
-        let mut messages: Vec<ReplicaMessage> = Vec::with_capacity(hashes.len());
-        for chunk in hashes.chunks(MAX_HASHES_PER_REQUEST) {
-            let chunk = chunk.to_vec();
-            let mut got = self
-                .read("reading replicas", move |s| s.get_replicas(&chunk, now))
-                .await?;
-            messages.append(&mut got);
-        }
-        // Batches bounded by item count and data size.
-        let mut batches: Vec<HandoverRequest> = Vec::new();
-        let mut cur = HandoverRequest::default();
-        let mut cur_bytes = 0usize;
-        for t in &entries.tombstones {
-            if cur.messages.len() + cur.tombstones.len() >= MAX_HANDOVER_ITEMS {
-                batches.push(std::mem::take(&mut cur));
-                cur_bytes = 0;
-            }
-            cur.tombstones.push(WireTombstone::from_store(t));
-        }
-        for m in &messages {
-            if cur.messages.len() + cur.tombstones.len() >= MAX_HANDOVER_ITEMS
-                || cur_bytes + m.data.len() > MAX_HANDOVER_DATA_BYTES
-            {
-                batches.push(std::mem::take(&mut cur));
-                cur_bytes = 0;
-            }
-            cur_bytes += m.data.len();
-            cur.messages.push(WireReplica::from_store(m));
-        }
-        if !cur.messages.is_empty() || !cur.tombstones.is_empty() {
-            batches.push(cur);
-        }
-        for batch in &batches {
-            if !self.push_to_any(members, batch).await {
-                return Ok(false);
-            }
-            report.messages_sent += batch.messages.len();
-            report.tombstones_sent += batch.tombstones.len();
-            add(
-                &self.inner.metrics.handover_messages,
-                batch.messages.len() as u64,
-            );
-            add(
-                &self.inner.metrics.handover_tombstones,
-                batch.tombstones.len() as u64,
-            );
-        }
-        // Acknowledged: drop the messages here without a tombstone, by moving their state to an
-        // expired one that wins over any version (they vanish from reads and digests at once and
-        // the sweep removes the rows). Tombstones stay until their own keep time.
-        let now = self.now();
-        let replies: Vec<_> = messages
-            .iter()
-            .map(|m| {
-                self.inner.store.apply_remote_expiry(
-                    ExpiryUpdate {
-                        owner,
-                        hash: m.hash,
-                        timestamp_ms: m.timestamp_ms,
-                        expiry_ms: now.saturating_sub(1),
-                        expiry_version: Millis::MAX,
-                    },
-                    now,
-                )
-            })
-            .collect();
-        for r in replies {
-            match r.await {
-                Ok(ApplyOutcome::Changed) => {
-                    report.messages_dropped += 1;
-                    add(&self.inner.metrics.handover_dropped, 1);
-                }
-                Ok(_) => {}
-                Err(source) => {
-                    return Err(ReplicaError::Store {
-                        what: "dropping handed-over messages",
-                        source,
-                    });
-                }
-            }
-        }
-        Ok(true)
-    }
-
-    /// Sends a handover batch to every member concurrently; `true` if at least one acknowledged.
-    async fn push_to_any(&self, members: &[NodeEntry], batch: &HandoverRequest) -> bool {
-        let Ok(body) = serde_json::to_vec(batch) else {
-            return false;
-        };
-        let mut set = JoinSet::new();
-        for m in members {
-            let client = self.inner.client.clone();
-            let m = m.clone();
-            let body = body.clone();
-            set.spawn(async move {
-                let r = client.call_raw(&m, Endpoint::Handover, body).await;
-                matches!(r, Ok(RawAnswer { status: 200, .. }))
-            });
-        }
-        let mut acked = false;
-        while let Some(r) = set.join_next().await {
-            if matches!(r, Ok(true)) {
-                acked = true;
-            } else {
-                add(&self.inner.metrics.peer_errors, 1);
-            }
-        }
-        acked
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Serving peers
-    // -----------------------------------------------------------------------------------------
-
-    /// Authenticates and authorises a request; on success it is recorded in the replay cache.
-    pub(crate) fn admit(
-        &self,
-        auth: &RequestAuth,
-        endpoint: Endpoint,
-        body: &[u8],
-    ) -> Result<(), Served> {
-        let now = self.now();
-        let our_key = self.our_key();
-        if let Err(e) = auth.verify(
-            &our_key,
-            "POST",
-            endpoint.path(),
-            body,
-            now,
-            self.inner.config.max_clock_skew_ms,
-        ) {
-            return Err(Served::error(401, &e.to_string()));
-        }
-        let view = self.inner.view.get();
-        let allowed = match endpoint {
-            Endpoint::Handover => auth.sender != our_key && view.node(&auth.sender).is_some(),
-            _ => view.is_peer(&auth.sender),
-        };
-        if !allowed {
-            let why = if view.node(&auth.sender).is_some() {
-                "sender is not an active member of this node's swarm"
-            } else {
-                "sender is not a registered node"
+    ) -> Result<(), ReplicaError> {
+        let max_buckets = self
+            .inner
+            .config
+            .handover_buckets_per_round
+            .clamp(1, MAX_HANDOVER_BUCKETS);
+        let mut acks: Vec<pb::BucketDigest> = Vec::new();
+        for _ in 0..self.inner.config.handover_calls_per_source.max(1) {
+            let req = pb::HandoverRequest {
+                acknowledged: std::mem::take(&mut acks),
+                max_buckets: u32::try_from(max_buckets).unwrap_or(u32::MAX),
             };
-            return Err(Served::error(403, why));
+            let mut call = self.inner.client.handover(source, &req).await?;
+            let mut got_any = false;
+            while let Some(batch) = call.next().await? {
+                got_any = true;
+                self.apply_handover_batch(view, &batch, report).await?;
+                if let Some(done) = batch.done {
+                    // Acknowledged in the next call only once everything before is durable
+                    // (apply_handover_batch waited for every write).
+                    if acks.len() < MAX_HANDOVER_BUCKETS {
+                        report.buckets += 1;
+                        acks.push(done);
+                    }
+                }
+            }
+            if !got_any && acks.is_empty() {
+                return Ok(());
+            }
         }
-        if let Err(e) = lock(&self.inner.replay).check_and_insert(auth, now) {
-            return Err(Served::error(401, &e.to_string()));
-        }
+        // Out of calls: the remaining acknowledgements go with the next round's first call
+        // (the source then sends those buckets again; applying them twice changes nothing).
         Ok(())
     }
 
-    pub(crate) fn count_request(&self, served: bool) {
-        if served {
-            add(&self.inner.metrics.requests_served, 1);
-        } else {
-            add(&self.inner.metrics.requests_refused, 1);
-        }
-    }
-
-    /// Serves an admitted request.
-    pub(crate) async fn serve(&self, endpoint: Endpoint, body: &[u8]) -> Served {
-        let r = match endpoint {
-            Endpoint::Forward => self.serve_forward(body).await,
-            Endpoint::Digests => self.serve_digests(body).await,
-            Endpoint::Entries => self.serve_entries(body).await,
-            Endpoint::Replicas => self.serve_replicas(body).await,
-            Endpoint::Handover => self.serve_handover(body).await,
+    async fn apply_handover_batch(
+        &self,
+        view: &SwarmView,
+        batch: &pb::HandoverBatch,
+        report: &mut HandoverReport,
+    ) -> Result<(), ReplicaError> {
+        let bad = |reason: &'static str| ReplicaError::BadPeerResponse {
+            endpoint: "handover",
+            reason: reason.into(),
         };
-        r.unwrap_or_else(|e| e)
-    }
-
-    async fn serve_forward(&self, body: &[u8]) -> Result<Served, Served> {
-        let req: ForwardRequest = parse(body)?;
-        if !RECURSIVE_METHODS.contains(&req.method.as_str()) {
-            return Err(Served::error(400, "not a recursive method"));
+        if batch.messages.len() + batch.tombstones.len() > crate::wire::MAX_HANDOVER_ITEMS {
+            return Err(bad("too many items in a batch"));
         }
-        if !req.params.is_object() {
-            return Err(Served::error(400, "params must be an object"));
-        }
-        let Some(handler) = self.inner.handler.get() else {
-            return Err(Served::error(503, "forwarded writes not accepted yet"));
-        };
-        let reply = handler
-            .handle_forwarded(req.method, req.params, self.now())
-            .await;
-        Ok(Served::json(&ForwardResponse {
-            status: reply.status,
-            body: reply.body,
-        }))
-    }
-
-    async fn own_digests(&self, continuing: bool) -> Result<Arc<Vec<WireDigest>>, Served> {
-        let view = self.inner.view.get();
-        let now = self.now();
-        if continuing
-            && let Some((at, epoch, list)) = lock(&self.inner.digest_cache).as_ref()
-            && *epoch == view.epoch()
-            && (0..DIGEST_CACHE_MS).contains(&now.saturating_sub(*at))
-        {
-            return Ok(list.clone());
-        }
-        let all = self
-            .read("serving digests", move |s| s.bucket_digests(None, now))
-            .await
-            .map_err(|e| store_failed(&e))?;
-        let list: Arc<Vec<WireDigest>> = Arc::new(
-            all.iter()
-                .filter(|d| view.is_ours(&d.owner))
-                .map(WireDigest::from_store)
-                .collect(),
-        );
-        *lock(&self.inner.digest_cache) = Some((now, view.epoch(), list.clone()));
-        Ok(list)
-    }
-
-    async fn serve_digests(&self, body: &[u8]) -> Result<Served, Served> {
-        let req: DigestsRequest = parse(body)?;
-        let limit = req.limit.clamp(1, MAX_DIGESTS_PER_PAGE);
-        let all = self.own_digests(req.after.is_some()).await?;
-        // The listing is sorted by (owner, namespace); hex keeps the byte order.
-        let start = match &req.after {
-            Some(after) => all.partition_point(|w| {
-                (w.owner.as_str(), w.namespace) <= (after.owner.as_str(), after.namespace)
-            }),
-            None => 0,
-        };
-        let rest = all.get(start..).unwrap_or(&[]);
-        let buckets: Vec<WireDigest> = rest.iter().take(limit).cloned().collect();
-        let more = rest.len() > limit;
-        Ok(Served::json(&DigestsResponse { buckets, more }))
-    }
-
-    async fn serve_entries(&self, body: &[u8]) -> Result<Served, Served> {
-        let req: EntriesRequest = parse(body)?;
-        if req.buckets.len() > MAX_BUCKETS_PER_REQUEST {
-            return Err(Served::error(400, "too many buckets"));
-        }
-        let view = self.inner.view.get();
-        let mut wanted = Vec::with_capacity(req.buckets.len());
-        for b in &req.buckets {
-            let (owner, ns) = b.parse().map_err(|_| Served::error(400, "bad bucket"))?;
-            if view.is_ours(&owner) {
-                wanted.push((owner, ns));
+        let mut tombstones = Vec::with_capacity(batch.tombstones.len());
+        for t in &batch.tombstones {
+            let t = tombstone_from_wire(t).map_err(|_| bad("malformed tombstone"))?;
+            if !view.is_ours(&t.owner) {
+                return Err(bad("an account that does not map to this swarm"));
             }
+            tombstones.push(t);
         }
-        let now = self.now();
-        let buckets = self
-            .read("serving entries", move |s| {
-                wanted
-                    .iter()
-                    .map(|(o, ns)| {
-                        s.bucket_entries(o, *ns, now)
-                            .map(|e| WireBucket::from_store(o, *ns, &e))
-                    })
-                    .collect::<umbra_store::Result<Vec<_>>>()
-            })
-            .await
-            .map_err(|e| store_failed(&e))?;
-        Ok(Served::json(&EntriesResponse { buckets }))
-    }
-
-    async fn serve_replicas(&self, body: &[u8]) -> Result<Served, Served> {
-        let req: ReplicasRequest = parse(body)?;
-        if req.hashes.len() > MAX_HASHES_PER_REQUEST {
-            return Err(Served::error(400, "too many hashes"));
-        }
-        let view = self.inner.view.get();
-        let now = self.now();
-        let hashes = req.hashes;
-        let found = self
-            .read("serving replicas", move |s| s.get_replicas(&hashes, now))
-            .await
-            .map_err(|e| store_failed(&e))?;
-        let messages = found
-            .iter()
-            .filter(|m| view.is_ours(&m.owner))
-            .map(WireReplica::from_store)
-            .collect();
-        Ok(Served::json(&ReplicasResponse { messages }))
-    }
-
-    async fn serve_handover(&self, body: &[u8]) -> Result<Served, Served> {
-        let req: HandoverRequest = parse(body)?;
-        if req.messages.len() + req.tombstones.len() > MAX_HANDOVER_ITEMS {
-            return Err(Served::error(400, "too many items"));
-        }
-        let view = self.inner.view.get();
-        let max = self.inner.config.max_message_bytes;
-        let mut messages = Vec::with_capacity(req.messages.len());
-        let mut data_bytes = 0usize;
-        for w in &req.messages {
-            let m = w.to_store(max).map_err(|e| {
+        let mut messages = Vec::with_capacity(batch.messages.len());
+        for m in &batch.messages {
+            let Ok(m) = replica_from_wire(m, self.inner.config.max_message_bytes) else {
                 add(&self.inner.metrics.bad_replicas, 1);
-                Served::error(400, &e.to_string())
-            })?;
-            data_bytes += m.data.len();
-            if data_bytes > MAX_HANDOVER_DATA_BYTES {
-                return Err(Served::error(400, "too much data"));
+                return Err(bad("a message whose hash does not match"));
+            };
+            if !view.is_ours(&m.owner) {
+                return Err(bad("an account that does not map to this swarm"));
             }
             messages.push(m);
         }
-        let mut tombstones = Vec::with_capacity(req.tombstones.len());
-        for t in &req.tombstones {
-            tombstones.push(
-                t.to_store()
-                    .map_err(|e| Served::error(400, &e.to_string()))?,
-            );
-        }
-        let foreign = messages.iter().any(|m| !view.is_ours(&m.owner))
-            || tombstones.iter().any(|t| !view.is_ours(&t.owner));
-        if foreign {
-            return Err(Served::error(
-                421,
-                "an account does not map to this node's swarm",
-            ));
-        }
+        report.messages += messages.len();
+        report.tombstones += tombstones.len();
         let now = self.now();
         let store = &self.inner.store;
         // Tombstones first, so that a message deleted in the old swarm does not come back here.
@@ -1262,35 +923,71 @@ impl Replica {
             .into_iter()
             .map(|m| store.apply_remote_message(m, now))
             .collect();
-        let mut resp = HandoverResponse {
-            applied: 0,
-            unchanged: 0,
-        };
         for r in t_replies.into_iter().chain(m_replies) {
             match r.await {
-                Ok(ApplyOutcome::Changed) => resp.applied += 1,
-                Ok(_) => resp.unchanged += 1,
-                Err(e) => {
-                    tracing::warn!("handover: applying an item failed: {}", e.report());
-                    return Err(Served::error(500, "applying the handover failed"));
+                Ok(ApplyOutcome::Changed) => report.applied += 1,
+                Ok(_) => {}
+                Err(source) => {
+                    return Err(ReplicaError::Store {
+                        what: "applying a handover",
+                        source,
+                    });
                 }
             }
         }
-        Ok(Served::json(&resp))
+        Ok(())
     }
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Served> {
-    serde_json::from_slice(body).map_err(|_| Served::error(400, "malformed body"))
+/// The anti-entropy stream with one peer, opened by its first request.
+struct Stream<'a> {
+    client: &'a PeerClient,
+    peer: &'a NodeEntry,
+    call: Option<ReconcileCall>,
 }
 
-fn store_failed(e: &ReplicaError) -> Served {
-    tracing::warn!("serving a peer: {}", e.report());
-    Served::error(500, "message store error")
+impl Stream<'_> {
+    async fn ask(
+        &mut self,
+        ask: pb::reconcile_request::Ask,
+    ) -> Result<Option<pb::reconcile_response::Answer>, ReplicaError> {
+        let req = pb::ReconcileRequest { ask: Some(ask) };
+        let answer = match &mut self.call {
+            Some(call) => call.ask(&req).await?,
+            None => {
+                let (call, answer) = self.client.reconcile(self.peer, &req).await?;
+                self.call = Some(call);
+                answer
+            }
+        };
+        Ok(answer.answer)
+    }
+}
+
+fn bad_answer(reason: &'static str) -> ReplicaError {
+    ReplicaError::BadPeerResponse {
+        endpoint: "reconcile",
+        reason: reason.into(),
+    }
+}
+
+/// The HTTP status a peer's gRPC refusal stands for in a member's failure entry.
+fn http_status_of(code: tonic::Code) -> u16 {
+    match code {
+        tonic::Code::InvalidArgument | tonic::Code::OutOfRange => 400,
+        tonic::Code::Unauthenticated => 401,
+        tonic::Code::PermissionDenied => 403,
+        tonic::Code::NotFound => 404,
+        tonic::Code::FailedPrecondition => 421,
+        tonic::Code::ResourceExhausted => 429,
+        tonic::Code::Unavailable => 503,
+        tonic::Code::DeadlineExceeded => 504,
+        _ => 500,
+    }
 }
 
 fn forward_outcome(
-    r: Result<Result<RawAnswer, ReplicaError>, tokio::time::error::Elapsed>,
+    r: Result<Result<pb::ForwardResponse, ReplicaError>, tokio::time::error::Elapsed>,
 ) -> MemberOutcome {
     let answer = match r {
         Err(_) | Ok(Err(ReplicaError::PeerTimeout { .. })) => {
@@ -1299,30 +996,30 @@ fn forward_outcome(
         Ok(Err(ReplicaError::PeerUnreachable { .. })) => {
             return MemberOutcome::Failed(FailureKind::QueryFailure);
         }
+        Ok(Err(ReplicaError::PeerRefused { code, reason, .. })) => {
+            return MemberOutcome::Failed(FailureKind::Code {
+                status: http_status_of(code),
+                reason,
+            });
+        }
         Ok(Err(_)) => return MemberOutcome::Failed(FailureKind::BadPeerResponse),
         Ok(Ok(a)) => a,
     };
-    if answer.status != 200 {
-        return MemberOutcome::Failed(FailureKind::Code {
-            status: answer.status,
-            reason: truncate_reason(&String::from_utf8_lossy(&answer.body)),
-        });
-    }
-    let Ok(fr) = serde_json::from_slice::<ForwardResponse>(&answer.body) else {
+    let (Ok(status), Ok(body)) = (
+        u16::try_from(answer.status),
+        serde_json::from_slice::<Value>(&answer.body_json),
+    ) else {
         return MemberOutcome::Failed(FailureKind::BadPeerResponse);
     };
-    let ok_status = (200..300).contains(&fr.status) || fr.status == 404;
-    match fr.body {
-        Value::Object(_) if ok_status => MemberOutcome::Replied {
-            status: fr.status,
-            body: fr.body,
-        },
+    let ok_status = (200..300).contains(&status) || status == 404;
+    match body {
+        Value::Object(_) if ok_status => MemberOutcome::Replied { status, body },
         Value::String(s) => MemberOutcome::Failed(FailureKind::Code {
-            status: fr.status,
+            status,
             reason: truncate_reason(&s),
         }),
         other => MemberOutcome::Failed(FailureKind::Code {
-            status: fr.status,
+            status,
             reason: truncate_reason(&other.to_string()),
         }),
     }

@@ -13,7 +13,7 @@ pub enum ReplicaError {
         /// What reqwest said.
         reason: String,
     },
-    /// A peer could not be reached (connection refused, reset, TLS failure, …).
+    /// A peer could not be reached (connection refused, reset, HTTP/2 failure, …).
     #[error("calling peer endpoint {endpoint}: peer unreachable: {reason}")]
     PeerUnreachable {
         /// The peer endpoint.
@@ -27,14 +27,14 @@ pub enum ReplicaError {
         /// The peer endpoint.
         endpoint: &'static str,
     },
-    /// A peer answered with a non-success status.
-    #[error("calling peer endpoint {endpoint}: peer answered {status}: {reason}")]
-    PeerStatus {
-        /// The peer endpoint.
+    /// A peer refused a call (its gRPC status and message).
+    #[error("calling peer endpoint {endpoint}: peer refused the call ({code:?}): {reason}")]
+    PeerRefused {
+        /// The peer call.
         endpoint: &'static str,
-        /// HTTP status.
-        status: u16,
-        /// The answer body (truncated).
+        /// The gRPC status code.
+        code: tonic::Code,
+        /// The peer's message (truncated).
         reason: String,
     },
     /// A peer's answer was malformed, too large, unsigned or signed by someone else.

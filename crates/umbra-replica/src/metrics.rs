@@ -24,6 +24,12 @@ pub struct ReplicaMetrics {
     pub(crate) requests_served: AtomicU64,
     pub(crate) requests_refused: AtomicU64,
     pub(crate) bad_replicas: AtomicU64,
+    pub(crate) refused_unauthenticated: AtomicU64,
+    pub(crate) refused_forbidden: AtomicU64,
+    pub(crate) refused_replayed: AtomicU64,
+    pub(crate) refused_malformed: AtomicU64,
+    pub(crate) refused_too_large: AtomicU64,
+    pub(crate) refused_busy: AtomicU64,
 }
 
 /// A point-in-time copy of [`ReplicaMetrics`].
@@ -66,6 +72,18 @@ pub struct MetricsSnapshot {
     pub requests_refused: u64,
     /// Replicas received whose hash did not match (dropped).
     pub bad_replicas: u64,
+    /// Peer calls refused: bad, stale or missing signature.
+    pub refused_unauthenticated: u64,
+    /// Peer calls refused: the sender is not in the node list, or not allowed this call.
+    pub refused_forbidden: u64,
+    /// Peer calls refused: a replayed opening.
+    pub refused_replayed: u64,
+    /// Peer calls refused: a message that does not decode or breaks a bound.
+    pub refused_malformed: u64,
+    /// Peer calls refused: a message above the size limit.
+    pub refused_too_large: u64,
+    /// Peer calls refused: too many calls at once.
+    pub refused_busy: u64,
 }
 
 fn get(a: &AtomicU64) -> u64 {
@@ -102,13 +120,19 @@ impl ReplicaMetrics {
             requests_served: get(&self.requests_served),
             requests_refused: get(&self.requests_refused),
             bad_replicas: get(&self.bad_replicas),
+            refused_unauthenticated: get(&self.refused_unauthenticated),
+            refused_forbidden: get(&self.refused_forbidden),
+            refused_replayed: get(&self.refused_replayed),
+            refused_malformed: get(&self.refused_malformed),
+            refused_too_large: get(&self.refused_too_large),
+            refused_busy: get(&self.refused_busy),
         }
     }
 }
 
 impl MetricsSnapshot {
     /// `(name, help, kind, value)` for every metric, names prefixed `umbra_replica_`.
-    pub fn entries(&self) -> [(&'static str, &'static str, &'static str, u64); 18] {
+    pub fn entries(&self) -> [(&'static str, &'static str, &'static str, u64); 24] {
         [
             (
                 "umbra_replica_rounds_total",
@@ -217,6 +241,42 @@ impl MetricsSnapshot {
                 "Received replicas with a wrong hash",
                 "counter",
                 self.bad_replicas,
+            ),
+            (
+                "umbra_replica_refused_unauthenticated_total",
+                "Peer calls refused for a bad, stale or missing signature",
+                "counter",
+                self.refused_unauthenticated,
+            ),
+            (
+                "umbra_replica_refused_forbidden_total",
+                "Peer calls refused: sender not in the node list or not allowed the call",
+                "counter",
+                self.refused_forbidden,
+            ),
+            (
+                "umbra_replica_refused_replayed_total",
+                "Peer calls refused as replays",
+                "counter",
+                self.refused_replayed,
+            ),
+            (
+                "umbra_replica_refused_malformed_total",
+                "Peer calls refused for a malformed or out-of-bounds message",
+                "counter",
+                self.refused_malformed,
+            ),
+            (
+                "umbra_replica_refused_too_large_total",
+                "Peer calls refused for a message above the size limit",
+                "counter",
+                self.refused_too_large,
+            ),
+            (
+                "umbra_replica_refused_busy_total",
+                "Peer calls refused because too many were open",
+                "counter",
+                self.refused_busy,
             ),
         ]
     }

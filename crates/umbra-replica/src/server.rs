@@ -1,113 +1,742 @@
-//! The peer endpoints as an axum [`Router`] for the node to mount.
+//! Serving peers: the tonic service of `proto/umbra/peer/v1/peer.proto` for the node to run on
+//! its peer port ([`serve`]).
 //!
-//! `POST /umbra/peer/v1/{forward,digests,entries,replicas,handover}`. Each request is, in
-//! order: matched to an endpoint (`404`), its body read up to
-//! [`crate::wire::MAX_REQUEST_BYTES`] (`413`), its `x-umbra-peer-auth` header parsed and
-//! verified — recipient is this node, timestamp fresh, signature valid (`401`) — its sender
-//! authorised: an active member of this node's swarm, or for `handover` any node in the
-//! registry's list (`403`), checked against replays (`401`), then served. Every answer to an
-//! authenticated request is signed ([`crate::auth::ResponseAuth`]), errors included; errors are
-//! short plain-text bodies.
+//! Every call, in order: at most [`crate::ReplicaConfig::max_inflight`] calls at once
+//! (`RESOURCE_EXHAUSTED`); the opening message within [`MAX_REQUEST_BYTES`] (tonic refuses a
+//! larger one while decoding; on a stream the refusal is counted here); its signature verified
+//! — recipient is this node, timestamp fresh, signature valid (`UNAUTHENTICATED`); its sender
+//! authorised — for `Forward` and `Reconcile` an active member of this node's swarm, for
+//! `Handover` an active member of another swarm of the list (`PERMISSION_DENIED`); checked
+//! against replays (`UNAUTHENTICATED`); its payload decoded and its bounds checked
+//! (`INVALID_ARGUMENT`) — and only then served. Every later message of a stream must be signed
+//! by the same sender, bound to the call and in sequence. Answers are signed by this node and
+//! bound to the call. Every refusal is counted in the replica's metrics by reason.
 //!
-//! The routes use absolute paths: mount the router with [`Router::merge`] (not `nest`) on the
-//! listener the peers reach (see [`crate::client::PeerAddressing`]).
+//! Flow control: `Reconcile` runs in lockstep (the next request is read only once the answer
+//! to the previous one is queued, one answer queued at most) and ends after
+//! [`MAX_RECONCILE_STEPS`] requests or when a request takes longer than the request timeout to
+//! arrive; `Handover` queues at most two batches ahead of the network (HTTP/2 flow control does
+//! the rest). Unary calls have a server-side deadline ([`serve`]).
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::Replica;
-use crate::auth::{AUTH_HEADER, RequestAuth, ResponseAuth};
-use crate::engine::Served;
-use crate::wire::{Endpoint, MAX_REQUEST_BYTES};
+use prost::Message as _;
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use umbra_crypto::Ed25519PublicKey;
+use umbra_proto::umbra::peer::v1 as pb;
+use umbra_proto::umbra::peer::v1::peer_server::{Peer, PeerServer};
+use umbra_report::ErrorExt as _;
+use umbra_store::{ApplyOutcome, BucketDigest, ExpiryUpdate, Millis, ReplicaMessage};
+use umbra_swarm::SwarmId;
 
-/// The route pattern of the peer endpoints.
-pub const ROUTE: &str = "/umbra/peer/v1/{endpoint}";
+use crate::auth::{self, Direction, Opened, Position, Rpc};
+use crate::engine::{BucketId, DIGEST_CACHE_MS, RECURSIVE_METHODS, lock};
+use crate::metrics::add;
+use crate::wire::{
+    MAX_BUCKETS_PER_REQUEST, MAX_DIGESTS_PER_PAGE, MAX_HANDOVER_BUCKETS, MAX_HANDOVER_DATA_BYTES,
+    MAX_HANDOVER_ITEMS, MAX_HASHES_PER_REQUEST, MAX_RECONCILE_STEPS, MAX_REQUEST_BYTES,
+    MAX_RESPONSE_BYTES, bucket_from_wire, digest_from_wire, digest_to_wire, entries_to_wire,
+    hash_from_bytes, replica_to_wire, tombstone_to_wire,
+};
+use crate::{Replica, ReplicaError};
 
-/// The router serving `replica`'s peer endpoints.
-pub fn router(replica: Replica) -> Router {
-    Router::new()
-        .route(ROUTE, post(handle))
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-        .with_state(replica)
+/// Longest time a unary call may take on the server.
+pub const UNARY_DEADLINE: Duration = Duration::from_secs(30);
+/// Most concurrent calls (HTTP/2 streams) on one connection.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
+
+/// Why a call was refused (each counted in its own metric).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Unauthenticated,
+    Forbidden,
+    Replayed,
+    Malformed,
+    TooLarge,
+    Busy,
+}
+
+type Answers = Pin<Box<dyn Stream<Item = Result<pb::Signed, Status>> + Send>>;
+
+/// The peer API of one [`Replica`].
+#[derive(Debug, Clone)]
+pub struct PeerService {
+    replica: Replica,
+}
+
+impl PeerService {
+    /// The service of `replica`.
+    pub fn new(replica: Replica) -> Self {
+        PeerService { replica }
+    }
+
+    /// The tonic server of this service, with its message size limits.
+    pub fn into_server(self) -> PeerServer<Self> {
+        PeerServer::new(self)
+            .max_decoding_message_size(MAX_REQUEST_BYTES)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES)
+    }
 }
 
 impl Replica {
-    /// The axum router of the peer endpoints (see [`crate::server`]).
-    pub fn router(&self) -> Router {
-        router(self.clone())
+    /// The tonic server of this replica's peer API.
+    pub fn grpc_server(&self) -> PeerServer<PeerService> {
+        PeerService::new(self.clone()).into_server()
+    }
+
+    fn refuse(&self, why: Refusal, rpc: Rpc, message: impl Into<String>) -> Status {
+        let m = &self.inner.metrics;
+        add(&m.requests_refused, 1);
+        let (counter, code) = match why {
+            Refusal::Unauthenticated => (&m.refused_unauthenticated, tonic::Code::Unauthenticated),
+            Refusal::Forbidden => (&m.refused_forbidden, tonic::Code::PermissionDenied),
+            Refusal::Replayed => (&m.refused_replayed, tonic::Code::Unauthenticated),
+            Refusal::Malformed => (&m.refused_malformed, tonic::Code::InvalidArgument),
+            Refusal::TooLarge => (&m.refused_too_large, tonic::Code::ResourceExhausted),
+            Refusal::Busy => (&m.refused_busy, tonic::Code::ResourceExhausted),
+        };
+        add(counter, 1);
+        let message = message.into();
+        tracing::debug!(call = rpc.name(), reason = %message, "peer call refused");
+        Status::new(code, message)
+    }
+
+    fn permit(&self, rpc: Rpc) -> Result<OwnedSemaphorePermit, Status> {
+        self.inner
+            .inflight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| self.refuse(Refusal::Busy, rpc, "too many peer calls at once"))
+    }
+
+    /// A stream message that failed to arrive: too large, or the stream broke.
+    fn stream_error(&self, rpc: Rpc, s: &Status) -> Status {
+        if matches!(
+            s.code(),
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+        ) {
+            self.refuse(Refusal::TooLarge, rpc, "message larger than the limit")
+        } else {
+            s.clone()
+        }
+    }
+
+    /// Authenticates and authorises the opening of a call; on success it is recorded in the
+    /// replay cache.
+    fn admit(&self, rpc: Rpc, signed: &pb::Signed) -> Result<Opened, Status> {
+        let now = self.now();
+        let our_key = self.our_key();
+        let at = Position {
+            rpc,
+            direction: Direction::Request,
+            call: None,
+            seq: 0,
+            timestamp_ms: signed.timestamp_ms,
+        };
+        let opened = auth::open(signed, None, &our_key, &at)
+            .and_then(|o| {
+                auth::check_fresh(o.timestamp_ms, now, self.inner.config.max_clock_skew_ms)?;
+                Ok(o)
+            })
+            .map_err(|e| self.refuse(Refusal::Unauthenticated, rpc, e.to_string()))?;
+        let view = self.inner.view.get();
+        let allowed = match rpc {
+            Rpc::Handover => sender_swarm(&view, &opened.signer, &our_key).is_some(),
+            Rpc::Forward | Rpc::Reconcile => view.is_peer(&opened.signer),
+        };
+        if !allowed {
+            let why = if view.node(&opened.signer).is_some() {
+                "sender is not allowed this call (not an active member of the right swarm)"
+            } else {
+                "sender is not a registered node"
+            };
+            return Err(self.refuse(Refusal::Forbidden, rpc, why));
+        }
+        if let Err(e) = lock(&self.inner.replay).check_and_insert(&opened, now) {
+            return Err(self.refuse(Refusal::Replayed, rpc, e.to_string()));
+        }
+        add(&self.inner.metrics.requests_served, 1);
+        Ok(opened)
+    }
+
+    /// A later request of a call: same sender, bound to the call, in sequence.
+    fn verify_next(
+        &self,
+        rpc: Rpc,
+        opened: &Opened,
+        seq: u64,
+        signed: &pb::Signed,
+    ) -> Result<(), Status> {
+        let at = Position {
+            rpc,
+            direction: Direction::Request,
+            call: Some(&opened.signature),
+            seq,
+            timestamp_ms: opened.timestamp_ms,
+        };
+        auth::open(signed, Some(&opened.signer), &self.our_key(), &at)
+            .map(|_| ())
+            .map_err(|e| self.refuse(Refusal::Unauthenticated, rpc, e.to_string()))
+    }
+
+    fn seal_answer(&self, rpc: Rpc, opened: &Opened, seq: u64, payload: Vec<u8>) -> pb::Signed {
+        let at = Position {
+            rpc,
+            direction: Direction::Answer,
+            call: Some(&opened.signature),
+            seq,
+            timestamp_ms: opened.timestamp_ms,
+        };
+        auth::seal(&self.inner.identity, &opened.signer, &at, payload)
+    }
+
+    fn decode<M: prost::Message + Default>(&self, rpc: Rpc, payload: &[u8]) -> Result<M, Status> {
+        M::decode(payload).map_err(|_| self.refuse(Refusal::Malformed, rpc, "malformed message"))
+    }
+
+    fn malformed(&self, rpc: Rpc, what: &'static str) -> Status {
+        self.refuse(Refusal::Malformed, rpc, what)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Forward
+    // -----------------------------------------------------------------------------------------
+
+    async fn serve_forward(&self, req: pb::ForwardRequest) -> Result<pb::ForwardResponse, Status> {
+        let rpc = Rpc::Forward;
+        if !RECURSIVE_METHODS.contains(&req.method.as_str()) {
+            return Err(self.malformed(rpc, "not a recursive method"));
+        }
+        let params: serde_json::Value = serde_json::from_slice(&req.params_json)
+            .map_err(|_| self.malformed(rpc, "params are not JSON"))?;
+        if !params.is_object() {
+            return Err(self.malformed(rpc, "params must be an object"));
+        }
+        let Some(handler) = self.inner.handler.get() else {
+            return Err(Status::unavailable("forwarded writes not accepted yet"));
+        };
+        let reply = handler
+            .handle_forwarded(req.method, params, self.now())
+            .await;
+        let body_json = serde_json::to_vec(&reply.body)
+            .map_err(|_| Status::internal("encoding the answer failed"))?;
+        Ok(pb::ForwardResponse {
+            status: u32::from(reply.status),
+            body_json,
+        })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Reconcile
+    // -----------------------------------------------------------------------------------------
+
+    async fn own_digests(&self, continuing: bool) -> Result<Arc<Vec<BucketDigest>>, Status> {
+        let view = self.inner.view.get();
+        let now = self.now();
+        if continuing
+            && let Some((at, epoch, list)) = lock(&self.inner.digest_cache).as_ref()
+            && *epoch == view.epoch()
+            && (0..DIGEST_CACHE_MS).contains(&now.saturating_sub(*at))
+        {
+            return Ok(list.clone());
+        }
+        let all = self
+            .read("serving digests", move |s| s.bucket_digests(None, now))
+            .await
+            .map_err(|e| store_failed(&e))?;
+        let mut list: Vec<BucketDigest> =
+            all.into_iter().filter(|d| view.is_ours(&d.owner)).collect();
+        list.sort_by_key(|d| (d.owner, d.namespace));
+        let list = Arc::new(list);
+        *lock(&self.inner.digest_cache) = Some((now, view.epoch(), list.clone()));
+        Ok(list)
+    }
+
+    async fn serve_digests(&self, req: pb::DigestsRequest) -> Result<pb::DigestsPage, Status> {
+        let after = match &req.after {
+            Some(b) => Some(
+                bucket_from_wire(b).map_err(|_| self.malformed(Rpc::Reconcile, "bad bucket"))?,
+            ),
+            None => None,
+        };
+        let limit = usize::try_from(req.limit)
+            .unwrap_or(usize::MAX)
+            .clamp(1, MAX_DIGESTS_PER_PAGE);
+        let all = self.own_digests(after.is_some()).await?;
+        let start = match after {
+            Some(after) => all.partition_point(|d| (d.owner, d.namespace) <= after),
+            None => 0,
+        };
+        let rest = all.get(start..).unwrap_or(&[]);
+        Ok(pb::DigestsPage {
+            buckets: rest.iter().take(limit).map(digest_to_wire).collect(),
+            more: rest.len() > limit,
+        })
+    }
+
+    async fn serve_entries(&self, req: pb::EntriesRequest) -> Result<pb::EntriesPage, Status> {
+        let rpc = Rpc::Reconcile;
+        if req.buckets.len() > MAX_BUCKETS_PER_REQUEST {
+            return Err(self.malformed(rpc, "too many buckets"));
+        }
+        let view = self.inner.view.get();
+        let mut wanted = Vec::with_capacity(req.buckets.len());
+        for b in &req.buckets {
+            let (owner, ns) = bucket_from_wire(b).map_err(|_| self.malformed(rpc, "bad bucket"))?;
+            if view.is_ours(&owner) {
+                wanted.push((owner, ns));
+            }
+        }
+        let now = self.now();
+        let buckets = self
+            .read("serving entries", move |s| {
+                wanted
+                    .iter()
+                    .map(|(o, ns)| {
+                        s.bucket_entries(o, *ns, now)
+                            .map(|e| entries_to_wire(o, *ns, &e))
+                    })
+                    .collect::<umbra_store::Result<Vec<_>>>()
+            })
+            .await
+            .map_err(|e| store_failed(&e))?;
+        Ok(pb::EntriesPage { buckets })
+    }
+
+    async fn serve_replicas(&self, req: pb::ReplicasRequest) -> Result<pb::ReplicasPage, Status> {
+        let rpc = Rpc::Reconcile;
+        if req.hashes.len() > MAX_HASHES_PER_REQUEST {
+            return Err(self.malformed(rpc, "too many hashes"));
+        }
+        let mut hashes = Vec::with_capacity(req.hashes.len());
+        for h in &req.hashes {
+            hashes.push(hash_from_bytes(h).map_err(|_| self.malformed(rpc, "bad hash"))?);
+        }
+        let view = self.inner.view.get();
+        let now = self.now();
+        let found = self
+            .read("serving replicas", move |s| s.get_replicas(&hashes, now))
+            .await
+            .map_err(|e| store_failed(&e))?;
+        Ok(pb::ReplicasPage {
+            messages: found
+                .iter()
+                .filter(|m| view.is_ours(&m.owner))
+                .map(replica_to_wire)
+                .collect(),
+        })
+    }
+
+    async fn serve_reconcile_step(&self, payload: &[u8]) -> Result<Vec<u8>, Status> {
+        use pb::reconcile_request::Ask;
+        use pb::reconcile_response::Answer;
+        let req: pb::ReconcileRequest = self.decode(Rpc::Reconcile, payload)?;
+        let answer = match req.ask {
+            Some(Ask::Digests(r)) => Answer::Digests(self.serve_digests(r).await?),
+            Some(Ask::Entries(r)) => Answer::Entries(self.serve_entries(r).await?),
+            Some(Ask::Replicas(r)) => Answer::Replicas(self.serve_replicas(r).await?),
+            None => return Err(self.malformed(Rpc::Reconcile, "empty request")),
+        };
+        Ok(pb::ReconcileResponse {
+            answer: Some(answer),
+        }
+        .encode_to_vec())
+    }
+
+    /// Serves an admitted `Reconcile` stream in lockstep until the caller ends it.
+    async fn run_reconcile(
+        self,
+        opened: Opened,
+        first: pb::Signed,
+        mut inbound: Streaming<pb::Signed>,
+        tx: mpsc::Sender<Result<pb::Signed, Status>>,
+        _permit: OwnedSemaphorePermit,
+    ) {
+        let rpc = Rpc::Reconcile;
+        let idle = self.inner.config.request_timeout;
+        let mut payload = first.payload;
+        let mut seq = 0u64;
+        loop {
+            let answer = match self.serve_reconcile_step(&payload).await {
+                Ok(a) => Ok(self.seal_answer(rpc, &opened, seq, a)),
+                Err(s) => Err(s),
+            };
+            let failed = answer.is_err();
+            if tx.send(answer).await.is_err() || failed {
+                return;
+            }
+            seq += 1;
+            if seq >= MAX_RECONCILE_STEPS {
+                let _ = tx
+                    .send(Err(self.malformed(rpc, "too many requests on one stream")))
+                    .await;
+                return;
+            }
+            let next = match tokio::time::timeout(idle, inbound.message()).await {
+                Err(_) => {
+                    let _ = tx
+                        .send(Err(Status::deadline_exceeded("no request in time")))
+                        .await;
+                    return;
+                }
+                Ok(Ok(Some(m))) => m,
+                Ok(Ok(None)) => return,
+                Ok(Err(s)) => {
+                    let _ = tx.send(Err(self.stream_error(rpc, &s))).await;
+                    return;
+                }
+            };
+            if let Err(s) = self.verify_next(rpc, &opened, seq, &next) {
+                let _ = tx.send(Err(s)).await;
+                return;
+            }
+            payload = next.payload;
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Handover (serving side)
+    // -----------------------------------------------------------------------------------------
+
+    /// Drops the copies of buckets the caller acknowledged (if unchanged since it received them
+    /// and they are the caller's swarm's, not ours), then streams the caller's swarm's range.
+    async fn run_handover(
+        self,
+        opened: Opened,
+        req: pb::HandoverRequest,
+        swarm: SwarmId,
+        tx: mpsc::Sender<Result<pb::Signed, Status>>,
+        _permit: OwnedSemaphorePermit,
+    ) {
+        let rpc = Rpc::Handover;
+        let view = self.inner.view.get();
+        let now = self.now();
+        let digests = match self
+            .read("reading digests", move |s| s.bucket_digests(None, now))
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = tx.send(Err(store_failed(&e))).await;
+                return;
+            }
+        };
+        let current: std::collections::HashMap<BucketId, [u8; 32]> = digests
+            .iter()
+            .map(|d| ((d.owner, d.namespace), d.digest))
+            .collect();
+        let theirs = |owner: &umbra_store::AccountId| {
+            !view.is_ours(owner) && view.swarm_for(owner) == Some(swarm)
+        };
+        // 1. Acknowledged buckets: drop.
+        for ack in &req.acknowledged {
+            let Ok(ack) = digest_from_wire(ack) else {
+                continue;
+            };
+            let id = (ack.owner, ack.namespace);
+            if !theirs(&ack.owner) || current.get(&id) != Some(&ack.digest) {
+                continue;
+            }
+            match self.drop_bucket(id).await {
+                Ok(after) => {
+                    let mut handed = lock(&self.inner.handed);
+                    if handed.0 != view.epoch() {
+                        *handed = (view.epoch(), std::collections::HashMap::new());
+                    }
+                    if handed.1.len() < 1_000_000 {
+                        handed.1.insert(id, after.unwrap_or(ack.digest));
+                    }
+                }
+                Err(e) => tracing::warn!("handover: dropping a bucket: {}", e.report()),
+            }
+        }
+        // 2. The range: buckets of the caller's swarm not handed over since they changed.
+        let max = usize::try_from(req.max_buckets)
+            .unwrap_or(usize::MAX)
+            .clamp(1, MAX_HANDOVER_BUCKETS);
+        let todo: Vec<BucketDigest> = {
+            let mut handed = lock(&self.inner.handed);
+            if handed.0 != view.epoch() {
+                *handed = (view.epoch(), std::collections::HashMap::new());
+            }
+            digests
+                .into_iter()
+                .filter(|d| theirs(&d.owner))
+                .filter(|d| handed.1.get(&(d.owner, d.namespace)) != Some(&d.digest))
+                .take(max)
+                .collect()
+        };
+        let mut seq = 0u64;
+        for d in todo {
+            let batches = match self.bucket_batches(&d).await {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = tx.send(Err(store_failed(&e))).await;
+                    return;
+                }
+            };
+            for batch in batches {
+                add(
+                    &self.inner.metrics.handover_messages,
+                    batch.messages.len() as u64,
+                );
+                add(
+                    &self.inner.metrics.handover_tombstones,
+                    batch.tombstones.len() as u64,
+                );
+                let signed = self.seal_answer(rpc, &opened, seq, batch.encode_to_vec());
+                seq += 1;
+                if tx.send(Ok(signed)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One bucket as handover batches (bounded by items and data bytes); the last one carries
+    /// the bucket's digest.
+    async fn bucket_batches(
+        &self,
+        d: &BucketDigest,
+    ) -> Result<Vec<pb::HandoverBatch>, ReplicaError> {
+        let (owner, ns) = (d.owner, d.namespace);
+        let now = self.now();
+        let entries = self
+            .read("reading bucket entries", move |s| {
+                s.bucket_entries(&owner, ns, now)
+            })
+            .await?;
+        let hashes: Vec<_> = entries.messages.iter().map(|m| m.hash).collect();
+        let mut messages: Vec<ReplicaMessage> = Vec::with_capacity(hashes.len());
+        for chunk in hashes.chunks(MAX_HASHES_PER_REQUEST) {
+            let chunk = chunk.to_vec();
+            let mut got = self
+                .read("reading replicas", move |s| s.get_replicas(&chunk, now))
+                .await?;
+            messages.append(&mut got);
+        }
+        let mut batches: Vec<pb::HandoverBatch> = Vec::new();
+        let mut cur = pb::HandoverBatch::default();
+        let mut cur_bytes = 0usize;
+        for t in &entries.tombstones {
+            if cur.messages.len() + cur.tombstones.len() >= MAX_HANDOVER_ITEMS {
+                batches.push(std::mem::take(&mut cur));
+                cur_bytes = 0;
+            }
+            cur.tombstones.push(tombstone_to_wire(t));
+        }
+        for m in &messages {
+            if cur.messages.len() + cur.tombstones.len() >= MAX_HANDOVER_ITEMS
+                || cur_bytes + m.data.len() > MAX_HANDOVER_DATA_BYTES
+            {
+                batches.push(std::mem::take(&mut cur));
+                cur_bytes = 0;
+            }
+            cur_bytes += m.data.len();
+            cur.messages.push(replica_to_wire(m));
+        }
+        cur.done = Some(digest_to_wire(d));
+        batches.push(cur);
+        Ok(batches)
+    }
+
+    /// Drops a handed-over bucket's messages here without a tombstone, by moving them to an
+    /// expired state that wins over any version (they vanish from reads and digests at once and
+    /// the sweep removes the rows); tombstones stay until their own keep time. Returns the
+    /// bucket's digest afterwards.
+    async fn drop_bucket(&self, (owner, ns): BucketId) -> Result<Option<[u8; 32]>, ReplicaError> {
+        let now = self.now();
+        let entries = self
+            .read("reading bucket entries", move |s| {
+                s.bucket_entries(&owner, ns, now)
+            })
+            .await?;
+        let replies: Vec<_> = entries
+            .messages
+            .iter()
+            .map(|m| {
+                self.inner.store.apply_remote_expiry(
+                    ExpiryUpdate {
+                        owner,
+                        hash: m.hash,
+                        timestamp_ms: m.timestamp_ms,
+                        expiry_ms: now.saturating_sub(1),
+                        expiry_version: Millis::MAX,
+                    },
+                    now,
+                )
+            })
+            .collect();
+        for r in replies {
+            match r.await {
+                Ok(ApplyOutcome::Changed) => add(&self.inner.metrics.handover_dropped, 1),
+                Ok(_) => {}
+                Err(source) => {
+                    return Err(ReplicaError::Store {
+                        what: "dropping handed-over messages",
+                        source,
+                    });
+                }
+            }
+        }
+        let after = self
+            .read("reading digests", move |s| {
+                s.bucket_digests(Some(&owner), now)
+            })
+            .await?
+            .into_iter()
+            .find(|b| b.namespace == ns)
+            .map(|b| b.digest);
+        Ok(after)
     }
 }
 
-fn plain(status: u16, text: &'static str) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        text,
+/// The swarm of a `Handover` caller: an active member of a swarm other than ours.
+fn sender_swarm(
+    view: &umbra_nodelist::SwarmView,
+    sender: &Ed25519PublicKey,
+    our_key: &Ed25519PublicKey,
+) -> Option<SwarmId> {
+    if sender == our_key {
+        return None;
+    }
+    let node = view.node(sender)?;
+    if !node.active || !view.swarms().contains_key(&node.swarm_id) {
+        return None;
+    }
+    (Some(node.swarm_id) != view.our_swarm()).then_some(node.swarm_id)
+}
+
+fn store_failed(e: &ReplicaError) -> Status {
+    tracing::warn!("serving a peer: {}", e.report());
+    Status::internal("message store error")
+}
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn forward(&self, request: Request<pb::Signed>) -> Result<Response<pb::Signed>, Status> {
+        let r = &self.replica;
+        let rpc = Rpc::Forward;
+        let _permit = r.permit(rpc)?;
+        let signed = request.into_inner();
+        let opened = r.admit(rpc, &signed)?;
+        let req: pb::ForwardRequest = r.decode(rpc, &signed.payload)?;
+        let answer = r.serve_forward(req).await?;
+        Ok(Response::new(r.seal_answer(
+            rpc,
+            &opened,
+            0,
+            answer.encode_to_vec(),
+        )))
+    }
+
+    type ReconcileStream = Answers;
+
+    async fn reconcile(
+        &self,
+        request: Request<Streaming<pb::Signed>>,
+    ) -> Result<Response<Self::ReconcileStream>, Status> {
+        let r = &self.replica;
+        let rpc = Rpc::Reconcile;
+        let permit = r.permit(rpc)?;
+        let mut inbound = request.into_inner();
+        let first =
+            match tokio::time::timeout(r.inner.config.request_timeout, inbound.message()).await {
+                Err(_) => return Err(Status::deadline_exceeded("no request in time")),
+                Ok(Ok(Some(m))) => m,
+                Ok(Ok(None)) => return Err(r.malformed(rpc, "empty stream")),
+                Ok(Err(s)) => return Err(r.stream_error(rpc, &s)),
+            };
+        let opened = r.admit(rpc, &first)?;
+        // One answer queued at most: the stream advances as fast as the caller reads.
+        let (tx, rx) = mpsc::channel(1);
+        tokio::spawn(r.clone().run_reconcile(opened, first, inbound, tx, permit));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type HandoverStream = Answers;
+
+    async fn handover(
+        &self,
+        request: Request<pb::Signed>,
+    ) -> Result<Response<Self::HandoverStream>, Status> {
+        let r = &self.replica;
+        let rpc = Rpc::Handover;
+        let permit = r.permit(rpc)?;
+        let signed = request.into_inner();
+        let opened = r.admit(rpc, &signed)?;
+        let req: pb::HandoverRequest = r.decode(rpc, &signed.payload)?;
+        if req.acknowledged.len() > MAX_HANDOVER_BUCKETS {
+            return Err(r.malformed(rpc, "too many acknowledged buckets"));
+        }
+        let view = r.inner.view.get();
+        let Some(swarm) = sender_swarm(&view, &opened.signer, &r.our_key()) else {
+            return Err(r.refuse(Refusal::Forbidden, rpc, "sender is in no other swarm"));
+        };
+        let (tx, rx) = mpsc::channel(2);
+        tokio::spawn(r.clone().run_handover(opened, req, swarm, tx, permit));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Serves the peer API of `replica` on `listener` (HTTP/2 without TLS: every message is signed,
+/// see the crate docs) until `stop` turns `true`; calls in flight then get `grace` to finish.
+///
+/// # Errors
+/// Transport errors of the server.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    replica: Replica,
+    stop: watch::Receiver<bool>,
+    grace: Duration,
+) -> Result<(), tonic::transport::Error> {
+    run(
+        builder().add_service(replica.grpc_server()),
+        listener,
+        stop,
+        grace,
     )
-        .into_response()
+    .await
 }
 
-async fn handle(
-    State(replica): State<Replica>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(endpoint) = Endpoint::from_name(&name) else {
-        replica.count_request(false);
-        return plain(404, "unknown peer endpoint");
-    };
-    let auth = headers
-        .get(AUTH_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(RequestAuth::parse_header);
-    let auth = match auth {
-        Some(Ok(a)) => a,
-        Some(Err(_)) => {
-            replica.count_request(false);
-            return plain(401, "malformed peer authentication");
-        }
-        None => {
-            replica.count_request(false);
-            return plain(401, "peer authentication required");
-        }
-    };
-    let served = match replica.admit(&auth, endpoint, &body) {
-        Ok(()) => {
-            replica.count_request(true);
-            replica.serve(endpoint, &body).await
-        }
-        Err(refused) => {
-            replica.count_request(false);
-            tracing::debug!(
-                endpoint = endpoint.name(),
-                status = refused.status,
-                "peer request refused"
-            );
-            refused
-        }
-    };
-    signed(&replica, &auth, served)
-}
-
-fn signed(replica: &Replica, auth: &RequestAuth, served: Served) -> Response {
-    let rauth = ResponseAuth::sign(replica.identity(), auth, served.status, &served.body);
-    let status = StatusCode::from_u16(served.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let content_type = if served.status == 200 {
-        "application/json"
-    } else {
-        "text/plain; charset=utf-8"
-    };
-    let mut resp = (status, served.body).into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&rauth.to_header()) {
-        h.insert(AUTH_HEADER, v);
+/// Runs a server built from [`builder`] (the peer API, possibly behind the caller's own
+/// interceptor) on `listener` until `stop` turns `true`; calls in flight then get `grace`.
+///
+/// # Errors
+/// Transport errors of the server.
+pub async fn run(
+    router: tonic::transport::server::Router,
+    listener: tokio::net::TcpListener,
+    stop: watch::Receiver<bool>,
+    grace: Duration,
+) -> Result<(), tonic::transport::Error> {
+    let mut stopped = stop.clone();
+    let server = router.serve_with_incoming_shutdown(
+        tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        },
+    );
+    tokio::pin!(server);
+    let mut stop = stop;
+    tokio::select! {
+        r = &mut server => return r,
+        _ = stop.wait_for(|s| *s) => {}
     }
-    resp
+    tokio::time::timeout(grace, server).await.unwrap_or(Ok(()))
+}
+
+/// The server settings of the peer API: the unary deadline, HTTP/2 streams per connection and
+/// keep-alive pings (tests that wrap the service build their server with it).
+pub fn builder() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .timeout(UNARY_DEADLINE)
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .http2_keepalive_interval(Some(crate::client::KEEPALIVE.0))
+        .http2_keepalive_timeout(Some(crate::client::KEEPALIVE.1))
 }

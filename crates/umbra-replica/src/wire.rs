@@ -1,414 +1,249 @@
-//! JSON bodies of the peer endpoints (version 1) and their conversion to store types.
+//! The peer messages (`proto/umbra/peer/v1/peer.proto`, version 1): their bounds and their
+//! conversion to and from store values.
 //!
-//! Account ids are 66 lowercase hex digits (prefix byte included), message data is standard
-//! base64 with padding, times are Unix milliseconds. Every list has a bound
-//! ([`MAX_BUCKETS_PER_REQUEST`], [`MAX_HASHES_PER_REQUEST`], [`MAX_HANDOVER_ITEMS`], …) checked
-//! by the receiver before doing any work; bodies are capped by [`MAX_REQUEST_BYTES`] and
-//! [`MAX_RESPONSE_BYTES`].
+//! Every list has a bound ([`MAX_DIGESTS_PER_PAGE`], [`MAX_BUCKETS_PER_REQUEST`],
+//! [`MAX_HASHES_PER_REQUEST`], [`MAX_HANDOVER_ITEMS`], …) checked by the receiver before doing
+//! any work; whole messages are capped by [`MAX_REQUEST_BYTES`] and [`MAX_RESPONSE_BYTES`]
+//! (tonic's `max_decoding_message_size`). Conversions from the wire check every length (account
+//! ids 33 bytes, hashes and digests 32, namespaces in `i16`) and, for full messages, the hash
+//! against owner, namespace and data.
 
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use umbra_crypto::MessageHash;
+use umbra_proto::umbra::peer::v1 as pb;
 use umbra_store::{
-    AccountId, BucketDigest, BucketEntries, MessageVersion, Millis, Namespace, ReplicaMessage,
-    Tombstone,
+    AccountId, BucketDigest, BucketEntries, MessageVersion, Namespace, ReplicaMessage, Tombstone,
 };
 
 use crate::ReplicaError;
 
-/// Path prefix of every peer endpoint.
-pub const PEER_PATH_PREFIX: &str = "/umbra/peer/v1/";
-/// Largest peer request body read (bytes).
+/// Largest request message (a [`pb::Signed`] envelope) a node decodes (bytes).
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
-/// Largest peer answer body read (bytes).
+/// Largest answer message a node decodes (bytes).
 pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
-/// Most buckets in one `digests` page.
+/// Most buckets in one digest page.
 pub const MAX_DIGESTS_PER_PAGE: usize = 4096;
-/// Most buckets asked for in one `entries` request.
+/// Most buckets asked for in one entries request.
 pub const MAX_BUCKETS_PER_REQUEST: usize = 64;
-/// Most hashes asked for in one `replicas` request.
+/// Most hashes asked for in one replicas request.
 pub const MAX_HASHES_PER_REQUEST: usize = 64;
-/// Most items (messages plus tombstones) in one `handover` request.
+/// Most items (messages plus tombstones) in one handover batch.
 pub const MAX_HANDOVER_ITEMS: usize = 256;
-/// Most message data bytes in one `handover` request (before base64).
+/// Most message data bytes in one handover batch.
 pub const MAX_HANDOVER_DATA_BYTES: usize = 4 * 1024 * 1024;
+/// Most buckets acknowledged in, or asked for by, one handover request.
+pub const MAX_HANDOVER_BUCKETS: usize = 1024;
+/// Most requests on one `Reconcile` stream (the client opens a new stream per round).
+pub const MAX_RECONCILE_STEPS: u64 = 100_000;
+/// Length of a message hash on the wire (the BLAKE2b-256 digest).
+pub const HASH_BYTES: usize = 32;
 
-/// The peer endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    /// Apply a client's recursive request forwarded by the entry node.
-    Forward,
-    /// A page of per-bucket digests.
-    Digests,
-    /// Message versions and tombstones of some buckets.
-    Entries,
-    /// Full messages by hash.
-    Replicas,
-    /// Messages and tombstones handed over by a node of another swarm.
-    Handover,
-}
-
-impl Endpoint {
-    /// Every endpoint.
-    pub const ALL: [Endpoint; 5] = [
-        Endpoint::Forward,
-        Endpoint::Digests,
-        Endpoint::Entries,
-        Endpoint::Replicas,
-        Endpoint::Handover,
-    ];
-
-    /// The last path segment.
-    pub fn name(self) -> &'static str {
-        match self {
-            Endpoint::Forward => "forward",
-            Endpoint::Digests => "digests",
-            Endpoint::Entries => "entries",
-            Endpoint::Replicas => "replicas",
-            Endpoint::Handover => "handover",
-        }
-    }
-
-    /// The full path, `/umbra/peer/v1/<name>` (what signatures cover).
-    pub fn path(self) -> &'static str {
-        match self {
-            Endpoint::Forward => "/umbra/peer/v1/forward",
-            Endpoint::Digests => "/umbra/peer/v1/digests",
-            Endpoint::Entries => "/umbra/peer/v1/entries",
-            Endpoint::Replicas => "/umbra/peer/v1/replicas",
-            Endpoint::Handover => "/umbra/peer/v1/handover",
-        }
-    }
-
-    /// The endpoint with this last path segment.
-    pub fn from_name(name: &str) -> Option<Endpoint> {
-        Endpoint::ALL.into_iter().find(|e| e.name() == name)
-    }
-}
-
-fn wire_err(what: &'static str, reason: impl Into<String>) -> ReplicaError {
+fn wire_err(what: &'static str, reason: &'static str) -> ReplicaError {
     ReplicaError::Wire {
         what,
         reason: reason.into(),
     }
 }
 
-/// An account id as 66 hex digits.
-pub fn owner_to_hex(owner: &AccountId) -> String {
-    hex::encode(owner.as_bytes())
-}
-
-/// Parses 66 hex digits into an account id.
+/// An account id from its 33 bytes.
 ///
 /// # Errors
-/// [`ReplicaError::Wire`] if the value is not 66 hex digits.
-pub fn owner_from_hex(s: &str) -> Result<AccountId, ReplicaError> {
-    if s.len() != 66 {
-        return Err(wire_err("account id", "expected 66 hex digits"));
+/// [`ReplicaError::Wire`] for another length.
+pub fn owner_from_bytes(b: &[u8]) -> Result<AccountId, ReplicaError> {
+    AccountId::try_from(b).map_err(|_| wire_err("account id", "expected 33 bytes"))
+}
+
+/// A namespace from the wire's `sint32`.
+///
+/// # Errors
+/// [`ReplicaError::Wire`] outside `i16`.
+pub fn namespace_from_wire(n: i32) -> Result<Namespace, ReplicaError> {
+    Namespace::try_from(n).map_err(|_| wire_err("namespace", "out of range"))
+}
+
+/// A message hash's 32 digest bytes.
+pub fn hash_to_bytes(h: &MessageHash) -> Vec<u8> {
+    // A MessageHash is always the unpadded base64 of 32 bytes.
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(h.as_str())
+        .unwrap_or_default()
+}
+
+/// A message hash from its 32 digest bytes.
+///
+/// # Errors
+/// [`ReplicaError::Wire`] for another length.
+pub fn hash_from_bytes(b: &[u8]) -> Result<MessageHash, ReplicaError> {
+    let d: &[u8; HASH_BYTES] = b
+        .try_into()
+        .map_err(|_| wire_err("message hash", "expected 32 bytes"))?;
+    Ok(MessageHash::from_digest(d))
+}
+
+/// A bucket digest's 32 bytes.
+///
+/// # Errors
+/// [`ReplicaError::Wire`] for another length.
+pub fn digest_from_bytes(b: &[u8]) -> Result<[u8; 32], ReplicaError> {
+    b.try_into()
+        .map_err(|_| wire_err("bucket digest", "expected 32 bytes"))
+}
+
+/// A bucket on the wire.
+pub fn bucket(owner: &AccountId, namespace: Namespace) -> pb::Bucket {
+    pb::Bucket {
+        owner: owner.as_bytes().to_vec(),
+        namespace: i32::from(namespace),
     }
-    let mut b = [0u8; 33];
-    hex::decode_to_slice(s, &mut b).map_err(|_| wire_err("account id", "not hex"))?;
-    Ok(AccountId::new(b))
 }
 
-/// `forward` request: the client's method and `params`, unchanged.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ForwardRequest {
-    /// A recursive method name (`store`, `delete`, …).
-    pub method: String,
-    /// The client's `params` object.
-    pub params: Value,
+/// A bucket from the wire.
+///
+/// # Errors
+/// [`ReplicaError::Wire`] for a malformed account id or namespace.
+pub fn bucket_from_wire(b: &pb::Bucket) -> Result<(AccountId, Namespace), ReplicaError> {
+    Ok((
+        owner_from_bytes(&b.owner)?,
+        namespace_from_wire(b.namespace)?,
+    ))
 }
 
-/// `forward` answer: the member's own status and body (a JSON string for a text body).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ForwardResponse {
-    /// The status the member's RPC handler produced.
-    pub status: u16,
-    /// Its body.
-    pub body: Value,
+/// A store digest on the wire.
+pub fn digest_to_wire(d: &BucketDigest) -> pb::BucketDigest {
+    pb::BucketDigest {
+        owner: d.owner.as_bytes().to_vec(),
+        namespace: i32::from(d.namespace),
+        digest: d.digest.to_vec(),
+    }
 }
 
-/// A bucket: one account's namespace.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct BucketKey {
-    /// Account id, 66 hex digits.
-    pub owner: String,
+/// A bucket digest as a peer sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteDigest {
+    /// Account.
+    pub owner: AccountId,
     /// Namespace.
     pub namespace: Namespace,
+    /// The store's bucket digest.
+    pub digest: [u8; 32],
 }
 
-impl BucketKey {
-    /// The key of a bucket.
-    pub fn new(owner: &AccountId, namespace: Namespace) -> Self {
-        BucketKey {
-            owner: owner_to_hex(owner),
-            namespace,
-        }
-    }
-
-    /// The account and namespace.
-    ///
-    /// # Errors
-    /// [`ReplicaError::Wire`] for a malformed account id.
-    pub fn parse(&self) -> Result<(AccountId, Namespace), ReplicaError> {
-        Ok((owner_from_hex(&self.owner)?, self.namespace))
-    }
+/// A bucket digest from the wire.
+///
+/// # Errors
+/// [`ReplicaError::Wire`] for malformed fields.
+pub fn digest_from_wire(d: &pb::BucketDigest) -> Result<RemoteDigest, ReplicaError> {
+    Ok(RemoteDigest {
+        owner: owner_from_bytes(&d.owner)?,
+        namespace: namespace_from_wire(d.namespace)?,
+        digest: digest_from_bytes(&d.digest)?,
+    })
 }
 
-/// `digests` request: the page of the responder's own-swarm buckets after `after`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DigestsRequest {
-    /// Continue after this bucket (`None`: from the start).
-    pub after: Option<BucketKey>,
-    /// Most buckets wanted (capped at [`MAX_DIGESTS_PER_PAGE`]).
-    pub limit: usize,
-}
-
-/// One bucket digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireDigest {
-    /// Account id, 66 hex digits.
-    pub owner: String,
-    /// Namespace.
-    pub namespace: Namespace,
-    /// The store's bucket digest, 64 hex digits.
-    pub digest: String,
-}
-
-impl WireDigest {
-    /// From a store digest.
-    pub fn from_store(d: &BucketDigest) -> Self {
-        WireDigest {
-            owner: owner_to_hex(&d.owner),
-            namespace: d.namespace,
-            digest: hex::encode(d.digest),
-        }
+/// A tombstone on the wire.
+pub fn tombstone_to_wire(t: &Tombstone) -> pb::Tombstone {
+    pb::Tombstone {
+        owner: t.owner.as_bytes().to_vec(),
+        namespace: i32::from(t.namespace),
+        hash: hash_to_bytes(&t.hash),
+        deleted_ms: t.deleted_ms,
+        keep_until_ms: t.keep_until_ms,
     }
 }
 
-/// `digests` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DigestsResponse {
-    /// Buckets in `(owner, namespace)` order.
-    pub buckets: Vec<WireDigest>,
-    /// Whether more buckets follow the last one.
-    pub more: bool,
+/// A tombstone from the wire.
+///
+/// # Errors
+/// [`ReplicaError::Wire`] for malformed fields.
+pub fn tombstone_from_wire(t: &pb::Tombstone) -> Result<Tombstone, ReplicaError> {
+    Ok(Tombstone {
+        owner: owner_from_bytes(&t.owner)?,
+        namespace: namespace_from_wire(t.namespace)?,
+        hash: hash_from_bytes(&t.hash)?,
+        deleted_ms: t.deleted_ms,
+        keep_until_ms: t.keep_until_ms,
+    })
 }
 
-/// `entries` request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntriesRequest {
-    /// At most [`MAX_BUCKETS_PER_REQUEST`] buckets.
-    pub buckets: Vec<BucketKey>,
-}
-
-/// A message's version in an `entries` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireVersion {
-    /// Hash.
-    pub hash: MessageHash,
-    /// Client timestamp.
-    pub timestamp_ms: Millis,
-    /// Expiry.
-    pub expiry_ms: Millis,
-    /// Expiry version.
-    pub expiry_version: Millis,
-}
-
-/// A tombstone on the wire (bucket given by the context or by `owner`/`namespace`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireTombstone {
-    /// Account id, 66 hex digits.
-    pub owner: String,
-    /// Namespace.
-    pub namespace: Namespace,
-    /// Hash of the deleted message.
-    pub hash: MessageHash,
-    /// Deletion time.
-    pub deleted_ms: Millis,
-    /// Keep-until time.
-    pub keep_until_ms: Millis,
-}
-
-impl WireTombstone {
-    /// From a store tombstone.
-    pub fn from_store(t: &Tombstone) -> Self {
-        WireTombstone {
-            owner: owner_to_hex(&t.owner),
-            namespace: t.namespace,
-            hash: t.hash,
-            deleted_ms: t.deleted_ms,
-            keep_until_ms: t.keep_until_ms,
-        }
-    }
-
-    /// To a store tombstone.
-    ///
-    /// # Errors
-    /// [`ReplicaError::Wire`] for a malformed account id.
-    pub fn to_store(&self) -> Result<Tombstone, ReplicaError> {
-        Ok(Tombstone {
-            owner: owner_from_hex(&self.owner)?,
-            namespace: self.namespace,
-            hash: self.hash,
-            deleted_ms: self.deleted_ms,
-            keep_until_ms: self.keep_until_ms,
-        })
-    }
-}
-
-/// One bucket's entries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireBucket {
-    /// The bucket.
-    pub bucket: BucketKey,
-    /// Live message versions, sorted by hash.
-    pub messages: Vec<WireVersion>,
-    /// Live tombstones, sorted by hash.
-    pub tombstones: Vec<WireTombstone>,
-}
-
-impl WireBucket {
-    /// From a store listing.
-    pub fn from_store(owner: &AccountId, namespace: Namespace, e: &BucketEntries) -> Self {
-        WireBucket {
-            bucket: BucketKey::new(owner, namespace),
-            messages: e
-                .messages
-                .iter()
-                .map(|m| WireVersion {
-                    hash: m.hash,
-                    timestamp_ms: m.timestamp_ms,
-                    expiry_ms: m.expiry_ms,
-                    expiry_version: m.expiry_version,
-                })
-                .collect(),
-            tombstones: e.tombstones.iter().map(WireTombstone::from_store).collect(),
-        }
-    }
-
-    /// The versions as store values.
-    pub fn versions(&self) -> Vec<MessageVersion> {
-        self.messages
+/// One bucket's entries on the wire.
+pub fn entries_to_wire(
+    owner: &AccountId,
+    namespace: Namespace,
+    e: &BucketEntries,
+) -> pb::BucketEntries {
+    pb::BucketEntries {
+        bucket: Some(bucket(owner, namespace)),
+        messages: e
+            .messages
             .iter()
-            .map(|m| MessageVersion {
-                hash: m.hash,
+            .map(|m| pb::Version {
+                hash: hash_to_bytes(&m.hash),
                 timestamp_ms: m.timestamp_ms,
                 expiry_ms: m.expiry_ms,
                 expiry_version: m.expiry_version,
             })
-            .collect()
+            .collect(),
+        tombstones: e.tombstones.iter().map(tombstone_to_wire).collect(),
     }
 }
 
-/// `entries` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntriesResponse {
-    /// One entry per requested bucket that the responder serves.
-    pub buckets: Vec<WireBucket>,
-}
-
-/// `replicas` request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplicasRequest {
-    /// At most [`MAX_HASHES_PER_REQUEST`] hashes.
-    pub hashes: Vec<MessageHash>,
+/// A message version from the wire.
+///
+/// # Errors
+/// [`ReplicaError::Wire`] for a malformed hash.
+pub fn version_from_wire(v: &pb::Version) -> Result<MessageVersion, ReplicaError> {
+    Ok(MessageVersion {
+        hash: hash_from_bytes(&v.hash)?,
+        timestamp_ms: v.timestamp_ms,
+        expiry_ms: v.expiry_ms,
+        expiry_version: v.expiry_version,
+    })
 }
 
 /// A full message on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireReplica {
-    /// Account id, 66 hex digits.
-    pub owner: String,
-    /// Namespace.
-    pub namespace: Namespace,
-    /// Hash (checked by the receiver against owner, namespace and data).
-    pub hash: MessageHash,
-    /// Data, standard base64.
-    pub data: String,
-    /// Client timestamp.
-    pub timestamp_ms: Millis,
-    /// Expiry.
-    pub expiry_ms: Millis,
-    /// Expiry version.
-    pub expiry_version: Millis,
-}
-
-impl WireReplica {
-    /// From a store replica.
-    pub fn from_store(m: &ReplicaMessage) -> Self {
-        WireReplica {
-            owner: owner_to_hex(&m.owner),
-            namespace: m.namespace,
-            hash: m.hash,
-            data: base64::engine::general_purpose::STANDARD.encode(&m.data),
-            timestamp_ms: m.timestamp_ms,
-            expiry_ms: m.expiry_ms,
-            expiry_version: m.expiry_version,
-        }
-    }
-
-    /// To a store replica, **verifying the hash** against owner, namespace and data.
-    ///
-    /// # Errors
-    /// [`ReplicaError::Wire`] for a malformed account id or data, a data size above
-    /// `max_data_bytes`, or a hash that does not match.
-    pub fn to_store(&self, max_data_bytes: usize) -> Result<ReplicaMessage, ReplicaError> {
-        let owner = owner_from_hex(&self.owner)?;
-        // Bound the decode before doing it: base64 grows data by 4/3.
-        if self.data.len() > max_data_bytes.saturating_mul(4) / 3 + 4 {
-            return Err(wire_err("replica data", "too large"));
-        }
-        let data = base64::engine::general_purpose::STANDARD
-            .decode(&self.data)
-            .map_err(|_| wire_err("replica data", "not base64"))?;
-        if data.len() > max_data_bytes {
-            return Err(wire_err("replica data", "too large"));
-        }
-        let expected = umbra_crypto::hash::message_hash(&owner, i32::from(self.namespace), &data);
-        if expected != self.hash {
-            return Err(wire_err(
-                "replica",
-                "hash does not match owner, namespace and data",
-            ));
-        }
-        Ok(ReplicaMessage {
-            owner,
-            namespace: self.namespace,
-            hash: self.hash,
-            data,
-            timestamp_ms: self.timestamp_ms,
-            expiry_ms: self.expiry_ms,
-            expiry_version: self.expiry_version,
-        })
+pub fn replica_to_wire(m: &ReplicaMessage) -> pb::Replica {
+    pb::Replica {
+        owner: m.owner.as_bytes().to_vec(),
+        namespace: i32::from(m.namespace),
+        hash: hash_to_bytes(&m.hash),
+        data: m.data.clone(),
+        timestamp_ms: m.timestamp_ms,
+        expiry_ms: m.expiry_ms,
+        expiry_version: m.expiry_version,
     }
 }
 
-/// `replicas` answer: the live messages among the requested hashes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplicasResponse {
-    /// Messages found.
-    pub messages: Vec<WireReplica>,
-}
-
-/// `handover` request: items whose accounts map to the receiver's swarm.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct HandoverRequest {
-    /// Messages.
-    pub messages: Vec<WireReplica>,
-    /// Tombstones.
-    pub tombstones: Vec<WireTombstone>,
-}
-
-/// `handover` answer, sent only after every item is durable (or known) on the receiver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HandoverResponse {
-    /// Items that changed the receiver's state.
-    pub applied: u64,
-    /// Items the receiver already included (or that were beaten or expired).
-    pub unchanged: u64,
+/// A full message from the wire, **verifying the hash** against owner, namespace and data.
+///
+/// # Errors
+/// [`ReplicaError::Wire`] for malformed fields, data above `max_data_bytes`, or a hash that
+/// does not match.
+pub fn replica_from_wire(
+    w: &pb::Replica,
+    max_data_bytes: usize,
+) -> Result<ReplicaMessage, ReplicaError> {
+    if w.data.len() > max_data_bytes {
+        return Err(wire_err("replica data", "too large"));
+    }
+    let owner = owner_from_bytes(&w.owner)?;
+    let namespace = namespace_from_wire(w.namespace)?;
+    let hash = hash_from_bytes(&w.hash)?;
+    let expected = umbra_crypto::hash::message_hash(&owner, i32::from(namespace), &w.data);
+    if expected != hash {
+        return Err(wire_err(
+            "replica",
+            "hash does not match owner, namespace and data",
+        ));
+    }
+    Ok(ReplicaMessage {
+        owner,
+        namespace,
+        hash,
+        data: w.data.clone(),
+        timestamp_ms: w.timestamp_ms,
+        expiry_ms: w.expiry_ms,
+        expiry_version: w.expiry_version,
+    })
 }
 
 #[cfg(test)]
@@ -429,37 +264,56 @@ mod tests {
             expiry_ms: 2,
             expiry_version: 1,
         };
-        let w = WireReplica::from_store(&m);
-        assert_eq!(w.to_store(76_800).unwrap(), m);
-        // A malformed hash is refused where the JSON is parsed.
-        let mut json = serde_json::to_value(&w).unwrap();
-        json["hash"] = "short".into();
-        let err = serde_json::from_value::<WireReplica>(json).unwrap_err();
-        assert!(err.to_string().contains("message hash"), "{err}");
+        let w = replica_to_wire(&m);
+        assert_eq!(w.hash.len(), HASH_BYTES);
+        assert_eq!(replica_from_wire(&w, 76_800).unwrap(), m);
+        let mut short = w.clone();
+        short.hash.pop();
+        assert!(replica_from_wire(&short, 76_800).is_err());
         let mut wrong_ns = w.clone();
         wrong_ns.namespace = 4;
-        assert!(wrong_ns.to_store(76_800).is_err());
+        assert!(replica_from_wire(&wrong_ns, 76_800).is_err());
+        let mut big_ns = w.clone();
+        big_ns.namespace = 1 << 20;
+        assert!(replica_from_wire(&big_ns, 76_800).is_err());
         let mut wrong_owner = w.clone();
-        wrong_owner.owner = owner_to_hex(&AccountId::new([3; 33]));
-        assert!(wrong_owner.to_store(76_800).is_err());
-        assert!(w.to_store(4).is_err(), "size bound");
+        wrong_owner.owner = vec![3; 33];
+        assert!(replica_from_wire(&wrong_owner, 76_800).is_err());
+        assert!(replica_from_wire(&w, 4).is_err(), "size bound");
         let mut bad = w.clone();
-        bad.data = "!!!".into();
-        assert!(bad.to_store(76_800).is_err());
-        let mut bad_owner = w;
-        bad_owner.owner = "05".into();
-        assert!(bad_owner.to_store(76_800).is_err());
+        bad.data = b"other".to_vec();
+        assert!(replica_from_wire(&bad, 76_800).is_err());
     }
 
     #[test]
-    fn endpoints_and_owner_hex() {
-        for e in Endpoint::ALL {
-            assert_eq!(Endpoint::from_name(e.name()), Some(e));
-            assert_eq!(e.path(), format!("{PEER_PATH_PREFIX}{}", e.name()));
-        }
-        assert_eq!(Endpoint::from_name("nope"), None);
-        assert!(owner_from_hex(&"zz".repeat(33)).is_err());
-        let o = AccountId::new([0xab; 33]);
-        assert_eq!(owner_from_hex(&owner_to_hex(&o)).unwrap(), o);
+    fn hashes_and_tombstones_round_trip() {
+        let owner = AccountId::new([9; 33]);
+        let hash = umbra_crypto::hash::message_hash(&owner, -2, b"x");
+        assert_eq!(hash_from_bytes(&hash_to_bytes(&hash)).unwrap(), hash);
+        let t = Tombstone {
+            owner,
+            namespace: -2,
+            hash,
+            deleted_ms: 5,
+            keep_until_ms: 6,
+        };
+        assert_eq!(tombstone_from_wire(&tombstone_to_wire(&t)).unwrap(), t);
+        let d = BucketDigest {
+            owner,
+            namespace: i16::MIN,
+            digest: [7; 32],
+            messages: 1,
+            tombstones: 0,
+        };
+        assert_eq!(
+            digest_from_wire(&digest_to_wire(&d)).unwrap(),
+            RemoteDigest {
+                owner,
+                namespace: i16::MIN,
+                digest: [7; 32]
+            }
+        );
+        assert!(owner_from_bytes(&[0; 32]).is_err());
+        assert!(digest_from_bytes(&[0; 31]).is_err());
     }
 }

@@ -39,9 +39,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Client HTTPS listener (`/storage_rpc/v1`; later also `/onion_req/v2`). Port 0 picks one.
     pub listen: SocketAddr,
-    /// A separate HTTPS listener for the node-to-node channel (`/umbra/peer/v1/*`), announced to
-    /// the registry as `storage_lmq_port`. `None` (the default): peers use the client HTTPS
-    /// listener, which serves the peer channel too.
+    /// The node-to-node listener (gRPC `umbra.peer.v1.Peer` over HTTP/2 without TLS, every
+    /// message signed), announced to the registry as `storage_lmq_port`. `None` (the default):
+    /// the IP address of `listen` with a port picked at start (the registry learns it; set a
+    /// fixed port when peers must pass a firewall). Only used when the node follows a registry.
     pub peer_listen: Option<SocketAddr>,
     /// Operator listener (plain HTTP: `GET /metrics`, `GET /healthz`). Keep it private.
     pub metrics_listen: SocketAddr,
@@ -245,7 +246,8 @@ pub struct ReplicationConfig {
     /// Seconds a call to the registry (register, heartbeat, leave, opening the list stream)
     /// may take, and connecting to it.
     pub registry_timeout_secs: u64,
-    /// Most peer requests (`/umbra/peer/v1/*`) served at once; beyond it: 503.
+    /// Most peer calls (gRPC on `peer_listen`; open streams included) served at once; beyond
+    /// it: `RESOURCE_EXHAUSTED`.
     pub max_peer_inflight: usize,
 }
 

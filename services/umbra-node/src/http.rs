@@ -10,8 +10,7 @@
 //! in-flight limit, then [`crate::onion::handle_onion`] (registered nodes' addresses are not rate
 //! limited on this route: relays carry many clients).
 //!
-//! `POST /umbra/peer/v1/*` (when the node replicates with a registry-formed swarm) goes to
-//! [`crate::peer`] right after the IPv4 check, with its own limits.
+//! The peer channel is not here: it is gRPC on the node's peer port ([`crate::peer`]).
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -47,7 +46,6 @@ pub(crate) struct HttpApp {
     limiter: RateLimiter,
     limits: LimitsConfig,
     inflight: Arc<Semaphore>,
-    peer: Option<Arc<crate::peer::PeerService>>,
 }
 
 impl HttpApp {
@@ -57,14 +55,7 @@ impl HttpApp {
             limiter: RateLimiter::new(cfg.rate_limit),
             limits: cfg.limits,
             inflight: Arc::new(Semaphore::new(cfg.limits.max_inflight)),
-            peer: None,
         }
-    }
-
-    /// Also serves the peer endpoints (`/umbra/peer/v1/*`, see [`crate::peer`]).
-    pub(crate) fn with_peer(mut self, peer: Arc<crate::peer::PeerService>) -> HttpApp {
-        self.peer = Some(peer);
-        self
     }
 
     async fn handle(&self, peer: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -85,12 +76,6 @@ impl HttpApp {
                 }
             },
         };
-        // The peer channel has its own limits (nodes are not rate limited per IP).
-        if let Some(p) = &self.peer
-            && crate::peer::is_peer_path(req.uri().path())
-        {
-            return p.handle(ip, req).await;
-        }
         if req.headers().contains_key("x-loki-long-poll") {
             return text(
                 StatusCode::GONE,

@@ -20,8 +20,8 @@ struct Cli {
     /// Client HTTPS listen address, e.g. 0.0.0.0:22021.
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
-    /// Separate peer-channel HTTPS listen address, e.g. 0.0.0.0:22020 (default: the client
-    /// listener serves peers too).
+    /// Peer gRPC listen address, e.g. 0.0.0.0:22020 (default: the client listener's IP with a
+    /// port picked at start).
     #[arg(long)]
     peer_listen: Option<std::net::SocketAddr>,
     /// Operator (metrics) listen address, e.g. 127.0.0.1:22029.

@@ -20,12 +20,11 @@
 //!   registry is down serves with its saved list (verified again against the pinned key)
 //!   instead of nothing;
 //! - a [`Replica`] fans recursive writes out to the other members ([`ReplicaReplicator`]),
-//!   serves the peer endpoints (mounted by [`crate::peer`]), and runs anti-entropy and handover
-//!   rounds ([`Replica::run`]) until the node stops.
+//!   serves the gRPC peer API (on the peer listener, [`crate::peer`]), and runs anti-entropy and
+//!   handover rounds ([`Replica::run`]) until the node stops.
 //!
-//! Peers are reached over HTTPS at their announced `storage_lmq_port`, which is this node's
-//! `peer_listen` port when one is configured and its client HTTPS port otherwise (the client
-//! listener serves the peer endpoints too).
+//! Peers are reached over gRPC at their announced `storage_lmq_port`, which is this node's
+//! `peer_listen` port.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -42,7 +41,6 @@ use umbra_nodelist::api::Announcement;
 use umbra_nodelist::list::{SignedNodeList, TrustPolicy};
 use umbra_nodelist::proto::MAX_LIST_MESSAGE_BYTES;
 use umbra_proto::umbra::registry::v1 as pb;
-use umbra_replica::client::{PeerAddressing, PeerPort, PeerScheme};
 use umbra_replica::registry_client::{MembershipConfig, RegistryClient, run_membership};
 use umbra_replica::{
     ForwardFuture, ForwardHandler, ForwardReply, Replica, ReplicaConfig, ViewHandle,
@@ -163,14 +161,6 @@ pub struct AnnouncedPorts {
     pub peer: u16,
 }
 
-/// The peer port to announce and the addressing of peers, from the configuration.
-pub(crate) fn addressing() -> PeerAddressing {
-    PeerAddressing {
-        scheme: PeerScheme::Https,
-        port: PeerPort::Lmq,
-    }
-}
-
 impl Replication {
     /// Prepares the client of the registry's gRPC API at `url` (key `registry_key`) and the replica of
     /// `identity` over `store`, announcing `ports`; `clock` times heartbeats, rounds and
@@ -213,18 +203,17 @@ impl Replication {
         }
         let replica = Replica::new(
             ReplicaConfig {
-                addressing: addressing(),
                 forward_timeout: Duration::from_millis(r.forward_timeout_ms),
                 request_timeout: Duration::from_secs(r.request_timeout_secs),
                 round_interval: Duration::from_secs(r.round_interval_secs),
+                max_inflight: r.max_peer_inflight,
                 ..ReplicaConfig::default()
             },
             identity.clone(),
             store,
             view,
             clock.clone(),
-        )
-        .map_err(|e| NodeError::HttpClient(e.to_string()))?;
+        );
         Ok(Replication {
             client: Arc::new(client),
             replica,
@@ -244,7 +233,7 @@ impl Replication {
         })
     }
 
-    /// The replica (peer router, metrics, rounds).
+    /// The replica (peer API, metrics, rounds).
     pub fn replica(&self) -> &Replica {
         &self.replica
     }

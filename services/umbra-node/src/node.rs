@@ -22,7 +22,6 @@ use crate::membership::{AnnouncedPorts, Replication};
 use crate::metrics::Metrics;
 use crate::onion::{ExitPolicy, OnionService};
 use crate::oxend::{NoOxend, Oxend, RegistryOxend};
-use crate::peer::PeerService;
 use crate::replicate::{Replicator, SingleNode};
 use crate::swarm::SwarmHandle;
 use umbra_nodelist::SwarmView;
@@ -221,18 +220,21 @@ impl NodeBuilder {
             })?;
 
         let port = cfg.public_port.unwrap_or(client_addr.port());
-        let peer_listener = match cfg.peer_listen {
-            Some(addr) => {
-                let bind_err = |source| NodeError::Bind {
-                    what: "peer",
-                    addr,
-                    source,
-                };
-                let l = TcpListener::bind(addr).await.map_err(bind_err)?;
-                let bound = l.local_addr().map_err(bind_err)?;
-                Some((l, bound))
-            }
-            None => None,
+        // The peer gRPC listener, when the node follows a registry (its port is announced).
+        let peer_listener = if cfg.registry().is_some() && self.replicator.is_none() {
+            let addr = cfg
+                .peer_listen
+                .unwrap_or_else(|| SocketAddr::new(cfg.listen.ip(), 0));
+            let bind_err = |source| NodeError::Bind {
+                what: "peer",
+                addr,
+                source,
+            };
+            let l = TcpListener::bind(addr).await.map_err(bind_err)?;
+            let bound = l.local_addr().map_err(bind_err)?;
+            Some((l, bound))
+        } else {
+            None
         };
         let peer_port = peer_listener.as_ref().map_or(port, |(_, a)| a.port());
         let replication = match (cfg.registry(), &self.replicator) {
@@ -290,18 +292,17 @@ impl NodeBuilder {
         );
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut app = HttpApp::new(state.clone(), &cfg);
+        let app = HttpApp::new(state.clone(), &cfg);
         let grace = Duration::from_secs(cfg.limits.shutdown_grace_secs);
         let mut tasks = Vec::new();
         let replica = replication.as_ref().map(|r| r.replica().clone());
         if let Some(r) = replication {
-            let peer = Arc::new(PeerService::new(state.clone(), r.replica().router(), &cfg));
-            app = app.with_peer(peer.clone());
             if let Some((l, _)) = peer_listener {
                 tasks.push(tokio::spawn(crate::peer::serve_peer_listener(
                     l,
-                    tokio_rustls::TlsAcceptor::from(tls.clone()),
-                    peer,
+                    state.clone(),
+                    r.replica().clone(),
+                    cfg.rate_limit,
                     stop_rx.clone(),
                     grace,
                 )));

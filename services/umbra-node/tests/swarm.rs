@@ -64,6 +64,17 @@ fn local_hashes(net: &TestNetwork, i: usize, acct: &TestAccount) -> BTreeSet<Str
         .collect()
 }
 
+async fn metrics_text(net: &TestNetwork, i: usize) -> String {
+    reqwest::Client::new()
+        .get(net.node(i).unwrap().metrics_url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
@@ -103,15 +114,7 @@ async fn a_store_on_one_member_is_served_by_every_member() {
     }
 
     // The replica's metrics are on /metrics; the peer channel served the forwards.
-    let client = reqwest::Client::new();
-    let text = client
-        .get(net.node(0).unwrap().metrics_url())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&net, 0).await;
     assert_eq!(
         metric(&text, "umbra_node_registry_epoch"),
         Some(epoch as f64)
@@ -123,7 +126,7 @@ async fn a_store_on_one_member_is_served_by_every_member() {
     );
     assert!(metric(&text, "umbra_replica_requests_served_total").is_some());
 
-    // The peer channel refuses an unauthenticated caller.
+    // The old JSON peer endpoints are gone from the HTTPS listener.
     let https = umbra_node::testing::https_client().unwrap();
     let resp = https
         .post(format!(
@@ -134,7 +137,54 @@ async fn a_store_on_one_member_is_served_by_every_member() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 401);
+    assert_eq!(resp.status().as_u16(), 404);
+    // The gRPC peer port (the list's storage_lmq_port) refuses a node that is not in the list,
+    // stores nothing, and counts the refusal.
+    let key1 = net
+        .node(1)
+        .unwrap()
+        .node()
+        .unwrap()
+        .state()
+        .identity
+        .ed25519_public();
+    let list = net.registry().list().unwrap();
+    let entry = list
+        .list
+        .nodes
+        .iter()
+        .find(|e| e.pubkey_ed25519 == key1)
+        .unwrap()
+        .clone();
+    let stranger = umbra_replica::client::PeerClient::new(
+        std::sync::Arc::new(umbra_crypto::Identity::from_seed(&[0x42; 32])),
+        std::sync::Arc::new(umbra_clock::SystemClock),
+        std::time::Duration::from_secs(10),
+    );
+    let other = TestAccount::new(12);
+    let forward = umbra_proto::umbra::peer::v1::ForwardRequest {
+        method: "store".into(),
+        params_json: serde_json::to_vec(&other.store_params(0, now_ms(), 86_400_000, b"x"))
+            .unwrap(),
+    };
+    // (Members whose list arrived before this node's may have been refused already: count
+    // from here.)
+    let forbidden = |t: &str| metric(t, "umbra_replica_refused_forbidden_total").unwrap();
+    let before = forbidden(&metrics_text(&net, 1).await);
+    let r = stranger.forward(&entry, &forward).await;
+    assert!(
+        matches!(
+            r,
+            Err(umbra_replica::ReplicaError::PeerRefused {
+                code: tonic::Code::PermissionDenied,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert!(local_hashes(&net, 1, &other).is_empty());
+    let text = metrics_text(&net, 1).await;
+    assert_eq!(forbidden(&text), before + 1.0, "{text}");
     net.shutdown().await;
 }
 
@@ -330,7 +380,7 @@ async fn a_swarm_split_moves_every_message_to_its_new_swarm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_separate_peer_listener_carries_replication_outside_the_client_rate_limit() {
+async fn a_fixed_peer_listener_carries_replication_outside_the_client_rate_limit() {
     let mut net = TestNetwork::start(0).await.unwrap();
     for _ in 0..2 {
         net.add_node_with(|c| {

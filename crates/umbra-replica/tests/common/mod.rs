@@ -1,4 +1,4 @@
-//! An in-process swarm: several stores with their peer routers on 127.0.0.1:0, a stand-in for
+//! An in-process swarm: several stores with their gRPC peer APIs on 127.0.0.1:0, a stand-in for
 //! the registry view, and a stand-in for the node's RPC layer (store/delete/expire only).
 #![allow(
     dead_code,
@@ -13,9 +13,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::{Request, State};
-use axum::middleware::{Next, from_fn_with_state};
-use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -23,7 +20,6 @@ use umbra_clock::{Clock, ManualClock};
 use umbra_crypto::{Identity, MessageHash};
 use umbra_nodelist::SwarmView;
 use umbra_nodelist::list::NodeEntry;
-use umbra_replica::client::{PeerAddressing, PeerPort, PeerScheme};
 use umbra_replica::{
     ForwardFuture, ForwardHandler, ForwardReply, MemberResult, Replica, ReplicaConfig, ViewHandle,
 };
@@ -146,12 +142,26 @@ impl ForwardHandler for Handler {
     }
 }
 
-async fn gate(State(up): State<Arc<AtomicBool>>, req: Request, next: Next) -> Response {
-    if up.load(Ordering::SeqCst) {
-        next.run(req).await
-    } else {
-        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down").into_response()
-    }
+/// Serves `replica`'s peer API on a fresh loopback port; while `up` is false every call is
+/// refused with `UNAVAILABLE` (a node that is down).
+pub async fn serve_replica(replica: &Replica, up: Arc<AtomicBool>) -> (SocketAddr, JoinHandle<()>) {
+    let gate = move |req: tonic::Request<()>| {
+        if up.load(Ordering::SeqCst) {
+            Ok(req)
+        } else {
+            Err(tonic::Status::unavailable("down"))
+        }
+    };
+    let svc = tonic::service::interceptor::InterceptedService::new(replica.grpc_server(), gate);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let _ = umbra_replica::server::builder()
+            .add_service(svc)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await;
+    });
+    (addr, server)
 }
 
 pub struct TestNode {
@@ -273,30 +283,20 @@ impl Net {
                 Store::open(dir.path().join("messages.rocksdb"), StoreConfig::default()).unwrap();
             let view = ViewHandle::new(SwarmView::empty(key));
             let mut config = ReplicaConfig {
-                addressing: PeerAddressing {
-                    scheme: PeerScheme::Http,
-                    port: PeerPort::Storage,
-                },
                 // Small pages and batches so that paging and chunking are exercised.
                 digest_page: 3,
                 ..ReplicaConfig::default()
             };
             tune(&mut config);
             let c: Arc<dyn Clock> = clock.clone();
-            let replica =
-                Replica::new(config, identity.clone(), store.clone(), view.clone(), c).unwrap();
+            let replica = Replica::new(config, identity.clone(), store.clone(), view.clone(), c);
             let rpc = Arc::new(TestRpc {
                 identity: identity.clone(),
                 store: store.clone(),
             });
             assert!(replica.set_forward_handler(Arc::new(Handler { rpc: rpc.clone() })));
             let up = Arc::new(AtomicBool::new(true));
-            let app = replica.router().layer(from_fn_with_state(up.clone(), gate));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let server = tokio::spawn(async move {
-                let _ = axum::serve(listener, app).await;
-            });
+            let (addr, server) = serve_replica(&replica, up.clone()).await;
             nodes.push(TestNode {
                 identity,
                 key,
