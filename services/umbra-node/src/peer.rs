@@ -8,6 +8,10 @@
 //! limited: they carry the whole swarm's replication). Then the replica's own limits: calls at
 //! once (`replication.max_peer_inflight`), message sizes, signatures, membership, replays —
 //! each refusal counted in its `umbra_replica_refused_*_total` metric.
+//!
+//! Beside it, `grpc.health.v1` (tonic-health, not behind the gate: a health check is cheap and
+//! says nothing about accounts): `""` and [`PEER_SERVICE`] are SERVING while the node knows its
+//! swarm by a verified node list, NOT_SERVING before that and from the moment it stops.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -16,6 +20,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use umbra_nodelist::view::SwarmView;
 use umbra_replica::Replica;
 
 use crate::config::RateLimitConfig;
@@ -66,9 +73,53 @@ pub(crate) async fn serve_peer_listener(
         state,
         limiter: Arc::new(RateLimiter::new(rate_limit)),
     };
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let health_task = tokio::spawn(report_health(
+        reporter,
+        replica.view().subscribe(),
+        stop.clone(),
+    ));
     let service = InterceptedService::new(replica.grpc_server(), move |r| gate.check(r));
-    let router = umbra_replica::server::builder().add_service(service);
+    let router = umbra_replica::server::builder()
+        .add_service(health)
+        .add_service(service);
     if let Err(e) = umbra_replica::server::run(router, listener, stop, grace).await {
         tracing::warn!("peer listener ended: {}", umbra_report::Report(&e));
+    }
+    health_task.abort();
+}
+
+/// The peer service's name in `grpc.health.v1` (its protobuf full name).
+pub const PEER_SERVICE: &str = "umbra.peer.v1.Peer";
+
+/// Keeps the health statuses in step with the swarm view until `stop`; then NOT_SERVING, and
+/// the statuses are forgotten so that health watchers' streams end instead of holding the
+/// shutdown for its grace period.
+async fn report_health(
+    mut reporter: HealthReporter,
+    mut view: watch::Receiver<Arc<SwarmView>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let stopping = *stop.borrow();
+        let status = if !stopping && view.borrow().knows_its_swarm() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        for name in ["", PEER_SERVICE] {
+            reporter.set_service_status(name, status).await;
+        }
+        if stopping {
+            for name in ["", PEER_SERVICE] {
+                reporter.clear_service_status(name).await;
+            }
+            return;
+        }
+        // Either sender gone means the node is going away with this task.
+        tokio::select! {
+            changed = view.changed() => if changed.is_err() { return },
+            changed = stop.changed() => if changed.is_err() { return },
+        }
     }
 }

@@ -421,5 +421,29 @@ async fn a_fixed_peer_listener_carries_replication_outside_the_client_rate_limit
             "{report:?}"
         );
     }
+
+    // The peer port answers grpc.health.v1: both nodes know their swarm, so SERVING.
+    for e in &list.list.nodes {
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::health_client::HealthClient;
+        let url = format!("http://{}:{}", e.public_ip, e.storage_lmq_port);
+        let channel = tonic::transport::Endpoint::from_shared(url)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = HealthClient::new(channel);
+        for service in ["", umbra_node::peer::PEER_SERVICE] {
+            let r = health
+                .check(HealthCheckRequest {
+                    service: service.to_owned(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(r.status(), ServingStatus::Serving, "{service:?} of {e:?}");
+        }
+    }
     net.shutdown().await;
 }
