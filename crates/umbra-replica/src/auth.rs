@@ -149,6 +149,19 @@ pub struct Opened {
     pub signature: Signature,
 }
 
+impl Opened {
+    /// Where message `seq` going `direction` stands in the call this opening began.
+    pub fn position(&self, rpc: Rpc, direction: Direction, seq: u64) -> Position<'_> {
+        Position {
+            rpc,
+            direction,
+            call: Some(&self.signature),
+            seq,
+            timestamp_ms: self.timestamp_ms,
+        }
+    }
+}
+
 /// The signer and signature of an envelope, parsed (not verified).
 ///
 /// # Errors

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prost::Message as _;
+use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
@@ -249,14 +249,9 @@ impl PeerClient {
             .within(rpc, grpc.reconcile(ReceiverStream::new(rx)))
             .await?;
         let mut call = ReconcileCall {
-            client: self.clone(),
-            peer: peer.clone(),
-            call,
-            timestamp_ms,
+            answers: self.answers(peer, call, timestamp_ms, inbound),
             sent: 1,
-            received: 0,
             tx,
-            inbound,
         };
         let answer = call.receive().await?;
         Ok((call, answer))
@@ -277,13 +272,26 @@ impl PeerClient {
             self.open_call(peer, rpc, req.encode_to_vec())?;
         let inbound = self.within(rpc, grpc.handover(signed)).await?;
         Ok(HandoverCall {
+            answers: self.answers(peer, call, timestamp_ms, inbound),
+        })
+    }
+
+    /// The answer side of a stream call just opened with `call` at `timestamp_ms`.
+    fn answers(
+        &self,
+        peer: &NodeEntry,
+        call: Signature,
+        timestamp_ms: i64,
+        inbound: tonic::Streaming<pb::Signed>,
+    ) -> Answers {
+        Answers {
             client: self.clone(),
             peer: peer.clone(),
             call,
             timestamp_ms,
             received: 0,
             inbound,
-        })
+        }
     }
 
     async fn next_message(
@@ -300,16 +308,43 @@ impl PeerClient {
     }
 }
 
-/// An open anti-entropy stream: one request, one answer, in order.
-pub struct ReconcileCall {
+/// The answers of one open stream call: each verified against the call and its position, in
+/// order, then decoded.
+struct Answers {
     client: PeerClient,
     peer: NodeEntry,
     call: Signature,
     timestamp_ms: i64,
-    sent: u64,
     received: u64,
-    tx: mpsc::Sender<pb::Signed>,
     inbound: tonic::Streaming<pb::Signed>,
+}
+
+impl Answers {
+    /// The next answer, `None` when the peer ended the stream.
+    async fn next<T: Message + Default>(&mut self, rpc: Rpc) -> Result<Option<T>, ReplicaError> {
+        let Some(msg) = self.client.next_message(rpc, &mut self.inbound).await? else {
+            return Ok(None);
+        };
+        let payload = self.client.verify_answer(
+            &self.peer,
+            rpc,
+            &self.call,
+            self.timestamp_ms,
+            self.received,
+            &msg,
+        )?;
+        self.received += 1;
+        T::decode(payload)
+            .map(Some)
+            .map_err(|_| bad(rpc, "malformed answer"))
+    }
+}
+
+/// An open anti-entropy stream: one request, one answer, in order.
+pub struct ReconcileCall {
+    answers: Answers,
+    sent: u64,
+    tx: mpsc::Sender<pb::Signed>,
 }
 
 impl std::fmt::Debug for ReconcileCall {
@@ -330,20 +365,21 @@ impl ReconcileCall {
         req: &pb::ReconcileRequest,
     ) -> Result<pb::ReconcileResponse, ReplicaError> {
         let rpc = Rpc::Reconcile;
+        let a = &self.answers;
         let at = Position {
             rpc,
             direction: Direction::Request,
-            call: Some(&self.call),
+            call: Some(&a.call),
             seq: self.sent,
-            timestamp_ms: self.timestamp_ms,
+            timestamp_ms: a.timestamp_ms,
         };
         let signed = auth::seal(
-            &self.client.identity,
-            &self.peer.pubkey_ed25519,
+            &a.client.identity,
+            &a.peer.pubkey_ed25519,
             &at,
             req.encode_to_vec(),
         );
-        tokio::time::timeout(self.client.timeout, self.tx.send(signed))
+        tokio::time::timeout(a.client.timeout, self.tx.send(signed))
             .await
             .map_err(|_| ReplicaError::PeerTimeout {
                 endpoint: rpc.name(),
@@ -355,36 +391,22 @@ impl ReconcileCall {
 
     async fn receive(&mut self) -> Result<pb::ReconcileResponse, ReplicaError> {
         let rpc = Rpc::Reconcile;
-        let Some(msg) = self.client.next_message(rpc, &mut self.inbound).await? else {
-            return Err(bad(rpc, "the peer ended the stream early"));
-        };
-        let payload = self.client.verify_answer(
-            &self.peer,
-            rpc,
-            &self.call,
-            self.timestamp_ms,
-            self.received,
-            &msg,
-        )?;
-        self.received += 1;
-        pb::ReconcileResponse::decode(payload).map_err(|_| bad(rpc, "malformed answer"))
+        self.answers
+            .next(rpc)
+            .await?
+            .ok_or_else(|| bad(rpc, "the peer ended the stream early"))
     }
 }
 
 /// An open handover stream.
 pub struct HandoverCall {
-    client: PeerClient,
-    peer: NodeEntry,
-    call: Signature,
-    timestamp_ms: i64,
-    received: u64,
-    inbound: tonic::Streaming<pb::Signed>,
+    answers: Answers,
 }
 
 impl std::fmt::Debug for HandoverCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HandoverCall")
-            .field("received", &self.received)
+            .field("received", &self.answers.received)
             .finish_non_exhaustive()
     }
 }
@@ -395,22 +417,7 @@ impl HandoverCall {
     /// # Errors
     /// As [`PeerClient::forward`].
     pub async fn next(&mut self) -> Result<Option<pb::HandoverBatch>, ReplicaError> {
-        let rpc = Rpc::Handover;
-        let Some(msg) = self.client.next_message(rpc, &mut self.inbound).await? else {
-            return Ok(None);
-        };
-        let payload = self.client.verify_answer(
-            &self.peer,
-            rpc,
-            &self.call,
-            self.timestamp_ms,
-            self.received,
-            &msg,
-        )?;
-        self.received += 1;
-        pb::HandoverBatch::decode(payload)
-            .map(Some)
-            .map_err(|_| bad(rpc, "malformed batch"))
+        self.answers.next(Rpc::Handover).await
     }
 }
 

@@ -172,26 +172,14 @@ impl Replica {
         seq: u64,
         signed: &pb::Signed,
     ) -> Result<(), Status> {
-        let at = Position {
-            rpc,
-            direction: Direction::Request,
-            call: Some(&opened.signature),
-            seq,
-            timestamp_ms: opened.timestamp_ms,
-        };
+        let at = opened.position(rpc, Direction::Request, seq);
         auth::open(signed, Some(&opened.signer), &self.our_key(), &at)
             .map(|_| ())
             .map_err(|e| self.refuse(Refusal::Unauthenticated, rpc, e.to_string()))
     }
 
     fn seal_answer(&self, rpc: Rpc, opened: &Opened, seq: u64, payload: Vec<u8>) -> pb::Signed {
-        let at = Position {
-            rpc,
-            direction: Direction::Answer,
-            call: Some(&opened.signature),
-            seq,
-            timestamp_ms: opened.timestamp_ms,
-        };
+        let at = opened.position(rpc, Direction::Answer, seq);
         auth::seal(&self.inner.identity, &opened.signer, &at, payload)
     }
 
