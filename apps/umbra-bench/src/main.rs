@@ -24,8 +24,11 @@
 
 mod ceiling;
 mod client;
+mod dist;
 mod files;
+mod groups;
 mod messenger;
+mod network;
 mod node;
 mod report;
 mod sys;
@@ -57,6 +60,9 @@ enum Command {
     /// A large file through onion paths on a running devnet with the `umbra` CLI: upload and
     /// download throughput, resume after a kill, peak memory of client and server.
     Files(files::FilesArgs),
+    /// A group of N members (1 000 by default) on a running network, each polling the group
+    /// swarm through onion paths: create, join, and the time for a message to reach all.
+    Groups(groups::GroupsArgs),
 }
 
 /// What to measure and how hard to push.
@@ -157,6 +163,7 @@ fn run() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Node(args)) => return node::run_child(args),
         Some(Command::Messenger(args)) => return run_messenger(&args),
+        Some(Command::Groups(args)) => return run_groups(&args),
         Some(Command::Files(args)) => {
             let summary = files::run(&args)?;
             if args.json {
@@ -187,6 +194,20 @@ fn run_messenger(args: &messenger::MessengerArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the clients' async runtime")?;
     let summary = rt.block_on(messenger::run(args))?;
+    rt.shutdown_timeout(Duration::from_secs(1));
+    if args.json {
+        println!("RESULT {}", summary);
+    }
+    Ok(())
+}
+
+fn run_groups(args: &groups::GroupsArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.client_threads.max(1))
+        .enable_all()
+        .build()
+        .context("starting the members' async runtime")?;
+    let summary = rt.block_on(groups::run(args))?;
     rt.shutdown_timeout(Duration::from_secs(1));
     if args.json {
         println!("RESULT {}", summary);

@@ -29,11 +29,12 @@ use clap::Args;
 use serde_json::{Value, json};
 use umbra_crypto::{Identity, OsRandom, Random as _, SessionId, mnemonic};
 use umbra_messenger::{Event, KdfParams, MessageStatus, Messenger, OnionSwarm, Profile, SwarmApi};
-use umbra_net::{NetworkConfig, OnionTransport, TransportConfig};
+use umbra_net::{OnionTransport, TransportConfig};
 
+use crate::dist::{dist_json, dist_line};
+use crate::network::{CpuSpan, Network};
 use crate::sys::{self, Machine};
 
-const MIB: f64 = 1024.0 * 1024.0;
 /// Storage TTL of the ceiling's raw stores (the messenger's default, 14 days).
 const PROBE_TTL_MS: u64 = 14 * 24 * 3_600_000;
 
@@ -89,103 +90,6 @@ impl Client {
     }
 }
 
-/// The network file and whether it is a devnet.
-struct Network {
-    path: PathBuf,
-    config: NetworkConfig,
-    devnet: bool,
-    /// Nodes listed in the file (a devnet lists them all).
-    nodes: usize,
-    /// The devnet's process ids (registry and nodes) from `devnet.json` next to the network
-    /// file, for their CPU time; empty when it is not a devnet directory.
-    pids: Vec<String>,
-}
-
-impl Network {
-    fn load(path: &Path) -> anyhow::Result<Network> {
-        if !path.exists() {
-            bail!(
-                "reading the network file: {} does not exist (start one with `umbra devnet up --dir DIR --detach` and pass --network DIR/network.json)",
-                path.display()
-            );
-        }
-        let config = NetworkConfig::load(path)?;
-        let raw: Value = std::fs::read(path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null);
-        let devnet = raw["network"] == "devnet";
-        let nodes = raw["nodes"].as_array().map_or(0, Vec::len);
-        let pids = path
-            .parent()
-            .map(|d| d.join("devnet.json"))
-            .and_then(|f| std::fs::read(f).ok())
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .map(|v| {
-                let mut pids = Vec::new();
-                if let Some(p) = v["registry"]["process"]["pid"].as_u64() {
-                    pids.push(p.to_string());
-                }
-                for n in v["nodes"].as_array().into_iter().flatten() {
-                    if let Some(p) = n["process"]["pid"].as_u64() {
-                        pids.push(p.to_string());
-                    }
-                }
-                pids
-            })
-            .unwrap_or_default();
-        Ok(Network {
-            path: path.to_path_buf(),
-            config,
-            devnet,
-            nodes,
-            pids,
-        })
-    }
-
-    /// CPU seconds used so far by this process and by the network's processes.
-    fn cpu(&self) -> (f64, f64) {
-        let me = sys::cpu_seconds("self").unwrap_or(0.0);
-        let net = self
-            .pids
-            .iter()
-            .filter_map(|p| sys::cpu_seconds(p))
-            .sum::<f64>();
-        (me, net)
-    }
-}
-
-/// CPU used during a phase, in cores (CPU seconds / wall seconds).
-struct CpuSpan {
-    start: (f64, f64),
-    at: Instant,
-}
-
-impl CpuSpan {
-    fn start(net: &Network) -> CpuSpan {
-        CpuSpan {
-            start: net.cpu(),
-            at: SystemClock.instant(),
-        }
-    }
-
-    /// CPU since the start in cores, this process and the network's: as a phrase for the
-    /// report and as JSON. Spans under a second are not reported (the kernel counts CPU time
-    /// in 10 ms ticks per process, too coarse for them).
-    fn cores(&self, net: &Network) -> (String, Value) {
-        let (me, nodes) = net.cpu();
-        let wall = SystemClock.since(self.at).as_secs_f64();
-        if wall < 1.0 {
-            return ("CPU not measured (under 1 s)".into(), Value::Null);
-        }
-        let (c, n) = ((me - self.start.0) / wall, (nodes - self.start.1) / wall);
-        (
-            format!("CPU client {c:.2} cores, network {n:.2} cores"),
-            json!({"client": c, "network": n}),
-        )
-    }
-}
-
 /// Creates a profile named `name` under `base` and connects it as the CLI does
 /// (`umbra::client::context::online_with`): guards kept in the profile, no /24 diversity on a
 /// devnet (every node is on 127.0.0.1).
@@ -231,41 +135,6 @@ async fn ready(c: &Client, net: &Network) -> anyhow::Result<()> {
     })
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// The `q` quantile (0.0..=1.0) of sorted durations, in ms (nearest rank, as the storage
-/// benchmark computes it).
-fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let last = sorted.len() - 1;
-    let i = ((last as f64) * q).round() as usize;
-    ms(sorted[i.min(last)])
-}
-
-fn dist_json(sorted: &[Duration]) -> Value {
-    json!({
-        "count": sorted.len(),
-        "p50_ms": quantile_ms(sorted, 0.50),
-        "p90_ms": quantile_ms(sorted, 0.90),
-        "p99_ms": quantile_ms(sorted, 0.99),
-        "max_ms": quantile_ms(sorted, 1.0),
-    })
-}
-
-fn dist_line(sorted: &[Duration]) -> String {
-    format!(
-        "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        quantile_ms(sorted, 0.50),
-        quantile_ms(sorted, 0.90),
-        quantile_ms(sorted, 0.99),
-        quantile_ms(sorted, 1.0)
-    )
-}
-
 fn now_ms() -> u64 {
     SystemClock.now_ms()
 }
@@ -278,17 +147,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) async fn run(args: &MessengerArgs) -> anyhow::Result<Value> {
     let net = Network::load(&args.network)?;
     let machine = Machine::read();
-    println!("umbra-bench messenger {}", env!("CARGO_PKG_VERSION"));
-    println!(
-        "machine: {} CPUs ({}), {:.1} GiB RAM, load average {} at start",
-        machine.cpus,
-        machine.cpu_model,
-        machine.mem_total as f64 / (MIB * 1024.0),
-        machine.loadavg,
-    );
-    if cfg!(debug_assertions) {
-        println!("WARNING: debug build of the client; use --release for figures");
-    }
+    machine.print_header("umbra-bench messenger", "the client");
     println!(
         "network: {} ({} nodes in the file{}); clients: this process, {} runtime thread(s)",
         net.path.display(),

@@ -257,17 +257,7 @@ async fn measure_ceiling(secs: f64) -> anyhow::Result<Ceiling> {
 /// Runs the whole benchmark; prints the report and returns its JSON summary.
 pub(crate) async fn run_bench(args: &BenchArgs) -> anyhow::Result<Value> {
     let machine = Machine::read();
-    println!("umbra-bench {}", env!("CARGO_PKG_VERSION"));
-    println!(
-        "machine: {} CPUs ({}), {:.1} GiB RAM, load average {} at start",
-        machine.cpus,
-        machine.cpu_model,
-        machine.mem_total as f64 / (MIB * 1024.0),
-        machine.loadavg,
-    );
-    if cfg!(debug_assertions) {
-        println!("WARNING: debug build of the load generator and node; use --release for figures");
-    }
+    machine.print_header("umbra-bench", "the load generator and node");
 
     let t = SystemClock.instant();
     let node = NodeProcess::spawn(&args.durability, args.swarm)?;

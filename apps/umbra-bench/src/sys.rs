@@ -125,6 +125,22 @@ impl Machine {
             mem_total,
         }
     }
+
+    /// Prints the report's first lines: the mode (`"umbra-bench messenger"`, …), this
+    /// machine, and a warning when `what` was built without optimisations.
+    pub(crate) fn print_header(&self, mode: &str, what: &str) {
+        println!("{mode} {}", env!("CARGO_PKG_VERSION"));
+        println!(
+            "machine: {} CPUs ({}), {:.1} GiB RAM, load average {} at start",
+            self.cpus,
+            self.cpu_model,
+            self.mem_total as f64 / (1024.0 * 1024.0 * 1024.0),
+            self.loadavg,
+        );
+        if cfg!(debug_assertions) {
+            println!("WARNING: debug build of {what}; use --release for figures");
+        }
+    }
 }
 
 /// The 1, 5 and 15 minute load averages, e.g. `"4.46 4.28 4.00"`.

@@ -2,7 +2,8 @@
 //! Closed groups end to end on a real devnet, through the CLI: an admin creates a group of
 //! four, everyone accepts and reads a message, one member is removed (it reads nothing
 //! afterwards), one is promoted and removes another, one leaves, and the group is deleted for
-//! everyone.
+//! everyone. On the same devnet, `umbra-bench groups` at small scale: members long-polling the
+//! group swarm each get every message, and each message is stored once.
 
 mod common;
 
@@ -114,4 +115,45 @@ fn a_group_of_four_through_the_cli() {
     ok(&alice.run(&["group", "delete", &group], ""), "delete");
     let info = alice.json(&["group", "info", &group]);
     assert_eq!(info["status"], "deleted");
+
+    fan_out_to_pollers(&network);
+}
+
+/// `umbra-bench groups` with 40 members and 3 messages: it fails unless every member
+/// decrypted every message and the group swarm holds exactly 3.
+fn fan_out_to_pollers(network: &std::path::Path) {
+    common::build_next_to_umbra(&["umbra-bench"]);
+    let bench = common::exe().with_file_name("umbra-bench");
+    let child = std::process::Command::new(bench)
+        .args([
+            "groups",
+            "--members",
+            "40",
+            "--messages",
+            "3",
+            "--pause-ms",
+            "0",
+        ])
+        .args(["--timeout", "60", "--json", "--network"])
+        .arg(network)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = common::finish(child, GUARD, "umbra-bench groups");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "umbra-bench groups failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(|j| serde_json::from_str(j).unwrap())
+        .expect("a RESULT line");
+    assert_eq!(result["stored_messages"], 3);
+    assert_eq!(result["fan_out"]["per_member"]["count"], 40 * 3);
+    assert_eq!(result["fan_out"]["refused"], 0);
 }

@@ -33,8 +33,8 @@ use divan::{Bencher, black_box};
 use umbra_crypto::{Identity, SeededRandom, SessionId};
 use umbra_groups::rekey::build_rekey;
 use umbra_groups::{
-    GroupAdmin, GroupInfo, GroupKeys, GroupMembers, KeysMessage, Member, Pending, Role,
-    decrypt_message, encrypt_message,
+    GroupAdmin, GroupInfo, GroupKeys, GroupMembers, KeysMessage, Member, Role, decrypt_message,
+    encrypt_message,
 };
 
 const SIZES: [usize; 3] = [10, 100, 1000];
@@ -206,21 +206,7 @@ fn create(admin: &GroupAdmin, ids: &[SessionId], one_edit: bool) -> Created {
     info.set_name("Benchmark group").unwrap();
     info.set_created(NOW_MS / 1000);
     let mut list = GroupMembers::new(admin.public(), Some(admin), &keys).unwrap();
-    let entries: Vec<Member> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            let mut m = Member::new(*id);
-            if i == 0 {
-                m.admin = true;
-                m.invite = None;
-                m.name = "Creator".into();
-            } else {
-                m.invite = Some(Pending::Sent);
-            }
-            m
-        })
-        .collect();
+    let entries = Member::founding(ids[0], "Creator", &ids[1..]);
     if one_edit {
         list.set_all(&entries).unwrap();
     } else {

@@ -308,6 +308,22 @@ impl Member {
         }
     }
 
+    /// The Members entries of a new group: its creator (an admin, named `creator_name`, cut
+    /// to 100 characters) first, then `invitees` with their invitations sent.
+    pub fn founding(creator: SessionId, creator_name: &str, invitees: &[SessionId]) -> Vec<Member> {
+        let mut me = Member::new(creator);
+        me.admin = true;
+        me.invite = None;
+        me.name = creator_name.chars().take(100).collect();
+        std::iter::once(me)
+            .chain(invitees.iter().map(|id| {
+                let mut entry = Member::new(*id);
+                entry.invite = Some(Pending::Sent);
+                entry
+            }))
+            .collect()
+    }
+
     fn read(session_id: SessionId, d: &Dict) -> Member {
         Member {
             session_id,

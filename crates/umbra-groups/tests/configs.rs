@@ -204,3 +204,28 @@ fn a_config_needs_a_key() {
     let keys = GroupKeys::new(*admin.public());
     assert!(GroupInfo::new(admin.public(), Some(&admin), &keys).is_err());
 }
+
+#[test]
+fn a_new_group_lists_its_creator_as_admin_and_the_invitees_as_invited() {
+    let people: Vec<SessionId> = (1..=3u8)
+        .map(|i| Identity::from_seed(&[i; 32]).session_id())
+        .collect();
+    let long_name = "é".repeat(150);
+    let entries = Member::founding(people[0], &long_name, &people[1..]);
+    assert_eq!(entries.len(), 3);
+    let creator = &entries[0];
+    assert_eq!(creator.session_id, people[0]);
+    assert!(creator.admin);
+    assert_eq!(creator.invite, None, "the creator is not invited");
+    assert_eq!(
+        creator.name.chars().count(),
+        100,
+        "names are cut at 100 characters"
+    );
+    for (entry, id) in entries[1..].iter().zip(&people[1..]) {
+        assert_eq!(entry.session_id, *id);
+        assert!(!entry.admin);
+        assert_eq!(entry.invite, Some(Pending::Sent));
+        assert!(entry.name.is_empty());
+    }
+}

@@ -533,19 +533,9 @@ impl Messenger {
         let mut list = GroupMembers::new(&public, Some(&admin), &h.keys)
             .map_err(MessengerError::group("creating the member list"))?;
         let my_name = self.display_name()?.unwrap_or_default();
-        let mut me = Member::new(self.me);
-        me.admin = true;
-        me.invite = None;
-        me.name = my_name.chars().take(100).collect();
         // One edit for the whole list: one `set` per member copies the list each time
         // (O(n²), most of a 1 000-member group's creation, BENCHMARKS.md).
-        let entries: Vec<Member> = std::iter::once(me)
-            .chain(invitees.iter().map(|m| {
-                let mut entry = Member::new(*m);
-                entry.invite = Some(Pending::Sent);
-                entry
-            }))
-            .collect();
+        let entries = Member::founding(self.me, &my_name, &invitees);
         list.set_all(&entries)
             .map_err(MessengerError::group("adding the members"))?;
         self.push_group_config(&h, namespace::INFO, info.state_mut())

@@ -139,13 +139,15 @@ pub fn group_store_request(
     rpc("store", p)
 }
 
-/// `retrieve` request JSON (§5.2) of `namespace` of a group swarm.
+/// `retrieve` request JSON (§5.2) of `namespace` of a group swarm, waiting at the node up to
+/// `wait_ms` for something new (as [`long_poll_request`]; 0: a plain retrieve).
 pub fn group_retrieve_request(
     group: &GroupPublic,
     auth: GroupAuth<'_>,
     namespace: i32,
     last_hash: Option<&MessageHash>,
     timestamp_ms: u64,
+    wait_ms: u64,
 ) -> Vec<u8> {
     let mut p = json!({
         "pubkey": group.id().to_hex(),
@@ -154,6 +156,9 @@ pub fn group_retrieve_request(
     });
     if let Some(h) = last_hash {
         p["last_hash"] = json!(h);
+    }
+    if wait_ms > 0 {
+        p["umbra_wait_ms"] = json!(wait_ms);
     }
     group_auth(
         auth,
@@ -628,10 +633,21 @@ impl SwarmApi for OnionSwarm {
         namespace: i32,
         last_hash: Option<&'a MessageHash>,
     ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
+        self.group_retrieve_wait(group, auth, namespace, last_hash, 0)
+    }
+
+    fn group_retrieve_wait<'a>(
+        &'a self,
+        group: &'a GroupPublic,
+        auth: GroupAuth<'a>,
+        namespace: i32,
+        last_hash: Option<&'a MessageHash>,
+        wait_ms: u64,
+    ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
         Box::pin(async move {
             let destination = Destination::Swarm(group.id());
             let now = self.signing_now(&destination).await;
-            let body = group_retrieve_request(group, auth, namespace, last_hash, now);
+            let body = group_retrieve_request(group, auth, namespace, last_hash, now, wait_ms);
             let json = self.call(destination, body).await?;
             parse_retrieve(&json)
         })
@@ -787,11 +803,28 @@ mod tests {
             12,
             Some(&h('h')),
             1_700_000_000_000,
+            0,
         );
         let v: Value = serde_json::from_slice(&req).unwrap();
         let p = &v["params"];
         assert_eq!(p["subaccount"], sub.token().to_base64());
         assert_eq!(p["last_hash"], h('h').as_str());
+        assert!(
+            p.get("umbra_wait_ms").is_none(),
+            "a plain retrieve asks no wait"
+        );
+        // The wait is outside the signed bytes, as for one's own swarm.
+        let waiting = group_retrieve_request(
+            &group,
+            GroupAuth::Member(&sub),
+            12,
+            Some(&h('h')),
+            1_700_000_000_000,
+            15_000,
+        );
+        let w: Value = serde_json::from_slice(&waiting).unwrap();
+        assert_eq!(w["params"]["umbra_wait_ms"], 15_000);
+        assert_eq!(w["params"]["subaccount"], p["subaccount"]);
         let sig = STANDARD.decode(p["signature"].as_str().unwrap()).unwrap();
         let sig = umbra_crypto::Signature::from_slice(&sig).unwrap();
         assert!(

@@ -199,6 +199,20 @@ pub trait SwarmApi: Send + Sync {
         no_group_access()
     }
 
+    /// [`SwarmApi::group_retrieve`] that may wait at the node up to `wait_ms` for something
+    /// new (`umbra_wait_ms`, as [`SwarmApi::retrieve_wait`]). The default does not wait.
+    fn group_retrieve_wait<'a>(
+        &'a self,
+        group: &'a GroupPublic,
+        auth: GroupAuth<'a>,
+        namespace: i32,
+        last_hash: Option<&'a MessageHash>,
+        wait_ms: u64,
+    ) -> BoxFuture<'a, Result<RetrievedPage, SwarmError>> {
+        let _ = wait_ms;
+        self.group_retrieve(group, auth, namespace, last_hash)
+    }
+
     /// `expire` (§5.6) of `hashes` in the swarm of `admin`'s group to `expiry_ms`, signed by
     /// the group key: an admin keeps the keys messages and configs alive (§1.1, §2.10). The
     /// default refuses as unreachable.
