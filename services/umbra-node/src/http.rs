@@ -220,6 +220,7 @@ pub(crate) async fn serve_client(
 ) {
     let graceful = GracefulShutdown::new();
     let header_timeout = Duration::from_secs(app.limits.request_timeout_secs);
+    let max_streams = u32::try_from(app.limits.max_inflight).unwrap_or(u32::MAX);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -252,6 +253,12 @@ pub(crate) async fn serve_client(
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout);
+            // One HTTP/2 connection from another node carries the onion requests of all the
+            // clients whose paths cross both nodes, and a long-poll holds its stream for up
+            // to 20 s: hyper's default of 200 streams per connection then queues everything
+            // behind 200 waiting polls (a 1 000-member group's store took 30 s). The node's
+            // own in-flight cap bounds the work, whatever the connection.
+            builder.http2().max_concurrent_streams(max_streams);
             let conn = builder.serve_connection(TokioIo::new(tls), svc);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::trace!("connection ended: {}", umbra_report::Report(&*e));

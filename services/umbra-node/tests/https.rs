@@ -258,3 +258,65 @@ async fn a_node_built_with_a_clock_reads_time_from_it() {
         "a timestamp far from the node's clock is refused"
     );
 }
+
+/// One HTTP/2 connection (another node relaying many clients' onion requests) can hold more
+/// long-polls than hyper's default of 200 streams: all 250 wait at the node at once, and a
+/// store on the same connection is answered while they wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_http2_connection_carries_more_than_200_long_polls() {
+    const POLLS: usize = 250;
+    let node = TestNode::start_with(|c| c.rate_limit.enabled = false)
+        .await
+        .unwrap();
+    let state = node.node().unwrap().state().clone();
+    let client = https_client().unwrap();
+    let url = node.rpc_url();
+    // Open the connection first, so every poll shares it.
+    let r = client
+        .post(&url)
+        .json(&json!({"method": "info", "params": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    let a = TestAccount::new(12);
+    let polls: Vec<_> = (0..POLLS)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            let mut p = a.retrieve_params(0, now_ms());
+            p["umbra_wait_ms"] = json!(20_000);
+            tokio::spawn(async move { rpc(&client, &url, "retrieve", p).await })
+        })
+        .collect();
+    // Bounded by the polls' own 20 s: before they end, all of them must be waiting.
+    let mut waited = 0;
+    while state.long_poll.waiting() < POLLS {
+        assert!(
+            waited < 15_000,
+            "only {} of {POLLS} long-polls reached the node over one connection",
+            state.long_poll.waiting()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        waited += 10;
+    }
+    let (status, body) = rpc(
+        &client,
+        &url,
+        "store",
+        a.store_params(0, now_ms(), 86_400_000, b"wake"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    for p in polls {
+        let (status, body) = p.await.unwrap().unwrap();
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v["messages"].as_array().unwrap().len(),
+            1,
+            "woken by the store"
+        );
+    }
+    node.stop().await;
+}
