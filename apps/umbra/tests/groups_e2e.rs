@@ -1,8 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Closed groups end to end on a real devnet, through the CLI: an admin creates a group of
-//! four, everyone accepts and reads a message, one member is removed (it reads nothing
-//! afterwards), one is promoted and removes another, one leaves, and the group is deleted for
-//! everyone. On the same devnet, `umbra-bench groups` at small scale: members long-polling the
+//! four, everyone accepts and reads a message, a member deletes one of its messages for
+//! everyone, one member is removed (it reads nothing afterwards), one is promoted and removes
+//! another, one leaves, and the group is deleted for everyone. On the same devnet, `umbra-bench groups` at small scale: members long-polling the
 //! group swarm each get every message, and each message is stored once.
 
 mod common;
@@ -75,6 +75,21 @@ fn a_group_of_four_through_the_cli() {
             texts(u, &group) == ["hello all"]
         });
     }
+
+    // Dave deletes a message of his for everyone, by the hash `history` shows.
+    assert_eq!(dave.json(&["send", &group, "wrong chat"])["status"], "sent");
+    let hash = dave.json(&["history", &group]).as_array().unwrap()[1]["hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    until(bob, &group, "dave's message", |_, u| {
+        texts(u, &group).len() == 2
+    });
+    assert_eq!(dave.json(&["unsend", &hash])["group"], group.as_str());
+    assert_eq!(texts(dave, &group), ["hello all"]);
+    until(bob, &group, "dave's deletion", |_, u| {
+        texts(u, &group) == ["hello all"]
+    });
 
     // Carol is removed: she is told, and reads nothing sent afterwards.
     ok(&alice.run(&["group", "remove", &group, c_id], ""), "remove");

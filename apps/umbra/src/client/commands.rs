@@ -184,6 +184,14 @@ fn sort_events(m: &Messenger, events: Vec<Event>, out: &mut Polled) {
                 "{} deleted a message (timestamp {sent_ms})",
                 render::name_of(m, &author)
             )),
+            Event::GroupUnsent {
+                group,
+                author,
+                sent_ms,
+            } => out.notes.push(format!(
+                "{} deleted a message in the group {group} (timestamp {sent_ms})",
+                render::name_of(m, &author)
+            )),
             Event::Read { by, sent_ms } => out.notes.push(format!(
                 "{} read {} of your messages",
                 render::name_of(m, &by),
@@ -698,9 +706,9 @@ pub(crate) async fn unsend(a: &UnsendArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let msg = found.ok_or_else(|| {
-        anyhow!("unsending: no message has the hash or timestamp {key:?} (see `umbra history`)")
-    })?;
+    let Some(msg) = found else {
+        return unsend_in_group(&online, key, ts, a.g.json).await;
+    };
     if !msg.outgoing {
         bail!("unsending: only your own messages can be deleted for everyone");
     }
@@ -719,6 +727,41 @@ pub(crate) async fn unsend(a: &UnsendArgs) -> anyhow::Result<()> {
             msg.body,
             render::name_of(m, &msg.conversation)
         );
+    }
+    Ok(())
+}
+
+/// `umbra unsend` of a group message: ours, or anyone's when we are an admin of the group.
+async fn unsend_in_group(
+    online: &context::Online,
+    key: &str,
+    ts: Option<u64>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let m = &online.messenger;
+    let found = m.groups()?.into_iter().find_map(|g| {
+        m.group_history(&g.id).ok()?.into_iter().find(|msg| {
+            msg.hash.is_some_and(|h| h == key) || (msg.outgoing && ts == Some(msg.sent_ms))
+        })
+    });
+    let msg = found.ok_or_else(|| {
+        anyhow!("unsending: no message has the hash or timestamp {key:?} (see `umbra history`)")
+    })?;
+    let hash = msg.hash.ok_or_else(|| {
+        anyhow!("unsending: that group message has no hash yet; try again once it is sent")
+    })?;
+    online.connect().await?;
+    m.unsend_group_message(&msg.group, &hash).await?;
+    if json {
+        print_json(&json!({
+            "ok": true,
+            "action": "unsend",
+            "group": msg.group,
+            "hash": hash,
+            "timestamp": msg.sent_ms,
+        }));
+    } else {
+        println!("deleted for everyone in the group: {:?}", msg.body);
     }
     Ok(())
 }

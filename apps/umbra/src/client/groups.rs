@@ -385,6 +385,16 @@ pub(crate) async fn chat(g: &Globals, group: &str) -> anyhow::Result<()> {
                                 Event::GroupClosed { group, status } if group == id && !json => {
                                     println!("the group is now {}", status.as_str());
                                 }
+                                Event::GroupUnsent {
+                                    group,
+                                    author,
+                                    sent_ms,
+                                } if group == id && !json => {
+                                    println!(
+                                        "-- {} deleted a message (timestamp {sent_ms})",
+                                        render::name_of(&m, &author)
+                                    );
+                                }
                                 _ => {}
                             }
                         }

@@ -1533,28 +1533,85 @@ pub(crate) fn insert_group_message(
     .map(|n| n > 0)
 }
 
+/// The columns [`group_message_row`] reads, in its order.
+const GROUP_MESSAGE_COLUMNS: &str =
+    "group_id, author, sent_ms, body, outgoing, received_ms, hash, status";
+
+fn group_message_row(r: &Row<'_>) -> rusqlite_cipher::Result<super::model::GroupChatMessage> {
+    Ok(super::model::GroupChatMessage {
+        group: r.get(0)?,
+        author: sid(&r.get::<_, String>(1)?)?,
+        sent_ms: u("sent_ms", r.get(2)?)?,
+        body: r.get(3)?,
+        outgoing: r.get(4)?,
+        received_ms: u("received_ms", r.get(5)?)?,
+        hash: parse_hash_opt(r.get(6)?)?,
+        status: MessageStatus::from_i64(r.get(7)?),
+    })
+}
+
 /// The messages of a group, oldest first.
 pub(crate) fn group_history(
     conn: &Connection,
     id: &str,
 ) -> rusqlite_cipher::Result<Vec<super::model::GroupChatMessage>> {
-    let mut stmt = conn.prepare(
-        "SELECT group_id, author, sent_ms, body, outgoing, received_ms, hash, status
-         FROM group_messages WHERE group_id = ?1 ORDER BY sent_ms, id",
-    )?;
-    stmt.query_map(params![id], |r| {
-        Ok(super::model::GroupChatMessage {
-            group: r.get(0)?,
-            author: sid(&r.get::<_, String>(1)?)?,
-            sent_ms: u("sent_ms", r.get(2)?)?,
-            body: r.get(3)?,
-            outgoing: r.get(4)?,
-            received_ms: u("received_ms", r.get(5)?)?,
-            hash: parse_hash_opt(r.get(6)?)?,
-            status: MessageStatus::from_i64(r.get(7)?),
-        })
-    })
-    .and_then(Iterator::collect)
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages WHERE group_id = ?1
+         ORDER BY sent_ms, id"
+    ))?;
+    stmt.query_map(params![id], group_message_row)
+        .and_then(Iterator::collect)
+}
+
+/// The message of group `id` stored under `hash`.
+pub(crate) fn group_message_by_hash(
+    conn: &Connection,
+    id: &str,
+    hash: &MessageHash,
+) -> rusqlite_cipher::Result<Option<super::model::GroupChatMessage>> {
+    conn.query_row(
+        &format!(
+            "SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages
+             WHERE group_id = ?1 AND hash = ?2"
+        ),
+        params![id, hash.as_str()],
+        group_message_row,
+    )
+    .optional()
+}
+
+/// Deletes the messages of group `id` stored under one of `hashes` (only those written by
+/// `by`, when given) and every message written by one of `authors`; returns what was deleted.
+pub(crate) fn delete_group_messages(
+    conn: &Connection,
+    id: &str,
+    hashes: &[MessageHash],
+    authors: &[SessionId],
+    by: Option<&SessionId>,
+) -> rusqlite_cipher::Result<Vec<super::model::GroupChatMessage>> {
+    let mut gone = Vec::new();
+    let by = by.map(SessionId::to_hex);
+    let mut by_hash = conn.prepare(&format!(
+        "DELETE FROM group_messages WHERE group_id = ?1 AND hash = ?2
+         AND (?3 IS NULL OR author = ?3) RETURNING {GROUP_MESSAGE_COLUMNS}"
+    ))?;
+    for h in hashes {
+        let rows = by_hash.query_map(params![id, h.as_str(), by], group_message_row)?;
+        for m in rows {
+            gone.push(m?);
+        }
+    }
+    let mut by_author = conn.prepare(&format!(
+        "DELETE FROM group_messages WHERE group_id = ?1 AND author = ?2
+         RETURNING {GROUP_MESSAGE_COLUMNS}"
+    ))?;
+    for a in authors {
+        let rows = by_author.query_map(params![id, a.to_hex()], group_message_row)?;
+        for m in rows {
+            gone.push(m?);
+        }
+    }
+    Ok(gone)
 }
 
 /// Whether (group, author, sent time) already names a group message.

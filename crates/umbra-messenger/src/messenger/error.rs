@@ -114,6 +114,9 @@ pub enum MessengerError {
     /// Only one's own messages can be unsent.
     #[error("unsending a message: only your own messages can be deleted for everyone")]
     NotOwnMessage,
+    /// The message is not acknowledged by the swarm yet, so it cannot be unsent yet.
+    #[error("unsending a message: it is still being sent; try again once it is sent")]
+    StillSending,
     /// The disappearing-messages timer is out of range.
     #[error("setting disappearing messages: the timer must be between {min} and {max} seconds")]
     InvalidTimer {

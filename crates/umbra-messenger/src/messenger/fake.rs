@@ -243,6 +243,25 @@ impl FakeSwarms {
             .collect()
     }
 
+    /// Removes `hashes` from the swarm of account `owner` (hex); the hashes removed, sorted.
+    fn remove(&self, owner: &str, hashes: &[MessageHash]) -> Vec<MessageHash> {
+        let mut st = self.st();
+        let mut deleted = Vec::new();
+        if let Some(b) = st.boxes.get_mut(owner) {
+            for entries in b.values_mut() {
+                entries.retain(|e| {
+                    let hit = hashes.contains(&e.hash);
+                    if hit {
+                        deleted.push(e.hash);
+                    }
+                    !hit
+                });
+            }
+        }
+        deleted.sort();
+        deleted
+    }
+
     /// Stores `data` in `group`'s swarm without any check (a forger that reached a node).
     pub fn inject_group_message(&self, group: &GroupPublic, namespace: i32, data: &[u8]) {
         let now = self.clock.now_ms();
@@ -483,6 +502,17 @@ impl SwarmApi for FakeSwarms {
         })
     }
 
+    fn group_delete<'a>(
+        &'a self,
+        admin: &'a GroupAdmin,
+        hashes: &'a [MessageHash],
+    ) -> BoxFuture<'a, Result<Vec<MessageHash>, SwarmError>> {
+        Box::pin(async move {
+            self.check_up()?;
+            Ok(self.remove(&admin.id().to_hex(), hashes))
+        })
+    }
+
     fn group_expire<'a>(
         &'a self,
         admin: &'a GroupAdmin,
@@ -529,21 +559,7 @@ impl SwarmApi for FakeSwarms {
     ) -> BoxFuture<'a, Result<Vec<MessageHash>, SwarmError>> {
         Box::pin(async move {
             self.check_up()?;
-            let mut st = self.st();
-            let mut deleted = Vec::new();
-            if let Some(b) = st.boxes.get_mut(&identity.session_id().to_hex()) {
-                for entries in b.values_mut() {
-                    entries.retain(|e| {
-                        let hit = hashes.contains(&e.hash);
-                        if hit {
-                            deleted.push(e.hash);
-                        }
-                        !hit
-                    });
-                }
-            }
-            deleted.sort();
-            Ok(deleted)
+            Ok(self.remove(&identity.session_id().to_hex(), hashes))
         })
     }
 

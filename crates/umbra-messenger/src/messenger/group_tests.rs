@@ -6,10 +6,12 @@ use umbra_groups::{
     rekey::build_rekey,
 };
 
-use super::groups::parse_group_id;
+use super::groups::{group_content, parse_group_id};
 use super::swarm::{GroupAuth, SwarmApi as _};
 use super::tests::Net;
 use super::*;
+use umbra_crypto::MessageHash;
+use umbra_wire::{GroupUpdateDeleteMemberContentMessage, GroupUpdateMessage};
 
 fn group_texts(h: &[GroupChatMessage]) -> Vec<(bool, &str)> {
     h.iter().map(|m| (m.outgoing, m.body.as_str())).collect()
@@ -724,4 +726,129 @@ async fn an_admin_keeps_the_group_alive_beyond_the_config_ttl() {
         group_messages(&carol.receive().await.unwrap()),
         vec!["forty days on"]
     );
+}
+
+/// The hash of the group message `body` in `who`'s history.
+fn hash_of(who: &Messenger, group: &str, body: &str) -> MessageHash {
+    who.group_history(group)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.body == body)
+        .and_then(|m| m.hash)
+        .unwrap_or_else(|| panic!("{body:?} is in the history with its hash"))
+}
+
+fn unsent(events: &[Event]) -> Vec<(SessionId, u64)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GroupUnsent {
+                author, sent_ms, ..
+            } => Some((*author, *sent_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn bodies(who: &Messenger, group: &str) -> Vec<String> {
+    who.group_history(group)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect()
+}
+
+#[tokio::test]
+async fn members_unsend_their_own_group_messages_and_admins_anyones() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (carol, _) = net.user("carol", 3);
+    let id = alice
+        .create_group("G", &[bob.session_id(), carol.session_id()])
+        .await
+        .unwrap()
+        .id;
+    join(&net, &bob, &id).await;
+    join(&net, &carol, &id).await;
+    alice.receive().await.unwrap();
+    let public = parse_group_id(&id).unwrap();
+    let stored = |h: &MessageHash| {
+        net.swarms
+            .group_messages(&public, i32::from(namespace::MESSAGES))
+            .iter()
+            .any(|(x, _)| x == h)
+    };
+
+    bob.send_group_text(&id, "typo").await.unwrap();
+    net.clock.advance(1_000);
+    alice.send_group_text(&id, "hello").await.unwrap();
+    net.clock.advance(1_000);
+    carol.receive().await.unwrap();
+    bob.receive().await.unwrap();
+    assert_eq!(bodies(&carol, &id), ["typo", "hello"]);
+
+    // Bob deletes his own message: gone for him at once, for Carol at her next poll. A
+    // member cannot delete from the swarm, so the bytes stay there.
+    let typo = hash_of(&bob, &id, "typo");
+    bob.unsend_group_message(&id, &typo).await.unwrap();
+    assert_eq!(bodies(&bob, &id), ["hello"]);
+    net.clock.advance(1_000);
+    let ev = carol.receive().await.unwrap();
+    assert_eq!(unsent(&ev).len(), 1);
+    assert_eq!(unsent(&ev)[0].0, bob.session_id());
+    assert_eq!(bodies(&carol, &id), ["hello"]);
+    assert!(stored(&typo));
+
+    // Bob is no admin: Alice's message is not his to delete, through the API or by hand.
+    let hello = hash_of(&bob, &id, "hello");
+    assert!(matches!(
+        bob.unsend_group_message(&id, &hello).await,
+        Err(MessengerError::NotOwnMessage)
+    ));
+    let h = bob.held_of(&id).unwrap();
+    let now = net.clock.now_ms();
+    let forged = |admin_signature: Option<Vec<u8>>| {
+        group_content(GroupUpdateMessage {
+            delete_member_content: Some(GroupUpdateDeleteMemberContentMessage {
+                member_session_ids: vec![alice.session_id().to_hex()],
+                message_hashes: vec![hello.to_string()],
+                admin_signature,
+            }),
+            ..GroupUpdateMessage::default()
+        })
+    };
+    bob.send_group_content(&h, &forged(None), now)
+        .await
+        .unwrap();
+    let signed = format!("DELETE_CONTENT{now}{}{hello}", alice.session_id().to_hex());
+    let wrong_key = bob.identity.sign(signed.as_bytes()).to_bytes().to_vec();
+    bob.send_group_content(&h, &forged(Some(wrong_key)), now + 1)
+        .await
+        .unwrap();
+    net.clock.advance(1_000);
+    assert!(unsent(&carol.receive().await.unwrap()).is_empty());
+    assert_eq!(bodies(&carol, &id), ["hello"]);
+
+    // Alice, an admin, deletes Carol's message: for everyone, and from the swarm.
+    carol.send_group_text(&id, "oops").await.unwrap();
+    net.clock.advance(1_000);
+    alice.receive().await.unwrap();
+    let oops = hash_of(&alice, &id, "oops");
+    alice.unsend_group_message(&id, &oops).await.unwrap();
+    assert!(!stored(&oops));
+    assert_eq!(bodies(&alice, &id), ["hello"]);
+    net.clock.advance(1_000);
+    let ev = carol.receive().await.unwrap();
+    let gone = unsent(&ev);
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].0, carol.session_id());
+    assert_eq!(bodies(&carol, &id), ["hello"]);
+    bob.receive().await.unwrap();
+    assert_eq!(bodies(&bob, &id), ["hello"]);
+    // Unknown hashes are refused with a clear error.
+    assert!(matches!(
+        alice.unsend_group_message(&id, &oops).await,
+        Err(MessengerError::NoSuchMessage(_))
+    ));
 }

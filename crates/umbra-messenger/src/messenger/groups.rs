@@ -95,7 +95,7 @@ fn invite_signed(invitee: &SessionId, timestamp_ms: u64) -> Vec<u8> {
     format!("INVITE{}{timestamp_ms}", invitee.to_hex()).into_bytes()
 }
 
-fn group_content(update: GroupUpdateMessage) -> Content {
+pub(super) fn group_content(update: GroupUpdateMessage) -> Content {
     Content {
         data_message: Some(DataMessage {
             group_update_message: Some(update),
@@ -245,7 +245,7 @@ impl Messenger {
         self.held(&self.db(), &public)
     }
 
-    fn require_joined(h: &Held, what: &'static str) -> Result<(), MessengerError> {
+    pub(super) fn require_joined(h: &Held, what: &'static str) -> Result<(), MessengerError> {
         match h.status() {
             GroupStatus::Joined => Ok(()),
             s => Err(MessengerError::GroupNotActive {
@@ -371,7 +371,7 @@ impl Messenger {
     }
 
     /// Encrypts `content` for the group (`messages.md` §1.3) and stores it once in ns 11.
-    async fn send_group_content(
+    pub(super) async fn send_group_content(
         &self,
         h: &Held,
         content: &Content,
@@ -1168,6 +1168,15 @@ impl Messenger {
                         if let Some(update) = dm.group_update_message {
                             if update.member_left_message.is_some() {
                                 left.push(opened.sender);
+                            }
+                            if let Some(deletion) = &update.delete_member_content {
+                                events.extend(self.apply_group_deletion(
+                                    &conn,
+                                    &h,
+                                    &opened.sender,
+                                    sent_ms,
+                                    deletion,
+                                )?);
                             }
                             if update.invite_response.is_some_and(|r| r.is_approved) {
                                 accepted.push(opened.sender);

@@ -20,6 +20,7 @@ pub mod fake;
 pub mod files;
 #[cfg(test)]
 mod group_tests;
+mod group_unsend;
 mod groups;
 mod ingest;
 mod media;

@@ -329,6 +329,15 @@ pub enum Event {
         /// Its sent time.
         sent_ms: u64,
     },
+    /// A group message was deleted for everyone (by its author or an admin).
+    GroupUnsent {
+        /// The group id (`03…` hex).
+        group: String,
+        /// Who wrote the message.
+        author: SessionId,
+        /// Its sent time.
+        sent_ms: u64,
+    },
     /// The other party read our messages.
     Read {
         /// Who read.

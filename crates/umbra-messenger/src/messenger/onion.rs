@@ -168,6 +168,19 @@ pub fn group_retrieve_request(
     rpc("retrieve", p)
 }
 
+/// `delete` request JSON (§5.5) of `hashes` from a group swarm, signed by the group key.
+pub fn group_delete_request(admin: &GroupAdmin, hashes: &[MessageHash]) -> Vec<u8> {
+    let sig = admin.sign(&delete_signed_bytes(hashes));
+    rpc(
+        "delete",
+        json!({
+            "pubkey": admin.id().to_hex(),
+            "messages": hashes,
+            "signature": STANDARD.encode(sig),
+        }),
+    )
+}
+
 /// `expire` request JSON (§5.6) of `hashes` in a group swarm, signed by the group key.
 pub fn group_expire_request(admin: &GroupAdmin, hashes: &[MessageHash], expiry_ms: u64) -> Vec<u8> {
     let sig = admin.sign(&expire_signed_bytes(false, expiry_ms, hashes));
@@ -650,6 +663,22 @@ impl SwarmApi for OnionSwarm {
             let body = group_retrieve_request(group, auth, namespace, last_hash, now, wait_ms);
             let json = self.call(destination, body).await?;
             parse_retrieve(&json)
+        })
+    }
+
+    fn group_delete<'a>(
+        &'a self,
+        admin: &'a GroupAdmin,
+        hashes: &'a [MessageHash],
+    ) -> BoxFuture<'a, Result<Vec<MessageHash>, SwarmError>> {
+        Box::pin(async move {
+            let json = self
+                .call(
+                    Destination::Swarm(admin.id()),
+                    group_delete_request(admin, hashes),
+                )
+                .await?;
+            Ok(parse_delete(&json))
         })
     }
 

@@ -213,6 +213,18 @@ pub trait SwarmApi: Send + Sync {
         self.group_retrieve(group, auth, namespace, last_hash)
     }
 
+    /// `delete` (§5.5) of `hashes` from the swarm of `admin`'s group, signed by the group key
+    /// (an admin deleting messages for everyone). Returns the hashes deleted. The default
+    /// refuses as unreachable.
+    fn group_delete<'a>(
+        &'a self,
+        admin: &'a GroupAdmin,
+        hashes: &'a [MessageHash],
+    ) -> BoxFuture<'a, Result<Vec<MessageHash>, SwarmError>> {
+        let _ = (admin, hashes);
+        no_group_access()
+    }
+
     /// `expire` (§5.6) of `hashes` in the swarm of `admin`'s group to `expiry_ms`, signed by
     /// the group key: an admin keeps the keys messages and configs alive (§1.1, §2.10). The
     /// default refuses as unreachable.
