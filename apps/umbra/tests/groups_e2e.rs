@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Closed groups end to end on a real devnet, through the CLI: an admin creates a group of
 //! four, everyone accepts and reads a message, a member deletes one of its messages for
-//! everyone, one member is removed (it reads nothing afterwards), one is promoted and removes
+//! everyone, the admin sets disappearing messages, one member is removed (it reads nothing afterwards), one is promoted and removes
 //! another, one leaves, and the group is deleted for everyone. On the same devnet, `umbra-bench groups` at small scale: members long-polling the
 //! group swarm each get every message, and each message is stored once.
 
@@ -89,6 +89,15 @@ fn a_group_of_four_through_the_cli() {
     assert_eq!(texts(dave, &group), ["hello all"]);
     until(bob, &group, "dave's deletion", |_, u| {
         texts(u, &group) == ["hello all"]
+    });
+
+    // Alice turns on disappearing messages for everyone; after-read is not for groups.
+    let set = alice.json(&["settings", &group, "--disappearing", "after-send:1d"]);
+    assert_eq!(set["disappearing"], "after-send:1d");
+    let refused = alice.run(&["settings", &group, "--disappearing", "after-read:1d"], "");
+    assert!(!refused.status.success());
+    until(bob, &group, "the group's timer", |v, _| {
+        v["disappearing"] == "after-send:1d"
     });
 
     // Carol is removed: she is told, and reads nothing sent afterwards.

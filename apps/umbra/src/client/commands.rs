@@ -774,6 +774,14 @@ pub(crate) async fn settings(a: &SettingsArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(render::parse_disappearing)
         .transpose()?;
+    if let Some(group) = a.contact.as_deref().filter(|w| super::groups::is_group(w)) {
+        if a.read_receipts.is_some() || a.typing.is_some() {
+            bail!(
+                "settings: read receipts and typing indicators are not per group (leave out the group id)"
+            );
+        }
+        return super::groups::settings(group, mode, &a.g).await;
+    }
     let online = match mode {
         Some(_) => Some(context::online(&a.g)?),
         None => None,

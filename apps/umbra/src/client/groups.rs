@@ -6,7 +6,9 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use umbra_crypto::{MessageHash, SessionId};
-use umbra_messenger::{GroupChatMessage, GroupView, MessageStatus, Messenger, is_group_id};
+use umbra_messenger::{
+    Disappearing, GroupChatMessage, GroupView, MessageStatus, Messenger, is_group_id,
+};
 
 use super::Globals;
 use super::context::{self, Reach, resolve};
@@ -90,6 +92,7 @@ fn group_json(v: &GroupView) -> Value {
         "members": v.members.iter().map(|m| m.session_id.to_hex()).collect::<Vec<_>>(),
         "admins": v.members.iter().filter(|m| m.admin).map(|m| m.session_id.to_hex()).collect::<Vec<_>>(),
         "invited": v.members.iter().filter(|m| m.invited).map(|m| m.session_id.to_hex()).collect::<Vec<_>>(),
+        "disappearing": render::disappearing(v.disappearing),
     })
 }
 
@@ -97,6 +100,10 @@ fn print_group(m: &Messenger, v: &GroupView) {
     println!("Group:   {} ({})", v.name, v.id);
     let role = if v.admin { ", you are an admin" } else { "" };
     println!("State:   {}{role}", v.status.as_str());
+    println!(
+        "Disappearing messages: {}",
+        render::disappearing(v.disappearing)
+    );
     if let Some(by) = &v.invited_by {
         println!("Invited by {}", render::name_of(m, by));
     }
@@ -320,6 +327,48 @@ pub(crate) fn decline(g: &Globals, group: &str) -> anyhow::Result<()> {
     let m = context::offline(g)?;
     m.decline_group(group)?;
     done(g, "decline", group, "declined the group invitation".into());
+    Ok(())
+}
+
+/// `umbra settings GROUP [--disappearing MODE]`: the group's disappearing timer, set by an
+/// admin (after send only: nobody tracks who read a group message).
+pub(crate) async fn settings(
+    group: &str,
+    mode: Option<Disappearing>,
+    g: &Globals,
+) -> anyhow::Result<()> {
+    let m = match mode {
+        Some(mode) => {
+            let seconds = match mode {
+                Disappearing::Off => None,
+                Disappearing::AfterSend { seconds } => Some(seconds),
+                Disappearing::AfterRead { .. } => bail!(
+                    "setting disappearing messages: groups only have after-send timers (use after-send:DURATION)"
+                ),
+            };
+            let online = context::online(g)?;
+            online.connect().await?;
+            online
+                .messenger
+                .set_group_disappearing(group, seconds)
+                .await?;
+            online.messenger
+        }
+        None => std::sync::Arc::new(context::offline(g)?),
+    };
+    let v = m.group(group)?;
+    if g.json {
+        print_json(&json!({
+            "group_id": v.id,
+            "disappearing": render::disappearing(v.disappearing),
+        }));
+    } else {
+        println!(
+            "disappearing messages: {} (in the group {})",
+            render::disappearing(v.disappearing),
+            v.name
+        );
+    }
     Ok(())
 }
 

@@ -292,10 +292,11 @@ pub(crate) struct SettingsArgs {
     #[arg(long, value_name = "on|off")]
     pub(crate) typing: Option<OnOff>,
     /// Disappearing messages of the conversation with CONTACT: off, after-send:DURATION or
-    /// after-read:DURATION (DURATION like 30s, 5m, 12h, 1d, 2w; 10 s to 14 days).
+    /// after-read:DURATION (DURATION like 30s, 5m, 12h, 1d, 2w; 10 s to 14 days). For a
+    /// GROUP (its admins): off or after-send:DURATION, for everyone in it.
     #[arg(long, value_name = "MODE", requires = "contact")]
     pub(crate) disappearing: Option<String>,
-    /// The conversation whose settings to show or change.
+    /// The conversation (contact or group) whose settings to show or change.
     pub(crate) contact: Option<String>,
     #[arg(skip)]
     pub(crate) g: Globals,

@@ -157,10 +157,16 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX group_messages_by_group ON group_messages (group_id, sent_ms);
     ",
+    // 4: disappearing group messages (the group's Info `E` timer, after send).
+    "
+    ALTER TABLE group_messages ADD COLUMN expires_at_ms INTEGER;
+    CREATE INDEX group_messages_by_expiry ON group_messages (expires_at_ms)
+        WHERE expires_at_ms IS NOT NULL;
+    ",
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -861,6 +867,9 @@ pub(crate) fn purge_expired(conn: &Connection, now: u64) -> rusqlite_cipher::Res
     let n = conn.execute(
         "DELETE FROM messages WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1",
         params![now],
+    )? + conn.execute(
+        "DELETE FROM group_messages WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1",
+        params![now],
     )?;
     conn.execute("DELETE FROM seen WHERE forget_after_ms <= ?1", params![now])?;
     conn.execute("DELETE FROM unsent WHERE until_ms <= ?1", params![now])?;
@@ -1517,8 +1526,8 @@ pub(crate) fn insert_group_message(
 ) -> rusqlite_cipher::Result<bool> {
     conn.execute(
         "INSERT OR IGNORE INTO group_messages
-         (group_id, author, sent_ms, body, outgoing, received_ms, hash, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         (group_id, author, sent_ms, body, outgoing, received_ms, hash, status, expires_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             m.group,
             m.author.to_hex(),
@@ -1527,7 +1536,8 @@ pub(crate) fn insert_group_message(
             m.outgoing,
             i("received_ms", m.received_ms)?,
             m.hash.as_ref().map(MessageHash::as_str),
-            m.status.to_i64()
+            m.status.to_i64(),
+            i_opt("expires_at_ms", m.expires_at_ms)?
         ],
     )
     .map(|n| n > 0)
@@ -1535,7 +1545,7 @@ pub(crate) fn insert_group_message(
 
 /// The columns [`group_message_row`] reads, in its order.
 const GROUP_MESSAGE_COLUMNS: &str =
-    "group_id, author, sent_ms, body, outgoing, received_ms, hash, status";
+    "group_id, author, sent_ms, body, outgoing, received_ms, hash, status, expires_at_ms";
 
 fn group_message_row(r: &Row<'_>) -> rusqlite_cipher::Result<super::model::GroupChatMessage> {
     Ok(super::model::GroupChatMessage {
@@ -1547,19 +1557,21 @@ fn group_message_row(r: &Row<'_>) -> rusqlite_cipher::Result<super::model::Group
         received_ms: u("received_ms", r.get(5)?)?,
         hash: parse_hash_opt(r.get(6)?)?,
         status: MessageStatus::from_i64(r.get(7)?),
+        expires_at_ms: u_opt("expires_at_ms", r.get(8)?)?,
     })
 }
 
-/// The messages of a group, oldest first.
+/// The messages of a group not expired at `now`, oldest first.
 pub(crate) fn group_history(
     conn: &Connection,
     id: &str,
+    now: u64,
 ) -> rusqlite_cipher::Result<Vec<super::model::GroupChatMessage>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages WHERE group_id = ?1
-         ORDER BY sent_ms, id"
+         AND (expires_at_ms IS NULL OR expires_at_ms > ?2) ORDER BY sent_ms, id"
     ))?;
-    stmt.query_map(params![id], group_message_row)
+    stmt.query_map(params![id, i("now", now)?], group_message_row)
         .and_then(Iterator::collect)
 }
 
@@ -1677,7 +1689,13 @@ pub(crate) fn own_group_message(
     me: &SessionId,
     sent_ms: u64,
 ) -> rusqlite_cipher::Result<Option<super::model::GroupChatMessage>> {
-    Ok(group_history(conn, id)?
-        .into_iter()
-        .find(|m| m.author == *me && m.sent_ms == sent_ms))
+    conn.query_row(
+        &format!(
+            "SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages
+             WHERE group_id = ?1 AND author = ?2 AND sent_ms = ?3"
+        ),
+        params![id, me.to_hex(), i("sent_ms", sent_ms)?],
+        group_message_row,
+    )
+    .optional()
 }

@@ -852,3 +852,73 @@ async fn members_unsend_their_own_group_messages_and_admins_anyones() {
         Err(MessengerError::NoSuchMessage(_))
     ));
 }
+
+#[tokio::test]
+async fn an_admin_sets_disappearing_messages_for_the_whole_group() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let id = alice
+        .create_group("G", &[bob.session_id()])
+        .await
+        .unwrap()
+        .id;
+    join(&net, &bob, &id).await;
+    alice.receive().await.unwrap();
+    alice.send_group_text(&id, "stays").await.unwrap();
+
+    // Only admins set it, within the one-to-one bounds.
+    assert!(matches!(
+        bob.set_group_disappearing(&id, Some(60)).await,
+        Err(MessengerError::NotGroupAdmin(_))
+    ));
+    assert!(matches!(
+        alice.set_group_disappearing(&id, Some(1)).await,
+        Err(MessengerError::InvalidTimer { .. })
+    ));
+    alice.set_group_disappearing(&id, Some(60)).await.unwrap();
+    let after = Disappearing::AfterSend { seconds: 60 };
+    assert_eq!(alice.group(&id).unwrap().disappearing, after);
+    net.clock.advance(1_000);
+    bob.receive().await.unwrap();
+    assert_eq!(
+        bob.group(&id).unwrap().disappearing,
+        after,
+        "through the Info config"
+    );
+
+    // Both sides' later messages disappear 60 s after they were sent, on both sides.
+    bob.send_group_text(&id, "gone soon").await.unwrap();
+    net.clock.advance(1_000);
+    alice.receive().await.unwrap();
+    for who in [&alice, &bob] {
+        let h = who.group_history(&id).unwrap();
+        assert_eq!(bodies(who, &id), ["stays", "gone soon"]);
+        assert_eq!(h[0].expires_at_ms, None, "sent before the timer");
+        let sent = h[1].sent_ms;
+        assert_eq!(h[1].expires_at_ms, Some(sent + 60_000));
+    }
+    let gone = hash_of(&bob, &id, "gone soon");
+    let public = parse_group_id(&id).unwrap();
+    let in_swarm = |h: &MessageHash| {
+        net.swarms
+            .group_messages(&public, i32::from(namespace::MESSAGES))
+            .iter()
+            .any(|(x, _)| x == h)
+    };
+    assert!(in_swarm(&gone));
+    net.clock.advance(59_000);
+    for who in [&alice, &bob] {
+        assert_eq!(bodies(who, &id), ["stays"]);
+    }
+    assert!(!in_swarm(&gone), "stored for 60 s only");
+
+    // Off again: new messages stay.
+    alice.set_group_disappearing(&id, None).await.unwrap();
+    net.clock.advance(1_000);
+    bob.receive().await.unwrap();
+    assert_eq!(bob.group(&id).unwrap().disappearing, Disappearing::Off);
+    bob.send_group_text(&id, "for good").await.unwrap();
+    net.clock.advance(120_000);
+    assert_eq!(bodies(&bob, &id), ["stays", "for good"]);
+}

@@ -34,9 +34,10 @@ use umbra_config::{Group as SyncedGroup, GroupRemoved};
 use super::config_state::{self, ConfigKind};
 use super::config_sync::{config_hashes, message_hashes};
 use super::db::{self, GroupRow};
+use super::group_disappearing;
 use super::swarm::GroupAuth;
 use super::{
-    DEFAULT_TTL_MS, Event, GroupChatMessage, GroupMemberView, GroupStatus, GroupView,
+    DEFAULT_TTL_MS, Disappearing, Event, GroupChatMessage, GroupMemberView, GroupStatus, GroupView,
     MAX_BODY_CHARS, MessageStatus, Messenger, MessengerError, lock,
 };
 
@@ -147,7 +148,7 @@ impl Messenger {
     }
 
     /// The Info config rebuilt from the kept messages; `None` before any key.
-    fn info_config(
+    pub(super) fn info_config(
         &self,
         conn: &Connection,
         h: &Held,
@@ -208,6 +209,7 @@ impl Messenger {
             admin: h.admin.is_some(),
             invited_by: h.row.invited_by.as_deref().and_then(|s| s.parse().ok()),
             members,
+            disappearing: self.group_disappearing(conn, h)?,
         })
     }
 
@@ -237,7 +239,8 @@ impl Messenger {
         let public = parse_group_id(group)?;
         let conn = self.db();
         let h = self.held(&conn, &public)?;
-        db::group_history(&conn, &h.row.id).map_err(MessengerError::db("reading the history"))
+        db::group_history(&conn, &h.row.id, self.now())
+            .map_err(MessengerError::db("reading the history"))
     }
 
     pub(super) fn held_of(&self, group: &str) -> Result<Held, MessengerError> {
@@ -305,7 +308,7 @@ impl Messenger {
     }
 
     /// Pushes a config an admin changed (all its parts), then keeps only the current one.
-    async fn push_group_config(
+    pub(super) async fn push_group_config(
         &self,
         h: &Held,
         ns: i16,
@@ -884,7 +887,8 @@ impl Messenger {
         let h = self.held_of(group)?;
         Self::require_joined(&h, what)?;
         let (profile, profile_key) = self.profile_proto(&self.db())?;
-        let content = Content {
+        let mode = self.group_disappearing(&self.db(), &h)?;
+        let mut content = Content {
             data_message: Some(DataMessage {
                 body: Some(text.to_string()),
                 profile,
@@ -893,6 +897,7 @@ impl Messenger {
             }),
             ..Content::default()
         };
+        group_disappearing::stamp(&mut content, mode);
         // Saved and queued in one transaction, then one delivery attempt (as `send_text`):
         // a group swarm out of reach keeps it queued for the next poll.
         let sent_ms = {
@@ -910,6 +915,7 @@ impl Messenger {
             {
                 sent_ms += 1;
             }
+            let expires_at_ms = group_disappearing::group_expiry(mode, sent_ms);
             let plain = encode_group_envelope(&content, sent_ms);
             let data = {
                 let mut rng = lock(&self.rng);
@@ -932,11 +938,14 @@ impl Messenger {
                     received_ms: sent_ms,
                     hash: Some(hash),
                     status: MessageStatus::Queued,
+                    expires_at_ms,
                 },
             )
             .map_err(MessengerError::db(what))?;
             let id = tx.last_insert_rowid();
-            db::queue_group_store(&tx, &h.row.id, &data, &hash, sent_ms, DEFAULT_TTL_MS, id)
+            // The swarm keeps a disappearing message only as long as its timer.
+            let ttl_ms = expires_at_ms.map_or(DEFAULT_TTL_MS, |at| at - sent_ms);
+            db::queue_group_store(&tx, &h.row.id, &data, &hash, sent_ms, ttl_ms, id)
                 .map_err(MessengerError::db(what))?;
             tx.commit().map_err(MessengerError::db(what))?;
             sent_ms
@@ -1162,6 +1171,13 @@ impl Messenger {
                                 continue;
                             }
                         };
+                        let expires_at_ms = group_disappearing::group_expiry(
+                            Disappearing::from_wire(
+                                content.expiration_type,
+                                content.expiration_timer,
+                            ),
+                            sent_ms,
+                        );
                         let Some(dm) = content.data_message else {
                             continue;
                         };
@@ -1199,6 +1215,7 @@ impl Messenger {
                             } else {
                                 MessageStatus::Received
                             },
+                            expires_at_ms,
                         };
                         if db::insert_group_message(&conn, &message)
                             .map_err(MessengerError::db(what))?

@@ -18,6 +18,7 @@ mod error;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 pub mod files;
+mod group_disappearing;
 #[cfg(test)]
 mod group_tests;
 mod group_unsend;

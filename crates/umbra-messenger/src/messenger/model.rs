@@ -232,6 +232,8 @@ pub struct GroupChatMessage {
     pub hash: Option<MessageHash>,
     /// Delivery state (ours: queued until the group swarm acknowledged it).
     pub status: MessageStatus,
+    /// When it disappears (the group's timer after its sent time), ms; `None`: it stays.
+    pub expires_at_ms: Option<u64>,
 }
 
 /// Where we stand in a group.
@@ -307,6 +309,8 @@ pub struct GroupView {
     pub invited_by: Option<SessionId>,
     /// The members (empty until the Members config is read).
     pub members: Vec<GroupMemberView>,
+    /// The group-wide disappearing timer (after send), set by admins.
+    pub disappearing: Disappearing,
 }
 
 /// Something a poll brought in, already saved to the database.
