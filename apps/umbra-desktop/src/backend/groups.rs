@@ -113,33 +113,26 @@ pub(super) fn read(
     let mut history = None;
     let mut people = BTreeSet::new();
     for view in m.groups()? {
-        let messages = m.group_history(&view.id)?;
-        let newest = messages.iter().map(|g| g.received_ms).max().unwrap_or(0);
-        if open == Some(view.id.as_str())
-            && let Some(save) = marks.advance(&view.id, newest)
-        {
-            m.set_app_value(persist::GROUP_READ_KEY, &save)?;
-        }
-        let mark = marks.get(&view.id);
-        let unread = messages
-            .iter()
-            .filter(|g| !g.outgoing && g.received_ms > mark)
-            .count();
-        people.extend(view.members.iter().map(|p| p.session_id));
-        people.extend(view.invited_by);
-        if open == Some(view.id.as_str()) {
+        // Only the open group's history is read; the others' last message and unread count
+        // come from one query each (a frame never waits on a group's whole history).
+        let is_open = open == Some(view.id.as_str());
+        let mut activity = m.group_activity(&view.id, marks.get(&view.id))?;
+        if is_open {
+            let messages = m.group_history(&view.id)?;
+            if let Some(save) = marks.advance(&view.id, activity.newest_received_ms) {
+                m.set_app_value(persist::GROUP_READ_KEY, &save)?;
+                activity.unread = 0;
+            }
             people.extend(messages.iter().map(|g| g.author));
-        } else if let Some(last) = messages.last() {
-            people.insert(last.author);
-        }
-        let last = messages.last().cloned();
-        if open == Some(view.id.as_str()) {
             history = Some((view.id.clone(), messages));
         }
+        people.extend(view.members.iter().map(|p| p.session_id));
+        people.extend(view.invited_by);
+        people.extend(activity.last.as_ref().map(|g| g.author));
         groups.push(GroupSummary {
             view,
-            last,
-            unread: u64::try_from(unread).unwrap_or(u64::MAX),
+            last: activity.last,
+            unread: activity.unread,
         });
     }
     let mut names = BTreeMap::new();

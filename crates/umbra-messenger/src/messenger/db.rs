@@ -1575,6 +1575,40 @@ pub(crate) fn group_history(
         .and_then(Iterator::collect)
 }
 
+/// The newest message of group `id` not expired at `now`, how many incoming ones arrived
+/// after `read_up_to_ms` (received time), and the newest received time.
+pub(crate) fn group_activity(
+    conn: &Connection,
+    id: &str,
+    now: u64,
+    read_up_to_ms: u64,
+) -> rusqlite_cipher::Result<super::model::GroupActivity> {
+    let now = i("now", now)?;
+    let last = conn
+        .query_row(
+            &format!(
+                "SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages WHERE group_id = ?1
+                 AND (expires_at_ms IS NULL OR expires_at_ms > ?2)
+                 ORDER BY sent_ms DESC, id DESC LIMIT 1"
+            ),
+            params![id, now],
+            group_message_row,
+        )
+        .optional()?;
+    let (unread, newest): (i64, Option<i64>) = conn.query_row(
+        "SELECT COUNT(*) FILTER (WHERE outgoing = 0 AND received_ms > ?3), MAX(received_ms)
+         FROM group_messages WHERE group_id = ?1
+         AND (expires_at_ms IS NULL OR expires_at_ms > ?2)",
+        params![id, now, i("read_up_to_ms", read_up_to_ms)?],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(super::model::GroupActivity {
+        last,
+        unread: u("unread", unread)?,
+        newest_received_ms: u_opt("newest", newest)?.unwrap_or(0),
+    })
+}
+
 /// The message of group `id` stored under `hash`.
 pub(crate) fn group_message_by_hash(
     conn: &Connection,

@@ -922,3 +922,34 @@ async fn an_admin_sets_disappearing_messages_for_the_whole_group() {
     net.clock.advance(120_000);
     assert_eq!(bodies(&bob, &id), ["stays", "for good"]);
 }
+
+#[tokio::test]
+async fn a_groups_activity_is_its_newest_message_and_unread_count() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let id = alice
+        .create_group("G", &[bob.session_id()])
+        .await
+        .unwrap()
+        .id;
+    let empty = bob.group_activity(&id, 0).unwrap();
+    assert_eq!(
+        (empty.last, empty.unread, empty.newest_received_ms),
+        (None, 0, 0)
+    );
+    join(&net, &bob, &id).await;
+    alice.send_group_text(&id, "one").await.unwrap();
+    net.clock.advance(1_000);
+    alice.send_group_text(&id, "two").await.unwrap();
+    net.clock.advance(1_000);
+    bob.receive().await.unwrap();
+    bob.send_group_text(&id, "mine").await.unwrap();
+    let all = bob.group_activity(&id, 0).unwrap();
+    assert_eq!(all.last.map(|m| m.body).as_deref(), Some("mine"));
+    assert_eq!(all.unread, 2, "our own message is never unread");
+    let history = bob.group_history(&id).unwrap();
+    let newest = history.iter().map(|m| m.received_ms).max().unwrap();
+    assert_eq!(all.newest_received_ms, newest);
+    assert_eq!(bob.group_activity(&id, newest).unwrap().unread, 0);
+}

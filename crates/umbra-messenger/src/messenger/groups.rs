@@ -37,8 +37,8 @@ use super::db::{self, GroupRow};
 use super::group_disappearing;
 use super::swarm::GroupAuth;
 use super::{
-    DEFAULT_TTL_MS, Disappearing, Event, GroupChatMessage, GroupMemberView, GroupStatus, GroupView,
-    MAX_BODY_CHARS, MessageStatus, Messenger, MessengerError, lock,
+    DEFAULT_TTL_MS, Disappearing, Event, GroupActivity, GroupChatMessage, GroupMemberView,
+    GroupStatus, GroupView, MAX_BODY_CHARS, MessageStatus, Messenger, MessengerError, lock,
 };
 
 /// TTL of keys, info, members and kicked notices in the group swarm: 30 days (§1.1).
@@ -241,6 +241,18 @@ impl Messenger {
         let h = self.held(&conn, &public)?;
         db::group_history(&conn, &h.row.id, self.now())
             .map_err(MessengerError::db("reading the history"))
+    }
+
+    /// The newest message of a group and how many incoming ones arrived after
+    /// `read_up_to_ms` (their received time), without reading its history.
+    pub fn group_activity(
+        &self,
+        group: &str,
+        read_up_to_ms: u64,
+    ) -> Result<GroupActivity, MessengerError> {
+        let public = parse_group_id(group)?;
+        db::group_activity(&self.db(), &public.id().to_hex(), self.now(), read_up_to_ms)
+            .map_err(MessengerError::db("reading a group's activity"))
     }
 
     pub(super) fn held_of(&self, group: &str) -> Result<Held, MessengerError> {

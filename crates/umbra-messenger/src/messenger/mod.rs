@@ -55,8 +55,8 @@ pub use files::{FileServer, FileServerAddress, FileServerError, FileServerLink, 
 pub use groups::{GROUP_CONFIG_TTL_MS, MAX_GROUP_MEMBERS, is_group_id, parse_group_id};
 pub use model::{
     AttachmentInfo, AttachmentState, ChatPriority, Contact, Conversation, Disappearing, Event,
-    FlushReport, GroupChatMessage, GroupMemberView, GroupStatus, GroupView, Message, MessageStatus,
-    OutboxEntry, Progress, ProgressFn, Settings, TransferPhase,
+    FlushReport, GroupActivity, GroupChatMessage, GroupMemberView, GroupStatus, GroupView, Message,
+    MessageStatus, OutboxEntry, Progress, ProgressFn, Settings, TransferPhase,
 };
 pub use onion::OnionSwarm;
 pub use profile::{KdfParams, Profile};

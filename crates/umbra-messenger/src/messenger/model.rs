@@ -236,6 +236,17 @@ pub struct GroupChatMessage {
     pub expires_at_ms: Option<u64>,
 }
 
+/// What a list of groups shows of one, read without its whole history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupActivity {
+    /// The newest message.
+    pub last: Option<GroupChatMessage>,
+    /// Incoming messages received after the time the caller has read up to.
+    pub unread: u64,
+    /// When the newest message was received here, ms (0: none).
+    pub newest_received_ms: u64,
+}
+
 /// Where we stand in a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupStatus {
