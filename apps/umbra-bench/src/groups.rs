@@ -11,6 +11,8 @@
 //!           the creator sends M messages one after another; for each, the time from the
 //!           start of its send to each member holding it decrypted, and until all N do
 //!  stored   one retrieve of namespace 11 at the end: M messages, whatever N is
+//!  invite   (--invitations) a second group of the same members made by the messenger
+//!           itself, timed until its outbox delivered every invitation
 //! ```
 //!
 //! The members are lightweight pollers, not N full clients: N identities with their
@@ -18,9 +20,9 @@
 //! connections), each with its own long-poll loop. What a full client adds per member (its
 //! SQLite profile, its own guards) is not exercised; the network sees N independent
 //! subaccount-signed onion requests per round, as from N clients behind one set of guards.
-//! Invitations (one one-to-one message per member) are not sent: each member gets its
-//! subaccount straight from the admin's key (`GroupAdmin::member_auth`, the bytes an
-//! invitation carries).
+//! The first group sends no invitations: each member gets its subaccount straight from the
+//! admin's key (`GroupAdmin::member_auth`, the bytes an invitation carries); their cost is the
+//! `invite` phase's.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -75,6 +77,11 @@ pub(crate) struct GroupsArgs {
     /// Worker threads of the members' async runtime.
     #[arg(long, default_value_t = 1)]
     pub(crate) client_threads: usize,
+    /// Also create a second group of the same members with the messenger itself, as the
+    /// CLI's `group create` does, and time it until every invitation is delivered (one
+    /// one-to-one message per member, each to its own swarm).
+    #[arg(long)]
+    pub(crate) invitations: bool,
     /// Print the summary as one JSON line starting with `RESULT ` as well.
     #[arg(long)]
     pub(crate) json: bool,
@@ -188,6 +195,11 @@ pub(crate) async fn run(args: &GroupsArgs) -> anyhow::Result<Value> {
     let (create, creator_keys) = create(&swarm, &admin, &ids, &net).await?;
     let (join, pollers) = join(&swarm, &admin, people, &net).await?;
     let (fanout, arrivals) = fan_out(args, &swarm, &admin, &pollers, creator_keys, &net).await?;
+    let invitations = if args.invitations {
+        invite(args, &ids[1..], &net).await?
+    } else {
+        Value::Null
+    };
     let stored = count_stored(&swarm, &admin).await?;
     println!(
         "stored: namespace 11 of the group swarm holds {stored} message(s) after {} sent to {} members",
@@ -208,6 +220,7 @@ pub(crate) async fn run(args: &GroupsArgs) -> anyhow::Result<Value> {
         "join": join,
         "fan_out": fanout,
         "stored_messages": stored,
+        "invitations": invitations,
         "polls": arrivals.polls.load(Ordering::Relaxed),
         "poll_errors": arrivals.errors.load(Ordering::Relaxed),
     }))
@@ -601,6 +614,52 @@ async fn fan_out(
         }),
         arrivals,
     ))
+}
+
+/// `Messenger::create_group` of `invitees` by a fresh profile, then its outbox flushed until
+/// every invitation is delivered.
+async fn invite(args: &GroupsArgs, invitees: &[SessionId], net: &Network) -> anyhow::Result<Value> {
+    let dir = tempfile::Builder::new()
+        .prefix("umbra-bench-groups-")
+        .tempdir()
+        .context("creating a temporary directory for the admin's profile")?;
+    let (admin, _) = crate::messenger::client(dir.path(), "admin", net)?;
+    crate::messenger::ready(&admin, net).await?;
+    let cpu = CpuSpan::start(net);
+    let started = SystemClock.instant();
+    admin
+        .messenger
+        .create_group("Invitations", invitees)
+        .await
+        .context("creating the group with the messenger")?;
+    let created = SystemClock.since(started);
+    let mut report = admin.messenger.flush_outbox().await?;
+    while report.pending > 0 {
+        if SystemClock.since(started) > Duration::from_secs(args.timeout.max(600)) {
+            bail!(
+                "{} of {} invitations still undelivered after {:.0} s",
+                report.pending,
+                invitees.len(),
+                SystemClock.since(started).as_secs_f64()
+            );
+        }
+        report = admin.messenger.flush_outbox().await?;
+    }
+    let delivered = SystemClock.since(started);
+    let (cpu_line, cpu_json) = cpu.cores(net);
+    println!(
+        "invitations: Messenger::create_group returned after {:.1} s; all {} invitations delivered after {:.1} s ({:.1} ms each); {cpu_line}",
+        created.as_secs_f64(),
+        invitees.len(),
+        delivered.as_secs_f64(),
+        ms(delivered) / invitees.len() as f64,
+    );
+    Ok(json!({
+        "create_group_ms": ms(created),
+        "all_delivered_ms": ms(delivered),
+        "invitees": invitees.len(),
+        "cpu_cores": cpu_json,
+    }))
 }
 
 fn last_error(arrivals: &Arrivals) -> String {

@@ -78,8 +78,8 @@ pub(crate) struct MessengerArgs {
 
 /// One client: a profile's messenger, its own onion transport, and the swarm access the
 /// messenger uses (kept for the ceilings' raw requests).
-struct Client {
-    messenger: Arc<Messenger>,
+pub(crate) struct Client {
+    pub(crate) messenger: Arc<Messenger>,
     transport: OnionTransport,
     swarm: Arc<OnionSwarm>,
 }
@@ -93,7 +93,7 @@ impl Client {
 /// Creates a profile named `name` under `base` and connects it as the CLI does
 /// (`umbra::client::context::online_with`): guards kept in the profile, no /24 diversity on a
 /// devnet (every node is on 127.0.0.1).
-fn client(base: &Path, name: &str, net: &Network) -> anyhow::Result<(Client, String)> {
+pub(crate) fn client(base: &Path, name: &str, net: &Network) -> anyhow::Result<(Client, String)> {
     let (profile, phrase) =
         Profile::create(&base.join(name), None, KdfParams::default(), &mut OsRandom)
             .with_context(|| format!("creating the profile of {name}"))?;
@@ -126,7 +126,7 @@ fn connect(profile: Profile, net: &Network) -> anyhow::Result<Client> {
 }
 
 /// Fetches the verified node list and builds tested onion paths.
-async fn ready(c: &Client, net: &Network) -> anyhow::Result<()> {
+pub(crate) async fn ready(c: &Client, net: &Network) -> anyhow::Result<()> {
     c.transport.ensure_ready().await.map_err(|e| {
         anyhow!(
             "the network of {} cannot be reached ({e}): is the devnet running (`umbra devnet status --dir DIR`)?",
