@@ -502,11 +502,10 @@ async fn interrupted(fault: StoreFault) {
     // The send future is dropped mid-call: the client is killed here.
     drop(alice);
     let alice = net.reopen("alice", 1);
-    assert_eq!(
-        alice.outbox().unwrap().len(),
-        2,
-        "still queued after the crash"
-    );
+    // The sync copy to our own swarm goes out beside the hung store (another swarm), so it
+    // may be delivered already; the message to Bob is still queued.
+    let queued: Vec<_> = alice.outbox().unwrap().into_iter().map(|e| e.owner).collect();
+    assert!(queued.contains(&b), "still queued after the crash: {queued:?}");
     alice.flush_outbox().await.unwrap();
     assert!(alice.outbox().unwrap().is_empty());
     assert_eq!(
