@@ -68,6 +68,21 @@ pub(crate) struct PathDialog {
     pub(crate) path: String,
     pub(crate) caption: String,
     pub(crate) error: Option<String>,
+    /// Not drawn yet: its path field takes the keyboard focus when it is.
+    pub(crate) fresh: bool,
+}
+
+impl PathDialog {
+    /// A dialog for `purpose` with `path` filled in.
+    pub(crate) fn new(purpose: DialogPurpose, path: String) -> Self {
+        Self {
+            purpose,
+            path,
+            caption: String::new(),
+            error: None,
+            fresh: true,
+        }
+    }
 }
 
 /// Settings' profile picture: the path chosen and what the upload said.

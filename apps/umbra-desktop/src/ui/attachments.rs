@@ -42,14 +42,11 @@ pub(super) fn apply(m: &mut Model, actions: Vec<Action>, out: &mut Vec<Command>)
         match a {
             Action::Fetch(r) => out.push(m.attachments.fetch(r, None)),
             Action::SaveAs(r, name) => {
-                m.attachments.dialog = Some(PathDialog {
-                    purpose: DialogPurpose::SaveAs(r),
-                    path: default_save_path(&name, &m.profile_dir)
-                        .display()
-                        .to_string(),
-                    caption: String::new(),
-                    error: None,
-                });
+                let path = default_save_path(&name, &m.profile_dir);
+                m.attachments.dialog = Some(PathDialog::new(
+                    DialogPurpose::SaveAs(r),
+                    path.display().to_string(),
+                ));
             }
             Action::Preview(path) => out.extend(m.attachments.preview(&path)),
             Action::RetryUpload(local) => out.extend(m.attachments.retry_upload(local)),
@@ -256,12 +253,7 @@ pub(super) fn uploads(
 /// Opens the attach dialog for the open conversation, with `path` filled in.
 pub(super) fn open_attach(m: &mut Model, path: String) {
     if let Some(with) = m.open {
-        m.attachments.dialog = Some(PathDialog {
-            purpose: DialogPurpose::Attach(with),
-            path,
-            caption: String::new(),
-            error: None,
-        });
+        m.attachments.dialog = Some(PathDialog::new(DialogPurpose::Attach(with), path));
     }
 }
 
@@ -342,6 +334,15 @@ pub(super) fn dialog(ctx: &egui::Context, m: &mut Model, out: &mut Vec<Command>)
                 DialogPurpose::SaveAs(_) => "where to put the file",
             };
             let r = widgets::field(ui, "File path", &mut d.path, hint);
+            // Asked until it has it: the click that opened the dialog takes the focus
+            // away again on the frame it is released.
+            if d.fresh {
+                if r.has_focus() {
+                    d.fresh = false;
+                } else {
+                    r.request_focus();
+                }
+            }
             let mut enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             if matches!(d.purpose, DialogPurpose::Attach(_)) {
                 let c = widgets::field(ui, "Caption (optional)", &mut d.caption, "");
