@@ -198,6 +198,23 @@ fn a_failed_upload_offers_retry_and_the_retry_succeeds() {
 }
 
 #[test]
+fn a_tampered_download_is_refused_in_one_line_and_a_retry_shows_it() {
+    let mut t = Two::new();
+    let path = t.scratch().join("map.png");
+    png_file(&path, 64, 64);
+    t.files.set_tamper(true);
+    attach(&mut t.alice, &path, "");
+    wait_label(&mut t.alice, "Preview of map.png");
+
+    // Bob's app fetches the small image by itself; the messenger refuses the bad bytes.
+    wait_label(&mut t.bob, "the attachment was refused");
+    assert!(t.bob.query_by_label("Preview of map.png").is_none());
+    t.files.set_tamper(false);
+    click(&mut t.bob, "Retry");
+    wait_label(&mut t.bob, "Preview of map.png");
+}
+
+#[test]
 fn a_missing_file_is_refused_in_the_dialog() {
     let mut t = Two::new();
     let missing = t.scratch().join("nope.txt");

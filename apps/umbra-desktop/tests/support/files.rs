@@ -1,5 +1,6 @@
 //! The real attachment server in process, its routes called directly (no socket, no onion
-//! path), with a switch that makes it unreachable as a stopped server would be.
+//! path), with a switch that makes it unreachable as a stopped server would be, and one
+//! that flips a byte of every downloaded chunk (a tampered download).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +13,7 @@ use umbra_net::{BoxFuture, V4Request};
 pub(crate) struct TestFiles {
     router: axum::Router,
     down: AtomicBool,
+    tamper: AtomicBool,
     _dir: tempfile::TempDir,
 }
 
@@ -27,6 +29,7 @@ impl TestFiles {
         Arc::new(Self {
             router: umbra_attachments::server::router(state),
             down: AtomicBool::new(false),
+            tamper: AtomicBool::new(false),
             _dir: dir,
         })
     }
@@ -39,6 +42,11 @@ impl TestFiles {
     /// Makes every request fail as if the server were stopped (`false`: back again).
     pub(crate) fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Flips the first byte of every chunk downloaded from now on (`false`: stops).
+    pub(crate) fn set_tamper(&self, tamper: bool) {
+        self.tamper.store(tamper, Ordering::SeqCst);
     }
 }
 
@@ -59,12 +67,16 @@ impl FileServerLink for TestFiles {
             let req = req
                 .body(axum::body::Body::from(r.body.unwrap_or_default()))
                 .unwrap();
+            let chunk_get = r.method == "GET" && r.endpoint.contains("/chunk/");
             let resp = self.router.clone().oneshot(req).await.unwrap();
             let status = resp.status().as_u16();
-            let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            let mut body = axum::body::to_bytes(resp.into_body(), usize::MAX)
                 .await
                 .unwrap()
                 .to_vec();
+            if chunk_get && status == 200 && self.tamper.load(Ordering::SeqCst) {
+                body[0] ^= 1;
+            }
             Ok((status, body))
         })
     }
