@@ -2,10 +2,11 @@
 //! changes this file only.
 
 pub(crate) use umbra_messenger::{
-    ChatPriority, Contact, Conversation, Disappearing, Event, FileServer, FileServerAddress,
-    GroupChatMessage, GroupMemberView, GroupStatus, GroupView, KdfParams, MAX_GROUP_MEMBERS,
-    Message, MessageStatus, Messenger, MessengerError, NodeId, OnionFileServer, OnionSwarm,
-    OutboxEntry, Profile, RetrievedPage, Settings, StoreAck, SwarmApi, SwarmError,
+    AttachmentInfo, AttachmentState, ChatPriority, Contact, Conversation, Disappearing, Event,
+    FileServer, FileServerAddress, GroupChatMessage, GroupMemberView, GroupStatus, GroupView,
+    KdfParams, MAX_GROUP_MEMBERS, Message, MessageStatus, Messenger, MessengerError, NodeId,
+    OnionFileServer, OnionSwarm, OutboxEntry, Profile, Progress, ProgressFn, RetrievedPage,
+    Settings, StoreAck, SwarmApi, SwarmError, TransferPhase, human_size,
 };
 pub(crate) use umbra_net::{
     BoxFuture, Clock, NetworkConfig, OnionTransport, SystemClock, TransportConfig,

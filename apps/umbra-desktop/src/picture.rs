@@ -1,6 +1,6 @@
-//! Profile pictures as the window shows them: a downloaded picture (PNG or JPEG) decoded
-//! off the UI thread into a small square of RGBA pixels, and the initials shown when there
-//! is none.
+//! Pictures as the window shows them: a profile picture (PNG or JPEG) decoded off the UI
+//! thread into a small square of RGBA pixels, the initials shown when there is none, and
+//! the thumbnails of image attachments.
 
 use std::io::Cursor;
 
@@ -10,6 +10,15 @@ pub(crate) const SIDE: u32 = 72;
 /// The largest picture decoded, pixels per side (a 1 MB file can claim far more; the limit
 /// keeps a hostile one from taking the memory).
 const MAX_DECODED_SIDE: u32 = 4_096;
+
+/// The largest thumbnail, pixels per side (shown at up to half of it on a high-density
+/// screen).
+pub(crate) const THUMBNAIL_SIDE: u32 = 320;
+/// The largest image file decoded for a thumbnail, bytes: a bigger one is shown as a file.
+pub(crate) const MAX_THUMBNAIL_SOURCE: u64 = 64 * 1024 * 1024;
+/// The most memory the decoder may take for one image (an 8192×8192 RGBA picture is 256 MiB:
+/// a small file claiming to be larger is refused rather than allowed to take the memory).
+const MAX_DECODE_ALLOC: u64 = 256 * 1024 * 1024;
 
 /// A decoded picture: `SIDE`×`SIDE` RGBA pixels, row by row.
 #[derive(Clone, PartialEq, Eq)]
@@ -24,18 +33,64 @@ impl std::fmt::Debug for Picture {
     }
 }
 
-/// Decodes a PNG or JPEG and crops it to its centre square, scaled to [`SIDE`].
-pub(crate) fn decode(bytes: &[u8]) -> Result<Picture, String> {
+/// A downscaled image attachment: `size` = [width, height] pixels, RGBA, row by row.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Thumbnail {
+    pub(crate) size: [usize; 2],
+    pub(crate) rgba: Vec<u8>,
+}
+
+impl std::fmt::Debug for Thumbnail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Thumbnail({}x{})", self.size[0], self.size[1])
+    }
+}
+
+/// Decodes a PNG or JPEG with the decoder's dimensions capped at `max_side` and its memory
+/// at [`MAX_DECODE_ALLOC`].
+fn decode_limited(bytes: &[u8], max_side: u32) -> Result<image::DynamicImage, String> {
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| format!("reading the picture: {e}"))?;
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_DECODED_SIDE);
-    limits.max_image_height = Some(MAX_DECODED_SIDE);
+    limits.max_image_width = Some(max_side);
+    limits.max_image_height = Some(max_side);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
     reader.limits(limits);
-    let img = reader
+    reader
         .decode()
-        .map_err(|e| format!("decoding the picture: {e}"))?;
+        .map_err(|e| format!("decoding the picture: {e}"))
+}
+
+/// Reads the image file at `path` and scales it to fit [`THUMBNAIL_SIDE`] (kept as it is
+/// when smaller). Slow on big images: run it off the UI thread.
+pub(crate) fn thumbnail(path: &std::path::Path) -> Result<Thumbnail, String> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("reading {}: {e}", path.display()))?
+        .len();
+    if len > MAX_THUMBNAIL_SOURCE {
+        return Err("too large to preview".into());
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let img = decode_limited(&bytes, MAX_THUMBNAIL_DECODED_SIDE)?;
+    let small = if img.width() > THUMBNAIL_SIDE || img.height() > THUMBNAIL_SIDE {
+        img.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE)
+    } else {
+        img
+    }
+    .to_rgba8();
+    Ok(Thumbnail {
+        size: [small.width() as usize, small.height() as usize],
+        rgba: small.into_raw(),
+    })
+}
+
+/// The largest image decoded for a thumbnail, pixels per side.
+const MAX_THUMBNAIL_DECODED_SIDE: u32 = 8_192;
+
+/// Decodes a PNG or JPEG and crops it to its centre square, scaled to [`SIDE`].
+pub(crate) fn decode(bytes: &[u8]) -> Result<Picture, String> {
+    let img = decode_limited(bytes, MAX_DECODED_SIDE)?;
     let (w, h) = (img.width(), img.height());
     let side = w.min(h);
     let square = img.crop_imm((w - side) / 2, (h - side) / 2, side, side);
@@ -115,6 +170,25 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(decode(b"not a picture").is_err());
         assert!(decode(&png(10, 10)[..20]).is_err());
+    }
+
+    #[test]
+    fn a_thumbnail_fits_its_box_and_a_bogus_image_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide.png");
+        std::fs::write(&path, png(1000, 500)).unwrap();
+        let t = thumbnail(&path).unwrap();
+        assert_eq!(
+            t.size,
+            [THUMBNAIL_SIDE as usize, THUMBNAIL_SIDE as usize / 2]
+        );
+        assert_eq!(t.rgba.len(), t.size[0] * t.size[1] * 4);
+        // A PNG header claiming 100 000 × 100 000 pixels: refused before any pixel memory.
+        let mut bogus = png(10, 10);
+        bogus[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bogus[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        std::fs::write(&path, bogus).unwrap();
+        assert!(thumbnail(&path).is_err());
     }
 
     #[test]

@@ -12,10 +12,12 @@
 //!                                              ├─ receiver: receive_wait loop
 //!                                              ├─ purger: expired messages, every second
 //!                                              ├─ pictures: contacts' profile pictures
+//!                                              ├─ attachments: uploads, downloads, thumbnails
 //!                                              └─ network: paths and epoch every 2 s
 //!   Backend::poll() ◄──bounded mpsc── Update ─┘  + wake() → ctx.request_repaint()
 //! ```
 
+mod attachments;
 mod groups;
 mod offline;
 mod pictures;
@@ -30,8 +32,8 @@ use umbra_crypto::SessionId;
 use zeroize::Zeroizing;
 
 use crate::client::{
-    Contact, Conversation, Disappearing, GroupChatMessage, KdfParams, Message, OutboxEntry,
-    Settings, SwarmApi,
+    AttachmentInfo, Contact, Conversation, Disappearing, FileServer, GroupChatMessage, KdfParams,
+    Message, OutboxEntry, Progress, Settings, SwarmApi,
 };
 
 pub(crate) use groups::{GroupAction, GroupSummary};
@@ -72,6 +74,9 @@ pub struct BackendConfig {
     pub kdf: KdfParams,
     /// Where notifications of new messages go.
     pub notifier: Arc<dyn crate::Notifier>,
+    /// The attachment server, when the caller gives one (tests); otherwise the one
+    /// `network.json` names, reached through onion paths.
+    pub file_server: Option<FileServer>,
 }
 
 impl BackendConfig {
@@ -82,6 +87,7 @@ impl BackendConfig {
             network,
             kdf: KdfParams::default(),
             notifier: Arc::new(crate::DesktopNotifier),
+            file_server: None,
         }
     }
 }
@@ -166,6 +172,39 @@ pub(crate) enum Command {
     },
     /// Something done to a group (member panel, invitations).
     Group { group: String, action: GroupAction },
+    /// Send the file at `path` to `to` (uploaded first); `local` identifies the transfer.
+    SendFile {
+        local: u64,
+        to: SessionId,
+        path: PathBuf,
+        caption: Option<String>,
+    },
+    /// Fetch (and check) an attachment: to `out`, or to the profile's download directory.
+    /// A file already here is copied instead. `out` is never overwritten.
+    Download {
+        attachment: AttachmentRef,
+        out: Option<PathBuf>,
+    },
+    /// Decode a small preview of the image at `path`.
+    Thumbnail(PathBuf),
+    /// Upload the picture at `path` and make it our profile picture.
+    SetPicture(PathBuf),
+}
+
+/// Which attachment: the message it is in and its position there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct AttachmentRef {
+    pub(crate) message_id: i64,
+    pub(crate) index: u32,
+}
+
+/// A file going up or down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TransferId {
+    /// A file being sent, by the UI's local number of [`Command::SendFile`].
+    Upload(u64),
+    /// An attachment being fetched.
+    Download(AttachmentRef),
 }
 
 /// The network as the network panel shows it.
@@ -229,6 +268,20 @@ pub(crate) enum Update {
         id: SessionId,
         picture: Arc<crate::picture::Picture>,
     },
+    /// How far a transfer is.
+    Progress { id: TransferId, progress: Progress },
+    /// A transfer finished: where the file is now, or why it failed (one line).
+    TransferDone {
+        id: TransferId,
+        result: Result<PathBuf, String>,
+    },
+    /// The preview of the image at `path`, or why there is none.
+    Thumbnail {
+        path: PathBuf,
+        result: Result<Arc<crate::picture::Thumbnail>, String>,
+    },
+    /// Our profile picture was set (or why not).
+    PictureSet(Result<(), String>),
     /// Something failed; one line for the status bar.
     Notice(String),
     /// The profile cannot be used at all.
@@ -249,6 +302,8 @@ pub(crate) struct Snapshot {
     pub(crate) group_history: Option<(String, Vec<GroupChatMessage>)>,
     /// The names we know of the groups' members and authors (nickname or display name).
     pub(crate) names: std::collections::BTreeMap<SessionId, String>,
+    /// The open conversation's attachments, oldest first.
+    pub(crate) attachments: Vec<AttachmentInfo>,
 }
 
 /// A running back end: its runtime, the command queue in and the update queue out.

@@ -1,5 +1,5 @@
-//! Contacts' profile pictures: the messenger knows each contact's picture (URL and key, from
-//! their profile); this task downloads the new ones from the network's attachment server
+//! Profile pictures, contacts' and our own: the messenger knows each contact's picture (URL
+//! and key, from their profile) and ours; this task downloads the new ones from the network's attachment server
 //! (through onion paths, as the CLI's `umbra profile picture`), decodes them off the
 //! runtime's threads and hands them to the UI. A picture that fails is tried again at most
 //! every [`RETRY_AFTER`]; the UI shows initials meanwhile.
@@ -31,6 +31,17 @@ pub(super) fn server(network: &std::path::Path, t: &OnionTransport) -> Option<Fi
     Some(FileServer::new(Arc::new(link), address.url))
 }
 
+/// Hands a decoded picture to the UI as `id`'s avatar.
+pub(super) async fn show(shared: &Shared, id: SessionId, picture: crate::picture::Picture) {
+    shared
+        .out
+        .send(Update::Picture {
+            id,
+            picture: Arc::new(picture),
+        })
+        .await;
+}
+
 /// Downloads the pictures of every contact whose picture changed, for as long as the app
 /// runs.
 pub(super) async fn fetcher(shared: Arc<Shared>, server: FileServer) {
@@ -39,15 +50,20 @@ pub(super) async fn fetcher(shared: Arc<Shared>, server: FileServer) {
     loop {
         let chats = shared.m.all_conversations().unwrap_or_default();
         let requests = shared.m.requests().unwrap_or_default();
-        let people: Vec<SessionId> = chats
+        let contacts = chats
             .iter()
             .chain(&requests)
             .map(|c| c.contact.session_id)
-            .collect();
-        for id in people {
-            let Ok(Some(picture)) = shared.m.contact_picture(&id) else {
-                continue;
-            };
+            .filter_map(|id| Some((id, shared.m.contact_picture(&id).ok()??)));
+        // Ours too (set on another device, or before this start): the top bar shows it.
+        let own = shared
+            .m
+            .profile_picture()
+            .ok()
+            .flatten()
+            .map(|p| (shared.m.session_id(), p));
+        let people: Vec<_> = own.into_iter().chain(contacts).collect();
+        for (id, picture) in people {
             let now = SystemClock.instant();
             let due = match seen.get(&id) {
                 Some((url, None)) => *url != picture.url,
@@ -66,13 +82,7 @@ pub(super) async fn fetcher(shared: Arc<Shared>, server: FileServer) {
             match fetched {
                 Ok(p) => {
                     seen.insert(id, (picture.url, None));
-                    shared
-                        .out
-                        .send(Update::Picture {
-                            id,
-                            picture: Arc::new(p),
-                        })
-                        .await;
+                    show(&shared, id, p).await;
                 }
                 Err(why) => {
                     tracing::debug!(why, "a contact's picture could not be shown");

@@ -10,12 +10,13 @@ use tokio::sync::mpsc;
 use umbra_crypto::{OsRandom, SessionId};
 use zeroize::Zeroizing;
 
+use super::attachments;
 use super::groups::{self, ReadMarks};
 use super::offline::Offline;
 use super::{BackendConfig, Command, NetworkSource, NetworkStatus, QUEUE, Snapshot, Update, Wake};
 use crate::client::{
-    Event, KdfParams, Messenger, MessengerError, NetworkConfig, OnionSwarm, OnionTransport,
-    Profile, SwarmApi, SystemClock, TransportConfig,
+    Event, FileServer, KdfParams, Messenger, MessengerError, NetworkConfig, OnionSwarm,
+    OnionTransport, Profile, SwarmApi, SystemClock, TransportConfig,
 };
 
 /// The longest a receive waits before it starts over (the messenger long-polls inside it).
@@ -43,6 +44,13 @@ impl Out {
 
     pub(super) async fn send(&self, update: Update) {
         if self.tx.send(update).await.is_ok() {
+            (self.wake)();
+        }
+    }
+
+    /// Sends `update` unless the queue is full (progress, from threads that cannot wait).
+    pub(super) fn try_send(&self, update: Update) {
+        if self.tx.try_send(update).is_ok() {
             (self.wake)();
         }
     }
@@ -226,10 +234,12 @@ pub(super) struct Shared {
     kdf: KdfParams,
     /// Where notifications of new messages go.
     notifier: Arc<dyn crate::Notifier>,
+    /// The attachment server, when the network has one.
+    pub(super) files: Option<FileServer>,
 }
 
 impl Shared {
-    fn current(&self) -> Option<SessionId> {
+    pub(super) fn current(&self) -> Option<SessionId> {
         *self.current.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -252,9 +262,12 @@ impl Shared {
     /// Reads everything the UI mirrors and sends it.
     pub(super) async fn refresh(&self) {
         let read = || -> Result<Snapshot, MessengerError> {
-            let history = match self.current() {
-                Some(with) => Some((with, self.m.history(&with)?)),
-                None => None,
+            let (history, attachments) = match self.current() {
+                Some(with) => (
+                    Some((with, self.m.history(&with)?)),
+                    self.m.attachments(&with)?,
+                ),
+                None => (None, Vec::new()),
             };
             let g = groups::read(&self.m, &self.marks, self.current_group().as_deref())?;
             Ok(Snapshot {
@@ -266,6 +279,7 @@ impl Shared {
                 groups: g.groups,
                 group_history: g.history,
                 names: g.names,
+                attachments,
             })
         };
         match read() {
@@ -316,6 +330,13 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
         status: Mutex::new(NetworkStatus::default()),
         kdf: config.kdf,
         notifier: config.notifier.clone(),
+        files: config
+            .file_server
+            .clone()
+            .or_else(|| match (&config.network, &transport) {
+                (NetworkSource::File(path), Some(t)) => super::pictures::server(path, t),
+                _ => None,
+            }),
     });
     if let Some(name) = name.as_deref().map(str::trim).filter(|n| !n.is_empty())
         && let Err(e) = m.set_display_name(name)
@@ -347,9 +368,7 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
     if online {
         tokio::spawn(receiver(shared.clone(), transport.clone()));
     }
-    if let (NetworkSource::File(path), Some(t)) = (&config.network, &transport)
-        && let Some(server) = super::pictures::server(path, t)
-    {
+    if let Some(server) = shared.files.clone() {
         tokio::spawn(super::pictures::fetcher(shared.clone(), server));
     }
     if let Some(t) = transport {
@@ -370,6 +389,29 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
                 if send_tx.send((local, To::Group(group), text)).await.is_err() {
                     break;
                 }
+            }
+            Command::SendFile {
+                local,
+                to,
+                path,
+                caption,
+            } => {
+                tokio::spawn(attachments::send_file(
+                    shared.clone(),
+                    local,
+                    to,
+                    path,
+                    caption,
+                ));
+            }
+            Command::Download { attachment, out } => {
+                tokio::spawn(attachments::download(shared.clone(), attachment, out));
+            }
+            Command::Thumbnail(path) => {
+                tokio::spawn(attachments::thumbnail(shared.clone(), path));
+            }
+            Command::SetPicture(path) => {
+                tokio::spawn(attachments::set_picture(shared.clone(), path));
             }
             other => {
                 tokio::spawn(handle(shared.clone(), other));
@@ -522,7 +564,11 @@ async fn handle(shared: Arc<Shared>, command: Command) {
         | Command::Restore { .. }
         | Command::Unlock { .. }
         | Command::Send { .. }
-        | Command::SendGroup { .. } => return,
+        | Command::SendGroup { .. }
+        | Command::SendFile { .. }
+        | Command::Download { .. }
+        | Command::Thumbnail(_)
+        | Command::SetPicture(_) => return,
     }
     shared.refresh().await;
 }

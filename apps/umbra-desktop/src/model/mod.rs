@@ -3,6 +3,7 @@
 //! first-start steps). No drawing here: the `ui` modules read and change this, and
 //! [`Model::apply`] folds the back end's updates into it.
 
+mod attachments;
 mod groups;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +17,10 @@ use crate::client::{
 };
 use crate::persist;
 
+pub(crate) use attachments::{
+    AUTO_FETCH_MAX, Attachments, DialogPurpose, PathDialog, Preview, default_save_path, is_image,
+    progress_line,
+};
 pub(crate) use groups::{Confirm, GroupPanel, ListRow, NewGroup, check_member};
 
 /// Which screen the window shows.
@@ -300,6 +305,8 @@ pub(crate) struct Model {
     pub(crate) group_panel: GroupPanel,
     /// Contacts' profile pictures, once downloaded.
     pub(crate) pictures: BTreeMap<SessionId, std::sync::Arc<crate::picture::Picture>>,
+    /// Files sent and received, transfers, previews.
+    pub(crate) attachments: Attachments,
 }
 
 impl Model {
@@ -395,6 +402,20 @@ impl Model {
             Update::Picture { id, picture } => {
                 self.pictures.insert(id, picture);
             }
+            Update::Progress { id, progress } => self.attachments.progress(id, progress),
+            Update::TransferDone { id, result } => self.attachments.done(id, result),
+            Update::Thumbnail { path, result } => {
+                let preview = match result {
+                    Ok(t) => attachments::Preview::Ready(t),
+                    Err(e) => attachments::Preview::Failed(e),
+                };
+                self.attachments.previews.insert(path, preview);
+            }
+            Update::PictureSet(result) => {
+                let p = &mut self.attachments.picture;
+                p.busy = false;
+                p.result = Some(result.map(|()| "Your profile picture is set.".to_string()));
+            }
             Update::Notice(n) => self.notice = Some(n),
             Update::Fatal(f) => {
                 self.fatal = Some(f);
@@ -412,6 +433,7 @@ impl Model {
         {
             // A message in the history is no longer "typing".
             self.history = messages;
+            self.attachments.list = s.attachments;
         }
         self.retrying = retrying(&s.outbox);
         self.groups = s.groups;
@@ -473,6 +495,7 @@ impl Model {
     pub(crate) fn open(&mut self, with: SessionId) {
         if self.open != Some(with) {
             self.history.clear();
+            self.attachments.list.clear();
             self.selected = None;
             self.header = None;
         }
@@ -513,10 +536,15 @@ impl Model {
         }))
     }
 
+    /// A new number for something being sent (a message or a file).
+    pub(crate) fn next_local(&mut self) -> u64 {
+        self.next_local += 1;
+        self.next_local
+    }
+
     /// Records a message being sent; returns what to give the back end.
     pub(crate) fn queue(&mut self, to: SessionId, text: String) -> (u64, SessionId, String) {
-        self.next_local += 1;
-        let local = self.next_local;
+        let local = self.next_local();
         self.pending.push(Pending {
             local,
             to,

@@ -1,13 +1,13 @@
 //! The open conversation: its header (`chat_header`), the messages as bubbles with day
-//! separators, times, delivery states and disappearing timers, and the composer (Enter
-//! sends, Shift+Enter starts a new line).
+//! separators, times, delivery states, disappearing timers and attachments (`attachments`),
+//! and the composer ("Attach", Enter sends, Shift+Enter starts a new line).
 
 use eframe::egui;
 
-use super::{chat_header, disappearing};
+use super::{attachments, chat_header, disappearing};
 use crate::backend::Command;
-use crate::client::Message;
-use crate::model::{Delivery, Model};
+use crate::client::{AttachmentInfo, Message};
+use crate::model::{Attachments, Delivery, Model};
 use crate::time;
 
 /// Typing indicators are repeated this often while the user types (Session's receivers
@@ -30,16 +30,24 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
             .request_repaint_after(std::time::Duration::from_secs(1));
     }
     let mut actions = Vec::new();
+    let mut files = Vec::new();
     messages_area().show(ui, |ui| {
         ui.add_space(8.0);
         let mut days = Days::default();
         for msg in &m.history {
             days.before(ui, m.zone, msg.sent_ms, now);
             let selected = m.selected == Some((msg.conversation, msg.sent_ms));
-            if let Some(a) = bubble(ui, msg, m.delivery(msg), selected, now, m.zone) {
+            let shown = Shown {
+                delivery: m.delivery(msg),
+                selected,
+                now,
+                zone: m.zone,
+            };
+            if let Some(a) = bubble(ui, msg, shown, &m.attachments, &mut files) {
                 actions.push(a);
             }
         }
+        attachments::uploads(ui, &m.attachments, with, &mut files);
         for p in m.pending_here() {
             let state = if p.error.is_some() {
                 "failed"
@@ -64,6 +72,7 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
             ui.label("No messages yet. Say hello!");
         }
     });
+    attachments::apply(m, files, out);
     for a in actions {
         match a {
             Action::RetryNow => out.push(Command::RetryNow),
@@ -181,17 +190,32 @@ pub(super) fn bubble_frame<R>(
     .inner
 }
 
-/// One message; returns what its button asked for. Clicking the text selects it: a selected
-/// message of ours offers "Delete for everyone" (a button under every message would crowd
-/// the conversation).
-fn bubble(
-    ui: &mut egui::Ui,
-    msg: &Message,
+/// How a message is shown besides its content.
+#[derive(Clone, Copy)]
+struct Shown {
     delivery: Delivery,
     selected: bool,
     now: u64,
     zone: time::Zone,
+}
+
+/// One message; returns what its button asked for. Clicking the text selects it: a selected
+/// message of ours offers "Delete for everyone" (a button under every message would crowd
+/// the conversation). Its attachments come above its text (the caption).
+fn bubble(
+    ui: &mut egui::Ui,
+    msg: &Message,
+    shown: Shown,
+    at: &Attachments,
+    file_actions: &mut Vec<attachments::Action>,
 ) -> Option<Action> {
+    let Shown {
+        delivery,
+        selected,
+        now,
+        zone,
+    } = shown;
+    let files: Vec<&AttachmentInfo> = at.of_message(msg.author, msg.sent_ms).collect();
     ui.add_space(2.0);
     let footer = |ui: &mut egui::Ui| {
         let mut line = zone.clock(msg.sent_ms);
@@ -216,9 +240,11 @@ fn bubble(
         }
     };
     bubble_frame(ui, msg.outgoing, |ui| {
-        let text = ui.add(egui::Label::new(&msg.body).sense(egui::Sense::click()));
+        attachments::rows(ui, at, &files, file_actions);
+        let text = (!msg.body.is_empty() || files.is_empty())
+            .then(|| ui.add(egui::Label::new(&msg.body).sense(egui::Sense::click())));
         let mut action = footer(ui);
-        if text.clicked() {
+        if text.is_some_and(|t| t.clicked()) {
             action = Some(Action::Select(msg.sent_ms));
         }
         if selected
@@ -239,10 +265,13 @@ fn composer(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Command>) 
     ui.add_space(6.0);
     let mut send = false;
     ui.horizontal(|ui| {
-        // Attachments come with their own issue; the button is here so the layout does not
-        // move when they do.
-        ui.add_enabled(false, egui::Button::new("Attach"))
-            .on_disabled_hover_text("attachments: coming");
+        if ui
+            .button("Attach")
+            .on_hover_text("Send a file (or drop one onto the window)")
+            .clicked()
+        {
+            attachments::open_attach(m, String::new());
+        }
         let send_width = 64.0;
         let draft = m.drafts.entry(with).or_default();
         let l = ui.label("Message");

@@ -141,7 +141,8 @@ fn composer(ui: &mut egui::Ui, m: &mut Model, group: &str, out: &mut Vec<Command
     let mut send = false;
     ui.horizontal(|ui| {
         ui.add_enabled(false, egui::Button::new("Attach"))
-            .on_disabled_hover_text("attachments: coming");
+            // The messenger sends files in one-to-one chats only so far.
+            .on_disabled_hover_text("Files can be sent in one-to-one chats only, for now");
         let send_width = 64.0;
         let draft = m.group_drafts.entry(group.to_string()).or_default();
         let l = ui.label("Message");

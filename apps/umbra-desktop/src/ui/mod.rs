@@ -20,8 +20,11 @@
 //!  passphrase.rs        settings: change, set or remove the profile passphrase
 //!  widgets.rs           labelled fields and small pieces the screens share
 //!  avatar.rs            round avatars: a contact's picture, else initials
+//!  attachments.rs       a chat's files: rows, previews, progress, retry, path dialogs, drops
+//!  profile_picture.rs   settings: choose, preview and upload your profile picture
 //! ```
 
+mod attachments;
 mod avatar;
 mod chat;
 mod chat_header;
@@ -34,6 +37,7 @@ mod new_conversation;
 mod new_group;
 mod onboarding;
 mod passphrase;
+mod profile_picture;
 mod requests;
 mod settings;
 mod sidebar;
@@ -206,12 +210,26 @@ fn main_screen(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Command
         crate::model::Pane::Settings => settings::show(ui, m, out),
         crate::model::Pane::MyId => my_id::show(ui, m),
     });
+    attachments::dropped(ui.ctx(), m);
+    attachments::dialog(ui.ctx(), m, out);
 }
 
 fn top_bar(ui: &mut egui::Ui, m: &mut Model) {
     ui.horizontal(|ui| {
         ui.heading("Umbra");
         ui.separator();
+        if let Some(me) = m.me {
+            let key = me.to_hex();
+            avatar::show(
+                ui,
+                12.0,
+                avatar::Avatar {
+                    key: &key,
+                    name: &m.display_name,
+                    picture: m.pictures.get(&me),
+                },
+            );
+        }
         let name = if m.display_name.is_empty() {
             "(no display name)"
         } else {

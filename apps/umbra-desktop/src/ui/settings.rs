@@ -1,4 +1,4 @@
-//! Settings: display name, read receipts, typing indicators, theme, notifications, blocked
+//! Settings: display name, profile picture (`profile_picture`), read receipts, typing indicators, theme, notifications, blocked
 //! accounts, and where the data lives.
 
 use eframe::egui;
@@ -28,6 +28,8 @@ fn sections(ui: &mut egui::Ui, m: &mut Model, out: &mut Vec<Command>) {
         m.display_name = m.name_edit.trim().to_string();
         out.push(Command::SetDisplayName(m.display_name.clone()));
     }
+    ui.add_space(10.0);
+    super::profile_picture::show(ui, m, out);
     ui.add_space(10.0);
     ui.label(egui::RichText::new("Privacy").strong());
     let mut s = m.settings;

@@ -101,7 +101,12 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
                     if msg.body.chars().count() > PREVIEW_CHARS {
                         p.push('…');
                     }
-                    let p = p.replace('\n', " ");
+                    // A text is never empty: an empty body is a file sent without a caption.
+                    let p = if p.is_empty() {
+                        "File".to_string()
+                    } else {
+                        p.replace('\n', " ")
+                    };
                     if msg.outgoing { format!("You: {p}") } else { p }
                 });
                 let when = c.last.as_ref().map(|msg| m.zone.short(msg.sent_ms, now));

@@ -1,6 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 //! What the UI tests share: the app on in-memory swarms, stepping until something shows,
-//! typing and clicking by accessible label, a first start, a plain messenger to talk to.
+//! typing and clicking by accessible label, a first start, a plain messenger to talk to,
+//! an attachment server (`files`).
+
+pub(crate) mod files;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +29,21 @@ pub(crate) fn app(dir: &Path, swarms: &FakeSwarms) -> Harness<'static, DesktopAp
     app_in(dir, swarms, Zone::utc())
 }
 
+/// The app with an attachment server.
+pub(crate) fn app_with_files(
+    dir: &Path,
+    swarms: &FakeSwarms,
+    files: &Arc<files::TestFiles>,
+) -> Harness<'static, DesktopApp> {
+    start(
+        dir,
+        swarms,
+        Zone::utc(),
+        RecordingNotifier::default(),
+        Some(files.server()),
+    )
+}
+
 pub(crate) fn app_in(dir: &Path, swarms: &FakeSwarms, zone: Zone) -> Harness<'static, DesktopApp> {
     app_notifying(dir, swarms, zone, RecordingNotifier::default())
 }
@@ -37,11 +55,22 @@ pub(crate) fn app_notifying(
     zone: Zone,
     notifier: RecordingNotifier,
 ) -> Harness<'static, DesktopApp> {
+    start(dir, swarms, zone, notifier, None)
+}
+
+fn start(
+    dir: &Path,
+    swarms: &FakeSwarms,
+    zone: Zone,
+    notifier: RecordingNotifier,
+    file_server: Option<umbra_messenger::FileServer>,
+) -> Harness<'static, DesktopApp> {
     let config = BackendConfig {
         profile_dir: dir.to_path_buf(),
         network: NetworkSource::Swarm(Arc::new(swarms.clone())),
         kdf: CHEAP,
         notifier: Arc::new(notifier),
+        file_server,
     };
     let backend = Backend::start(config, || {}).unwrap();
     Harness::builder()

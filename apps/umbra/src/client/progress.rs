@@ -80,20 +80,8 @@ impl Reporter {
     }
 }
 
-/// `1.5 MB`, `320 kB`, `12 B`.
-pub(crate) fn human(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while v >= 1000.0 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
+/// `1.5 MB`, `320 kB`, `12 B` (the messenger's, so that the desktop app says the same).
+pub(crate) use umbra_messenger::human_size as human;
 
 #[cfg(test)]
 mod tests {

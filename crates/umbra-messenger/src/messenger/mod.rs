@@ -56,7 +56,7 @@ pub use groups::{GROUP_CONFIG_TTL_MS, MAX_GROUP_MEMBERS, is_group_id, parse_grou
 pub use model::{
     AttachmentInfo, AttachmentState, ChatPriority, Contact, Conversation, Disappearing, Event,
     FlushReport, GroupActivity, GroupChatMessage, GroupMemberView, GroupStatus, GroupView, Message,
-    MessageStatus, OutboxEntry, Progress, ProgressFn, Settings, TransferPhase,
+    MessageStatus, OutboxEntry, Progress, ProgressFn, Settings, TransferPhase, human_size,
 };
 pub use onion::OnionSwarm;
 pub use profile::{KdfParams, Profile};

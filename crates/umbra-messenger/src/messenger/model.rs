@@ -541,5 +541,22 @@ pub struct Progress {
     pub total: u64,
 }
 
+/// A size as people write it, in SI units: `12 B`, `320.0 kB`, `1.5 MB` (what progress lines
+/// and attachment lists show, in every front end alike).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    #[allow(clippy::cast_precision_loss)] // one decimal is shown
+    let mut v = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 /// A progress callback (called from the messenger's tasks, possibly from a blocking thread).
 pub type ProgressFn = std::sync::Arc<dyn Fn(Progress) + Send + Sync>;

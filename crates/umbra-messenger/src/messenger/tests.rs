@@ -504,8 +504,16 @@ async fn interrupted(fault: StoreFault) {
     let alice = net.reopen("alice", 1);
     // The sync copy to our own swarm goes out beside the hung store (another swarm), so it
     // may be delivered already; the message to Bob is still queued.
-    let queued: Vec<_> = alice.outbox().unwrap().into_iter().map(|e| e.owner).collect();
-    assert!(queued.contains(&b), "still queued after the crash: {queued:?}");
+    let queued: Vec<_> = alice
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.owner)
+        .collect();
+    assert!(
+        queued.contains(&b),
+        "still queued after the crash: {queued:?}"
+    );
     alice.flush_outbox().await.unwrap();
     assert!(alice.outbox().unwrap().is_empty());
     assert_eq!(
