@@ -255,6 +255,10 @@ pub fn server_config(
         .with_single_cert(chain, key)
         .map_err(|e| tls_error("loading the node certificate", e))?;
     cfg.alpn_protocols = vec![b"h2".to_vec()];
+    // No session resumption: every connection proves both keys by a full handshake (peers keep
+    // their connection, so resuming would save next to nothing).
+    cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    cfg.send_tls13_tickets = 0;
     Ok(Arc::new(cfg))
 }
 
@@ -287,6 +291,7 @@ pub fn client_config(
         None => builder.with_no_client_auth(),
     };
     cfg.alpn_protocols = vec![b"h2".to_vec()];
+    cfg.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(cfg))
 }
 
