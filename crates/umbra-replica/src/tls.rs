@@ -472,3 +472,38 @@ impl tonic::service::Interceptor for RequireNodeCert {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_certificate_certifies_the_node_key_and_nothing_else() {
+        let id = Identity::from_seed(&[7; 32]);
+        let cert = NodeCertificate::new(&id).expect("certificate");
+        assert_eq!(
+            certificate_key(cert.certificate()),
+            Some(id.ed25519_public())
+        );
+        // The same key makes a certificate of the same key; another key, another.
+        let again = NodeCertificate::new(&id).expect("certificate");
+        assert_eq!(
+            certificate_key(again.certificate()),
+            Some(id.ed25519_public())
+        );
+        let other = NodeCertificate::new(&Identity::from_seed(&[8; 32])).expect("certificate");
+        assert_ne!(
+            certificate_key(other.certificate()),
+            Some(id.ed25519_public())
+        );
+        // Not a certificate: no key.
+        assert_eq!(
+            certificate_key(&CertificateDer::from(vec![0x30, 0x00])),
+            None
+        );
+        // Both configurations accept it (rustls loads the PKCS#8 key made from the seed).
+        let view = ViewHandle::new(umbra_nodelist::SwarmView::empty(id.ed25519_public()));
+        server_config(&cert, view).expect("server config");
+        client_config(Some(&cert), id.ed25519_public()).expect("client config");
+    }
+}
