@@ -2,8 +2,10 @@
 //! `storage_lmq_port`, every message signed and every answer verified against the key the
 //! node list gives for the peer ([`crate::auth`]).
 //!
-//! One HTTP/2 connection per peer address, reused by every call (HTTP/2 multiplexes them);
-//! keep-alive pings notice a peer that vanished. Every unary call has a deadline (sent to the
+//! Over TLS ([`crate::tls`]): the client presents this node's certificate (its node key) and
+//! accepts only a server whose certificate is the dialed node's key from the list. One
+//! connection per peer address and key, reused by every call (HTTP/2 multiplexes them), so the
+//! handshake is paid once per peer; keep-alive pings notice a peer that vanished. Every unary call has a deadline (sent to the
 //! peer as `grpc-timeout` and enforced here); every stream message must arrive within the
 //! call's timeout. Answers larger than [`MAX_RESPONSE_BYTES`] are refused while decoding.
 
@@ -17,15 +19,16 @@ use std::time::Duration;
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use umbra_clock::Clock;
-use umbra_crypto::{Identity, Signature};
+use umbra_crypto::{Ed25519PublicKey, Identity, Signature};
 use umbra_nodelist::list::NodeEntry;
 use umbra_proto::umbra::peer::v1 as pb;
 use umbra_proto::umbra::peer::v1::peer_client::PeerClient as Grpc;
 
 use crate::ReplicaError;
 use crate::auth::{self, Direction, Position, Rpc};
+use crate::tls::NodeCertificate;
 use crate::wire::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 
 /// Interval of the HTTP/2 keep-alive pings on peer connections, and how long an answer may
@@ -40,7 +43,9 @@ pub struct PeerClient {
     identity: Arc<Identity>,
     clock: Arc<dyn Clock>,
     timeout: Duration,
-    channels: Arc<Mutex<HashMap<SocketAddrV4, Channel>>>,
+    /// The TLS client certificate (`None` if it could not be made: every call then fails).
+    cert: Option<NodeCertificate>,
+    channels: Arc<Mutex<HashMap<(SocketAddrV4, Ed25519PublicKey), Channel>>>,
     /// The last call timestamp used: each call gets a later one, so that two identical calls
     /// opened within one millisecond are not signed alike (the receiver would refuse the second
     /// as a replay).
@@ -72,14 +77,15 @@ pub(crate) fn status_error(rpc: Rpc, s: &tonic::Status) -> ReplicaError {
     use std::error::Error as _;
     let endpoint = rpc.name();
     match s.code() {
-        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
-            ReplicaError::PeerTimeout { endpoint }
-        }
-        // Raised here, not by the peer: the connection failed (the text names the address).
+        tonic::Code::DeadlineExceeded => ReplicaError::PeerTimeout { endpoint },
+        // Raised here, not by the peer: the connection failed (the text names the address), or
+        // the TLS handshake did (e.g. the peer refused this node's certificate, which in TLS 1.3
+        // shows only once the connection is used).
         _ if s.source().is_some() => ReplicaError::PeerUnreachable {
             endpoint,
             reason: "connection failed".into(),
         },
+        tonic::Code::Cancelled => ReplicaError::PeerTimeout { endpoint },
         code => ReplicaError::PeerRefused {
             endpoint,
             code,
@@ -92,7 +98,11 @@ impl PeerClient {
     /// A client signing with `identity`; each call (each stream message) gives up after
     /// `timeout`.
     pub fn new(identity: Arc<Identity>, clock: Arc<dyn Clock>, timeout: Duration) -> Self {
+        let cert = NodeCertificate::new(&identity)
+            .inspect_err(|e| tracing::warn!("no peer TLS certificate: {e}"))
+            .ok();
         PeerClient {
+            cert,
             identity,
             clock,
             timeout,
@@ -120,22 +130,27 @@ impl PeerClient {
 
     fn grpc(&self, peer: &NodeEntry, rpc: Rpc) -> Result<Grpc<Channel>, ReplicaError> {
         let addr = peer_address(peer);
+        let key = (addr, peer.pubkey_ed25519);
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
-        let channel = match channels.get(&addr) {
+        let channel = match channels.get(&key) {
             Some(c) => c.clone(),
             None => {
-                let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-                    .map_err(|_| bad(rpc, "peer address is not a URL"))?
-                    .connect_timeout(self.timeout)
-                    .tcp_nodelay(true)
-                    .http2_keep_alive_interval(KEEPALIVE.0)
-                    .keep_alive_timeout(KEEPALIVE.1)
-                    .keep_alive_while_idle(true);
-                let c = endpoint.connect_lazy();
+                let cert = self
+                    .cert
+                    .as_ref()
+                    .ok_or_else(|| bad(rpc, "no TLS certificate of this node"))?;
+                let timeout = self.timeout;
+                let c = crate::tls::channel(Some(cert), peer.pubkey_ed25519, addr.into(), |e| {
+                    e.connect_timeout(timeout)
+                        .http2_keep_alive_interval(KEEPALIVE.0)
+                        .keep_alive_timeout(KEEPALIVE.1)
+                        .keep_alive_while_idle(true)
+                })
+                .map_err(|e| bad(rpc, e.to_string()))?;
                 if channels.len() >= MAX_CHANNELS {
                     channels.clear();
                 }
-                channels.insert(addr, c.clone());
+                channels.insert(key, c.clone());
                 c
             }
         };

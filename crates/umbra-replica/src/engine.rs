@@ -236,7 +236,7 @@ pub(crate) struct Inner {
     client: PeerClient,
     pub(crate) config: ReplicaConfig,
     pub(crate) handler: OnceLock<Arc<dyn ForwardHandler>>,
-    pub(crate) metrics: ReplicaMetrics,
+    pub(crate) metrics: Arc<ReplicaMetrics>,
     pub(crate) replay: Mutex<ReplayCache>,
     pub(crate) inflight: Arc<tokio::sync::Semaphore>,
     /// Per peer: where the next round continues in its digest listing.
@@ -300,7 +300,7 @@ impl Replica {
                 client,
                 config,
                 handler: OnceLock::new(),
-                metrics: ReplicaMetrics::default(),
+                metrics: Arc::default(),
                 replay: Mutex::new(replay),
                 inflight,
                 cursors: Mutex::new(HashMap::new()),

@@ -13,6 +13,14 @@ pub enum ReplicaError {
         /// What reqwest said.
         reason: String,
     },
+    /// The peer port's TLS configuration could not be made.
+    #[error("peer TLS ({what}): {reason}")]
+    Tls {
+        /// What was being made.
+        what: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
     /// A peer could not be reached (connection refused, reset, HTTP/2 failure, …).
     #[error("calling peer endpoint {endpoint}: peer unreachable: {reason}")]
     PeerUnreachable {

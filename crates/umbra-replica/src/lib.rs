@@ -7,6 +7,7 @@ mod error;
 mod metrics;
 pub mod registry_client;
 pub mod server;
+pub mod tls;
 pub mod view;
 pub mod wire;
 

@@ -30,6 +30,7 @@ pub struct ReplicaMetrics {
     pub(crate) refused_malformed: AtomicU64,
     pub(crate) refused_too_large: AtomicU64,
     pub(crate) refused_busy: AtomicU64,
+    pub(crate) refused_handshake: AtomicU64,
 }
 
 /// A point-in-time copy of [`ReplicaMetrics`].
@@ -84,6 +85,9 @@ pub struct MetricsSnapshot {
     pub refused_too_large: u64,
     /// Peer calls refused: too many calls at once.
     pub refused_busy: u64,
+    /// Connections to the peer port refused at the TLS handshake: a client certificate not of
+    /// a listed node, no TLS (plaintext), too slow, or too many handshakes at once.
+    pub refused_handshake: u64,
 }
 
 fn get(a: &AtomicU64) -> u64 {
@@ -126,13 +130,14 @@ impl ReplicaMetrics {
             refused_malformed: get(&self.refused_malformed),
             refused_too_large: get(&self.refused_too_large),
             refused_busy: get(&self.refused_busy),
+            refused_handshake: get(&self.refused_handshake),
         }
     }
 }
 
 impl MetricsSnapshot {
     /// `(name, help, kind, value)` for every metric, names prefixed `umbra_replica_`.
-    pub fn entries(&self) -> [(&'static str, &'static str, &'static str, u64); 24] {
+    pub fn entries(&self) -> [(&'static str, &'static str, &'static str, u64); 25] {
         [
             (
                 "umbra_replica_rounds_total",
@@ -277,6 +282,12 @@ impl MetricsSnapshot {
                 "Peer calls refused because too many were open",
                 "counter",
                 self.refused_busy,
+            ),
+            (
+                "umbra_replica_refused_handshake_total",
+                "Peer port connections refused at the TLS handshake (unlisted key, plaintext, slow, too many)",
+                "counter",
+                self.refused_handshake,
             ),
         ]
     }

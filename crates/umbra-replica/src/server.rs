@@ -1,10 +1,15 @@
 //! Serving peers: the tonic service of `proto/umbra/peer/v1/peer.proto` for the node to run on
 //! its peer port ([`serve`]).
 //!
+//! Before any call: the connection is TLS with a listed node's client certificate
+//! ([`crate::tls`]; a stranger's certificate fails the handshake, a connection without one gets
+//! `UNAUTHENTICATED` from [`RequireNodeCert`] before its request is decoded).
+//!
 //! Every call, in order: at most [`crate::ReplicaConfig::max_inflight`] calls at once
 //! (`RESOURCE_EXHAUSTED`); the opening message within [`MAX_REQUEST_BYTES`] (tonic refuses a
 //! larger one while decoding; on a stream the refusal is counted here); its signature verified
-//! — recipient is this node, timestamp fresh, signature valid (`UNAUTHENTICATED`); its sender
+//! — recipient is this node, timestamp fresh, signature valid, signer the key the connection's
+//! certificate authenticated (`UNAUTHENTICATED`); its sender
 //! authorised — for `Forward` and `Reconcile` an active member of this node's swarm, for
 //! `Handover` an active member of another swarm of the list (`PERMISSION_DENIED`); checked
 //! against replays (`UNAUTHENTICATED`); its payload decoded and its bounds checked
@@ -26,6 +31,7 @@ use prost::Message as _;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status, Streaming};
 use umbra_crypto::Ed25519PublicKey;
 use umbra_proto::umbra::peer::v1 as pb;
@@ -37,6 +43,7 @@ use umbra_swarm::SwarmId;
 use crate::auth::{self, Direction, Opened, Position, Rpc};
 use crate::engine::{BucketId, DIGEST_CACHE_MS, RECURSIVE_METHODS, lock};
 use crate::metrics::add;
+use crate::tls::{NodeCertificate, PeerConnectInfo, PeerTlsStream, RequireNodeCert};
 use crate::wire::{
     MAX_BUCKETS_PER_REQUEST, MAX_DIGESTS_PER_PAGE, MAX_HANDOVER_BUCKETS, MAX_HANDOVER_DATA_BYTES,
     MAX_HANDOVER_ITEMS, MAX_HASHES_PER_REQUEST, MAX_RECONCILE_STEPS, MAX_REQUEST_BYTES,
@@ -84,9 +91,36 @@ impl PeerService {
 }
 
 impl Replica {
-    /// The tonic server of this replica's peer API.
-    pub fn grpc_server(&self) -> PeerServer<PeerService> {
-        PeerService::new(self.clone()).into_server()
+    /// The tonic server of this replica's peer API, behind the check that the connection
+    /// presented a listed node's certificate ([`RequireNodeCert`]).
+    pub fn grpc_server(&self) -> InterceptedService<PeerServer<PeerService>, RequireNodeCert> {
+        InterceptedService::new(
+            PeerService::new(self.clone()).into_server(),
+            RequireNodeCert {
+                metrics: self.inner.metrics.clone(),
+            },
+        )
+    }
+
+    /// The TLS connections of the peer port on `listener`, with this node's certificate (its
+    /// node key) and client certificates of the current list ([`crate::tls`]).
+    ///
+    /// # Errors
+    /// [`ReplicaError::Tls`] if the certificate or the TLS configuration cannot be made.
+    pub fn tls_incoming(
+        &self,
+        listener: tokio::net::TcpListener,
+    ) -> Result<
+        impl Stream<Item = Result<PeerTlsStream, std::io::Error>> + Send + 'static,
+        ReplicaError,
+    > {
+        let cert = NodeCertificate::new(&self.inner.identity)?;
+        let config = crate::tls::server_config(&cert, self.inner.view.clone())?;
+        Ok(crate::tls::incoming(
+            listener,
+            config,
+            self.inner.metrics.clone(),
+        ))
     }
 
     fn refuse(&self, why: Refusal, rpc: Rpc, message: impl Into<String>) -> Status {
@@ -126,9 +160,15 @@ impl Replica {
         }
     }
 
-    /// Authenticates and authorises the opening of a call; on success it is recorded in the
-    /// replay cache.
-    fn admit(&self, rpc: Rpc, signed: &pb::Signed) -> Result<Opened, Status> {
+    /// Authenticates and authorises the opening of a call arriving on a connection that
+    /// authenticated `connection` (its client certificate's key); on success it is recorded in
+    /// the replay cache.
+    fn admit(
+        &self,
+        rpc: Rpc,
+        connection: Option<Ed25519PublicKey>,
+        signed: &pb::Signed,
+    ) -> Result<Opened, Status> {
         let now = self.now();
         let our_key = self.our_key();
         let at = Position {
@@ -144,6 +184,14 @@ impl Replica {
                 Ok(o)
             })
             .map_err(|e| self.refuse(Refusal::Unauthenticated, rpc, e.to_string()))?;
+        // The signed opening and the TLS client certificate must name the same node.
+        if connection != Some(opened.signer) {
+            return Err(self.refuse(
+                Refusal::Unauthenticated,
+                rpc,
+                "the call is not signed by the connection's node key",
+            ));
+        }
         let view = self.inner.view.get();
         let allowed = match rpc {
             Rpc::Handover => sender_swarm(&view, &opened.signer, &our_key).is_some(),
@@ -600,6 +648,11 @@ fn sender_swarm(
     (Some(node.swarm_id) != view.our_swarm()).then_some(node.swarm_id)
 }
 
+/// The node key of the connection a request came on (its verified client certificate).
+fn connection_key<T>(req: &Request<T>) -> Option<Ed25519PublicKey> {
+    PeerConnectInfo::of(req).and_then(|i| i.node_key)
+}
+
 fn store_failed(e: &ReplicaError) -> Status {
     tracing::warn!("serving a peer: {}", e.report());
     Status::internal("message store error")
@@ -611,8 +664,9 @@ impl Peer for PeerService {
         let r = &self.replica;
         let rpc = Rpc::Forward;
         let _permit = r.permit(rpc)?;
+        let connection = connection_key(&request);
         let signed = request.into_inner();
-        let opened = r.admit(rpc, &signed)?;
+        let opened = r.admit(rpc, connection, &signed)?;
         let req: pb::ForwardRequest = r.decode(rpc, &signed.payload)?;
         let answer = r.serve_forward(req).await?;
         Ok(Response::new(r.seal_answer(
@@ -632,6 +686,7 @@ impl Peer for PeerService {
         let r = &self.replica;
         let rpc = Rpc::Reconcile;
         let permit = r.permit(rpc)?;
+        let connection = connection_key(&request);
         let mut inbound = request.into_inner();
         let first =
             match tokio::time::timeout(r.inner.config.request_timeout, inbound.message()).await {
@@ -640,7 +695,7 @@ impl Peer for PeerService {
                 Ok(Ok(None)) => return Err(r.malformed(rpc, "empty stream")),
                 Ok(Err(s)) => return Err(r.stream_error(rpc, &s)),
             };
-        let opened = r.admit(rpc, &first)?;
+        let opened = r.admit(rpc, connection, &first)?;
         // One answer queued at most: the stream advances as fast as the caller reads.
         let (tx, rx) = mpsc::channel(1);
         tokio::spawn(r.clone().run_reconcile(opened, first, inbound, tx, permit));
@@ -656,8 +711,9 @@ impl Peer for PeerService {
         let r = &self.replica;
         let rpc = Rpc::Handover;
         let permit = r.permit(rpc)?;
+        let connection = connection_key(&request);
         let signed = request.into_inner();
-        let opened = r.admit(rpc, &signed)?;
+        let opened = r.admit(rpc, connection, &signed)?;
         let req: pb::HandoverRequest = r.decode(rpc, &signed.payload)?;
         if req.acknowledged.len() > MAX_HANDOVER_BUCKETS {
             return Err(r.malformed(rpc, "too many acknowledged buckets"));
@@ -672,44 +728,48 @@ impl Peer for PeerService {
     }
 }
 
-/// Serves the peer API of `replica` on `listener` (HTTP/2 without TLS: every message is signed,
-/// see the crate docs) until `stop` turns `true`; calls in flight then get `grace` to finish.
+/// Serves the peer API of `replica` on `listener` over TLS ([`crate::tls`]; every message is
+/// signed too, see the crate docs) until `stop` turns `true`; calls in flight then get `grace`
+/// to finish.
 ///
 /// # Errors
-/// Transport errors of the server.
+/// The TLS set-up's errors, transport errors of the server.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     replica: Replica,
     stop: watch::Receiver<bool>,
     grace: Duration,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), ReplicaError> {
+    let incoming = replica.tls_incoming(listener)?;
     run(
         builder().add_service(replica.grpc_server()),
-        listener,
+        incoming,
         stop,
         grace,
     )
     .await
+    .map_err(|e| ReplicaError::Tls {
+        what: "serving the peer port",
+        reason: e.to_string(),
+    })
 }
 
 /// Runs a server built from [`builder`] (the peer API, possibly behind the caller's own
-/// interceptor) on `listener` until `stop` turns `true`; calls in flight then get `grace`.
+/// interceptor) on `incoming` (from [`Replica::tls_incoming`]) until `stop` turns `true`;
+/// calls in flight then get `grace`.
 ///
 /// # Errors
 /// Transport errors of the server.
 pub async fn run(
     router: tonic::transport::server::Router,
-    listener: tokio::net::TcpListener,
+    incoming: impl Stream<Item = Result<PeerTlsStream, std::io::Error>> + Send + 'static,
     stop: watch::Receiver<bool>,
     grace: Duration,
 ) -> Result<(), tonic::transport::Error> {
     let mut stopped = stop.clone();
-    let server = router.serve_with_incoming_shutdown(
-        tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-        async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        },
-    );
+    let server = router.serve_with_incoming_shutdown(incoming, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    });
     tokio::pin!(server);
     let mut stop = stop;
     tokio::select! {

@@ -17,6 +17,7 @@ use umbra_proto::umbra::peer::v1::peer_client::PeerClient as RawClient;
 use umbra_replica::ReplicaError;
 use umbra_replica::auth::{self, Direction, Position, Rpc};
 use umbra_replica::client::PeerClient;
+use umbra_replica::tls::{self, NodeCertificate};
 use umbra_replica::wire::MAX_REQUEST_BYTES;
 
 fn client(identity: Identity, clock: Arc<dyn Clock>) -> PeerClient {
@@ -50,13 +51,24 @@ fn forward_store(owner: &umbra_store::AccountId, data: &[u8], now: i64) -> pb::F
     }
 }
 
-async fn raw(addr: std::net::SocketAddr) -> RawClient<Channel> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+/// A gRPC client of the peer API without the signing layer, over TLS as `own` (a listed node)
+/// to the node `server`.
+fn raw(own: &Identity, server: &common::TestNode) -> RawClient<Channel> {
+    let cert = NodeCertificate::new(own).unwrap();
+    let channel = tls::channel(Some(&cert), server.key, server.addr, |e| e).unwrap();
     RawClient::new(channel).max_encoding_message_size(usize::MAX)
+}
+
+/// Waits (up to twice the handshake timeout) until `cond` holds.
+async fn eventually(cond: impl Fn() -> bool) {
+    let wait = async {
+        while !cond() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(tls::HANDSHAKE_TIMEOUT * 2, wait)
+        .await
+        .expect("condition never held");
 }
 
 fn opening(rpc: Rpc, ts: i64) -> Position<'static> {
@@ -85,15 +97,24 @@ async fn only_members_of_the_swarm_are_served() {
     };
     assert!(page.buckets.is_empty());
 
-    // A key that is not in the node list: refused, nothing stored.
+    // A key that is not in the node list: its certificate is refused at the TLS handshake,
+    // before any gRPC work; nothing stored.
     let owner = owner_at(SWARM_A + 1, 1);
     let stranger = client(Identity::from_seed(&[0x55; 32]), clock.clone());
     let r = stranger
         .forward(&target, &forward_store(&owner, b"stranger", net.now()))
         .await;
-    assert_eq!(refused_with(r), tonic::Code::PermissionDenied);
+    assert!(
+        matches!(r, Err(ReplicaError::PeerUnreachable { .. })),
+        "{r:?}"
+    );
     let r = stranger.reconcile(&target, &digests_page()).await;
-    assert_eq!(refused_with(r), tonic::Code::PermissionDenied);
+    assert!(
+        matches!(r, Err(ReplicaError::PeerUnreachable { .. })),
+        "{r:?}"
+    );
+    // (Counted by the server's accepting task, maybe a moment after the client gave up.)
+    eventually(|| net.nodes[0].replica.metrics().refused_handshake >= 2).await;
 
     // A registered node of another swarm: no forwarded writes, no reads.
     let other = client(node_identity(3), clock.clone());
@@ -146,13 +167,10 @@ async fn only_members_of_the_swarm_are_served() {
         .await;
     assert_eq!(refused_with(r), tonic::Code::InvalidArgument);
     let m = net.nodes[0].replica.metrics();
-    assert_eq!(
-        m.refused_forbidden, 5,
-        "stranger twice, other swarm twice, member handover"
-    );
+    assert_eq!(m.refused_forbidden, 3, "other swarm twice, member handover");
     assert_eq!(m.refused_unauthenticated, 1, "stale clock");
     assert_eq!(m.refused_malformed, 1, "not a recursive method");
-    assert_eq!(m.requests_refused, 7);
+    assert_eq!(m.requests_refused, 5);
     assert!(net.nodes[0].hashes(&owner, 0, net.now()).is_empty());
 }
 
@@ -162,7 +180,7 @@ async fn replayed_forged_or_tampered_messages_are_refused() {
     net.assign(&[Some(SWARM_A); 2]);
     let sender = node_identity(1);
     let recipient = net.nodes[0].key;
-    let mut grpc = raw(net.nodes[0].addr).await;
+    let mut grpc = raw(&sender, &net.nodes[0]);
     let owner = owner_at(SWARM_A + 7, 7);
     let now = net.now();
 
@@ -249,7 +267,7 @@ async fn stream_messages_must_be_bound_in_order_and_within_size() {
     net.assign(&[Some(SWARM_A); 2]);
     let sender = node_identity(1);
     let recipient = net.nodes[0].key;
-    let mut grpc = raw(net.nodes[0].addr).await;
+    let mut grpc = raw(&sender, &net.nodes[0]);
     let now = net.now();
 
     // Opens a stream with a genuine first request, then sends `second`; returns the second
@@ -361,21 +379,140 @@ async fn stream_messages_must_be_bound_in_order_and_within_size() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_impostor_at_a_members_address_is_detected() {
+async fn an_impostor_at_a_members_address_is_refused_at_the_handshake() {
     let mut net = Net::start(2).await;
     net.assign(&[Some(SWARM_A); 2]);
-    // The view says node 1 lives at node 0's address.
+    // The view says node 1 lives at node 0's address: node 0's certificate is not node 1's
+    // key, so the client refuses the server before sending anything.
     let mut impostor = net.nodes[1].member(SWARM_A, true);
     impostor.storage_lmq_port = net.nodes[0].addr.port();
     let c = client(node_identity(0), net.clock.clone());
-    // Node 0 refuses a call addressed to node 1 (the recipient is signed); that an answer
-    // signed by another node than the addressed one is refused is `auth`'s unit test.
     let r = c.reconcile(&impostor, &digests_page()).await;
-    assert_eq!(refused_with(r), tonic::Code::Unauthenticated);
+    assert!(
+        matches!(r, Err(ReplicaError::PeerUnreachable { .. })),
+        "{r:?}"
+    );
     let owner = owner_at(SWARM_A + 9, 9);
     let r = c
         .forward(&impostor, &forward_store(&owner, b"x", net.now()))
         .await;
-    assert_eq!(refused_with(r), tonic::Code::Unauthenticated);
+    assert!(
+        matches!(r, Err(ReplicaError::PeerUnreachable { .. })),
+        "{r:?}"
+    );
     assert!(net.nodes[0].hashes(&owner, 0, net.now()).is_empty());
+    let m = net.nodes[0].replica.metrics();
+    assert_eq!((m.requests_served, m.requests_refused), (0, 0), "{m:?}");
+    // Even below TLS (the signed recipient): a call signed for node 1 but sent to node 0 over
+    // a connection that authenticated node 0 is refused by node 0.
+    let mut grpc = raw(&node_identity(1), &net.nodes[0]);
+    let misaddressed = auth::seal(
+        &node_identity(1),
+        &net.nodes[1].key,
+        &opening(Rpc::Forward, net.now()),
+        forward_store(&owner, b"x", net.now()).encode_to_vec(),
+    );
+    let e = grpc.forward(misaddressed).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_signed_by_another_node_than_the_connection_is_refused() {
+    let mut net = Net::start(3).await;
+    net.assign(&[Some(SWARM_A); 3]);
+    let owner = owner_at(SWARM_A + 5, 5);
+    // Node 2's connection carries a message genuinely signed by node 1 (say, one it saw):
+    // the TLS client key and the signer differ.
+    let mut grpc = raw(&node_identity(2), &net.nodes[0]);
+    let relayed = auth::seal(
+        &node_identity(1),
+        &net.nodes[0].key,
+        &opening(Rpc::Forward, net.now()),
+        forward_store(&owner, b"relayed", net.now()).encode_to_vec(),
+    );
+    let e = grpc.forward(relayed).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
+    assert!(e.message().contains("connection"), "{}", e.message());
+    assert!(net.nodes[0].hashes(&owner, 0, net.now()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_client_certificate_or_plaintext_gets_no_peer_service() {
+    let mut net = Net::start(2).await;
+    net.assign(&[Some(SWARM_A); 2]);
+    let now = net.now();
+    let owner = owner_at(SWARM_A + 3, 3);
+    let genuine = |ts: i64| {
+        auth::seal(
+            &node_identity(1),
+            &net.nodes[0].key,
+            &opening(Rpc::Forward, ts),
+            forward_store(&owner, b"no cert", now).encode_to_vec(),
+        )
+    };
+    // TLS without a client certificate (as a health probe connects): the peer service
+    // refuses before decoding anything, even a genuinely signed message of a member.
+    let channel = tls::channel(None, net.nodes[0].key, net.nodes[0].addr, |e| e).unwrap();
+    let e = RawClient::new(channel)
+        .forward(genuine(now))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
+    let m = net.nodes[0].replica.metrics();
+    assert_eq!((m.refused_unauthenticated, m.requests_served), (1, 0));
+
+    // Plaintext HTTP/2 (h2c, the old transport) to the TLS port: no call gets through.
+    let before = net.nodes[0].replica.metrics().refused_handshake;
+    let plain = tonic::transport::Endpoint::from_shared(format!("http://{}", net.nodes[0].addr))
+        .unwrap()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(5));
+    let r = match plain.connect().await {
+        Ok(c) => RawClient::new(c)
+            .forward(genuine(now + 1))
+            .await
+            .map(|_| ()),
+        Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+    };
+    assert!(r.is_err(), "plaintext must not be served");
+    assert!(net.nodes[0].hashes(&owner, 0, now).is_empty());
+    // The server saw a failed handshake (counted once the connection is given up).
+    eventually(|| net.nodes[0].replica.metrics().refused_handshake > before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_handshakes_are_bounded_and_cut() {
+    use tokio::io::AsyncReadExt as _;
+    let mut net = Net::start(2).await;
+    net.assign(&[Some(SWARM_A); 2]);
+    let addr = net.nodes[0].addr;
+    // Clients that connect and never say a word hold every handshake slot...
+    let mut idle = Vec::new();
+    for _ in 0..tls::MAX_HANDSHAKES {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // ...so one more is closed at once, and counted.
+    let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(3), extra.read(&mut buf))
+        .await
+        .expect("closed at once")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    eventually(|| net.nodes[0].replica.metrics().refused_handshake >= 1).await;
+    // The silent ones are cut after the handshake timeout, and the port serves members again.
+    let n = tokio::time::timeout(
+        tls::HANDSHAKE_TIMEOUT + std::time::Duration::from_secs(3),
+        idle[0].read(&mut buf),
+    )
+    .await
+    .expect("cut after the handshake timeout")
+    .unwrap_or(0);
+    assert_eq!(n, 0);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let member = client(node_identity(1), net.clock.clone());
+    let target = net.nodes[0].member(SWARM_A, true);
+    member.reconcile(&target, &digests_page()).await.unwrap();
+    assert!(net.nodes[0].replica.metrics().refused_handshake > tls::MAX_HANDSHAKES as u64);
 }

@@ -1,8 +1,12 @@
 //! Serving the node-to-node channel: the gRPC peer API of [`umbra_replica::server`] on the
 //! node's peer port (`peer_listen`, announced to the registry as `storage_lmq_port`).
 //!
-//! HTTP/2 without TLS: every peer message is signed by its sender's node key and every answer
-//! by this node's (why, in `umbra-replica`'s README). Per call, before the replica sees it: a
+//! TLS 1.3 with the node keys of the signed list ([`umbra_replica::tls`]): this node presents a
+//! self-signed certificate of its Ed25519 node key; a client certificate, if presented, must be
+//! a listed node's (else the handshake fails), and the peer service serves only connections
+//! that presented one. Handshakes are bounded in number and time. Inside, every peer message is
+//! still signed by its sender's node key and every answer by this node's (why both, in
+//! `umbra-replica`'s README). Per call, before the replica sees it: a
 //! source address that is not a node of the current swarm view is subject to this module's own
 //! per-IP token bucket (`RESOURCE_EXHAUSTED`, counted as `rate_limited`; nodes are never
 //! limited: they carry the whole swarm's replication). Then the replica's own limits: calls at
@@ -10,7 +14,8 @@
 //! each refusal counted in its `umbra_replica_refused_*_total` metric.
 //!
 //! Beside it, `grpc.health.v1` (tonic-health, not behind the gate: a health check is cheap and
-//! says nothing about accounts): `""` and [`PEER_SERVICE`] are SERVING while the node knows its
+//! says nothing about accounts; over TLS too, but without a client certificate, so an operator
+//! or the devnet can probe it knowing only the node's key): `""` and [`PEER_SERVICE`] are SERVING while the node knows its
 //! swarm by a verified node list, NOT_SERVING before that and from the moment it stops.
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -24,6 +29,7 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use umbra_nodelist::view::SwarmView;
 use umbra_replica::Replica;
+use umbra_replica::tls::PeerConnectInfo;
 
 use crate::config::RateLimitConfig;
 use crate::node::NodeState;
@@ -38,7 +44,8 @@ struct Gate {
 
 impl Gate {
     fn check(&self, req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        let ip = match req.remote_addr().map(|a| a.ip()) {
+        let remote = PeerConnectInfo::of(&req).and_then(|i| i.remote_addr);
+        let ip = match remote.map(|a| a.ip()) {
             Some(IpAddr::V4(ip)) => Some(ip),
             Some(IpAddr::V6(ip)) => ip.to_ipv4_mapped(),
             None => None,
@@ -79,11 +86,19 @@ pub(crate) async fn serve_peer_listener(
         replica.view().subscribe(),
         stop.clone(),
     ));
+    let incoming = match replica.tls_incoming(listener) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!("peer listener not started: {}", umbra_report::Report(&e));
+            health_task.abort();
+            return;
+        }
+    };
     let service = InterceptedService::new(replica.grpc_server(), move |r| gate.check(r));
     let router = umbra_replica::server::builder()
         .add_service(health)
         .add_service(service);
-    if let Err(e) = umbra_replica::server::run(router, listener, stop, grace).await {
+    if let Err(e) = umbra_replica::server::run(router, incoming, stop, grace).await {
         tracing::warn!("peer listener ended: {}", umbra_report::Report(&e));
     }
     health_task.abort();

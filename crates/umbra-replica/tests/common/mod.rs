@@ -142,7 +142,7 @@ impl ForwardHandler for Handler {
     }
 }
 
-/// Serves `replica`'s peer API on a fresh loopback port; while `up` is false every call is
+/// Serves `replica`'s peer API over TLS on a fresh loopback port; while `up` is false every call is
 /// refused with `UNAVAILABLE` (a node that is down).
 pub async fn serve_replica(replica: &Replica, up: Arc<AtomicBool>) -> (SocketAddr, JoinHandle<()>) {
     let gate = move |req: tonic::Request<()>| {
@@ -155,10 +155,11 @@ pub async fn serve_replica(replica: &Replica, up: Arc<AtomicBool>) -> (SocketAdd
     let svc = tonic::service::interceptor::InterceptedService::new(replica.grpc_server(), gate);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let replica = replica.clone();
     let server = tokio::spawn(async move {
         let _ = umbra_replica::server::builder()
             .add_service(svc)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .serve_with_incoming(replica.tls_incoming(listener).unwrap())
             .await;
     });
     (addr, server)
