@@ -133,15 +133,19 @@ fn interrupted_sends(
     phrase: &str,
     alice2: &User,
 ) {
-    // (hook, outbox kinds left for the message, its status before the next command)
-    let steps = [
-        ("before-store:1", vec!["message", "sync copy"], "queued"),
-        ("after-store:1", vec!["message", "sync copy"], "queued"),
-        ("before-store:2", vec!["sync copy"], "sent"),
-        ("after-store:2", vec!["sync copy"], "sent"),
+    // The message and its sync copy go to two swarms at the same time (the outbox serves
+    // swarms in parallel), so which store is the first or second call, and which one was
+    // acknowledged before the crash, varies: what is left may be either or both, never
+    // nothing (the crashed call's entry stays), and the message shows as sent exactly when
+    // its own entry is gone.
+    let hooks = [
+        "before-store:1",
+        "after-store:1",
+        "before-store:2",
+        "after-store:2",
     ];
     let mut texts = Vec::new();
-    for (hook, kinds, status) in steps {
+    for hook in hooks {
         let text = format!("interrupted at {hook}");
         let out = alice.run_with(&["send", b_id, &text], &[("UMBRA_TEST_CRASH", hook)], "");
         assert!(
@@ -152,7 +156,15 @@ fn interrupted_sends(
         );
         let queued = alice.list(&["outbox"]);
         let got: Vec<&str> = queued.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-        assert_eq!(got, kinds, "{hook}: outbox {queued:?}");
+        assert!(
+            !got.is_empty() && got.iter().all(|k| ["message", "sync copy"].contains(k)),
+            "{hook}: outbox {queued:?}"
+        );
+        let status = if got.contains(&"message") {
+            "queued"
+        } else {
+            "sent"
+        };
         for e in &queued {
             assert_eq!(e["text"], text.as_str(), "{hook}: outbox {queued:?}");
             assert_eq!(e["to"], if e["kind"] == "sync copy" { a_id } else { b_id });
