@@ -41,6 +41,16 @@ async fn join(net: &Net, who: &Messenger, group: &str) {
     net.clock.advance(1_000);
 }
 
+/// Alice's group "G" with Bob in it (he accepted her invitation).
+async fn alice_and_bob_in_a_group() -> (Net, Messenger, Messenger, GroupView) {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let view = alice.create_group("G", &[bob.session_id()]).await.unwrap();
+    join(&net, &bob, &view.id).await;
+    (net, alice, bob, view)
+}
+
 /// A member's key ring built from everything in the group swarm's keys namespace.
 fn ring_of(net: &Net, who: &Messenger, group: &GroupPublic) -> GroupKeys {
     let mut keys = GroupKeys::new(*group);
@@ -438,11 +448,7 @@ async fn promote_leave_and_delete_for_everyone() {
 
 #[tokio::test]
 async fn groups_survive_a_restart() {
-    let net = Net::new();
-    let (alice, _) = net.user("alice", 1);
-    let (bob, _) = net.user("bob", 2);
-    let view = alice.create_group("G", &[bob.session_id()]).await.unwrap();
-    join(&net, &bob, &view.id).await;
+    let (net, alice, bob, view) = alice_and_bob_in_a_group().await;
     drop(bob);
     let bob = net.reopen("bob", 2);
     assert_eq!(bob.group(&view.id).unwrap().status, GroupStatus::Joined);
@@ -458,11 +464,7 @@ async fn groups_survive_a_restart() {
 
 #[tokio::test]
 async fn two_messages_in_the_same_millisecond_both_arrive() {
-    let net = Net::new();
-    let (alice, _) = net.user("alice", 1);
-    let (bob, _) = net.user("bob", 2);
-    let view = alice.create_group("G", &[bob.session_id()]).await.unwrap();
-    join(&net, &bob, &view.id).await;
+    let (_net, alice, bob, view) = alice_and_bob_in_a_group().await;
     // The clock does not move between the two.
     let first = alice.send_group_text(&view.id, "one").await.unwrap();
     let second = alice.send_group_text(&view.id, "two").await.unwrap();
@@ -551,11 +553,7 @@ async fn members_added_later_read_history_only_when_it_is_shared() {
 
 #[tokio::test]
 async fn a_group_message_sent_while_the_swarm_is_down_is_delivered_later() {
-    let net = Net::new();
-    let (alice, _) = net.user("alice", 1);
-    let (bob, _) = net.user("bob", 2);
-    let view = alice.create_group("G", &[bob.session_id()]).await.unwrap();
-    join(&net, &bob, &view.id).await;
+    let (net, alice, bob, view) = alice_and_bob_in_a_group().await;
     net.swarms.set_down(true);
     let queued = alice
         .send_group_text(&view.id, "when you can")
@@ -587,11 +585,7 @@ async fn a_group_message_sent_while_the_swarm_is_down_is_delivered_later() {
 
 #[tokio::test]
 async fn a_queued_group_message_of_a_removed_member_fails_for_good() {
-    let net = Net::new();
-    let (alice, _) = net.user("alice", 1);
-    let (bob, _) = net.user("bob", 2);
-    let view = alice.create_group("G", &[bob.session_id()]).await.unwrap();
-    join(&net, &bob, &view.id).await;
+    let (net, alice, bob, view) = alice_and_bob_in_a_group().await;
     net.swarms.set_down(true);
     bob.send_group_text(&view.id, "too late").await.unwrap();
     net.swarms.set_down(false);
@@ -855,15 +849,8 @@ async fn members_unsend_their_own_group_messages_and_admins_anyones() {
 
 #[tokio::test]
 async fn an_admin_sets_disappearing_messages_for_the_whole_group() {
-    let net = Net::new();
-    let (alice, _) = net.user("alice", 1);
-    let (bob, _) = net.user("bob", 2);
-    let id = alice
-        .create_group("G", &[bob.session_id()])
-        .await
-        .unwrap()
-        .id;
-    join(&net, &bob, &id).await;
+    let (net, alice, bob, view) = alice_and_bob_in_a_group().await;
+    let id = view.id;
     alice.receive().await.unwrap();
     alice.send_group_text(&id, "stays").await.unwrap();
 
