@@ -4,8 +4,8 @@
 pub(crate) use umbra_messenger::{
     AttachmentInfo, AttachmentState, ChatPriority, Contact, Conversation, Disappearing, Event,
     FileServer, FileServerAddress, GroupChatMessage, GroupMemberView, GroupStatus, GroupView,
-    KdfParams, MAX_GROUP_MEMBERS, Message, MessageStatus, Messenger, MessengerError, NodeId,
-    OnionFileServer, OnionSwarm, OutboxEntry, Profile, Progress, ProgressFn, RetrievedPage,
+    KdfParams, MAX_GROUP_MEMBERS, Message, MessageId, MessageStatus, Messenger, MessengerError,
+    NodeId, OnionFileServer, OnionSwarm, OutboxEntry, Profile, Progress, ProgressFn, RetrievedPage,
     Settings, StoreAck, SwarmApi, SwarmError, TransferPhase, human_size,
 };
 pub(crate) use umbra_net::{

@@ -217,3 +217,86 @@ fn a_failed_action_is_one_line_in_the_member_panel() {
         "no longer busy"
     );
 }
+
+#[test]
+fn files_go_to_the_group_and_members_files_show_and_save() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let scratch = tempfile::tempdir().unwrap();
+    let s = swarms();
+    let files = support::files::TestFiles::start();
+    let bob = messenger(dirs[1].path(), &s);
+    let mut h = app_with_files(dirs[0].path(), &s, &files);
+    let alice = create_account(&mut h, "Alice");
+    let mut p = Pair {
+        h,
+        alice,
+        bob,
+        rt: tokio::runtime::Runtime::new().unwrap(),
+        swarms: s,
+        _dirs: dirs,
+    };
+    let group = hikers(&mut p);
+    let quiet: umbra_messenger::ProgressFn = std::sync::Arc::new(|_| {});
+
+    // Alice attaches a file in the group's composer.
+    let path = scratch.path().join("route.gpx");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    // Bob's acceptance changes the header: let the layout settle before clicking.
+    p.h.run_steps(10);
+    click(&mut p.h, "Attach");
+    type_into(&mut p.h, "File path", &path.display().to_string());
+    type_into(&mut p.h, "Caption (optional)", "the route");
+    click(&mut p.h, "Send file");
+    wait_label(&mut p.h, "200.0 kB · sent");
+    assert!(p.h.query_by_label("the route").is_some());
+
+    // Bob receives it as a group file and downloads it intact.
+    let mut got = None;
+    for _ in 0..50 {
+        let _ = p.rt.block_on(p.bob.receive());
+        got = p.bob.group_attachments(&group).unwrap().into_iter().next();
+        if got.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let got = got.expect("Bob sees Alice's group file");
+    assert_eq!(got.file_name.as_deref(), Some("route.gpx"));
+    assert_eq!(got.caption.as_deref(), Some("the route"));
+    let out = scratch.path().join("bob.gpx");
+    p.rt.block_on(p.bob.download_attachment(
+        got.message_id,
+        0,
+        Some(&out),
+        &files.server(),
+        quiet.clone(),
+    ))
+    .unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+
+    // Bob's file shows in Alice's group, and "Save as…" writes it.
+    let notes = scratch.path().join("notes.txt");
+    std::fs::write(&notes, b"water at km 12").unwrap();
+    p.rt.block_on(
+        p.bob
+            .send_group_file(&group, &notes, None, &files.server(), quiet),
+    )
+    .unwrap();
+    wait_label(&mut p.h, "notes.txt");
+    assert!(p.h.query_by_label_contains("not downloaded").is_some());
+    let saved = scratch.path().join("alice-notes.txt");
+    // Bob's file is the newer of the two in the chat.
+    p.h.get_all_by_label("Save as…").last().unwrap().click();
+    p.h.run_steps(2);
+    wait_label(&mut p.h, "File path");
+    p.h.get_by_label("File path").focus();
+    p.h.step();
+    p.h.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::A);
+    p.h.get_by_label("File path")
+        .type_text(&saved.display().to_string());
+    p.h.step();
+    click(&mut p.h, "Save");
+    wait_label(&mut p.h, "Saved to");
+    assert_eq!(std::fs::read(&saved).unwrap(), b"water at km 12");
+}

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Closed groups end to end on a real devnet, through the CLI: an admin creates a group of
 //! twenty, everyone accepts and reads a message, a member deletes one of its messages for
-//! everyone, the admin sets disappearing messages, one member is removed (it reads nothing afterwards), one is promoted and removes
+//! everyone, the admin sets disappearing messages, one member is removed (it reads nothing
+//! afterwards, files included), a file sent to the group is downloaded intact, one is promoted and removes
 //! another, one leaves, and the group is deleted for everyone. On the same devnet, `umbra-bench groups` at small scale: members long-polling the
 //! group swarm each get every message, and each message is stored once.
 
@@ -133,6 +134,41 @@ fn a_group_of_twenty_through_the_cli() {
     assert_eq!(texts(carol, &group), ["hello all"]);
     let refused = carol.run(&["send", &group, "let me in"], "");
     assert!(!refused.status.success());
+
+    // Bob sends a file to the group; another member lists and downloads it intact, by the
+    // `g…` id `attachments` gives; Carol, removed, gets nothing of it.
+    let file = homes.path().join("route.bin");
+    let data: Vec<u8> = (0..1_500_000u32).map(|i| (i * 31 % 253) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let sent = bob.json(&[
+        "send",
+        &group,
+        "--file",
+        file.to_str().unwrap(),
+        "--caption",
+        "the route",
+    ]);
+    assert_eq!(sent["status"], "sent");
+    let member = &others[0].0;
+    until(member, &group, "bob's file", |_, u| {
+        let list = u.json(&["attachments", &group]);
+        list.as_array().is_some_and(|l| l.len() == 1)
+    });
+    let listed = member.json(&["attachments", &group]);
+    let entry = &listed[0];
+    assert_eq!(entry["name"], "route.bin");
+    assert_eq!(entry["caption"], "the route");
+    let id = entry["message_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with('g'), "{id}");
+    let out = homes.path().join("route-copy.bin");
+    let got = member.json(&["download", &id, "--out", out.to_str().unwrap()]);
+    assert_eq!(got["message_id"], id.as_str());
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+    let bad = member.run(&["download", "x12"], "");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a message id"));
+    ok(&carol.run(&["receive"], ""), "receive");
+    assert_eq!(carol.json(&["attachments", &group]), Value::Array(vec![]));
 
     // Bob becomes an admin and removes Dave himself.
     ok(

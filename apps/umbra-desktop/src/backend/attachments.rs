@@ -10,10 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use umbra_crypto::SessionId;
-
 use super::worker::{Shared, report};
-use super::{AttachmentRef, TransferId, Update};
+use super::{AttachmentRef, To, TransferId, Update};
 use crate::client::{FileServer, MessengerError, Progress, ProgressFn, TransferPhase};
 
 /// Progress is reported when it moved by this many thousandths (or the phase changed).
@@ -58,29 +56,33 @@ fn progress_to_ui(shared: &Shared, id: TransferId) -> ProgressFn {
 pub(super) async fn send_file(
     shared: Arc<Shared>,
     local: u64,
-    to: SessionId,
+    to: To,
     path: PathBuf,
     caption: Option<String>,
 ) {
     let id = TransferId::Upload(local);
     let result = match server(&shared) {
-        Ok(files) => shared
-            .m
-            .send_file(
-                &to,
-                &path,
-                caption.as_deref(),
-                files,
-                progress_to_ui(&shared, id),
-            )
-            .await
-            .map(|_| path)
-            .or_else(|e| match e {
+        Ok(files) => {
+            let (caption, progress) = (caption.as_deref(), progress_to_ui(&shared, id));
+            let sent = match &to {
+                To::Chat(to) => shared
+                    .m
+                    .send_file(to, &path, caption, files, progress)
+                    .await
+                    .map(drop),
+                To::Group(group) => shared
+                    .m
+                    .send_group_file(group, &path, caption, files, progress)
+                    .await
+                    .map(drop),
+            };
+            sent.map(|()| path).or_else(|e| match e {
                 // Uploaded and saved: only the delivery failed, and the outbox retries it
                 // (the message shows "retrying"); sending the file again would send it twice.
                 MessengerError::Swarm { .. } => Ok(PathBuf::new()),
                 e => Err(report(&e)),
-            }),
+            })
+        }
         Err(e) => Err(e),
     };
     // The message is in the snapshot before the UI drops its "uploading" row.
@@ -136,10 +138,9 @@ async fn fetch_or_copy(
 
 /// The local file of an attachment we sent or already fetched, if it is still there.
 fn local_copy(shared: &Shared, a: AttachmentRef) -> Option<PathBuf> {
-    let current = shared.current()?;
-    let list = shared.m.attachments(&current).ok()?;
+    let list = shared.m.message_attachments(a.message_id).ok()?;
     list.into_iter()
-        .find(|i| i.message_id == a.message_id && i.index == a.index)
+        .nth(usize::try_from(a.index).ok()?)
         .and_then(|i| i.path)
         .filter(|p| p.is_file())
 }

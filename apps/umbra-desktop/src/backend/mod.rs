@@ -33,7 +33,7 @@ use zeroize::Zeroizing;
 
 use crate::client::{
     AttachmentInfo, Contact, Conversation, Disappearing, FileServer, GroupChatMessage, KdfParams,
-    Message, OutboxEntry, Progress, Settings, SwarmApi,
+    Message, MessageId, OutboxEntry, Progress, Settings, SwarmApi,
 };
 
 pub(crate) use groups::{GroupAction, GroupSummary};
@@ -175,7 +175,7 @@ pub(crate) enum Command {
     /// Send the file at `path` to `to` (uploaded first); `local` identifies the transfer.
     SendFile {
         local: u64,
-        to: SessionId,
+        to: To,
         path: PathBuf,
         caption: Option<String>,
     },
@@ -191,10 +191,18 @@ pub(crate) enum Command {
     SetPicture(PathBuf),
 }
 
+/// Where a message or a file goes: a one-to-one chat or a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum To {
+    Chat(SessionId),
+    /// A group, by its `03…` id.
+    Group(String),
+}
+
 /// Which attachment: the message it is in and its position there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct AttachmentRef {
-    pub(crate) message_id: i64,
+    pub(crate) message_id: MessageId,
     pub(crate) index: u32,
 }
 

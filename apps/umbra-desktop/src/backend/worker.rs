@@ -13,7 +13,9 @@ use zeroize::Zeroizing;
 use super::attachments;
 use super::groups::{self, ReadMarks};
 use super::offline::Offline;
-use super::{BackendConfig, Command, NetworkSource, NetworkStatus, QUEUE, Snapshot, Update, Wake};
+use super::{
+    BackendConfig, Command, NetworkSource, NetworkStatus, QUEUE, Snapshot, To, Update, Wake,
+};
 use crate::client::{
     Event, FileServer, KdfParams, Messenger, MessengerError, NetworkConfig, OnionSwarm,
     OnionTransport, Profile, SwarmApi, SystemClock, TransportConfig,
@@ -262,14 +264,16 @@ impl Shared {
     /// Reads everything the UI mirrors and sends it.
     pub(super) async fn refresh(&self) {
         let read = || -> Result<Snapshot, MessengerError> {
-            let (history, attachments) = match self.current() {
-                Some(with) => (
+            let group = self.current_group();
+            let (history, attachments) = match (self.current(), &group) {
+                (Some(with), _) => (
                     Some((with, self.m.history(&with)?)),
                     self.m.attachments(&with)?,
                 ),
-                None => (None, Vec::new()),
+                (None, Some(group)) => (None, self.m.group_attachments(group)?),
+                (None, None) => (None, Vec::new()),
             };
-            let g = groups::read(&self.m, &self.marks, self.current_group().as_deref())?;
+            let g = groups::read(&self.m, &self.marks, group.as_deref())?;
             Ok(Snapshot {
                 chats: self.m.conversations()?,
                 requests: self.m.requests()?,
@@ -418,12 +422,6 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
             }
         }
     }
-}
-
-/// Where a message goes.
-enum To {
-    Chat(SessionId),
-    Group(String),
 }
 
 /// Sends, one at a time, so that messages leave in the order they were written.

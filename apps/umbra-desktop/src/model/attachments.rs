@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use umbra_crypto::SessionId;
 
-use crate::backend::{AttachmentRef, Command, TransferId};
+use crate::backend::{AttachmentRef, Command, To, TransferId};
 use crate::client::{AttachmentInfo, Progress, human_size};
 use crate::picture::Thumbnail;
 
@@ -23,7 +23,7 @@ const MAX_PREVIEWS: usize = 128;
 #[derive(Debug, Clone)]
 pub(crate) struct Upload {
     pub(crate) local: u64,
-    pub(crate) to: SessionId,
+    pub(crate) to: To,
     pub(crate) path: PathBuf,
     pub(crate) caption: Option<String>,
     pub(crate) progress: Option<Progress>,
@@ -52,10 +52,10 @@ pub(crate) enum Preview {
 }
 
 /// What a path dialog is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum DialogPurpose {
-    /// Attach a file to the open conversation.
-    Attach(SessionId),
+    /// Attach a file to the open conversation or group.
+    Attach(To),
     /// Save an attachment.
     SaveAs(AttachmentRef),
 }
@@ -115,20 +115,20 @@ impl Attachments {
     ) -> impl Iterator<Item = &AttachmentInfo> {
         self.list
             .iter()
-            .filter(move |a| a.message.author == author && a.message.sent_ms == sent_ms)
+            .filter(move |a| a.author == author && a.sent_ms == sent_ms)
     }
 
     /// Starts sending `path` to `to`.
     pub(crate) fn send(
         &mut self,
         local: u64,
-        to: SessionId,
+        to: To,
         path: PathBuf,
         caption: Option<String>,
     ) -> Command {
         self.uploads.push(Upload {
             local,
-            to,
+            to: to.clone(),
             path: path.clone(),
             caption: caption.clone(),
             progress: None,
@@ -149,7 +149,7 @@ impl Attachments {
         u.progress = None;
         Some(Command::SendFile {
             local,
-            to: u.to,
+            to: u.to.clone(),
             path: u.path.clone(),
             caption: u.caption.clone(),
         })

@@ -193,6 +193,7 @@ impl Model {
     pub(crate) fn open_group(&mut self, id: String) {
         if self.open_group.as_deref() != Some(id.as_str()) {
             self.group_history.clear();
+            self.attachments.list.clear();
             self.group_panel = GroupPanel::default();
         }
         self.open = None;

@@ -428,11 +428,16 @@ impl Model {
         self.chats = s.chats;
         self.requests = s.requests;
         self.blocked = s.blocked;
+        // The snapshot's attachments are those of the chat its history is of.
         if let Some((with, messages)) = s.history
             && Some(with) == self.open
         {
             // A message in the history is no longer "typing".
             self.history = messages;
+            self.attachments.list = s.attachments;
+        } else if let Some((group, _)) = &s.group_history
+            && Some(group) == self.open_group.as_ref()
+        {
             self.attachments.list = s.attachments;
         }
         self.retrying = retrying(&s.outbox);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use eframe::egui;
 
 use super::widgets;
-use crate::backend::{AttachmentRef, Command};
+use crate::backend::{AttachmentRef, Command, To};
 use crate::client::{AttachmentInfo, AttachmentState, human_size};
 use crate::model::{
     AUTO_FETCH_MAX, Attachments, DialogPurpose, Model, Pane, PathDialog, Preview,
@@ -211,14 +211,9 @@ fn texture(ctx: &egui::Context, path: &Path, t: &Arc<Thumbnail>) -> egui::Textur
     handle
 }
 
-/// The files being sent to `with`: name, progress, and when it failed why and "Retry".
-pub(super) fn uploads(
-    ui: &mut egui::Ui,
-    at: &Attachments,
-    with: umbra_crypto::SessionId,
-    actions: &mut Vec<Action>,
-) {
-    for u in at.uploads.iter().filter(|u| u.to == with) {
+/// The files being sent to `to`: name, progress, and when it failed why and "Retry".
+pub(super) fn uploads(ui: &mut egui::Ui, at: &Attachments, to: &To, actions: &mut Vec<Action>) {
+    for u in at.uploads.iter().filter(|u| u.to == *to) {
         super::chat::bubble_frame(ui, true, |ui| {
             let name = u.path.file_name().map_or_else(
                 || u.path.display().to_string(),
@@ -250,11 +245,15 @@ pub(super) fn uploads(
     }
 }
 
-/// Opens the attach dialog for the open conversation, with `path` filled in.
+/// Opens the attach dialog for the open conversation or group (one we can still write to),
+/// with `path` filled in.
 pub(super) fn open_attach(m: &mut Model, path: String) {
-    if let Some(with) = m.open {
-        m.attachments.dialog = Some(PathDialog::new(DialogPurpose::Attach(with), path));
-    }
+    let to = match (m.open, &m.open_group) {
+        (Some(with), _) => To::Chat(with),
+        (None, Some(group)) if m.open_group_active() => To::Group(group.clone()),
+        _ => return,
+    };
+    m.attachments.dialog = Some(PathDialog::new(DialogPurpose::Attach(to), path));
 }
 
 /// Files dropped onto the window: attached to the open conversation, or in Settings chosen
@@ -266,7 +265,7 @@ pub(super) fn dropped(ctx: &egui::Context, m: &mut Model) {
     });
     let target = match m.pane {
         Pane::Settings => Some("Drop to choose it as your profile picture"),
-        Pane::Chat if m.open.is_some() => Some("Drop to attach it"),
+        Pane::Chat if m.open.is_some() || m.open_group_active() => Some("Drop to attach it"),
         _ => None,
     };
     if hovering && let Some(text) = target {

@@ -5,7 +5,7 @@
 use eframe::egui;
 
 use super::{attachments, chat_header, disappearing};
-use crate::backend::Command;
+use crate::backend::{Command, To};
 use crate::client::{AttachmentInfo, Message};
 use crate::model::{Attachments, Delivery, Model};
 use crate::time;
@@ -47,7 +47,7 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
                 actions.push(a);
             }
         }
-        attachments::uploads(ui, &m.attachments, with, &mut files);
+        attachments::uploads(ui, &m.attachments, &To::Chat(with), &mut files);
         for p in m.pending_here() {
             let state = if p.error.is_some() {
                 "failed"

@@ -6,8 +6,8 @@ use eframe::egui;
 
 use super::avatar::{self, Avatar};
 use super::chat::{Days, bubble_frame, messages_area};
-use super::{group_members, sidebar};
-use crate::backend::Command;
+use super::{attachments, group_members, sidebar};
+use crate::backend::{Command, To};
 use crate::client::{GroupChatMessage, GroupStatus, MessageStatus};
 use crate::model::{Model, short_id};
 
@@ -26,6 +26,7 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
     egui::Panel::bottom("group_composer").show(ui, |ui| composer(ui, m, &group, out));
 
     let mut retry = None;
+    let mut files = Vec::new();
     messages_area().show(ui, |ui| {
         ui.add_space(8.0);
         let mut days = Days::default();
@@ -37,8 +38,9 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
             // A run of messages from one person names them once.
             let name = (last_author != Some(msg.author)).then(|| m.name_of(&msg.author));
             last_author = Some(msg.author);
-            bubble(ui, m, msg, name);
+            bubble(ui, m, msg, name, &mut files);
         }
+        attachments::uploads(ui, &m.attachments, &To::Group(group.clone()), &mut files);
         for p in m.group_pending_here() {
             let failed = bubble_frame(ui, true, |ui| {
                 ui.label(&p.text);
@@ -58,6 +60,7 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
             ui.label("No messages yet. Say hello to the group!");
         }
     });
+    attachments::apply(m, files, out);
     if let Some(local) = retry
         && let Some((local, group, text)) = m.retry_group_pending(local)
     {
@@ -102,9 +105,15 @@ fn header(ui: &mut egui::Ui, m: &mut Model, group: &str) {
     }
 }
 
-/// One group message: the sender's name over the first of a run of theirs, the text, the
-/// time and (ours) the delivery state.
-fn bubble(ui: &mut egui::Ui, m: &Model, msg: &GroupChatMessage, name: Option<String>) {
+/// One group message: the sender's name over the first of a run of theirs, its files, the
+/// text (a file's caption), the time and (ours) the delivery state.
+fn bubble(
+    ui: &mut egui::Ui,
+    m: &Model,
+    msg: &GroupChatMessage,
+    name: Option<String>,
+    file_actions: &mut Vec<attachments::Action>,
+) {
     ui.add_space(2.0);
     bubble_frame(ui, msg.outgoing, |ui| {
         if !msg.outgoing
@@ -115,7 +124,11 @@ fn bubble(ui: &mut egui::Ui, m: &Model, msg: &GroupChatMessage, name: Option<Str
                 r.on_hover_text(short_id(&msg.author));
             }
         }
-        ui.label(&msg.body);
+        let files: Vec<_> = m.attachments.of_message(msg.author, msg.sent_ms).collect();
+        attachments::rows(ui, &m.attachments, &files, file_actions);
+        if !msg.body.is_empty() {
+            ui.label(&msg.body);
+        }
         let mut line = m.zone.clock(msg.sent_ms);
         let state = match msg.status {
             _ if !msg.outgoing => "",
@@ -140,9 +153,13 @@ fn composer(ui: &mut egui::Ui, m: &mut Model, group: &str, out: &mut Vec<Command
     }
     let mut send = false;
     ui.horizontal(|ui| {
-        ui.add_enabled(false, egui::Button::new("Attach"))
-            // The messenger sends files in one-to-one chats only so far.
-            .on_disabled_hover_text("Files can be sent in one-to-one chats only, for now");
+        if ui
+            .button("Attach")
+            .on_hover_text("Send a file to the group (or drop one onto the window)")
+            .clicked()
+        {
+            attachments::open_attach(m, String::new());
+        }
         let send_width = 64.0;
         let draft = m.group_drafts.entry(group.to_string()).or_default();
         let l = ui.label("Message");

@@ -1,44 +1,53 @@
 //! The file commands: `umbra send ID --file PATH [--caption TEXT]`, `umbra attachments ID` and
-//! `umbra download MESSAGE_ID [--out PATH]`. The messenger encrypts, uploads, checks and
+//! `umbra download MESSAGE_ID [--out PATH]`, for one-to-one chats and groups alike (a group
+//! message's id is written `g12`). The messenger encrypts, uploads, checks and
 //! decrypts; this prints what it did, with a progress bar on a terminal.
 
 use anyhow::bail;
 use serde_json::{Value, json};
-use umbra_messenger::{AttachmentInfo, MessageStatus};
+use umbra_messenger::{AttachmentInfo, MessageId, MessageStatus};
 
 use super::context::{self, resolve};
+use super::groups::{self, group_message_json};
 use super::progress::{Reporter, human};
 use super::render::{self, message_json, print_json};
 use super::{DownloadArgs, SendArgs, WhoArgs};
 
-/// `umbra send ID --file PATH [--caption TEXT]`.
+/// `umbra send ID --file PATH [--caption TEXT]` (ID a Session ID, a contact or a group).
 pub(crate) async fn send_file(a: &SendArgs) -> anyhow::Result<()> {
     let Some(path) = &a.file else {
         bail!("sending a file: no --file given");
     };
     let online = context::online(&a.g)?;
     let m = &online.messenger;
-    let to = resolve(m, &a.to)?;
+    let group = groups::is_group(&a.to);
+    // A wrong recipient is refused before the network is touched.
+    let to = if group {
+        None
+    } else {
+        Some(resolve(m, &a.to)?)
+    };
     let server = online.file_server()?;
     // Uploads go through onion paths: without the network there is nothing to do yet.
     online.connect_or_fail().await?;
     let reporter = Reporter::new(a.g.json);
-    let sent = m
-        .send_file(
-            &to,
-            path,
-            a.caption.as_deref(),
-            &server,
-            reporter.callback(),
-        )
-        .await;
+    let caption = a.caption.as_deref();
+    let sent = match &to {
+        Some(to) => m
+            .send_file(to, path, caption, &server, reporter.callback())
+            .await
+            .map(|(msg, id)| (message_json(&msg, false), msg.status, msg.sent_ms, id)),
+        None => m
+            .send_group_file(&a.to, path, caption, &server, reporter.callback())
+            .await
+            .map(|(msg, id)| (group_message_json(&msg), msg.status, msg.sent_ms, id)),
+    };
     reporter.finish();
-    let (msg, message_id) = sent?;
+    let (mut v, status, sent_ms, message_id) = sent?;
     let size = std::fs::metadata(path).map(|md| md.len()).unwrap_or(0);
     if a.g.json {
-        let mut v = message_json(&msg, false);
         if let Value::Object(o) = &mut v {
-            o.insert("message_id".into(), json!(message_id));
+            o.insert("message_id".into(), message_id_json(message_id));
             o.insert("size".into(), json!(size));
         }
         print_json(&v);
@@ -48,26 +57,36 @@ pub(crate) async fn send_file(a: &SendArgs) -> anyhow::Result<()> {
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    match msg.status {
+    let whom = match &to {
+        Some(to) => render::name_of(m, to),
+        None => format!("the group {}", m.group(&a.to)?.name),
+    };
+    match status {
         MessageStatus::Sent => println!(
-            "sent {name} ({}) to {} (message {message_id}, timestamp {})",
+            "sent {name} ({}) to {whom} (message {message_id}, timestamp {sent_ms})",
             human(size),
-            render::name_of(m, &to),
-            msg.sent_ms
         ),
         MessageStatus::Failed => bail!("sending the file's message: the swarm refused it"),
         _ => println!(
-            "uploaded {name}; its message is queued (message {message_id}, timestamp {}): `umbra receive` will retry it",
-            msg.sent_ms
+            "uploaded {name}; its message is queued (message {message_id}, timestamp {sent_ms}): `umbra receive` will retry it",
         ),
     }
     Ok(())
 }
 
+/// A message id in JSON: a number for a one-to-one message (as before groups had files), a
+/// string `g12` for a group message; `umbra download` takes either as written.
+fn message_id_json(id: MessageId) -> Value {
+    match id {
+        MessageId::Direct(n) => json!(n),
+        MessageId::Group(_) => json!(id.to_string()),
+    }
+}
+
 /// The JSON object of an attachment.
 fn attachment_json(a: &AttachmentInfo) -> Value {
     json!({
-        "message_id": a.message_id,
+        "message_id": message_id_json(a.message_id),
         "index": a.index,
         "name": a.file_name,
         "content_type": a.content_type,
@@ -77,23 +96,28 @@ fn attachment_json(a: &AttachmentInfo) -> Value {
         "caption": a.caption,
         "state": a.state.as_str(),
         "path": a.path.as_ref().map(|p| p.display().to_string()),
-        "from": a.message.author.to_hex(),
-        "outgoing": a.message.outgoing,
-        "timestamp": a.message.sent_ms,
+        "from": a.author.to_hex(),
+        "outgoing": a.outgoing,
+        "timestamp": a.sent_ms,
     })
 }
 
-/// `umbra attachments ID`.
+/// `umbra attachments ID` (a Session ID, a contact or a group).
 pub(crate) fn attachments(a: &WhoArgs) -> anyhow::Result<()> {
     let m = context::offline(&a.g)?;
-    let with = resolve(&m, &a.who)?;
-    let list = m.attachments(&with)?;
+    let (list, with) = if groups::is_group(&a.who) {
+        let name = m.group(&a.who)?.name;
+        (m.group_attachments(&a.who)?, format!("the group {name}"))
+    } else {
+        let with = resolve(&m, &a.who)?;
+        (m.attachments(&with)?, render::name_of(&m, &with))
+    };
     if a.g.json {
         print_json(&Value::Array(list.iter().map(attachment_json).collect()));
         return Ok(());
     }
     if list.is_empty() {
-        println!("no files with {}", render::name_of(&m, &with));
+        println!("no files with {with}");
         return Ok(());
     }
     println!(
@@ -107,7 +131,7 @@ pub(crate) fn attachments(a: &WhoArgs) -> anyhow::Result<()> {
             f.index + 1,
             f.state.as_str(),
             human(f.size),
-            render::name_of(&m, &f.message.author),
+            render::name_of(&m, &f.author),
             f.file_name.as_deref().unwrap_or("(no name)")
         );
     }
@@ -148,7 +172,7 @@ pub(crate) async fn download(a: &DownloadArgs) -> anyhow::Result<()> {
     let size = std::fs::metadata(&saved).map(|md| md.len()).unwrap_or(0);
     if a.g.json {
         print_json(&json!({
-            "message_id": a.message_id,
+            "message_id": message_id_json(a.message_id),
             "path": saved.display().to_string(),
             "size": size,
         }));

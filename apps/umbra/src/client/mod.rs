@@ -41,6 +41,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
+use umbra_messenger::MessageId;
 
 /// Options every client command takes, before or after the subcommand (`umbra --json
 /// receive` or `umbra receive --json`). Parsed at the top of the command line and copied into
@@ -71,7 +72,7 @@ pub(crate) enum ClientCommand {
     Id(IdArgs),
     /// Send a text message, or a file with --file, to a Session ID, a contact or a group (03…).
     Send(SendArgs),
-    /// The files of a conversation: message id, name, size and state.
+    /// The files of a conversation or group: message id, name, size and state.
     Attachments(WhoArgs),
     /// Download the file of a message (by the message id `attachments` shows); an interrupted
     /// download resumes when run again.
@@ -192,8 +193,8 @@ pub(crate) struct SendArgs {
 /// `umbra download`.
 #[derive(Debug, Args)]
 pub(crate) struct DownloadArgs {
-    /// The message id, as `umbra attachments` shows it.
-    pub(crate) message_id: i64,
+    /// The message id, as `umbra attachments` shows it (`12`, or `g12` for a group's).
+    pub(crate) message_id: MessageId,
     /// Which file of the message, when it has several (the FILE column of `attachments`).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) file: u32,
@@ -218,7 +219,7 @@ pub(crate) struct ReceiveArgs {
 /// A command about one account.
 #[derive(Debug, Args)]
 pub(crate) struct WhoArgs {
-    /// A Session ID or a contact's name.
+    /// A Session ID, a contact's name, or a group id (03…) where the command takes one.
     pub(crate) who: String,
     #[arg(skip)]
     pub(crate) g: Globals,
@@ -362,13 +363,10 @@ pub(crate) fn run(cmd: ClientCommand) -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cmd {
             ClientCommand::Id(a) => commands::id(a.cmd, &a.g),
-            ClientCommand::Send(a) if groups::is_group(&a.to) => match &a.text {
-                Some(text) => groups::send(&a.g, &a.to, text).await,
-                None => anyhow::bail!(
-                    "sending a file to a group is not supported yet; send text with `umbra send GROUP TEXT`"
-                ),
-            },
             ClientCommand::Send(a) if a.file.is_some() => files::send_file(&a).await,
+            ClientCommand::Send(a) if groups::is_group(&a.to) => {
+                groups::send(&a.g, &a.to, a.text.as_deref().unwrap_or_default()).await
+            }
             ClientCommand::Send(a) => commands::send(&a).await,
             ClientCommand::Attachments(a) => files::attachments(&a),
             ClientCommand::Download(a) => files::download(&a).await,

@@ -336,9 +336,12 @@ async fn files_that_cannot_be_sent_are_refused_before_any_work() {
         .unwrap_err();
     assert!(matches!(e, MessengerError::ProfileIo { .. }), "{e:?}");
     let e = alice
-        .download_attachment(4242, 0, None, &server.files, quiet())
+        .download_attachment(MessageId::Direct(4242), 0, None, &server.files, quiet())
         .await;
-    assert!(matches!(e, Err(MessengerError::NoAttachment(4242))));
+    assert!(matches!(
+        e,
+        Err(MessengerError::NoAttachment(MessageId::Direct(4242)))
+    ));
     assert_eq!(server.link.single_posts.load(Ordering::SeqCst), 0);
 }
 
@@ -366,7 +369,7 @@ async fn every_file_of_a_message_downloads() {
             .attachments(&a)
             .unwrap()
             .into_iter()
-            .find(|f| f.message.sent_ms == msg.sent_ms)
+            .find(|f| f.sent_ms == msg.sent_ms)
             .unwrap();
         let stored = db::message_attachments(&alice.db(), row.message_id).unwrap();
         pointers.push(stored[0].attachment.to_pointer());
@@ -526,4 +529,119 @@ async fn a_picture_that_cannot_be_set_changes_nothing() {
         .await
         .unwrap();
     assert!(alice.profile_picture().unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_file_sent_to_a_group_reaches_every_member_and_goes_with_its_message() {
+    let (net, alice, bob, view) = super::group_tests::alice_and_bob_in_a_group().await;
+    let server = Server::start().await;
+    // Above one request: chunked, as any big file.
+    let (path, data) = file_of(net.root.path(), "map.pdf", 2_500_000);
+
+    let (sent, id) = alice
+        .send_group_file(&view.id, &path, Some("the route"), &server.files, quiet())
+        .await
+        .unwrap();
+    assert!(matches!(id, MessageId::Group(_)));
+    assert_eq!(id.to_string().parse::<MessageId>(), Ok(id));
+    assert_eq!(sent.status, MessageStatus::Sent);
+    assert_eq!(sent.body, "the route");
+    assert!(server.link.chunk_puts.load(Ordering::SeqCst) >= 3);
+    let mine = alice.group_attachments(&view.id).unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(
+        (mine[0].message_id, mine[0].state),
+        (id, AttachmentState::Sent)
+    );
+    assert!(mine[0].path.is_some(), "the sender keeps its local copy");
+    // One-to-one lists do not see group files, and the other way round.
+    assert!(alice.attachments(&bob.session_id()).unwrap().is_empty());
+
+    net.clock.advance(1_000);
+    bob.receive().await.unwrap();
+    let list = bob.group_attachments(&view.id).unwrap();
+    assert_eq!(list.len(), 1);
+    let got = &list[0];
+    assert!(matches!(got.message_id, MessageId::Group(_)));
+    assert_eq!(got.author, alice.session_id());
+    assert!(!got.outgoing);
+    assert_eq!(got.file_name.as_deref(), Some("map.pdf"));
+    assert_eq!(got.content_type.as_deref(), Some("application/pdf"));
+    assert_eq!(got.size, 2_500_000);
+    assert_eq!(got.caption.as_deref(), Some("the route"));
+    assert_eq!(got.state, AttachmentState::Available);
+    let history = bob.group_history(&view.id).unwrap();
+    assert_eq!(history.last().map(|m| m.body.as_str()), Some("the route"));
+
+    let out = net.root.path().join("route.pdf");
+    let saved = bob
+        .download_attachment(got.message_id, 0, Some(&out), &server.files, quiet())
+        .await
+        .unwrap();
+    assert_eq!(sha(&std::fs::read(&saved).unwrap()), sha(&data));
+    let after = bob.group_attachments(&view.id).unwrap();
+    assert_eq!(after[0].state, AttachmentState::Downloaded);
+
+    // Unsent by Alice: gone from Bob's list with its message.
+    let hash = sent.hash.unwrap();
+    alice.unsend_group_message(&view.id, &hash).await.unwrap();
+    assert!(alice.group_attachments(&view.id).unwrap().is_empty());
+    net.clock.advance(1_000);
+    bob.receive().await.unwrap();
+    assert!(bob.group_attachments(&view.id).unwrap().is_empty());
+    assert!(bob.message_attachments(got.message_id).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_file_without_a_caption_shows_in_the_group_and_outsiders_upload_nothing() {
+    let (net, alice, bob, view) = super::group_tests::alice_and_bob_in_a_group().await;
+    let server = Server::start().await;
+    let (path, _) = file_of(net.root.path(), "a.png", 3_000);
+
+    let (sent, _) = alice
+        .send_group_file(&view.id, &path, None, &server.files, quiet())
+        .await
+        .unwrap();
+    assert_eq!(sent.body, "");
+    net.clock.advance(1_000);
+    bob.receive().await.unwrap();
+    // A message with a file only is a message (as one-to-one).
+    let history = bob.group_history(&view.id).unwrap();
+    assert_eq!(history.last().map(|m| m.body.as_str()), Some(""));
+    assert_eq!(bob.group_attachments(&view.id).unwrap().len(), 1);
+
+    // Someone who is not in the group is refused before anything is uploaded.
+    let (carol, _) = net.user("carol", 3);
+    let posts = server.link.single_posts.load(Ordering::SeqCst);
+    let refused = carol
+        .send_group_file(&view.id, &path, None, &server.files, quiet())
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(server.link.single_posts.load(Ordering::SeqCst), posts);
+}
+
+#[test]
+fn message_ids_read_back_as_written_and_refuse_anything_else() {
+    for id in [
+        MessageId::Direct(0),
+        MessageId::Direct(12),
+        MessageId::Group(7),
+    ] {
+        assert_eq!(id.to_string().parse::<MessageId>(), Ok(id));
+    }
+    assert_eq!("G7".parse::<MessageId>(), Ok(MessageId::Group(7)));
+    assert_eq!(MessageId::Group(7).to_string(), "g7");
+    for bad in [
+        "",
+        "g",
+        "-1",
+        "g-1",
+        "+3",
+        "12a",
+        "x12",
+        "99999999999999999999",
+    ] {
+        let e = bad.parse::<MessageId>().unwrap_err();
+        assert!(e.to_string().contains("not a message id"), "{bad}: {e}");
+    }
 }

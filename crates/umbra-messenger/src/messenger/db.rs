@@ -11,7 +11,7 @@ use umbra_crypto::{MessageHash, SessionId};
 use umbra_wire::{Attachment, AttachmentPointer};
 
 use super::MessengerError;
-use super::model::{Contact, Disappearing, Message, MessageStatus, OutboxEntry};
+use super::model::{Contact, Disappearing, Message, MessageId, MessageStatus, OutboxEntry};
 
 /// `outbox.op` of a store of an encoded message in a swarm.
 pub(crate) const OP_STORE: i64 = 0;
@@ -163,10 +163,48 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX group_messages_by_expiry ON group_messages (expires_at_ms)
         WHERE expires_at_ms IS NOT NULL;
     ",
+    // 5: files in group messages. One-to-one and group messages are numbered apart, so an
+    // attachment names its message's table (`chat`: 0 one-to-one, 1 group) as well as its id.
+    r"
+    CREATE TABLE attachments_v5 (
+        chat         INTEGER NOT NULL,
+        message_id   INTEGER NOT NULL,
+        idx          INTEGER NOT NULL,
+        url          TEXT NOT NULL,
+        key          BLOB NOT NULL,
+        size         INTEGER NOT NULL,
+        digest       BLOB,
+        file_name    TEXT,
+        content_type TEXT,
+        width        INTEGER,
+        height       INTEGER,
+        caption      TEXT,
+        voice        INTEGER NOT NULL DEFAULT 0,
+        state        INTEGER NOT NULL,
+        path         TEXT,
+        PRIMARY KEY (chat, message_id, idx)
+    );
+    INSERT INTO attachments_v5 (chat, message_id, idx, url, key, size, digest, file_name,
+        content_type, width, height, caption, voice, state, path)
+        SELECT 0, message_id, idx, url, key, size, digest, file_name, content_type, width,
+            height, caption, voice, state, path FROM attachments;
+    -- The old trigger is on `messages`: it would outlive the table it names.
+    DROP TRIGGER attachments_follow_messages;
+    DROP TABLE attachments;
+    ALTER TABLE attachments_v5 RENAME TO attachments;
+    CREATE TRIGGER attachments_follow_messages AFTER DELETE ON messages
+    BEGIN
+        DELETE FROM attachments WHERE chat = 0 AND message_id = old.id;
+    END;
+    CREATE TRIGGER attachments_follow_group_messages AFTER DELETE ON group_messages
+    BEGIN
+        DELETE FROM attachments WHERE chat = 1 AND message_id = old.id;
+    END;
+    ",
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -1119,8 +1157,8 @@ pub(crate) fn mark_seen(
 
 /// One saved attachment row.
 pub(crate) struct AttachmentRow {
-    /// The message's row id.
-    pub(crate) message_id: i64,
+    /// The message it belongs to.
+    pub(crate) message_id: MessageId,
     /// Its position in the message.
     pub(crate) idx: i64,
     /// The pointer, checked when it was saved.
@@ -1131,21 +1169,31 @@ pub(crate) struct AttachmentRow {
     pub(crate) path: Option<String>,
 }
 
+/// `(chat, message_id)` columns of a message id (migration 5).
+fn chat_of(id: MessageId) -> (i64, i64) {
+    match id {
+        MessageId::Direct(n) => (0, n),
+        MessageId::Group(n) => (1, n),
+    }
+}
+
 /// Saves attachment `idx` of message `message_id` in `state`.
 pub(crate) fn insert_attachment(
     conn: &Connection,
-    message_id: i64,
+    message_id: MessageId,
     idx: i64,
     a: &Attachment,
     state: i64,
     path: Option<&str>,
 ) -> rusqlite_cipher::Result<()> {
+    let (chat, id) = chat_of(message_id);
     conn.execute(
-        "INSERT OR REPLACE INTO attachments (message_id, idx, url, key, size, digest, file_name,
-             content_type, width, height, caption, voice, state, path)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "INSERT OR REPLACE INTO attachments (chat, message_id, idx, url, key, size, digest,
+             file_name, content_type, width, height, caption, voice, state, path)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         params![
-            message_id,
+            chat,
+            id,
             idx,
             a.url.to_url(),
             a.key.as_slice(),
@@ -1165,7 +1213,9 @@ pub(crate) fn insert_attachment(
 }
 
 const ATTACHMENT_COLUMNS: &str = "a.message_id, a.idx, a.url, a.key, a.size, a.digest, \
-     a.file_name, a.content_type, a.width, a.height, a.caption, a.voice, a.state, a.path";
+     a.file_name, a.content_type, a.width, a.height, a.caption, a.voice, a.state, a.path, a.chat";
+/// How many columns [`ATTACHMENT_COLUMNS`] has (a message's columns follow them).
+const ATTACHMENT_COLUMN_COUNT: usize = 15;
 
 fn attachment_row(r: &Row<'_>) -> rusqlite_cipher::Result<AttachmentRow> {
     let bad = |what: &str| {
@@ -1192,8 +1242,14 @@ fn attachment_row(r: &Row<'_>) -> rusqlite_cipher::Result<AttachmentRow> {
         url: Some(url),
     };
     let attachment = Attachment::from_pointer(&pointer).map_err(|_| bad("pointer"))?;
+    let id: i64 = r.get(0)?;
+    let message_id = match r.get::<_, i64>(14)? {
+        0 => MessageId::Direct(id),
+        1 => MessageId::Group(id),
+        _ => return Err(bad("chat")),
+    };
     Ok(AttachmentRow {
-        message_id: r.get(0)?,
+        message_id,
         idx: r.get(1)?,
         attachment,
         state: r.get(12)?,
@@ -1208,11 +1264,40 @@ pub(crate) fn conversation_attachments(
 ) -> rusqlite_cipher::Result<Vec<(AttachmentRow, Message)>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {ATTACHMENT_COLUMNS}, {MESSAGE_COLUMNS_M} FROM attachments a
-         JOIN messages m ON m.id = a.message_id
+         JOIN messages m ON a.chat = 0 AND m.id = a.message_id
          WHERE m.conversation = ?1 ORDER BY m.sent_ms, a.message_id, a.idx"
     ))?;
     let rows = stmt.query_map(params![conversation.to_hex()], |r| {
-        Ok((attachment_row(r)?, message_row_at(r, 14)?))
+        Ok((
+            attachment_row(r)?,
+            message_row_at(r, ATTACHMENT_COLUMN_COUNT)?,
+        ))
+    })?;
+    rows.collect()
+}
+
+/// The attachments of the messages of group `id` not expired at `now`, oldest message first.
+pub(crate) fn group_attachments(
+    conn: &Connection,
+    id: &str,
+    now: u64,
+) -> rusqlite_cipher::Result<Vec<(AttachmentRow, super::model::GroupChatMessage)>> {
+    let columns = GROUP_MESSAGE_COLUMNS
+        .split(", ")
+        .map(|c| format!("g.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ATTACHMENT_COLUMNS}, {columns} FROM attachments a
+         JOIN group_messages g ON a.chat = 1 AND g.id = a.message_id
+         WHERE g.group_id = ?1 AND (g.expires_at_ms IS NULL OR g.expires_at_ms > ?2)
+         ORDER BY g.sent_ms, a.message_id, a.idx"
+    ))?;
+    let rows = stmt.query_map(params![id, i("now", now)?], |r| {
+        Ok((
+            attachment_row(r)?,
+            group_message_row_at(r, ATTACHMENT_COLUMN_COUNT)?,
+        ))
     })?;
     rows.collect()
 }
@@ -1220,26 +1305,30 @@ pub(crate) fn conversation_attachments(
 /// The attachments of message `message_id`, in order.
 pub(crate) fn message_attachments(
     conn: &Connection,
-    message_id: i64,
+    message_id: MessageId,
 ) -> rusqlite_cipher::Result<Vec<AttachmentRow>> {
+    let (chat, id) = chat_of(message_id);
     let mut stmt = conn.prepare(&format!(
-        "SELECT {ATTACHMENT_COLUMNS} FROM attachments a WHERE a.message_id = ?1 ORDER BY a.idx"
+        "SELECT {ATTACHMENT_COLUMNS} FROM attachments a
+         WHERE a.chat = ?1 AND a.message_id = ?2 ORDER BY a.idx"
     ))?;
-    let rows = stmt.query_map(params![message_id], attachment_row)?;
+    let rows = stmt.query_map(params![chat, id], attachment_row)?;
     rows.collect()
 }
 
 /// Records where attachment (`message_id`, `idx`) stands.
 pub(crate) fn set_attachment_state(
     conn: &Connection,
-    message_id: i64,
+    message_id: MessageId,
     idx: i64,
     state: i64,
     path: Option<&str>,
 ) -> rusqlite_cipher::Result<()> {
+    let (chat, id) = chat_of(message_id);
     conn.execute(
-        "UPDATE attachments SET state = ?3, path = ?4 WHERE message_id = ?1 AND idx = ?2",
-        params![message_id, idx, state, path],
+        "UPDATE attachments SET state = ?4, path = ?5
+         WHERE chat = ?1 AND message_id = ?2 AND idx = ?3",
+        params![chat, id, idx, state, path],
     )
     .map(drop)
 }
@@ -1548,16 +1637,24 @@ const GROUP_MESSAGE_COLUMNS: &str =
     "group_id, author, sent_ms, body, outgoing, received_ms, hash, status, expires_at_ms";
 
 fn group_message_row(r: &Row<'_>) -> rusqlite_cipher::Result<super::model::GroupChatMessage> {
+    group_message_row_at(r, 0)
+}
+
+/// A group message read from [`GROUP_MESSAGE_COLUMNS`] starting at column `at`.
+fn group_message_row_at(
+    r: &Row<'_>,
+    at: usize,
+) -> rusqlite_cipher::Result<super::model::GroupChatMessage> {
     Ok(super::model::GroupChatMessage {
-        group: r.get(0)?,
-        author: sid(&r.get::<_, String>(1)?)?,
-        sent_ms: u("sent_ms", r.get(2)?)?,
-        body: r.get(3)?,
-        outgoing: r.get(4)?,
-        received_ms: u("received_ms", r.get(5)?)?,
-        hash: parse_hash_opt(r.get(6)?)?,
-        status: MessageStatus::from_i64(r.get(7)?),
-        expires_at_ms: u_opt("expires_at_ms", r.get(8)?)?,
+        group: r.get(at)?,
+        author: sid(&r.get::<_, String>(at + 1)?)?,
+        sent_ms: u("sent_ms", r.get(at + 2)?)?,
+        body: r.get(at + 3)?,
+        outgoing: r.get(at + 4)?,
+        received_ms: u("received_ms", r.get(at + 5)?)?,
+        hash: parse_hash_opt(r.get(at + 6)?)?,
+        status: MessageStatus::from_i64(r.get(at + 7)?),
+        expires_at_ms: u_opt("expires_at_ms", r.get(at + 8)?)?,
     })
 }
 
@@ -1732,4 +1829,71 @@ pub(crate) fn own_group_message(
         group_message_row,
     )
     .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A profile of schema 4 with a file in a one-to-one message keeps it through
+    /// migration 5, and files follow their messages (one-to-one or group) when deleted.
+    #[test]
+    fn migration_5_keeps_files_and_files_follow_their_messages() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute(
+            "INSERT INTO messages (conversation, author, sent_ms, body, outgoing, status,
+                 received_ms) VALUES ('c', 'a', 1, '', 0, 0, 1)",
+            [],
+        )
+        .unwrap();
+        let direct = conn.last_insert_rowid();
+        conn.execute(
+            "INSERT INTO attachments (message_id, idx, url, key, size, state)
+             VALUES (?1, 0, 'http://f/file/x', x'00', 3, 1)",
+            params![direct],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO group_messages (group_id, author, sent_ms, body, outgoing,
+                 received_ms, status) VALUES ('g', 'a', 1, '', 0, 1, 0)",
+            [],
+        )
+        .unwrap();
+        let group = conn.last_insert_rowid();
+
+        migrate(&mut conn).unwrap();
+        let count = |conn: &Connection, chat: i64, id: i64| -> i64 {
+            conn.query_row(
+                "SELECT COUNT(*) FROM attachments WHERE chat = ?1 AND message_id = ?2",
+                params![chat, id],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(count(&conn, 0, direct), 1, "the old file is kept");
+        // Same row id in the other table: a separate attachment.
+        conn.execute(
+            "INSERT INTO attachments (chat, message_id, idx, url, key, size, state)
+             VALUES (1, ?1, 0, 'http://f/file/y', x'00', 3, 1)",
+            params![group],
+        )
+        .unwrap();
+        assert_eq!(count(&conn, 1, group), 1);
+
+        conn.execute("DELETE FROM group_messages WHERE id = ?1", params![group])
+            .unwrap();
+        assert_eq!(count(&conn, 1, group), 0);
+        assert_eq!(
+            count(&conn, 0, direct),
+            1,
+            "only the group message's file went"
+        );
+        conn.execute("DELETE FROM messages WHERE id = ?1", params![direct])
+            .unwrap();
+        assert_eq!(count(&conn, 0, direct), 0);
+    }
 }

@@ -26,7 +26,7 @@ use umbra_wire::{Attachment, AttachmentKeyBytes};
 
 use super::db::{self, AttachmentRow};
 use super::files::FileServer;
-use super::model::{AttachmentState, Progress, ProgressFn, TransferPhase};
+use super::model::{AttachmentState, MessageId, Progress, ProgressFn, TransferPhase};
 use super::{Messenger, MessengerError};
 
 /// Read buffer of the verification pass.
@@ -45,7 +45,7 @@ impl Messenger {
     /// [`MessengerError::ProfileIo`].
     pub async fn download_attachment(
         &self,
-        message_id: i64,
+        message_id: MessageId,
         index: u32,
         out: Option<&Path>,
         server: &FileServer,
@@ -140,7 +140,7 @@ impl Messenger {
             AttachmentState::Failed.to_i64(),
             None,
         );
-        tracing::debug!(message_id = row.message_id, "download refused");
+        tracing::debug!(message_id = %row.message_id, "download refused");
         MessengerError::DownloadRefused(why.to_owned())
     }
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use super::model::MessageId;
+
 /// Something the messaging core could not do. Each variant says what was being done.
 ///
 /// Messages never contain a secret (keys, passphrases, recovery phrases) nor a message's text.
@@ -171,7 +173,7 @@ pub enum MessengerError {
     NotAFile(PathBuf),
     /// The message has no attachment (or no such message).
     #[error("downloading: message {0} has no attachment (see `umbra attachments`)")]
-    NoAttachment(i64),
+    NoAttachment(MessageId),
     /// The attachment is on a server whose onion key this client does not know.
     #[error(
         "downloading: the attachment is on {0}, not on this network's attachment server, and its key is unknown"

@@ -42,7 +42,7 @@ async fn join(net: &Net, who: &Messenger, group: &str) {
 }
 
 /// Alice's group "G" with Bob in it (he accepted her invitation).
-async fn alice_and_bob_in_a_group() -> (Net, Messenger, Messenger, GroupView) {
+pub(super) async fn alice_and_bob_in_a_group() -> (Net, Messenger, Messenger, GroupView) {
     let net = Net::new();
     let (alice, _) = net.user("alice", 1);
     let (bob, _) = net.user("bob", 2);

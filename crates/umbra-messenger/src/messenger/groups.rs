@@ -23,7 +23,7 @@ use umbra_groups::{
 };
 use umbra_report::ErrorExt as _;
 use umbra_wire::{
-    Content, DataMessage, GroupUpdateInviteMessage, GroupUpdateInviteResponseMessage,
+    Attachment, Content, DataMessage, GroupUpdateInviteMessage, GroupUpdateInviteResponseMessage,
     GroupUpdateMemberChangeMessage, GroupUpdateMemberLeftMessage, GroupUpdateMessage,
     GroupUpdatePromoteMessage, decode_group_envelope, encode_group_envelope,
     group_update_member_change_message,
@@ -31,10 +31,12 @@ use umbra_wire::{
 
 use umbra_config::{Group as SyncedGroup, GroupRemoved};
 
+use super::attachments::{save_received_attachments, save_sent_attachments};
 use super::config_state::{self, ConfigKind};
 use super::config_sync::{config_hashes, message_hashes};
 use super::db::{self, GroupRow};
 use super::group_disappearing;
+use super::model::MessageId;
 use super::swarm::GroupAuth;
 use super::{
     DEFAULT_TTL_MS, Disappearing, Event, GroupActivity, GroupChatMessage, GroupMemberView,
@@ -885,7 +887,6 @@ impl Messenger {
         group: &str,
         text: &str,
     ) -> Result<GroupChatMessage, MessengerError> {
-        let what = "sending to a group";
         let chars = text.chars().count();
         if text.trim().is_empty() {
             return Err(MessengerError::EmptyMessage);
@@ -896,13 +897,41 @@ impl Messenger {
                 max: MAX_BODY_CHARS,
             });
         }
+        let h = self.writable_group(group, "sending to a group")?;
+        self.send_group_data(&h, text, &[], None)
+            .await
+            .map(|(m, _)| m)
+    }
+
+    /// Checks that `group` can be written to now (known, joined), before costly work such as
+    /// an upload.
+    pub(super) fn writable_group(
+        &self,
+        group: &str,
+        what: &'static str,
+    ) -> Result<Held, MessengerError> {
         let h = self.held_of(group)?;
         Self::require_joined(&h, what)?;
+        Ok(h)
+    }
+
+    /// Saves and queues a message of ours to group `h` with `body` and `attachments` (ours,
+    /// with our local copy at `local_path`), then makes one delivery attempt. Returns the
+    /// message as saved and its row id.
+    pub(super) async fn send_group_data(
+        &self,
+        h: &Held,
+        body: &str,
+        attachments: &[Attachment],
+        local_path: Option<&str>,
+    ) -> Result<(GroupChatMessage, i64), MessengerError> {
+        let what = "sending to a group";
         let (profile, profile_key) = self.profile_proto(&self.db())?;
-        let mode = self.group_disappearing(&self.db(), &h)?;
+        let mode = self.group_disappearing(&self.db(), h)?;
         let mut content = Content {
             data_message: Some(DataMessage {
-                body: Some(text.to_string()),
+                body: (!body.is_empty()).then(|| body.to_string()),
+                attachments: attachments.iter().map(Attachment::to_pointer).collect(),
                 profile,
                 profile_key,
                 ..DataMessage::default()
@@ -912,7 +941,7 @@ impl Messenger {
         group_disappearing::stamp(&mut content, mode);
         // Saved and queued in one transaction, then one delivery attempt (as `send_text`):
         // a group swarm out of reach keeps it queued for the next poll.
-        let sent_ms = {
+        let sent = {
             let mut conn = self.db();
             let tx = conn.transaction().map_err(MessengerError::db(what))?;
             if db::outbox_len(&tx).map_err(MessengerError::db(what))? >= super::MAX_OUTBOX {
@@ -945,7 +974,7 @@ impl Messenger {
                     group: h.row.id.clone(),
                     author: self.me,
                     sent_ms,
-                    body: text.to_string(),
+                    body: body.to_string(),
                     outgoing: true,
                     received_ms: sent_ms,
                     hash: Some(hash),
@@ -955,17 +984,21 @@ impl Messenger {
             )
             .map_err(MessengerError::db(what))?;
             let id = tx.last_insert_rowid();
+            save_sent_attachments(&tx, MessageId::Group(id), attachments, local_path)
+                .map_err(MessengerError::db(what))?;
             // The swarm keeps a disappearing message only as long as its timer.
             let ttl_ms = expires_at_ms.map_or(DEFAULT_TTL_MS, |at| at - sent_ms);
             db::queue_group_store(&tx, &h.row.id, &data, &hash, sent_ms, ttl_ms, id)
                 .map_err(MessengerError::db(what))?;
             tx.commit().map_err(MessengerError::db(what))?;
-            sent_ms
+            (sent_ms, id)
         };
+        let (sent_ms, id) = sent;
         self.flush_outbox().await?;
-        db::own_group_message(&self.db(), &h.row.id, &self.me, sent_ms)
+        let message = db::own_group_message(&self.db(), &h.row.id, &self.me, sent_ms)
             .map_err(MessengerError::db(what))?
-            .ok_or(MessengerError::NoSuchMessage(what))
+            .ok_or(MessengerError::NoSuchMessage(what))?;
+        Ok((message, id))
     }
 
     /// Delivers one queued group message (an outbox entry of kind "group"): refused for
@@ -1211,7 +1244,7 @@ impl Messenger {
                             }
                             continue;
                         }
-                        let Some(body) = dm.body.filter(|b| !b.is_empty()) else {
+                        let Some(body) = super::ingest::visible_body(&dm).map(str::to_owned) else {
                             continue;
                         };
                         let message = GroupChatMessage {
@@ -1232,6 +1265,9 @@ impl Messenger {
                         if db::insert_group_message(&conn, &message)
                             .map_err(MessengerError::db(what))?
                         {
+                            let id = MessageId::Group(conn.last_insert_rowid());
+                            save_received_attachments(&conn, id, &dm.attachments, message.outgoing)
+                                .map_err(MessengerError::db(what))?;
                             events.push(Event::GroupMessage { message });
                         }
                     }

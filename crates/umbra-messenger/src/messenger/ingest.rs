@@ -7,12 +7,13 @@ use umbra_crypto::{MessageHash, Redacted, SessionId};
 use umbra_report::ErrorExt as _;
 use umbra_wire::data_message::FLAG_EXPIRATION_TIMER_UPDATE;
 use umbra_wire::{
-    Attachment, AttachmentPointer, Content, DataMessage, LokiProfile, decode_one_to_one,
-    receipt_message, typing_message,
+    AttachmentPointer, Content, DataMessage, LokiProfile, decode_one_to_one, receipt_message,
+    typing_message,
 };
 
+use super::attachments::save_received_attachments;
 use super::db::{self, OP_DELETE};
-use super::model::AttachmentState;
+use super::model::MessageId;
 use super::{
     DEFAULT_TTL_MS, Disappearing, Event, Message, MessageStatus, Messenger, MessengerError,
     SEEN_GRACE_MS, StoredMessage,
@@ -110,29 +111,10 @@ impl Messenger {
         if new && !outgoing {
             self.sync_unhide(tx, conversation, sent_ms)?;
         }
-        if new && !attachments.is_empty() {
-            let id = tx.last_insert_rowid();
-            let state = if outgoing {
-                AttachmentState::Sent
-            } else {
-                AttachmentState::Available
-            };
-            // A pointer that fails its checks cannot be downloaded; the message still shows.
-            let valid = attachments
-                .iter()
-                .filter_map(|p| match Attachment::from_pointer(p) {
-                    Ok(a) => Some(a),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "ignoring an attachment pointer");
-                        None
-                    }
-                })
-                .take(MAX_ATTACHMENTS_PER_MESSAGE);
-            for (idx, a) in (0i64..).zip(valid) {
-                // Received copies of our own files have no local file on this device.
-                db::insert_attachment(tx, id, idx, &a, state.to_i64(), None)
-                    .map_err(MessengerError::db(what))?;
-            }
+        if new {
+            let id = MessageId::Direct(tx.last_insert_rowid());
+            save_received_attachments(tx, id, attachments, outgoing)
+                .map_err(MessengerError::db(what))?;
         }
         Ok(new.then_some(message))
     }
@@ -359,12 +341,9 @@ impl Messenger {
     }
 }
 
-/// Attachments saved per message at most (Session clients send up to 32).
-const MAX_ATTACHMENTS_PER_MESSAGE: usize = 32;
-
 /// The text of a data message that shows as a message: its body, or an empty one when it
 /// carries attachments only. `None` for a message with neither.
-fn visible_body(dm: &DataMessage) -> Option<&str> {
+pub(super) fn visible_body(dm: &DataMessage) -> Option<&str> {
     match dm.body.as_deref().filter(|b| !b.is_empty()) {
         Some(b) => Some(b),
         None if !dm.attachments.is_empty() => Some(""),

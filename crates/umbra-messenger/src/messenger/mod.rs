@@ -54,9 +54,10 @@ pub use error::MessengerError;
 pub use files::{FileServer, FileServerAddress, FileServerError, FileServerLink, OnionFileServer};
 pub use groups::{GROUP_CONFIG_TTL_MS, MAX_GROUP_MEMBERS, is_group_id, parse_group_id};
 pub use model::{
-    AttachmentInfo, AttachmentState, ChatPriority, Contact, Conversation, Disappearing, Event,
-    FlushReport, GroupActivity, GroupChatMessage, GroupMemberView, GroupStatus, GroupView, Message,
-    MessageStatus, OutboxEntry, Progress, ProgressFn, Settings, TransferPhase, human_size,
+    AttachmentInfo, AttachmentState, BadMessageId, ChatPriority, Contact, Conversation,
+    Disappearing, Event, FlushReport, GroupActivity, GroupChatMessage, GroupMemberView,
+    GroupStatus, GroupView, Message, MessageId, MessageStatus, OutboxEntry, Progress, ProgressFn,
+    Settings, TransferPhase, human_size,
 };
 pub use onion::OnionSwarm;
 pub use profile::{KdfParams, Profile};

@@ -478,15 +478,68 @@ impl AttachmentState {
     }
 }
 
+/// A saved message that can carry files, as `attachments` lists and `download` takes it.
+/// One-to-one and group messages are numbered separately, so the kind is part of the id:
+/// `12` is one-to-one message 12, `g12` group message 12.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageId {
+    /// A message of a one-to-one conversation.
+    Direct(i64),
+    /// A message of a group.
+    Group(i64),
+}
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Direct(n) => write!(f, "{n}"),
+            Self::Group(n) => write!(f, "g{n}"),
+        }
+    }
+}
+
+/// Why a text is not a [`MessageId`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a message id: a number such as 12, or g12 for a group message (see `umbra attachments`)"
+)]
+pub struct BadMessageId(pub String);
+
+impl std::str::FromStr for MessageId {
+    type Err = BadMessageId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let (group, digits) = match t.strip_prefix(['g', 'G']) {
+            Some(rest) => (true, rest),
+            None => (false, t),
+        };
+        // Digits only: no sign, so `-1` or `g+1` are refused rather than read.
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(BadMessageId(s.to_owned()));
+        }
+        let n: i64 = digits.parse().map_err(|_| BadMessageId(s.to_owned()))?;
+        Ok(if group {
+            Self::Group(n)
+        } else {
+            Self::Direct(n)
+        })
+    }
+}
+
 /// An attachment of a message, as lists show it (the key stays inside the messenger).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachmentInfo {
     /// The message's id (what `download` takes).
-    pub message_id: i64,
+    pub message_id: MessageId,
     /// Its position in the message.
     pub index: u32,
-    /// The message it belongs to.
-    pub message: Message,
+    /// Who sent the message.
+    pub author: SessionId,
+    /// The message's sent time, ms (with `author`, what names it in a chat).
+    pub sent_ms: u64,
+    /// Sent by us.
+    pub outgoing: bool,
     /// The file's name, if the sender gave one.
     pub file_name: Option<String>,
     /// Its MIME type, if known.

@@ -4,8 +4,9 @@ use rusqlite_cipher::Transaction;
 use umbra_crypto::{AccountId, MessageHash, Redacted, SessionId};
 use umbra_wire::{Attachment, Content, DataMessage, encode_one_to_one};
 
+use super::attachments::save_sent_attachments;
 use super::db::{self, NewStore};
-use super::model::AttachmentState;
+use super::model::MessageId;
 use super::{
     DEFAULT_TTL_MS, Disappearing, MAX_BODY_CHARS, MAX_OUTBOX, Message, MessageStatus, Messenger,
     MessengerError, lock, ttl_for, with_mode,
@@ -129,7 +130,7 @@ impl Messenger {
     }
 
     /// Saves an outgoing message (text `text`, possibly empty, and `attachments`, saved as
-    /// [`AttachmentState::Sent`] with the local file `local_path`) and queues it for `to` and
+    /// [`super::AttachmentState::Sent`] with the local file `local_path`) and queues it for `to` and
     /// our own swarm, in one transaction. Returns its sent time and row id.
     pub(super) fn save_and_queue(
         &self,
@@ -239,10 +240,8 @@ impl Messenger {
             )?
         };
         db::set_message_hash(&tx, id, &sync_hash).map_err(MessengerError::db(what))?;
-        for (idx, a) in (0i64..).zip(attachments) {
-            db::insert_attachment(&tx, id, idx, a, AttachmentState::Sent.to_i64(), local_path)
-                .map_err(MessengerError::db(what))?;
-        }
+        save_sent_attachments(&tx, MessageId::Direct(id), attachments, local_path)
+            .map_err(MessengerError::db(what))?;
         tx.commit().map_err(MessengerError::db(what))?;
         Ok((sent_ms, id))
     }

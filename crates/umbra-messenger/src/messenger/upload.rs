@@ -26,8 +26,10 @@ use umbra_wire::{Attachment, AttachmentKeyBytes, FileUrl};
 use zeroize::Zeroizing;
 
 use super::files::{FileServer, FileServerError};
-use super::model::{Progress, ProgressFn, TransferPhase};
-use super::{MAX_BODY_CHARS, Message, Messenger, MessengerError, db, lock, media};
+use super::model::{MessageId, Progress, ProgressFn, TransferPhase};
+use super::{
+    GroupChatMessage, MAX_BODY_CHARS, Message, Messenger, MessengerError, db, lock, media,
+};
 
 /// The largest file sent as an attachment (the attachment server's default limit for chunked
 /// uploads).
@@ -65,18 +67,53 @@ impl Messenger {
         caption: Option<&str>,
         server: &FileServer,
         progress: ProgressFn,
-    ) -> Result<(Message, i64), MessengerError> {
-        let caption = caption.map(str::trim).filter(|c| !c.is_empty());
-        if let Some(c) = caption {
-            let got = c.chars().count();
-            if got > MAX_BODY_CHARS {
-                return Err(MessengerError::MessageTooLong {
-                    got,
-                    max: MAX_BODY_CHARS,
-                });
-            }
-        }
+    ) -> Result<(Message, MessageId), MessengerError> {
+        let caption = checked_caption(caption)?;
         self.check_not_blocked(to)?;
+        let (attachment, local) = self.upload_file(path, server, progress).await?;
+        let (sent_ms, id) =
+            self.save_and_queue(to, caption.unwrap_or(""), &[attachment], local.as_deref())?;
+        tracing::debug!(to = %Redacted::new(to), sent_ms, "file message queued");
+        self.flush_outbox().await?;
+        let message = db::message_by(&self.db(), &self.me, sent_ms)
+            .map_err(MessengerError::db("reading the sent message"))?;
+        Ok((message, MessageId::Direct(id)))
+    }
+
+    /// Sends the file at `path` to group `group`, with an optional caption: uploaded once to
+    /// `server` like a one-to-one file, then one message (encrypted with the group key,
+    /// stored once in the group swarm) carries its pointer to every member. Returns the
+    /// message as saved and its id.
+    ///
+    /// # Errors
+    /// As [`Messenger::send_file`], with the group's instead of the contact's:
+    /// [`MessengerError::InvalidGroupId`], [`MessengerError::UnknownGroup`] and
+    /// [`MessengerError::GroupNotActive`] come before any upload.
+    pub async fn send_group_file(
+        &self,
+        group: &str,
+        path: &Path,
+        caption: Option<&str>,
+        server: &FileServer,
+        progress: ProgressFn,
+    ) -> Result<(GroupChatMessage, MessageId), MessengerError> {
+        let caption = checked_caption(caption)?;
+        let h = self.writable_group(group, "sending a file to a group")?;
+        let (attachment, local) = self.upload_file(path, server, progress).await?;
+        let (message, id) = self
+            .send_group_data(&h, caption.unwrap_or(""), &[attachment], local.as_deref())
+            .await?;
+        Ok((message, MessageId::Group(id)))
+    }
+
+    /// Encrypts the file at `path` and uploads it to `server`: the pointer a message carries,
+    /// and the file's canonical path (kept as the sender's local copy).
+    pub(super) async fn upload_file(
+        &self,
+        path: &Path,
+        server: &FileServer,
+        progress: ProgressFn,
+    ) -> Result<(Attachment, Option<String>), MessengerError> {
         let meta = std::fs::metadata(path).map_err(MessengerError::io("reading", path))?;
         if !meta.is_file() {
             return Err(MessengerError::NotAFile(path.to_path_buf()));
@@ -157,13 +194,7 @@ impl Messenger {
             .canonicalize()
             .ok()
             .and_then(|p| p.to_str().map(str::to_owned));
-        let (sent_ms, id) =
-            self.save_and_queue(to, caption.unwrap_or(""), &[attachment], local.as_deref())?;
-        tracing::debug!(to = %Redacted::new(to), sent_ms, "file message queued");
-        self.flush_outbox().await?;
-        let message = db::message_by(&self.db(), &self.me, sent_ms)
-            .map_err(MessengerError::db("reading the sent message"))?;
-        Ok((message, id))
+        Ok((attachment, local))
     }
 
     /// Refuses to send to a blocked contact before any work is done.
@@ -175,6 +206,24 @@ impl Messenger {
         }
         Ok(())
     }
+}
+
+/// A caption as sent: trimmed, `None` when empty.
+///
+/// # Errors
+/// [`MessengerError::MessageTooLong`] above [`MAX_BODY_CHARS`].
+pub(super) fn checked_caption(caption: Option<&str>) -> Result<Option<&str>, MessengerError> {
+    let caption = caption.map(str::trim).filter(|c| !c.is_empty());
+    if let Some(c) = caption {
+        let got = c.chars().count();
+        if got > MAX_BODY_CHARS {
+            return Err(MessengerError::MessageTooLong {
+                got,
+                max: MAX_BODY_CHARS,
+            });
+        }
+    }
+    Ok(caption)
 }
 
 /// The name the recipient sees: the last component of `path`, at most 255 bytes.
