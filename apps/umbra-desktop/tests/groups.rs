@@ -300,3 +300,48 @@ fn files_go_to_the_group_and_members_files_show_and_save() {
     wait_label(&mut p.h, "Saved to");
     assert_eq!(std::fs::read(&saved).unwrap(), b"water at km 12");
 }
+
+#[test]
+fn an_admin_sets_the_groups_timer_and_deletes_messages_for_everyone() {
+    let mut p = Pair::new();
+    let group = hikers(&mut p);
+    p.h.run_steps(10);
+
+    // The timer, for everyone: after send only (no "after read" in groups).
+    click(&mut p.h, "Disappearing messages");
+    assert!(p.h.query_by_label("Delete after read").is_none());
+    click(&mut p.h, "Delete after send");
+    wait_label(&mut p.h, "Disappearing: 1 day after send");
+    let mut set = false;
+    for _ in 0..50 {
+        let _ = p.rt.block_on(p.bob.receive());
+        if p.bob.group(&group).unwrap().disappearing
+            == (umbra_messenger::Disappearing::AfterSend { seconds: 86_400 })
+        {
+            set = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(set, "Bob's copy of the group has the timer");
+    click(&mut p.h, "Disappearing messages");
+
+    // Bob's message, deleted by Alice as an admin: gone on both sides.
+    p.rt.block_on(p.bob.send_group_text(&group, "oops wrong group"))
+        .unwrap();
+    wait_label(&mut p.h, "oops wrong group");
+    assert!(p.h.query_by_label_contains("disappears in").is_some());
+    assert!(p.h.query_by_label("Delete for everyone").is_none());
+    click(&mut p.h, "oops wrong group");
+    click(&mut p.h, "Delete for everyone");
+    wait_gone(&mut p.h, "oops wrong group");
+    let mut gone = false;
+    for _ in 0..50 {
+        if !bob_group_texts(&p.bob, &p.rt, &group).contains(&"oops wrong group".to_string()) {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(gone, "Alice's deletion reaches Bob");
+}

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 
-use umbra_crypto::SessionId;
+use umbra_crypto::{MessageHash, SessionId};
 
 use super::worker::{Shared, report};
 use super::{Command, Update};
@@ -33,6 +33,10 @@ pub(crate) enum GroupAction {
     Accept,
     /// Decline an invitation (the group is forgotten).
     Decline,
+    /// Delete a message for everyone (ours; admins: anyone's), by its hash.
+    Unsend(MessageHash),
+    /// Set the group's disappearing timer, after send (admins); `None` turns it off.
+    SetDisappearing(Option<u32>),
 }
 
 impl GroupAction {
@@ -46,6 +50,8 @@ impl GroupAction {
             Self::Delete => "deleting the group",
             Self::Accept => "joining the group",
             Self::Decline => "declining the invitation",
+            Self::Unsend(_) => "deleting the message for everyone",
+            Self::SetDisappearing(_) => "setting disappearing messages",
         }
     }
 }
@@ -176,6 +182,8 @@ pub(super) async fn handle(shared: &Shared, command: Command) {
                 GroupAction::Delete => m.delete_group(&group).await,
                 GroupAction::Accept => m.accept_group(&group).await.map(drop),
                 GroupAction::Decline => m.decline_group(&group),
+                GroupAction::Unsend(hash) => m.unsend_group_message(&group, hash).await,
+                GroupAction::SetDisappearing(s) => m.set_group_disappearing(&group, *s).await,
             };
             let error = done
                 .err()

@@ -3,7 +3,7 @@
 
 use std::cmp::Reverse;
 
-use umbra_crypto::SessionId;
+use umbra_crypto::{MessageHash, SessionId};
 
 use super::{Model, Pane, check_session_id, conversation_name, short_id};
 use crate::backend::{GroupAction, GroupSummary};
@@ -127,6 +127,12 @@ pub(crate) struct GroupPanel {
     pub(crate) error: Option<String>,
     /// The question shown before leaving or deleting.
     pub(crate) confirm: Option<Confirm>,
+    /// The message clicked in the chat (its "Delete for everyone" shows), by hash.
+    pub(crate) selected_message: Option<MessageHash>,
+    /// The disappearing-messages choices are open in the header (admins).
+    pub(crate) timer_open: bool,
+    /// The timer picked while the setting is off.
+    pub(crate) timer: u32,
 }
 
 /// A row of the conversation list.
@@ -294,6 +300,7 @@ impl Model {
             }
             (None, GroupAction::Remove(_)) if here => self.group_panel.selected = None,
             (None, GroupAction::Add(_)) if here => self.group_panel.add.clear(),
+            (None, GroupAction::Unsend(_)) if here => self.group_panel.selected_message = None,
             (None, _) => {}
         }
     }

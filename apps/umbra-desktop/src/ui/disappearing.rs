@@ -28,8 +28,8 @@ pub(super) fn summary(setting: Disappearing) -> Option<String> {
     }
 }
 
-/// The choices for `with`, whose setting is `current`; `timer` is the timer picked while
-/// the setting is off. Pushes the command of a change.
+/// The choices of a conversation, whose setting is `current`; `timer` is the timer picked
+/// while the setting is off. Pushes the command of a change.
 pub(super) fn choose(
     ui: &mut egui::Ui,
     with: SessionId,
@@ -37,6 +37,19 @@ pub(super) fn choose(
     timer: &mut u32,
     out: &mut Vec<Command>,
 ) {
+    if let Some(setting) = choices(ui, current, timer, true) {
+        out.push(Command::SetDisappearing { with, setting });
+    }
+}
+
+/// The choices (after read only when `after_read`), whose setting is `current`; `timer` is
+/// the timer picked while the setting is off. The new setting when it changed.
+pub(super) fn choices(
+    ui: &mut egui::Ui,
+    current: Disappearing,
+    timer: &mut u32,
+    after_read: bool,
+) -> Option<Disappearing> {
     let seconds = match current {
         // Never picked yet (the model's default is 0).
         Disappearing::Off if *timer == 0 => DEFAULT_TIMER,
@@ -52,11 +65,13 @@ pub(super) fn choose(
             Disappearing::AfterSend { seconds },
             "Delete after send",
         );
-        ui.radio_value(
-            &mut next,
-            Disappearing::AfterRead { seconds },
-            "Delete after read",
-        );
+        if after_read {
+            ui.radio_value(
+                &mut next,
+                Disappearing::AfterRead { seconds },
+                "Delete after read",
+            );
+        }
     });
     let mut picked = seconds;
     ui.horizontal_wrapped(|ui| {
@@ -73,12 +88,7 @@ pub(super) fn choose(
             Disappearing::AfterRead { .. } => Disappearing::AfterRead { seconds: picked },
         };
     }
-    if next != current {
-        out.push(Command::SetDisappearing {
-            with,
-            setting: next,
-        });
-    }
+    (next != current).then_some(next)
 }
 
 /// The line under a message whose timer runs: time left, or when it starts.

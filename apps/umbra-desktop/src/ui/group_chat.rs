@@ -1,21 +1,24 @@
-//! The open group: its header (name, members, the member panel's toggle), the messages as
-//! bubbles with their senders' names, and the composer (Enter sends, Shift+Enter starts a
+//! The open group: its header (name, members, the member panel's toggle, the group's
+//! disappearing timer), the messages as bubbles with their senders' names, files and
+//! "Delete for everyone", and the composer with Attach (Enter sends, Shift+Enter starts a
 //! new line). Read receipts and typing indicators are off in groups, as in Session.
 
 use eframe::egui;
+use umbra_crypto::MessageHash;
 
 use super::avatar::{self, Avatar};
 use super::chat::{Days, bubble_frame, messages_area};
-use super::{attachments, group_members, sidebar};
-use crate::backend::{Command, To};
-use crate::client::{GroupChatMessage, GroupStatus, MessageStatus};
+use super::{attachments, disappearing, group_members, sidebar};
+use crate::backend::{Command, GroupAction, To};
+use crate::client::{Disappearing, GroupChatMessage, GroupStatus, MessageStatus};
 use crate::model::{Model, short_id};
+use crate::time;
 
 pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Command>) {
     let Some(group) = m.open_group.clone() else {
         return;
     };
-    egui::Panel::top("group_header").show(ui, |ui| header(ui, m, &group));
+    egui::Panel::top("group_header").show(ui, |ui| header(ui, m, &group, out));
     if m.group_panel.open {
         egui::Panel::right("group_members")
             .resizable(true)
@@ -27,6 +30,9 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
 
     let mut retry = None;
     let mut files = Vec::new();
+    let mut chosen = None;
+    let admin = m.open_group_summary().is_some_and(|g| g.view.admin);
+    let active = m.open_group_active();
     messages_area().show(ui, |ui| {
         ui.add_space(8.0);
         let mut days = Days::default();
@@ -38,7 +44,15 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
             // A run of messages from one person names them once.
             let name = (last_author != Some(msg.author)).then(|| m.name_of(&msg.author));
             last_author = Some(msg.author);
-            bubble(ui, m, msg, name, &mut files);
+            let shown = Shown {
+                name,
+                selected: msg.hash.is_some() && m.group_panel.selected_message == msg.hash,
+                can_unsend: active && (msg.outgoing || admin),
+                now,
+            };
+            if let Some(a) = bubble(ui, m, msg, shown, &mut files) {
+                chosen = Some(a);
+            }
         }
         attachments::uploads(ui, &m.attachments, &To::Group(group.clone()), &mut files);
         for p in m.group_pending_here() {
@@ -61,6 +75,20 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
         }
     });
     attachments::apply(m, files, out);
+    match chosen {
+        Some(Chosen::Select(hash)) => {
+            let p = &mut m.group_panel;
+            p.selected_message = (p.selected_message != Some(hash)).then_some(hash);
+        }
+        Some(Chosen::Unsend(hash)) => {
+            m.group_panel.busy = Some("Deleting the message for everyone…".into());
+            out.push(Command::Group {
+                group: group.clone(),
+                action: GroupAction::Unsend(hash),
+            });
+        }
+        None => {}
+    }
     if let Some(local) = retry
         && let Some((local, group, text)) = m.retry_group_pending(local)
     {
@@ -68,12 +96,15 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
     }
 }
 
-/// The group's name, its state and size, and the member panel's toggle.
-fn header(ui: &mut egui::Ui, m: &mut Model, group: &str) {
+/// The group's name, its state and size, its disappearing timer (admins change it), and the
+/// member panel's toggle.
+fn header(ui: &mut egui::Ui, m: &mut Model, group: &str, out: &mut Vec<Command>) {
     let summary = m.open_group_summary();
     let name = summary.map_or_else(|| "Group".to_string(), |g| g.view.name.clone());
     let members = summary.map_or(0, |g| g.view.members.len());
     let status = summary.map(|g| g.view.status);
+    let setting = summary.map_or(Disappearing::Off, |g| g.view.disappearing);
+    let admin = summary.is_some_and(|g| g.view.admin) && m.open_group_active();
     ui.horizontal(|ui| {
         let face = Avatar {
             key: group,
@@ -93,7 +124,34 @@ fn header(ui: &mut egui::Ui, m: &mut Model, group: &str) {
         {
             m.group_panel.open = !m.group_panel.open;
         }
+        if admin
+            && ui
+                .selectable_label(m.group_panel.timer_open, "Disappearing messages")
+                .on_hover_text("For everyone in the group, after each message is sent")
+                .clicked()
+        {
+            m.group_panel.timer_open = !m.group_panel.timer_open;
+        }
     });
+    if let Some(s) = disappearing::summary(setting) {
+        ui.label(egui::RichText::new(s).small());
+    }
+    if admin && m.group_panel.timer_open {
+        // Groups have one timer for everyone, after send (as Session's groups).
+        if let Some(next) = disappearing::choices(ui, setting, &mut m.group_panel.timer, false) {
+            let seconds = match next {
+                Disappearing::AfterSend { seconds } | Disappearing::AfterRead { seconds } => {
+                    Some(seconds)
+                }
+                Disappearing::Off => None,
+            };
+            m.group_panel.busy = Some("Setting disappearing messages…".into());
+            out.push(Command::Group {
+                group: group.to_string(),
+                action: GroupAction::SetDisappearing(seconds),
+            });
+        }
+    }
     match status {
         Some(GroupStatus::Kicked) => {
             ui.label("You were removed from this group: you can read what you had, no more.");
@@ -105,15 +163,40 @@ fn header(ui: &mut egui::Ui, m: &mut Model, group: &str) {
     }
 }
 
+/// How one message is shown.
+struct Shown {
+    /// The sender's name (over the first of a run of theirs).
+    name: Option<String>,
+    /// Clicked: its "Delete for everyone" shows.
+    selected: bool,
+    /// Ours, or we are an admin, in a group we are still in.
+    can_unsend: bool,
+    now: u64,
+}
+
+/// What a click on a message asks for.
+enum Chosen {
+    Select(MessageHash),
+    Unsend(MessageHash),
+}
+
 /// One group message: the sender's name over the first of a run of theirs, its files, the
-/// text (a file's caption), the time and (ours) the delivery state.
+/// text (a file's caption), the time, (ours) the delivery state and the time left when it
+/// disappears. Clicking the text selects it: a selected message we may delete offers
+/// "Delete for everyone".
 fn bubble(
     ui: &mut egui::Ui,
     m: &Model,
     msg: &GroupChatMessage,
-    name: Option<String>,
+    shown: Shown,
     file_actions: &mut Vec<attachments::Action>,
-) {
+) -> Option<Chosen> {
+    let Shown {
+        name,
+        selected,
+        can_unsend,
+        now,
+    } = shown;
     ui.add_space(2.0);
     bubble_frame(ui, msg.outgoing, |ui| {
         if !msg.outgoing
@@ -126,8 +209,13 @@ fn bubble(
         }
         let files: Vec<_> = m.attachments.of_message(msg.author, msg.sent_ms).collect();
         attachments::rows(ui, &m.attachments, &files, file_actions);
-        if !msg.body.is_empty() {
-            ui.label(&msg.body);
+        let text = (!msg.body.is_empty() || files.is_empty())
+            .then(|| ui.add(egui::Label::new(&msg.body).sense(egui::Sense::click())));
+        let mut chosen = None;
+        if let Some(hash) = msg.hash
+            && text.is_some_and(|t| t.clicked())
+        {
+            chosen = Some(Chosen::Select(hash));
         }
         let mut line = m.zone.clock(msg.sent_ms);
         let state = match msg.status {
@@ -141,7 +229,24 @@ fn bubble(
             line.push_str(state);
         }
         ui.label(egui::RichText::new(line).small());
-    });
+        if let Some(at) = msg.expires_at_ms {
+            let left = time::remaining(at.saturating_sub(now));
+            ui.label(egui::RichText::new(format!("disappears in {left}")).small());
+        }
+        // A message still queued has no place in the swarm to delete yet.
+        if selected
+            && can_unsend
+            && msg.status != MessageStatus::Queued
+            && let Some(hash) = msg.hash
+            && ui
+                .small_button("Delete for everyone")
+                .on_hover_text("Deletes it for every member and on your other devices")
+                .clicked()
+        {
+            chosen = Some(Chosen::Unsend(hash));
+        }
+        chosen
+    })
 }
 
 fn composer(ui: &mut egui::Ui, m: &mut Model, group: &str, out: &mut Vec<Command>) {
