@@ -1270,6 +1270,80 @@ impl Sub {
     }
 }
 
+/// The spec's subaccount vector (`groups-config-attachments.json`, `subaccount_auth_member`,
+/// from libsession's tests): the node accepts the request the client side (`umbra-groups`,
+/// checked against the same vector) makes, refuses it tampered, and refuses it once the token
+/// is revoked. Both sides' checks are thereby pinned to the same bytes.
+#[tokio::test]
+async fn the_specs_subaccount_vector_is_accepted_until_revoked() {
+    let path = format!(
+        "{}/../../../shared/vectors/groups-config-attachments.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let v = file["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "subaccount_auth_member")
+        .unwrap()
+        .clone();
+    let s = |k: &str| v[k].as_str().unwrap().to_owned();
+    let seed: [u8; 32] = hex::decode(s("group_seed")).unwrap().try_into().unwrap();
+    let group = Identity::from_seed(&seed);
+    let mut pk = [0u8; 33];
+    pk[0] = 0x03;
+    pk[1..].copy_from_slice(group.ed25519_public().as_bytes());
+    // "retrieve" ‖ namespace 999 ‖ timestamp, as the vector's message says.
+    let msg = s("message_utf8");
+    assert_eq!(msg, "retrieve9991693340111000");
+    let now = 1_693_340_111_000;
+    let request = |signature: &str| {
+        json!({
+            "pubkey": hex::encode(pk),
+            "namespace": 999,
+            "timestamp": now,
+            "subaccount": s("subaccount_b64"),
+            "subaccount_sig": s("subaccount_sig_b64"),
+            "signature": signature,
+        })
+    };
+    let fx = fixture();
+    let r = fx
+        .call_at(now, "retrieve", request(&s("signature_b64")))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    let mut sig = params::b64_decode(&s("signature_b64")).unwrap();
+    sig[0] ^= 1;
+    assert_text(
+        &fx.call_at(now, "retrieve", request(&b64(&sig))).await,
+        401,
+        "retrieve signature verification failed",
+    );
+
+    let token = params::b64_decode(&s("subaccount_b64")).unwrap();
+    let revoke_msg = [
+        b"revoke_subaccount".as_slice(),
+        now.to_string().as_bytes(),
+        &token,
+    ]
+    .concat();
+    let p = json!({
+        "pubkey": hex::encode(pk),
+        "revoke": s("subaccount_b64"),
+        "timestamp": now,
+        "signature": b64(group.sign(&revoke_msg)),
+    });
+    assert_eq!(fx.call_at(now, "revoke_subaccount", p).await.status, 200);
+    assert_text(
+        &fx.call_at(now, "retrieve", request(&s("signature_b64")))
+            .await,
+        401,
+        "retrieve signature verification failed",
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // swarms
 // ---------------------------------------------------------------------------------------------
