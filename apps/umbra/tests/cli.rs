@@ -509,6 +509,37 @@ fn send_while_the_network_is_down_queues_the_message() {
     assert_eq!(recv.stderr.lines().count(), 1);
 }
 
+#[test]
+fn a_profile_used_on_one_network_is_refused_on_another() {
+    let env = Env::new();
+    env.restored();
+    // Another registry key is another network: nothing of this profile may go there.
+    let written = env.network(
+        "http://127.0.0.1:9",
+        &umbra_crypto::Ed25519PublicKey::from_bytes([9; 32]),
+    );
+    let other = env.path("other-network.json");
+    std::fs::rename(&written, &other).unwrap();
+    let other = other.display().to_string();
+    let first = env.dead_network();
+    let r = env.p(&["send", BOB, "hello", "--network", &first]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = env.p(&["send", BOB, "second", "--network", &other]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("this profile belongs to another network")
+            && r.stderr.contains("--profile DIR"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    let history = env.p(&["history", BOB, "--json"]).json();
+    assert_eq!(history.as_array().unwrap().len(), 1, "nothing was added");
+    // The first network's file still opens it.
+    let r = env.p(&["send", BOB, "third", "--network", &first]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
 /// A registry stand-in on 127.0.0.1 answering every request with `body`.
 fn serve(body: Vec<u8>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

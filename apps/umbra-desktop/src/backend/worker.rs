@@ -197,7 +197,16 @@ fn connect(
             // A devnet runs every node on 127.0.0.1: one /24 for all.
             config.paths.subnet_diversity = !crate::config::is_devnet(path);
             let name = Some(path.display().to_string());
-            match NetworkConfig::load(path).and_then(|n| OnionTransport::new(&n, config)) {
+            let opened = NetworkConfig::load(path)
+                .map_err(|e| report(&e))
+                .and_then(|n| {
+                    // A profile holds one network's data: another network is refused.
+                    profile
+                        .bind_network(&n.registry_pubkey)
+                        .map_err(|e| report(&e))?;
+                    OnionTransport::new(&n, config).map_err(|e| report(&e))
+                });
+            match opened {
                 Ok(t) => (
                     Arc::new(OnionSwarm::new(t.clone(), Arc::new(SystemClock))),
                     Some(t),
@@ -212,7 +221,7 @@ fn connect(
                     None,
                     NetworkStatus {
                         network: name,
-                        problem: Some(format!("Offline: {}", report(&e))),
+                        problem: Some(format!("Offline: {e}")),
                         ..NetworkStatus::default()
                     },
                 ),

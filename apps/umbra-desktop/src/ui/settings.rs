@@ -78,6 +78,17 @@ fn sections(ui: &mut egui::Ui, m: &mut Model, out: &mut Vec<Command>) {
         "Network: {}",
         m.network.network.as_deref().unwrap_or("none (offline)")
     ));
+    // A profile holds one network's data; the network file is chosen at start.
+    ui.label(
+        egui::RichText::new(
+            "A profile belongs to the network it was first used on, so networks never mix. \
+             For another network, start Umbra with --network FILE and a profile of its own \
+             (--profile DIR).",
+        )
+        .small()
+        .weak(),
+    );
+    widgets::error_line(ui, m.network.problem.as_deref());
 }
 
 /// Blocked accounts, each with "Unblock" (its conversation comes back as an accepted one).

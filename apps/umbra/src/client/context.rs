@@ -157,6 +157,8 @@ pub(crate) fn online_with(
     network: &NetworkConfig,
     bind_address: Option<std::net::IpAddr>,
 ) -> anyhow::Result<Online> {
+    // Before anything of this network touches the profile.
+    profile.bind_network(&network.registry_pubkey)?;
     let mut config = TransportConfig {
         state_dir: Some(profile.network_dir()),
         ..TransportConfig::default()

@@ -26,6 +26,16 @@ pub enum MessengerError {
     /// `create`/`restore` was asked for a directory that already holds a profile.
     #[error("creating a profile: {0} already holds a profile")]
     ProfileExists(PathBuf),
+    /// The profile holds another network's data: opening it on this one would mix both.
+    #[error(
+        "this profile belongs to another network (registry key {bound}), not to the one in the network file (registry key {given}); use that network's file, or another profile (--profile DIR) for this network"
+    )]
+    OtherNetwork {
+        /// The short form of the key of the network the profile belongs to.
+        bound: String,
+        /// The short form of the key of the network it was opened on.
+        given: String,
+    },
     /// `open` was asked for a directory without a profile.
     #[error("opening the profile: no profile in {0} (create one with `umbra id new`)")]
     NoProfile(PathBuf),

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite_cipher::Connection;
 use serde::{Deserialize, Serialize};
-use umbra_crypto::{Identity, Random, mnemonic};
+use umbra_crypto::{Ed25519PublicKey, Identity, Random, mnemonic};
 use zeroize::Zeroizing;
 
 use super::MessengerError;
@@ -37,6 +37,8 @@ const META_FILE: &str = "profile.json";
 const KEY_FILE: &str = "db.key";
 const DB_FILE: &str = "umbra.db";
 const NETWORK_DIR: &str = "network";
+/// The database's meta key of the registry key of the profile's network.
+const NETWORK_KEY: &str = "network_registry_key";
 
 /// Argon2id parameters for a passphrase-derived database key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +258,37 @@ impl Profile {
         })
     }
 
+    /// Ties the profile to the network whose node lists `registry_key` signs, on its first
+    /// use with a network; later uses must be on the same network. A profile's contacts,
+    /// messages, swarm positions and entry nodes are of one network: on another, they would
+    /// mix with that network's and its guards would be strangers there.
+    ///
+    /// # Errors
+    /// [`MessengerError::OtherNetwork`] when the profile belongs to another network.
+    pub fn bind_network(&self, registry_key: &Ed25519PublicKey) -> Result<(), MessengerError> {
+        let what = "recording the profile's network";
+        match db::meta_get(&self.conn, NETWORK_KEY).map_err(MessengerError::db(what))? {
+            None => db::meta_insert(&self.conn, NETWORK_KEY, registry_key.as_bytes())
+                .map_err(MessengerError::db(what)),
+            Some(bound) if bound == registry_key.as_bytes() => Ok(()),
+            Some(bound) => Err(MessengerError::OtherNetwork {
+                bound: short_key(&hex::encode(bound)),
+                given: short_key(&registry_key.to_hex()),
+            }),
+        }
+    }
+
+    /// The registry key of the network the profile belongs to, once it was used on one.
+    pub fn network_key(&self) -> Result<Option<Ed25519PublicKey>, MessengerError> {
+        let bound = db::meta_get(&self.conn, NETWORK_KEY)
+            .map_err(MessengerError::db("reading the profile's network"))?;
+        Ok(bound.and_then(|b| {
+            <[u8; 32]>::try_from(b.as_slice())
+                .ok()
+                .map(Ed25519PublicKey::from_bytes)
+        }))
+    }
+
     /// The profile's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -467,5 +500,13 @@ impl super::Messenger {
         let conn = self.db();
         let mut rng = super::lock(&self.rng);
         rekey(&self.dir, &conn, new, kdf, &mut **rng)
+    }
+}
+
+/// `1a2b3c…7e8f`: enough of a key to tell two apart in a message.
+fn short_key(hex: &str) -> String {
+    match (hex.get(..6), hex.get(hex.len().saturating_sub(4)..)) {
+        (Some(head), Some(tail)) if hex.len() > 10 => format!("{head}…{tail}"),
+        _ => hex.to_owned(),
     }
 }

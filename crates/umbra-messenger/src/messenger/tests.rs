@@ -914,3 +914,35 @@ async fn an_open_messenger_changes_its_passphrase_keeps_app_values_and_lists_blo
 
 #[path = "attachment_tests.rs"]
 mod attachment_tests;
+
+#[test]
+fn a_profile_belongs_to_the_first_network_it_is_used_on() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("p");
+    let mut rng = SeededRandom::new(7);
+    let (p, _) = Profile::create(&dir, None, FAST_KDF, &mut rng).unwrap();
+    let (a, b) = (
+        umbra_crypto::Ed25519PublicKey::from_bytes([0xa1; 32]),
+        umbra_crypto::Ed25519PublicKey::from_bytes([0xb2; 32]),
+    );
+    assert_eq!(p.network_key().unwrap(), None);
+    p.bind_network(&a).unwrap();
+    p.bind_network(&a).unwrap();
+    drop(p);
+
+    // Reopened: still network a's, and b is refused in one line that says what to do.
+    let p = Profile::open(&dir, None).unwrap();
+    assert_eq!(p.network_key().unwrap(), Some(a));
+    let e = p.bind_network(&b).unwrap_err();
+    assert!(matches!(e, MessengerError::OtherNetwork { .. }));
+    let text = e.to_string();
+    assert!(
+        text.contains("a1a1a1…a1a1") && text.contains("b2b2b2…b2b2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--profile DIR") && !text.contains('\n'),
+        "{text}"
+    );
+    assert_eq!(p.network_key().unwrap(), Some(a));
+}
