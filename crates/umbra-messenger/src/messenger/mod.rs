@@ -19,6 +19,7 @@ mod error;
 pub mod fake;
 pub mod files;
 mod group_disappearing;
+mod group_receive;
 #[cfg(test)]
 mod group_tests;
 mod group_unsend;
