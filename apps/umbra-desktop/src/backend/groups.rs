@@ -141,7 +141,12 @@ pub(super) fn read(
             unread: activity.unread,
         });
     }
-    let mut names = BTreeMap::new();
+    // A contact's own name first; otherwise the name a group's members config gives.
+    let mut names: BTreeMap<SessionId, String> = groups
+        .iter()
+        .flat_map(|g| &g.view.members)
+        .filter_map(|p| Some((p.session_id, p.name.clone()?)))
+        .collect();
     for id in people {
         if let Some(c) = m.contact(&id)?
             && let Some(name) = c.nickname.or(c.display_name)

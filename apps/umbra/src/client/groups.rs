@@ -147,7 +147,19 @@ pub(crate) fn group_message_json(msg: &GroupChatMessage) -> Value {
 
 /// One line for a group message: `[2025-01-02 10:11:12] Hikers / alice: hello`.
 pub(crate) fn group_message_line(m: &Messenger, msg: &GroupChatMessage) -> String {
-    let group = m.group(&msg.group).map(|g| g.name).unwrap_or_default();
+    let view = m.group(&msg.group).ok();
+    let group = view.as_ref().map(|g| g.name.clone()).unwrap_or_default();
+    // A contact's name, else the name the group's members config gives, else a short ID.
+    let mut who = render::name_of(m, &msg.author);
+    if who == render::short(&msg.author)
+        && let Some(name) = view
+            .iter()
+            .flat_map(|g| &g.members)
+            .find(|p| p.session_id == msg.author)
+            .and_then(|p| p.name.clone())
+    {
+        who = name;
+    }
     let tail = match msg.status {
         MessageStatus::Queued => "  (queued)",
         MessageStatus::Failed => "  (failed)",
@@ -156,7 +168,7 @@ pub(crate) fn group_message_line(m: &Messenger, msg: &GroupChatMessage) -> Strin
     format!(
         "[{}] {group} / {}: {}{tail}",
         render::timestamp(msg.sent_ms),
-        render::name_of(m, &msg.author),
+        who,
         msg.body
     )
 }

@@ -91,6 +91,13 @@ async fn create_invite_accept_and_message_both_ways() {
     assert!(!seen_by_bob.admin);
     assert_eq!(seen_by_bob.invited_by, Some(alice.session_id()));
     assert_eq!(seen_by_bob.members.len(), 2);
+    // The creator's own name is in the members config: Bob can name her without a contact.
+    let creator = seen_by_bob
+        .members
+        .iter()
+        .find(|m| m.session_id == alice.session_id())
+        .unwrap();
+    assert_eq!(creator.name.as_deref(), Some("alice"));
 
     // Alice sees Bob's acceptance and clears his invitation.
     alice.receive().await.unwrap();

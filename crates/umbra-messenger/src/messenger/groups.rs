@@ -186,6 +186,7 @@ impl Messenger {
                 m.all()
                     .into_iter()
                     .map(|m| GroupMemberView {
+                        name: (!m.name.is_empty()).then(|| m.name.clone()),
                         session_id: m.session_id,
                         admin: m.admin,
                         invited: !m.admin && m.invite.is_some(),

@@ -297,6 +297,9 @@ impl GroupStatus {
 pub struct GroupMemberView {
     /// The member.
     pub session_id: SessionId,
+    /// The name the group's members config gives it (written by admins: the creator's own
+    /// name, and the names admins know their invitees by), if any.
+    pub name: Option<String>,
     /// Holds the group key.
     pub admin: bool,
     /// Invited, not yet accepted.
@@ -491,10 +494,12 @@ pub enum MessageId {
 
 impl std::fmt::Display for MessageId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Direct(n) => write!(f, "{n}"),
-            Self::Group(n) => write!(f, "g{n}"),
-        }
+        // Padded as a whole, so that tables can align ids of both kinds.
+        let text = match self {
+            Self::Direct(n) => n.to_string(),
+            Self::Group(n) => format!("g{n}"),
+        };
+        f.pad(&text)
     }
 }
 
