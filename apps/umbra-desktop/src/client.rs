@@ -6,7 +6,7 @@ pub(crate) use umbra_messenger::{
     FileServer, FileServerAddress, GroupChatMessage, GroupMemberView, GroupStatus, GroupView,
     KdfParams, MAX_GROUP_MEMBERS, Message, MessageId, MessageStatus, Messenger, MessengerError,
     NodeId, OnionFileServer, OnionSwarm, OutboxEntry, Profile, Progress, ProgressFn, RetrievedPage,
-    Settings, StoreAck, SwarmApi, SwarmError, TransferPhase, human_size,
+    Settings, StoreAck, SwarmApi, SwarmError, TransferPhase, human_size, is_group_id,
 };
 pub(crate) use umbra_net::{
     BoxFuture, Clock, NetworkConfig, OnionTransport, SystemClock, TransportConfig,

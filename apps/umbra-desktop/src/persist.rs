@@ -2,7 +2,7 @@
 //! the profile's encrypted database (`Messenger::app_value`): a draft is message text, so it
 //! never goes to a file in clear beside the profile.
 //!
-//! Drafts are one JSON object `{session id hex: text}`, rewritten a moment after the last
+//! Drafts are one JSON object `{session id or group id hex: text}`, rewritten a moment after the last
 //! keystroke ([`DRAFT_SAVE_MS`]); the theme is one word; the groups' read marks are one
 //! JSON object `{group id: receive time ms}`.
 
@@ -27,27 +27,45 @@ pub(crate) const DRAFT_SAVE_MS: u64 = 300;
 /// novel is not worth a database write per keystroke).
 const MAX_DRAFT_CHARS: usize = 20_000;
 
-/// The drafts as saved: non-empty ones only, each cut to [`MAX_DRAFT_CHARS`].
-pub(crate) fn encode_drafts(drafts: &BTreeMap<SessionId, String>) -> Vec<u8> {
-    let map: serde_json::Map<String, serde_json::Value> = drafts
-        .iter()
+/// The drafts of conversations and of groups as saved (one object: a Session ID and a group
+/// id never look alike): non-empty ones only, each cut to [`MAX_DRAFT_CHARS`].
+pub(crate) fn encode_drafts(
+    drafts: &BTreeMap<SessionId, String>,
+    group_drafts: &BTreeMap<String, String>,
+) -> Vec<u8> {
+    let chats = drafts.iter().map(|(id, text)| (id.to_hex(), text));
+    let groups = group_drafts.iter().map(|(id, text)| (id.clone(), text));
+    let map: serde_json::Map<String, serde_json::Value> = chats
+        .chain(groups)
         .filter(|(_, text)| !text.trim().is_empty())
         .map(|(id, text)| {
             let text: String = text.chars().take(MAX_DRAFT_CHARS).collect();
-            (id.to_hex(), serde_json::Value::String(text))
+            (id, serde_json::Value::String(text))
         })
         .collect();
     serde_json::Value::Object(map).to_string().into_bytes()
 }
 
-/// The saved drafts; what cannot be read is skipped (a draft is not worth refusing to start).
-pub(crate) fn decode_drafts(bytes: &[u8]) -> BTreeMap<SessionId, String> {
+/// The saved drafts of conversations and of groups; what cannot be read is skipped (a draft
+/// is not worth refusing to start).
+pub(crate) fn decode_drafts(
+    bytes: &[u8],
+) -> (BTreeMap<SessionId, String>, BTreeMap<String, String>) {
+    let (mut chats, mut groups) = (BTreeMap::new(), BTreeMap::new());
     let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(bytes) else {
-        return BTreeMap::new();
+        return (chats, groups);
     };
-    map.into_iter()
-        .filter_map(|(id, text)| Some((id.parse().ok()?, text.as_str()?.to_string())))
-        .collect()
+    for (id, text) in map {
+        let Some(text) = text.as_str().map(str::to_string) else {
+            continue;
+        };
+        if crate::client::is_group_id(&id) {
+            groups.insert(id, text);
+        } else if let Ok(id) = id.parse() {
+            chats.insert(id, text);
+        }
+    }
+    (chats, groups)
 }
 
 /// The groups' read marks as saved.
@@ -97,14 +115,24 @@ mod tests {
         let mut d = BTreeMap::new();
         d.insert(id(1), "half a thought\nsecond line".to_string());
         d.insert(id(2), "   ".to_string());
-        let back = decode_drafts(&encode_drafts(&d));
-        assert_eq!(back.len(), 1);
-        assert_eq!(back[&id(1)], "half a thought\nsecond line");
-        assert!(decode_drafts(b"not json").is_empty());
-        assert!(decode_drafts(br#"{"zz": "x", "05": 3}"#).is_empty());
+        let group = format!("03{}", "ab".repeat(32));
+        let mut g = BTreeMap::new();
+        g.insert(group.clone(), "for the group".to_string());
+        g.insert(format!("03{}", "cd".repeat(32)), String::new());
+        let (chats, groups) = decode_drafts(&encode_drafts(&d, &g));
+        assert_eq!(chats.len(), 1);
+        assert_eq!(chats[&id(1)], "half a thought\nsecond line");
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[&group], "for the group");
+        let none = |b: &[u8]| {
+            let (c, g) = decode_drafts(b);
+            c.is_empty() && g.is_empty()
+        };
+        assert!(none(b"not json"));
+        assert!(none(br#"{"zz": "x", "05": 3, "03": "y"}"#));
         d.insert(id(3), "y".repeat(MAX_DRAFT_CHARS + 5));
         assert_eq!(
-            decode_drafts(&encode_drafts(&d))[&id(3)].len(),
+            decode_drafts(&encode_drafts(&d, &g)).0[&id(3)].len(),
             MAX_DRAFT_CHARS
         );
     }

@@ -7,6 +7,7 @@
 mod support;
 
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use umbra_clock::{Clock as _, SystemClock};
 use umbra_messenger::{Event, GroupStatus, Messenger};
 
 use support::*;
@@ -344,4 +345,28 @@ fn an_admin_sets_the_groups_timer_and_deletes_messages_for_everyone() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(gone, "Alice's deletion reaches Bob");
+}
+
+#[test]
+fn a_group_draft_survives_the_app_being_killed() {
+    let mut p = Pair::new();
+    hikers(&mut p);
+    p.h.run_steps(10);
+    type_into(&mut p.h, "Message", "bring water");
+    // A second after the last keystroke, then the app dies without a chance to save.
+    let typed = SystemClock.instant();
+    wait_for(&mut p.h, "a second to pass", |_| {
+        SystemClock.since(typed) >= std::time::Duration::from_secs(1)
+    });
+    let dir = p._dirs[0].path().to_path_buf();
+    std::mem::forget(std::mem::replace(&mut p.h, app(&dir, &p.swarms)));
+
+    let h = &mut p.h;
+    wait_label(h, "Hikers");
+    click(h, "Hikers");
+    wait_label(h, "Group · 2 members");
+    assert_eq!(
+        h.get_by_label("Message").value().as_deref(),
+        Some("bring water")
+    );
 }

@@ -232,6 +232,8 @@ impl Model {
             return None;
         }
         draft.clear();
+        // Saved at once: a sent message must not come back as a draft after a restart.
+        self.drafts_changed_at = Some(0);
         Some(self.queue_group(group, text))
     }
 

@@ -338,7 +338,9 @@ impl Model {
                 self.has_passphrase = has_passphrase;
                 for (key, value) in app_values {
                     match key {
-                        persist::DRAFTS_KEY => self.drafts = persist::decode_drafts(&value),
+                        persist::DRAFTS_KEY => {
+                            (self.drafts, self.group_drafts) = persist::decode_drafts(&value);
+                        }
                         persist::THEME_KEY => self.theme = persist::decode_theme(&value),
                         persist::NOTIFY_KEY => self.notify = crate::NotifyLevel::decode(&value),
                         _ => {}
@@ -537,7 +539,7 @@ impl Model {
         self.drafts_changed_at = None;
         Ok(Some(Command::SaveAppValue {
             key: persist::DRAFTS_KEY,
-            value: persist::encode_drafts(&self.drafts),
+            value: persist::encode_drafts(&self.drafts, &self.group_drafts),
         }))
     }
 

@@ -26,7 +26,7 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
             .min_size(220.0)
             .show(ui, |ui| group_members::show(ui, m, &group, out));
     }
-    egui::Panel::bottom("group_composer").show(ui, |ui| composer(ui, m, &group, out));
+    egui::Panel::bottom("group_composer").show(ui, |ui| composer(ui, m, &group, now, out));
 
     let mut retry = None;
     let mut files = Vec::new();
@@ -249,7 +249,7 @@ fn bubble(
     })
 }
 
-fn composer(ui: &mut egui::Ui, m: &mut Model, group: &str, out: &mut Vec<Command>) {
+fn composer(ui: &mut egui::Ui, m: &mut Model, group: &str, now: u64, out: &mut Vec<Command>) {
     ui.add_space(6.0);
     if !m.open_group_active() {
         ui.label(egui::RichText::new("You can no longer write to this group.").weak());
@@ -283,6 +283,9 @@ fn composer(ui: &mut egui::Ui, m: &mut Model, group: &str, out: &mut Vec<Command
             .labelled_by(l.id);
         if r.has_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter) && !i.modifiers.shift) {
             send = true;
+        }
+        if r.changed() {
+            m.drafts_changed_at = Some(now);
         }
         if ui.button("Send").clicked() {
             send = true;
