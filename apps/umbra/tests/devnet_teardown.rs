@@ -41,7 +41,11 @@ fn daemons(dir: &Path) -> Vec<(u32, Vec<u16>)> {
     for n in state["nodes"].as_array().unwrap() {
         all.push((
             u32::try_from(n["process"]["pid"].as_u64().unwrap()).unwrap(),
-            vec![port(&n["https_port"]), port(&n["metrics_port"])],
+            vec![
+                port(&n["https_port"]),
+                port(&n["metrics_port"]),
+                port(&n["peer_port"]),
+            ],
         ));
     }
     all

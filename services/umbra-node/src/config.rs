@@ -44,6 +44,12 @@ pub struct Config {
     /// the IP address of `listen` with a port picked at start (the registry learns it; set a
     /// fixed port when peers must pass a firewall). Only used when the node follows a registry.
     pub peer_listen: Option<SocketAddr>,
+    /// The peer port announced to the registry (`storage_lmq_port`), where the other nodes
+    /// dial this one; `None` (the default): the port `peer_listen` bound. Set it when peers
+    /// reach the node through a port forward or a proxy (the devnet's partition scenario puts a
+    /// fault-injecting proxy there); the peers still check the TLS certificate against this
+    /// node's key, so the address carries no trust.
+    pub public_peer_port: Option<u16>,
     /// Operator listener (plain HTTP: `GET /metrics`, `GET /healthz`). Keep it private.
     pub metrics_listen: SocketAddr,
     /// The IPv4 address advertised to clients (`get_swarm`, 421 replies).
@@ -85,6 +91,7 @@ impl Default for Config {
             data_dir: PathBuf::from("umbra-node-data"),
             listen: SocketAddr::from(([0, 0, 0, 0], 22021)),
             peer_listen: None,
+            public_peer_port: None,
             metrics_listen: SocketAddr::from(([127, 0, 0, 1], 22029)),
             public_ip: Ipv4Addr::UNSPECIFIED,
             public_port: None,
@@ -359,6 +366,12 @@ impl Config {
                     .into(),
             );
         }
+        if self.public_peer_port == Some(0) {
+            return bad(
+                "public_peer_port must not be 0: unset it to announce the port peer_listen binds"
+                    .into(),
+            );
+        }
         let r = &self.replication;
         if r.round_interval_secs == 0
             || r.forward_timeout_ms == 0
@@ -583,6 +596,11 @@ mod tests {
                 Ed25519PublicKey::from_bytes([0xab; 32])
             ))
         );
+        c.public_peer_port = Some(0);
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("public_peer_port"), "{e}");
+        c.public_peer_port = Some(22_020);
+        c.validate().unwrap();
         c.replication.forward_timeout_ms = 0;
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("[replication]"), "{e}");

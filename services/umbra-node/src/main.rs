@@ -24,6 +24,10 @@ struct Cli {
     /// port picked at start).
     #[arg(long)]
     peer_listen: Option<std::net::SocketAddr>,
+    /// The peer port announced to the registry, when peers reach this node through a port
+    /// forward or proxy (default: the port peer_listen bound).
+    #[arg(long)]
+    public_peer_port: Option<u16>,
     /// Operator (metrics) listen address, e.g. 127.0.0.1:22029.
     #[arg(long)]
     metrics_listen: Option<std::net::SocketAddr>,
@@ -74,6 +78,9 @@ impl Cli {
         }
         if let Some(v) = self.peer_listen {
             cfg.peer_listen = Some(v);
+        }
+        if let Some(v) = self.public_peer_port {
+            cfg.public_peer_port = Some(v);
         }
         if let Some(v) = self.metrics_listen {
             cfg.metrics_listen = v;

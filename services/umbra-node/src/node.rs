@@ -236,7 +236,9 @@ impl NodeBuilder {
         } else {
             None
         };
-        let peer_port = peer_listener.as_ref().map_or(port, |(_, a)| a.port());
+        let peer_port = peer_listener
+            .as_ref()
+            .map_or(port, |(_, a)| cfg.public_peer_port.unwrap_or(a.port()));
         let replication = match (cfg.registry(), &self.replicator) {
             (Some(registry), None) => Some(Replication::new(
                 &cfg,

@@ -46,6 +46,7 @@ pub(crate) const SCENARIO_BINARIES: &[&str] = &[
     "groups_e2e",
     "swarm_faults",
     "registry_outage",
+    "swarm_partition",
 ];
 
 /// Environment variable of the scenarios: keep the devnet directories, which the harness
@@ -406,7 +407,7 @@ fn ports_of(state: &Value) -> Vec<u16> {
         .chain(
             nodes
                 .iter()
-                .flat_map(|n| [&n["https_port"], &n["metrics_port"]]),
+                .flat_map(|n| [&n["https_port"], &n["metrics_port"], &n["peer_port"]]),
         )
         .filter_map(|p| u16::try_from(p.as_u64()?).ok())
         .filter(|p| *p != 0)
@@ -467,10 +468,10 @@ mod tests {
     #[test]
     fn ports_come_from_the_registry_and_every_node() {
         let v = serde_json::json!({"registry": {"port": 4000}, "nodes": [
-            {"https_port": 4001, "metrics_port": 4002},
+            {"https_port": 4001, "metrics_port": 4002, "peer_port": 4003},
             {"https_port": 0, "metrics_port": 4004}
         ]});
-        assert_eq!(ports_of(&v), vec![4000, 4001, 4002, 4004]);
+        assert_eq!(ports_of(&v), vec![4000, 4001, 4002, 4003, 4004]);
         let with_attachments = serde_json::json!({"registry": {"port": 4000},
             "attachments": {"port": 4009}, "nodes": []});
         assert_eq!(ports_of(&with_attachments), vec![4000, 4009]);
@@ -478,7 +479,7 @@ mod tests {
         let net = dir.join("a").join("net");
         std::fs::create_dir_all(&net).unwrap();
         std::fs::write(net.join("devnet.json"), v.to_string()).unwrap();
-        assert_eq!(recorded_ports(&dir), vec![4000, 4001, 4002, 4004]);
+        assert_eq!(recorded_ports(&dir), vec![4000, 4001, 4002, 4003, 4004]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

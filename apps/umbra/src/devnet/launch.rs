@@ -242,7 +242,11 @@ impl Launcher {
             .iter()
             .enumerate()
             .filter(|(i, _)| !which.contains(i))
-            .flat_map(|(_, n)| [n.https_port, n.metrics_port])
+            .flat_map(|(_, n)| {
+                [n.https_port, n.metrics_port, n.peer_port]
+                    .into_iter()
+                    .chain(n.public_peer_port)
+            })
             .chain([state.registry.port])
             .collect();
         let mut picker = PortPicker::avoiding(others);
@@ -254,6 +258,7 @@ impl Launcher {
                 .context("internal: node index out of range")?;
             rec.https_port = picker.reuse_or_pick(rec.https_port)?;
             rec.metrics_port = picker.reuse_or_pick(rec.metrics_port)?;
+            rec.peer_port = picker.reuse_or_pick(rec.peer_port)?;
             let child = self.spawn_node(rec, &state.registry)?;
             pending.push(Pending {
                 idx,
@@ -281,6 +286,7 @@ impl Launcher {
                 if looks_like_port_taken(&tail) && p.attempts < MAX_PORT_ATTEMPTS {
                     rec.https_port = picker.pick()?;
                     rec.metrics_port = picker.pick()?;
+                    rec.peer_port = picker.pick()?;
                     p.child = self.spawn_node(rec, &state.registry)?;
                     p.attempts += 1;
                     respawned = true;
@@ -565,6 +571,13 @@ fn node_config_text(
         "metrics_listen".into(),
         format!("127.0.0.1:{}", rec.metrics_port).into(),
     );
+    t.insert(
+        "peer_listen".into(),
+        format!("127.0.0.1:{}", rec.peer_port).into(),
+    );
+    if let Some(port) = rec.public_peer_port {
+        t.insert("public_peer_port".into(), i64::from(port).into());
+    }
     t.insert("public_ip".into(), "127.0.0.1".into());
     t.insert("registry_url".into(), registry.url().into());
     t.insert("registry_grpc_url".into(), registry.grpc_url().into());
@@ -821,14 +834,7 @@ mod tests {
         let mut state = DevnetState::empty();
         state.registry.port = 1;
         state.registry.pubkey = "ab".repeat(32);
-        state.nodes.push(NodeRecord {
-            name: "node-01".into(),
-            process: None,
-            https_port: 0,
-            metrics_port: 0,
-            pubkey_ed25519: String::new(),
-            pubkey_x25519: String::new(),
-        });
+        state.nodes.push(NodeRecord::new("node-01".into()));
         (launcher, state)
     }
 
@@ -930,13 +936,11 @@ mod tests {
     fn node_config_points_at_the_registry_and_the_picked_ports() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path()).unwrap();
-        let rec = NodeRecord {
-            name: "node-01".into(),
-            process: None,
+        let mut rec = NodeRecord {
             https_port: 4100,
             metrics_port: 4101,
-            pubkey_ed25519: String::new(),
-            pubkey_x25519: String::new(),
+            peer_port: 4102,
+            ..NodeRecord::new("node-01".into())
         };
         let reg = RegistryRecord {
             process: None,
@@ -948,6 +952,8 @@ mod tests {
         let t: toml::Table = text.parse().unwrap();
         assert_eq!(t["listen"].as_str(), Some("127.0.0.1:4100"));
         assert_eq!(t["metrics_listen"].as_str(), Some("127.0.0.1:4101"));
+        assert_eq!(t["peer_listen"].as_str(), Some("127.0.0.1:4102"));
+        assert!(t.get("public_peer_port").is_none());
         assert_eq!(t["registry_url"].as_str(), Some("http://127.0.0.1:4000"));
         assert_eq!(
             t["registry_grpc_url"].as_str(),
@@ -962,6 +968,14 @@ mod tests {
             layout.node_data_dir("node-01")
         );
         assert_eq!(t["rate_limit"]["enabled"].as_bool(), Some(false));
+        // Behind a proxy, the node announces the proxy's port and still binds its own.
+        rec.public_peer_port = Some(4200);
+        let t: toml::Table = node_config_text(&layout, &rec, &reg)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(t["peer_listen"].as_str(), Some("127.0.0.1:4102"));
+        assert_eq!(t["public_peer_port"].as_integer(), Some(4200));
     }
 
     #[test]
@@ -1003,12 +1017,9 @@ mod tests {
     fn keys_come_from_the_list_when_the_node_left_none() {
         let mut state = DevnetState::empty();
         state.nodes.push(NodeRecord {
-            name: "node-01".into(),
-            process: None,
             https_port: 4100,
             metrics_port: 4101,
-            pubkey_ed25519: String::new(),
-            pubkey_x25519: String::new(),
+            ..NodeRecord::new("node-01".into())
         });
         let listing = Listing {
             epoch: 3,

@@ -116,6 +116,11 @@ pub(crate) struct UpArgs {
     /// Print how long each start-up phase took (on stderr).
     #[arg(long, short)]
     pub(crate) verbose: bool,
+    /// The peer port each node announces instead of the one it binds, one per node in order
+    /// (comma-separated), kept across restarts: for a test that puts a proxy in front of every
+    /// peer port (`apps/umbra/tests/swarm_partition.rs`), hidden from the help.
+    #[arg(long, value_delimiter = ',', hide = true)]
+    pub(crate) public_peer_ports: Vec<u16>,
 }
 
 /// Arguments of `umbra devnet status`.

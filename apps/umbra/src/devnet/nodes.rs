@@ -29,14 +29,7 @@ pub(crate) async fn add(args: DirArg) -> anyhow::Result<()> {
         bail!("this devnet has {MAX_NODES} nodes already, the most a devnet may have");
     }
     let name = state.next_node_name();
-    state.nodes.push(NodeRecord {
-        name,
-        process: None,
-        https_port: 0,
-        metrics_port: 0,
-        pubkey_ed25519: String::new(),
-        pubkey_x25519: String::new(),
-    });
+    state.nodes.push(NodeRecord::new(name));
     let idx = state.nodes.len() - 1;
     match bring_up(&launcher, &layout, &mut state, idx, ADD_TIMEOUT).await {
         Ok(listing) => {

@@ -95,10 +95,34 @@ pub(crate) struct NodeRecord {
     pub(crate) https_port: u16,
     /// Operator port (plain HTTP `/metrics`, `/healthz`).
     pub(crate) metrics_port: u16,
+    /// Peer port (gRPC over TLS: replication, `grpc.health.v1`), which the node binds (0 before
+    /// the first start, and in a `devnet.json` written before the devnet picked it).
+    #[serde(default)]
+    pub(crate) peer_port: u16,
+    /// The peer port the node announces instead of `peer_port`, when something listens there
+    /// in front of it (`umbra devnet up --public-peer-ports`: a test's fault-injecting proxy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) public_peer_port: Option<u16>,
     /// Ed25519 public key in hex, empty until the node has made its key.
     pub(crate) pubkey_ed25519: String,
     /// X25519 public key in hex, empty until the node has made its key.
     pub(crate) pubkey_x25519: String,
+}
+
+impl NodeRecord {
+    /// A node never started yet: no process, no ports, no keys.
+    pub(crate) fn new(name: String) -> NodeRecord {
+        NodeRecord {
+            name,
+            process: None,
+            https_port: 0,
+            metrics_port: 0,
+            peer_port: 0,
+            public_peer_port: None,
+            pubkey_ed25519: String::new(),
+            pubkey_x25519: String::new(),
+        }
+    }
 }
 
 impl DevnetState {
@@ -291,12 +315,11 @@ mod tests {
 
     fn node(name: &str, key: &str) -> NodeRecord {
         NodeRecord {
-            name: name.into(),
-            process: None,
             https_port: 1,
             metrics_port: 2,
+            peer_port: 3,
             pubkey_ed25519: key.into(),
-            pubkey_x25519: String::new(),
+            ..NodeRecord::new(name.into())
         }
     }
 

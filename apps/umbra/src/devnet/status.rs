@@ -65,6 +65,10 @@ struct NodeReport {
     swarm: Option<String>,
     https_port: u16,
     metrics_port: u16,
+    /// The port it binds for its peers (gRPC over TLS).
+    peer_port: u16,
+    /// The peer port it announces, when not `peer_port` (something listens in front of it).
+    public_peer_port: Option<u16>,
     pid: Option<u32>,
     running: bool,
     answering: bool,
@@ -176,6 +180,8 @@ async fn build(layout: &Layout, state: &DevnetState, http: &Http) -> Report {
                 swarm: swarm_id.map(swarm_hex),
                 https_port: n.https_port,
                 metrics_port: n.metrics_port,
+                peer_port: n.peer_port,
+                public_peer_port: n.public_peer_port,
                 pid,
                 running,
                 answering: running && answering,

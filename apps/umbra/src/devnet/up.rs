@@ -30,6 +30,7 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut signals = Signals::new()?;
     let lock = DirLock::acquire(&layout)?;
     let mut state = prepare_state(&layout, args.nodes.map(usize::from))?;
+    announce_peer_ports(&mut state, &args.public_peer_ports)?;
     state.supervisor = (!args.detach).then(ProcRef::me);
     std::fs::create_dir_all(layout.logs_dir())
         .with_context(|| format!("creating {}", layout.logs_dir().display()))?;
@@ -88,14 +89,7 @@ fn prepare_state(layout: &Layout, nodes: Option<usize>) -> anyhow::Result<Devnet
         let mut state = DevnetState::empty();
         for _ in 0..nodes.unwrap_or(DEFAULT_NODES) {
             let name = state.next_node_name();
-            state.nodes.push(NodeRecord {
-                name,
-                process: None,
-                https_port: 0,
-                metrics_port: 0,
-                pubkey_ed25519: String::new(),
-                pubkey_x25519: String::new(),
-            });
+            state.nodes.push(NodeRecord::new(name));
         }
         return Ok(state);
     };
@@ -125,6 +119,25 @@ fn prepare_state(layout: &Layout, nodes: Option<usize>) -> anyhow::Result<Devnet
         );
     }
     Ok(state)
+}
+
+/// Records `ports` (`--public-peer-ports`) as the peer ports the nodes announce, one per node;
+/// none given: the nodes keep what they announced before.
+fn announce_peer_ports(state: &mut DevnetState, ports: &[u16]) -> anyhow::Result<()> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    if ports.len() != state.nodes.len() || ports.contains(&0) {
+        bail!(
+            "--public-peer-ports needs one port above 0 per node: {} node(s), {} port(s) given",
+            state.nodes.len(),
+            ports.len()
+        );
+    }
+    for (node, &port) in state.nodes.iter_mut().zip(ports) {
+        node.public_peer_port = Some(port);
+    }
+    Ok(())
 }
 
 async fn start_network(
@@ -249,5 +262,25 @@ impl Signals {
             _ = self.term.recv() => {}
             _ = self.hup.recv() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_peer_ports_are_one_per_node() {
+        let mut state = DevnetState::empty();
+        for name in ["node-01", "node-02"] {
+            state.nodes.push(NodeRecord::new(name.into()));
+        }
+        announce_peer_ports(&mut state, &[]).unwrap();
+        assert!(state.nodes.iter().all(|n| n.public_peer_port.is_none()));
+        let e = announce_peer_ports(&mut state, &[4000]).unwrap_err();
+        assert!(e.to_string().contains("2 node(s), 1 port(s)"), "{e}");
+        assert!(announce_peer_ports(&mut state, &[4000, 0]).is_err());
+        announce_peer_ports(&mut state, &[4000, 4001]).unwrap();
+        assert_eq!(state.nodes[1].public_peer_port, Some(4001));
     }
 }

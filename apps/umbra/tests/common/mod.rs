@@ -231,17 +231,18 @@ pub(crate) fn logged_devnet(args: &[&str]) -> Output {
 pub(crate) fn devnet_up(nodes: &str) -> (Devnet, PathBuf) {
     build_daemons();
     let devnet = Devnet::new();
-    let dir = devnet.arg().to_owned();
-    ok(
-        &umbra(
-            &["devnet", "up", "--detach", "--nodes", nodes, "--dir", &dir],
-            &[],
-            "",
-        ),
-        "devnet up",
-    );
+    start_detached(&devnet, nodes, &[]);
     let network = devnet.path().join("network.json");
     (devnet, network)
+}
+
+/// `umbra devnet up --detach --nodes NODES EXTRA… --dir DIR` for `devnet`, which must succeed
+/// (the daemons must be built).
+pub(crate) fn start_detached(devnet: &Devnet, nodes: &str, extra: &[&str]) {
+    let mut args = vec!["devnet", "up", "--detach", "--nodes", nodes];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--dir", devnet.arg()]);
+    ok(&umbra(&args, &[], ""), "devnet up");
 }
 
 /// Set by `cargo xtask integration`: keep the devnet directories (it removes them itself).

@@ -121,3 +121,15 @@ pub(crate) async fn all_hashes(
         }
     }
 }
+
+/// The `delete` params of `hashes`, signed by `me` (§3.2: `"delete" || hash_0 || … || hash_n`
+/// in request order, no timestamp).
+pub(crate) fn signed_delete(me: &Identity, hashes: &[String]) -> Value {
+    let sig = me.sign(format!("delete{}", hashes.concat()).as_bytes());
+    json!({
+        "pubkey": me.session_id().to_hex(),
+        "pubkey_ed25519": hex::encode(me.ed25519_public()),
+        "messages": hashes,
+        "signature": B64.encode(sig),
+    })
+}
