@@ -308,13 +308,25 @@ impl Member {
         }
     }
 
-    /// The Members entries of a new group: its creator (an admin, named `creator_name`, cut
-    /// to 100 characters) first, then `invitees` with their invitations sent.
+    /// `name` made fit for an entry: NULs dropped, cut to at most 100 bytes at a character
+    /// boundary (a longer one would make the whole list refuse to be written).
+    pub fn fit_name(name: &str) -> String {
+        let mut fit: String = name.chars().filter(|c| *c != '\0').collect();
+        let mut end = fit.len().min(MAX_NAME);
+        while !fit.is_char_boundary(end) {
+            end -= 1;
+        }
+        fit.truncate(end);
+        fit
+    }
+
+    /// The Members entries of a new group: its creator (an admin, named `creator_name`, made
+    /// to fit by [`Member::fit_name`]) first, then `invitees` with their invitations sent.
     pub fn founding(creator: SessionId, creator_name: &str, invitees: &[SessionId]) -> Vec<Member> {
         let mut me = Member::new(creator);
         me.admin = true;
         me.invite = None;
-        me.name = creator_name.chars().take(100).collect();
+        me.name = Member::fit_name(creator_name);
         std::iter::once(me)
             .chain(invitees.iter().map(|id| {
                 let mut entry = Member::new(*id);

@@ -217,15 +217,28 @@ fn a_new_group_lists_its_creator_as_admin_and_the_invitees_as_invited() {
     assert_eq!(creator.session_id, people[0]);
     assert!(creator.admin);
     assert_eq!(creator.invite, None, "the creator is not invited");
-    assert_eq!(
-        creator.name.chars().count(),
-        100,
-        "names are cut at 100 characters"
-    );
+    // The config holds at most 100 bytes: 50 two-byte characters (100 characters, as this
+    // cut before, were 200 bytes, and the list then refused to be written).
+    assert_eq!(creator.name.len(), 100, "names are cut at 100 bytes");
+    assert_eq!(creator.name, "é".repeat(50));
     for (entry, id) in entries[1..].iter().zip(&people[1..]) {
         assert_eq!(entry.session_id, *id);
         assert!(!entry.admin);
         assert_eq!(entry.invite, Some(Pending::Sent));
         assert!(entry.name.is_empty());
     }
+}
+
+#[test]
+fn names_are_made_to_fit_an_entry() {
+    use umbra_groups::Member;
+    assert_eq!(Member::fit_name("Alice"), "Alice");
+    assert_eq!(Member::fit_name("a\0b"), "ab");
+    // 60 two-byte characters are 120 bytes: cut at 100, on a character boundary.
+    let long = "é".repeat(60);
+    let fit = Member::fit_name(&long);
+    assert_eq!(fit.len(), 100);
+    assert_eq!(fit, "é".repeat(50));
+    let odd = format!("a{}", "é".repeat(60));
+    assert_eq!(Member::fit_name(&odd).len(), 99);
 }

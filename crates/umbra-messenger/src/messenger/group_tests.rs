@@ -947,3 +947,37 @@ async fn a_groups_activity_is_its_newest_message_and_unread_count() {
     assert_eq!(all.newest_received_ms, newest);
     assert_eq!(bob.group_activity(&id, newest).unwrap().unread, 0);
 }
+
+#[tokio::test]
+async fn members_are_named_as_they_name_themselves_and_odd_names_fit() {
+    let net = Net::new();
+    let (alice, _) = net.user("alice", 1);
+    let (bob, _) = net.user("bob", 2);
+    let (carol, _) = net.user("carol", 3);
+    // Alice knows Bob's own name from his message, and gives him a private nickname.
+    bob.send_text(&alice.session_id(), "hi").await.unwrap();
+    net.clock.advance(1_000);
+    alice.receive().await.unwrap();
+    alice
+        .rename_contact(&bob.session_id(), Some("Bobby (work)"))
+        .unwrap();
+    // A display name the members config cannot hold (a NUL) must not stop the group.
+    alice.set_display_name("Al\0ice").unwrap();
+
+    let view = alice
+        .create_group("G", &[bob.session_id(), carol.session_id()])
+        .await
+        .unwrap();
+    let name_of = |id: SessionId| {
+        view.members
+            .iter()
+            .find(|m| m.session_id == id)
+            .unwrap()
+            .name
+            .clone()
+    };
+    assert_eq!(name_of(alice.session_id()), Some("Alice".to_string()));
+    // His own name, never Alice's nickname for him; Carol is unknown to Alice.
+    assert_eq!(name_of(bob.session_id()), Some("bob".to_string()));
+    assert_eq!(name_of(carol.session_id()), None);
+}

@@ -465,6 +465,17 @@ impl Messenger {
 
     // ----- admin actions ---------------------------------------------------------------
 
+    /// The name an admin writes for a new member in the members config: the name the person
+    /// gave themselves (their profile's, as a contact of ours), never our private nickname
+    /// for them; empty when we know none.
+    fn name_for_members(&self, id: &SessionId) -> Result<String, MessengerError> {
+        let contact =
+            db::contact(&self.db(), id).map_err(MessengerError::db("reading a contact"))?;
+        Ok(Member::fit_name(
+            &contact.and_then(|c| c.display_name).unwrap_or_default(),
+        ))
+    }
+
     /// Creates a group named `name` with us as its admin and `members` invited: a new group
     /// key pair, the first keys message and both configs in the group swarm, then one
     /// invitation per member (§1.9 "Create"). Returns the group.
@@ -543,7 +554,10 @@ impl Messenger {
         let my_name = self.display_name()?.unwrap_or_default();
         // One edit for the whole list: one `set` per member copies the list each time
         // (O(n²), most of a 1 000-member group's creation, BENCHMARKS.md).
-        let entries = Member::founding(self.me, &my_name, &invitees);
+        let mut entries = Member::founding(self.me, &my_name, &invitees);
+        for entry in entries.iter_mut().skip(1) {
+            entry.name = self.name_for_members(&entry.session_id)?;
+        }
         list.set_all(&entries)
             .map_err(MessengerError::group("adding the members"))?;
         self.push_group_config(&h, namespace::INFO, info.state_mut())
@@ -600,15 +614,16 @@ impl Messenger {
                 },
             });
         }
-        let entries: Vec<Member> = new
+        let entries = new
             .iter()
             .map(|id| {
                 let mut entry = Member::new(*id);
                 entry.invite = Some(Pending::Sent);
                 entry.supplement = share_history;
-                entry
+                entry.name = self.name_for_members(id)?;
+                Ok(entry)
             })
-            .collect();
+            .collect::<Result<Vec<Member>, MessengerError>>()?;
         list.set_all(&entries)
             .map_err(MessengerError::group(what))?;
         // A member removed before has a revoked token: lift it first.
