@@ -66,8 +66,7 @@ impl Messenger {
                 max: MAX_TIMER_S,
             });
         }
-        let h = self.held_of(group)?;
-        Self::require_joined(&h, what)?;
+        let h = self.writable_group(group, what)?;
         let Some(admin) = &h.admin else {
             return Err(MessengerError::NotGroupAdmin(what));
         };

@@ -43,8 +43,7 @@ impl Messenger {
         hash: &MessageHash,
     ) -> Result<(), MessengerError> {
         let what = "deleting a group message for everyone";
-        let h = self.held_of(group)?;
-        Self::require_joined(&h, what)?;
+        let h = self.writable_group(group, what)?;
         let message = db::group_message_by_hash(&self.db(), &h.row.id, hash)
             .map_err(MessengerError::db(what))?
             .ok_or(MessengerError::NoSuchMessage(what))?;

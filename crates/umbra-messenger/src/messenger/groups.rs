@@ -741,8 +741,7 @@ impl Messenger {
         member: &SessionId,
     ) -> Result<(), MessengerError> {
         let what = "promoting a group member";
-        let h = self.held_of(group)?;
-        Self::require_joined(&h, what)?;
+        let h = self.writable_group(group, what)?;
         let admin = h
             .admin
             .as_ref()
@@ -909,8 +908,8 @@ impl Messenger {
             .map(|(m, _)| m)
     }
 
-    /// Checks that `group` can be written to now (known, joined), before costly work such as
-    /// an upload.
+    /// The group, if it can be written to now (known, joined): checked before any work (an
+    /// upload, a signature, a swarm request).
     pub(super) fn writable_group(
         &self,
         group: &str,
