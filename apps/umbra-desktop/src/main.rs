@@ -1,13 +1,14 @@
 //! `umbra-desktop`: the desktop client. Resolves the profile and network as the CLI does,
-//! takes the profile's lock, starts the back end and opens the window.
+//! picks the profile that holds the network's data, takes its lock, starts the back end and
+//! opens the window.
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
 use eframe::egui;
 use umbra_desktop::{
-    Automation, Backend, BackendConfig, DesktopApp, NetworkSource, Options, ProfileLock, Zone,
-    resolve_network, resolve_profile,
+    Automation, Backend, BackendConfig, DesktopApp, NetworkSource, Networks, Options, ProfileLock,
+    Switcher, Zone, resolve_network, resolve_profile,
 };
 use umbra_report::ErrorExt as _;
 
@@ -22,15 +23,22 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let dir = match resolve_profile(&opts) {
+    let base = match resolve_profile(&opts) {
         Ok(d) => d,
         Err(e) => return fail(&format!("{e:#}")),
     };
-    let network = match resolve_network(&opts) {
-        Ok(Some(p)) => NetworkSource::File(p),
-        Ok(None) => NetworkSource::None,
+    // Without --network, the network used last (chosen in Settings); each network's data is
+    // in its own profile.
+    let networks = Networks::new(base.clone());
+    let file = match resolve_network(&opts) {
+        Ok(f) => f.or_else(|| networks.last()),
         Err(e) => return fail(&format!("{e:#}")),
     };
+    let dir = file
+        .as_deref()
+        .and_then(|f| Networks::key_of(f).ok())
+        .map_or_else(|| base.clone(), |key| networks.profile_for(&key));
+    let network = file.map_or(NetworkSource::None, NetworkSource::File);
     // A second window on the same profile would race the first for the database and the
     // outbox: it gets one line and a window saying so.
     let (lock, app_error) = match ProfileLock::acquire(&dir) {
@@ -57,17 +65,19 @@ fn main() -> ExitCode {
                 return Ok(Box::new(DesktopApp::failed(reason)));
             }
             let ctx = cc.egui_ctx.clone();
-            let backend = Backend::start(BackendConfig::new(dir.clone(), network), move || {
-                ctx.request_repaint();
-            })?;
+            let wake = move || ctx.request_repaint();
+            let mut config = BackendConfig::new(dir.clone(), network);
+            config.networks = Some(networks.clone());
+            let backend = Backend::start(config.clone(), wake.clone())?;
+            let switcher = Switcher::new(networks, config, wake, lock);
             Ok(Box::new(
                 DesktopApp::new(backend, dir)
+                    .with_switcher(switcher)
                     .with_automation(automation)
                     .with_zone(zone),
             ))
         }),
     );
-    drop(lock);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("opening the window: {}", e.report())),

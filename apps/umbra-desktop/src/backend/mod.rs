@@ -77,6 +77,9 @@ pub struct BackendConfig {
     /// The attachment server, when the caller gives one (tests); otherwise the one
     /// `network.json` names, reached through onion paths.
     pub file_server: Option<FileServer>,
+    /// Where to record which profile holds which network (see [`crate::Networks`]); `None`
+    /// records nothing.
+    pub networks: Option<crate::Networks>,
 }
 
 impl BackendConfig {
@@ -88,6 +91,7 @@ impl BackendConfig {
             kdf: KdfParams::default(),
             notifier: Arc::new(crate::DesktopNotifier),
             file_server: None,
+            networks: None,
         }
     }
 }
@@ -118,6 +122,9 @@ pub(crate) enum Command {
     },
     /// Deliver the outbox now instead of at its next retry.
     RetryNow,
+    /// Stop after every command before this one is done (before switching networks);
+    /// answered by [`Update::Closed`].
+    Close,
     /// Delete one of our messages for everyone (it is identified by its sent time).
     Unsend { with: SessionId, sent_ms: u64 },
     /// Change a conversation's disappearing messages (the other side is told).
@@ -230,6 +237,9 @@ pub(crate) struct NetworkStatus {
     pub(crate) paths: Vec<Vec<(String, String)>>,
     /// The node list's epoch.
     pub(crate) epoch: Option<u64>,
+    /// The profile belongs to another network (the UI offers a profile of this network's
+    /// own).
+    pub(crate) other_network: bool,
 }
 
 /// What the back end tells the UI.
@@ -294,6 +304,8 @@ pub(crate) enum Update {
     Notice(String),
     /// The profile cannot be used at all.
     Fatal(String),
+    /// Every command before [`Command::Close`] is done; the back end stopped.
+    Closed,
 }
 
 /// The state the UI mirrors, read in one go after each change.

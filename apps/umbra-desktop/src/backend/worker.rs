@@ -156,6 +156,10 @@ async fn open_profile(
                     Err(e) => out.send(Update::OnboardingError(e)).await,
                 }
             }
+            Command::Close => {
+                out.send(Update::Closed).await;
+                return None;
+            }
             // Nothing else means anything before a profile is open.
             _ => {}
         }
@@ -167,6 +171,7 @@ async fn open_profile(
 /// network panel's first state.
 fn connect(
     network: &NetworkSource,
+    networks: Option<&crate::Networks>,
     profile: &Profile,
 ) -> (Arc<dyn SwarmApi>, Option<OnionTransport>, NetworkStatus) {
     match network {
@@ -197,13 +202,21 @@ fn connect(
             // A devnet runs every node on 127.0.0.1: one /24 for all.
             config.paths.subnet_diversity = !crate::config::is_devnet(path);
             let name = Some(path.display().to_string());
+            let mut other_network = false;
             let opened = NetworkConfig::load(path)
                 .map_err(|e| report(&e))
                 .and_then(|n| {
                     // A profile holds one network's data: another network is refused.
-                    profile
-                        .bind_network(&n.registry_pubkey)
-                        .map_err(|e| report(&e))?;
+                    profile.bind_network(&n.registry_pubkey).map_err(|e| {
+                        other_network = matches!(e, MessengerError::OtherNetwork { .. });
+                        report(&e)
+                    })?;
+                    if let Some(networks) = networks
+                        && let Err(e) = networks.record(&n.registry_pubkey, profile.dir(), path)
+                    {
+                        // Only the next start's choice of network is lost.
+                        tracing::warn!("recording the network used: {e}");
+                    }
                     OnionTransport::new(&n, config).map_err(|e| report(&e))
                 });
             match opened {
@@ -222,6 +235,7 @@ fn connect(
                     NetworkStatus {
                         network: name,
                         problem: Some(format!("Offline: {e}")),
+                        other_network,
                         ..NetworkStatus::default()
                     },
                 ),
@@ -326,7 +340,7 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
     let Some((profile, name)) = open_profile(&config, &mut rx, &out).await else {
         return;
     };
-    let (swarm, transport, status) = connect(&config.network, &profile);
+    let (swarm, transport, status) = connect(&config.network, config.networks.as_ref(), &profile);
     let online = !matches!(config.network, NetworkSource::None) && status.problem.is_none();
     let m = Arc::new(Messenger::new(
         profile,
@@ -425,6 +439,12 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
             }
             Command::SetPicture(path) => {
                 tokio::spawn(attachments::set_picture(shared.clone(), path));
+            }
+            // In order, so that a draft saved just before a `Close` is saved.
+            save @ Command::SaveAppValue { .. } => handle(shared.clone(), save).await,
+            Command::Close => {
+                out.send(Update::Closed).await;
+                return;
             }
             other => {
                 tokio::spawn(handle(shared.clone(), other));
@@ -566,7 +586,7 @@ async fn handle(shared: Arc<Shared>, command: Command) {
             groups::handle(&shared, c).await;
             return;
         }
-        // Handled before a profile is open, or by the sender.
+        // Handled before a profile is open, by the sender, or by the loop.
         Command::Create { .. }
         | Command::Restore { .. }
         | Command::Unlock { .. }
@@ -575,7 +595,8 @@ async fn handle(shared: Arc<Shared>, command: Command) {
         | Command::SendFile { .. }
         | Command::Download { .. }
         | Command::Thumbnail(_)
-        | Command::SetPicture(_) => return,
+        | Command::SetPicture(_)
+        | Command::Close => return,
     }
     shared.refresh().await;
 }

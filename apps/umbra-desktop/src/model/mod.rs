@@ -7,6 +7,7 @@ mod attachments;
 mod groups;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use umbra_crypto::SessionId;
 use zeroize::Zeroizing;
@@ -232,9 +233,37 @@ impl Delivery {
     }
 }
 
+/// Settings' choice of another network.
+#[derive(Debug, Default)]
+pub(crate) struct NetworkSwitch {
+    /// The network file typed in.
+    pub(crate) file: String,
+    /// Why the last choice could not be used.
+    pub(crate) error: Option<String>,
+    /// The switch asked for and not done yet.
+    pub(crate) to: Option<SwitchTo>,
+    /// The back end has stopped for it.
+    pub(crate) closed: bool,
+    /// The network file switched to, and the one before (for "Back to the previous
+    /// network"), once Settings switched.
+    pub(crate) current: Option<PathBuf>,
+    pub(crate) previous: Option<PathBuf>,
+}
+
+/// A network to switch to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SwitchTo {
+    pub(crate) file: PathBuf,
+    /// Into a profile of this network's own even though none is recorded for it (the
+    /// current profile turned out to belong to another network).
+    pub(crate) separate: bool,
+}
+
 /// Everything the window shows.
 #[derive(Debug, Default)]
 pub(crate) struct Model {
+    /// Settings' choice of another network.
+    pub(crate) switch: NetworkSwitch,
     pub(crate) screen: Screen,
     pub(crate) pane: Pane,
     pub(crate) fatal: Option<String>,
@@ -279,7 +308,10 @@ pub(crate) struct Model {
     /// The offset times are shown in.
     pub(crate) zone: crate::time::Zone,
     /// Where the profile lives (shown in settings).
-    pub(crate) profile_dir: std::path::PathBuf,
+    pub(crate) profile_dir: PathBuf,
+    /// The profile the app started with, when networks can be switched (other networks'
+    /// profiles live inside it).
+    pub(crate) base_profile: Option<PathBuf>,
     /// What the chat header shows below the name.
     pub(crate) header: Option<HeaderEdit>,
     /// The nickname being typed in the chat header, and why it was refused.
@@ -401,6 +433,7 @@ impl Model {
                 }));
             }
             Update::Network(n) => self.network = n,
+            Update::Closed => self.switch.closed = true,
             Update::Picture { id, picture } => {
                 self.pictures.insert(id, picture);
             }
@@ -527,13 +560,14 @@ impl Model {
     }
 
     /// The drafts to save now, once [`persist::DRAFT_SAVE_MS`] passed since their last
-    /// change; otherwise how long to wait, ms.
+    /// change or at once when the profile is about to be left for another network;
+    /// otherwise how long to wait, ms.
     pub(crate) fn drafts_to_save(&mut self, now: u64) -> Result<Option<Command>, u64> {
         let Some(at) = self.drafts_changed_at else {
             return Ok(None);
         };
         let due = at.saturating_add(persist::DRAFT_SAVE_MS);
-        if now < due {
+        if now < due && self.switch.to.is_none() {
             return Err(due - now);
         }
         self.drafts_changed_at = None;

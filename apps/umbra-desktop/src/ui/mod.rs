@@ -16,7 +16,7 @@
 //!  requests.rs          message requests (accept, decline, block), group invitations
 //!  my_id.rs           your Session ID as text and as a QR code
 //!  network.rs           connected?, onion paths, node list epoch
-//!  settings.rs          display name, receipts, typing indicators, theme, blocked, where data lives
+//!  settings.rs          display name, receipts, typing indicators, theme, blocked, data, network
 //!  passphrase.rs        settings: change, set or remove the profile passphrase
 //!  widgets.rs           labelled fields and small pieces the screens share
 //!  avatar.rs            round avatars: a contact's picture, else initials
@@ -52,6 +52,7 @@ use crate::automation::Automation;
 use crate::backend::{Backend, Command};
 use crate::client::{Clock, SystemClock};
 use crate::model::{Model, Screen, Theme};
+use crate::switch::Switcher;
 
 fn preference(theme: Theme) -> egui::ThemePreference {
     match theme {
@@ -68,6 +69,8 @@ pub struct DesktopApp {
     clock: SystemClock,
     applied_theme: Option<Theme>,
     automation: Option<Automation>,
+    /// Switching networks (`None`: the network chosen at start is the only one).
+    switcher: Option<Switcher>,
 }
 
 impl std::fmt::Debug for DesktopApp {
@@ -87,6 +90,7 @@ impl DesktopApp {
             clock: SystemClock,
             applied_theme: None,
             automation: None,
+            switcher: None,
         }
     }
 
@@ -102,12 +106,21 @@ impl DesktopApp {
             clock: SystemClock,
             applied_theme: None,
             automation: None,
+            switcher: None,
         }
     }
 
     /// Reports events to a script (`--status-json`, `--screenshot`).
     pub fn with_automation(mut self, automation: Automation) -> Self {
         self.automation = automation.is_active().then_some(automation);
+        self
+    }
+
+    /// Lets Settings switch to another network (`main` passes one; the profile's lock goes
+    /// with it, released when the profile is left).
+    pub fn with_switcher(mut self, switcher: Switcher) -> Self {
+        self.model.base_profile = Some(switcher.base().to_path_buf());
+        self.switcher = Some(switcher);
         self
     }
 
@@ -138,6 +151,7 @@ impl DesktopApp {
             self.applied_theme = Some(self.model.theme);
         }
         let now = self.clock.now_ms();
+        self.switch_networks(now, ui.ctx());
         self.model.drop_expired(now);
         let mut commands = Vec::new();
         let m = &mut self.model;
@@ -164,10 +178,77 @@ impl DesktopApp {
                 .ctx()
                 .request_repaint_after(std::time::Duration::from_millis(wait)),
         }
+        if self.model.switch.to.is_some() && self.switcher.as_ref().is_some_and(|s| !s.busy()) {
+            self.begin_switch(now, &mut commands);
+        }
         for c in commands {
             let sent = self.backend.as_ref().is_some_and(|b| b.send(c));
             if !sent {
                 self.model.notice = Some("Umbra is busy; try that again in a moment.".into());
+            }
+        }
+    }
+
+    /// Settings asked for another network: check it, then ask the back end to close (after
+    /// the drafts just queued are saved).
+    fn begin_switch(&mut self, now: u64, out: &mut Vec<crate::backend::Command>) {
+        let (Some(switcher), Some(to)) = (&mut self.switcher, self.model.switch.to.clone()) else {
+            return;
+        };
+        match switcher.target(&to) {
+            Ok(t)
+                if t.profile == self.model.profile_dir
+                    && self.model.network.network.as_deref()
+                        == Some(&*t.file.to_string_lossy()) =>
+            {
+                self.model.switch.to = None;
+                self.model.switch.error = Some("Umbra is already on this network.".into());
+            }
+            Ok(t) => {
+                self.model.switch.error = None;
+                self.model.switch.closed = false;
+                switcher.begin(t, now);
+                out.push(crate::backend::Command::Close);
+            }
+            Err(e) => {
+                self.model.switch.to = None;
+                self.model.switch.error = Some(e);
+            }
+        }
+    }
+
+    /// Finishes a switch once the old back end has closed: a new back end on the other
+    /// profile, and a fresh model for it.
+    fn switch_networks(&mut self, now: u64, ctx: &egui::Context) {
+        let Some(switcher) = &mut self.switcher else {
+            return;
+        };
+        let Some(target) = switcher.due(self.model.switch.closed, now) else {
+            if switcher.busy() {
+                ctx.request_repaint_after(std::time::Duration::from_millis(50));
+            }
+            return;
+        };
+        let base = self.model.base_profile.take();
+        let previous = self
+            .model
+            .switch
+            .current
+            .take()
+            .or_else(|| self.model.network.network.as_ref().map(PathBuf::from));
+        let zone = self.model.zone;
+        self.model = Model::default();
+        self.model.profile_dir = target.profile.clone();
+        self.model.base_profile = base;
+        self.model.zone = zone;
+        self.model.switch.previous = previous;
+        self.model.switch.current = Some(target.file.clone());
+        self.applied_theme = None;
+        match switcher.start(self.backend.take(), &target) {
+            Ok(b) => self.backend = Some(b),
+            Err(e) => {
+                self.model.fatal = Some(e);
+                self.model.screen = Screen::Fatal;
             }
         }
     }

@@ -6,13 +6,14 @@ use zeroize::Zeroizing;
 
 use super::widgets;
 use crate::backend::Command;
-use crate::model::{Model, Onboarding, Screen};
+use crate::model::{Model, NetworkSwitch, Onboarding, Screen, SwitchTo};
 
 pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, out: &mut Vec<Command>) {
     if m.onboarding.phrase.is_some() {
         return confirm_phrase(ui, m);
     }
     let o = &mut m.onboarding;
+    let switch = &mut m.switch;
     widgets::centered(ui, |ui| {
         ui.heading("Welcome to Umbra");
         ui.label("Private messages, carried through onion paths.");
@@ -71,7 +72,29 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, out: &mut Vec<Command>) {
         if ui.add_enabled(ready, egui::Button::new(label)).clicked() {
             out.push(start(o));
         }
+        after_switch(ui, switch);
     });
+}
+
+/// After switching to a network this profile has no account on: which network, and the way
+/// back.
+fn after_switch(ui: &mut egui::Ui, switch: &mut NetworkSwitch) {
+    let (Some(current), Some(previous)) = (&switch.current, &switch.previous) else {
+        return;
+    };
+    ui.add_space(16.0);
+    ui.separator();
+    ui.label(format!(
+        "No account on the network of {} yet: create or restore one for it.",
+        current.display()
+    ));
+    if switch.to.is_none() && ui.button("Back to the previous network").clicked() {
+        switch.to = Some(SwitchTo {
+            file: previous.clone(),
+            separate: false,
+        });
+    }
+    widgets::error_line(ui, switch.error.as_deref());
 }
 
 /// The command that creates or restores the account; the form keeps nothing secret after.

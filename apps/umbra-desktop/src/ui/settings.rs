@@ -1,12 +1,12 @@
 //! Settings: display name, profile picture (`profile_picture`), read receipts, typing indicators, theme, notifications, blocked
-//! accounts, and where the data lives.
+//! accounts, where the data lives, and which network (switching to another).
 
 use eframe::egui;
 
 use super::widgets;
 use crate::NotifyLevel;
 use crate::backend::Command;
-use crate::model::{Model, Theme, short_id};
+use crate::model::{Model, SwitchTo, Theme, short_id};
 
 pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, out: &mut Vec<Command>) {
     egui::ScrollArea::vertical()
@@ -74,21 +74,88 @@ fn sections(ui: &mut egui::Ui, m: &mut Model, out: &mut Vec<Command>) {
     ui.add_space(10.0);
     ui.label(egui::RichText::new("Your data").strong());
     ui.label(format!("Profile: {}", m.profile_dir.display()));
+    ui.add_space(10.0);
+    network(ui, m);
+}
+
+/// Which network, and the choice of another (each network's data in a profile of its own).
+fn network(ui: &mut egui::Ui, m: &mut Model) {
+    ui.label(egui::RichText::new("Network").strong());
     ui.label(format!(
-        "Network: {}",
+        "Network file: {}",
         m.network.network.as_deref().unwrap_or("none (offline)")
     ));
-    // A profile holds one network's data; the network file is chosen at start.
+    widgets::error_line(ui, m.network.problem.as_deref());
+    if m.base_profile.is_none() {
+        ui.label(
+            egui::RichText::new(
+                "A profile belongs to the network it was first used on, so networks never mix. \
+                 For another network, start Umbra with --network FILE.",
+            )
+            .small()
+            .weak(),
+        );
+        return;
+    }
+    let switching = m.switch.to.is_some();
+    if m.network.other_network
+        && let Some(file) = m.network.network.clone()
+    {
+        ui.label(
+            "This profile holds another network's data. Umbra can keep this network's data \
+             in a profile of its own.",
+        );
+        if ui
+            .add_enabled(
+                !switching,
+                egui::Button::new("Use a separate profile for this network"),
+            )
+            .clicked()
+        {
+            m.switch.to = Some(SwitchTo {
+                file: file.into(),
+                separate: true,
+            });
+        }
+    }
+    let r = widgets::field(
+        ui,
+        "Network file to use",
+        &mut m.switch.file,
+        "path of a network.json",
+    );
+    let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    let file = m.switch.file.trim();
+    if (ui
+        .add_enabled(
+            !switching && !file.is_empty(),
+            egui::Button::new("Switch network"),
+        )
+        .clicked()
+        || (enter && !file.is_empty()))
+        && !switching
+    {
+        m.switch.to = Some(SwitchTo {
+            file: file.into(),
+            separate: false,
+        });
+    }
+    if switching {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("Switching network…");
+        });
+    }
+    widgets::error_line(ui, m.switch.error.as_deref());
     ui.label(
         egui::RichText::new(
-            "A profile belongs to the network it was first used on, so networks never mix. \
-             For another network, start Umbra with --network FILE and a profile of its own \
-             (--profile DIR).",
+            "Each network keeps its own profile (account, contacts, messages), so networks \
+             never mix: the first network uses this profile, others get one inside it. Umbra \
+             starts on the network used last.",
         )
         .small()
         .weak(),
     );
-    widgets::error_line(ui, m.network.problem.as_deref());
 }
 
 /// Blocked accounts, each with "Unblock" (its conversation comes back as an accepted one).

@@ -71,6 +71,7 @@ fn start(
         kdf: CHEAP,
         notifier: Arc::new(notifier),
         file_server,
+        networks: None,
     };
     let backend = Backend::start(config, || {}).unwrap();
     Harness::builder()

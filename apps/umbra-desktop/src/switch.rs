@@ -1,0 +1,123 @@
+//! Switching networks while the app runs: the back end is asked to stop once every command
+//! before it is done (so a draft saved a moment ago is kept), the profile's lock is
+//! released, and a new back end starts on the profile that holds the chosen network's data
+//! (see [`Networks`]). Nothing of one network ever reaches the other's profile.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use umbra_report::ErrorExt as _;
+
+use crate::backend::{Backend, BackendConfig, NetworkSource};
+use crate::lock::ProfileLock;
+use crate::model::SwitchTo;
+use crate::networks::Networks;
+
+/// How long the old back end gets to finish its commands before it is stopped anyway, ms.
+pub(crate) const CLOSE_WAIT_MS: u64 = 3_000;
+
+/// What the app needs to start a back end on another network.
+pub struct Switcher {
+    networks: Networks,
+    /// Everything but the profile and the network (key derivation, notifier).
+    template: BackendConfig,
+    wake: Arc<dyn Fn() + Send + Sync>,
+    /// The current profile's lock (`None` in tests that take none).
+    lock: Option<ProfileLock>,
+    /// The switch under way: where to, and since when the old back end is closing.
+    pending: Option<(Target, u64)>,
+}
+
+impl std::fmt::Debug for Switcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Switcher")
+            .field("networks", &self.networks)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a switch goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) profile: PathBuf,
+    pub(crate) file: PathBuf,
+}
+
+impl Switcher {
+    /// Switching among the networks of `networks`; new back ends are configured like
+    /// `template` and wake the UI with `wake`; `lock` is the current profile's.
+    pub fn new(
+        networks: Networks,
+        template: BackendConfig,
+        wake: impl Fn() + Send + Sync + 'static,
+        lock: Option<ProfileLock>,
+    ) -> Self {
+        Self {
+            networks,
+            template,
+            wake: Arc::new(wake),
+            lock,
+            pending: None,
+        }
+    }
+
+    /// Where switching to `to` goes, or why it cannot.
+    pub(crate) fn target(&self, to: &SwitchTo) -> Result<Target, String> {
+        let file =
+            std::path::absolute(&to.file).map_err(|e| format!("{}: {e}", to.file.display()))?;
+        let key = Networks::key_of(&file)?;
+        let profile = if to.separate {
+            self.networks.separate_profile(&key)
+        } else {
+            self.networks.profile_for(&key)
+        };
+        Ok(Target { profile, file })
+    }
+
+    /// Remembers the switch under way, begun at `now` (ms).
+    pub(crate) fn begin(&mut self, target: Target, now: u64) {
+        self.pending = Some((target, now));
+    }
+
+    /// The switch under way, if the old back end has closed or had its time.
+    pub(crate) fn due(&mut self, closed: bool, now: u64) -> Option<Target> {
+        let (_, since) = self.pending.as_ref()?;
+        if closed || now.saturating_sub(*since) >= CLOSE_WAIT_MS {
+            self.pending.take().map(|(t, _)| t)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a switch is under way.
+    pub(crate) fn busy(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Stops `old` (after it closed), releases its profile and starts a back end on
+    /// `target`'s profile and network.
+    pub(crate) fn start(
+        &mut self,
+        old: Option<Backend>,
+        target: &Target,
+    ) -> Result<Backend, String> {
+        drop(old);
+        self.lock = None;
+        self.lock =
+            Some(ProfileLock::acquire(&target.profile).map_err(|e| e.report().to_string())?);
+        let config = BackendConfig {
+            profile_dir: target.profile.clone(),
+            network: NetworkSource::File(target.file.clone()),
+            networks: Some(self.networks.clone()),
+            ..self.template.clone()
+        };
+        let wake = self.wake.clone();
+        Backend::start(config, move || wake())
+            .map_err(|e| format!("starting the back end: {}", e.report()))
+    }
+
+    /// The starting profile (shown in Settings).
+    pub(crate) fn base(&self) -> &Path {
+        self.networks.base()
+    }
+}
