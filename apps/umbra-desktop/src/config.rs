@@ -32,6 +32,10 @@ pub struct Options {
     /// Write the window as a PNG to this file after each message that arrives.
     #[arg(long, value_name = "PATH")]
     pub screenshot: Option<PathBuf>,
+    /// Benchmark: scroll the most recent conversation to its first message and back, print
+    /// the frame times as one JSON line and quit (`umbra-bench desktop`).
+    #[arg(long, hide = true)]
+    pub bench_scroll: bool,
 }
 
 /// The profile directory: `--profile`/`UMBRA_PROFILE`, else `<data dir>/umbra/default`.

@@ -2,6 +2,7 @@
 
 mod automation;
 mod backend;
+mod bench;
 mod client;
 mod config;
 mod lock;

@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             (None, Some(line))
         }
     };
+    let bench_scroll = opts.bench_scroll;
     let automation = Automation::new(opts.status_json, opts.screenshot.clone());
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
@@ -64,23 +65,62 @@ fn main() -> ExitCode {
             if let Some(reason) = app_error {
                 return Ok(Box::new(DesktopApp::failed(reason)));
             }
+            close_on_signals(cc.egui_ctx.clone());
             let ctx = cc.egui_ctx.clone();
             let wake = move || ctx.request_repaint();
             let mut config = BackendConfig::new(dir.clone(), network);
             config.networks = Some(networks.clone());
             let backend = Backend::start(config.clone(), wake.clone())?;
             let switcher = Switcher::new(networks, config, wake, lock);
-            Ok(Box::new(
-                DesktopApp::new(backend, dir)
-                    .with_switcher(switcher)
-                    .with_automation(automation)
-                    .with_zone(zone),
-            ))
+            let app = DesktopApp::new(backend, dir)
+                .with_switcher(switcher)
+                .with_automation(automation)
+                .with_zone(zone);
+            Ok(Box::new(if bench_scroll {
+                app.with_bench_scroll()
+            } else {
+                app
+            }))
         }),
     );
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("opening the window: {}", e.report())),
+    }
+}
+
+/// SIGTERM and SIGINT close the window as its close button does, so that the drafts typed
+/// since the last save are saved before the process ends (`DesktopApp::on_exit`).
+fn close_on_signals(ctx: egui::Context) {
+    let spawned = std::thread::Builder::new()
+        .name("umbra-signals".into())
+        .spawn(move || {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let (Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
+                    return;
+                };
+                loop {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                    ctx.request_repaint();
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("SIGTERM will end the app without saving drafts: {e}");
     }
 }
 

@@ -323,6 +323,25 @@ fn new_messages_are_notified_with_the_text_only_when_chosen() {
 }
 
 #[test]
+fn a_draft_typed_just_before_quitting_is_kept() {
+    let mut p = Pair::new();
+    p.start_chat("hi");
+    let h = &mut p.h;
+    type_into(h, "Message", "last words");
+    // Closing the window (or SIGTERM) right after typing, before the periodic save.
+    h.state_mut().quit();
+    let dir = p._dirs[0].path().to_path_buf();
+    drop(std::mem::replace(&mut p.h, app(&dir, &swarms())));
+    let h = &mut p.h;
+    wait_label(h, "Copy my Session ID");
+    click(h, short(&p.bob.session_id()).as_str());
+    assert_eq!(
+        h.get_by_label("Message").value().as_deref(),
+        Some("last words")
+    );
+}
+
+#[test]
 fn a_draft_and_the_theme_survive_the_app_being_killed() {
     let mut p = Pair::new();
     p.start_chat("hi");
@@ -431,4 +450,40 @@ fn your_session_id_is_shown_as_a_qr_code() {
     click(&mut h, "Show my QR code");
     assert!(h.query_by_label("QR code of your Session ID").is_some());
     assert!(h.query_by_label(&me.to_hex()).is_some());
+}
+
+#[test]
+fn a_long_conversation_lays_out_only_what_is_in_view_and_scrolls_to_its_start() {
+    let mut p = Pair::new();
+    p.start_chat("hello");
+    let alice = p.alice;
+    for i in 0..400 {
+        p.rt.block_on(p.bob.send_text(&alice, &format!("line {i:03}")))
+            .unwrap();
+    }
+    let h = &mut p.h;
+    wait_label(h, "line 399");
+    h.run_steps(5);
+    // The newest are drawn, the oldest are not laid out at all.
+    let drawn = h.query_all_by_label_contains("line ").count();
+    assert!(drawn < 60, "{drawn} of 400 rows laid out");
+    assert!(h.query_by_label("line 000").is_none());
+    // The mouse wheel reaches the first message.
+    let over = h.get_by_label("line 399").rect().center();
+    let mut steps = 0;
+    while h.query_by_label("line 000").is_none() {
+        steps += 1;
+        assert!(steps < 2_000, "the first message never came into view");
+        h.event(egui::Event::PointerMoved(over));
+        h.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(0.0, 400.0),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Wheel,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.step();
+    }
+    let drawn = h.query_all_by_label_contains("line ").count();
+    assert!(drawn < 60, "{drawn} rows laid out at the top");
 }

@@ -374,6 +374,30 @@ impl Backend {
     pub(crate) fn poll(&mut self) -> Option<Update> {
         self.updates.try_recv().ok()
     }
+
+    /// Stops after `last` (the drafts) and every command before it is done, waiting up to
+    /// `limit`; for quitting, when the window is already gone. Other updates are dropped.
+    pub(crate) fn close(&mut self, last: Option<Command>, limit: Duration) {
+        let queued = last.is_none_or(|c| self.commands.try_send(c).is_ok())
+            && self.commands.try_send(Command::Close).is_ok();
+        if !queued {
+            return;
+        }
+        let Some(rt) = &self.runtime else {
+            return;
+        };
+        let updates = &mut self.updates;
+        rt.block_on(async {
+            let _ = tokio::time::timeout(limit, async {
+                while let Some(u) = updates.recv().await {
+                    if matches!(u, Update::Closed) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        });
+    }
 }
 
 impl Drop for Backend {

@@ -264,6 +264,8 @@ pub(crate) struct SwitchTo {
 pub(crate) struct Model {
     /// Settings' choice of another network.
     pub(crate) switch: NetworkSwitch,
+    /// The app is quitting: drafts are saved at once.
+    pub(crate) quitting: bool,
     pub(crate) screen: Screen,
     pub(crate) pane: Pane,
     pub(crate) fatal: Option<String>,
@@ -282,6 +284,8 @@ pub(crate) struct Model {
     /// The open conversation and its messages.
     pub(crate) open: Option<SessionId>,
     pub(crate) history: Vec<Message>,
+    /// How far the open conversation's list is scrolled from its top, points.
+    pub(crate) list_offset: Option<f32>,
     /// (conversation, sent time) of outgoing messages still in the outbox after a failure.
     pub(crate) retrying: BTreeSet<(SessionId, u64)>,
     pub(crate) pending: Vec<Pending>,
@@ -560,14 +564,14 @@ impl Model {
     }
 
     /// The drafts to save now, once [`persist::DRAFT_SAVE_MS`] passed since their last
-    /// change or at once when the profile is about to be left for another network;
+    /// change or at once when the profile is about to be left (another network, quitting);
     /// otherwise how long to wait, ms.
     pub(crate) fn drafts_to_save(&mut self, now: u64) -> Result<Option<Command>, u64> {
         let Some(at) = self.drafts_changed_at else {
             return Ok(None);
         };
         let due = at.saturating_add(persist::DRAFT_SAVE_MS);
-        if now < due && self.switch.to.is_none() {
+        if now < due && self.switch.to.is_none() && !self.quitting {
             return Err(due - now);
         }
         self.drafts_changed_at = None;

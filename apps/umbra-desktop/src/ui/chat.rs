@@ -4,7 +4,7 @@
 
 use eframe::egui;
 
-use super::{attachments, chat_header, disappearing};
+use super::{attachments, chat_header, disappearing, rows};
 use crate::backend::{Command, To};
 use crate::client::{AttachmentInfo, Message};
 use crate::model::{Attachments, Delivery, Model};
@@ -31,22 +31,31 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
     }
     let mut actions = Vec::new();
     let mut files = Vec::new();
-    messages_area().show(ui, |ui| {
+    let shown = messages_area().show_viewport(ui, |ui, viewport| {
         ui.add_space(8.0);
-        let mut days = Days::default();
-        for msg in &m.history {
-            days.before(ui, m.zone, msg.sent_ms, now);
-            let selected = m.selected == Some((msg.conversation, msg.sent_ms));
-            let shown = Shown {
-                delivery: m.delivery(msg),
-                selected,
-                now,
-                zone: m.zone,
-            };
-            if let Some(a) = bubble(ui, msg, shown, &m.attachments, &mut files) {
-                actions.push(a);
-            }
-        }
+        let history = &m.history;
+        rows::show(
+            ui,
+            viewport,
+            egui::Id::unique(("chat rows", with)),
+            history.len(),
+            |i| egui::IdSalt::new((history[i].sent_ms, history[i].outgoing)),
+            |ui, i| {
+                let msg = &history[i];
+                let previous = i.checked_sub(1).map(|p| history[p].sent_ms);
+                new_day(ui, m.zone, previous, msg.sent_ms, now);
+                let selected = m.selected == Some((msg.conversation, msg.sent_ms));
+                let shown = Shown {
+                    delivery: m.delivery(msg),
+                    selected,
+                    now,
+                    zone: m.zone,
+                };
+                if let Some(a) = bubble(ui, msg, shown, &m.attachments, &mut files) {
+                    actions.push(a);
+                }
+            },
+        );
         attachments::uploads(ui, &m.attachments, &To::Chat(with), &mut files);
         for p in m.pending_here() {
             let state = if p.error.is_some() {
@@ -72,6 +81,7 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
             ui.label("No messages yet. Say hello!");
         }
     });
+    m.list_offset = Some(shown.state.clamped_offset().y);
     attachments::apply(m, files, out);
     for a in actions {
         match a {
@@ -118,28 +128,20 @@ pub(super) fn messages_area() -> egui::ScrollArea {
         .stick_to_bottom(true)
 }
 
-/// Puts a day separator before the first message of each day.
-#[derive(Default)]
-pub(super) struct Days(Option<u64>);
-
-impl Days {
-    /// Before the message sent at `sent_ms`: draws a separator when a new day begins, and
-    /// says whether it did.
-    pub(super) fn before(
-        &mut self,
-        ui: &mut egui::Ui,
-        zone: time::Zone,
-        sent_ms: u64,
-        now: u64,
-    ) -> bool {
-        let day = zone.day(sent_ms);
-        if self.0 == Some(day) {
-            return false;
-        }
-        separator(ui, &zone.separator(sent_ms, now));
-        self.0 = Some(day);
-        true
+/// Before the message sent at `sent_ms` (the one before it sent at `previous`): draws a
+/// separator when a new day begins, and says whether it did.
+pub(super) fn new_day(
+    ui: &mut egui::Ui,
+    zone: time::Zone,
+    previous: Option<u64>,
+    sent_ms: u64,
+    now: u64,
+) -> bool {
+    if previous.is_some_and(|p| zone.day(p) == zone.day(sent_ms)) {
+        return false;
     }
+    separator(ui, &zone.separator(sent_ms, now));
+    true
 }
 
 fn separator(ui: &mut egui::Ui, text: &str) {

@@ -7,8 +7,8 @@ use eframe::egui;
 use umbra_crypto::MessageHash;
 
 use super::avatar::{self, Avatar};
-use super::chat::{Days, bubble_frame, messages_area};
-use super::{attachments, disappearing, group_members, sidebar};
+use super::chat::{bubble_frame, messages_area, new_day};
+use super::{attachments, disappearing, group_members, rows, sidebar};
 use crate::backend::{Command, GroupAction, To};
 use crate::client::{Disappearing, GroupChatMessage, GroupStatus, MessageStatus};
 use crate::model::{Model, short_id};
@@ -33,27 +33,33 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
     let mut chosen = None;
     let admin = m.open_group_summary().is_some_and(|g| g.view.admin);
     let active = m.open_group_active();
-    messages_area().show(ui, |ui| {
+    messages_area().show_viewport(ui, |ui, viewport| {
         ui.add_space(8.0);
-        let mut days = Days::default();
-        let mut last_author = None;
-        for msg in &m.group_history {
-            if days.before(ui, m.zone, msg.sent_ms, now) {
-                last_author = None;
-            }
-            // A run of messages from one person names them once.
-            let name = (last_author != Some(msg.author)).then(|| m.name_of(&msg.author));
-            last_author = Some(msg.author);
-            let shown = Shown {
-                name,
-                selected: msg.hash.is_some() && m.group_panel.selected_message == msg.hash,
-                can_unsend: active && (msg.outgoing || admin),
-                now,
-            };
-            if let Some(a) = bubble(ui, m, msg, shown, &mut files) {
-                chosen = Some(a);
-            }
-        }
+        let history = &m.group_history;
+        rows::show(
+            ui,
+            viewport,
+            egui::Id::unique(("group rows", &group)),
+            history.len(),
+            |i| egui::IdSalt::new((history[i].sent_ms, history[i].author, history[i].hash)),
+            |ui, i| {
+                let msg = &history[i];
+                let previous = i.checked_sub(1).map(|p| &history[p]);
+                let day = new_day(ui, m.zone, previous.map(|p| p.sent_ms), msg.sent_ms, now);
+                // A run of messages from one person names them once a day.
+                let name = (day || previous.is_none_or(|p| p.author != msg.author))
+                    .then(|| m.name_of(&msg.author));
+                let shown = Shown {
+                    name,
+                    selected: msg.hash.is_some() && m.group_panel.selected_message == msg.hash,
+                    can_unsend: active && (msg.outgoing || admin),
+                    now,
+                };
+                if let Some(a) = bubble(ui, m, msg, shown, &mut files) {
+                    chosen = Some(a);
+                }
+            },
+        );
         attachments::uploads(ui, &m.attachments, &To::Group(group.clone()), &mut files);
         for p in m.group_pending_here() {
             let failed = bubble_frame(ui, true, |ui| {

@@ -18,6 +18,7 @@
 //!  network.rs           connected?, onion paths, node list epoch
 //!  settings.rs          display name, receipts, typing indicators, theme, blocked, data, network
 //!  passphrase.rs        settings: change, set or remove the profile passphrase
+//!  rows.rs              long message lists: only the rows in view are laid out
 //!  widgets.rs           labelled fields and small pieces the screens share
 //!  avatar.rs            round avatars: a contact's picture, else initials
 //!  attachments.rs       a chat's files: rows, previews, progress, retry, path dialogs, drops
@@ -39,6 +40,7 @@ mod onboarding;
 mod passphrase;
 mod profile_picture;
 mod requests;
+mod rows;
 mod settings;
 mod sidebar;
 mod unlock;
@@ -50,6 +52,7 @@ use eframe::egui;
 
 use crate::automation::Automation;
 use crate::backend::{Backend, Command};
+use crate::bench::ScrollBench;
 use crate::client::{Clock, SystemClock};
 use crate::model::{Model, Screen, Theme};
 use crate::switch::Switcher;
@@ -71,6 +74,10 @@ pub struct DesktopApp {
     automation: Option<Automation>,
     /// Switching networks (`None`: the network chosen at start is the only one).
     switcher: Option<Switcher>,
+    /// `--bench-scroll`.
+    bench: Option<ScrollBench>,
+    /// egui's time for the last frame's update, s (from eframe).
+    layout_s: Option<f32>,
 }
 
 impl std::fmt::Debug for DesktopApp {
@@ -91,6 +98,8 @@ impl DesktopApp {
             applied_theme: None,
             automation: None,
             switcher: None,
+            bench: None,
+            layout_s: None,
         }
     }
 
@@ -107,6 +116,8 @@ impl DesktopApp {
             applied_theme: None,
             automation: None,
             switcher: None,
+            bench: None,
+            layout_s: None,
         }
     }
 
@@ -121,6 +132,13 @@ impl DesktopApp {
     pub fn with_switcher(mut self, switcher: Switcher) -> Self {
         self.model.base_profile = Some(switcher.base().to_path_buf());
         self.switcher = Some(switcher);
+        self
+    }
+
+    /// Scrolls the longest conversation up and back, prints frame times and quits
+    /// (`--bench-scroll`, for `umbra-bench desktop`).
+    pub fn with_bench_scroll(mut self) -> Self {
+        self.bench = Some(ScrollBench::new());
         self
     }
 
@@ -154,6 +172,9 @@ impl DesktopApp {
         self.switch_networks(now, ui.ctx());
         self.model.drop_expired(now);
         let mut commands = Vec::new();
+        if let Some(b) = &mut self.bench {
+            b.frame(&mut self.model, &mut commands, self.layout_s, ui.ctx());
+        }
         let m = &mut self.model;
         match m.screen {
             Screen::Loading => widgets::centered(ui, |ui| {
@@ -171,6 +192,9 @@ impl DesktopApp {
             Screen::Locked => unlock::show(ui, m, &mut commands),
             Screen::Main => main_screen(ui, m, now, &mut commands),
         }
+        if let Some(b) = &mut self.bench {
+            b.after(ui.ctx(), self.model.list_offset);
+        }
         match self.model.drafts_to_save(now) {
             Ok(Some(save)) => commands.push(save),
             Ok(None) => {}
@@ -186,6 +210,16 @@ impl DesktopApp {
             if !sent {
                 self.model.notice = Some("Umbra is busy; try that again in a moment.".into());
             }
+        }
+    }
+
+    /// Saves what is not saved yet and stops the back end (at most 2 s).
+    pub fn quit(&mut self) {
+        self.model.quitting = true;
+        let now = self.clock.now_ms();
+        let drafts = self.model.drafts_to_save(now).ok().flatten();
+        if let Some(mut b) = self.backend.take() {
+            b.close(drafts, std::time::Duration::from_secs(2));
         }
     }
 
@@ -255,8 +289,21 @@ impl DesktopApp {
 }
 
 impl eframe::App for DesktopApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        self.layout_s = frame.info().cpu_usage;
         self.show(ui);
+    }
+
+    /// The window closed (by the user or SIGTERM): the drafts typed since the last save
+    /// are saved before the back end stops.
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.quit();
+    }
+
+    fn raw_input_hook(&mut self, _ctx: &egui::Context, raw_input: &mut egui::RawInput) {
+        if let Some(b) = &self.bench {
+            b.input(raw_input);
+        }
     }
 }
 
