@@ -24,6 +24,7 @@
 
 mod ceiling;
 mod client;
+mod desktop;
 mod dist;
 mod files;
 mod groups;
@@ -63,6 +64,10 @@ enum Command {
     /// A group of N members (1 000 by default) on a running network, each polling the group
     /// swarm through onion paths: create, join, and the time for a message to reach all.
     Groups(groups::GroupsArgs),
+    /// The desktop app on a running devnet, in a real window (DISPLAY, e.g. Xvfb): cold
+    /// start, delivery into the app, quitting, frame times while scrolling a long
+    /// conversation, memory.
+    Desktop(desktop::DesktopArgs),
 }
 
 /// What to measure and how hard to push.
@@ -161,56 +166,58 @@ fn main() {
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Node(args)) => return node::run_child(args),
-        Some(Command::Messenger(args)) => return run_messenger(&args),
-        Some(Command::Groups(args)) => return run_groups(&args),
+        Some(Command::Node(args)) => node::run_child(args),
+        Some(Command::Messenger(args)) => on_runtime(
+            args.client_threads,
+            args.json,
+            "the clients'",
+            messenger::run(&args),
+        ),
+        Some(Command::Groups(args)) => on_runtime(
+            args.client_threads,
+            args.json,
+            "the members'",
+            groups::run(&args),
+        ),
+        Some(Command::Desktop(args)) => {
+            on_runtime(2, args.json, "the clients'", desktop::run(&args))
+        }
         Some(Command::Files(args)) => {
             let summary = files::run(&args)?;
             if args.json {
                 println!("RESULT {summary}");
             }
-            return Ok(());
+            Ok(())
         }
-        None => {}
+        None => {
+            let args = cli.bench.effective();
+            on_runtime(
+                args.client_threads,
+                args.json,
+                "the load generator's",
+                report::run_bench(&args),
+            )
+        }
     }
-    let args = cli.bench.effective();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.client_threads)
-        .enable_all()
-        .build()
-        .context("starting the load generator's async runtime")?;
-    let summary = rt.block_on(report::run_bench(&args))?;
-    rt.shutdown_timeout(Duration::from_secs(1));
-    if args.json {
-        println!("RESULT {}", summary);
-    }
-    Ok(())
 }
 
-fn run_messenger(args: &messenger::MessengerArgs) -> anyhow::Result<()> {
+/// Runs a benchmark on a runtime of `threads` workers and prints its `RESULT` line when
+/// `json` is set.
+fn on_runtime(
+    threads: usize,
+    json: bool,
+    whose: &str,
+    bench: impl std::future::Future<Output = anyhow::Result<serde_json::Value>>,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.client_threads.max(1))
+        .worker_threads(threads.max(1))
         .enable_all()
         .build()
-        .context("starting the clients' async runtime")?;
-    let summary = rt.block_on(messenger::run(args))?;
+        .with_context(|| format!("starting {whose} async runtime"))?;
+    let summary = rt.block_on(bench)?;
     rt.shutdown_timeout(Duration::from_secs(1));
-    if args.json {
-        println!("RESULT {}", summary);
-    }
-    Ok(())
-}
-
-fn run_groups(args: &groups::GroupsArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.client_threads.max(1))
-        .enable_all()
-        .build()
-        .context("starting the members' async runtime")?;
-    let summary = rt.block_on(groups::run(args))?;
-    rt.shutdown_timeout(Duration::from_secs(1));
-    if args.json {
-        println!("RESULT {}", summary);
+    if json {
+        println!("RESULT {summary}");
     }
     Ok(())
 }

@@ -102,7 +102,7 @@ pub(crate) fn client(base: &Path, name: &str, net: &Network) -> anyhow::Result<(
     Ok((c, phrase.as_str().to_string()))
 }
 
-fn connect(profile: Profile, net: &Network) -> anyhow::Result<Client> {
+pub(crate) fn connect(profile: Profile, net: &Network) -> anyhow::Result<Client> {
     let mut config = TransportConfig {
         state_dir: Some(profile.dir().join("network")),
         ..TransportConfig::default()
@@ -209,7 +209,7 @@ pub(crate) async fn run(args: &MessengerArgs) -> anyhow::Result<Value> {
 
 /// Polls `to` (through [`Messenger::receive_wait`]) until the message of `from` sent at
 /// `sent_ms` is there.
-async fn wait_for(
+pub(crate) async fn wait_for(
     to: &Messenger,
     from: &SessionId,
     sent_ms: u64,
