@@ -457,19 +457,19 @@ fn a_long_conversation_lays_out_only_what_is_in_view_and_scrolls_to_its_start() 
     let mut p = Pair::new();
     p.start_chat("hello");
     let alice = p.alice;
-    for i in 0..400 {
+    for i in 0..260 {
         p.rt.block_on(p.bob.send_text(&alice, &format!("line {i:03}")))
             .unwrap();
     }
     let h = &mut p.h;
-    wait_label(h, "line 399");
+    wait_label(h, "line 259");
     h.run_steps(5);
     // The newest are drawn, the oldest are not laid out at all.
     let drawn = h.query_all_by_label_contains("line ").count();
-    assert!(drawn < 60, "{drawn} of 400 rows laid out");
+    assert!(drawn < 60, "{drawn} of 260 rows laid out");
     assert!(h.query_by_label("line 000").is_none());
     // The mouse wheel reaches the first message.
-    let over = h.get_by_label("line 399").rect().center();
+    let over = h.get_by_label("line 259").rect().center();
     let mut steps = 0;
     while h.query_by_label("line 000").is_none() {
         steps += 1;

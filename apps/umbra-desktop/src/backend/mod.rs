@@ -96,6 +96,10 @@ impl BackendConfig {
     }
 }
 
+/// Messages of a conversation read at a time: the newest page when it opens, one more each
+/// time the list is scrolled near its top.
+pub(crate) const HISTORY_PAGE: usize = 200;
+
 /// What the UI asks of the back end.
 #[derive(Debug)]
 pub(crate) enum Command {
@@ -122,6 +126,8 @@ pub(crate) enum Command {
     },
     /// Deliver the outbox now instead of at its next retry.
     RetryNow,
+    /// Show another page of older messages of the open conversation.
+    MoreHistory,
     /// Stop after every command before this one is done (before switching networks);
     /// answered by [`Update::Closed`].
     Close,
@@ -314,7 +320,10 @@ pub(crate) struct Snapshot {
     pub(crate) chats: Vec<Conversation>,
     pub(crate) requests: Vec<Conversation>,
     pub(crate) blocked: Vec<Contact>,
+    /// The open conversation's newest messages (a page or more), oldest first.
     pub(crate) history: Option<(SessionId, Vec<Message>)>,
+    /// Older messages of it exist ([`Command::MoreHistory`] shows them).
+    pub(crate) history_more: bool,
     pub(crate) outbox: Vec<OutboxEntry>,
     /// Every group (invitations too), with its newest message and unread count.
     pub(crate) groups: Vec<GroupSummary>,

@@ -3,6 +3,7 @@
 //!
 //! Every protocol decision is the messenger's; this file only calls it and reports.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -14,7 +15,8 @@ use super::attachments;
 use super::groups::{self, ReadMarks};
 use super::offline::Offline;
 use super::{
-    BackendConfig, Command, NetworkSource, NetworkStatus, QUEUE, Snapshot, To, Update, Wake,
+    BackendConfig, Command, HISTORY_PAGE, NetworkSource, NetworkStatus, QUEUE, Snapshot, To,
+    Update, Wake,
 };
 use crate::client::{
     Event, FileServer, KdfParams, Messenger, MessengerError, NetworkConfig, OnionSwarm,
@@ -250,6 +252,8 @@ pub(super) struct Shared {
     pub(super) out: Out,
     /// The conversation the UI shows.
     current: Mutex<Option<SessionId>>,
+    /// How many of its newest messages the UI shows.
+    history_limit: AtomicUsize,
     /// The group the UI shows (never at the same time as a conversation).
     current_group: Mutex<Option<String>>,
     /// Up to where each group was read.
@@ -277,7 +281,12 @@ impl Shared {
 
     /// Shows a conversation or a group (or nothing).
     pub(super) fn set_current(&self, chat: Option<SessionId>, group: Option<String>) {
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = chat;
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if *current != chat {
+            self.history_limit.store(HISTORY_PAGE, Ordering::Relaxed);
+        }
+        *current = chat;
+        drop(current);
         *self
             .current_group
             .lock()
@@ -288,11 +297,14 @@ impl Shared {
     pub(super) async fn refresh(&self) {
         let read = || -> Result<Snapshot, MessengerError> {
             let group = self.current_group();
+            let mut history_more = false;
             let (history, attachments) = match (self.current(), &group) {
-                (Some(with), _) => (
-                    Some((with, self.m.history(&with)?)),
-                    self.m.attachments(&with)?,
-                ),
+                (Some(with), _) => {
+                    let limit = self.history_limit.load(Ordering::Relaxed);
+                    let (page, more) = self.m.recent_history(&with, limit)?;
+                    history_more = more;
+                    (Some((with, page)), self.m.attachments(&with)?)
+                }
                 (None, Some(group)) => (None, self.m.group_attachments(group)?),
                 (None, None) => (None, Vec::new()),
             };
@@ -302,6 +314,7 @@ impl Shared {
                 requests: self.m.requests()?,
                 blocked: self.m.blocked()?,
                 history,
+                history_more,
                 outbox: self.m.outbox()?,
                 groups: g.groups,
                 group_history: g.history,
@@ -353,6 +366,7 @@ pub(crate) async fn run(config: BackendConfig, mut rx: mpsc::Receiver<Command>, 
         m: m.clone(),
         out: out.clone(),
         current: Mutex::new(None),
+        history_limit: AtomicUsize::new(HISTORY_PAGE),
         current_group: Mutex::new(None),
         status: Mutex::new(NetworkStatus::default()),
         kdf: config.kdf,
@@ -479,6 +493,11 @@ async fn handle(shared: Arc<Shared>, command: Command) {
             {
                 shared.notice("marking messages read", &e).await;
             }
+        }
+        Command::MoreHistory => {
+            shared
+                .history_limit
+                .fetch_add(HISTORY_PAGE, Ordering::Relaxed);
         }
         Command::RetryNow => {
             if let Err(e) = m.flush_outbox().await {

@@ -284,6 +284,10 @@ pub(crate) struct Model {
     /// The open conversation and its messages.
     pub(crate) open: Option<SessionId>,
     pub(crate) history: Vec<Message>,
+    /// Older messages of the open conversation exist than `history` holds.
+    pub(crate) history_more: bool,
+    /// They were asked for and have not come yet.
+    pub(crate) asked_more: bool,
     /// How far the open conversation's list is scrolled from its top, points.
     pub(crate) list_offset: Option<f32>,
     /// (conversation, sent time) of outgoing messages still in the outbox after a failure.
@@ -473,6 +477,8 @@ impl Model {
         {
             // A message in the history is no longer "typing".
             self.history = messages;
+            self.history_more = s.history_more;
+            self.asked_more = false;
             self.attachments.list = s.attachments;
         } else if let Some((group, _)) = &s.group_history
             && Some(group) == self.open_group.as_ref()
@@ -539,6 +545,8 @@ impl Model {
     pub(crate) fn open(&mut self, with: SessionId) {
         if self.open != Some(with) {
             self.history.clear();
+            self.history_more = false;
+            self.asked_more = false;
             self.attachments.list.clear();
             self.selected = None;
             self.header = None;

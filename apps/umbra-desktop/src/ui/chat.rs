@@ -31,10 +31,11 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
     }
     let mut actions = Vec::new();
     let mut files = Vec::new();
+    let mut near_top = false;
     let shown = messages_area().show_viewport(ui, |ui, viewport| {
         ui.add_space(8.0);
         let history = &m.history;
-        rows::show(
+        near_top = rows::show(
             ui,
             viewport,
             egui::Id::unique(("chat rows", with)),
@@ -82,6 +83,10 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
         }
     });
     m.list_offset = Some(shown.state.clamped_offset().y);
+    if near_top && m.history_more && !m.asked_more {
+        m.asked_more = true;
+        out.push(Command::MoreHistory);
+    }
     attachments::apply(m, files, out);
     for a in actions {
         match a {

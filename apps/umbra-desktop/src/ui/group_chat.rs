@@ -36,7 +36,8 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
     messages_area().show_viewport(ui, |ui, viewport| {
         ui.add_space(8.0);
         let history = &m.group_history;
-        rows::show(
+        // Groups read their whole history (no pages yet).
+        let _near_top = rows::show(
             ui,
             viewport,
             egui::Id::unique(("group rows", &group)),

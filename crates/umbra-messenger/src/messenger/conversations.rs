@@ -103,4 +103,16 @@ impl Messenger {
         let now = self.now();
         db::history(&self.db(), with, now).map_err(MessengerError::db("reading the history"))
     }
+
+    /// The newest `limit` messages of a conversation, oldest first, and whether older ones
+    /// exist (a long conversation is shown page by page).
+    pub fn recent_history(
+        &self,
+        with: &SessionId,
+        limit: usize,
+    ) -> Result<(Vec<Message>, bool), MessengerError> {
+        let now = self.now();
+        db::recent_history(&self.db(), with, now, limit)
+            .map_err(MessengerError::db("reading the history"))
+    }
 }

@@ -612,6 +612,35 @@ pub(crate) fn history(
         .and_then(Iterator::collect)
 }
 
+/// The newest `limit` unexpired messages of the conversation with `with`, oldest first, and
+/// whether older ones exist.
+pub(crate) fn recent_history(
+    conn: &Connection,
+    with: &SessionId,
+    now: u64,
+    limit: usize,
+) -> rusqlite_cipher::Result<(Vec<Message>, bool)> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ?1
+         AND (expires_at_ms IS NULL OR expires_at_ms > ?2) ORDER BY sent_ms DESC, id DESC
+         LIMIT ?3"
+    ))?;
+    let mut newest: Vec<Message> = stmt
+        .query_map(
+            params![
+                with.to_hex(),
+                i("now", now)?,
+                i("limit", limit.saturating_add(1) as u64)?
+            ],
+            message_row,
+        )
+        .and_then(Iterator::collect)?;
+    let more = newest.len() > limit;
+    newest.truncate(limit);
+    newest.reverse();
+    Ok((newest, more))
+}
+
 /// Unread, unexpired incoming messages of the conversation with `with`.
 pub(crate) fn unread_count(
     conn: &Connection,
@@ -1834,6 +1863,32 @@ pub(crate) fn own_group_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The newest page, oldest first; `more` only when older messages exist; expired ones
+    /// count for nothing.
+    #[test]
+    fn recent_history_is_the_newest_page_in_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let mut id = [7_u8; 33];
+        id[0] = 0x05;
+        let with = SessionId::from_bytes(id).unwrap();
+        for sent in 1..=10_u64 {
+            let expires = if sent == 10 { Some(50_i64) } else { None };
+            conn.execute(
+                "INSERT INTO messages (conversation, author, sent_ms, body, outgoing, status,
+                     received_ms, expires_at_ms) VALUES (?1, ?1, ?2, 'x', 0, 0, ?2, ?3)",
+                params![with.to_hex(), i64::try_from(sent).unwrap(), expires],
+            )
+            .unwrap();
+        }
+        let sent = |m: &[Message]| m.iter().map(|m| m.sent_ms).collect::<Vec<_>>();
+        let (page, more) = recent_history(&conn, &with, 100, 4).unwrap();
+        assert_eq!((sent(&page), more), (vec![6, 7, 8, 9], true));
+        let (page, more) = recent_history(&conn, &with, 100, 9).unwrap();
+        assert_eq!((sent(&page).len(), more), (9, false));
+        assert_eq!(sent(&page), sent(&history(&conn, &with, 100).unwrap()));
+    }
 
     /// A profile of schema 4 with a file in a one-to-one message keeps it through
     /// migration 5, and files follow their messages (one-to-one or group) when deleted.
