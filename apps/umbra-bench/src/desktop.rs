@@ -24,10 +24,10 @@ use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use umbra_clock::{Clock as _, SystemClock};
 use umbra_crypto::SessionId;
-use umbra_messenger::{MessageStatus, Messenger};
+use umbra_messenger::{MessageStatus, Messenger, Profile};
 
 use crate::dist::{dist_json, dist_line};
-use crate::messenger::{client, ready, wait_for};
+use crate::messenger::{client, connect, ready, wait_for};
 use crate::network::Network;
 use crate::sys::{self, Machine};
 
@@ -52,6 +52,10 @@ pub(crate) struct DesktopArgs {
     /// Longest wait for any one step, seconds.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// Keep the profiles in DIR, and reuse them when they are there (no fill: the app's
+    /// figures can be measured again on the same conversation).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
     /// Print a final `RESULT {json}` line.
     #[arg(long)]
     pub(crate) json: bool,
@@ -82,28 +86,43 @@ pub(crate) async fn run(args: &DesktopArgs) -> anyhow::Result<Value> {
         .prefix("umbra-bench-desktop-")
         .tempdir()
         .context("creating the temporary profiles")?;
+    let base = args.dir.as_deref().unwrap_or(tmp.path());
     let mut summary = serde_json::Map::new();
     summary.insert(
         "machine".into(),
         json!({"cpus": machine.cpus, "cpu_model": machine.cpu_model, "loadavg_start": machine.loadavg}),
     );
 
-    let (alice, _) = client(tmp.path(), "alice", &net)?;
-    let (bob, _) = client(tmp.path(), "bob", &net)?;
+    let reuse = Profile::exists(&base.join("alice")) && Profile::exists(&base.join("bob"));
+    let (alice, bob) = if reuse {
+        let open = |name: &str| {
+            Profile::open(&base.join(name), None)
+                .with_context(|| format!("opening the kept profile of {name}"))
+                .and_then(|p| connect(p, &net))
+        };
+        (open("alice")?, open("bob")?)
+    } else {
+        (client(base, "alice", &net)?.0, client(base, "bob", &net)?.0)
+    };
     ready(&alice, &net).await?;
     ready(&bob, &net).await?;
     let (a, b) = (alice.messenger.session_id(), bob.messenger.session_id());
-    let hello = bob.messenger.send_text(&a, "hello alice").await?;
-    wait_for(&alice.messenger, &b, hello.sent_ms, timeout).await?;
-    alice.messenger.accept_request(&b).await?;
-
-    summary.insert(
-        "fill".into(),
-        fill(args, &bob.messenger, &alice.messenger, a, b, timeout).await?,
-    );
+    if reuse {
+        let n = alice.messenger.history(&b)?.len();
+        println!("fill: kept profiles in {}, {n} messages", base.display());
+        summary.insert("fill".into(), json!({"messages": n, "kept": true}));
+    } else {
+        let hello = bob.messenger.send_text(&a, "hello alice").await?;
+        wait_for(&alice.messenger, &b, hello.sent_ms, timeout).await?;
+        alice.messenger.accept_request(&b).await?;
+        summary.insert(
+            "fill".into(),
+            fill(args, &bob.messenger, &alice.messenger, a, b, timeout).await?,
+        );
+    }
     drop(alice);
 
-    let profile = tmp.path().join("alice");
+    let profile = base.join("alice");
     let mut run = App::start(&app, &profile, &net.path, &["--status-json"])?;
     let t0 = SystemClock.instant();
     run.until("a `ready` event", timeout, |v| v["event"] == "ready")
