@@ -416,19 +416,7 @@ impl Launcher {
     ) -> anyhow::Result<Listing> {
         let seed_url = state.registry.seed_url();
         loop {
-            for &i in which {
-                if let Some(n) = state.nodes.get(i)
-                    && !n.process.is_some_and(|p| p.is_running())
-                {
-                    let log = self.layout.node_log(&n.name);
-                    bail!(
-                        "{} stopped while waiting for it to become healthy: {} (log: {})",
-                        n.name,
-                        tail_or_nothing(&log_tail(&log)),
-                        shown_path(&log)
-                    );
-                }
-            }
+            self.still_running(state, which, "waiting for it to become healthy")?;
             let unhealthy = self.unhealthy(state, which).await;
             let problem = if unhealthy.is_empty() {
                 match self.http.registry_list(&seed_url).await {
@@ -459,6 +447,28 @@ impl Launcher {
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// Fails, naming the node, its last words and its log, if a node of `which` no longer
+    /// runs (`doing`: what the launcher was waiting for).
+    pub(crate) fn still_running(
+        &self,
+        state: &DevnetState,
+        which: &[usize],
+        doing: &str,
+    ) -> anyhow::Result<()> {
+        for n in which.iter().filter_map(|&i| state.nodes.get(i)) {
+            if !n.process.is_some_and(|p| p.is_running()) {
+                let log = self.layout.node_log(&n.name);
+                bail!(
+                    "{} stopped while {doing}: {} (log: {})",
+                    n.name,
+                    tail_or_nothing(&log_tail(&log)),
+                    shown_path(&log)
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The nodes of `which` whose health check does not say SERVING, each with what it says

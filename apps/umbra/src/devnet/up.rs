@@ -163,6 +163,9 @@ async fn start_network(
     launcher.wait_healthy(state, &all, deadline).await?;
     phases.done(&format!("{} node(s) healthy, in swarms", all.len()));
     let listing = launcher.wait_serving(state, deadline).await?;
+    // wait_serving looks only at running nodes; a node that died after it was healthy must not
+    // leave `up` announcing a whole network.
+    launcher.still_running(state, &all, "the others caught up with the registry's list")?;
     phases.done(&format!(
         "{} node(s) serving node list epoch {}",
         all.len(),
