@@ -354,8 +354,15 @@ fn a_devnet_of_14_nodes_forms_two_swarms_reacts_to_a_stopped_node_and_tears_down
     );
     let nodes = status["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 14);
+    // Health is each daemon's own grpc.health.v1 (a node's over TLS, checked against its key).
+    assert_eq!(
+        status["registry"]["grpc_health"],
+        json!({"state": "serving"}),
+        "{status}"
+    );
     for n in nodes {
         assert_eq!(n["healthy"], true, "{n}");
+        assert_eq!(n["health"], json!({"state": "serving"}), "{n}");
         assert!(n["pid"].as_u64().is_some(), "{n}");
         assert!(n["https_port"].as_u64().is_some(), "{n}");
         assert_eq!(n["pubkey_ed25519"].as_str().unwrap().len(), 64, "{n}");

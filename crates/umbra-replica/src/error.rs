@@ -130,3 +130,20 @@ impl ReplicaError {
         )
     }
 }
+
+impl From<umbra_peer_tls::PeerTlsError> for ReplicaError {
+    /// The client side of the peer TLS lives in `umbra-peer-tls`; its errors read as they did
+    /// when it lived here.
+    fn from(e: umbra_peer_tls::PeerTlsError) -> Self {
+        match e {
+            umbra_peer_tls::PeerTlsError::Tls { what, reason } => {
+                ReplicaError::Tls { what, reason }
+            }
+            // `PeerTlsError` is non-exhaustive: a future variant keeps its message.
+            other => ReplicaError::Tls {
+                what: "peer TLS",
+                reason: other.to_string(),
+            },
+        }
+    }
+}

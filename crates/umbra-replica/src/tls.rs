@@ -2,10 +2,12 @@
 //! own Ed25519 node key (the key of the signed node list), so the list itself says which
 //! certificate each node may present. TLS 1.3 only, ALPN `h2`, ring provider.
 //!
-//! - **Server authentication** ([`client_config`]): a client dialing node N accepts the server
-//!   only if the certificate's key is N's key from the list entry it dials
-//!   ([`ExpectedServer`]); the handshake signature is still verified with the provider's
-//!   algorithms (Ed25519 only), so only the holder of N's key completes the handshake.
+//! - **Server authentication** ([`client_config`], from `umbra-peer-tls` and re-exported here):
+//!   a client dialing node N accepts the server only if the certificate's key is N's key from
+//!   the list entry it dials ([`ExpectedServer`]); the handshake signature is still verified
+//!   with the provider's algorithms (Ed25519 only), so only the holder of N's key completes the
+//!   handshake. That client side lives in its own crate so that the CLI can probe a node's
+//!   health without linking the node's store.
 //! - **Client certificates** ([`server_config`]): offered, not mandatory at the TLS layer. A
 //!   client that presents one must present a key of the current verified list
 //!   ([`ListedClient`]), else the handshake fails; the peer service itself (not
@@ -25,17 +27,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::DistinguishedName;
+use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
-use umbra_crypto::{Ed25519PublicKey, Identity};
+use umbra_crypto::Ed25519PublicKey;
+pub use umbra_peer_tls::{
+    ExpectedServer, NodeCertificate, PEER_SERVER_NAME, PeerTlsError, certificate_key, channel,
+    client_config,
+};
+use umbra_peer_tls::{HandshakeSignatures, provider, refused_certificate};
 
 use crate::ReplicaError;
 use crate::metrics::{ReplicaMetrics, add};
@@ -45,162 +50,13 @@ use crate::view::ViewHandle;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most TLS handshakes in progress at once on the peer port; connections beyond it are closed.
 pub const MAX_HANDSHAKES: usize = 64;
-/// The name a client sends as SNI (nodes are known by key, not by name; never checked).
-pub const PEER_SERVER_NAME: &str = "umbra-peer";
-
-/// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the 32 key bytes follow.
-const ED25519_SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
-/// DER prefix of an Ed25519 private key in PKCS#8 v1 (RFC 8410); the 32-byte seed follows.
-const ED25519_PKCS8_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
-
-fn tls_error(what: &'static str, e: impl std::fmt::Display) -> ReplicaError {
-    ReplicaError::Tls {
-        what,
-        reason: e.to_string(),
-    }
-}
-
-/// The ring provider every peer TLS object uses.
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A node's TLS identity: a self-signed certificate of its Ed25519 node key, and that key.
-#[derive(Clone)]
-pub struct NodeCertificate {
-    cert: CertificateDer<'static>,
-    key: Arc<PrivatePkcs8KeyDer<'static>>,
-}
-
-impl std::fmt::Debug for NodeCertificate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeCertificate").finish_non_exhaustive()
-    }
-}
-
-impl NodeCertificate {
-    /// The certificate of `identity`'s Ed25519 key (made in memory: nothing is stored, the
-    /// node key is the identity).
-    ///
-    /// # Errors
-    /// [`ReplicaError::Tls`] if the certificate cannot be made.
-    pub fn new(identity: &Identity) -> Result<Self, ReplicaError> {
-        let mut der = Vec::with_capacity(48);
-        der.extend_from_slice(&ED25519_PKCS8_PREFIX);
-        der.extend_from_slice(identity.seed());
-        let key = PrivatePkcs8KeyDer::from(der);
-        let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&key, &rcgen::PKCS_ED25519)
-            .map_err(|e| tls_error("loading the node key", e))?;
-        let params = rcgen::CertificateParams::new(vec![PEER_SERVER_NAME.to_owned()])
-            .map_err(|e| tls_error("the certificate's parameters", e))?;
-        let cert = params
-            .self_signed(&pair)
-            .map_err(|e| tls_error("signing the node certificate", e))?;
-        Ok(NodeCertificate {
-            cert: cert.der().clone(),
-            key: Arc::new(key),
-        })
-    }
-
-    /// The certificate (DER).
-    pub fn certificate(&self) -> &CertificateDer<'static> {
-        &self.cert
-    }
-
-    fn chain(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-        (
-            vec![self.cert.clone()],
-            PrivateKeyDer::Pkcs8(self.key.as_ref().clone_key()),
-        )
-    }
-}
-
-/// The Ed25519 key a certificate certifies, if it is an Ed25519 certificate.
-pub fn certificate_key(cert: &CertificateDer<'_>) -> Option<Ed25519PublicKey> {
-    let parsed = rustls::server::ParsedCertificate::try_from(cert).ok()?;
-    let spki = parsed.subject_public_key_info();
-    let key = spki.as_ref().strip_prefix(&ED25519_SPKI_PREFIX[..])?;
-    let key: [u8; 32] = key.try_into().ok()?;
-    Some(Ed25519PublicKey::from_bytes(key))
-}
-
-fn bad_certificate() -> rustls::Error {
-    rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)
-}
-
-/// The handshake-signature methods both verifiers share: TLS 1.3 only, Ed25519 only (node keys
-/// are Ed25519), verified with the provider's algorithms against the certificate's key.
-macro_rules! handshake_signatures {
-    () => {
-        fn verify_tls12_signature(
-            &self,
-            _message: &[u8],
-            _cert: &CertificateDer<'_>,
-            _dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            Err(rustls::Error::PeerIncompatible(
-                rustls::PeerIncompatible::Tls12NotOffered,
-            ))
-        }
-
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                message,
-                cert,
-                dss,
-                &self.provider.signature_verification_algorithms,
-            )
-        }
-
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            vec![SignatureScheme::ED25519]
-        }
-    };
-}
-
-/// Accepts a server only if its certificate certifies the Ed25519 key the client expects (the
-/// dialed node's key in the list); the handshake signature is verified as usual.
-#[derive(Debug)]
-pub struct ExpectedServer {
-    key: Ed25519PublicKey,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for ExpectedServer {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        // The key is the identity: names, dates and issuers of a self-signed certificate say
-        // nothing more.
-        match certificate_key(end_entity) {
-            Some(k) if k == self.key => Ok(ServerCertVerified::assertion()),
-            _ => Err(bad_certificate()),
-        }
-    }
-
-    handshake_signatures!();
-}
 
 /// Accepts a client certificate only if it certifies a key of the current verified node list
 /// (any listed node: which calls it may make is the peer service's decision).
 #[derive(Debug)]
 pub struct ListedClient {
     view: ViewHandle,
-    provider: Arc<CryptoProvider>,
+    signatures: HandshakeSignatures,
 }
 
 impl ClientCertVerifier for ListedClient {
@@ -226,11 +82,18 @@ impl ClientCertVerifier for ListedClient {
     ) -> Result<ClientCertVerified, rustls::Error> {
         match certificate_key(end_entity) {
             Some(k) if self.view.get().node(&k).is_some() => Ok(ClientCertVerified::assertion()),
-            _ => Err(bad_certificate()),
+            _ => Err(refused_certificate()),
         }
     }
 
-    handshake_signatures!();
+    umbra_peer_tls::handshake_signature_methods!(signatures);
+}
+
+fn tls_error(what: &'static str, e: impl std::fmt::Display) -> ReplicaError {
+    ReplicaError::Tls {
+        what,
+        reason: e.to_string(),
+    }
 }
 
 /// The server side of the peer port: TLS 1.3, ALPN `h2`, this node's certificate, client
@@ -245,7 +108,7 @@ pub fn server_config(
     let provider = provider();
     let verifier = ListedClient {
         view,
-        provider: provider.clone(),
+        signatures: HandshakeSignatures::new(provider.clone()),
     };
     let (chain, key) = cert.chain();
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
@@ -260,68 +123,6 @@ pub fn server_config(
     cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     cfg.send_tls13_tickets = 0;
     Ok(Arc::new(cfg))
-}
-
-/// The client side towards the node whose list key is `server`: TLS 1.3, ALPN `h2`, this node's
-/// certificate as client certificate (`None`: no client certificate, e.g. a health probe).
-///
-/// # Errors
-/// [`ReplicaError::Tls`] if rustls refuses the configuration.
-pub fn client_config(
-    own: Option<&NodeCertificate>,
-    server: Ed25519PublicKey,
-) -> Result<Arc<rustls::ClientConfig>, ReplicaError> {
-    let provider = provider();
-    let verifier = ExpectedServer {
-        key: server,
-        provider: provider.clone(),
-    };
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| tls_error("choosing TLS versions", e))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier));
-    let mut cfg = match own {
-        Some(c) => {
-            let (chain, key) = c.chain();
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| tls_error("loading the node certificate", e))?
-        }
-        None => builder.with_no_client_auth(),
-    };
-    cfg.alpn_protocols = vec![b"h2".to_vec()];
-    cfg.resumption = rustls::client::Resumption::disabled();
-    Ok(Arc::new(cfg))
-}
-
-/// A gRPC channel over TLS to `addr`, accepting only the server holding `server`'s key; it
-/// connects lazily, on the first call. Its calls have no timeout of their own.
-///
-/// # Errors
-/// [`ReplicaError::Tls`] if the TLS configuration cannot be made.
-pub fn channel(
-    own: Option<&NodeCertificate>,
-    server: Ed25519PublicKey,
-    addr: SocketAddr,
-    configure: impl FnOnce(tonic::transport::Endpoint) -> tonic::transport::Endpoint,
-) -> Result<tonic::transport::Channel, ReplicaError> {
-    let connector = tokio_rustls::TlsConnector::from(client_config(own, server)?);
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| tls_error("the peer address", e))?;
-    let connect = tower::service_fn(move |_: tonic::transport::Uri| {
-        let connector = connector.clone();
-        async move {
-            let tcp = TcpStream::connect(addr).await?;
-            tcp.set_nodelay(true)?;
-            let name = ServerName::try_from(PEER_SERVER_NAME)
-                .map_err(std::io::Error::other)?
-                .to_owned();
-            let tls = connector.connect(name, tcp).await?;
-            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
-        }
-    });
-    Ok(configure(endpoint).connect_with_connector_lazy(connect))
 }
 
 /// What the peer port knows of a connection: the address and, if the client presented a listed
@@ -478,30 +279,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_certificate_certifies_the_node_key_and_nothing_else() {
-        let id = Identity::from_seed(&[7; 32]);
+    fn the_server_configuration_loads_the_node_certificate() {
+        // The certificate itself is tested in umbra-peer-tls; here, that rustls takes it as
+        // the server's, beside the listed-client verifier.
+        let id = umbra_crypto::Identity::from_seed(&[7; 32]);
         let cert = NodeCertificate::new(&id).expect("certificate");
-        assert_eq!(
-            certificate_key(cert.certificate()),
-            Some(id.ed25519_public())
-        );
-        // The same key makes a certificate of the same key; another key, another.
-        let again = NodeCertificate::new(&id).expect("certificate");
-        assert_eq!(
-            certificate_key(again.certificate()),
-            Some(id.ed25519_public())
-        );
-        let other = NodeCertificate::new(&Identity::from_seed(&[8; 32])).expect("certificate");
-        assert_ne!(
-            certificate_key(other.certificate()),
-            Some(id.ed25519_public())
-        );
-        // Not a certificate: no key.
-        assert_eq!(
-            certificate_key(&CertificateDer::from(vec![0x30, 0x00])),
-            None
-        );
-        // Both configurations accept it (rustls loads the PKCS#8 key made from the seed).
         let view = ViewHandle::new(umbra_nodelist::SwarmView::empty(id.ed25519_public()));
         server_config(&cert, view).expect("server config");
         client_config(Some(&cert), id.ed25519_public()).expect("client config");

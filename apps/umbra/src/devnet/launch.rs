@@ -1,8 +1,11 @@
 //! Starting the daemons and waiting for them: the registry and the attachment server (each binds
-//! port 0 and announces its address and key in a start-up file), then the storage nodes (on ports picked here,
-//! started again on new ports when another program took one first), until every node answers
-//! HTTPS, sits in a swarm of the registry's list, and serves that very list (its operator
-//! port's `GET /status`).
+//! port 0 and announces its address and key in a start-up file; the registry is ready when its
+//! gRPC health check says SERVING), then the storage nodes (on ports picked here, started again
+//! on new ports when another program took one first). A node is up when its health check on its
+//! peer port answers over TLS from the holder of its key, healthy when it says SERVING (it knows
+//! its swarm by a verified list) and the registry's list shows it there, and ready when it
+//! serves that very list: the one thing health cannot tell, asked of its operator port's
+//! `GET /status`.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -16,6 +19,7 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::binaries::{self, ATTACHMENTS, NODE, REGISTRY};
+use super::health::{self, Health};
 use super::layout::{Layout, shown_path, write_atomically};
 use super::ports::{PortPicker, is_free};
 use super::probe::{Http, Listing};
@@ -161,7 +165,7 @@ impl Launcher {
             read: read_registry_ready,
         };
         let previous = state.registry.port;
-        let (child, (addr, grpc_addr, pubkey)) = self
+        let (mut child, (addr, grpc_addr, pubkey)) = self
             .start_announcing(&daemon, previous, deadline, state, |s, p| {
                 s.registry.process = p;
             })
@@ -170,7 +174,40 @@ impl Launcher {
         state.registry.grpc_port = grpc_addr.port();
         state.registry.pubkey = pubkey;
         state.save(&self.layout)?;
+        self.wait_registry_serving(&mut child, grpc_addr.port(), deadline)
+            .await?;
         Ok(child)
+    }
+
+    /// Waits until the registry's gRPC health check says SERVING (its start-up file says it
+    /// bound its ports; this, that it serves). Fails early if it exits.
+    async fn wait_registry_serving(
+        &self,
+        child: &mut Child,
+        grpc_port: u16,
+        deadline: Instant,
+    ) -> anyhow::Result<()> {
+        let log = self.layout.registry_log();
+        loop {
+            let health = health::registry(grpc_port).await;
+            if health.is_serving() {
+                return Ok(());
+            }
+            if let Some(status) = child.try_wait().context("watching the registry")? {
+                bail!(
+                    "the registry exited while starting ({status}): {} (log: {})",
+                    tail_or_nothing(&log_tail(&log)),
+                    shown_path(&log)
+                );
+            }
+            if SystemClock.instant() >= deadline {
+                bail!(
+                    "the registry did not become healthy in time: {health} (log: {})",
+                    shown_path(&log)
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// Starts a daemon that announces itself in a start-up file (on `previous` port if free,
@@ -228,9 +265,11 @@ impl Launcher {
         }
     }
 
-    /// Starts the nodes `which` (indexes into `state.nodes`) and waits until each answers
-    /// HTTPS and its keys are known. Nodes whose port was taken meanwhile are started again
-    /// on new ports. Every spawn is recorded in `state` (saved) at once.
+    /// Starts the nodes `which` (indexes into `state.nodes`) and waits until each is up: its
+    /// keys are known (its `node.pub`) and its health check answers on its peer port over TLS
+    /// from the holder of that key, SERVING or not yet (all its listeners are bound by then).
+    /// Nodes whose port was taken meanwhile are started again on new ports. Every spawn is
+    /// recorded in `state` (saved) at once.
     pub(crate) async fn start_nodes(
         &self,
         state: &mut DevnetState,
@@ -310,31 +349,36 @@ impl Launcher {
                 state.save(&self.layout)?;
             }
 
-            // Probe the others together.
+            // The node writes its keys before it binds its ports: read them, then probe the
+            // nodes that have them together.
             let mut probes = JoinSet::new();
             for (slot, p) in pending.iter().enumerate() {
-                let port = state.nodes.get(p.idx).map_or(0, |n| n.https_port);
-                let http = self.http.clone();
-                probes.spawn(async move { (slot, http.node_answers(port).await) });
+                let Some(rec) = state.nodes.get_mut(p.idx) else {
+                    continue;
+                };
+                if let Some((ed, x)) = read_node_pub(&self.layout.node_data_dir(&rec.name)) {
+                    rec.pubkey_ed25519 = ed;
+                    rec.pubkey_x25519 = x;
+                }
+                let Ok(key) = rec.pubkey_ed25519.parse() else {
+                    continue;
+                };
+                let port = rec.peer_port;
+                probes.spawn(async move { (slot, health::node(key, port).await) });
             }
             let mut answered = Vec::new();
             while let Some(r) = probes.join_next().await {
-                if let Ok((slot, true)) = r {
+                if let Ok((slot, h)) = r
+                    && h.answered()
+                {
                     answered.push(slot);
                 }
             }
             answered.sort_unstable();
             for slot in answered.into_iter().rev() {
                 let p = pending.swap_remove(slot);
-                let rec = state
-                    .nodes
-                    .get_mut(p.idx)
-                    .context("internal: node index out of range")?;
-                if let Some((ed, x)) = read_node_pub(&self.layout.node_data_dir(&rec.name)) {
-                    rec.pubkey_ed25519 = ed;
-                    rec.pubkey_x25519 = x;
-                }
-                started.push((rec.name.clone(), p.child));
+                let name = state.nodes.get(p.idx).map(|n| n.name.clone());
+                started.push((name.context("internal: node index out of range")?, p.child));
             }
             if pending.is_empty() {
                 state.save(&self.layout)?;
@@ -343,23 +387,28 @@ impl Launcher {
             if SystemClock.instant() >= deadline {
                 let names = pending
                     .iter()
-                    .filter_map(|p| state.nodes.get(p.idx).map(|n| n.name.clone()))
+                    .filter_map(|p| state.nodes.get(p.idx))
+                    .map(|n| {
+                        let why = if n.pubkey_ed25519.is_empty() {
+                            "it made no key (no node.pub)".to_owned()
+                        } else {
+                            "its health check did not answer on its peer port".to_owned()
+                        };
+                        (n.name.clone(), why)
+                    })
                     .collect::<Vec<_>>();
-                bail!(
-                    "{} node(s) did not answer on their HTTPS port in time ({}): see the logs in {}",
-                    names.len(),
-                    names.join(", "),
-                    shown_path(&self.layout.logs_dir())
-                );
+                bail!("{}", self.not_in_time(&names, "did not start"));
             }
             tokio::time::sleep(POLL).await;
         }
     }
 
-    /// Waits until each node of `which` is an active swarm member in the registry's list
-    /// (filling in keys a node did not leave in its data directory from the list, by port).
-    /// Fails early if one of them stops running.
-    pub(crate) async fn wait_registered(
+    /// Waits until each node of `which` is healthy: its health check on its peer port says
+    /// SERVING (it knows its swarm by a verified node list) and the registry's list shows it in
+    /// a swarm at the port it has now (after a restart the registry may still hold the entry of
+    /// its previous run). Fills in keys a node did not leave in its data directory from the
+    /// list, by port. Fails early, naming the node and its log, if one of them stops running.
+    pub(crate) async fn wait_healthy(
         &self,
         state: &mut DevnetState,
         which: &[usize],
@@ -367,44 +416,109 @@ impl Launcher {
     ) -> anyhow::Result<Listing> {
         let seed_url = state.registry.seed_url();
         loop {
-            for &i in which {
-                if let Some(n) = state.nodes.get(i)
-                    && !n.process.is_some_and(|p| p.is_running())
-                {
-                    let log = self.layout.node_log(&n.name);
-                    bail!(
-                        "{} stopped while waiting for it to register: {} (log: {})",
-                        n.name,
-                        tail_or_nothing(&log_tail(&log)),
-                        shown_path(&log)
-                    );
-                }
-            }
-            let problem = match self.http.registry_list(&seed_url).await {
-                Ok(listing) => {
-                    fill_keys_from_listing(state, which, &listing);
-                    let missing = not_in_swarm(state, which, &listing);
-                    if missing.is_empty() {
-                        state.save(&self.layout)?;
-                        return Ok(listing);
+            self.still_running(state, which, "waiting for it to become healthy")?;
+            let unhealthy = self.unhealthy(state, which).await;
+            let problem = if unhealthy.is_empty() {
+                match self.http.registry_list(&seed_url).await {
+                    Ok(listing) => {
+                        fill_keys_from_listing(state, which, &listing);
+                        let missing = not_in_swarm(state, which, &listing);
+                        if missing.is_empty() {
+                            state.save(&self.layout)?;
+                            return Ok(listing);
+                        }
+                        missing
+                            .into_iter()
+                            .map(|n| (n, "the registry's list does not show it in a swarm".into()))
+                            .collect()
                     }
-                    format!(
-                        "{} of {} node(s) not in a swarm of the registry's list ({})",
-                        missing.len(),
-                        which.len(),
-                        summarize(&missing)
-                    )
+                    Err(e) => {
+                        if SystemClock.instant() >= deadline {
+                            bail!("the network did not become healthy in time: {e:#}");
+                        }
+                        Vec::new()
+                    }
                 }
-                Err(e) => format!("{e:#}"),
+            } else {
+                unhealthy
             };
-            if SystemClock.instant() >= deadline {
+            if SystemClock.instant() >= deadline && !problem.is_empty() {
+                bail!("{}", self.not_in_time(&problem, "did not become healthy"));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Fails, naming the node, its last words and its log, if a node of `which` no longer
+    /// runs (`doing`: what the launcher was waiting for).
+    pub(crate) fn still_running(
+        &self,
+        state: &DevnetState,
+        which: &[usize],
+        doing: &str,
+    ) -> anyhow::Result<()> {
+        for n in which.iter().filter_map(|&i| state.nodes.get(i)) {
+            if !n.process.is_some_and(|p| p.is_running()) {
+                let log = self.layout.node_log(&n.name);
                 bail!(
-                    "the network did not become healthy in time: {problem}; see the logs in {}",
-                    shown_path(&self.layout.logs_dir())
+                    "{} stopped while {doing}: {} (log: {})",
+                    n.name,
+                    tail_or_nothing(&log_tail(&log)),
+                    shown_path(&log)
                 );
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
         }
+        Ok(())
+    }
+
+    /// The nodes of `which` whose health check does not say SERVING, each with what it says
+    /// (probed together, each probe within its own deadline).
+    async fn unhealthy(&self, state: &DevnetState, which: &[usize]) -> Vec<(String, String)> {
+        let mut probes = JoinSet::new();
+        for n in which.iter().filter_map(|&i| state.nodes.get(i)) {
+            let name = n.name.clone();
+            match n.pubkey_ed25519.parse() {
+                Ok(key) => {
+                    let port = n.peer_port;
+                    probes.spawn(async move { (name, health::node(key, port).await) });
+                }
+                Err(_) => {
+                    probes.spawn(async move {
+                        let why = "its key is not known yet".to_owned();
+                        (name, Health::Unreachable(why))
+                    });
+                }
+            }
+        }
+        let mut unhealthy = Vec::new();
+        while let Some(r) = probes.join_next().await {
+            if let Ok((name, h)) = r
+                && !h.is_serving()
+            {
+                unhealthy.push((name, h.to_string()));
+            }
+        }
+        unhealthy.sort();
+        unhealthy
+    }
+
+    /// One line for nodes that missed the deadline: the first by name with what it lacks and
+    /// its log, then how many more (`node-03 did not become healthy in time: its health check
+    /// says NOT_SERVING (log: …/node-03.log); 2 more: node-05, node-06`).
+    fn not_in_time(&self, nodes: &[(String, String)], what: &str) -> String {
+        use std::fmt::Write as _;
+        let Some((first, why)) = nodes.first() else {
+            return format!("the nodes {what} in time");
+        };
+        let mut line = format!(
+            "{first} {what} in time: {why} (log: {})",
+            shown_path(&self.layout.node_log(first))
+        );
+        if nodes.len() > 1 {
+            let rest: Vec<String> = nodes.iter().skip(1).map(|(n, _)| n.clone()).collect();
+            let _ = write!(line, "; {} more: {}", rest.len(), summarize(&rest));
+        }
+        line
     }
 
     /// Waits until every running node that the registry's current list places in a swarm
@@ -919,6 +1033,31 @@ mod tests {
             1,
             "{log}"
         );
+    }
+
+    #[test]
+    fn a_node_late_for_its_deadline_is_named_with_its_log_on_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (launcher, _) = failing_launcher(dir.path(), "unused");
+        let late = [
+            (
+                "node-03".to_owned(),
+                "its health check says NOT_SERVING".to_owned(),
+            ),
+            ("node-05".to_owned(), "whatever".to_owned()),
+        ];
+        let line = launcher.not_in_time(&late, "did not become healthy");
+        assert!(
+            line.starts_with(
+                "node-03 did not become healthy in time: its health check says NOT_SERVING (log: "
+            ),
+            "{line}"
+        );
+        assert!(line.contains("node-03.log"), "{line}");
+        assert!(line.ends_with("; 1 more: node-05"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+        let one = launcher.not_in_time(&late[..1], "did not start");
+        assert!(one.ends_with("node-03.log)"), "{one}");
     }
 
     #[test]

@@ -30,8 +30,9 @@
 //!
 //! Module map, one job each: [`layout`] (paths), [`state`] (the two JSON files),
 //! [`lock`] (one changing command at a time), [`binaries`] (finding the daemons),
-//! [`ports`] (free ports), [`process`] (spawn, liveness, stop), [`probe`] (HTTP checks and
-//! the registry's node list), [`launch`] (starting and waiting for the registry and nodes),
+//! [`ports`] (free ports), [`process`] (spawn, liveness, stop), [`health`] (readiness by
+//! `grpc.health.v1`: the nodes' over TLS checked against their keys, the registry's),
+//! [`probe`] (HTTP checks: the registry's node list, the list each node serves), [`launch`] (starting and waiting for the registry and nodes),
 //! and one module per subcommand: [`up`], [`status`], [`down`], [`nodes`].
 
 mod binaries;
@@ -47,6 +48,7 @@ mod status;
 mod up;
 
 mod down;
+mod health;
 
 use std::path::PathBuf;
 

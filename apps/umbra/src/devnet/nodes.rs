@@ -122,7 +122,7 @@ async fn bring_up(
     let deadline = SystemClock.instant() + timeout;
     let outcome = match launcher.start_nodes(state, &[idx], deadline).await {
         // Dropping the child handles leaves the node running on its own.
-        Ok(_children) => match launcher.wait_registered(state, &[idx], deadline).await {
+        Ok(_children) => match launcher.wait_healthy(state, &[idx], deadline).await {
             // The others take in the list with the new node too.
             Ok(_) => launcher.wait_serving(state, deadline).await,
             Err(e) => Err(e),

@@ -1,7 +1,7 @@
-//! Looking at the running network from outside, through the daemons' public interfaces only:
-//! a node "answers" when its HTTPS port serves `GET /get_stats/v1`, and tells which node list
-//! it serves on its operator port (`GET /status`); the registry's view comes from its
-//! Session-style seed JSON-RPC (`get_n_service_nodes`).
+//! Looking at the running network from outside, through the daemons' public interfaces only,
+//! for what their health checks ([`super::health`]) cannot tell: which node list a node serves
+//! (its operator port's `GET /status`), the registry's view (its Session-style seed JSON-RPC,
+//! `get_n_service_nodes`), and whether the attachment server answers (`GET /metrics`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,8 +16,9 @@ const MAX_STATUS_BYTES: usize = 64 * 1024;
 /// The "no swarm" id of the node list.
 const UNASSIGNED_SWARM_ID: u64 = u64::MAX;
 
-/// An HTTP client for probes: short timeouts, no proxy, and any TLS certificate accepted
-/// (storage nodes use self-signed certificates; Session clients do not check them either).
+/// An HTTP client for probes: short timeouts, no proxy. Every URL it reads is plain HTTP on
+/// loopback (the nodes' HTTPS port is no longer probed: their health check is, over TLS
+/// checked against their key).
 #[derive(Debug, Clone)]
 pub(crate) struct Http {
     client: reqwest::Client,
@@ -30,23 +31,12 @@ impl Http {
         // error only means a provider is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
-            // Danger on purpose: devnet nodes have self-signed certificates; this only reads their public status on loopback.
-            .danger_accept_invalid_certs(true)
             .no_proxy()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(5))
             .build()
             .context("building the HTTP client")?;
         Ok(Http { client })
-    }
-
-    /// Whether the node on `https_port` answers HTTPS requests.
-    pub(crate) async fn node_answers(&self, https_port: u16) -> bool {
-        let url = format!("https://127.0.0.1:{https_port}/get_stats/v1");
-        match self.client.get(url).send().await {
-            Ok(r) => r.status().is_success(),
-            Err(_) => false,
-        }
     }
 
     /// Whether the attachment server at `url` answers (its `GET /metrics`).

@@ -1,12 +1,14 @@
 //! `umbra devnet status`: the registry, the attachment server and every node, with the registry's swarms and a health
-//! verdict per node (running, answering HTTPS, an active swarm member, and serving the
-//! registry's current node list).
+//! verdict per node (running, its `grpc.health.v1` check answering over TLS from the holder of
+//! its key and saying SERVING, an active swarm member, and serving the registry's current node
+//! list).
 
 use anyhow::Context as _;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
 use super::StatusArgs;
+use super::health::{self, Health};
 use super::layout::{Layout, shown_path};
 use super::probe::{Http, Listing, swarm_hex};
 use super::state::DevnetState;
@@ -29,8 +31,10 @@ struct Report {
 struct RegistryReport {
     pid: Option<u32>,
     running: bool,
-    /// Whether it answered the seed JSON-RPC just now.
+    /// Whether it answered the seed JSON-RPC just now and its gRPC health check says SERVING.
     healthy: bool,
+    /// What its `grpc.health.v1` check said just now (`None`: not running).
+    grpc_health: Option<Health>,
     url: String,
     seed_url: String,
     pubkey: String,
@@ -71,7 +75,10 @@ struct NodeReport {
     public_peer_port: Option<u16>,
     pid: Option<u32>,
     running: bool,
+    /// Whether its health check answered on its peer port (over TLS, from its key).
     answering: bool,
+    /// What its `grpc.health.v1` check said just now (`None`: not running).
+    health: Option<Health>,
     registered: bool,
     /// Epoch of the node list the node serves (its operator port's `GET /status`).
     list_epoch: Option<u64>,
@@ -133,29 +140,41 @@ async fn build(layout: &Layout, state: &DevnetState, http: &Http) -> Report {
         Some(_) => http.attachments_answer(&state.attachments.url()).await,
         None => false,
     };
-    let listing: Option<Listing> = match reg_proc {
-        Some(_) => http.registry_list(&state.registry.seed_url()).await.ok(),
-        None => None,
+    let (listing, reg_health): (Option<Listing>, Option<Health>) = match reg_proc {
+        Some(_) => {
+            let seed_url = state.registry.seed_url();
+            let (listing, h) = tokio::join!(
+                http.registry_list(&seed_url),
+                health::registry(state.registry.grpc_port)
+            );
+            (listing.ok(), Some(h))
+        }
+        None => (None, None),
     };
 
     let mut probes = JoinSet::new();
     for (i, n) in state.nodes.iter().enumerate() {
         if n.process.is_some_and(|p| p.is_running()) {
             let http = http.clone();
-            let (port, metrics) = (n.https_port, n.metrics_port);
+            let (key, peer, metrics) = (n.pubkey_ed25519.parse(), n.peer_port, n.metrics_port);
             probes.spawn(async move {
-                let (answers, serving) =
-                    tokio::join!(http.node_answers(port), http.node_serving(metrics));
-                (i, answers, serving)
+                let check = async move {
+                    match key {
+                        Ok(key) => health::node(key, peer).await,
+                        Err(_) => Health::Unreachable("its key is not known".into()),
+                    }
+                };
+                let (h, serving) = tokio::join!(check, http.node_serving(metrics));
+                (i, Some(h), serving)
             });
         }
     }
-    let mut answering = vec![(false, None); state.nodes.len()];
+    let mut answering = vec![(None, None); state.nodes.len()];
     while let Some(r) = probes.join_next().await {
-        if let Ok((i, ok, serving)) = r
+        if let Ok((i, h, serving)) = r
             && let Some(slot) = answering.get_mut(i)
         {
-            *slot = (ok, serving);
+            *slot = (h, serving);
         }
     }
 
@@ -163,10 +182,12 @@ async fn build(layout: &Layout, state: &DevnetState, http: &Http) -> Report {
         .nodes
         .iter()
         .zip(answering)
-        .map(|(n, (answering, serving))| {
+        .map(|(n, (health, serving))| {
             let pid = n.process.filter(|p| p.is_running()).map(|p| p.pid);
             let swarm_id = listing.as_ref().and_then(|l| l.swarm_of(&n.pubkey_ed25519));
             let running = pid.is_some();
+            let answering = health.as_ref().is_some_and(Health::answered);
+            let serving_health = health.as_ref().is_some_and(Health::is_serving);
             let registered = swarm_id.is_some();
             let serving_current_list = match (&listing, serving) {
                 (Some(l), Some(s)) => s.serves(l, swarm_id),
@@ -185,10 +206,11 @@ async fn build(layout: &Layout, state: &DevnetState, http: &Http) -> Report {
                 pid,
                 running,
                 answering: running && answering,
+                health,
                 registered,
                 list_epoch: serving.map(|s| s.list_epoch),
                 serving_current_list,
-                healthy: running && answering && registered && serving_current_list,
+                healthy: running && serving_health && registered && serving_current_list,
                 log: shown_path(&layout.node_log(&n.name)),
             }
         })
@@ -214,7 +236,8 @@ async fn build(layout: &Layout, state: &DevnetState, http: &Http) -> Report {
         registry: RegistryReport {
             pid: reg_proc.map(|p| p.pid),
             running: reg_proc.is_some(),
-            healthy: listing.is_some(),
+            healthy: listing.is_some() && reg_health.as_ref().is_some_and(Health::is_serving),
+            grpc_health: reg_health,
             url: state.registry.url(),
             seed_url: state.registry.seed_url(),
             pubkey: state.registry.pubkey.clone(),
@@ -234,6 +257,14 @@ async fn build(layout: &Layout, state: &DevnetState, http: &Http) -> Report {
     }
 }
 
+/// A verdict, followed by what the health check said when that explains it.
+fn with_health(verdict: &str, health: Option<&Health>) -> String {
+    match health {
+        Some(h) if !h.is_serving() => format!("{verdict}: {h}"),
+        _ => verdict.to_owned(),
+    }
+}
+
 fn table(r: &Report) -> String {
     use std::fmt::Write as _;
     let mut t = String::new();
@@ -250,9 +281,9 @@ fn table(r: &Report) -> String {
         r.swarms.len()
     );
     let reg_state = match (r.registry.running, r.registry.healthy) {
-        (false, _) => "stopped",
-        (true, false) => "not answering",
-        (true, true) => "healthy",
+        (false, _) => "stopped".to_owned(),
+        (true, false) => with_health("not healthy", r.registry.grpc_health.as_ref()),
+        (true, true) => "healthy".to_owned(),
     };
     let _ = writeln!(
         t,
@@ -301,7 +332,7 @@ fn table(r: &Report) -> String {
             n.swarm.as_deref().unwrap_or("-"),
             n.https_port,
             n.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
-            n.verdict()
+            with_health(n.verdict(), n.health.as_ref())
         );
     }
     t

@@ -1,5 +1,6 @@
-//! `umbra devnet up`: starts the registry, the attachment server and the nodes, waits until every node answers, sits
-//! in a swarm and serves the registry's current node list (so that onion requests and swarm
+//! `umbra devnet up`: starts the registry, the attachment server and the nodes, waits until every node is healthy
+//! (`grpc.health.v1` SERVING on its peer port), sits in a swarm and serves the registry's
+//! current node list (so that onion requests and swarm
 //! writes work as soon as it returns), writes `network.json`, prints a summary, then either
 //! returns (`--detach`) or watches the network in the foreground until Ctrl-C and stops it.
 
@@ -149,16 +150,22 @@ async fn start_network(
 ) -> anyhow::Result<Listing> {
     let registry = launcher.start_registry(state, deadline).await?;
     children.push(("registry".to_owned(), registry));
-    phases.done("registry ready");
+    phases.done("registry serving");
     let attachments = launcher.start_attachments(state, deadline).await?;
     children.push(("attachments".to_owned(), attachments));
     phases.done("attachment server ready");
     let all: Vec<usize> = (0..state.nodes.len()).collect();
     children.extend(launcher.start_nodes(state, &all, deadline).await?);
-    phases.done(&format!("{} node(s) answering HTTPS", all.len()));
-    launcher.wait_registered(state, &all, deadline).await?;
-    phases.done(&format!("{} node(s) in swarms", all.len()));
+    phases.done(&format!(
+        "{} node(s) answering their health check",
+        all.len()
+    ));
+    launcher.wait_healthy(state, &all, deadline).await?;
+    phases.done(&format!("{} node(s) healthy, in swarms", all.len()));
     let listing = launcher.wait_serving(state, deadline).await?;
+    // wait_serving looks only at running nodes; a node that died after it was healthy must not
+    // leave `up` announcing a whole network.
+    launcher.still_running(state, &all, "the others caught up with the registry's list")?;
     phases.done(&format!(
         "{} node(s) serving node list epoch {}",
         all.len(),
