@@ -1,9 +1,7 @@
-//! The peer channel between storage nodes (`umbra-replica`, gRPC `umbra.peer.v1`): the signed
-//! envelope and every inner message as a node receives them, decoded from protobuf and
-//! converted to store values.
+//! The peer channel between storage nodes (`umbra-replica`, gRPC `umbra.peer.v2`): every
+//! message as a node receives it, decoded from protobuf and converted to store values.
 //!
-//! The first input byte picks what the rest is: a `Signed` envelope (parsed and verified as an
-//! opening, a later request and an answer), or one of the inner messages.
+//! The first input byte picks which message the rest is.
 //!
 //! Properties: never panics; whatever decodes re-encodes to bytes that decode to the same
 //! message; conversions to store values refuse malformed ids, hashes, namespaces and data with
@@ -12,9 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
-use umbra_crypto::Ed25519PublicKey;
-use umbra_proto::umbra::peer::v1 as pb;
-use umbra_replica::auth::{self, Direction, Position, ReplayCache, Rpc};
+use umbra_proto::umbra::peer::v2 as pb;
 use umbra_replica::wire::{
     self, MAX_REQUEST_BYTES, bucket_from_wire, digest_from_wire, replica_from_wire,
     replica_to_wire, tombstone_from_wire, tombstone_to_wire, version_from_wire,
@@ -50,42 +46,13 @@ fuzz_target!(|data: &[u8]| {
     if rest.len() > MAX_REQUEST_BYTES {
         return;
     }
-    match mode % 6 {
+    match mode % 5 {
         0 => {
-            let Some(s) = round_trip::<pb::Signed>(rest) else {
-                return;
-            };
-            let me = Ed25519PublicKey::from_bytes([3; 32]);
-            for rpc in Rpc::ALL {
-                let at = Position {
-                    rpc,
-                    direction: Direction::Request,
-                    call: None,
-                    seq: 0,
-                    timestamp_ms: s.timestamp_ms,
-                };
-                if let Ok(o) = auth::open(&s, None, &me, &at) {
-                    let _ = auth::check_fresh(o.timestamp_ms, 0, i64::MIN);
-                    let mut cache = ReplayCache::new(i64::MIN, 2);
-                    let _ = cache.check_and_insert(&o, i64::MIN);
-                    let _ = cache.check_and_insert(&o, i64::MAX);
-                }
-                let call = auth::parse(&s).ok().map(|o| o.signature);
-                let later = Position {
-                    direction: Direction::Answer,
-                    call: call.as_ref(),
-                    seq: s.seq,
-                    ..at
-                };
-                let _ = auth::open(&s, Some(&me), &me, &later);
-            }
-        }
-        1 => {
             if let Some(r) = round_trip::<pb::ForwardRequest>(rest) {
                 let _ = serde_json::from_slice::<serde_json::Value>(&r.params_json);
             }
         }
-        2 => {
+        1 => {
             let Some(r) = round_trip::<pb::ReconcileRequest>(rest) else {
                 return;
             };
@@ -108,7 +75,7 @@ fuzz_target!(|data: &[u8]| {
                 None => {}
             }
         }
-        3 => {
+        2 => {
             let Some(r) = round_trip::<pb::ReconcileResponse>(rest) else {
                 return;
             };
@@ -131,7 +98,7 @@ fuzz_target!(|data: &[u8]| {
                 None => {}
             }
         }
-        4 => {
+        3 => {
             if let Some(r) = round_trip::<pb::HandoverRequest>(rest) {
                 for d in &r.acknowledged {
                     let _ = digest_from_wire(d);

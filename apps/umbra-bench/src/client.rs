@@ -286,31 +286,56 @@ pub(crate) async fn run_phase(
     Ok(result)
 }
 
-/// Sends each body once, one after the other on one connection; returns status and body.
-pub(crate) async fn post_each(
-    target: &Target,
-    bodies: &[Bytes],
-) -> anyhow::Result<Vec<(u16, Bytes)>> {
-    let tls = connector(true)?;
-    let sender = connect(target.addr, &tls, true).await?;
-    let one = Target {
-        http1: true,
-        ..target.clone()
-    };
-    let mut out = Vec::with_capacity(bodies.len());
-    for b in bodies {
-        let resp = sender
-            .send(request(&one, b.clone())?)
+/// One HTTP/1.1 keep-alive connection carrying requests one at a time (checks and probes, not
+/// load). Clones share the connection.
+#[derive(Clone)]
+pub(crate) struct Conn {
+    sender: Sender,
+    target: Target,
+}
+
+impl Conn {
+    /// Connects to the node at `addr`.
+    pub(crate) async fn open(addr: SocketAddr) -> anyhow::Result<Conn> {
+        let sender = connect(addr, &connector(true)?, true).await?;
+        Ok(Conn {
+            sender,
+            target: Target {
+                addr,
+                http1: true,
+                connections: 1,
+                inflight: 1,
+            },
+        })
+    }
+
+    /// Sends `body` and returns the reply's status and body.
+    pub(crate) async fn post(&self, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+        let resp = self
+            .sender
+            .send(request(&self.target, body)?)
             .await
-            .context("sending a check request")?;
+            .with_context(|| format!("sending a request to {}", self.target.addr))?;
         let status = resp.status().as_u16();
         let body = resp
             .into_body()
             .collect()
             .await
-            .context("reading a check reply")?
+            .context("reading a reply")?
             .to_bytes();
-        out.push((status, body));
+        Ok((status, body))
+    }
+}
+
+/// Sends each body once, one after the other on one connection; returns status and body.
+pub(crate) async fn post_each(
+    target: &Target,
+    bodies: &[Bytes],
+) -> anyhow::Result<Vec<(u16, Bytes)>> {
+    let conn = Conn::open(target.addr).await?;
+    let mut out = Vec::with_capacity(bodies.len());
+    for b in bodies {
+        out.push(conn.post(b.clone()).await?);
     }
     Ok(out)
 }

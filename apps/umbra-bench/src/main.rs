@@ -31,6 +31,7 @@ mod groups;
 mod messenger;
 mod network;
 mod node;
+mod propagation;
 mod report;
 mod sys;
 mod workload;
@@ -124,6 +125,10 @@ pub(crate) struct BenchArgs {
     /// many nodes in one process, replicating every store; the load goes to the first node.
     #[arg(long, default_value_t = 1)]
     pub(crate) swarm: usize,
+    /// Swarm mode: after the timed phases, this many propagation probes (store one message,
+    /// then see it on every member; see `propagation.rs`). 0: none.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) propagation: usize,
     /// Node durability: `process-crash` (default, as shipped) or `power-loss`.
     #[arg(long, default_value = "process-crash")]
     pub(crate) durability: String,
@@ -144,6 +149,7 @@ impl BenchArgs {
             self.ceiling_secs = 0.2;
             self.rss_messages = self.rss_messages.map(|n| n.min(1_000));
             self.round = self.round.min(500);
+            self.propagation = self.propagation.min(20);
         }
         self.accounts = self.accounts.max(1);
         self.swarm = self.swarm.max(1);

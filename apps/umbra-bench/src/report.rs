@@ -354,6 +354,15 @@ async fn throughput_mode(
 
     let (pairs, found, missing) = check_all(wl, node, target).await?;
 
+    let propagation = if args.swarm > 1 && args.propagation > 0 {
+        let p =
+            crate::propagation::run(wl, node.client_addr(), node.peers(), args.propagation).await?;
+        p.print();
+        p.json()
+    } else {
+        Value::Null
+    };
+
     let ceiling_after = measure_ceiling(args.ceiling_secs).await?;
     print_ceiling("ceiling again after the load", &ceiling_after);
     let mem = node.memory().unwrap_or_default();
@@ -399,6 +408,7 @@ async fn throughput_mode(
         "store": stores.json(),
         "retrieve": retrieves.json(),
         "check": {"pairs": pairs, "found": found, "missing": missing},
+        "propagation": propagation,
         "ceiling": {
             "verify_per_sec": ceiling_before.verify_per_sec,
             "verify_per_cpu_sec": ceiling_before.verify_per_cpu_sec,

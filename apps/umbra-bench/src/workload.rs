@@ -72,6 +72,19 @@ pub(crate) struct Workload {
     generated: u64,
     /// Hashes stored per (account, namespace), in the order they were generated.
     stored: BTreeMap<(usize, i16), Vec<String>>,
+    /// The account of the propagation probes (no timed request uses it).
+    probe: Account,
+    /// Probes rendered so far, and the last one's hash.
+    probes: u64,
+    probe_last: Option<String>,
+}
+
+/// One propagation probe: a store and a retrieve that lists the probe account's messages after
+/// the previous probe (so that a reply stays one message long).
+pub(crate) struct Probe {
+    pub(crate) store: Bytes,
+    pub(crate) hash: String,
+    pub(crate) retrieve: Bytes,
 }
 
 /// A round of pre-rendered request bodies.
@@ -147,7 +160,42 @@ impl Workload {
             retrieve_tail,
             generated: 0,
             stored: BTreeMap::new(),
+            probe: Account::new(usize::MAX),
+            probes: 0,
+            probe_last: None,
         })
+    }
+
+    /// The next propagation probe, signed for `now_ms` (to the private namespace 2 of the
+    /// probe account).
+    pub(crate) fn probe(&mut self, now_ms: i64) -> Probe {
+        const NS: i16 = 2;
+        let mut rng = self.probes ^ 0x0050_0BE5;
+        let mut data = Vec::with_capacity(self.data_bytes + 8);
+        while data.len() < self.data_bytes {
+            data.extend_from_slice(&splitmix(&mut rng).to_le_bytes());
+        }
+        data.truncate(self.data_bytes);
+        let acct = &self.probe;
+        let hash = message_hash(&acct.owner, i32::from(NS), &data).to_string();
+        // Distinct signature times: two probes within a millisecond must not sign alike.
+        let sig_ts = now_ms + self.probes as i64;
+        let sig = acct.id.sign(format!("store{NS}{sig_ts}").as_bytes());
+        let store = format!(
+            r#"{{"method":"store","params":{{"pubkey":"{}","namespace":{NS},"timestamp":{now_ms},"ttl":{TTL_MS},"data":"{}","pubkey_ed25519":"{}","sig_timestamp":{sig_ts},"signature":"{}"}}}}"#,
+            acct.pubkey_hex,
+            STANDARD.encode(&data),
+            acct.ed25519_hex,
+            STANDARD.encode(sig),
+        );
+        let retrieve = Self::render_retrieve(acct, NS, now_ms, self.probe_last.as_deref());
+        self.probes += 1;
+        self.probe_last = Some(hash.clone());
+        Probe {
+            store: Bytes::from(store),
+            hash,
+            retrieve,
+        }
     }
 
     /// Messages generated so far.
@@ -227,7 +275,11 @@ impl Workload {
     }
 
     fn retrieve_body(&self, account: usize, ns: i16, ts: i64, last_hash: Option<&str>) -> Bytes {
-        let acct = &self.accounts[account];
+        Self::render_retrieve(&self.accounts[account], ns, ts, last_hash)
+    }
+
+    /// A signed `retrieve` of `acct`'s namespace `ns` (after `last_hash` if given).
+    fn render_retrieve(acct: &Account, ns: i16, ts: i64, last_hash: Option<&str>) -> Bytes {
         let sig = acct
             .id
             .sign(format!("retrieve{}{}", ns_str(ns), ts).as_bytes());

@@ -286,7 +286,20 @@ pub fn channel(
     addr: SocketAddr,
     configure: impl FnOnce(tonic::transport::Endpoint) -> tonic::transport::Endpoint,
 ) -> Result<tonic::transport::Channel, PeerTlsError> {
-    let connector = tokio_rustls::TlsConnector::from(client_config(own, server)?);
+    channel_with(client_config(own, server)?, addr, configure)
+}
+
+/// A gRPC channel over TLS to `addr` with the client configuration `config` (normally
+/// [`client_config`]'s; tests give their own to play a bad peer). It connects lazily.
+///
+/// # Errors
+/// [`PeerTlsError::Tls`] if the address is not a valid URI.
+pub fn channel_with(
+    config: Arc<rustls::ClientConfig>,
+    addr: SocketAddr,
+    configure: impl FnOnce(tonic::transport::Endpoint) -> tonic::transport::Endpoint,
+) -> Result<tonic::transport::Channel, PeerTlsError> {
+    let connector = tokio_rustls::TlsConnector::from(config);
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| tls_error("the peer address", e))?;
     let connect = tower::service_fn(move |_: tonic::transport::Uri| {

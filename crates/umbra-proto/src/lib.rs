@@ -46,15 +46,14 @@ pub mod umbra {
         );
     }
 
-    /// The node-to-node peer API (`proto/umbra/peer/v1/peer.proto`, package `umbra.peer.v1`):
-    /// `Forward`, the `Reconcile` bidirectional stream and the `Handover` server stream, every
-    /// message a signed envelope. What is signed and the bounds: `umbra_replica::auth`,
-    /// `umbra_replica::wire`.
+    /// The node-to-node peer API (`proto/umbra/peer/v2/peer.proto`, package `umbra.peer.v2`):
+    /// `Forward`, the `Reconcile` bidirectional stream and the `Handover` server stream over
+    /// TLS 1.3 with the node keys (`umbra_replica::tls`); bounds: `umbra_replica::wire`.
     pub mod peer {
         generated!(
-            /// Version 1 of the API.
-            v1,
-            "umbra.peer.v1.rs"
+            /// Version 2 of the API (version 1 signed every message; see the `.proto`).
+            v2,
+            "umbra.peer.v2.rs"
         );
     }
 }

@@ -11,12 +11,11 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use umbra_crypto::{Ed25519PublicKey, Identity, MessageHash, Redacted};
-use umbra_proto::umbra::peer::v1 as pb;
+use umbra_proto::umbra::peer::v2 as pb;
 use umbra_store::{
     AccountId, ApplyOutcome, BucketDigest, BucketEntries, ExpiryUpdate, Millis, Namespace, Store,
 };
 
-use crate::auth::ReplayCache;
 use crate::client::{PeerClient, ReconcileCall, truncate_reason};
 use crate::metrics::{ReplicaMetrics, add, set};
 use crate::view::ViewHandle;
@@ -75,7 +74,7 @@ pub enum FailureKind {
         /// The error text (truncated).
         reason: String,
     },
-    /// The member's answer was malformed or not signed by it.
+    /// The member's answer was malformed.
     BadPeerResponse,
     /// The request could not be delivered (connection failed).
     QueryFailure,
@@ -140,8 +139,6 @@ pub struct ReplicaConfig {
     pub forward_timeout: Duration,
     /// Timeout of reconciliation and handover calls.
     pub request_timeout: Duration,
-    /// Largest accepted difference between a peer request's timestamp and our clock.
-    pub max_clock_skew_ms: i64,
     /// Time between anti-entropy rounds (one also runs at start and on every view change).
     pub round_interval: Duration,
     /// Buckets asked for per `digests` page (at most [`MAX_DIGESTS_PER_PAGE`]).
@@ -152,8 +149,6 @@ pub struct ReplicaConfig {
     pub max_pulls_per_peer_round: usize,
     /// Most foreign buckets handed over per round.
     pub handover_buckets_per_round: usize,
-    /// Capacity of the replay cache of accepted peer request signatures.
-    pub replay_capacity: usize,
     /// Largest message body accepted from a peer (76 800 bytes by the spec).
     pub max_message_bytes: usize,
     /// Most peer calls served at once (unary calls and open streams); beyond it a call is
@@ -169,13 +164,11 @@ impl Default for ReplicaConfig {
         ReplicaConfig {
             forward_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(20),
-            max_clock_skew_ms: 60_000,
             round_interval: Duration::from_secs(30),
             digest_page: 1024,
             buckets_per_peer_round: 16_384,
             max_pulls_per_peer_round: 4096,
             handover_buckets_per_round: 1024,
-            replay_capacity: 200_000,
             max_message_bytes: 76_800,
             max_inflight: 256,
             handover_calls_per_source: 16,
@@ -237,7 +230,6 @@ pub(crate) struct Inner {
     pub(crate) config: ReplicaConfig,
     pub(crate) handler: OnceLock<Arc<dyn ForwardHandler>>,
     pub(crate) metrics: Arc<ReplicaMetrics>,
-    pub(crate) replay: Mutex<ReplayCache>,
     pub(crate) inflight: Arc<tokio::sync::Semaphore>,
     /// Per peer: where the next round continues in its digest listing.
     cursors: Mutex<HashMap<Ed25519PublicKey, BucketId>>,
@@ -285,10 +277,8 @@ impl Replica {
         view: ViewHandle,
         clock: Arc<dyn Clock>,
     ) -> Replica {
-        let forward_client =
-            PeerClient::new(identity.clone(), clock.clone(), config.forward_timeout);
-        let client = PeerClient::new(identity.clone(), clock.clone(), config.request_timeout);
-        let replay = ReplayCache::new(config.max_clock_skew_ms, config.replay_capacity);
+        let forward_client = PeerClient::new(&identity, config.forward_timeout);
+        let client = PeerClient::new(&identity, config.request_timeout);
         let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight.max(1)));
         Replica {
             inner: Arc::new(Inner {
@@ -301,7 +291,6 @@ impl Replica {
                 config,
                 handler: OnceLock::new(),
                 metrics: Arc::default(),
-                replay: Mutex::new(replay),
                 inflight,
                 cursors: Mutex::new(HashMap::new()),
                 handed: Mutex::new((0, HashMap::new())),

@@ -45,19 +45,13 @@ pub enum ReplicaError {
         /// The peer's message (truncated).
         reason: String,
     },
-    /// A peer's answer was malformed, too large, unsigned or signed by someone else.
+    /// A peer's answer was malformed or the call could not be made (no TLS certificate).
     #[error("calling peer endpoint {endpoint}: bad peer response: {reason}")]
     BadPeerResponse {
         /// The peer endpoint.
         endpoint: &'static str,
         /// What was wrong.
         reason: String,
-    },
-    /// A peer request's authentication failed (the receiver's side).
-    #[error("authenticating a peer request: {reason}")]
-    PeerAuth {
-        /// Why it was refused.
-        reason: &'static str,
     },
     /// A call to the registry failed at the transport level (unreachable, timed out).
     #[error("registry {what}: {reason}")]

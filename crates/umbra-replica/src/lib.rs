@@ -1,6 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-pub mod auth;
 pub mod client;
 mod engine;
 mod error;

@@ -26,7 +26,6 @@ pub struct ReplicaMetrics {
     pub(crate) bad_replicas: AtomicU64,
     pub(crate) refused_unauthenticated: AtomicU64,
     pub(crate) refused_forbidden: AtomicU64,
-    pub(crate) refused_replayed: AtomicU64,
     pub(crate) refused_malformed: AtomicU64,
     pub(crate) refused_too_large: AtomicU64,
     pub(crate) refused_busy: AtomicU64,
@@ -69,16 +68,14 @@ pub struct MetricsSnapshot {
     pub handover_failed: u64,
     /// Peer requests served.
     pub requests_served: u64,
-    /// Peer requests refused (authentication, membership, malformed).
+    /// Peer requests refused (no node certificate, membership, malformed, too large, busy).
     pub requests_refused: u64,
     /// Replicas received whose hash did not match (dropped).
     pub bad_replicas: u64,
-    /// Peer calls refused: bad, stale or missing signature.
+    /// Peer calls refused: the connection has no client certificate of a listed node.
     pub refused_unauthenticated: u64,
     /// Peer calls refused: the sender is not in the node list, or not allowed this call.
     pub refused_forbidden: u64,
-    /// Peer calls refused: a replayed opening.
-    pub refused_replayed: u64,
     /// Peer calls refused: a message that does not decode or breaks a bound.
     pub refused_malformed: u64,
     /// Peer calls refused: a message above the size limit.
@@ -126,7 +123,6 @@ impl ReplicaMetrics {
             bad_replicas: get(&self.bad_replicas),
             refused_unauthenticated: get(&self.refused_unauthenticated),
             refused_forbidden: get(&self.refused_forbidden),
-            refused_replayed: get(&self.refused_replayed),
             refused_malformed: get(&self.refused_malformed),
             refused_too_large: get(&self.refused_too_large),
             refused_busy: get(&self.refused_busy),
@@ -137,7 +133,7 @@ impl ReplicaMetrics {
 
 impl MetricsSnapshot {
     /// `(name, help, kind, value)` for every metric, names prefixed `umbra_replica_`.
-    pub fn entries(&self) -> [(&'static str, &'static str, &'static str, u64); 25] {
+    pub fn entries(&self) -> [(&'static str, &'static str, &'static str, u64); 24] {
         [
             (
                 "umbra_replica_rounds_total",
@@ -249,7 +245,7 @@ impl MetricsSnapshot {
             ),
             (
                 "umbra_replica_refused_unauthenticated_total",
-                "Peer calls refused for a bad, stale or missing signature",
+                "Peer calls refused: no client certificate of a listed node",
                 "counter",
                 self.refused_unauthenticated,
             ),
@@ -258,12 +254,6 @@ impl MetricsSnapshot {
                 "Peer calls refused: sender not in the node list or not allowed the call",
                 "counter",
                 self.refused_forbidden,
-            ),
-            (
-                "umbra_replica_refused_replayed_total",
-                "Peer calls refused as replays",
-                "counter",
-                self.refused_replayed,
             ),
             (
                 "umbra_replica_refused_malformed_total",

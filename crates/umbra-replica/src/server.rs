@@ -1,21 +1,20 @@
-//! Serving peers: the tonic service of `proto/umbra/peer/v1/peer.proto` for the node to run on
+//! Serving peers: the tonic service of `proto/umbra/peer/v2/peer.proto` for the node to run on
 //! its peer port ([`serve`]).
 //!
-//! Before any call: the connection is TLS with a listed node's client certificate
+//! Before any call: the connection is TLS 1.3 with a listed node's client certificate
 //! ([`crate::tls`]; a stranger's certificate fails the handshake, a connection without one gets
-//! `UNAUTHENTICATED` from [`RequireNodeCert`] before its request is decoded).
+//! `UNAUTHENTICATED` from [`RequireNodeCert`] before its request is decoded). The caller of
+//! every call on the connection is that certificate's key: TLS binds each message to the
+//! handshake that proved it, so the messages themselves carry no signature.
 //!
 //! Every call, in order: at most [`crate::ReplicaConfig::max_inflight`] calls at once
-//! (`RESOURCE_EXHAUSTED`); the opening message within [`MAX_REQUEST_BYTES`] (tonic refuses a
-//! larger one while decoding; on a stream the refusal is counted here); its signature verified
-//! — recipient is this node, timestamp fresh, signature valid, signer the key the connection's
-//! certificate authenticated (`UNAUTHENTICATED`); its sender
-//! authorised — for `Forward` and `Reconcile` an active member of this node's swarm, for
-//! `Handover` an active member of another swarm of the list (`PERMISSION_DENIED`); checked
-//! against replays (`UNAUTHENTICATED`); its payload decoded and its bounds checked
-//! (`INVALID_ARGUMENT`) — and only then served. Every later message of a stream must be signed
-//! by the same sender, bound to the call and in sequence. Answers are signed by this node and
-//! bound to the call. Every refusal is counted in the replica's metrics by reason.
+//! (`RESOURCE_EXHAUSTED`); the first message within [`MAX_REQUEST_BYTES`] (tonic refuses a
+//! larger one while decoding; on a stream the refusal is counted here); the caller authorised
+//! against the list *as it is now* (it may have changed since the handshake) — for `Forward`
+//! and `Reconcile` an active member of this node's swarm, for `Handover` an active member of
+//! another swarm of the list (`PERMISSION_DENIED`); the request's bounds checked
+//! (`INVALID_ARGUMENT`) — and only then served. Every refusal is counted in the replica's
+//! metrics by reason.
 //!
 //! Flow control: `Reconcile` runs in lockstep (the next request is read only once the answer
 //! to the previous one is queued, one answer queued at most) and ends after
@@ -27,27 +26,25 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prost::Message as _;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status, Streaming};
 use umbra_crypto::Ed25519PublicKey;
-use umbra_proto::umbra::peer::v1 as pb;
-use umbra_proto::umbra::peer::v1::peer_server::{Peer, PeerServer};
+use umbra_proto::umbra::peer::v2 as pb;
+use umbra_proto::umbra::peer::v2::peer_server::{Peer, PeerServer};
 use umbra_report::ErrorExt as _;
 use umbra_store::{ApplyOutcome, BucketDigest, ExpiryUpdate, Millis, ReplicaMessage};
 use umbra_swarm::SwarmId;
 
-use crate::auth::{self, Direction, Opened, Position, Rpc};
 use crate::engine::{BucketId, DIGEST_CACHE_MS, RECURSIVE_METHODS, lock};
 use crate::metrics::add;
 use crate::tls::{NodeCertificate, PeerConnectInfo, PeerTlsStream, RequireNodeCert};
 use crate::wire::{
     MAX_BUCKETS_PER_REQUEST, MAX_DIGESTS_PER_PAGE, MAX_HANDOVER_BUCKETS, MAX_HANDOVER_DATA_BYTES,
     MAX_HANDOVER_ITEMS, MAX_HASHES_PER_REQUEST, MAX_RECONCILE_STEPS, MAX_REQUEST_BYTES,
-    MAX_RESPONSE_BYTES, bucket_from_wire, digest_from_wire, digest_to_wire, entries_to_wire,
+    MAX_RESPONSE_BYTES, Rpc, bucket_from_wire, digest_from_wire, digest_to_wire, entries_to_wire,
     hash_from_bytes, replica_to_wire, tombstone_to_wire,
 };
 use crate::{Replica, ReplicaError};
@@ -62,13 +59,12 @@ pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 enum Refusal {
     Unauthenticated,
     Forbidden,
-    Replayed,
     Malformed,
     TooLarge,
     Busy,
 }
 
-type Answers = Pin<Box<dyn Stream<Item = Result<pb::Signed, Status>> + Send>>;
+type Answers<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// The peer API of one [`Replica`].
 #[derive(Debug, Clone)]
@@ -129,7 +125,6 @@ impl Replica {
         let (counter, code) = match why {
             Refusal::Unauthenticated => (&m.refused_unauthenticated, tonic::Code::Unauthenticated),
             Refusal::Forbidden => (&m.refused_forbidden, tonic::Code::PermissionDenied),
-            Refusal::Replayed => (&m.refused_replayed, tonic::Code::Unauthenticated),
             Refusal::Malformed => (&m.refused_malformed, tonic::Code::InvalidArgument),
             Refusal::TooLarge => (&m.refused_too_large, tonic::Code::ResourceExhausted),
             Refusal::Busy => (&m.refused_busy, tonic::Code::ResourceExhausted),
@@ -160,79 +155,39 @@ impl Replica {
         }
     }
 
-    /// Authenticates and authorises the opening of a call arriving on a connection that
-    /// authenticated `connection` (its client certificate's key); on success it is recorded in
-    /// the replay cache.
+    /// Authorises a call arriving on a connection whose client certificate proved the key
+    /// `connection`: that key must hold the call's role in the current list (checked per call,
+    /// not per connection, since the list can change while a connection lives). Returns the
+    /// caller's key.
     fn admit(
         &self,
         rpc: Rpc,
         connection: Option<Ed25519PublicKey>,
-        signed: &pb::Signed,
-    ) -> Result<Opened, Status> {
-        let now = self.now();
-        let our_key = self.our_key();
-        let at = Position {
-            rpc,
-            direction: Direction::Request,
-            call: None,
-            seq: 0,
-            timestamp_ms: signed.timestamp_ms,
-        };
-        let opened = auth::open(signed, None, &our_key, &at)
-            .and_then(|o| {
-                auth::check_fresh(o.timestamp_ms, now, self.inner.config.max_clock_skew_ms)?;
-                Ok(o)
-            })
-            .map_err(|e| self.refuse(Refusal::Unauthenticated, rpc, e.to_string()))?;
-        // The signed opening and the TLS client certificate must name the same node.
-        if connection != Some(opened.signer) {
+    ) -> Result<Ed25519PublicKey, Status> {
+        // Behind [`RequireNodeCert`] there is always a key; a server built without it must
+        // not serve anyone.
+        let Some(caller) = connection else {
             return Err(self.refuse(
                 Refusal::Unauthenticated,
                 rpc,
-                "the call is not signed by the connection's node key",
+                "the peer service needs a client certificate of a listed node",
             ));
-        }
+        };
         let view = self.inner.view.get();
         let allowed = match rpc {
-            Rpc::Handover => sender_swarm(&view, &opened.signer, &our_key).is_some(),
-            Rpc::Forward | Rpc::Reconcile => view.is_peer(&opened.signer),
+            Rpc::Handover => sender_swarm(&view, &caller, &self.our_key()).is_some(),
+            Rpc::Forward | Rpc::Reconcile => view.is_peer(&caller),
         };
         if !allowed {
-            let why = if view.node(&opened.signer).is_some() {
+            let why = if view.node(&caller).is_some() {
                 "sender is not allowed this call (not an active member of the right swarm)"
             } else {
                 "sender is not a registered node"
             };
             return Err(self.refuse(Refusal::Forbidden, rpc, why));
         }
-        if let Err(e) = lock(&self.inner.replay).check_and_insert(&opened, now) {
-            return Err(self.refuse(Refusal::Replayed, rpc, e.to_string()));
-        }
         add(&self.inner.metrics.requests_served, 1);
-        Ok(opened)
-    }
-
-    /// A later request of a call: same sender, bound to the call, in sequence.
-    fn verify_next(
-        &self,
-        rpc: Rpc,
-        opened: &Opened,
-        seq: u64,
-        signed: &pb::Signed,
-    ) -> Result<(), Status> {
-        let at = opened.position(rpc, Direction::Request, seq);
-        auth::open(signed, Some(&opened.signer), &self.our_key(), &at)
-            .map(|_| ())
-            .map_err(|e| self.refuse(Refusal::Unauthenticated, rpc, e.to_string()))
-    }
-
-    fn seal_answer(&self, rpc: Rpc, opened: &Opened, seq: u64, payload: Vec<u8>) -> pb::Signed {
-        let at = opened.position(rpc, Direction::Answer, seq);
-        auth::seal(&self.inner.identity, &opened.signer, &at, payload)
-    }
-
-    fn decode<M: prost::Message + Default>(&self, rpc: Rpc, payload: &[u8]) -> Result<M, Status> {
-        M::decode(payload).map_err(|_| self.refuse(Refusal::Malformed, rpc, "malformed message"))
+        Ok(caller)
     }
 
     fn malformed(&self, rpc: Rpc, what: &'static str) -> Status {
@@ -368,10 +323,12 @@ impl Replica {
         })
     }
 
-    async fn serve_reconcile_step(&self, payload: &[u8]) -> Result<Vec<u8>, Status> {
+    async fn serve_reconcile_step(
+        &self,
+        req: pb::ReconcileRequest,
+    ) -> Result<pb::ReconcileResponse, Status> {
         use pb::reconcile_request::Ask;
         use pb::reconcile_response::Answer;
-        let req: pb::ReconcileRequest = self.decode(Rpc::Reconcile, payload)?;
         let answer = match req.ask {
             Some(Ask::Digests(r)) => Answer::Digests(self.serve_digests(r).await?),
             Some(Ask::Entries(r)) => Answer::Entries(self.serve_entries(r).await?),
@@ -380,28 +337,23 @@ impl Replica {
         };
         Ok(pb::ReconcileResponse {
             answer: Some(answer),
-        }
-        .encode_to_vec())
+        })
     }
 
     /// Serves an admitted `Reconcile` stream in lockstep until the caller ends it.
     async fn run_reconcile(
         self,
-        opened: Opened,
-        first: pb::Signed,
-        mut inbound: Streaming<pb::Signed>,
-        tx: mpsc::Sender<Result<pb::Signed, Status>>,
+        first: pb::ReconcileRequest,
+        mut inbound: Streaming<pb::ReconcileRequest>,
+        tx: mpsc::Sender<Result<pb::ReconcileResponse, Status>>,
         _permit: OwnedSemaphorePermit,
     ) {
         let rpc = Rpc::Reconcile;
         let idle = self.inner.config.request_timeout;
-        let mut payload = first.payload;
+        let mut req = first;
         let mut seq = 0u64;
         loop {
-            let answer = match self.serve_reconcile_step(&payload).await {
-                Ok(a) => Ok(self.seal_answer(rpc, &opened, seq, a)),
-                Err(s) => Err(s),
-            };
+            let answer = self.serve_reconcile_step(req).await;
             let failed = answer.is_err();
             if tx.send(answer).await.is_err() || failed {
                 return;
@@ -427,11 +379,7 @@ impl Replica {
                     return;
                 }
             };
-            if let Err(s) = self.verify_next(rpc, &opened, seq, &next) {
-                let _ = tx.send(Err(s)).await;
-                return;
-            }
-            payload = next.payload;
+            req = next;
         }
     }
 
@@ -443,13 +391,11 @@ impl Replica {
     /// and they are the caller's swarm's, not ours), then streams the caller's swarm's range.
     async fn run_handover(
         self,
-        opened: Opened,
         req: pb::HandoverRequest,
         swarm: SwarmId,
-        tx: mpsc::Sender<Result<pb::Signed, Status>>,
+        tx: mpsc::Sender<Result<pb::HandoverBatch, Status>>,
         _permit: OwnedSemaphorePermit,
     ) {
-        let rpc = Rpc::Handover;
         let view = self.inner.view.get();
         let now = self.now();
         let digests = match self
@@ -507,7 +453,6 @@ impl Replica {
                 .take(max)
                 .collect()
         };
-        let mut seq = 0u64;
         for d in todo {
             let batches = match self.bucket_batches(&d).await {
                 Ok(b) => b,
@@ -525,9 +470,7 @@ impl Replica {
                     &self.inner.metrics.handover_tombstones,
                     batch.tombstones.len() as u64,
                 );
-                let signed = self.seal_answer(rpc, &opened, seq, batch.encode_to_vec());
-                seq += 1;
-                if tx.send(Ok(signed)).await.is_err() {
+                if tx.send(Ok(batch)).await.is_err() {
                     return;
                 }
             }
@@ -660,28 +603,23 @@ fn store_failed(e: &ReplicaError) -> Status {
 
 #[tonic::async_trait]
 impl Peer for PeerService {
-    async fn forward(&self, request: Request<pb::Signed>) -> Result<Response<pb::Signed>, Status> {
+    async fn forward(
+        &self,
+        request: Request<pb::ForwardRequest>,
+    ) -> Result<Response<pb::ForwardResponse>, Status> {
         let r = &self.replica;
         let rpc = Rpc::Forward;
         let _permit = r.permit(rpc)?;
-        let connection = connection_key(&request);
-        let signed = request.into_inner();
-        let opened = r.admit(rpc, connection, &signed)?;
-        let req: pb::ForwardRequest = r.decode(rpc, &signed.payload)?;
-        let answer = r.serve_forward(req).await?;
-        Ok(Response::new(r.seal_answer(
-            rpc,
-            &opened,
-            0,
-            answer.encode_to_vec(),
-        )))
+        r.admit(rpc, connection_key(&request))?;
+        let answer = r.serve_forward(request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 
-    type ReconcileStream = Answers;
+    type ReconcileStream = Answers<pb::ReconcileResponse>;
 
     async fn reconcile(
         &self,
-        request: Request<Streaming<pb::Signed>>,
+        request: Request<Streaming<pb::ReconcileRequest>>,
     ) -> Result<Response<Self::ReconcileStream>, Status> {
         let r = &self.replica;
         let rpc = Rpc::Reconcile;
@@ -695,41 +633,38 @@ impl Peer for PeerService {
                 Ok(Ok(None)) => return Err(r.malformed(rpc, "empty stream")),
                 Ok(Err(s)) => return Err(r.stream_error(rpc, &s)),
             };
-        let opened = r.admit(rpc, connection, &first)?;
+        r.admit(rpc, connection)?;
         // One answer queued at most: the stream advances as fast as the caller reads.
         let (tx, rx) = mpsc::channel(1);
-        tokio::spawn(r.clone().run_reconcile(opened, first, inbound, tx, permit));
+        tokio::spawn(r.clone().run_reconcile(first, inbound, tx, permit));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    type HandoverStream = Answers;
+    type HandoverStream = Answers<pb::HandoverBatch>;
 
     async fn handover(
         &self,
-        request: Request<pb::Signed>,
+        request: Request<pb::HandoverRequest>,
     ) -> Result<Response<Self::HandoverStream>, Status> {
         let r = &self.replica;
         let rpc = Rpc::Handover;
         let permit = r.permit(rpc)?;
-        let connection = connection_key(&request);
-        let signed = request.into_inner();
-        let opened = r.admit(rpc, connection, &signed)?;
-        let req: pb::HandoverRequest = r.decode(rpc, &signed.payload)?;
+        let caller = r.admit(rpc, connection_key(&request))?;
+        let req = request.into_inner();
         if req.acknowledged.len() > MAX_HANDOVER_BUCKETS {
             return Err(r.malformed(rpc, "too many acknowledged buckets"));
         }
         let view = r.inner.view.get();
-        let Some(swarm) = sender_swarm(&view, &opened.signer, &r.our_key()) else {
+        let Some(swarm) = sender_swarm(&view, &caller, &r.our_key()) else {
             return Err(r.refuse(Refusal::Forbidden, rpc, "sender is in no other swarm"));
         };
         let (tx, rx) = mpsc::channel(2);
-        tokio::spawn(r.clone().run_handover(opened, req, swarm, tx, permit));
+        tokio::spawn(r.clone().run_handover(req, swarm, tx, permit));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
 
-/// Serves the peer API of `replica` on `listener` over TLS ([`crate::tls`]; every message is
-/// signed too, see the crate docs) until `stop` turns `true`; calls in flight then get `grace`
+/// Serves the peer API of `replica` on `listener` over TLS ([`crate::tls`]) until `stop` turns `true`; calls in flight then get `grace`
 /// to finish.
 ///
 /// # Errors

@@ -12,10 +12,17 @@
 //!   client that presents one must present a key of the current verified list
 //!   ([`ListedClient`]), else the handshake fails; the peer service itself (not
 //!   `grpc.health.v1`) refuses a connection without one before any gRPC work
-//!   ([`RequireNodeCert`]) and checks that every call's signed opening comes from the key the
-//!   connection authenticated. So a stranger costs the node one handshake, never a decoded
-//!   message or a signature check, while an operator can still ask the health service over TLS
-//!   without a node key.
+//!   ([`RequireNodeCert`]), and takes the certificate's key as the caller of every call on the
+//!   connection ([`PeerConnectInfo`]), checking it against the current list on each call. So a
+//!   stranger costs the node one handshake, never a decoded message, while an operator can
+//!   still ask the health service over TLS without a node key.
+//!
+//! This is the channel's whole authentication (messages carry no signature since version 2 of
+//! the peer API): the handshake proves both node keys (rustls verifies each side's
+//! `CertificateVerify` signature against the certificate's key), and TLS 1.3's record
+//! protection binds every later byte of the connection to it — no tampering, reordering or
+//! replay inside a connection, and no replay of a recorded connection (fresh secrets each
+//! handshake).
 //! - **Accepting** ([`incoming`]): at most [`MAX_HANDSHAKES`] handshakes at once (more
 //!   connections are dropped at once) and each within [`HANDSHAKE_TIMEOUT`], so a slow or
 //!   silent client cannot hold a slot; a failed handshake is counted
@@ -38,7 +45,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use umbra_crypto::Ed25519PublicKey;
 pub use umbra_peer_tls::{
     ExpectedServer, NodeCertificate, PEER_SERVER_NAME, PeerTlsError, certificate_key, channel,
-    client_config,
+    channel_with, client_config,
 };
 use umbra_peer_tls::{HandshakeSignatures, provider, refused_certificate};
 

@@ -1,5 +1,5 @@
-//! The peer messages (`proto/umbra/peer/v1/peer.proto`, version 1): their bounds and their
-//! conversion to and from store values.
+//! The peer messages (`proto/umbra/peer/v2/peer.proto`, version 2): the calls, their bounds
+//! and their conversion to and from store values.
 //!
 //! Every list has a bound ([`MAX_DIGESTS_PER_PAGE`], [`MAX_BUCKETS_PER_REQUEST`],
 //! [`MAX_HASHES_PER_REQUEST`], [`MAX_HANDOVER_ITEMS`], …) checked by the receiver before doing
@@ -10,14 +10,14 @@
 
 use base64::Engine as _;
 use umbra_crypto::MessageHash;
-use umbra_proto::umbra::peer::v1 as pb;
+use umbra_proto::umbra::peer::v2 as pb;
 use umbra_store::{
     AccountId, BucketDigest, BucketEntries, MessageVersion, Namespace, ReplicaMessage, Tombstone,
 };
 
 use crate::ReplicaError;
 
-/// Largest request message (a [`pb::Signed`] envelope) a node decodes (bytes).
+/// Largest request message a node decodes (bytes).
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 /// Largest answer message a node decodes (bytes).
 pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
@@ -37,6 +37,28 @@ pub const MAX_HANDOVER_BUCKETS: usize = 1024;
 pub const MAX_RECONCILE_STEPS: u64 = 100_000;
 /// Length of a message hash on the wire (the BLAKE2b-256 digest).
 pub const HASH_BYTES: usize = 32;
+
+/// The peer calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rpc {
+    /// A forwarded client write (unary).
+    Forward,
+    /// Anti-entropy (bidirectional stream).
+    Reconcile,
+    /// Handover of a range (server stream).
+    Handover,
+}
+
+impl Rpc {
+    /// A short name for errors and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rpc::Forward => "forward",
+            Rpc::Reconcile => "reconcile",
+            Rpc::Handover => "handover",
+        }
+    }
+}
 
 fn wire_err(what: &'static str, reason: &'static str) -> ReplicaError {
     ReplicaError::Wire {

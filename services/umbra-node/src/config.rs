@@ -39,8 +39,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Client HTTPS listener (`/storage_rpc/v1`; later also `/onion_req/v2`). Port 0 picks one.
     pub listen: SocketAddr,
-    /// The node-to-node listener (gRPC `umbra.peer.v1.Peer` over TLS 1.3 with the node keys of
-    /// the signed list, every message signed too), announced to the registry as `storage_lmq_port`. `None` (the default):
+    /// The node-to-node listener (gRPC `umbra.peer.v2.Peer` over TLS 1.3 with the node keys of
+    /// the signed list on both sides), announced to the registry as `storage_lmq_port`. `None` (the default):
     /// the IP address of `listen` with a port picked at start (the registry learns it; set a
     /// fixed port when peers must pass a firewall). Only used when the node follows a registry.
     pub peer_listen: Option<SocketAddr>,

@@ -19,7 +19,7 @@
 //!                                                                      ▼
 //!                                             Replicator: SingleNode, or membership::ReplicaReplicator
 //!                                                     │ umbra_replica::Replica::replicate
-//!  peers ──gRPC umbra.peer.v1 (peer port)──► peer (per-IP gate) ─► Replica PeerService ─► handle_forwarded
+//!  peers ──gRPC umbra.peer.v2 (peer port)──► peer (per-IP gate) ─► Replica PeerService ─► handle_forwarded
 //!  registry ◄── register/heartbeat/nodelist ── membership task ─► SwarmView, list epoch
 //!  anti-entropy + handover rounds (Replica::run)
 //!  operator ──HTTP──► /metrics (Prometheus text)     sweep task: expired messages every 10 s

@@ -4,13 +4,13 @@
 //! TLS 1.3 with the node keys of the signed list ([`umbra_replica::tls`]): this node presents a
 //! self-signed certificate of its Ed25519 node key; a client certificate, if presented, must be
 //! a listed node's (else the handshake fails), and the peer service serves only connections
-//! that presented one. Handshakes are bounded in number and time. Inside, every peer message is
-//! still signed by its sender's node key and every answer by this node's (why both, in
-//! `umbra-replica`'s README). Per call, before the replica sees it: a
+//! that presented one, taking that certificate's key as the caller of every call on the
+//! connection (messages carry no signature; why that suffices, in `umbra-replica`'s README).
+//! Handshakes are bounded in number and time. Per call, before the replica sees it: a
 //! source address that is not a node of the current swarm view is subject to this module's own
 //! per-IP token bucket (`RESOURCE_EXHAUSTED`, counted as `rate_limited`; nodes are never
 //! limited: they carry the whole swarm's replication). Then the replica's own limits: calls at
-//! once (`replication.max_peer_inflight`), message sizes, signatures, membership, replays —
+//! once (`replication.max_peer_inflight`), message sizes, membership in the current list —
 //! each refusal counted in its `umbra_replica_refused_*_total` metric.
 //!
 //! Beside it, `grpc.health.v1` (tonic-health, not behind the gate: a health check is cheap and
@@ -105,7 +105,7 @@ pub(crate) async fn serve_peer_listener(
 }
 
 /// The peer service's name in `grpc.health.v1` (its protobuf full name).
-pub const PEER_SERVICE: &str = "umbra.peer.v1.Peer";
+pub const PEER_SERVICE: &str = "umbra.peer.v2.Peer";
 
 /// Keeps the health statuses in step with the swarm view until `stop`; then NOT_SERVING, and
 /// the statuses are forgotten so that health watchers' streams end instead of holding the

@@ -325,7 +325,6 @@ impl Net {
     /// Publishes a new list (next epoch) to every node: `assignment[i]` is node i's swarm, or
     /// `None` for a registered node outside any swarm.
     pub fn assign(&mut self, assignment: &[Option<SwarmId>]) {
-        self.epoch += 1;
         let members: Vec<NodeEntry> = self
             .nodes
             .iter()
@@ -335,6 +334,13 @@ impl Net {
                 None => n.member(UNASSIGNED_SWARM_ID, false),
             })
             .collect();
+        self.publish(members);
+    }
+
+    /// Publishes a new list (next epoch) of exactly `members` to every node (a node left out is
+    /// not registered at all).
+    pub fn publish(&mut self, members: Vec<NodeEntry>) {
+        self.epoch += 1;
         for n in &self.nodes {
             assert!(
                 n.view
