@@ -9,8 +9,9 @@
 //!  latency     bob sends K messages one after another; latency = the app's `message` event
 //!              line read − bob's send_text called
 //!  quit        SIGTERM → the process has exited
-//!  scroll      umbra-desktop --bench-scroll: the conversation scrolled by the mouse wheel to
-//!              its first message and back; frame intervals and egui's layout time, RSS
+//!  scroll      umbra-desktop --bench-scroll: the conversation repainted without moving (the
+//!              renderer's floor), then scrolled by the mouse wheel to its first message and
+//!              back; frame intervals and egui's layout time, RSS
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -175,11 +176,12 @@ pub(crate) async fn run(args: &DesktopArgs) -> anyhow::Result<Value> {
         .await?;
     let _ = scroll.terminate(Duration::from_secs(10)).await;
     println!(
-        "scroll: {} messages, {} frames (complete: {}); frame interval {}; egui layout {}; RSS {} KiB (peak {} KiB)",
+        "scroll: {} messages, {} frames (complete: {}); frame interval {} (not scrolling: {}); egui layout {}; RSS {} KiB (peak {} KiB)",
         result["messages"],
         result["frames"],
         result["complete"],
         result["frame_ms"],
+        result["still_frame_ms"],
         result["layout_ms"],
         result["rss_kib"],
         result["hwm_kib"],

@@ -5,7 +5,9 @@
 //! so every frame lays out, tessellates and paints what a user's scrolling would. Each frame's
 //! time is the interval between two frames drawn back to back (layout, painting on the
 //! renderer, and the buffer swap); egui's own figure for the layout alone comes beside it.
-//! The result is one JSON line on stdout, then the app quits.
+//! Before scrolling, the same conversation is repainted without moving: the floor a frame
+//! costs on this renderer, measured in the same run. The result is one JSON line on stdout,
+//! then the app quits.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,8 @@ use crate::model::{Model, Pane, Screen};
 const STEP: f32 = 300.0;
 /// Frames at the same offset that mean the end was reached.
 const STILL_FRAMES: u32 = 10;
+/// Frames repainted without scrolling, for the floor.
+const STILL_SAMPLE: usize = 120;
 /// Longest a run may take before it reports what it has.
 const LIMIT: Duration = Duration::from_secs(300);
 
@@ -30,6 +34,8 @@ enum Phase {
     Start,
     /// Waiting for the opened conversation's messages.
     Loading,
+    /// Repainting without scrolling: the floor of a frame (the renderer and the swap).
+    Still,
     /// Scrolling towards the first message (`true`) or back to the newest.
     Scrolling {
         up: bool,
@@ -45,6 +51,8 @@ pub(crate) struct ScrollBench {
     last_frame: Option<Instant>,
     /// Interval between frames while scrolling, ms.
     frames: Vec<f64>,
+    /// Interval between frames repainted without scrolling, ms.
+    floor: Vec<f64>,
     /// egui's time for the previous frame's update (layout), ms.
     layout: Vec<f64>,
     /// The message list's offset of the last frames, to see it stop.
@@ -60,6 +68,7 @@ impl ScrollBench {
             started: None,
             last_frame: None,
             frames: Vec::new(),
+            floor: Vec::new(),
             layout: Vec::new(),
             offset: None,
             still: 0,
@@ -89,7 +98,15 @@ impl ScrollBench {
             }
             Phase::Loading if m.pane == Pane::Chat && !m.history.is_empty() => {
                 self.messages = m.history.len();
-                self.phase = Phase::Scrolling { up: true };
+                self.phase = Phase::Still;
+            }
+            Phase::Still => {
+                if let Some(last) = self.last_frame {
+                    self.floor.push(now.duration_since(last).as_secs_f64() * 1e3);
+                }
+                if self.floor.len() >= STILL_SAMPLE {
+                    self.phase = Phase::Scrolling { up: true };
+                }
             }
             Phase::Scrolling { .. } => {
                 if let Some(last) = self.last_frame {
@@ -131,11 +148,20 @@ impl ScrollBench {
         });
     }
 
-    /// After the frame: where the message list is, to turn at the top and stop at the end.
-    pub(crate) fn after(&mut self, ctx: &egui::Context, offset: Option<f32>) {
+    /// After the frame: where the message list is, to turn at the top (once every older
+    /// page is there) and stop at the end.
+    pub(crate) fn after(&mut self, ctx: &egui::Context, m: &Model) {
         let Phase::Scrolling { up } = self.phase else {
             return;
         };
+        self.messages = m.history.len();
+        let offset = m.list_offset;
+        if up && (m.history_more || m.asked_more) {
+            // Older messages are on their way: not the top yet.
+            self.still = 0;
+            self.offset = offset;
+            return;
+        }
         let Some(offset) = offset else {
             return;
         };
@@ -163,6 +189,7 @@ impl ScrollBench {
             "messages": self.messages,
             "frames": self.frames.len(),
             "frame_ms": summary(&mut self.frames),
+            "still_frame_ms": summary(&mut self.floor),
             "layout_ms": summary(&mut self.layout),
             "rss_kib": status_kib("VmRSS:"),
             "hwm_kib": status_kib("VmHWM:"),

@@ -193,7 +193,7 @@ impl DesktopApp {
             Screen::Main => main_screen(ui, m, now, &mut commands),
         }
         if let Some(b) = &mut self.bench {
-            b.after(ui.ctx(), self.model.list_offset);
+            b.after(ui.ctx(), &self.model);
         }
         match self.model.drafts_to_save(now) {
             Ok(Some(save)) => commands.push(save),
