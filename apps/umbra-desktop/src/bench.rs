@@ -102,7 +102,8 @@ impl ScrollBench {
             }
             Phase::Still => {
                 if let Some(last) = self.last_frame {
-                    self.floor.push(now.duration_since(last).as_secs_f64() * 1e3);
+                    self.floor
+                        .push(now.duration_since(last).as_secs_f64() * 1e3);
                 }
                 if self.floor.len() >= STILL_SAMPLE {
                     self.phase = Phase::Scrolling { up: true };
