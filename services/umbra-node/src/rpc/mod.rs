@@ -308,7 +308,9 @@ pub async fn handle_method(
 }
 
 /// Handles a request forwarded by a member of this node's swarm (see [`crate::replicate`]):
-/// applies it without forwarding and answers with this node's own signed result.
+/// applies it without forwarding and answers with this node's own signed result. The client's
+/// signature is not checked again (the entry node checked it), so the caller must have
+/// authenticated the sender as an active member of this node's swarm, as the peer service does.
 pub async fn handle_forwarded(
     state: &NodeState,
     now_ms: i64,

@@ -1683,6 +1683,40 @@ async fn recursive_replies_merge_member_results_and_forwarded_requests_do_not() 
 }
 
 #[tokio::test]
+async fn a_forwarded_copy_trusts_the_entry_nodes_signature_check() {
+    let fx = fixture();
+    let a = acct();
+    // A store to a private namespace whose signature is another account's.
+    let mut p = a.store_params(2, NOW, DAY, b"copy");
+    p["signature"] = TestAccount::new(2).store_params(2, NOW, DAY, b"copy")["signature"].clone();
+    // From a client: refused (§5.1).
+    assert_text(
+        &fx.call("store", p.clone()).await,
+        401,
+        "store signature verification failed",
+    );
+    assert!(fx.fetch(&a, 2).await.is_empty());
+    // Forwarded by a member (which checked it; the peer service authenticated the member):
+    // applied without checking again.
+    let r = handle_forwarded(&fx.state, NOW, "store", &p).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let stored = fx.fetch(&a, 2).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["data"], json!(b64(b"copy")));
+    // What is not a signature check still applies to a copy: a private namespace needs a
+    // signature at all, and the TTL rule holds.
+    let mut unsigned = a.store_params(3, NOW, DAY, b"x");
+    unsigned.as_object_mut().unwrap().remove("signature");
+    assert_text(
+        &handle_forwarded(&fx.state, NOW, "store", &unsigned).await,
+        401,
+        "store: signature required to store to namespace 3",
+    );
+    let r = handle_forwarded(&fx.state, NOW, "store", &a.store_params(2, NOW, 1, b"y")).await;
+    assert_text(&r, 403, "Provided expiry/TTL is not valid.");
+}
+
+#[tokio::test]
 async fn quota_failure_names_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = StoreConfig {
