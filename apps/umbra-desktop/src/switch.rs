@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use umbra_crypto::Ed25519PublicKey;
 use umbra_report::ErrorExt as _;
 
 use crate::backend::{Backend, BackendConfig, NetworkSource};
@@ -41,6 +42,17 @@ impl std::fmt::Debug for Switcher {
 pub(crate) struct Target {
     pub(crate) profile: PathBuf,
     pub(crate) file: PathBuf,
+    /// The network's identity: its registry key.
+    pub(crate) key: Ed25519PublicKey,
+}
+
+impl Target {
+    /// Whether the app already runs here: the same profile, on a network file (`network`, the
+    /// one the back end reports) with the same registry key, whatever its path says.
+    pub(crate) fn is_current(&self, profile: &Path, network: Option<&Path>) -> bool {
+        self.profile == profile
+            && network.and_then(|f| Networks::key_of(f).ok()).as_ref() == Some(&self.key)
+    }
 }
 
 impl Switcher {
@@ -71,7 +83,7 @@ impl Switcher {
         } else {
             self.networks.profile_for(&key)
         };
-        Ok(Target { profile, file })
+        Ok(Target { profile, file, key })
     }
 
     /// Remembers the switch under way, begun at `now` (ms).
@@ -119,5 +131,51 @@ impl Switcher {
     /// The starting profile (shown in Settings).
     pub(crate) fn base(&self) -> &Path {
         self.networks.base()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use umbra_crypto::{Identity, OsRandom};
+
+    fn network_file(path: &Path, key: &Ed25519PublicKey) {
+        let json = serde_json::json!({
+            "network": "test",
+            "registry_url": "http://127.0.0.1:9",
+            "registry_pubkey": key.to_hex(),
+        });
+        std::fs::write(path, json.to_string()).unwrap();
+    }
+
+    #[test]
+    fn the_current_network_is_known_by_its_registry_key_not_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let (k1, k2) = (
+            Identity::generate(&mut OsRandom).ed25519_public(),
+            Identity::generate(&mut OsRandom).ed25519_public(),
+        );
+        let a = dir.path().join("a.json");
+        network_file(&a, &k1);
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let copy = dir.path().join("copy.json");
+        network_file(&copy, &k1);
+        let other = dir.path().join("other.json");
+        network_file(&other, &k2);
+        let profile = dir.path().join("p");
+        let t = Target {
+            profile: profile.clone(),
+            file: a.clone(),
+            key: k1,
+        };
+        // Another spelling of the same file, and a copy of it: the same network.
+        assert!(t.is_current(&profile, Some(&dir.path().join("sub/../a.json"))));
+        assert!(t.is_current(&profile, Some(&copy)));
+        // Another network, another profile, no network, an unreadable one: not current.
+        assert!(!t.is_current(&profile, Some(&other)));
+        assert!(!t.is_current(&dir.path().join("q"), Some(&a)));
+        assert!(!t.is_current(&profile, None));
+        assert!(!t.is_current(&profile, Some(&dir.path().join("gone.json"))));
     }
 }

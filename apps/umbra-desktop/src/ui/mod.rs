@@ -46,7 +46,7 @@ mod sidebar;
 mod unlock;
 mod widgets;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use eframe::egui;
 
@@ -231,9 +231,10 @@ impl DesktopApp {
         };
         match switcher.target(&to) {
             Ok(t)
-                if t.profile == self.model.profile_dir
-                    && self.model.network.network.as_deref()
-                        == Some(&*t.file.to_string_lossy()) =>
+                if t.is_current(
+                    &self.model.profile_dir,
+                    self.model.network.network.as_deref().map(Path::new),
+                ) =>
             {
                 self.model.switch.to = None;
                 self.model.switch.error = Some("Umbra is already on this network.".into());
