@@ -47,6 +47,7 @@ pub(crate) const SCENARIO_BINARIES: &[&str] = &[
     "swarm_faults",
     "registry_outage",
     "swarm_partition",
+    "bad_peers",
 ];
 
 /// Environment variable of the scenarios: keep the devnet directories, which the harness
