@@ -35,9 +35,12 @@ use crate::types::{
 use crate::{merge, ops, sweep};
 
 /// Most expired messages (and, separately, tombstones) one chunk of a sweep call removes in
-/// one transaction: about a millisecond of the writer's time, so the stores queued behind a
-/// chunk wait no longer than behind an ordinary batch.
-pub(crate) const SWEEP_CHUNK: usize = 64;
+/// one transaction: under a millisecond of the writer's time at 1 M messages (`store_scale`),
+/// so the stores queued behind a chunk wait no longer than behind an ordinary batch.
+pub(crate) const SWEEP_CHUNK: usize = 16;
+
+/// How long the writer stays idle between two chunks of a sweep call when no command is queued.
+const SWEEP_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// One queued write.
 pub(crate) enum Cmd {
@@ -334,8 +337,17 @@ impl State {
                 break;
             }
             if !first {
-                // Let the commands queued during the last chunk through before the next one.
+                // Let the commands queued during the last chunk through before the next one;
+                // with none queued, leave the writer idle a moment (the next command that
+                // arrives is run at once), so that a sweep does not keep its thread busy
+                // without a break and the scheduler still wakes it promptly for a store.
                 take_queued(rx, pending, max_batch);
+                if pending.is_empty()
+                    && let Ok(c) = rx.recv_timeout(SWEEP_PAUSE)
+                {
+                    pending.push_back(c);
+                    take_queued(rx, pending, max_batch);
+                }
                 self.run_leading_batch(pending, max_batch);
             }
             first = false;
@@ -794,8 +806,8 @@ mod tests {
         expired_store(&path, n);
         // Calls of one chunk each, as the node makes them: again while `more`.
         let st = state(&path, config(SWEEP_CHUNK));
-        let (tx, rx) = sync_channel(64);
         let calls = n as usize / SWEEP_CHUNK + 1;
+        let (tx, rx) = sync_channel(calls);
         let replies: Vec<_> = (0..calls)
             .map(|_| {
                 let (s, r) = reply::channel("sweep_expired");
@@ -810,8 +822,8 @@ mod tests {
         drop(tx);
 
         // The writer runs on this thread: its iterators count here the deletion markers they
-        // step over. From the start each time, chunk k would step over the k × 64 markers of
-        // the chunks before it (≈ 30 000 in all); resuming, over none of the sweep's.
+        // step over. From the start each time, chunk k would step over the k × SWEEP_CHUNK
+        // markers of the chunks before it (quadratic); resuming, over none of the sweep's.
         set_perf_stats(PerfStatsLevel::EnableCount);
         let mut perf = PerfContext::default();
         perf.reset();
