@@ -85,8 +85,10 @@ pub struct StoreConfig {
     pub resources: Resources,
     /// `expire` caps every requested expiry at `now + max_expire_ahead_ms` (30 days).
     pub max_expire_ahead_ms: Millis,
-    /// Most expired messages (and, separately, tombstones) removed by one `sweep_expired` call:
-    /// one call is one command of the writer, so this bounds how long a sweep holds writes back.
+    /// Most expired messages (and, separately, tombstones) removed by one `sweep_expired` call.
+    /// The writer runs a call as small chunks, each committed on its own with the commands
+    /// queued meanwhile let through between two chunks, so this bounds the call's duration,
+    /// not how long it holds writes back.
     pub sweep_limit: usize,
     /// Expired messages are physically removed by `sweep_expired` only this long after their
     /// expiry (15 minutes). They are never returned meanwhile; keeping the row lets a client whose

@@ -235,7 +235,9 @@ impl Store {
 
     /// Removes messages expired for longer than [`StoreConfig::expired_grace_ms`] (at most
     /// [`StoreConfig::sweep_limit`] per call) and tombstones past their keep time. The node calls it periodically (the reference: every 10 s), again at
-    /// once while `more` is set.
+    /// once while `more` is set. The writer runs a call as small chunks and lets the writes
+    /// queued meanwhile through between two of them, each chunk resuming where the last one
+    /// stopped; the reply resolves once every chunk is committed.
     pub fn sweep_expired(&self, now_ms: Millis) -> Reply<SweepOutcome> {
         self.inner
             .writer

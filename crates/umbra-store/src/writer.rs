@@ -4,8 +4,14 @@
 //! commits it with one write-ahead-log write (and, with `Durability::PowerLoss`, one fsync), and
 //! only then completes every command's reply. What each command does is in `ops` (client
 //! operations), `merge` (remote merge) and `sweep`.
+//!
+//! A `sweep_expired` call is the exception to "one command, one batch": it may delete thousands
+//! of rows, and every command committed in its batch would wait for all of them. The writer
+//! runs it as chunks of at most [`SWEEP_CHUNK`] rows of each kind, each committed on its own,
+//! and between two chunks commits one batch of the commands queued meanwhile: a store waits
+//! for at most one chunk (plus its own batch), however long the sweep.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -27,6 +33,14 @@ use crate::types::{
     Tombstone,
 };
 use crate::{merge, ops, sweep};
+
+/// Most expired messages (and, separately, tombstones) one chunk of a sweep call removes in
+/// one transaction: under a millisecond of the writer's time at 1 M messages (`store_scale`),
+/// so the stores queued behind a chunk wait no longer than behind an ordinary batch.
+pub(crate) const SWEEP_CHUNK: usize = 16;
+
+/// How long the writer stays idle between two chunks of a sweep call when no command is queued.
+const SWEEP_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// One queued write.
 pub(crate) enum Cmd {
@@ -74,6 +88,14 @@ pub(crate) enum Cmd {
     Sweep {
         now_ms: Millis,
         reply: ReplySender<SweepOutcome>,
+    },
+    /// One chunk of a sweep call, run by the writer itself (never submitted).
+    SweepChunk {
+        now_ms: Millis,
+        message_limit: usize,
+        tombstone_limit: usize,
+        from: sweep::Cursor,
+        reply: ReplySender<sweep::ChunkOutcome>,
     },
     ApplyMessage {
         msg: ReplicaMessage,
@@ -126,6 +148,7 @@ impl Writer {
             tombstones,
             totals: totals.clone(),
             hub,
+            sweep_from: sweep::Cursor::default(),
         };
         state.publish_totals();
         let capacity = config.write_queue_capacity.max(1);
@@ -235,6 +258,8 @@ struct State {
     tombstones: u64,
     totals: Arc<Totals>,
     hub: Arc<Hub>,
+    /// Where the next sweep chunk starts (advanced only by a committed chunk).
+    sweep_from: sweep::Cursor,
 }
 
 /// What one batch has done so far.
@@ -247,17 +272,116 @@ struct BatchLog {
 impl State {
     fn run(mut self, rx: Receiver<Cmd>) {
         let max_batch = self.config.max_batch.max(1);
-        while let Ok(first) = rx.recv() {
-            let mut batch = Vec::with_capacity(64);
-            batch.push(first);
-            while batch.len() < max_batch {
-                match rx.try_recv() {
-                    Ok(c) => batch.push(c),
+        // Commands taken from the queue, not run yet (at most `max_batch` taken ahead).
+        let mut pending: VecDeque<Cmd> = VecDeque::new();
+        loop {
+            if pending.is_empty() {
+                match rx.recv() {
+                    Ok(c) => pending.push_back(c),
                     Err(_) => break,
                 }
             }
-            self.run_batch(batch);
+            take_queued(&rx, &mut pending, max_batch);
+            if let Some(Cmd::Sweep { .. }) = pending.front() {
+                if let Some(Cmd::Sweep { now_ms, reply }) = pending.pop_front() {
+                    self.run_sweep(now_ms, reply, &rx, &mut pending, max_batch);
+                }
+            } else {
+                self.run_leading_batch(&mut pending, max_batch);
+            }
         }
+    }
+
+    /// Runs, as one batch, the commands at the front of `pending` up to the first sweep call.
+    fn run_leading_batch(&mut self, pending: &mut VecDeque<Cmd>, max_batch: usize) {
+        let n = pending
+            .iter()
+            .take(max_batch)
+            .take_while(|c| !matches!(c, Cmd::Sweep { .. }))
+            .count();
+        if n > 0 {
+            self.run_batch(pending.drain(..n).collect());
+        }
+    }
+
+    /// One `sweep_expired` call: chunks of at most [`SWEEP_CHUNK`] rows per kind, each its own
+    /// transaction, until `sweep_limit` rows of a kind are removed or none is due; between two
+    /// chunks, one batch of the commands queued meanwhile (those queued after this call
+    /// included: a sweep's rows are due whatever they do, and they never see its rows).
+    fn run_sweep(
+        &mut self,
+        now_ms: Millis,
+        reply: ReplySender<SweepOutcome>,
+        rx: &Receiver<Cmd>,
+        pending: &mut VecDeque<Cmd>,
+        max_batch: usize,
+    ) {
+        let limit = self.config.sweep_limit.max(1);
+        let mut total = SweepOutcome::default();
+        // Whether more rows of each kind may be due; a kind stops at its limit or when none is.
+        let (mut more_messages, mut more_tombstones) = (true, true);
+        let mut first = true;
+        loop {
+            let done_m = usize::try_from(total.messages).unwrap_or(usize::MAX);
+            let done_t = usize::try_from(total.tombstones).unwrap_or(usize::MAX);
+            let left = |more: bool, done: usize| {
+                if more {
+                    limit.saturating_sub(done).min(SWEEP_CHUNK)
+                } else {
+                    0
+                }
+            };
+            let (message_limit, tombstone_limit) =
+                (left(more_messages, done_m), left(more_tombstones, done_t));
+            if message_limit == 0 && tombstone_limit == 0 {
+                break;
+            }
+            if !first {
+                // Let the commands queued during the last chunk through before the next one;
+                // with none queued, leave the writer idle a moment (the next command that
+                // arrives is run at once), so that a sweep does not keep its thread busy
+                // without a break and the scheduler still wakes it promptly for a store.
+                take_queued(rx, pending, max_batch);
+                if pending.is_empty()
+                    && let Ok(c) = rx.recv_timeout(SWEEP_PAUSE)
+                {
+                    pending.push_back(c);
+                    take_queued(rx, pending, max_batch);
+                }
+                self.run_leading_batch(pending, max_batch);
+            }
+            first = false;
+            let (sender, mut chunk_reply) = reply::channel("sweep_expired");
+            let from = self.sweep_from.clone();
+            self.run_batch(vec![Cmd::SweepChunk {
+                now_ms,
+                message_limit,
+                tombstone_limit,
+                from,
+                reply: sender,
+            }]);
+            let chunk = match chunk_reply.try_take() {
+                Some(Ok(c)) => c,
+                Some(Err(e)) => return reply.send(Err(e)),
+                None => {
+                    return reply.send(Err(StoreError::WriterGone {
+                        op: "sweep_expired",
+                    }));
+                }
+            };
+            // The chunk is committed: the next one starts after it.
+            self.sweep_from = chunk.next.clone();
+            sweep::add(&mut total, &chunk);
+            if message_limit > 0 {
+                more_messages = chunk.more_messages;
+            }
+            if tombstone_limit > 0 {
+                more_tombstones = chunk.more_tombstones;
+            }
+        }
+        // A kind still marked `more` stopped at its limit with rows possibly left.
+        total.more = more_messages || more_tombstones;
+        reply.send(Ok(total));
     }
 
     fn publish_totals(&self) {
@@ -416,9 +540,27 @@ impl State {
             } => run.op("unrevoke_subaccount", reply, |w| {
                 ops::unrevoke(w, &owner, &tokens)
             }),
-            Cmd::Sweep { now_ms, reply } => {
-                run.op("sweep_expired", reply, |w| sweep::sweep(w, now_ms))
-            }
+            // `run` takes every sweep call out of the batches (`run_sweep`); one that got here
+            // anyway is one chunk of the whole limit from the start.
+            Cmd::Sweep { now_ms, reply } => run.op("sweep_expired", reply, |w| {
+                let limit = w.config.sweep_limit.max(1);
+                let c = sweep::chunk(w, now_ms, limit, limit, &sweep::Cursor::default())?;
+                let mut out = SweepOutcome {
+                    more: c.more_messages || c.more_tombstones,
+                    ..SweepOutcome::default()
+                };
+                sweep::add(&mut out, &c);
+                Ok(out)
+            }),
+            Cmd::SweepChunk {
+                now_ms,
+                message_limit,
+                tombstone_limit,
+                from,
+                reply,
+            } => run.op("sweep_expired", reply, |w| {
+                sweep::chunk(w, now_ms, message_limit, tombstone_limit, &from)
+            }),
             Cmd::ApplyMessage { msg, now_ms, reply } => {
                 run.op("apply_remote_message", reply, |w| {
                     merge::apply_message(w, msg, now_ms)
@@ -494,6 +636,16 @@ impl Runner<'_, '_, '_> {
     }
 }
 
+/// Moves the commands already queued into `pending`, up to `max_batch` of them, without waiting.
+fn take_queued(rx: &Receiver<Cmd>, pending: &mut VecDeque<Cmd>, max_batch: usize) {
+    while pending.len() < max_batch {
+        match rx.try_recv() {
+            Ok(c) => pending.push_back(c),
+            Err(_) => break,
+        }
+    }
+}
+
 fn update_atomic(a: &AtomicU64, d: i64) {
     let cur = a.load(Ordering::Relaxed);
     a.store(add_signed(cur, d), Ordering::Relaxed);
@@ -515,8 +667,174 @@ fn fail(cmd: Cmd, reason: &str) {
         Cmd::Revoke { reply, .. } => f!("revoke_subaccount", reply),
         Cmd::Unrevoke { reply, .. } => f!("unrevoke_subaccount", reply),
         Cmd::Sweep { reply, .. } => f!("sweep_expired", reply),
+        Cmd::SweepChunk { reply, .. } => f!("sweep_expired", reply),
         Cmd::ApplyMessage { reply, .. } => f!("apply_remote_message", reply),
         Cmd::ApplyTombstone { reply, .. } => f!("apply_remote_tombstone", reply),
         Cmd::ApplyExpiry { reply, .. } => f!("apply_remote_expiry", reply),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Mutex;
+    use std::task::{Context, Wake, Waker};
+
+    use super::*;
+    use crate::Store;
+
+    const NOW: Millis = 1_700_000_000_000;
+
+    fn config(sweep_limit: usize) -> StoreConfig {
+        StoreConfig {
+            sweep_limit,
+            expired_grace_ms: 0,
+            ..StoreConfig::default()
+        }
+    }
+
+    fn message(i: u32, expiry_ms: Millis) -> NewMessage {
+        let owner = AccountId::new([0x05; 33]);
+        let data = i.to_be_bytes().to_vec();
+        NewMessage {
+            owner,
+            namespace: 0,
+            hash: umbra_crypto::hash::message_hash(&owner, 0, &data),
+            data,
+            timestamp_ms: NOW,
+            expiry_ms,
+        }
+    }
+
+    /// A store at `dir` holding `n` messages expiring at `NOW + 1000`, closed again.
+    fn expired_store(dir: &std::path::Path, n: u32) {
+        let s = Store::open(dir, config(5_000)).unwrap();
+        let replies: Vec<_> = (0..n)
+            .map(|i| s.store(message(i, NOW + 1000), NOW))
+            .collect();
+        for r in replies {
+            r.wait().unwrap();
+        }
+    }
+
+    /// The writer's state over the store at `dir`, to run on the calling thread.
+    fn state(dir: &std::path::Path, config: StoreConfig) -> State {
+        let (db, next_seq) = crate::engine::open(dir, &config).unwrap();
+        let db = Arc::new(db);
+        let (usage, tombstones) = load_usage(&db).unwrap();
+        State {
+            db,
+            next_seq,
+            config,
+            usage,
+            tombstones,
+            totals: Arc::new(Totals::default()),
+            hub: Arc::new(Hub::new()),
+            sweep_from: sweep::Cursor::default(),
+        }
+    }
+
+    /// Records the messages held when it is woken (when its reply is sent).
+    struct HeldAtReply {
+        totals: Arc<Totals>,
+        held: Mutex<Option<u64>>,
+    }
+
+    impl Wake for HeldAtReply {
+        fn wake(self: Arc<Self>) {
+            let held = self.totals.messages.load(Ordering::Relaxed);
+            *self.held.lock().unwrap() = Some(held);
+        }
+    }
+
+    #[test]
+    fn a_store_queued_behind_a_long_sweep_waits_for_one_chunk_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        expired_store(&path, 1_000);
+        let st = state(&path, config(5_000));
+        st.publish_totals();
+        let totals = st.totals.clone();
+
+        // Both queued before the writer runs: the sweep call (1 000 rows due, limit 5 000),
+        // then a store.
+        let (tx, rx) = sync_channel(16);
+        let (sweep_tx, sweep_reply) = reply::channel("sweep_expired");
+        tx.send(Cmd::Sweep {
+            now_ms: NOW + 2000,
+            reply: sweep_tx,
+        })
+        .unwrap();
+        let (store_tx, mut store_reply) = reply::channel("store");
+        tx.send(Cmd::Store {
+            msg: message(1_000_000, NOW + 100_000),
+            now_ms: NOW + 2000,
+            reply: store_tx,
+        })
+        .unwrap();
+        drop(tx);
+        let probe = Arc::new(HeldAtReply {
+            totals,
+            held: Mutex::new(None),
+        });
+        let waker = Waker::from(probe.clone());
+        assert!(
+            std::pin::Pin::new(&mut store_reply)
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+
+        st.run(rx);
+
+        let out = sweep_reply.wait().unwrap();
+        assert_eq!((out.messages, out.more), (1_000, false));
+        store_reply.wait().unwrap();
+        // When the store was acknowledged, the sweep had removed one chunk, not the 1 000 rows
+        // (it used to be committed in the same batch as the whole call: 1 held).
+        let held = probe.held.lock().unwrap().expect("store reply sent");
+        assert_eq!(held, 1_000 - SWEEP_CHUNK as u64 + 1);
+    }
+
+    #[test]
+    fn each_sweep_chunk_resumes_where_the_last_stopped() {
+        use rocksdb::perf::{PerfContext, PerfMetric, PerfStatsLevel, set_perf_stats};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let n = 2_000u32;
+        expired_store(&path, n);
+        // Calls of one chunk each, as the node makes them: again while `more`.
+        let st = state(&path, config(SWEEP_CHUNK));
+        let calls = n as usize / SWEEP_CHUNK + 1;
+        let (tx, rx) = sync_channel(calls);
+        let replies: Vec<_> = (0..calls)
+            .map(|_| {
+                let (s, r) = reply::channel("sweep_expired");
+                tx.send(Cmd::Sweep {
+                    now_ms: NOW + 2000,
+                    reply: s,
+                })
+                .unwrap();
+                r
+            })
+            .collect();
+        drop(tx);
+
+        // The writer runs on this thread: its iterators count here the deletion markers they
+        // step over. From the start each time, chunk k would step over the k × SWEEP_CHUNK
+        // markers of the chunks before it (quadratic); resuming, over none of the sweep's.
+        set_perf_stats(PerfStatsLevel::EnableCount);
+        let mut perf = PerfContext::default();
+        perf.reset();
+        st.run(rx);
+        let skipped = perf.metric(PerfMetric::InternalDeleteSkippedCount);
+        set_perf_stats(PerfStatsLevel::Disable);
+
+        let outs: Vec<SweepOutcome> = replies.into_iter().map(|r| r.wait().unwrap()).collect();
+        assert_eq!(outs.iter().map(|o| o.messages).sum::<u64>(), u64::from(n));
+        assert!(outs[..calls - 2].iter().all(|o| o.more));
+        assert!(!outs[calls - 1].more);
+        assert!(skipped < u64::from(n), "{skipped} deletion markers skipped");
     }
 }
