@@ -83,7 +83,10 @@ fn catch_up_smoke_run_brings_the_member_every_message() {
     // Bytes were counted, and at least the message data came in.
     let payload = c["payload_bytes"].as_u64().expect("payload bytes");
     assert_eq!(payload, 400 * 500, "{line}");
-    assert!(c["replica_received_bytes"].as_u64() > Some(payload), "{line}");
+    assert!(
+        c["replica_received_bytes"].as_u64() > Some(payload),
+        "{line}"
+    );
     assert!(c["sent_bytes"].as_u64() > Some(0), "{line}");
     assert!(c["busy_s"].as_f64() > Some(0.0), "{line}");
 }
