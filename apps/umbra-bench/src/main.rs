@@ -22,6 +22,7 @@
 //!
 //! See `BENCHMARKS.md` at the repository root for the figures and how to read them.
 
+mod catchup;
 mod ceiling;
 mod client;
 mod desktop;
@@ -129,6 +130,11 @@ pub(crate) struct BenchArgs {
     /// then see it on every member; see `propagation.rs`). 0: none.
     #[arg(long, default_value_t = 0)]
     pub(crate) propagation: usize,
+    /// Swarm mode: anti-entropy catch-up instead of the timed phases. The last member is
+    /// stopped, this many signed stores go to the entry node, then the member is started again
+    /// on its data directory and timed until it holds them all (see `catchup.rs`).
+    #[arg(long)]
+    pub(crate) catch_up: Option<usize>,
     /// Node durability: `process-crash` (default, as shipped) or `power-loss`.
     #[arg(long, default_value = "process-crash")]
     pub(crate) durability: String,
@@ -150,6 +156,7 @@ impl BenchArgs {
             self.rss_messages = self.rss_messages.map(|n| n.min(1_000));
             self.round = self.round.min(500);
             self.propagation = self.propagation.min(20);
+            self.catch_up = self.catch_up.map(|n| n.min(400));
         }
         self.accounts = self.accounts.max(1);
         self.swarm = self.swarm.max(1);

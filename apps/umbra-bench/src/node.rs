@@ -11,7 +11,7 @@
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 use umbra_clock::{Clock as _, SystemClock};
 
@@ -111,67 +111,175 @@ async fn wait_for_stop() -> anyhow::Result<()> {
 /// `args.swarm` nodes registered with it, each with the benchmark's configuration (rate limit
 /// off, shipped replication intervals except a 2 s registry refresh so that the swarm forms
 /// quickly). Prints `READY <node 0> <node 0 metrics> <node 1> … <node n-1>` once every node
-/// follows the registry's newest list and sits in one swarm.
+/// follows the registry's newest list and sits in one swarm, then answers the parent's
+/// commands on stdin, one reply line each ([`Swarm::command`]), until stdin closes.
 async fn run_swarm(args: NodeArgs, base: Config) -> anyhow::Result<()> {
     let registry = TestRegistry::start().await?;
     let mut nodes = Vec::with_capacity(args.swarm);
     for _ in 0..args.swarm {
         let dir = tempfile::tempdir_in(&args.data_dir).context("node data directory")?;
-        let node = TestNode::start_in(dir, |c| {
-            let data_dir = c.data_dir.clone();
-            *c = Config {
-                data_dir,
-                ..base.clone()
-            };
-            registry.configure(c);
-            c.replication.round_interval_secs = ReplicationConfig::default().round_interval_secs;
-        })
-        .await?;
+        let node = TestNode::start_in(dir, |c| member_config(&base, &registry, c)).await?;
         nodes.push(node);
     }
-    eventually(
-        "all nodes in one swarm of the registry's newest list",
-        Duration::from_secs(120),
-        || async {
-            let list = registry.list()?;
-            let mut swarms = Vec::with_capacity(nodes.len());
-            for n in &nodes {
-                let Some(replica) = n.node().and_then(|r| r.replica()) else {
-                    return Ok(false);
-                };
-                let view = replica.view().get();
-                if view.epoch() != list.list.epoch {
-                    return Ok(false);
-                }
-                swarms.push(view.our_swarm());
-            }
-            Ok(swarms.iter().all(|s| s.is_some() && *s == swarms[0]))
-        },
-    )
-    .await?;
-    let addrs: Vec<String> = nodes
+    let mut swarm = Swarm {
+        registry,
+        base,
+        nodes,
+        stopped: None,
+    };
+    swarm.settled().await?;
+    let addrs: Vec<String> = swarm
+        .nodes
         .iter()
         .filter_map(|n| n.node())
         .map(|n| n.client_addr().to_string())
         .collect();
-    let metrics = nodes
+    let metrics = swarm
+        .nodes
         .first()
         .and_then(|n| n.node())
         .map(|n| n.metrics_addr().to_string())
         .unwrap_or_default();
     {
-        let mut out = std::io::stdout().lock();
         let first = addrs.first().cloned().unwrap_or_default();
         let rest = addrs.get(1..).unwrap_or_default().join(" ");
-        writeln!(out, "READY {first} {metrics} {rest}")?;
-        out.flush()?;
+        say(&format!("READY {first} {metrics} {rest}"))?;
     }
-    wait_for_stop().await?;
-    for n in nodes {
+    let mut lines = stdin_lines();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    loop {
+        let line = tokio::select! {
+            l = lines.recv() => match l {
+                Some(l) => l,
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        };
+        // A failed command is reported to the parent, which gives up; the swarm stays up
+        // until it closes stdin, so that its nodes stop gracefully either way.
+        let reply = match swarm.command(line.trim()).await {
+            Ok(r) => r,
+            Err(e) => format!("ERROR {}", umbra_report::Report(e.as_ref())),
+        };
+        say(&reply)?;
+    }
+    for n in swarm.nodes {
         let _ = n.stop().await;
     }
-    registry.stop().await;
+    swarm.registry.stop().await;
     Ok(())
+}
+
+/// Writes one line to the parent.
+fn say(line: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush().context("writing to the benchmark")
+}
+
+/// The lines of stdin as they arrive; the channel closes with stdin.
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    // A plain thread, not `spawn_blocking`: a read blocked on stdin would hold up the
+    // runtime's shutdown.
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A member's configuration: the benchmark's, pointed at the registry, with the shipped
+/// anti-entropy interval (the registry helper would make it 1 s).
+fn member_config(base: &Config, registry: &TestRegistry, c: &mut Config) {
+    let data_dir = c.data_dir.clone();
+    *c = Config {
+        data_dir,
+        ..base.clone()
+    };
+    registry.configure(c);
+    c.replication.round_interval_secs = ReplicationConfig::default().round_interval_secs;
+}
+
+/// The child's swarm: the registry and the running members; the last member may be down
+/// (stopped, its data directory kept) for `--catch-up`.
+pub(crate) struct Swarm {
+    pub(crate) registry: TestRegistry,
+    base: Config,
+    /// The running members, the entry node first.
+    pub(crate) nodes: Vec<TestNode>,
+    /// The last member's data directory while it is down.
+    stopped: Option<tempfile::TempDir>,
+}
+
+impl Swarm {
+    /// Runs one command of the parent and returns the reply line:
+    /// - `stop-last`: stops the last member gracefully (it leaves the registry), waits until
+    ///   the others follow the list without it; `STOPPED`.
+    /// - `catch-up <n>`: starts it again on its data directory and waits until it holds `n`
+    ///   messages; `CAUGHT_UP <json>` (see `catchup.rs`).
+    async fn command(&mut self, line: &str) -> anyhow::Result<String> {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("stop-last"), None) => {
+                if self.nodes.len() < 2 || self.stopped.is_some() {
+                    bail!("no member to stop (the entry node stays up)");
+                }
+                let last = self.nodes.pop().context("no member to stop")?;
+                self.stopped = Some(last.stop().await);
+                self.settled().await?;
+                Ok("STOPPED".into())
+            }
+            (Some("catch-up"), Some(n)) => {
+                let n: u64 = n.parse().with_context(|| format!("bad count {n:?}"))?;
+                let dir = self.stopped.take().context("no member is down")?;
+                let report = crate::catchup::restart_and_watch(self, dir, n).await?;
+                Ok(format!("CAUGHT_UP {report}"))
+            }
+            _ => bail!("unknown command {line:?}"),
+        }
+    }
+
+    /// Starts a member again on `dir` (same key, new ports).
+    pub(crate) async fn start_member(&self, dir: tempfile::TempDir) -> anyhow::Result<TestNode> {
+        let (base, registry) = (&self.base, &self.registry);
+        Ok(TestNode::start_in(dir, |c| member_config(base, registry, c)).await?)
+    }
+
+    /// Waits until the registry lists exactly the running members as active, every one of
+    /// them follows that list and they all sit in one swarm.
+    pub(crate) async fn settled(&self) -> anyhow::Result<()> {
+        eventually(
+            "all running nodes in one swarm of the registry's newest list",
+            Duration::from_secs(120),
+            || async {
+                let list = self.registry.list()?;
+                let active = list.list.nodes.iter().filter(|e| e.active).count();
+                if active != self.nodes.len() {
+                    return Ok(false);
+                }
+                let mut swarms = Vec::with_capacity(self.nodes.len());
+                for n in &self.nodes {
+                    let Some(replica) = n.node().and_then(|r| r.replica()) else {
+                        return Ok(false);
+                    };
+                    let view = replica.view().get();
+                    if view.epoch() != list.list.epoch {
+                        return Ok(false);
+                    }
+                    swarms.push(view.our_swarm());
+                }
+                Ok(swarms.iter().all(|s| s.is_some() && *s == swarms[0]))
+            },
+        )
+        .await
+    }
 }
 
 /// A node running as a child process.
@@ -179,6 +287,8 @@ async fn run_swarm(args: NodeArgs, base: Config) -> anyhow::Result<()> {
 pub(crate) struct NodeProcess {
     child: Child,
     stdin: Option<ChildStdin>,
+    /// The child's replies after its `READY` line (swarm commands).
+    stdout: BufReader<ChildStdout>,
     pid: String,
     client_addr: SocketAddr,
     /// The other swarm members' HTTPS addresses (swarm mode).
@@ -213,8 +323,9 @@ impl NodeProcess {
             .stdout
             .take()
             .ok_or_else(|| anyhow!("the node's stdout is not captured"))?;
+        let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout)
+        stdout
             .read_line(&mut line)
             .context("reading the node's READY line")?;
         let mut parts = line.split_whitespace();
@@ -236,6 +347,7 @@ impl NodeProcess {
         Ok(NodeProcess {
             child,
             stdin,
+            stdout,
             pid,
             client_addr,
             peers,
@@ -251,6 +363,31 @@ impl NodeProcess {
     /// The other swarm members' HTTPS addresses (empty for a single node).
     pub(crate) fn peers(&self) -> &[SocketAddr] {
         &self.peers
+    }
+
+    /// Sends a command to the swarm child (`Swarm::command`) and waits for its reply line.
+    /// Blocks: call it under `block_in_place`.
+    pub(crate) fn command(&mut self, cmd: &str) -> anyhow::Result<String> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .context("the node process's stdin is closed")?;
+        writeln!(stdin, "{cmd}")
+            .and_then(|()| stdin.flush())
+            .with_context(|| format!("sending {cmd:?} to the node process"))?;
+        let mut line = String::new();
+        let n = self
+            .stdout
+            .read_line(&mut line)
+            .with_context(|| format!("reading the node process's reply to {cmd:?}"))?;
+        if n == 0 {
+            bail!("the node process ended before answering {cmd:?}");
+        }
+        let line = line.trim();
+        if let Some(e) = line.strip_prefix("ERROR ") {
+            bail!("the node process failed {cmd:?}: {e}");
+        }
+        Ok(line.to_owned())
     }
 
     /// The node's data directory.

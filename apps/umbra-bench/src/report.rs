@@ -20,7 +20,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// CPU seconds used by the load generator and by the node over some timed rounds.
 #[derive(Debug, Default, Clone)]
-struct Cpu {
+pub(crate) struct Cpu {
     client: f64,
     node: f64,
     /// The node's CPU seconds by thread name.
@@ -29,9 +29,9 @@ struct Cpu {
 
 /// A timed phase over one or more rounds.
 #[derive(Debug, Default)]
-struct Phase {
-    result: PhaseResult,
-    cpu: Cpu,
+pub(crate) struct Phase {
+    pub(crate) result: PhaseResult,
+    pub(crate) cpu: Cpu,
     expected_messages: u64,
 }
 
@@ -58,7 +58,7 @@ impl Phase {
         self.expected_messages += expected.unwrap_or(0);
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         let r = &self.result;
         let wall = r.wall.as_secs_f64().max(1e-9);
         json!({
@@ -96,7 +96,7 @@ impl Phase {
         self.cpu.node * 1e6 / (self.result.ok.max(1)) as f64
     }
 
-    fn print(&self, name: &str) {
+    pub(crate) fn print(&self, name: &str) {
         let r = &self.result;
         let wall = r.wall.as_secs_f64().max(1e-9);
         println!(
@@ -142,7 +142,7 @@ impl Phase {
 }
 
 /// Sends one round and measures both processes' CPU time around it.
-async fn timed_round(
+pub(crate) async fn timed_round(
     node: &NodeProcess,
     target: &Target,
     round: Round,
@@ -173,13 +173,13 @@ fn diff(before: Option<f64>, after: Option<f64>) -> f64 {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     umbra_node::system_now_ms()
 }
 
 /// Retrieves everything of a sample of (account, namespace) pairs and compares the hashes with
 /// what was stored. Returns (pairs checked, messages found, messages missing).
-async fn check_stored(
+pub(crate) async fn check_stored(
     wl: &Workload,
     target: &Target,
     who: &str,
@@ -259,8 +259,11 @@ pub(crate) async fn run_bench(args: &BenchArgs) -> anyhow::Result<Value> {
     let machine = Machine::read();
     machine.print_header("umbra-bench", "the load generator and node");
 
+    if args.catch_up.is_some() && args.swarm < 2 {
+        bail!("--catch-up needs a swarm: add --swarm 5 (one member goes down, the others stay up)");
+    }
     let t = SystemClock.instant();
-    let node = NodeProcess::spawn(&args.durability, args.swarm)?;
+    let mut node = NodeProcess::spawn(&args.durability, args.swarm)?;
     if args.swarm > 1 {
         println!(
             "swarm of {}: registry and {} nodes in one separate process, all in one swarm after {:.1} s; requests go to the first node, which replicates to the others",
@@ -303,7 +306,9 @@ pub(crate) async fn run_bench(args: &BenchArgs) -> anyhow::Result<Value> {
         SystemClock.since(t).as_secs_f64()
     );
 
-    let summary = if let Some(total) = args.rss_messages {
+    let summary = if let Some(n) = args.catch_up {
+        crate::catchup::run(args, &mut node, &target, &mut wl, n).await?
+    } else if let Some(total) = args.rss_messages {
         rss_mode(args, &node, &target, &mut wl, total).await?
     } else {
         throughput_mode(args, &node, &target, &mut wl, &machine).await?

@@ -467,6 +467,18 @@ impl Replica {
     /// this one stopped. Never fails as a whole: errors are counted in the report and metrics.
     pub async fn reconcile_round(&self) -> RoundReport {
         let _guard = self.inner.rounds.lock().await;
+        // Timed after taking the lock: a round waiting for a handover round is not working.
+        let started = self.inner.clock.instant();
+        let report = self.reconcile_round_locked().await;
+        let busy = self.inner.clock.since(started).as_micros();
+        add(
+            &self.inner.metrics.round_busy_us,
+            u64::try_from(busy).unwrap_or(u64::MAX),
+        );
+        report
+    }
+
+    async fn reconcile_round_locked(&self) -> RoundReport {
         let mut report = RoundReport::default();
         let view = self.inner.view.get();
         let peers = view.peers();
@@ -529,6 +541,7 @@ impl Replica {
             client: &self.inner.client,
             peer,
             call: None,
+            metrics: &self.inner.metrics,
         };
         while compared < budget {
             let limit = cfg
@@ -933,6 +946,17 @@ struct Stream<'a> {
     client: &'a PeerClient,
     peer: &'a NodeEntry,
     call: Option<ReconcileCall>,
+    /// Where the stream's requests and message bytes are counted.
+    metrics: &'a ReplicaMetrics,
+}
+
+/// Bytes a message takes in a gRPC stream: its protobuf encoding and the 5-byte length prefix
+/// (compression flag and length). HTTP/2 frame headers and TLS records are not counted: they
+/// are below tonic, and at the sizes of digest pages and replica batches they add little.
+fn grpc_message_bytes(m: &impl prost::Message) -> u64 {
+    u64::try_from(m.encoded_len())
+        .unwrap_or(u64::MAX)
+        .saturating_add(5)
 }
 
 impl Stream<'_> {
@@ -941,6 +965,8 @@ impl Stream<'_> {
         ask: pb::reconcile_request::Ask,
     ) -> Result<Option<pb::reconcile_response::Answer>, ReplicaError> {
         let req = pb::ReconcileRequest { ask: Some(ask) };
+        add(&self.metrics.reconcile_asks, 1);
+        add(&self.metrics.reconcile_bytes_sent, grpc_message_bytes(&req));
         let answer = match &mut self.call {
             Some(call) => call.ask(&req).await?,
             None => {
@@ -949,6 +975,14 @@ impl Stream<'_> {
                 answer
             }
         };
+        let bytes = grpc_message_bytes(&answer);
+        add(&self.metrics.reconcile_bytes_received, bytes);
+        if matches!(
+            answer.answer,
+            Some(pb::reconcile_response::Answer::Replicas(_))
+        ) {
+            add(&self.metrics.reconcile_replica_bytes_received, bytes);
+        }
         Ok(answer.answer)
     }
 }

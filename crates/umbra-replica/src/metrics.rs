@@ -30,6 +30,11 @@ pub struct ReplicaMetrics {
     pub(crate) refused_too_large: AtomicU64,
     pub(crate) refused_busy: AtomicU64,
     pub(crate) refused_handshake: AtomicU64,
+    pub(crate) round_busy_us: AtomicU64,
+    pub(crate) reconcile_asks: AtomicU64,
+    pub(crate) reconcile_bytes_sent: AtomicU64,
+    pub(crate) reconcile_bytes_received: AtomicU64,
+    pub(crate) reconcile_replica_bytes_received: AtomicU64,
 }
 
 /// A point-in-time copy of [`ReplicaMetrics`].
@@ -85,6 +90,19 @@ pub struct MetricsSnapshot {
     /// Connections to the peer port refused at the TLS handshake: a client certificate not of
     /// a listed node, no TLS (plaintext), too slow, or too many handshakes at once.
     pub refused_handshake: u64,
+    /// Microseconds spent in anti-entropy rounds (the work, not the wait between rounds).
+    pub round_busy_us: u64,
+    /// Requests this node sent on its anti-entropy streams (each answered by one response).
+    pub reconcile_asks: u64,
+    /// Bytes of the gRPC messages this node sent on its anti-entropy streams: each request's
+    /// protobuf encoding plus the 5-byte gRPC length prefix (no HTTP/2 or TLS framing).
+    pub reconcile_bytes_sent: u64,
+    /// Bytes of the gRPC messages this node received on its anti-entropy streams, counted as
+    /// [`MetricsSnapshot::reconcile_bytes_sent`].
+    pub reconcile_bytes_received: u64,
+    /// Of [`MetricsSnapshot::reconcile_bytes_received`], the answers carrying whole messages
+    /// (the rest are digest pages and bucket entries).
+    pub reconcile_replica_bytes_received: u64,
 }
 
 fn get(a: &AtomicU64) -> u64 {
@@ -127,13 +145,18 @@ impl ReplicaMetrics {
             refused_too_large: get(&self.refused_too_large),
             refused_busy: get(&self.refused_busy),
             refused_handshake: get(&self.refused_handshake),
+            round_busy_us: get(&self.round_busy_us),
+            reconcile_asks: get(&self.reconcile_asks),
+            reconcile_bytes_sent: get(&self.reconcile_bytes_sent),
+            reconcile_bytes_received: get(&self.reconcile_bytes_received),
+            reconcile_replica_bytes_received: get(&self.reconcile_replica_bytes_received),
         }
     }
 }
 
 impl MetricsSnapshot {
     /// `(name, help, kind, value)` for every metric, names prefixed `umbra_replica_`.
-    pub fn entries(&self) -> [(&'static str, &'static str, &'static str, u64); 24] {
+    pub fn entries(&self) -> [(&'static str, &'static str, &'static str, u64); 29] {
         [
             (
                 "umbra_replica_rounds_total",
@@ -278,6 +301,36 @@ impl MetricsSnapshot {
                 "Peer port connections refused at the TLS handshake (unlisted key, plaintext, slow, too many)",
                 "counter",
                 self.refused_handshake,
+            ),
+            (
+                "umbra_replica_round_busy_microseconds_total",
+                "Time spent in anti-entropy rounds",
+                "counter",
+                self.round_busy_us,
+            ),
+            (
+                "umbra_replica_reconcile_asks_total",
+                "Requests sent on anti-entropy streams",
+                "counter",
+                self.reconcile_asks,
+            ),
+            (
+                "umbra_replica_reconcile_sent_bytes_total",
+                "gRPC message bytes sent on anti-entropy streams (protobuf plus 5-byte prefix)",
+                "counter",
+                self.reconcile_bytes_sent,
+            ),
+            (
+                "umbra_replica_reconcile_received_bytes_total",
+                "gRPC message bytes received on anti-entropy streams (protobuf plus 5-byte prefix)",
+                "counter",
+                self.reconcile_bytes_received,
+            ),
+            (
+                "umbra_replica_reconcile_replica_received_bytes_total",
+                "Of the anti-entropy bytes received, the answers carrying whole messages",
+                "counter",
+                self.reconcile_replica_bytes_received,
             ),
         ]
     }

@@ -119,9 +119,24 @@ async fn a_member_that_was_down_catches_up_by_reconciliation() {
     let m = net.nodes[2].replica.metrics();
     assert_eq!(m.messages_pulled as usize, written.len() - 1);
     assert!(m.buckets_compared > 0 && m.rounds == 1);
-    // A second round finds nothing to do.
+    // Its streams are counted: per peer digest pages, and with the peers that have the
+    // messages, entries and replicas; what came in carries at least the pulled bodies.
+    assert!(m.reconcile_asks >= 2 + 2, "{m:?}");
+    assert!(m.reconcile_bytes_sent > 0, "{m:?}");
+    let pulled_payload: u64 = written[1..].len() as u64 * "while down 0 0".len() as u64;
+    assert!(m.reconcile_replica_bytes_received > pulled_payload, "{m:?}");
+    assert!(m.reconcile_bytes_received > m.reconcile_replica_bytes_received);
+    // A second round finds nothing to do, and moves fewer bytes.
     let again = net.nodes[2].replica.reconcile_round().await;
     assert_eq!((again.messages_pulled, again.buckets_differing), (0, 0));
+    let m2 = net.nodes[2].replica.metrics();
+    let second = m2.reconcile_bytes_received - m.reconcile_bytes_received;
+    assert!(second > 0 && second < m.reconcile_bytes_received, "{m2:?}");
+    assert!(m2.reconcile_asks > m.reconcile_asks, "{m2:?}");
+    assert_eq!(
+        m2.reconcile_replica_bytes_received, m.reconcile_replica_bytes_received,
+        "no message is fetched again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
