@@ -510,3 +510,46 @@ async fn work_per_round_is_bounded_and_continues_where_it_stopped() {
         "ten buckets at four per round need several rounds"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_far_behind_runs_its_rounds_back_to_back() {
+    // A pull budget of 4 per peer and round, rounds an hour apart: only back-to-back rounds
+    // can bring 24 messages within the test's time.
+    let mut net = Net::start_with(2, |c| {
+        c.max_pulls_per_peer_round = 4;
+        c.round_interval = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    net.assign(&[Some(SWARM_A); 2]);
+    net.nodes[1].set_up(false);
+    let now = net.now();
+    for i in 0..24u64 {
+        let o = owner_at(SWARM_A + i, i);
+        net.nodes[0]
+            .write(
+                "store",
+                store_params(&o, 0, format!("m{i}").as_bytes(), now),
+                now,
+            )
+            .await;
+    }
+    net.nodes[1].set_up(true);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(net.nodes[1].replica.clone().run(stopped));
+    let caught_up = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while net.nodes[1].digests(now) != net.nodes[0].digests(now) {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    assert!(caught_up.is_ok(), "still behind after a minute");
+    let m = net.nodes[1].replica.metrics();
+    assert_eq!(m.messages_pulled, 24);
+    assert!(
+        m.rounds >= 6,
+        "24 messages at 4 per round: {} rounds",
+        m.rounds
+    );
+}
