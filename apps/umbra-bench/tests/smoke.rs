@@ -7,10 +7,12 @@ use std::process::Command;
 
 use serde_json::Value;
 
-#[test]
-fn smoke_run_reports_real_results() {
+/// Runs `umbra-bench` with `args` (which ask for `--json`), which must succeed, and returns its
+/// `RESULT` line parsed and as printed.
+#[allow(clippy::expect_used)] // A test helper: a failure is the test's failure.
+fn run_json(args: &[&str]) -> (Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_umbra-bench"))
-        .args(["--smoke", "--json"])
+        .args(args)
         .output()
         .expect("umbra-bench runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -22,8 +24,15 @@ fn smoke_run_reports_real_results() {
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
-        .expect("a RESULT line");
-    let r: Value = serde_json::from_str(line).expect("RESULT is JSON");
+        .expect("a RESULT line")
+        .to_owned();
+    let r: Value = serde_json::from_str(&line).expect("RESULT is JSON");
+    (r, line)
+}
+
+#[test]
+fn smoke_run_reports_real_results() {
+    let (r, line) = run_json(&["--smoke", "--json"]);
 
     assert_eq!(r["store"]["ok"], 400, "{line}");
     assert_eq!(r["store"]["failed"], 0, "{line}");
@@ -51,21 +60,7 @@ fn smoke_run_reports_real_results() {
 /// back on its data directory and must end with every one of them, by anti-entropy alone.
 #[test]
 fn catch_up_smoke_run_brings_the_member_every_message() {
-    let out = Command::new(env!("CARGO_BIN_EXE_umbra-bench"))
-        .args(["--smoke", "--swarm", "3", "--catch-up", "400", "--json"])
-        .output()
-        .expect("umbra-bench runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "umbra-bench failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .expect("a RESULT line");
-    let r: Value = serde_json::from_str(line).expect("RESULT is JSON");
+    let (r, line) = run_json(&["--smoke", "--swarm", "3", "--catch-up", "400", "--json"]);
     let c = &r["catch_up"];
 
     assert_eq!(r["store"]["ok"], 400, "{line}");
