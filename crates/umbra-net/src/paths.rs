@@ -6,7 +6,10 @@
 //!        (active, not failed)                                              ▼
 //!   candidate path = guard + (hops-1) random nodes (distinct, other /24s) ─► tested by the caller
 //!        │ install (test passed)          reject (test failed: strike the failing node; a new
-//!        │                                guard goes only if the guard itself failed)
+//!        │                                guard goes at once if it failed its first test; a
+//!        │                                confirmed one that failed is benched for a minute,
+//!        │                                a stand-in guard used if none is left, and it goes
+//!        │                                after `guard_misses` rounds that reached others)
 //!        ▼
 //!   live paths ── chosen at random per request ── rotated after `rotation_ms`
 //!        │ report(failure) ─► path strikes ≥ threshold: retire the path, strike its nodes
@@ -38,6 +41,9 @@ pub struct PathConfig {
     pub path_strike_threshold: u32,
     /// Failures after which a node is left out until the next node list (3).
     pub node_strike_threshold: u32,
+    /// Maintenance rounds (a minute or more apart) in which a confirmed guard could not be
+    /// reached while other nodes could, after which it is replaced (3).
+    pub guard_misses: u32,
     /// No two nodes of a path (and no two guards) in the same IPv4 /24. Turn off for a devnet
     /// whose nodes all listen on 127.0.0.1.
     pub subnet_diversity: bool,
@@ -52,6 +58,7 @@ impl Default for PathConfig {
             rotation_ms: 10 * 60 * 1000,
             path_strike_threshold: 3,
             node_strike_threshold: 3,
+            guard_misses: 3,
             subnet_diversity: true,
         }
     }
@@ -68,6 +75,10 @@ pub struct Guard {
     /// Whether a path through it has passed its test (an unconfirmed guard whose first path
     /// fails its test is dropped at once).
     pub confirmed: bool,
+    /// Maintenance rounds that found it unreachable while they reached other nodes, since a
+    /// path through it last passed its test (see [`PathConfig::guard_misses`]).
+    #[serde(default)]
+    pub misses: u32,
 }
 
 mod hex_key {
@@ -195,6 +206,16 @@ fn blame(position: usize, status: u16, body: &str) -> Blame {
 /// Accusers remembered (bounded; cleared at each new list).
 const MAX_ACCUSERS: usize = 256;
 
+/// How long a confirmed guard that failed a path test is left out before it is tried again.
+/// One failure seconds after another says little more about the guard (or about the
+/// client's own connection), so it counts once per bench.
+pub const GUARD_BENCH_MS: u64 = 60_000;
+
+/// Guards kept at most, as a multiple of [`PathConfig::guards`]: the primaries plus the
+/// stand-ins used while primaries are benched (they already know the client's address, so
+/// keeping them costs no privacy; choosing yet another would).
+const GUARD_LIST_FACTOR: usize = 2;
+
 /// What [`PathManager::report`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReportOutcome {
@@ -230,6 +251,10 @@ pub struct PathManager {
     /// Whom each hop has accused since the last list: a hop that accuses a second, different
     /// node starts paying a strike per accusation.
     accusations: HashMap<Ed25519PublicKey, Ed25519PublicKey>,
+    /// Confirmed guards that failed a path test, and until when they are left out.
+    benched: HashMap<Ed25519PublicKey, u64>,
+    /// Guards benched since the last [`PathManager::settle_guards`].
+    missed: HashSet<Ed25519PublicKey>,
     next_id: u64,
 }
 
@@ -275,6 +300,8 @@ impl PathManager {
             node_strikes: HashMap::new(),
             failed: HashSet::new(),
             accusations: HashMap::new(),
+            benched: HashMap::new(),
+            missed: HashSet::new(),
             next_id: 1,
         }
     }
@@ -303,10 +330,15 @@ impl PathManager {
         dropped > 0
     }
 
-    /// Restores guards persisted by an earlier run (at most [`PathConfig::guards`]; they are
-    /// checked against the list and their lifetime at the next [`Self::refresh_guards`]).
+    /// The most guards kept: the primaries and their stand-ins.
+    fn max_guards(&self) -> usize {
+        self.config.guards.saturating_mul(GUARD_LIST_FACTOR)
+    }
+
+    /// Restores guards persisted by an earlier run (primaries and stand-ins; they are checked
+    /// against the list and their lifetime at the next [`Self::refresh_guards`]).
     pub fn restore_guards(&mut self, mut guards: Vec<Guard>) {
-        guards.truncate(self.config.guards);
+        guards.truncate(self.max_guards());
         self.guards = guards;
     }
 
@@ -386,42 +418,79 @@ impl PathManager {
             p.guard()
                 .is_some_and(|g| !dropped.contains(&g.pubkey_ed25519))
         });
-        if self.guards.len() < self.config.guards {
-            let mut subnets: HashSet<[u8; 3]> = self
-                .guards
-                .iter()
-                .filter_map(|g| list.node(&g.node))
-                .map(|n| subnet24(n.public_ip))
-                .collect();
-            let mut candidates: Vec<&NodeEntry> = usable
-                .into_iter()
-                .filter(|n| !self.guards.iter().any(|g| g.node == n.pubkey_ed25519))
-                .collect();
-            shuffle(&mut candidates, rng);
-            for n in candidates {
-                if self.guards.len() >= self.config.guards {
-                    break;
-                }
-                let s = subnet24(n.public_ip);
-                if self.config.subnet_diversity && subnets.contains(&s) {
-                    continue;
-                }
-                subnets.insert(s);
-                tracing::debug!(guard = %Redacted::new(hex::encode(n.pubkey_ed25519)), "new guard");
-                self.churn.chosen += 1;
-                self.guards.push(Guard {
-                    node: n.pubkey_ed25519,
-                    since_ms: now_ms,
-                    confirmed: false,
-                });
-            }
-        }
+        let want = self.config.guards.saturating_sub(self.guards.len());
+        self.add_guards(list, want, now_ms, rng);
         before != self.guards
+    }
+
+    /// Adds up to `want` random usable nodes that are not guards yet as new, unconfirmed
+    /// guards (each in a /24 no guard uses, when diversity is on).
+    fn add_guards(&mut self, list: &NodeList, want: usize, now_ms: u64, rng: &mut dyn Random) {
+        if want == 0 {
+            return;
+        }
+        let mut subnets: HashSet<[u8; 3]> = self
+            .guards
+            .iter()
+            .filter_map(|g| list.node(&g.node))
+            .map(|n| subnet24(n.public_ip))
+            .collect();
+        let mut candidates: Vec<&NodeEntry> = self
+            .usable(list)
+            .into_iter()
+            .filter(|n| !self.guards.iter().any(|g| g.node == n.pubkey_ed25519))
+            .collect();
+        shuffle(&mut candidates, rng);
+        let mut added = 0;
+        for n in candidates {
+            if added >= want {
+                break;
+            }
+            let s = subnet24(n.public_ip);
+            if self.config.subnet_diversity && subnets.contains(&s) {
+                continue;
+            }
+            subnets.insert(s);
+            tracing::debug!(guard = %Redacted::new(hex::encode(n.pubkey_ed25519)), "new guard");
+            self.churn.chosen += 1;
+            added += 1;
+            self.guards.push(Guard {
+                node: n.pubkey_ed25519,
+                since_ms: now_ms,
+                confirmed: false,
+                misses: 0,
+            });
+        }
+    }
+
+    /// The guards a new path may start at: not busy with a path, active, not failed, not
+    /// benched at `now_ms`.
+    fn free_guards<'a>(&self, list: &'a NodeList, now_ms: u64) -> Vec<&'a NodeEntry> {
+        let busy: HashSet<Ed25519PublicKey> = self
+            .paths
+            .iter()
+            .filter_map(|p| p.guard().map(|g| g.pubkey_ed25519))
+            .collect();
+        self.guards
+            .iter()
+            .filter(|g| !busy.contains(&g.node))
+            .filter(|g| {
+                self.benched
+                    .get(&g.node)
+                    .is_none_or(|until| now_ms >= *until)
+            })
+            .filter_map(|g| list.node(&g.node))
+            .filter(|n| n.active && !self.failed.contains(&n.pubkey_ed25519))
+            .collect()
     }
 
     /// A candidate path for a guard that has none yet: the guard, then `hops - 1` distinct
     /// usable nodes that are not guards (and, with diversity, share no /24 with any node
     /// already chosen). Not live until [`Self::install`]ed after a successful test.
+    ///
+    /// When no path is live and every guard is benched, a stand-in guard is added (up to
+    /// twice [`PathConfig::guards`] in all): the client needs one path now, and a benched
+    /// guard is not dropped before it has missed [`PathConfig::guard_misses`] rounds.
     ///
     /// # Errors
     /// [`ClientError::NotEnoughNodes`] if no guard is free or too few nodes qualify.
@@ -432,18 +501,12 @@ impl PathManager {
         rng: &mut dyn Random,
     ) -> Result<Path, ClientError> {
         let hops = self.config.hops.max(1);
-        let busy: HashSet<Ed25519PublicKey> = self
-            .paths
-            .iter()
-            .filter_map(|p| p.guard().map(|g| g.pubkey_ed25519))
-            .collect();
-        let free: Vec<&NodeEntry> = self
-            .guards
-            .iter()
-            .filter(|g| !busy.contains(&g.node))
-            .filter_map(|g| list.node(&g.node))
-            .filter(|n| n.active && !self.failed.contains(&n.pubkey_ed25519))
-            .collect();
+        let mut free = self.free_guards(list, now_ms);
+        if free.is_empty() && self.paths.is_empty() && self.guards.len() < self.max_guards() {
+            tracing::debug!("every guard is benched; adding a stand-in");
+            self.add_guards(list, 1, now_ms, rng);
+            free = self.free_guards(list, now_ms);
+        }
         if free.is_empty() {
             return Err(ClientError::NotEnoughNodes {
                 what: "choosing a guard for a new path",
@@ -512,7 +575,43 @@ impl PathManager {
             return false;
         };
         g.confirmed = true;
+        g.misses = 0;
+        self.benched.remove(&guard);
+        self.missed.remove(&guard);
         self.paths.push(path);
+        true
+    }
+
+    /// Ends a maintenance round. If a path is live (the client reaches the network), each
+    /// guard benched during the round counts a miss, and one at [`PathConfig::guard_misses`]
+    /// is replaced. Without a live path nothing is counted: the client's own connection may
+    /// be down, and dropping its guards then would hand its address to new ones once it is
+    /// back. Returns whether the guard set changed (persist it).
+    pub fn settle_guards(&mut self) -> bool {
+        let missed = std::mem::take(&mut self.missed);
+        if self.paths.is_empty() || missed.is_empty() {
+            return false;
+        }
+        let limit = self.config.guard_misses.max(1);
+        let mut gone = Vec::new();
+        for g in self.guards.iter_mut().filter(|g| missed.contains(&g.node)) {
+            g.misses = g.misses.saturating_add(1);
+            if g.misses >= limit {
+                gone.push(g.node);
+            }
+        }
+        if !gone.is_empty() {
+            tracing::debug!(
+                guards = gone.len(),
+                "guards missed too many rounds; replacing them"
+            );
+            self.drop_guards(|g| gone.contains(&g.node));
+            self.paths
+                .retain(|p| p.guard().is_none_or(|g| !gone.contains(&g.pubkey_ed25519)));
+            for k in &gone {
+                self.benched.remove(k);
+            }
+        }
         true
     }
 
@@ -520,13 +619,14 @@ impl PathManager {
     /// failure implicates get a strike as in [`Self::report`] — every node of the candidate if
     /// nothing authenticated the failure.
     ///
-    /// The guard is replaced at once only when the guard itself failed: it could not be
-    /// reached, or it sealed an error about itself under its own layer key (and only while it
-    /// is unconfirmed: no path through it has passed a test yet). A middle or exit node's
-    /// failure strikes that node and keeps the guard, so the next candidate goes through the
-    /// same guard with other relays: every guard replaced is one more node that learns the
-    /// user's IP address. Otherwise a guard goes only at its strike threshold. Returns whether
-    /// the guard set changed.
+    /// When the guard itself failed (it could not be reached, or it sealed an error about
+    /// itself under its own layer key), an unconfirmed guard (no path through it has passed a
+    /// test yet) is replaced at once, and a confirmed one is benched for [`GUARD_BENCH_MS`]
+    /// instead of struck: it is not tried again in this round, and it goes only after
+    /// [`PathConfig::guard_misses`] rounds (see [`Self::settle_guards`]). A middle or exit
+    /// node's failure strikes that node and keeps the guard, so the next candidate goes
+    /// through the same guard with other relays: every guard replaced is one more node that
+    /// learns the user's IP address. Returns whether the guard set changed.
     pub fn reject(
         &mut self,
         path: &Path,
@@ -535,17 +635,24 @@ impl PathManager {
     ) -> bool {
         let mut out = ReportOutcome::default();
         let nodes: Vec<Ed25519PublicKey> = path.nodes.iter().map(|n| n.pubkey_ed25519).collect();
-        let implicated = match failure {
+        let mut implicated = match failure {
             Failure::Unauthenticated => nodes.clone(),
             _ => self.implicated(&nodes, target, failure).1,
         };
-        for n in &implicated {
-            self.strike(n, &mut out);
-        }
         if let Some(g) = path.guard().map(|g| g.pubkey_ed25519)
             && guard_failed_itself(failure)
         {
-            out.guards_changed |= self.drop_guards(|x| x.node == g && !x.confirmed);
+            if self.guards.iter().any(|x| x.node == g && x.confirmed) {
+                self.benched
+                    .insert(g, path.built_at_ms.saturating_add(GUARD_BENCH_MS));
+                self.missed.insert(g);
+                implicated.retain(|n| *n != g);
+            } else {
+                out.guards_changed |= self.drop_guards(|x| x.node == g);
+            }
+        }
+        for n in &implicated {
+            self.strike(n, &mut out);
         }
         out.guards_changed
     }
@@ -795,6 +902,7 @@ mod tests {
                 node: key(1),
                 since_ms: 0,
                 confirmed: false,
+                misses: 0,
             }]);
             let path = Path {
                 id: 1,

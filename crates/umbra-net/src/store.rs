@@ -191,6 +191,7 @@ mod tests {
                 node: umbra_crypto::Ed25519PublicKey::from_bytes([3; 32]),
                 since_ms: 42,
                 confirmed: true,
+                misses: 0,
             }],
             list_fetched_at_ms: Some(1_700_000_000_000),
         };

@@ -508,7 +508,11 @@ impl OnionTransport {
                 }
             }
         }
-        if self.state().paths.paths().is_empty() {
+        let mut st = self.state();
+        if st.paths.settle_guards() {
+            self.persist(&st)?;
+        }
+        if st.paths.paths().is_empty() {
             return Err(ClientError::NoPath { attempts });
         }
         Ok(())

@@ -925,3 +925,145 @@ async fn a_guard_file_that_cannot_be_written_is_an_error() {
         Err(ClientError::SavingGuards { .. })
     ));
 }
+
+/// A client with saved guards on a devnet of `nodes` nodes: the network, its clock, the
+/// transport config with a state directory (kept alive by the returned guard) and the guards
+/// a first run chose and confirmed.
+async fn client_with_guards(
+    seed: u64,
+    nodes: usize,
+) -> (
+    Arc<FakeNetwork>,
+    Arc<ManualClock>,
+    TransportConfig,
+    tempfile::TempDir,
+    Vec<umbra_crypto::Ed25519PublicKey>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TransportConfig {
+        state_dir: Some(dir.path().to_path_buf()),
+        ..devnet_config()
+    };
+    let net = FakeNetwork::new(300 + seed, &loopback(nodes), 2);
+    let clock = Arc::new(ManualClock::new(T0));
+    let t = net.transport(cfg.clone(), clock.clone(), seed).unwrap();
+    t.ensure_ready().await.unwrap();
+    assert!(t.guards().iter().all(|g| g.confirmed));
+    let guards = t.guards().iter().map(|g| g.node).collect();
+    (net, clock, cfg, dir, guards)
+}
+
+/// One more run of the client (a new process): a request to an account's swarm, then the
+/// transport for inspection.
+async fn run_once(
+    net: &Arc<FakeNetwork>,
+    clock: &Arc<ManualClock>,
+    cfg: &TransportConfig,
+    seed: u64,
+) -> Result<OnionTransport, ClientError> {
+    clock.advance(60_000);
+    let t = net.transport(cfg.clone(), clock.clone(), seed).unwrap();
+    let acc = account(3);
+    storage_ok(
+        t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+            .await?,
+    );
+    Ok(t)
+}
+
+fn nodes_of(t: &OnionTransport) -> Vec<umbra_crypto::Ed25519PublicKey> {
+    t.guards().iter().map(|g| g.node).collect()
+}
+
+#[tokio::test]
+async fn a_client_whose_guards_died_gets_a_path_at_once_and_replaces_them_in_three_runs() {
+    // 6 of 14 nodes die, both guards among them (the devnet scenario of `client_faults`).
+    for seed in 0..40 {
+        let (net, clock, cfg, _dir, guards) = client_with_guards(seed, 14).await;
+        let mut victims = guards.clone();
+        victims.extend(
+            net.node_keys()
+                .into_iter()
+                .filter(|k| !guards.contains(k))
+                .take(4),
+        );
+        for v in &victims {
+            net.set_behaviour(v, Behaviour::Down);
+        }
+        for run in 1..=3u32 {
+            let t = run_once(&net, &clock, &cfg, seed * 10 + u64::from(run))
+                .await
+                .unwrap_or_else(|e| panic!("seed {seed} run {run}: {e}"));
+            let now = nodes_of(&t);
+            assert!(now.len() <= 4, "seed {seed}: {now:?}");
+            assert!(
+                t.paths()
+                    .iter()
+                    .all(|p| !victims.contains(&p.nodes[0].pubkey_ed25519)),
+                "seed {seed} run {run}: a path through a dead guard"
+            );
+            if run < 3 {
+                // Benched, not dropped: one bad round does not replace a guard.
+                for g in &guards {
+                    let kept = t.guards().into_iter().find(|x| x.node == *g);
+                    assert_eq!(kept.map(|x| x.misses), Some(run), "seed {seed} run {run}");
+                }
+            } else {
+                assert!(
+                    guards.iter().all(|g| !now.contains(g)),
+                    "seed {seed}: dead guards still kept after three runs: {now:?}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_dead_guard_costs_no_stand_in_while_the_other_works() {
+    for seed in 0..10 {
+        let (net, clock, cfg, _dir, guards) = client_with_guards(seed, 14).await;
+        net.set_behaviour(&guards[0], Behaviour::Down);
+        for run in 1..=3u32 {
+            let t = run_once(&net, &clock, &cfg, seed * 10 + u64::from(run))
+                .await
+                .unwrap();
+            let churn = t.guard_churn();
+            if run < 3 {
+                assert_eq!(nodes_of(&t), guards, "seed {seed} run {run}");
+                assert_eq!(
+                    (churn.chosen, churn.dropped),
+                    (0, 0),
+                    "seed {seed} run {run}"
+                );
+                assert_eq!(t.paths().len(), 1);
+            } else {
+                // Replaced at the end of the third run; the next run fills the slot.
+                assert_eq!(nodes_of(&t), guards[1..].to_vec(), "seed {seed}");
+                assert_eq!(churn.dropped, 1);
+            }
+        }
+        let t = run_once(&net, &clock, &cfg, seed * 10 + 9).await.unwrap();
+        assert_eq!(t.guards().len(), 2);
+        assert_eq!(t.guards()[0].node, guards[1]);
+        assert_eq!(t.paths().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn a_client_offline_for_many_runs_keeps_its_guards() {
+    let (net, clock, cfg, _dir, guards) = client_with_guards(5, 14).await;
+    let all = net.node_keys();
+    for k in &all {
+        net.set_behaviour(k, Behaviour::Down);
+    }
+    for run in 0..6 {
+        assert!(run_once(&net, &clock, &cfg, 50 + run).await.is_err());
+    }
+    // Back online: the same two entry nodes, no miss counted while nothing was reachable.
+    for k in &all {
+        net.set_behaviour(k, Behaviour::Honest);
+    }
+    let t = run_once(&net, &clock, &cfg, 99).await.unwrap();
+    assert_eq!(nodes_of(&t), guards);
+    assert!(t.guards().iter().all(|g| g.misses == 0 && g.confirmed));
+}
