@@ -435,12 +435,7 @@ impl PathManager {
             .filter_map(|g| list.node(&g.node))
             .map(|n| subnet24(n.public_ip))
             .collect();
-        let mut candidates: Vec<&NodeEntry> = self
-            .usable(list)
-            .into_iter()
-            .filter(|n| !self.guards.iter().any(|g| g.node == n.pubkey_ed25519))
-            .collect();
-        shuffle(&mut candidates, rng);
+        let candidates = self.shuffled_non_guards(list, rng);
         let mut added = 0;
         for n in candidates {
             if added >= want {
@@ -461,6 +456,21 @@ impl PathManager {
                 misses: 0,
             });
         }
+    }
+
+    /// The usable nodes that are not guards, in random order.
+    fn shuffled_non_guards<'a>(
+        &self,
+        list: &'a NodeList,
+        rng: &mut dyn Random,
+    ) -> Vec<&'a NodeEntry> {
+        let mut nodes: Vec<&NodeEntry> = self
+            .usable(list)
+            .into_iter()
+            .filter(|n| !self.guards.iter().any(|g| g.node == n.pubkey_ed25519))
+            .collect();
+        shuffle(&mut nodes, rng);
+        nodes
     }
 
     /// The guards a new path may start at: not busy with a path, active, not failed, not
@@ -517,12 +527,7 @@ impl PathManager {
         let guard = free[random_below(rng, free.len())];
         let mut nodes = vec![guard.clone()];
         let mut subnets: HashSet<[u8; 3]> = HashSet::from([subnet24(guard.public_ip)]);
-        let mut candidates: Vec<&NodeEntry> = self
-            .usable(list)
-            .into_iter()
-            .filter(|n| !self.guards.iter().any(|g| g.node == n.pubkey_ed25519))
-            .collect();
-        shuffle(&mut candidates, rng);
+        let mut candidates = self.shuffled_non_guards(list, rng);
         // Nodes with fewer strikes first (stable: random among equals), so that a node that
         // just failed is not picked again while others are left; it stays usable.
         candidates.sort_by_key(|n| self.node_strikes(&n.pubkey_ed25519));
