@@ -12,9 +12,9 @@
 //!   refused at the handshake too (the node's fresh key exchange makes the recorded records
 //!   undecryptable), and the node serves nothing more (`requests_served` unchanged);
 //! - **an oversized message**: a member's `Reconcile` stream message beyond the 8 MiB request
-//!   limit is refused while decoding (`RESOURCE_EXHAUSTED`, counted in `refused_too_large`); a
-//!   unary forward beyond it is refused by gRPC's decoder before any handler (`OUT_OF_RANGE`,
-//!   not counted) and nothing of it is stored.
+//!   limit is refused while decoding (`RESOURCE_EXHAUSTED`); a unary forward beyond it is
+//!   refused by gRPC's decoder before any handler (`OUT_OF_RANGE`) and nothing of it is
+//!   stored. Each is counted in `refused_too_large`.
 //!
 //! The member's key comes from its data directory (`data/node_ed25519.key`): what a compromised
 //! member would hold. The in-process tests of `umbra-replica` (`tests/peer_auth.rs`) cover
@@ -271,7 +271,7 @@ fn bad_peers_are_refused_counted_and_store_nothing() {
 
         // Oversized messages from the member. A unary forward beyond the limit is refused by
         // gRPC's decoder before any handler (`OUT_OF_RANGE`) and stores nothing; a stream
-        // message beyond it is refused while decoding and counted.
+        // message beyond it is refused while decoding. Both are counted.
         let carol = Identity::generate(&mut OsRandom);
         let big = vec![b'a'; MAX_REQUEST_BYTES + 1024];
         let mut grpc = peer_client(&member_key, target, target.peer);
@@ -281,6 +281,13 @@ fn bad_peers_are_refused_counted_and_store_nothing() {
             all_hashes(&http, target.https_port, &carol).await.unwrap().is_empty(),
             "the oversized store was kept"
         );
+        let too_large = counted(
+            &http,
+            target,
+            "umbra_replica_refused_too_large_total",
+            count("umbra_replica_refused_too_large_total"),
+        )
+        .await;
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         tx.send(digests_page()).await.unwrap();
         let mut answers = grpc
@@ -301,7 +308,7 @@ fn bad_peers_are_refused_counted_and_store_nothing() {
             &http,
             target,
             "umbra_replica_refused_too_large_total",
-            count("umbra_replica_refused_too_large_total"),
+            too_large,
         )
         .await;
         eprintln!(

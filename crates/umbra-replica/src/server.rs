@@ -9,7 +9,7 @@
 //!
 //! Every call, in order: at most [`crate::ReplicaConfig::max_inflight`] calls at once
 //! (`RESOURCE_EXHAUSTED`); the first message within [`MAX_REQUEST_BYTES`] (tonic refuses a
-//! larger one while decoding; on a stream the refusal is counted here); the caller authorised
+//! larger one while decoding; the refusal is counted, see [`CountDecoderRefusals`]); the caller authorised
 //! against the list *as it is now* (it may have changed since the handshake) — for `Forward`
 //! and `Reconcile` an active member of this node's swarm, for `Handover` an active member of
 //! another swarm of the list (`PERMISSION_DENIED`); the request's bounds checked
@@ -29,6 +29,8 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
+use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status, Streaming};
 use umbra_crypto::Ed25519PublicKey;
@@ -39,7 +41,7 @@ use umbra_store::{ApplyOutcome, BucketDigest, ExpiryUpdate, Millis, ReplicaMessa
 use umbra_swarm::SwarmId;
 
 use crate::engine::{BucketId, DIGEST_CACHE_MS, RECURSIVE_METHODS, lock};
-use crate::metrics::add;
+use crate::metrics::{ReplicaMetrics, add};
 use crate::tls::{NodeCertificate, PeerConnectInfo, PeerTlsStream, RequireNodeCert};
 use crate::wire::{
     MAX_BUCKETS_PER_REQUEST, MAX_DIGESTS_PER_PAGE, MAX_HANDOVER_BUCKETS, MAX_HANDOVER_DATA_BYTES,
@@ -66,6 +68,52 @@ enum Refusal {
 
 type Answers<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
+/// Counts the calls gRPC's decoder refused before any handler saw them: tonic answers a unary
+/// request over [`MAX_REQUEST_BYTES`] with `OUT_OF_RANGE` on its own (an oversized message of
+/// a stream reaches its handler as an error and is counted there). No handler of the peer API
+/// answers `OUT_OF_RANGE`, so a response that starts with that status is one of these.
+#[derive(Debug, Clone)]
+pub struct CountDecoderRefusals<S> {
+    inner: S,
+    metrics: Arc<ReplicaMetrics>,
+}
+
+impl<S: NamedService> NamedService for CountDecoderRefusals<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B, R> Service<http::Request<B>> for CountDecoderRefusals<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let answer = self.inner.call(request);
+        let metrics = self.metrics.clone();
+        Box::pin(async move {
+            let response = answer.await?;
+            if response
+                .extensions()
+                .get::<Status>()
+                .is_some_and(|s| s.code() == tonic::Code::OutOfRange)
+            {
+                add(&metrics.requests_refused, 1);
+                add(&metrics.refused_too_large, 1);
+                tracing::debug!("peer call refused by the decoder: message larger than the limit");
+            }
+            Ok(response)
+        })
+    }
+}
+
 /// The peer API of one [`Replica`].
 #[derive(Debug, Clone)]
 pub struct PeerService {
@@ -88,14 +136,20 @@ impl PeerService {
 
 impl Replica {
     /// The tonic server of this replica's peer API, behind the check that the connection
-    /// presented a listed node's certificate ([`RequireNodeCert`]).
-    pub fn grpc_server(&self) -> InterceptedService<PeerServer<PeerService>, RequireNodeCert> {
-        InterceptedService::new(
-            PeerService::new(self.clone()).into_server(),
-            RequireNodeCert {
-                metrics: self.inner.metrics.clone(),
-            },
-        )
+    /// presented a listed node's certificate ([`RequireNodeCert`]), with the refusals of
+    /// gRPC's own decoder counted ([`CountDecoderRefusals`]).
+    pub fn grpc_server(
+        &self,
+    ) -> CountDecoderRefusals<InterceptedService<PeerServer<PeerService>, RequireNodeCert>> {
+        CountDecoderRefusals {
+            inner: InterceptedService::new(
+                PeerService::new(self.clone()).into_server(),
+                RequireNodeCert {
+                    metrics: self.inner.metrics.clone(),
+                },
+            ),
+            metrics: self.inner.metrics.clone(),
+        }
     }
 
     /// The TLS connections of the peer port on `listener`, with this node's certificate (its

@@ -368,6 +368,21 @@ async fn stream_messages_must_be_within_size_and_bounds() {
     };
     assert_eq!(code, tonic::Code::ResourceExhausted);
     assert_eq!(net.nodes[0].replica.metrics().refused_too_large, 2);
+
+    // A unary call beyond the limit is refused by gRPC's decoder before any handler runs
+    // (`OUT_OF_RANGE`), counted all the same; nothing of it is stored.
+    let owner = owner_at(SWARM_A + 4, 4);
+    let now = net.now();
+    let big = vec![b'a'; MAX_REQUEST_BYTES + 1024];
+    let e = grpc
+        .forward(forward_store(&owner, &big, now))
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::OutOfRange, "{e:?}");
+    let m = net.nodes[0].replica.metrics();
+    assert_eq!((m.refused_too_large, m.requests_refused), (3, 4), "{m:?}");
+    assert!(net.nodes[0].hashes(&owner, 0, now).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
