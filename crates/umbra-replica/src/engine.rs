@@ -549,7 +549,8 @@ impl Replica {
     ) -> Result<(), ReplicaError> {
         let cfg = &self.inner.config;
         let key = peer.pubkey_ed25519;
-        let mut cursor = lock(&self.inner.cursors).get(&key).copied();
+        let start = lock(&self.inner.cursors).get(&key).copied();
+        let mut cursor = start;
         let budget = cfg.buckets_per_peer_round.max(1);
         let mut compared = 0usize;
         let mut differing: Vec<BucketId> = Vec::new();
@@ -595,17 +596,6 @@ impl Replica {
             }
             cursor = last;
         }
-        {
-            let mut cursors = lock(&self.inner.cursors);
-            match cursor {
-                Some(c) => {
-                    cursors.insert(key, c);
-                }
-                None => {
-                    cursors.remove(&key);
-                }
-            }
-        }
         report.buckets_compared += compared;
         report.buckets_differing += differing.len();
         add(&self.inner.metrics.buckets_compared, compared as u64);
@@ -614,9 +604,18 @@ impl Replica {
             differing.len() as u64,
         );
 
+        // Entries are asked for only while the pull budget lasts, and the next round resumes
+        // at the first differing bucket not wholly pulled: a member far behind neither fetches
+        // entries it cannot act on this round nor skips buckets until the next full pass.
+        let max_pulls = cfg.max_pulls_per_peer_round;
         let mut pulls: Vec<MessageHash> = Vec::new();
         let mut pulled_total = 0usize;
+        // Per differing bucket handled: the pulls queued up to and including it.
+        let mut queued_through: Vec<usize> = Vec::with_capacity(differing.len());
         for chunk in differing.chunks(MAX_BUCKETS_PER_REQUEST) {
+            if pulled_total + pulls.len() >= max_pulls {
+                break;
+            }
             let ask = pb::reconcile_request::Ask::Entries(pb::EntriesRequest {
                 buckets: chunk.iter().map(|(o, ns)| bucket(o, *ns)).collect(),
             });
@@ -624,32 +623,53 @@ impl Replica {
             else {
                 return Err(bad_answer("entries were expected"));
             };
+            // The peer's answer for each bucket of the chunk, in the chunk's order (a bucket
+            // it left out has nothing to pull).
+            let mut answers: HashMap<BucketId, &pb::BucketEntries> = HashMap::new();
             for remote in &entries.buckets {
-                let Some(Ok((owner, ns))) = remote.bucket.as_ref().map(bucket_from_wire) else {
-                    continue;
-                };
-                if !chunk.contains(&(owner, ns)) {
-                    continue;
-                }
-                self.merge_bucket(owner, ns, remote, &mut pulls, report)
-                    .await?;
-                while pulls.len() >= MAX_HASHES_PER_REQUEST
-                    && pulled_total < cfg.max_pulls_per_peer_round
+                if let Some(Ok(id)) = remote.bucket.as_ref().map(bucket_from_wire)
+                    && chunk.contains(&id)
                 {
+                    answers.entry(id).or_insert(remote);
+                }
+            }
+            for id in chunk {
+                if let Some(remote) = answers.get(id) {
+                    self.merge_bucket(id.0, id.1, remote, &mut pulls, report)
+                        .await?;
+                }
+                queued_through.push(pulled_total + pulls.len());
+                while pulls.len() >= MAX_HASHES_PER_REQUEST && pulled_total < max_pulls {
                     let batch: Vec<MessageHash> = pulls.drain(..MAX_HASHES_PER_REQUEST).collect();
                     pulled_total += batch.len();
                     self.pull(&mut stream, view, batch, report).await?;
                 }
             }
         }
-        let room = cfg.max_pulls_per_peer_round.saturating_sub(pulled_total);
-        if pulls.len() > room {
-            report.more = true;
-        }
+        let room = max_pulls.saturating_sub(pulled_total);
         pulls.truncate(room);
         if !pulls.is_empty() {
+            pulled_total += pulls.len();
             self.pull(&mut stream, view, pulls, report).await?;
         }
+        // The first differing bucket left with pulls undone (or not reached): the next round
+        // starts right before it.
+        let unfinished = queued_through
+            .iter()
+            .position(|q| *q > pulled_total)
+            .or((queued_through.len() < differing.len()).then_some(queued_through.len()));
+        if let Some(i) = unfinished {
+            report.more = true;
+            cursor = match i.checked_sub(1) {
+                Some(before) => Some(differing[before]),
+                None => start,
+            };
+        }
+        let mut cursors = lock(&self.inner.cursors);
+        match cursor {
+            Some(c) => cursors.insert(key, c),
+            None => cursors.remove(&key),
+        };
         Ok(())
     }
 

@@ -512,6 +512,54 @@ async fn work_per_round_is_bounded_and_continues_where_it_stopped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_short_of_pull_budget_resumes_at_the_bucket_it_left() {
+    // 16 accounts in step on both members; then the second misses 12 messages of one account.
+    // Windows of 4 buckets, 4 pulls per round: the member must stay on that bucket until it
+    // is whole, not move on through the three windows that are in step and come back later.
+    let mut net = Net::start_with(2, |c| {
+        c.buckets_per_peer_round = 4;
+        c.max_pulls_per_peer_round = 4;
+    })
+    .await;
+    net.assign(&[Some(SWARM_A); 2]);
+    let now = net.now();
+    let owners: Vec<_> = (0..16u64).map(|i| owner_at(SWARM_A + i, i)).collect();
+    for (i, o) in owners.iter().enumerate() {
+        for n in &net.nodes {
+            n.write(
+                "store",
+                store_params(o, 0, format!("in step {i}").as_bytes(), now),
+                now,
+            )
+            .await;
+        }
+    }
+    assert_eq!(net.nodes[1].digests(now), net.nodes[0].digests(now));
+    net.nodes[1].set_up(false);
+    for i in 0..12 {
+        net.nodes[0]
+            .write(
+                "store",
+                store_params(&owners[7], 0, format!("missed {i}").as_bytes(), now),
+                now,
+            )
+            .await;
+    }
+    net.nodes[1].set_up(true);
+    let mut rounds = 0;
+    while net.nodes[1].digests(now) != net.nodes[0].digests(now) {
+        let r = net.nodes[1].replica.reconcile_round().await;
+        assert!(r.messages_pulled <= 4, "{r:?}");
+        rounds += 1;
+        assert!(
+            rounds <= 6,
+            "at most 3 rounds to reach the window, then 3 of 4 pulls each"
+        );
+    }
+    assert_eq!(net.nodes[1].replica.metrics().messages_pulled, 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_far_behind_runs_its_rounds_back_to_back() {
     // A pull budget of 4 per peer and round, rounds an hour apart: only back-to-back rounds
     // can bring 24 messages within the test's time.
