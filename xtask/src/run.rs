@@ -32,6 +32,61 @@ where
     if let Some(dir) = ROCKSDB_ARCHIVE.get() {
         cmd.env("ROCKSDB_LIB_DIR", dir).env("ROCKSDB_STATIC", "1");
     }
+    if let Some(driver) = CLIPPY_DRIVER.get() {
+        // clippy-driver reads its own arguments from `CLIPPY_ARGS`, separated by this marker
+        // (as `cargo clippy` passes them).
+        cmd.env("RUSTC_WORKSPACE_WRAPPER", driver).env(
+            "CLIPPY_ARGS",
+            "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+        );
+    }
+    cmd
+}
+
+/// clippy-driver, once [`lint_every_build`] was called.
+static CLIPPY_DRIVER: OnceLock<PathBuf> = OnceLock::new();
+
+/// From now on every [`cargo`] command compiles the workspace's own crates through
+/// clippy-driver with every warning denied: what `cargo clippy -- -D warnings` checks, but
+/// while producing the real artifacts, so the test build is also the lint run and CI compiles
+/// the workspace once instead of once to check and once to test. Dependencies are compiled
+/// by rustc as before (cargo applies `RUSTC_WORKSPACE_WRAPPER` to workspace members only);
+/// the workspace's own crates get their own fingerprint, so every later command of the run
+/// must keep the wrapper or they are compiled again.
+///
+/// # Errors
+/// When the toolchain has no clippy-driver (`rustup component add clippy`).
+pub(crate) fn lint_every_build() -> anyhow::Result<()> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .context("asking rustc for its sysroot")?;
+    if !out.status.success() {
+        bail!("`rustc --print sysroot` failed: {}", out.status);
+    }
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let driver = sysroot.join("bin").join("clippy-driver");
+    if !driver.is_file() {
+        bail!(
+            "{} is missing: install clippy for this toolchain (`rustup component add clippy`)",
+            driver.display()
+        );
+    }
+    let _ = CLIPPY_DRIVER.set(driver);
+    Ok(())
+}
+
+/// A [`cargo`] command without the lint wrapper of [`lint_every_build`] (for another
+/// workspace, such as `fuzz/`, whose crates are not the ones being linted).
+pub(crate) fn cargo_unlinted<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = cargo(args);
+    cmd.env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS");
     cmd
 }
 
@@ -133,7 +188,7 @@ pub(crate) fn ensure_cargo_tool(name: &str, krate: &str) -> anyhow::Result<()> {
     eprintln!(
         "xtask: `cargo {name}` is not installed; installing it with `cargo install --locked {krate}`"
     );
-    run(&mut cargo(["install", "--locked", krate])).with_context(|| {
+    run(&mut cargo_unlinted(["install", "--locked", krate])).with_context(|| {
         format!("installing {krate} (install it by hand: `cargo install --locked {krate}`)")
     })
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 
-use crate::run::{cargo, ensure_cargo_tool, root, run as exec};
+use crate::run::{cargo_unlinted as cargo, ensure_cargo_tool, root, run as exec};
 
 /// Every target, with the parser it feeds.
 const TARGETS: &[(&str, &str)] = &[
@@ -81,8 +81,15 @@ const TARGETS: &[(&str, &str)] = &[
 /// Seconds of each target in CI's smoke run.
 const SMOKE_SECS: u64 = 4;
 
-/// The build and run flags: stable-compatible, overflow checks on.
-const FLAGS: &[&str] = &["--sanitizer", "none", "--debug-assertions"];
+/// The build and run flags: stable-compatible, overflow checks on, and 16 codegen units
+/// (cargo-fuzz's default of 1 serialises the codegen of each target on CI's two cores).
+const FLAGS: &[&str] = &[
+    "--sanitizer",
+    "none",
+    "--debug-assertions",
+    "--codegen-units",
+    "16",
+];
 
 /// Options of `cargo xtask fuzz`.
 #[derive(Debug, clap::Args)]
