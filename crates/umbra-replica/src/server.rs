@@ -169,6 +169,7 @@ impl Replica {
         Ok(crate::tls::incoming(
             listener,
             config,
+            self.inner.view.clone(),
             self.inner.metrics.clone(),
         ))
     }

@@ -25,12 +25,16 @@
 //! handshake).
 //! - **Accepting** ([`incoming`]): at most [`MAX_HANDSHAKES`] handshakes at once (more
 //!   connections are dropped at once) and each within [`HANDSHAKE_TIMEOUT`], so a slow or
-//!   silent client cannot hold a slot; a failed handshake is counted
+//!   silent client cannot hold a slot for long; connections from addresses that are no listed
+//!   node's hold at most [`MAX_STRANGER_HANDSHAKES`] slots together and
+//!   [`MAX_HANDSHAKES_PER_STRANGER`] each, so hosts stalling their handshakes cannot lock the
+//!   list's nodes out; a refused or failed handshake is counted
 //!   (`umbra_replica_refused_handshake_total`).
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -39,7 +43,7 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use umbra_crypto::Ed25519PublicKey;
@@ -57,6 +61,12 @@ use crate::view::ViewHandle;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most TLS handshakes in progress at once on the peer port; connections beyond it are closed.
 pub const MAX_HANDSHAKES: usize = 64;
+/// Of [`MAX_HANDSHAKES`], most held at once by connections from addresses that are no listed
+/// node's (a stranger, or a node whose address the list does not know yet): the rest stay
+/// free for the list's nodes.
+pub const MAX_STRANGER_HANDSHAKES: usize = MAX_HANDSHAKES / 4;
+/// Most handshakes at once from one address that is no listed node's.
+pub const MAX_HANDSHAKES_PER_STRANGER: usize = 4;
 
 /// Accepts a client certificate only if it certifies a key of the current verified node list
 /// (any listed node: which calls it may make is the peer service's decision).
@@ -204,18 +214,105 @@ impl AsyncWrite for PeerTlsStream {
     }
 }
 
+/// The handshake slots of the peer port (see [`incoming`]).
+#[derive(Debug)]
+struct HandshakeSlots {
+    all: Arc<Semaphore>,
+    strangers: Arc<Semaphore>,
+    per_stranger: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// A handshake's hold on its slots, given back when dropped.
+struct HandshakeSlot {
+    _all: OwnedSemaphorePermit,
+    _stranger: Option<StrangerSlot>,
+}
+
+/// The stranger's share of a [`HandshakeSlot`].
+struct StrangerSlot {
+    _permit: OwnedSemaphorePermit,
+    ip: IpAddr,
+    slots: Arc<HandshakeSlots>,
+}
+
+impl Drop for StrangerSlot {
+    fn drop(&mut self) {
+        let mut per = self
+            .slots
+            .per_stranger
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = per.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl HandshakeSlots {
+    fn new() -> Arc<Self> {
+        Arc::new(HandshakeSlots {
+            all: Arc::new(Semaphore::new(MAX_HANDSHAKES)),
+            strangers: Arc::new(Semaphore::new(MAX_STRANGER_HANDSHAKES)),
+            per_stranger: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A slot for a handshake from `ip` (`listed`: the address of a node of the list), or
+    /// `None` when its share is taken.
+    fn take(self: &Arc<Self>, ip: IpAddr, listed: bool) -> Option<HandshakeSlot> {
+        let all = self.all.clone().try_acquire_owned().ok()?;
+        if listed {
+            return Some(HandshakeSlot {
+                _all: all,
+                _stranger: None,
+            });
+        }
+        let mut per = self
+            .per_stranger
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if per.get(&ip).copied().unwrap_or(0) >= MAX_HANDSHAKES_PER_STRANGER {
+            return None;
+        }
+        let permit = self.strangers.clone().try_acquire_owned().ok()?;
+        *per.entry(ip).or_insert(0) += 1;
+        Some(HandshakeSlot {
+            _all: all,
+            _stranger: Some(StrangerSlot {
+                _permit: permit,
+                ip,
+                slots: self.clone(),
+            }),
+        })
+    }
+}
+
+/// Whether `ip` is the address of a node of `view`'s list.
+fn is_listed(view: &ViewHandle, ip: IpAddr) -> bool {
+    let IpAddr::V4(ip) = ip.to_canonical() else {
+        return false;
+    };
+    view.get().nodes().values().any(|n| n.public_ip == ip)
+}
+
 /// The TLS connections of `listener`, for tonic's `serve_with_incoming`: handshakes run in
-/// their own tasks, at most [`MAX_HANDSHAKES`] at once, each within [`HANDSHAKE_TIMEOUT`];
-/// failures are counted in `metrics` and never end the stream. The accepting task ends when the
-/// stream is dropped.
+/// their own tasks, at most [`MAX_HANDSHAKES`] at once (of which connections from addresses
+/// that are no node's of `view` hold at most [`MAX_STRANGER_HANDSHAKES`], and
+/// [`MAX_HANDSHAKES_PER_STRANGER`] per address), each within [`HANDSHAKE_TIMEOUT`]; refusals
+/// and failures are counted in `metrics` and never end the stream. The accepting task ends
+/// when the stream is dropped.
 pub fn incoming(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
+    view: ViewHandle,
     metrics: Arc<ReplicaMetrics>,
 ) -> impl Stream<Item = Result<PeerTlsStream, std::io::Error>> + Send + 'static {
     let (tx, rx) = mpsc::channel(MAX_HANDSHAKES);
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let slots = HandshakeSlots::new();
     tokio::spawn(async move {
         loop {
             let (tcp, remote) = tokio::select! {
@@ -230,7 +327,8 @@ pub fn incoming(
                     }
                 },
             };
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
+            let ip = remote.ip();
+            let Some(slot) = slots.take(ip, is_listed(&view, ip)) else {
                 add(&metrics.refused_handshake, 1);
                 continue;
             };

@@ -482,3 +482,63 @@ async fn slow_handshakes_are_bounded_and_cut() {
     member.reconcile(&target, &digests_page()).await.unwrap();
     assert!(net.nodes[0].replica.metrics().refused_handshake > tls::MAX_HANDSHAKES as u64);
 }
+
+/// A TCP connection to `addr` from the loopback address `from` (any of 127.0.0.0/8).
+async fn connect_from(from: [u8; 4], addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Whether the node closes `conn` at once (a refused handshake slot) rather than waiting for
+/// a ClientHello.
+async fn closed_at_once(conn: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 16];
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), conn.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_stalling_handshakes_cannot_lock_the_members_out() {
+    let mut net = Net::start(2).await;
+    net.assign(&[Some(SWARM_A); 2]);
+    let addr = net.nodes[0].addr;
+    // The list's nodes are at 127.0.0.1; 127.0.0.2 and up are strangers.
+    let mut idle = Vec::new();
+    for _ in 0..tls::MAX_HANDSHAKES_PER_STRANGER {
+        idle.push(connect_from([127, 0, 0, 2], addr).await);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut extra = connect_from([127, 0, 0, 2], addr).await;
+    assert!(
+        closed_at_once(&mut extra).await,
+        "one stranger beyond its share"
+    );
+    assert!(
+        !closed_at_once(&mut idle[0]).await,
+        "its first ones wait for a hello"
+    );
+    // Other strangers fill the strangers' share...
+    let others = tls::MAX_STRANGER_HANDSHAKES / tls::MAX_HANDSHAKES_PER_STRANGER - 1;
+    for i in 0..others {
+        for _ in 0..tls::MAX_HANDSHAKES_PER_STRANGER {
+            idle.push(connect_from([127, 0, 0, 3 + i as u8], addr).await);
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut fresh = connect_from([127, 0, 0, 100], addr).await;
+    assert!(
+        closed_at_once(&mut fresh).await,
+        "a new stranger once the share is taken"
+    );
+    let refused = net.nodes[0].replica.metrics().refused_handshake;
+    assert!(refused >= 2, "{refused}");
+    // ...and a member is served all the same, while they stall.
+    let member = client(node_identity(1));
+    let target = net.nodes[0].member(SWARM_A, true);
+    member.reconcile(&target, &digests_page()).await.unwrap();
+    assert_eq!(idle.len(), tls::MAX_STRANGER_HANDSHAKES);
+}
