@@ -27,6 +27,14 @@ pub struct Switcher {
     lock: Option<ProfileLock>,
     /// The switch under way: where to, and since when the old back end is closing.
     pending: Option<(Target, u64)>,
+    /// The previous back end stopping on a thread of its own, with its profile's lock.
+    stopping: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Switcher {
+    fn drop(&mut self) {
+        self.wait_for_the_old_back_end();
+    }
 }
 
 impl std::fmt::Debug for Switcher {
@@ -70,6 +78,7 @@ impl Switcher {
             wake: Arc::new(wake),
             lock,
             pending: None,
+            stopping: None,
         }
     }
 
@@ -108,15 +117,36 @@ impl Switcher {
 
     /// Stops `old` (after it closed), releases its profile and starts a back end on
     /// `target`'s profile and network.
+    ///
+    /// Stopping a back end's runtime can take up to a second (a poll or a delivery attempt
+    /// cut short), so it happens on a thread of its own and the window does not freeze; the
+    /// old profile's lock goes with it and is released only once it has stopped. Only a
+    /// switch back to that profile before then waits for it.
     pub(crate) fn start(
         &mut self,
         old: Option<Backend>,
         target: &Target,
     ) -> Result<Backend, String> {
-        drop(old);
-        self.lock = None;
-        self.lock =
-            Some(ProfileLock::acquire(&target.profile).map_err(|e| e.report().to_string())?);
+        self.wait_for_the_old_back_end();
+        let old_lock = self.lock.take();
+        let stop = move || {
+            drop(old);
+            drop(old_lock);
+        };
+        // Should no thread be available, it is stopped here, as it would be without one.
+        self.stopping = std::thread::Builder::new()
+            .name("umbra-stop-backend".into())
+            .spawn(stop)
+            .ok();
+        let lock = match ProfileLock::acquire(&target.profile) {
+            Ok(lock) => lock,
+            Err(_) if self.stopping.is_some() => {
+                self.wait_for_the_old_back_end();
+                ProfileLock::acquire(&target.profile).map_err(|e| e.report().to_string())?
+            }
+            Err(e) => return Err(e.report().to_string()),
+        };
+        self.lock = Some(lock);
         let config = BackendConfig {
             profile_dir: target.profile.clone(),
             network: NetworkSource::File(target.file.clone()),
@@ -126,6 +156,14 @@ impl Switcher {
         let wake = self.wake.clone();
         Backend::start(config, move || wake())
             .map_err(|e| format!("starting the back end: {}", e.report()))
+    }
+
+    /// Waits until the back end stopped by the last switch has stopped and released its
+    /// profile.
+    fn wait_for_the_old_back_end(&mut self) {
+        if let Some(stopping) = self.stopping.take() {
+            let _ = stopping.join();
+        }
     }
 
     /// The starting profile (shown in Settings).
