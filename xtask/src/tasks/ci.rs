@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::run::{cargo, has_cargo_tool, run as exec};
+use crate::run::{cargo, cargo_unlinted, has_cargo_tool, run as exec};
 
 pub(crate) fn run() -> anyhow::Result<()> {
     let start = Instant::now();
@@ -35,7 +35,8 @@ pub(crate) fn run() -> anyhow::Result<()> {
     ]))?;
 
     step("docs");
-    let mut doc = cargo(["doc", "--workspace", "--no-deps", "--locked"]);
+    // Linted already: rustdoc needs the crates checked, not linted once more.
+    let mut doc = cargo_unlinted(["doc", "--workspace", "--no-deps", "--locked"]);
     doc.env("RUSTDOCFLAGS", "-Dwarnings");
     exec(&mut doc)?;
 
