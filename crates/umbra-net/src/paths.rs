@@ -587,6 +587,13 @@ impl PathManager {
         true
     }
 
+    /// Leaves guard `g` out for [`GUARD_BENCH_MS`] from `now_ms`, a miss for the round.
+    fn bench(&mut self, g: Ed25519PublicKey, now_ms: u64) {
+        self.benched
+            .insert(g, now_ms.saturating_add(GUARD_BENCH_MS));
+        self.missed.insert(g);
+    }
+
     /// Ends a maintenance round. If a path is live (the client reaches the network), each
     /// guard benched during the round counts a miss, and one at [`PathConfig::guard_misses`]
     /// is replaced. Without a live path nothing is counted: the client's own connection may
@@ -648,9 +655,7 @@ impl PathManager {
             && guard_failed_itself(failure)
         {
             if self.guards.iter().any(|x| x.node == g && x.confirmed) {
-                self.benched
-                    .insert(g, path.built_at_ms.saturating_add(GUARD_BENCH_MS));
-                self.missed.insert(g);
+                self.bench(g, path.built_at_ms);
                 implicated.retain(|n| *n != g);
             } else {
                 out.guards_changed |= self.drop_guards(|x| x.node == g);
@@ -695,11 +700,17 @@ impl PathManager {
     ///   relay that lies to push us off honest nodes soon strikes itself out);
     /// - an error sealed by the destination: a strike on the destination only (the path
     ///   delivered the request).
+    ///
+    /// A *confirmed* guard that failed itself (unreachable, or its own sealed error) is not
+    /// struck: its path is retired at once and the guard benched at `now_ms`, as when a path
+    /// test fails ([`Self::reject`]), so a client whose own connection drops for a while
+    /// keeps its guards.
     pub fn report(
         &mut self,
         path_id: u64,
         destination: Option<&Ed25519PublicKey>,
         failure: &Failure,
+        now_ms: u64,
     ) -> ReportOutcome {
         let mut out = ReportOutcome::default();
         let Some(idx) = self.paths.iter().position(|p| p.id == path_id) else {
@@ -716,6 +727,19 @@ impl PathManager {
             .iter()
             .map(|n| n.pubkey_ed25519)
             .collect();
+        if let Some(g) = path_nodes.first().copied()
+            && guard_failed_itself(failure)
+            && self.guards.iter().any(|x| x.node == g && x.confirmed)
+        {
+            tracing::debug!(
+                path = path_id,
+                "the guard failed; benching it and retiring its path"
+            );
+            self.bench(g, now_ms);
+            self.paths.retain(|p| p.id != path_id);
+            out.retired_paths.push(path_id);
+            return out;
+        }
         let (blame_path, nodes) = self.implicated(&path_nodes, destination, failure);
         for n in &nodes {
             self.strike(n, &mut out);

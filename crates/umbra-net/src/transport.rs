@@ -876,6 +876,7 @@ impl OnionTransport {
                                         status: f.status,
                                         body: f.body.clone(),
                                     },
+                                    self.now(),
                                 );
                                 if out.guards_changed {
                                     self.persist(&st)?;
@@ -903,7 +904,9 @@ impl OnionTransport {
                 },
             };
             let mut st = self.state();
-            let out = st.paths.report(path.id, dest_key.as_ref(), &failure);
+            let out = st
+                .paths
+                .report(path.id, dest_key.as_ref(), &failure, self.now());
             if out.guards_changed {
                 self.persist(&st)?;
             }

@@ -346,22 +346,65 @@ async fn a_forged_error_blames_the_path_not_the_node_it_names() {
 }
 
 #[tokio::test]
-async fn an_unreachable_guard_is_struck_and_replaced() {
-    let (net, _clock, t) = setup(20, 2, config());
+async fn an_unreachable_guard_is_benched_then_replaced_after_three_missed_rounds() {
+    let (net, clock, t) = setup(20, 2, config());
     t.ensure_ready().await.unwrap();
     let guard = t.paths()[0].nodes[0].pubkey_ed25519;
     net.set_behaviour(&guard, Behaviour::Down);
     let acc = account(4);
-    for _ in 0..20 {
+    let send = async || {
         storage_ok(
             t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
                 .await
                 .unwrap(),
         );
+    };
+    // Within the bench: every request goes through the other path, the guard stays.
+    for _ in 0..20 {
+        send().await;
     }
-    assert!(t.is_failed(&guard));
-    let guards: Vec<_> = t.guards().iter().map(|g| g.node).collect();
-    assert!(!guards.contains(&guard));
+    assert!(t.paths().iter().all(|p| !p.contains(&guard)));
+    let kept = t.guards().into_iter().find(|g| g.node == guard).unwrap();
+    assert_eq!(kept.misses, 1);
+    assert!(!t.is_failed(&guard), "benched, not struck out");
+    // A minute later it is tried again and missed again; the third miss replaces it.
+    for round in 2..=3 {
+        clock.advance(61_000);
+        send().await;
+        let now: Vec<_> = t.guards().iter().map(|g| g.node).collect();
+        assert_eq!(now.contains(&guard), round < 3, "round {round}: {now:?}");
+    }
+    send().await;
+    assert_eq!(t.paths().len(), 2);
+    assert_eq!(t.guard_churn().dropped, 1);
+}
+
+#[tokio::test]
+async fn a_long_running_client_that_goes_offline_keeps_its_guards() {
+    let (net, clock, t) = setup(20, 2, config());
+    t.ensure_ready().await.unwrap();
+    let guards = t.guards();
+    let acc = account(4);
+    for k in net.node_keys() {
+        net.set_behaviour(&k, Behaviour::Down);
+    }
+    for _ in 0..5 {
+        assert!(
+            t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+                .await
+                .is_err()
+        );
+        clock.advance(61_000);
+    }
+    for k in net.node_keys() {
+        net.set_behaviour(&k, Behaviour::Honest);
+    }
+    storage_ok(
+        t.send(Destination::Swarm(acc), rpc("retrieve", &acc))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(t.guards(), guards, "the same entry nodes, no miss counted");
     assert_eq!(t.paths().len(), 2);
 }
 
