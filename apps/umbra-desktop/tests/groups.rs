@@ -370,3 +370,16 @@ fn a_group_draft_survives_the_app_being_killed() {
         Some("bring water")
     );
 }
+
+#[test]
+fn a_long_group_history_comes_a_page_at_a_time_and_scrolls_to_its_start() {
+    let mut p = Pair::new();
+    let group = hikers(&mut p);
+    // More than one page (200) of Bob's messages.
+    for i in 0..260 {
+        p.rt.block_on(p.bob.send_group_text(&group, &format!("line {i:03}")))
+            .unwrap();
+    }
+    // The first message is not in the first page: only scrolling for the next brings it.
+    a_long_list_is_windowed_and_scrolls_to_its_start(&mut p.h);
+}

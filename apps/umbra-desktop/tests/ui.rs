@@ -461,29 +461,5 @@ fn a_long_conversation_lays_out_only_what_is_in_view_and_scrolls_to_its_start() 
         p.rt.block_on(p.bob.send_text(&alice, &format!("line {i:03}")))
             .unwrap();
     }
-    let h = &mut p.h;
-    wait_label(h, "line 259");
-    h.run_steps(5);
-    // The newest are drawn, the oldest are not laid out at all.
-    let drawn = h.query_all_by_label_contains("line ").count();
-    assert!(drawn < 60, "{drawn} of 260 rows laid out");
-    assert!(h.query_by_label("line 000").is_none());
-    // The mouse wheel reaches the first message.
-    let over = h.get_by_label("line 259").rect().center();
-    let mut steps = 0;
-    while h.query_by_label("line 000").is_none() {
-        steps += 1;
-        assert!(steps < 2_000, "the first message never came into view");
-        h.event(egui::Event::PointerMoved(over));
-        h.event(egui::Event::MouseWheel {
-            unit: egui::MouseWheelUnit::Point,
-            delta: egui::vec2(0.0, 400.0),
-            phase: egui::TouchPhase::Move,
-            source: egui::MouseWheelSource::Wheel,
-            modifiers: egui::Modifiers::NONE,
-        });
-        h.step();
-    }
-    let drawn = h.query_all_by_label_contains("line ").count();
-    assert!(drawn < 60, "{drawn} rows laid out at the top");
+    a_long_list_is_windowed_and_scrolls_to_its_start(&mut p.h);
 }

@@ -105,18 +105,22 @@ impl ReadMarks {
 pub(super) struct GroupsPart {
     pub(super) groups: Vec<GroupSummary>,
     pub(super) history: Option<(String, Vec<GroupChatMessage>)>,
+    /// Older messages of the open group exist than `history` holds.
+    pub(super) history_more: bool,
     pub(super) names: BTreeMap<SessionId, String>,
 }
 
-/// Reads every group, its history and the names of the people in them; the open group's
-/// messages are marked read.
+/// Reads every group, the newest `limit` messages of the open one and the names of the people
+/// in them; the open group's messages are marked read.
 pub(super) fn read(
     m: &Messenger,
     marks: &ReadMarks,
     open: Option<&str>,
+    limit: usize,
 ) -> Result<GroupsPart, MessengerError> {
     let mut groups = Vec::new();
     let mut history = None;
+    let mut history_more = false;
     let mut people = BTreeSet::new();
     for view in m.groups()? {
         // Only the open group's history is read; the others' last message and unread count
@@ -124,7 +128,8 @@ pub(super) fn read(
         let is_open = open == Some(view.id.as_str());
         let mut activity = m.group_activity(&view.id, marks.get(&view.id))?;
         if is_open {
-            let messages = m.group_history(&view.id)?;
+            let (messages, more) = m.recent_group_history(&view.id, limit)?;
+            history_more = more;
             if let Some(save) = marks.advance(&view.id, activity.newest_received_ms) {
                 m.set_app_value(persist::GROUP_READ_KEY, &save)?;
                 activity.unread = 0;
@@ -157,6 +162,7 @@ pub(super) fn read(
     Ok(GroupsPart {
         groups,
         history,
+        history_more,
         names,
     })
 }

@@ -126,7 +126,7 @@ pub(crate) enum Command {
     },
     /// Deliver the outbox now instead of at its next retry.
     RetryNow,
-    /// Show another page of older messages of the open conversation.
+    /// Show another page of older messages of the open conversation or group.
     MoreHistory,
     /// Stop after every command before this one is done (before switching networks);
     /// answered by [`Update::Closed`].
@@ -329,6 +329,8 @@ pub(crate) struct Snapshot {
     pub(crate) groups: Vec<GroupSummary>,
     /// The open group's messages.
     pub(crate) group_history: Option<(String, Vec<GroupChatMessage>)>,
+    /// Older messages of that group exist ([`Command::MoreHistory`] shows them).
+    pub(crate) group_history_more: bool,
     /// The names we know of the groups' members and authors (nickname or display name).
     pub(crate) names: std::collections::BTreeMap<SessionId, String>,
     /// The open conversation's attachments, oldest first.

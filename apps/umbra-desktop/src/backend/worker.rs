@@ -282,15 +282,15 @@ impl Shared {
     /// Shows a conversation or a group (or nothing).
     pub(super) fn set_current(&self, chat: Option<SessionId>, group: Option<String>) {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        if *current != chat {
+        let mut current_group = self
+            .current_group
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *current != chat || *current_group != group {
             self.history_limit.store(HISTORY_PAGE, Ordering::Relaxed);
         }
         *current = chat;
-        drop(current);
-        *self
-            .current_group
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = group;
+        *current_group = group;
     }
 
     /// Reads everything the UI mirrors and sends it.
@@ -308,7 +308,8 @@ impl Shared {
                 (None, Some(group)) => (None, self.m.group_attachments(group)?),
                 (None, None) => (None, Vec::new()),
             };
-            let g = groups::read(&self.m, &self.marks, group.as_deref())?;
+            let limit = self.history_limit.load(Ordering::Relaxed);
+            let g = groups::read(&self.m, &self.marks, group.as_deref(), limit)?;
             Ok(Snapshot {
                 chats: self.m.conversations()?,
                 requests: self.m.requests()?,
@@ -318,6 +319,7 @@ impl Shared {
                 outbox: self.m.outbox()?,
                 groups: g.groups,
                 group_history: g.history,
+                group_history_more: g.history_more,
                 names: g.names,
                 attachments,
             })

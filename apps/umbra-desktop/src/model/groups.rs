@@ -199,6 +199,8 @@ impl Model {
     pub(crate) fn open_group(&mut self, id: String) {
         if self.open_group.as_deref() != Some(id.as_str()) {
             self.group_history.clear();
+            self.group_history_more = false;
+            self.asked_more = false;
             self.attachments.list.clear();
             self.group_panel = GroupPanel::default();
         }

@@ -336,6 +336,8 @@ pub(crate) struct Model {
     /// The open group (never at the same time as `open`) and its messages.
     pub(crate) open_group: Option<String>,
     pub(crate) group_history: Vec<GroupChatMessage>,
+    /// Older messages of the open group exist than `group_history` holds.
+    pub(crate) group_history_more: bool,
     /// Unsent text per group (kept while the app runs).
     pub(crate) group_drafts: BTreeMap<String, String>,
     pub(crate) group_pending: Vec<groups::GroupPending>,
@@ -492,6 +494,8 @@ impl Model {
             && Some(&group) == self.open_group.as_ref()
         {
             self.group_history = messages;
+            self.group_history_more = s.group_history_more;
+            self.asked_more = false;
         }
         // A group left or declined (here or on another device) is gone from the list.
         if let Some(open) = &self.open_group

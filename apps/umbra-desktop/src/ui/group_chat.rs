@@ -33,11 +33,12 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
     let mut chosen = None;
     let admin = m.open_group_summary().is_some_and(|g| g.view.admin);
     let active = m.open_group_active();
+    let mut near_top = false;
     messages_area().show_viewport(ui, |ui, viewport| {
         ui.add_space(8.0);
         let history = &m.group_history;
-        // Groups read their whole history (no pages yet).
-        let _near_top = rows::show(
+        // The newest page; scrolling near its top asks for the one before.
+        near_top = rows::show(
             ui,
             viewport,
             egui::Id::unique(("group rows", &group)),
@@ -81,6 +82,10 @@ pub(super) fn show(ui: &mut egui::Ui, m: &mut Model, now: u64, out: &mut Vec<Com
             ui.label("No messages yet. Say hello to the group!");
         }
     });
+    if near_top && m.group_history_more && !m.asked_more {
+        m.asked_more = true;
+        out.push(Command::MoreHistory);
+    }
     attachments::apply(m, files, out);
     match chosen {
         Some(Chosen::Select(hash)) => {

@@ -213,3 +213,37 @@ pub(crate) fn short(id: &SessionId) -> String {
     let hex = id.to_hex();
     format!("{}…{}", &hex[..6], &hex[hex.len() - 4..])
 }
+
+/// The open list holds "line 000" to "line 259": it lays out only what is in view (the
+/// oldest rows not at all), and the mouse wheel reaches its first row.
+pub(crate) fn a_long_list_is_windowed_and_scrolls_to_its_start(h: &mut Harness<'_, DesktopApp>) {
+    wait_label(h, "line 259");
+    h.run_steps(5);
+    let drawn = h.query_all_by_label_contains("line ").count();
+    assert!(drawn < 60, "{drawn} of 260 rows laid out");
+    assert!(h.query_by_label("line 000").is_none());
+    let over = h.get_by_label("line 259").rect().center();
+    wheel_up_until(h, over, "line 000");
+    let drawn = h.query_all_by_label_contains("line ").count();
+    assert!(drawn < 60, "{drawn} rows laid out at the top");
+}
+
+/// Turns the mouse wheel up over `over` until `label` is in view (at most 2 000 turns; the
+/// back end answers between frames, so pages of older rows arrive on the way).
+pub(crate) fn wheel_up_until(h: &mut Harness<'_, DesktopApp>, over: egui::Pos2, label: &str) {
+    let mut turns = 0;
+    while h.query_by_label(label).is_none() {
+        turns += 1;
+        assert!(turns < 2_000, "{label:?} never came into view");
+        h.event(egui::Event::PointerMoved(over));
+        h.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(0.0, 400.0),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Wheel,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.step();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

@@ -625,7 +625,7 @@ pub(crate) fn recent_history(
          AND (expires_at_ms IS NULL OR expires_at_ms > ?2) ORDER BY sent_ms DESC, id DESC
          LIMIT ?3"
     ))?;
-    let mut newest: Vec<Message> = stmt
+    let newest: Vec<Message> = stmt
         .query_map(
             params![
                 with.to_hex(),
@@ -635,10 +635,16 @@ pub(crate) fn recent_history(
             message_row,
         )
         .and_then(Iterator::collect)?;
+    Ok(oldest_first_page(newest, limit))
+}
+
+/// The rows of a newest-first query asked for `limit + 1`: the newest `limit`, oldest first,
+/// and whether there were more.
+fn oldest_first_page<T>(mut newest: Vec<T>, limit: usize) -> (Vec<T>, bool) {
     let more = newest.len() > limit;
     newest.truncate(limit);
     newest.reverse();
-    Ok((newest, more))
+    (newest, more)
 }
 
 /// Unread, unexpired incoming messages of the conversation with `with`.
@@ -1699,6 +1705,32 @@ pub(crate) fn group_history(
     ))?;
     stmt.query_map(params![id, i("now", now)?], group_message_row)
         .and_then(Iterator::collect)
+}
+
+/// The newest `limit` messages of group `id` not expired at `now`, oldest first, and whether
+/// older ones exist.
+pub(crate) fn recent_group_history(
+    conn: &Connection,
+    id: &str,
+    now: u64,
+    limit: usize,
+) -> rusqlite_cipher::Result<(Vec<super::model::GroupChatMessage>, bool)> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages WHERE group_id = ?1
+         AND (expires_at_ms IS NULL OR expires_at_ms > ?2) ORDER BY sent_ms DESC, id DESC
+         LIMIT ?3"
+    ))?;
+    let newest: Vec<super::model::GroupChatMessage> = stmt
+        .query_map(
+            params![
+                id,
+                i("now", now)?,
+                i("limit", limit.saturating_add(1) as u64)?
+            ],
+            group_message_row,
+        )
+        .and_then(Iterator::collect)?;
+    Ok(oldest_first_page(newest, limit))
 }
 
 /// The newest message of group `id` not expired at `now`, how many incoming ones arrived

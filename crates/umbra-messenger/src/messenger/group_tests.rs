@@ -481,6 +481,13 @@ async fn two_messages_in_the_same_millisecond_both_arrive() {
         vec!["one", "two"]
     );
     assert_eq!(alice.group_history(&view.id).unwrap().len(), 2);
+    // A page of the newest: the last one, and older ones said to exist.
+    let (page, more) = alice.recent_group_history(&view.id, 1).unwrap();
+    assert_eq!(group_texts(&page), vec![(true, "two")]);
+    assert!(more);
+    let (page, more) = alice.recent_group_history(&view.id, 5).unwrap();
+    assert_eq!(group_texts(&page), vec![(true, "one"), (true, "two")]);
+    assert!(!more);
 }
 
 #[tokio::test]

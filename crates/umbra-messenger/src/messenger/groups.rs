@@ -236,6 +236,20 @@ impl Messenger {
             .map_err(MessengerError::db("reading the history"))
     }
 
+    /// The newest `limit` messages of a group, oldest first, and whether older ones exist
+    /// (a window reads a page at a time, not a long history on every refresh).
+    pub fn recent_group_history(
+        &self,
+        group: &str,
+        limit: usize,
+    ) -> Result<(Vec<GroupChatMessage>, bool), MessengerError> {
+        let public = parse_group_id(group)?;
+        let conn = self.db();
+        let h = self.held(&conn, &public)?;
+        db::recent_group_history(&conn, &h.row.id, self.now(), limit)
+            .map_err(MessengerError::db("reading the history"))
+    }
+
     /// The newest message of a group and how many incoming ones arrived after
     /// `read_up_to_ms` (their received time), without reading its history.
     pub fn group_activity(
