@@ -334,7 +334,10 @@ fn a_draft_typed_just_before_quitting_is_kept() {
     drop(std::mem::replace(&mut p.h, app(&dir, &swarms())));
     let h = &mut p.h;
     wait_label(h, "Copy my Session ID");
-    click(h, short(&p.bob.session_id()).as_str());
+    // The conversation list comes with the back end's first snapshot, maybe a frame later.
+    let row = short(&p.bob.session_id());
+    wait_label(h, &row);
+    click(h, &row);
     assert_eq!(
         h.get_by_label("Message").value().as_deref(),
         Some("last words")
@@ -364,7 +367,9 @@ fn a_draft_and_the_theme_survive_the_app_being_killed() {
         h.ctx.options(|o| o.theme_preference),
         egui::ThemePreference::Dark
     );
-    click(h, short(&p.bob.session_id()).as_str());
+    let row = short(&p.bob.session_id());
+    wait_label(h, &row);
+    click(h, &row);
     assert_eq!(
         h.get_by_label("Message").value().as_deref(),
         Some("half a thought")
