@@ -327,6 +327,11 @@ impl PathManager {
         self.guards.retain(|g| !drop(g));
         let dropped = before - self.guards.len();
         self.churn.dropped += dropped as u64;
+        // What was benched or missed of a guard that is gone goes with it, whatever dropped it.
+        let guards = &self.guards;
+        self.benched
+            .retain(|k, _| guards.iter().any(|g| g.node == *k));
+        self.missed.retain(|k| guards.iter().any(|g| g.node == *k));
         dropped > 0
     }
 
@@ -620,9 +625,6 @@ impl PathManager {
             self.drop_guards(|g| gone.contains(&g.node));
             self.paths
                 .retain(|p| p.guard().is_none_or(|g| !gone.contains(&g.pubkey_ed25519)));
-            for k in &gone {
-                self.benched.remove(k);
-            }
         }
         true
     }
